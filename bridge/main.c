@@ -1,0 +1,177 @@
+/* The fedbridge command: subcommands in the style of nginx -t and git. */
+#include "fb_bridge.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE 2
+
+static const char usage_main[] =
+    "usage: fedbridge [--version] [--help] <command> [<args>]\n"
+    "\n"
+    "commands:\n"
+    "  check   validate a configuration file and exit (like nginx -t)\n"
+    "  serve   run the bridge\n"
+    "\n"
+    "Run 'fedbridge <command> --help' for a command's options.\n";
+
+static const char usage_check[] =
+    "usage: fedbridge check -c FILE\n"
+    "       fedbridge check --reference\n"
+    "\n"
+    "Validates FILE and every file it references. Prints a one-line summary and\n"
+    "exits 0 when it is valid; prints every error as file:line:column and exits 1\n"
+    "otherwise.\n"
+    "\n"
+    "  -c, --config FILE   the configuration file\n"
+    "      --reference     print the configuration reference (Markdown) and exit\n"
+    "  -h, --help          this text\n";
+
+static const char usage_serve[] =
+    "usage: fedbridge serve -c FILE [--listen HOST:PORT]\n"
+    "\n"
+    "Runs the bridge in the foreground, logging to stderr. SIGHUP reloads FILE:\n"
+    "a file with errors is refused (the errors are logged) and the running\n"
+    "configuration keeps serving. SIGTERM or SIGINT stops it.\n"
+    "\n"
+    "  -c, --config FILE        the configuration file\n"
+    "  -l, --listen HOST:PORT   override installation.listen (port 0: any free port)\n"
+    "  -h, --help               this text\n";
+
+static int
+usage_error(const char *usage, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "fedbridge: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", usage);
+	return EXIT_USAGE;
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+		{ "reference", no_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
+	struct fb_conf_diags diags = { 0 };
+	const char *path = NULL;
+	bool reference = false;
+	struct fb_conf *conf;
+	size_t providers = 0, trusts = 0;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'r':
+			reference = true;
+			break;
+		case 'h':
+			fputs(usage_check, stdout);
+			return 0;
+		default:
+			fputs(usage_check, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		return usage_error(usage_check, "check: unexpected argument %s", argv[optind]);
+	if (reference) {
+		struct fb_buf b;
+		fb_buf_init(&b, 1 << 20);
+		if (fb_conf_reference_markdown(&b) != FB_OK) {
+			fb_buf_free(&b);
+			fprintf(stderr, "fedbridge: check: out of memory\n");
+			return 1;
+		}
+		fputs(b.data, stdout);
+		fb_buf_free(&b);
+		return 0;
+	}
+	if (path == NULL)
+		return usage_error(usage_check, "check: %s", "-c FILE is required");
+
+	conf = fb_conf_load_file(path, 0, &diags);
+	if (conf == NULL) {
+		for (size_t i = 0; i < diags.n; i++)
+			fprintf(stderr, "%s\n", diags.v[i].msg);
+		if (diags.dropped)
+			fprintf(stderr, "%s: %zu more errors not shown\n", path, diags.dropped);
+		fprintf(stderr, "%s: configuration is invalid (%zu error%s)\n", path,
+		    diags.n + diags.dropped, diags.n + diags.dropped == 1 ? "" : "s");
+		fb_conf_diags_free(&diags);
+		return 1;
+	}
+	for (size_t i = 0; i < conf->n_tenants; i++) {
+		providers += conf->tenants[i].n_providers;
+		trusts += conf->tenants[i].n_trusts;
+	}
+	printf("%s: ok: installation %s, %zu tenant%s, %zu provider%s, %zu trust%s\n", path,
+	    conf->installation.name, conf->n_tenants, conf->n_tenants == 1 ? "" : "s", providers,
+	    providers == 1 ? "" : "s", trusts, trusts == 1 ? "" : "s");
+	fb_conf_unref(conf);
+	return 0;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
+	struct fb_serve_opts so = { 0 };
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			so.conf_path = optarg;
+			break;
+		case 'l':
+			so.listen = optarg;
+			break;
+		case 'h':
+			fputs(usage_serve, stdout);
+			return 0;
+		default:
+			fputs(usage_serve, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		return usage_error(usage_serve, "serve: unexpected argument %s", argv[optind]);
+	if (so.conf_path == NULL)
+		return usage_error(usage_serve, "serve: %s", "-c FILE is required");
+	return fb_serve(&so);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(int, char **);
+	} commands[] = { { "check", cmd_check }, { "serve", cmd_serve } };
+
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("fedbridge %s\n", FB_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	return usage_error(usage_main, "unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,109 @@
+/* Strict base64url and random bytes. */
+#include "fb_common.h"
+
+#include <errno.h>
+#include <sys/random.h>
+
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fb_rc
+fb_b64url_encode(const void *in, size_t n, char *out, size_t out_size)
+{
+	const unsigned char *p = in;
+	size_t o = 0, i = 0;
+
+	if (out_size < FB_B64URL_ENCODED_LEN(n) + 1)
+		return FB_ERR_LIMIT;
+	for (; i + 2 < n; i += 3) {
+		out[o++] = b64url_alphabet[p[i] >> 2];
+		out[o++] = b64url_alphabet[((p[i] & 0x03) << 4) | (p[i + 1] >> 4)];
+		out[o++] = b64url_alphabet[((p[i + 1] & 0x0f) << 2) | (p[i + 2] >> 6)];
+		out[o++] = b64url_alphabet[p[i + 2] & 0x3f];
+	}
+	if (n - i == 1) {
+		out[o++] = b64url_alphabet[p[i] >> 2];
+		out[o++] = b64url_alphabet[(p[i] & 0x03) << 4];
+	} else if (n - i == 2) {
+		out[o++] = b64url_alphabet[p[i] >> 2];
+		out[o++] = b64url_alphabet[((p[i] & 0x03) << 4) | (p[i + 1] >> 4)];
+		out[o++] = b64url_alphabet[(p[i + 1] & 0x0f) << 2];
+	}
+	out[o] = '\0';
+	return FB_OK;
+}
+
+static int
+b64url_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+fb_rc
+fb_b64url_decode(const char *in, size_t len, void *out, size_t out_size, size_t *out_len)
+{
+	unsigned char *q = out;
+	size_t o = 0, need;
+	uint32_t acc = 0;
+	int v;
+
+	/* A remainder of one character cannot encode a whole byte. */
+	if (len % 4 == 1)
+		return FB_ERR_INVALID;
+	need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
+	if (need > out_size)
+		return FB_ERR_LIMIT;
+	for (size_t i = 0; i < len; i++) {
+		if ((v = b64url_value((unsigned char)in[i])) < 0)
+			return FB_ERR_INVALID;
+		acc = (acc << 6) | (uint32_t)v;
+		if (i % 4 == 3) {
+			q[o++] = (unsigned char)(acc >> 16);
+			q[o++] = (unsigned char)(acc >> 8);
+			q[o++] = (unsigned char)acc;
+			acc = 0;
+		}
+	}
+	if (len % 4 == 2) {
+		/* 12 bits carry 8: the low 4 must be zero in the canonical form. */
+		if (acc & 0x0f)
+			return FB_ERR_INVALID;
+		q[o++] = (unsigned char)(acc >> 4);
+	} else if (len % 4 == 3) {
+		/* 18 bits carry 16: the low 2 must be zero. */
+		if (acc & 0x03)
+			return FB_ERR_INVALID;
+		q[o++] = (unsigned char)(acc >> 10);
+		q[o++] = (unsigned char)(acc >> 2);
+	}
+	*out_len = o;
+	return FB_OK;
+}
+
+fb_rc
+fb_random_bytes(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+
+	while (n > 0) {
+		ssize_t got = getrandom(p, n, 0);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return FB_ERR_INTERNAL;
+		}
+		p += got;
+		n -= (size_t)got;
+	}
+	return FB_OK;
+}

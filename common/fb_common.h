@@ -1,0 +1,112 @@
+/*
+ * fedbridge common helpers: the one error convention, logging, and small
+ * bounded buffers. Every module links this; it depends on libc alone.
+ */
+#ifndef FB_COMMON_H
+#define FB_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One status code across fedbridge; 0 is success. */
+typedef enum fb_rc {
+	FB_OK = 0,
+	FB_ERR_NOMEM, /* an allocation failed */
+	FB_ERR_INVALID, /* bad input from a caller, a user or a peer */
+	FB_ERR_IO, /* a file or socket operation failed */
+	FB_ERR_CONFIG, /* the configuration is not valid */
+	FB_ERR_LIMIT, /* a size, depth or count cap was hit */
+	FB_ERR_NOTFOUND, /* a named thing does not exist */
+	FB_ERR_CRYPTO, /* a cryptographic library call failed */
+	FB_ERR_INTERNAL, /* a broken invariant: a bug */
+} fb_rc;
+
+#define FB_ERR_MSG_MAX 512
+
+/*
+ * Detail for a failed call: caller-owned, optional (NULL is fine), filled
+ * once by the innermost failing function through FB_ERR_SET. Outer layers
+ * may prefix context with fb_err_prefix. Never holds secrets.
+ */
+struct fb_err {
+	fb_rc rc;
+	const char *func; /* static string: where it was set */
+	int line;
+	char msg[FB_ERR_MSG_MAX];
+};
+
+#if defined(__GNUC__)
+#define FB_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define FB_PRINTF(a, b)
+#endif
+
+/* Sets err (when not NULL) and returns rc, so callers can `return FB_ERR_SET(...)`. */
+fb_rc fb_err_set_at(struct fb_err *err, fb_rc rc, const char *func, int line, const char *fmt, ...)
+    FB_PRINTF(5, 6);
+#define FB_ERR_SET(err, rc, ...) fb_err_set_at((err), (rc), __func__, __LINE__, __VA_ARGS__)
+
+/* Prepends "context: " to err's message; a no-op when err is NULL. */
+void fb_err_prefix(struct fb_err *err, const char *fmt, ...) FB_PRINTF(2, 3);
+
+/* A short, stable name for rc ("config", "nomem", ...). */
+const char *fb_rc_name(fb_rc rc);
+
+/* Logging: plain text lines on stderr, or JSON lines. Thread-safe. */
+enum fb_log_level { FB_LOG_DEBUG, FB_LOG_INFO, FB_LOG_WARN, FB_LOG_ERROR };
+enum fb_log_format { FB_LOG_TEXT, FB_LOG_JSON };
+
+void fb_log_setup(enum fb_log_level min, enum fb_log_format format);
+void fb_log(enum fb_log_level level, const char *fmt, ...) FB_PRINTF(2, 3);
+/* Parses "debug", "info", "warn", "error"; false when unknown. */
+bool fb_log_level_parse(const char *s, enum fb_log_level *out);
+
+/*
+ * A growable byte buffer with a hard cap (curl's dynbuf idea): appending
+ * past the cap fails with FB_ERR_LIMIT instead of growing without bound.
+ * Always NUL-terminated when len > 0. Zero-initialise, then fb_buf_init.
+ */
+struct fb_buf {
+	char *data; /* owned */
+	size_t len;
+	size_t cap_alloc;
+	size_t max; /* hard cap on len */
+};
+
+void fb_buf_init(struct fb_buf *b, size_t max);
+fb_rc fb_buf_append(struct fb_buf *b, const void *data, size_t n);
+fb_rc fb_buf_printf(struct fb_buf *b, const char *fmt, ...) FB_PRINTF(2, 3);
+/* Appends s as a JSON string literal, quotes included. */
+fb_rc fb_buf_append_json_string(struct fb_buf *b, const char *s);
+void fb_buf_reset(struct fb_buf *b);
+void fb_buf_free(struct fb_buf *b);
+
+/* Allocation helpers that never return NULL silently: NULL means FB_ERR_NOMEM. */
+char *fb_strndup(const char *s, size_t n);
+
+/* Overwrites n bytes in a way the compiler keeps (for key material). */
+void fb_cleanse(void *p, size_t n);
+
+/* Reads a whole regular file of at most max bytes into *out (owned by the caller, NUL-terminated).
+ */
+fb_rc fb_file_read(const char *path, size_t max, char **out, size_t *out_len, struct fb_err *err);
+
+/*
+ * base64url without padding (RFC 7515 section 2). Decoding is strict: only
+ * the canonical form is accepted (no padding, no whitespace, no non-zero
+ * trailing bits), so one value has exactly one encoding.
+ */
+#define FB_B64URL_ENCODED_LEN(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
+
+/* Writes the encoding and a NUL into out (out_size >= FB_B64URL_ENCODED_LEN(n) + 1). */
+fb_rc fb_b64url_encode(const void *in, size_t n, char *out, size_t out_size);
+/* Decodes len characters into out; *out_len is the byte count. FB_ERR_INVALID when not canonical.
+ */
+fb_rc fb_b64url_decode(const char *in, size_t len, void *out, size_t out_size, size_t *out_len);
+
+/* Fills buf with n bytes from the kernel's CSPRNG (getrandom). */
+fb_rc fb_random_bytes(void *buf, size_t n);
+
+#endif

@@ -1,0 +1,1466 @@
+/*
+ * The schema table: every key fedbridge reads, with its type, bounds,
+ * default and validator, and the walker that turns a node tree into the
+ * typed value. One table drives loading, messages and the reference docs.
+ */
+#include "conf_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <curl/curl.h>
+
+enum conf_type {
+	T_STR, /* a string checked by a kind */
+	T_INT, /* a plain integer within min..max */
+	T_BOOL, /* true or false */
+	T_DURATION, /* "5m" -> seconds within min..max */
+	T_SIZE, /* "8KiB" -> bytes within min..max */
+	T_ENUM, /* one of names[] -> its index */
+	T_EXPR, /* an expression kept as source text */
+	T_STRLIST, /* a list of strings checked by a kind, min..max items */
+	T_STRUCT, /* an embedded struct */
+	T_LIST, /* a list of structs, min..max items */
+	T_EXPRMAP, /* name -> expression */
+};
+
+enum { F_REQUIRED = 1u << 0, F_SECRET = 1u << 1 };
+
+struct conf_field;
+
+/* A string kind: what it is called in messages, and its check. */
+struct conf_kind {
+	const char *expected; /* "a tenantID (8 to 16 letters and digits)" */
+	/* Returns the value to store (maybe rewritten, e.g. a resolved path) or NULL with a
+	 * diagnostic. */
+	const char *(*check)(struct conf_ctx *c, const struct conf_field *f,
+	    const struct conf_node *n, const char *path);
+};
+
+struct conf_struct {
+	const char *name;
+	const struct conf_field *fields;
+	size_t size;
+	/* Rules between fields of one struct; runs after its fields were read. */
+	bool (*check)(struct conf_ctx *c, const struct conf_node *map, const char *path, void *obj);
+};
+
+struct conf_field {
+	const char *key;
+	enum conf_type type;
+	size_t offset;
+	size_t count_offset; /* T_LIST, T_EXPRMAP: where the count goes */
+	unsigned flags;
+	const char *def; /* default, in the same text form a user writes */
+	int64_t min, max;
+	const struct conf_kind *kind;
+	const struct conf_struct *sub;
+	const char *const *names; /* T_ENUM */
+	const char *doc;
+};
+
+/* ---- small helpers ---- */
+
+static bool
+node_is_null(const struct conf_node *n)
+{
+	return n->type == CONF_NODE_SCALAR && n->plain &&
+	    (n->len == 0 || strcmp(n->value, "~") == 0 || strcmp(n->value, "null") == 0 ||
+	        strcmp(n->value, "Null") == 0 || strcmp(n->value, "NULL") == 0);
+}
+
+static const char *
+node_what(const struct conf_node *n)
+{
+	if (n->type == CONF_NODE_MAP)
+		return "a mapping";
+	if (n->type == CONF_NODE_SEQ)
+		return "a list";
+	if (node_is_null(n))
+		return "nothing";
+	return NULL;
+}
+
+/* Renders what the user wrote, for "got ...", escaped and cut short; never a secret. */
+static const char *
+got(struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n)
+{
+	struct fb_buf b;
+	const char *what = node_what(n);
+	char *s;
+
+	if (what != NULL)
+		return what;
+	if (f != NULL && (f->flags & F_SECRET))
+		return "a value (not shown)";
+	fb_buf_init(&b, 256);
+	(void)fb_buf_append(&b, "\"", 1);
+	for (size_t i = 0; i < n->len && i < 60; i++) {
+		unsigned char ch = (unsigned char)n->value[i];
+		if (ch == '"' || ch == '\\')
+			(void)fb_buf_printf(&b, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			(void)fb_buf_printf(&b, "\\x%02x", ch);
+		else
+			(void)fb_buf_append(&b, &ch, 1);
+	}
+	(void)fb_buf_append(&b, n->len > 60 ? "...\"" : "\"", n->len > 60 ? 4 : 1);
+	s = b.data ? conf_arena_strndup(c->arena, b.data, b.len) : NULL;
+	fb_buf_free(&b);
+	return s ? s : "a value";
+}
+
+static struct conf_node *
+map_get(const struct conf_node *map, const char *key)
+{
+	if (map == NULL || map->type != CONF_NODE_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n; i++)
+		if (strcmp(map->keys[i]->value, key) == 0)
+			return map->items[i];
+	return NULL;
+}
+
+/* Optimal string alignment distance, for did-you-mean on short keys. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[34][34];
+
+	if (la > 32 || lb > 32)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			size_t best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + cost < best)
+				best = d[i - 1][j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* The closest of candidates to word, or NULL when none is close. */
+static const char *
+closest(const char *word, const char *const *candidates, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX, len = strlen(word);
+	size_t limit = len <= 3 ? 1 : (len <= 6 ? 2 : 3);
+
+	for (size_t i = 0; i < n; i++) {
+		size_t dd = edit_distance(word, candidates[i]);
+		if (dd <= limit && dd < best_d) {
+			best = candidates[i];
+			best_d = dd;
+		}
+	}
+	return best;
+}
+
+static void
+path_join(char *out, size_t size, const char *parent, const char *key)
+{
+	if (parent == NULL || *parent == '\0')
+		(void)snprintf(out, size, "%s", key);
+	else
+		(void)snprintf(out, size, "%s.%s", parent, key);
+}
+
+/* ---- string kinds ---- */
+
+static bool
+scalar_required(struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n,
+    const char *path, const char *expected)
+{
+	if (n->type != CONF_NODE_SCALAR || node_is_null(n))
+		return conf_diag(c, n->pos, path, "expected %s, got %s", expected, got(c, f, n));
+	return true;
+}
+
+static bool
+all_chars(const char *s, const char *extra)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && strchr(extra, *s) == NULL)
+			return false;
+	return true;
+}
+
+static const char *
+check_text(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	bool ok = n->len >= 1 && n->len <= 256;
+
+	for (size_t i = 0; ok && i < n->len; i++)
+		ok = (unsigned char)n->value[i] >= 0x20 && n->value[i] != 0x7f;
+	if (ok)
+		return n->value;
+	conf_diag(
+	    c, n->pos, path, "expected 1 to 256 characters on one line, got %s", got(c, f, n));
+	return NULL;
+}
+
+bool
+fb_conf_tenant_id_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	return len >= 8 && len <= 16 && all_chars(s, "");
+}
+
+static const char *
+check_tenant_id(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	if (fb_conf_tenant_id_valid(n->value))
+		return n->value;
+	conf_diag(c, n->pos, path,
+	    "expected a tenantID such as HZnKEBoqDU (8 to 16 letters and "
+	    "digits), got %s",
+	    got(c, f, n));
+	return NULL;
+}
+
+static const char *
+check_install_name(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	if (n->len >= 1 && n->len <= 64 && all_chars(n->value, "_.-") &&
+	    isalnum((unsigned char)n->value[0]))
+		return n->value;
+	conf_diag(c, n->pos, path,
+	    "expected an installation name such as installation_A (1 to 64 letters, digits, "
+	    "'_', '.', '-'), got %s",
+	    got(c, f, n));
+	return NULL;
+}
+
+static const char *
+check_ident(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	bool ok = n->len >= 1 && n->len <= 64 && islower((unsigned char)n->value[0]);
+
+	for (size_t i = 1; ok && i < n->len; i++) {
+		unsigned char ch = (unsigned char)n->value[i];
+		ok = islower(ch) || isdigit(ch) || ch == '_' || ch == '-';
+	}
+	if (ok)
+		return n->value;
+	conf_diag(c, n->pos, path,
+	    "expected a name such as corp-keycloak (lower-case letters, digits, '_', '-', "
+	    "starting with a letter, at most 64), got %s",
+	    got(c, f, n));
+	return NULL;
+}
+
+static bool
+domain_valid(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+
+	if (len == 0 || len > 253 || s[0] == '.' || s[0] == '-' || s[len - 1] == '.' ||
+	    s[len - 1] == '-')
+		return false;
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (label == 0 || s[-1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*s) && *s != '-')
+			return false;
+		if (*s == '-' && label == 0)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return true;
+}
+
+static const char *
+check_domain(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	if (domain_valid(n->value))
+		return n->value;
+	conf_diag(c, n->pos, path, "expected a DNS domain such as a.example, got %s", got(c, f, n));
+	return NULL;
+}
+
+/* host:port with a DNS name, an IPv4 address, or [IPv6]; port 1..65535. */
+static bool
+hostport_valid(const char *s)
+{
+	const char *colon, *host_end;
+	char host[256];
+	long port;
+	char *end;
+
+	if (s[0] == '[') {
+		host_end = strchr(s, ']');
+		if (host_end == NULL || host_end[1] != ':')
+			return false;
+		colon = host_end + 1;
+		if ((size_t)(host_end - s - 1) >= sizeof(host) || host_end == s + 1)
+			return false;
+		memcpy(host, s + 1, (size_t)(host_end - s - 1));
+		host[host_end - s - 1] = '\0';
+		if (!all_chars(host, ":."))
+			return false;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(host))
+			return false;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+		if (!domain_valid(host))
+			return false;
+	}
+	if (!isdigit((unsigned char)colon[1]))
+		return false;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return errno == 0 && *end == '\0' && port >= 1 && port <= 65535;
+}
+
+static const char *
+check_hostport(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	if (hostport_valid(n->value))
+		return n->value;
+	conf_diag(c, n->pos, path,
+	    "expected host:port such as 127.0.0.1:8080 or federation.b.example:443, got %s",
+	    got(c, f, n));
+	return NULL;
+}
+
+static bool
+host_is_loopback(const char *host)
+{
+	return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+	    strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+}
+
+/*
+ * An absolute https URL with a host and no user info or fragment; plain
+ * http only toward loopback (test IdPs, a bridge behind a local proxy).
+ * Parsed by libcurl's URL parser rather than by hand.
+ */
+static const char *
+url_problem(const char *s)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *user = NULL, *frag = NULL;
+	const char *problem = NULL;
+
+	if (u == NULL)
+		return "out of memory";
+	if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK)
+		problem = "not an absolute URL";
+	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0')
+		problem = "no host";
+	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+		problem = "user info is not allowed";
+	else if (curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK)
+		problem = "a fragment is not allowed";
+	else if (strcmp(scheme, "https") != 0 &&
+	    !(strcmp(scheme, "http") == 0 && host_is_loopback(host)))
+		problem = "the scheme must be https (http only toward loopback)";
+	else if (strncasecmp(s, scheme, strlen(scheme)) != 0 ||
+	    strncmp(s + strlen(scheme), "://", 3) != 0)
+		/* libcurl guesses a scheme for "host/path"; a configuration must not. */
+		problem = "it must start with https://";
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_free(frag);
+	curl_url_cleanup(u);
+	return problem;
+}
+
+static const char *
+check_url(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	const char *problem = url_problem(n->value);
+
+	if (problem == NULL)
+		return n->value;
+	conf_diag(c, n->pos, path,
+	    "expected an https URL such as https://sso.a.example, got %s: %s", got(c, f, n),
+	    problem);
+	return NULL;
+}
+
+static const char *
+resolve_path(struct conf_ctx *c, const struct conf_node *n)
+{
+	if (n->value[0] == '/')
+		return n->value;
+	return conf_arena_printf(c->arena, "%s/%s", c->basedir, n->value);
+}
+
+static const char *
+check_file_common(struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n,
+    const char *path, bool secret)
+{
+	const char *p;
+	struct stat st;
+
+	if (n->len == 0 || n->len > 1024 || memchr(n->value, '\n', n->len) != NULL) {
+		conf_diag(c, n->pos, path, "expected a file path, got %s", got(c, f, n));
+		return NULL;
+	}
+	if ((p = resolve_path(c, n)) == NULL) {
+		c->nomem = true;
+		return NULL;
+	}
+	if (c->flags & FB_CONF_NO_FS)
+		return p;
+	if (stat(p, &st) != 0) {
+		conf_diag(c, n->pos, path, "cannot use %s: %s", p, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		conf_diag(c, n->pos, path, "%s is not a regular file", p);
+		return NULL;
+	}
+	if (access(p, R_OK) != 0) {
+		conf_diag(c, n->pos, path, "cannot read %s: %s", p, strerror(errno));
+		return NULL;
+	}
+	if (!secret)
+		return p;
+	/* Like ssh and OpenBSD daemons: a secret others can read is no longer a secret. */
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		conf_diag(c, n->pos, path,
+		    "%s holds a secret but is accessible by group or others (mode %04o); "
+		    "run chmod 600 on it",
+		    p, (unsigned)(st.st_mode & 07777));
+		return NULL;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		conf_diag(c, n->pos, path, "%s holds a secret but belongs to another user (uid %u)",
+		    p, (unsigned)st.st_uid);
+		return NULL;
+	}
+	if (f->min > 0 && st.st_size < f->min) {
+		conf_diag(c, n->pos, path,
+		    "%s is too short: a secret of at least %lld bytes is "
+		    "needed",
+		    p, (long long)f->min);
+		return NULL;
+	}
+	return p;
+}
+
+static const char *
+check_file(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	return check_file_common(c, f, n, path, false);
+}
+
+static const char *
+check_secret_file(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	return check_file_common(c, f, n, path, true);
+}
+
+/* SAML metadata comes from a file or an https URL. */
+static const char *
+check_file_or_url(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	if (strncmp(n->value, "https://", 8) == 0 || strncmp(n->value, "http://", 7) == 0)
+		return check_url(c, f, n, path);
+	return check_file(c, f, n, path);
+}
+
+/* "memory:", "embedded:/dir" or "postgresql://user@host/db" (no password: use a file). */
+static const char *
+check_store(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	const char *v = n->value;
+	CURLU *u;
+	char *pw = NULL;
+	bool has_pw;
+
+	(void)f;
+	if (strcmp(v, "memory:") == 0)
+		return v;
+	if (strncmp(v, "embedded:", 9) == 0 && v[9] != '\0' && memchr(v, '\n', n->len) == NULL) {
+		if (v[9] == '/')
+			return v + 9;
+		return conf_arena_printf(c->arena, "%s/%s", c->basedir, v + 9);
+	}
+	if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) {
+		u = curl_url();
+		if (u == NULL) {
+			c->nomem = true;
+			return NULL;
+		}
+		if (curl_url_set(u, CURLUPART_URL, v, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+			curl_url_cleanup(u);
+			/* The URL may hold a password: do not echo it. */
+			conf_diag(c, n->pos, path,
+			    "expected a PostgreSQL URL such as "
+			    "postgresql://fedbridge@db/fedbridge, got a "
+			    "malformed URL");
+			return NULL;
+		}
+		has_pw = curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK;
+		curl_free(pw);
+		curl_url_cleanup(u);
+		if (has_pw || strstr(v, "password=") != NULL) {
+			conf_diag(c, n->pos, path,
+			    "the PostgreSQL URL holds a password; put it in "
+			    "a file named by store_password_file");
+			return NULL;
+		}
+		return v;
+	}
+	conf_diag(c, n->pos, path,
+	    "expected embedded:<directory>, postgresql://<user>@<host>/<db> or memory:, got %s",
+	    got(c, f, n));
+	return NULL;
+}
+
+static const char *
+check_attr_name(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	if (n->len >= 1 && n->len <= 64 && all_chars(n->value, "_") &&
+	    isalpha((unsigned char)n->value[0]))
+		return n->value;
+	conf_diag(c, n->pos, path,
+	    "expected an attribute name such as department (letters, digits, '_'), got %s",
+	    got(c, f, n));
+	return NULL;
+}
+
+static const char *const jws_algs[] = { "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+	"ES256", "ES384", "ES512", "EdDSA" };
+
+static const char *
+check_alg(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	const char *near;
+
+	for (size_t i = 0; i < sizeof(jws_algs) / sizeof(jws_algs[0]); i++)
+		if (strcmp(n->value, jws_algs[i]) == 0)
+			return n->value;
+	near = closest(n->value, jws_algs, sizeof(jws_algs) / sizeof(jws_algs[0]));
+	conf_diag(c, n->pos, path,
+	    "expected an asymmetric JWS algorithm (RS256, PS256, ES256, EdDSA, ...), got %s%s%s%s",
+	    got(c, f, n), near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "");
+	return NULL;
+}
+
+static const struct conf_kind K_TEXT = { "text", check_text };
+static const struct conf_kind K_TENANT_ID = { "tenantID", check_tenant_id };
+static const struct conf_kind K_INSTALL = { "installation name", check_install_name };
+static const struct conf_kind K_IDENT = { "name", check_ident };
+static const struct conf_kind K_DOMAIN = { "DNS domain", check_domain };
+static const struct conf_kind K_HOSTPORT = { "host:port", check_hostport };
+static const struct conf_kind K_URL = { "https URL", check_url };
+static const struct conf_kind K_FILE = { "file", check_file };
+static const struct conf_kind K_SECRET = { "secret file (mode 0600)", check_secret_file };
+static const struct conf_kind K_FILE_URL = { "file or https URL", check_file_or_url };
+static const struct conf_kind K_STORE = { "store URL", check_store };
+static const struct conf_kind K_ATTR = { "attribute name", check_attr_name };
+static const struct conf_kind K_ALG = { "JWS algorithm", check_alg };
+
+/* ---- durations and sizes ---- */
+
+bool
+fb_conf_duration_parse(const char *s, int64_t *seconds)
+{
+	int64_t total = 0, v, mult;
+	const char *p = s;
+
+	if (*p == '\0')
+		return false;
+	while (*p) {
+		if (!isdigit((unsigned char)*p))
+			return false;
+		v = 0;
+		while (isdigit((unsigned char)*p)) {
+			if (v > (INT64_MAX - 9) / 10)
+				return false;
+			v = v * 10 + (*p++ - '0');
+		}
+		switch (*p++) {
+		case 's':
+			mult = 1;
+			break;
+		case 'm':
+			mult = 60;
+			break;
+		case 'h':
+			mult = 3600;
+			break;
+		case 'd':
+			mult = 86400;
+			break;
+		default:
+			return false;
+		}
+		if (v > (INT64_MAX - total) / mult)
+			return false;
+		total += v * mult;
+	}
+	*seconds = total;
+	return true;
+}
+
+static bool
+size_parse(const char *s, int64_t *bytes)
+{
+	static const struct {
+		const char *suffix;
+		int64_t mult;
+	} units[] = { { "", 1 }, { "B", 1 }, { "k", 1024 }, { "K", 1024 }, { "KiB", 1024 },
+		{ "m", 1048576 }, { "M", 1048576 }, { "MiB", 1048576 }, { "G", 1073741824 },
+		{ "GiB", 1073741824 } };
+	int64_t v = 0;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return false;
+	while (isdigit((unsigned char)*p)) {
+		if (v > (INT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (*p++ - '0');
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].suffix) == 0) {
+			if (v > INT64_MAX / units[i].mult)
+				return false;
+			*bytes = v * units[i].mult;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+duration_text(int64_t s, char *out, size_t size)
+{
+	if (s % 86400 == 0 && s > 0)
+		(void)snprintf(out, size, "%lldd", (long long)(s / 86400));
+	else if (s % 3600 == 0 && s > 0)
+		(void)snprintf(out, size, "%lldh", (long long)(s / 3600));
+	else if (s % 60 == 0 && s > 0)
+		(void)snprintf(out, size, "%lldm", (long long)(s / 60));
+	else
+		(void)snprintf(out, size, "%llds", (long long)s);
+}
+
+static void
+size_text(int64_t b, char *out, size_t size)
+{
+	if (b % 1048576 == 0 && b > 0)
+		(void)snprintf(out, size, "%lldMiB", (long long)(b / 1048576));
+	else if (b % 1024 == 0 && b > 0)
+		(void)snprintf(out, size, "%lldKiB", (long long)(b / 1024));
+	else
+		(void)snprintf(out, size, "%lldB", (long long)b);
+}
+
+/* ---- the walker ---- */
+
+static bool apply_struct(struct conf_ctx *c, const struct conf_struct *s,
+    const struct conf_node *map, const char *path, void *obj);
+
+static bool
+budget(struct conf_ctx *c, const struct conf_node *n)
+{
+	/* Aliases can make a small file walk many nodes: cap the walk as well. */
+	if (++c->visits <= FB_CONF_MAX_NODES)
+		return true;
+	if (c->visits == FB_CONF_MAX_NODES + 1)
+		conf_diag(c, n->pos, NULL, "the configuration expands to more than %d nodes",
+		    FB_CONF_MAX_NODES);
+	return false;
+}
+
+static bool
+apply_string(struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n,
+    const char *path, const char **out)
+{
+	const char *v;
+
+	if (!scalar_required(c, f, n, path, f->kind == &K_TEXT ? "text" : f->kind->expected))
+		return false;
+	if ((v = f->kind->check(c, f, n, path)) == NULL)
+		return false;
+	*out = v;
+	conf_pos_record(c, out, n->pos);
+	return true;
+}
+
+static bool
+apply_field(struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n,
+    const char *path, void *obj)
+{
+	char *base = (char *)obj + f->offset;
+	int64_t v;
+	char ipath[300];
+
+	if (!budget(c, n))
+		return false;
+	switch (f->type) {
+	case T_STR:
+		return apply_string(c, f, n, path, (const char **)(void *)base);
+	case T_INT:
+	case T_DURATION:
+	case T_SIZE: {
+		const char *expected = f->type == T_INT ? "an integer"
+		    : f->type == T_DURATION             ? "a duration such as 5m"
+		                                        : "a size such as 8KiB";
+		char lo[32], hi[32];
+		bool ok;
+		char *end;
+
+		if (n->type != CONF_NODE_SCALAR || node_is_null(n))
+			return conf_diag(
+			    c, n->pos, path, "expected %s, got %s", expected, got(c, f, n));
+		if (f->type == T_INT) {
+			errno = 0;
+			v = strtoll(n->value, &end, 10);
+			ok = n->plain && errno == 0 && end != n->value && *end == '\0';
+		} else if (f->type == T_DURATION) {
+			ok = fb_conf_duration_parse(n->value, &v);
+		} else {
+			ok = size_parse(n->value, &v);
+		}
+		if (!ok)
+			return conf_diag(
+			    c, n->pos, path, "expected %s, got %s", expected, got(c, f, n));
+		if (v < f->min || v > f->max) {
+			if (f->type == T_DURATION) {
+				duration_text(f->min, lo, sizeof(lo));
+				duration_text(f->max, hi, sizeof(hi));
+			} else if (f->type == T_SIZE) {
+				size_text(f->min, lo, sizeof(lo));
+				size_text(f->max, hi, sizeof(hi));
+			} else {
+				(void)snprintf(lo, sizeof(lo), "%lld", (long long)f->min);
+				(void)snprintf(hi, sizeof(hi), "%lld", (long long)f->max);
+			}
+			return conf_diag(c, n->pos, path, "%s is out of range: expected %s to %s",
+			    got(c, f, n), lo, hi);
+		}
+		*(int64_t *)(void *)base = v;
+		conf_pos_record(c, base, n->pos);
+		return true;
+	}
+	case T_BOOL:
+		if (n->type == CONF_NODE_SCALAR && n->plain && strcmp(n->value, "true") == 0)
+			*(bool *)(void *)base = true;
+		else if (n->type == CONF_NODE_SCALAR && n->plain && strcmp(n->value, "false") == 0)
+			*(bool *)(void *)base = false;
+		else
+			return conf_diag(
+			    c, n->pos, path, "expected true or false, got %s", got(c, f, n));
+		conf_pos_record(c, base, n->pos);
+		return true;
+	case T_ENUM: {
+		size_t count = 0;
+		const char *near;
+		struct fb_buf list;
+
+		for (; f->names[count] != NULL; count++) {
+			if (n->type == CONF_NODE_SCALAR && strcmp(n->value, f->names[count]) == 0) {
+				*(int *)(void *)base = (int)count;
+				conf_pos_record(c, base, n->pos);
+				return true;
+			}
+		}
+		near = n->type == CONF_NODE_SCALAR ? closest(n->value, f->names, count) : NULL;
+		fb_buf_init(&list, 512);
+		for (size_t i = 0; i < count; i++)
+			(void)fb_buf_printf(&list, "%s%s", i ? ", " : "", f->names[i]);
+		conf_diag(c, n->pos, path, "expected one of %s, got %s%s%s%s",
+		    list.data ? list.data : "", got(c, f, n), near ? "; did you mean \"" : "",
+		    near ? near : "", near ? "\"?" : "");
+		fb_buf_free(&list);
+		return false;
+	}
+	case T_EXPR: {
+		struct fb_conf_expr *e = (struct fb_conf_expr *)(void *)base;
+
+		if (n->type != CONF_NODE_SCALAR || node_is_null(n))
+			return conf_diag(
+			    c, n->pos, path, "expected an expression, got %s", got(c, f, n));
+		e->src = n->value;
+		e->pos = n->pos;
+		e->quoted = !n->plain;
+		conf_pos_record(c, e, n->pos);
+		return true;
+	}
+	case T_STRLIST: {
+		struct fb_conf_strlist *l = (struct fb_conf_strlist *)(void *)base;
+		bool ok = true;
+
+		if (n->type != CONF_NODE_SEQ)
+			return conf_diag(c, n->pos, path, "expected a list of items (%s), got %s",
+			    f->kind->expected, got(c, f, n));
+		if ((int64_t)n->n < f->min || (int64_t)n->n > f->max)
+			return conf_diag(c, n->pos, path, "expected %lld to %lld items, got %zu",
+			    (long long)f->min, (long long)f->max, n->n);
+		l->v = conf_arena_alloc(c->arena, (n->n ? n->n : 1) * sizeof(*l->v));
+		if (l->v == NULL) {
+			c->nomem = true;
+			return false;
+		}
+		for (size_t i = 0; i < n->n; i++) {
+			(void)snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+			if (!budget(c, n->items[i]))
+				return false;
+			if (!apply_string(c, f, n->items[i], ipath, &l->v[i])) {
+				ok = false;
+				continue;
+			}
+			for (size_t j = 0; j < i; j++) {
+				if (l->v[j] != NULL && strcmp(l->v[j], l->v[i]) == 0) {
+					ok = conf_diag(c, n->items[i]->pos, ipath,
+					    "%s is listed twice (first at %u:%u)",
+					    got(c, f, n->items[i]), n->items[j]->pos.line,
+					    n->items[j]->pos.col);
+					break;
+				}
+			}
+		}
+		l->n = n->n;
+		conf_pos_record(c, l, n->pos);
+		return ok;
+	}
+	case T_STRUCT:
+		if (n->type != CONF_NODE_MAP)
+			return conf_diag(
+			    c, n->pos, path, "expected a mapping, got %s", got(c, f, n));
+		return apply_struct(c, f->sub, n, path, base);
+	case T_LIST: {
+		void **arr = (void **)(void *)base;
+		size_t *count = (size_t *)(void *)((char *)obj + f->count_offset);
+		bool ok = true;
+		char *items;
+
+		if (n->type != CONF_NODE_SEQ)
+			return conf_diag(c, n->pos, path, "expected a list, got %s", got(c, f, n));
+		if ((int64_t)n->n < f->min || (int64_t)n->n > f->max)
+			return conf_diag(c, n->pos, path, "expected %lld to %lld items, got %zu",
+			    (long long)f->min, (long long)f->max, n->n);
+		items = conf_arena_alloc(c->arena, (n->n ? n->n : 1) * f->sub->size);
+		if (items == NULL) {
+			c->nomem = true;
+			return false;
+		}
+		for (size_t i = 0; i < n->n; i++) {
+			(void)snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+			if (!budget(c, n->items[i])) {
+				ok = false;
+				break;
+			}
+			if (n->items[i]->type != CONF_NODE_MAP) {
+				ok = conf_diag(c, n->items[i]->pos, ipath,
+				    "expected a mapping, got %s", got(c, f, n->items[i]));
+				continue;
+			}
+			if (!apply_struct(c, f->sub, n->items[i], ipath, items + i * f->sub->size))
+				ok = false;
+		}
+		*arr = items;
+		*count = n->n;
+		return ok;
+	}
+	case T_EXPRMAP: {
+		struct fb_conf_attr *attrs;
+		size_t *count = (size_t *)(void *)((char *)obj + f->count_offset);
+		bool ok = true;
+
+		if (n->type != CONF_NODE_MAP)
+			return conf_diag(c, n->pos, path,
+			    "expected a mapping of attribute names to expressions, got %s",
+			    got(c, f, n));
+		if ((int64_t)n->n > f->max)
+			return conf_diag(c, n->pos, path,
+			    "expected at most %lld attributes, got %zu", (long long)f->max, n->n);
+		attrs = conf_arena_alloc(c->arena, (n->n ? n->n : 1) * sizeof(*attrs));
+		if (attrs == NULL) {
+			c->nomem = true;
+			return false;
+		}
+		for (size_t i = 0; i < n->n; i++) {
+			const struct conf_node *k = n->keys[i], *val = n->items[i];
+			path_join(ipath, sizeof(ipath), path, k->value);
+			if (!budget(c, val) ||
+			    (attrs[i].name = check_attr_name(c, NULL, k, ipath)) == NULL) {
+				ok = false;
+				continue;
+			}
+			if (val->type != CONF_NODE_SCALAR || node_is_null(val)) {
+				ok = conf_diag(c, val->pos, ipath, "expected an expression, got %s",
+				    got(c, NULL, val));
+				continue;
+			}
+			attrs[i].expr.src = val->value;
+			attrs[i].expr.pos = val->pos;
+			attrs[i].expr.quoted = !val->plain;
+			conf_pos_record(c, &attrs[i], k->pos);
+		}
+		*(struct fb_conf_attr **)(void *)base = attrs;
+		*count = n->n;
+		return ok;
+	}
+	}
+	return conf_diag(c, n->pos, path, "internal error: unknown field type");
+}
+
+static bool
+apply_default(struct conf_ctx *c, const struct conf_field *f, const char *path, void *obj)
+{
+	struct conf_node n;
+	char *copy, *tok, *save = NULL;
+	struct conf_node *items[16];
+	struct conf_node item_nodes[16];
+	size_t count = 0;
+
+	memset(&n, 0, sizeof(n));
+	if (f->type == T_STRLIST) {
+		/* A list default is written as space-separated words. */
+		copy = conf_arena_strndup(c->arena, f->def, strlen(f->def));
+		if (copy == NULL) {
+			c->nomem = true;
+			return false;
+		}
+		for (tok = strtok_r(copy, " ", &save); tok && count < 16;
+		     tok = strtok_r(NULL, " ", &save)) {
+			memset(&item_nodes[count], 0, sizeof(item_nodes[0]));
+			item_nodes[count].type = CONF_NODE_SCALAR;
+			item_nodes[count].value = tok;
+			item_nodes[count].len = strlen(tok);
+			items[count] = &item_nodes[count];
+			count++;
+		}
+		n.type = CONF_NODE_SEQ;
+		n.items = items;
+		n.n = count;
+	} else {
+		n.type = CONF_NODE_SCALAR;
+		n.value = f->def;
+		n.len = strlen(f->def);
+		n.plain = true;
+	}
+	return apply_field(c, f, &n, path, obj);
+}
+
+static bool
+apply_struct(struct conf_ctx *c, const struct conf_struct *s, const struct conf_node *map,
+    const char *path, void *obj)
+{
+	const char *names[64];
+	size_t n_names = 0;
+	bool ok = true;
+	char fpath[300];
+
+	for (const struct conf_field *f = s->fields; f->key != NULL && n_names < 64; f++)
+		names[n_names++] = f->key;
+
+	/* Unknown and duplicate keys first: they explain most later errors. */
+	for (size_t i = 0; i < map->n; i++) {
+		const struct conf_node *k = map->keys[i];
+		const char *near;
+		bool known = false;
+
+		for (size_t j = 0; j < n_names; j++)
+			known = known || strcmp(k->value, names[j]) == 0;
+		if (!known) {
+			near = closest(k->value, names, n_names);
+			ok = conf_diag(c, k->pos, path && *path ? path : NULL,
+			    "unknown key %s%s%s%s", got(c, NULL, k),
+			    near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "");
+			continue;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(map->keys[j]->value, k->value) == 0) {
+				ok = conf_diag(c, k->pos, path && *path ? path : NULL,
+				    "duplicate key %s (first at %u:%u)", got(c, NULL, k),
+				    map->keys[j]->pos.line, map->keys[j]->pos.col);
+				break;
+			}
+		}
+	}
+
+	for (const struct conf_field *f = s->fields; f->key != NULL; f++) {
+		const struct conf_node *v = map_get(map, f->key);
+
+		path_join(fpath, sizeof(fpath), path, f->key);
+		if (v != NULL) {
+			if (!apply_field(c, f, v, fpath, obj))
+				ok = false;
+		} else if (f->flags & F_REQUIRED) {
+			ok = conf_diag(c, map->pos, path && *path ? path : NULL,
+			    "missing required key \"%s\"", f->key);
+		} else if (f->def != NULL) {
+			if (!apply_default(c, f, fpath, obj))
+				ok = false;
+		}
+	}
+	if (ok && s->check != NULL)
+		ok = s->check(c, map, path, obj);
+	return ok;
+}
+
+/* ---- per-struct rules ---- */
+
+static bool
+forbid_keys(struct conf_ctx *c, const struct conf_node *map, const char *path,
+    const char *const *keys, const char *why)
+{
+	bool ok = true;
+	char fpath[300];
+
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		const struct conf_node *v = map_get(map, keys[i]);
+		if (v == NULL)
+			continue;
+		for (size_t k = 0; k < map->n; k++) {
+			if (map->items[k] == v) {
+				path_join(fpath, sizeof(fpath), path, keys[i]);
+				ok = conf_diag(c, map->keys[k]->pos, fpath, "%s", why);
+			}
+		}
+	}
+	return ok;
+}
+
+static bool
+need_keys(struct conf_ctx *c, const struct conf_node *map, const char *path,
+    const char *const *keys, const char *why)
+{
+	bool ok = true;
+
+	for (size_t i = 0; keys[i] != NULL; i++)
+		if (map_get(map, keys[i]) == NULL)
+			ok = conf_diag(
+			    c, map->pos, path, "missing required key \"%s\" %s", keys[i], why);
+	return ok;
+}
+
+static bool
+check_provider(struct conf_ctx *c, const struct conf_node *map, const char *path, void *obj)
+{
+	static const char *const oidc_keys[] = { "issuer", "client_id", "client_secret_file",
+		"client_key", "client_auth", "scopes", "allowed_algs", NULL };
+	static const char *const saml_keys[] = { "idp_metadata", "sp_key", "sp_cert",
+		"allow_idp_initiated", "allow_sha1", NULL };
+	static const char *const oidc_need[] = { "issuer", "client_id", NULL };
+	static const char *const saml_need[] = { "idp_metadata", "sp_key", "sp_cert", NULL };
+	static const char *const secret_need[] = { "client_secret_file", NULL };
+	static const char *const jwt_need[] = { "client_key", NULL };
+	struct fb_conf_provider *p = obj;
+	bool ok;
+
+	if (p->type == FB_PROVIDER_OIDC) {
+		ok = forbid_keys(c, map, path, saml_keys, "a SAML setting on an oidc provider");
+		ok = need_keys(c, map, path, oidc_need, "for an oidc provider") && ok;
+		if (p->client_auth == FB_CLIENT_AUTH_PRIVATE_KEY_JWT)
+			ok = need_keys(c, map, path, jwt_need, "for client_auth private_key_jwt") &&
+			    ok;
+		else
+			ok = need_keys(c, map, path, secret_need,
+			         "for client_auth client_secret_basic or client_secret_post") &&
+			    ok;
+		return ok;
+	}
+	ok = forbid_keys(c, map, path, oidc_keys, "an OpenID Connect setting on a saml provider");
+	return need_keys(c, map, path, saml_need, "for a saml provider") && ok;
+}
+
+static bool
+check_trust(struct conf_ctx *c, const struct conf_node *map, const char *path, void *obj)
+{
+	struct fb_conf_trust *t = obj;
+
+	(void)c;
+	(void)map;
+	(void)path;
+	/* The remote's relay presents a client certificate whose CN is its name, by default. */
+	if (t->cert_cn == NULL)
+		t->cert_cn = t->remote;
+	return true;
+}
+
+/* ---- the table ---- */
+
+#define FIELD(st, k, t, member) .key = (k), .type = (t), .offset = offsetof(st, member)
+
+static const char *const provider_types[] = { "oidc", "saml", NULL };
+static const char *const client_auths[] = { "client_secret_basic", "client_secret_post",
+	"private_key_jwt", NULL };
+static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const log_formats[] = { "text", "json", NULL };
+
+static const struct conf_field provider_fields[] = {
+	{ FIELD(struct fb_conf_provider, "name", T_STR, name), .flags = F_REQUIRED,
+	    .kind = &K_IDENT, .doc = "Unique across the installation; used in /login/NAME." },
+	{ FIELD(struct fb_conf_provider, "type", T_ENUM, type), .flags = F_REQUIRED,
+	    .names = provider_types, .doc = "oidc or saml." },
+	{ FIELD(struct fb_conf_provider, "issuer", T_STR, issuer), .kind = &K_URL,
+	    .doc = "oidc: the issuer URL; discovery document at ISSUER/.well-known/"
+	           "openid-configuration." },
+	{ FIELD(struct fb_conf_provider, "client_id", T_STR, client_id), .kind = &K_TEXT,
+	    .doc = "oidc: the client id registered at the IdP." },
+	{ FIELD(struct fb_conf_provider, "client_secret_file", T_STR, client_secret_file),
+	    .flags = F_SECRET, .min = 16, .kind = &K_SECRET,
+	    .doc = "oidc: file holding the client secret (mode 0600)." },
+	{ FIELD(struct fb_conf_provider, "client_key", T_STR, client_key), .flags = F_SECRET,
+	    .kind = &K_SECRET, .doc = "oidc: private key (PEM, mode 0600) for private_key_jwt." },
+	{ FIELD(struct fb_conf_provider, "client_auth", T_ENUM, client_auth),
+	    .def = "client_secret_basic", .names = client_auths,
+	    .doc = "oidc: how the bridge authenticates at the token endpoint." },
+	{ FIELD(struct fb_conf_provider, "scopes", T_STRLIST, scopes), .def = "openid", .min = 1,
+	    .max = 32, .kind = &K_TEXT, .doc = "oidc: scopes to request." },
+	{ FIELD(struct fb_conf_provider, "allowed_algs", T_STRLIST, allowed_algs),
+	    .def = "RS256 ES256", .min = 1, .max = 10, .kind = &K_ALG,
+	    .doc = "oidc: ID token signature algorithms accepted (never none or HS*)." },
+	{ FIELD(struct fb_conf_provider, "idp_metadata", T_STR, idp_metadata), .kind = &K_FILE_URL,
+	    .doc = "saml: the IdP's metadata, a file or an https URL." },
+	{ FIELD(struct fb_conf_provider, "sp_key", T_STR, sp_key), .flags = F_SECRET,
+	    .kind = &K_SECRET,
+	    .doc = "saml: the service provider's private key (PEM, mode 0600)." },
+	{ FIELD(struct fb_conf_provider, "sp_cert", T_STR, sp_cert), .kind = &K_FILE,
+	    .doc = "saml: the service provider's certificate (PEM)." },
+	{ FIELD(struct fb_conf_provider, "allow_idp_initiated", T_BOOL, allow_idp_initiated),
+	    .def = "false", .doc = "saml: accept unsolicited responses." },
+	{ FIELD(struct fb_conf_provider, "allow_sha1", T_BOOL, allow_sha1), .def = "false",
+	    .doc = "saml: accept SHA-1 signatures and digests from this IdP." },
+	{ 0 },
+};
+static const struct conf_struct provider_struct = { "provider", provider_fields,
+	sizeof(struct fb_conf_provider), check_provider };
+
+static const struct conf_field mapping_fields[] = {
+	{ FIELD(struct fb_conf_mapping, "provider", T_STR, provider), .flags = F_REQUIRED,
+	    .kind = &K_IDENT, .doc = "The provider whose logins this mapping handles." },
+	{ FIELD(struct fb_conf_mapping, "fid", T_EXPR, fid), .flags = F_REQUIRED,
+	    .doc = "Expression giving the local part of the fid, e.g. pairwise(claims.sub)." },
+	{ .key = "attributes",
+	    .type = T_EXPRMAP,
+	    .offset = offsetof(struct fb_conf_mapping, attrs),
+	    .count_offset = offsetof(struct fb_conf_mapping, n_attrs),
+	    .max = 64,
+	    .doc = "Attribute name -> expression." },
+	{ FIELD(struct fb_conf_mapping, "require", T_EXPR, require),
+	    .doc = "Condition every login must meet." },
+	{ FIELD(struct fb_conf_mapping, "deny", T_EXPR, deny),
+	    .doc = "Condition that refuses a login." },
+	{ 0 },
+};
+static const struct conf_struct mapping_struct = { "mapping", mapping_fields,
+	sizeof(struct fb_conf_mapping), NULL };
+
+static const struct conf_field trust_fields[] = {
+	{ FIELD(struct fb_conf_trust, "remote", T_STR, remote), .flags = F_REQUIRED,
+	    .kind = &K_INSTALL,
+	    .doc = "The remote installation's name (this installation's own name for a trust "
+	           "between local tenants)." },
+	{ FIELD(struct fb_conf_trust, "tenants", T_STRLIST, tenants), .flags = F_REQUIRED, .min = 1,
+	    .max = 1000, .kind = &K_TENANT_ID, .doc = "The remote tenantIDs trusted." },
+	{ FIELD(struct fb_conf_trust, "relay", T_STR, relay), .kind = &K_HOSTPORT,
+	    .doc = "The remote relay, e.g. federation.b.example:443." },
+	{ FIELD(struct fb_conf_trust, "cert_cn", T_STR, cert_cn), .kind = &K_INSTALL,
+	    .doc = "CN of the remote relay's client certificate; defaults to remote." },
+	{ FIELD(struct fb_conf_trust, "ca", T_STR, ca), .kind = &K_FILE,
+	    .doc = "CA file that signs the remote relay's client certificate." },
+	{ FIELD(struct fb_conf_trust, "client_cert", T_STR, client_cert), .kind = &K_FILE,
+	    .doc = "Our relay's client certificate toward this remote." },
+	{ FIELD(struct fb_conf_trust, "client_key", T_STR, client_key), .flags = F_SECRET,
+	    .kind = &K_SECRET, .doc = "Its private key (mode 0600)." },
+	{ FIELD(struct fb_conf_trust, "keys", T_STR, keys), .kind = &K_FILE,
+	    .doc = "The remote bridge's public keys (JWKS file)." },
+	{ FIELD(struct fb_conf_trust, "issuer", T_STR, issuer), .kind = &K_URL,
+	    .doc = "The remote bridge's public URL, the iss of its tokens." },
+	{ FIELD(struct fb_conf_trust, "outbound", T_EXPR, outbound),
+	    .doc = "Which local users get tokens for this remote (default: none)." },
+	{ FIELD(struct fb_conf_trust, "release", T_STRLIST, release), .max = 64, .kind = &K_ATTR,
+	    .doc = "Attributes this remote sees." },
+	{ FIELD(struct fb_conf_trust, "inbound", T_EXPR, inbound),
+	    .doc = "Which of the remote's users may reach local users (default: none)." },
+	{ 0 },
+};
+static const struct conf_struct trust_struct = { "trust", trust_fields,
+	sizeof(struct fb_conf_trust), check_trust };
+
+static const struct conf_field tenant_fields[] = {
+	{ FIELD(struct fb_conf_tenant, "id", T_STR, id), .flags = F_REQUIRED, .kind = &K_TENANT_ID,
+	    .doc = "The tenantID, e.g. HZnKEBoqDU." },
+	{ FIELD(struct fb_conf_tenant, "name", T_STR, name), .kind = &K_TEXT,
+	    .doc = "A display name." },
+	{ .key = "providers",
+	    .type = T_LIST,
+	    .offset = offsetof(struct fb_conf_tenant, providers),
+	    .count_offset = offsetof(struct fb_conf_tenant, n_providers),
+	    .flags = F_REQUIRED,
+	    .min = 1,
+	    .max = 64,
+	    .sub = &provider_struct,
+	    .doc = "The tenant's IdPs." },
+	{ .key = "mapping",
+	    .type = T_LIST,
+	    .offset = offsetof(struct fb_conf_tenant, mappings),
+	    .count_offset = offsetof(struct fb_conf_tenant, n_mappings),
+	    .flags = F_REQUIRED,
+	    .min = 1,
+	    .max = 64,
+	    .sub = &mapping_struct,
+	    .doc = "One mapping per provider." },
+	{ .key = "trusts",
+	    .type = T_LIST,
+	    .offset = offsetof(struct fb_conf_tenant, trusts),
+	    .count_offset = offsetof(struct fb_conf_tenant, n_trusts),
+	    .max = 1000,
+	    .sub = &trust_struct,
+	    .doc = "Remote tenants this tenant federates with." },
+	{ FIELD(struct fb_conf_tenant, "return_to", T_STRLIST, return_to), .max = 64,
+	    .kind = &K_URL, .doc = "Where a login may send the browser back to." },
+	{ 0 },
+};
+static const struct conf_struct tenant_struct = { "tenant", tenant_fields,
+	sizeof(struct fb_conf_tenant), NULL };
+
+static const struct conf_field installation_fields[] = {
+	{ FIELD(struct fb_conf, "name", T_STR, installation.name), .flags = F_REQUIRED,
+	    .kind = &K_INSTALL, .doc = "This installation's name, the CN its relay presents." },
+	{ FIELD(struct fb_conf, "domain", T_STR, installation.domain), .flags = F_REQUIRED,
+	    .kind = &K_DOMAIN, .doc = "Its domain; the relay is federation.DOMAIN." },
+	{ FIELD(struct fb_conf, "public_url", T_STR, installation.public_url), .flags = F_REQUIRED,
+	    .kind = &K_URL, .doc = "The bridge's public URL: the iss of its tokens." },
+	{ FIELD(struct fb_conf, "listen", T_STR, installation.listen), .def = "127.0.0.1:8080",
+	    .kind = &K_HOSTPORT, .doc = "Address the bridge listens on (HTTP)." },
+	{ 0 },
+};
+
+static const struct conf_field keys_fields[] = {
+	{ FIELD(struct fb_conf, "signing", T_STRLIST, keys.signing), .flags = F_REQUIRED, .min = 1,
+	    .max = 8, .kind = &K_SECRET, .doc = "Token signing keys (PEM, mode 0600)." },
+	{ FIELD(struct fb_conf, "fid_secret", T_STR, keys.fid_secret),
+	    .flags = F_REQUIRED | F_SECRET, .min = 32, .kind = &K_SECRET,
+	    .doc = "At least 32 random bytes (mode 0600) keying pairwise fids." },
+	{ 0 },
+};
+
+static const struct conf_field tokens_fields[] = {
+	{ FIELD(struct fb_conf, "ttl", T_DURATION, tokens.ttl), .def = "5m", .min = 10, .max = 3600,
+	    .doc = "Lifetime of a federation token." },
+	{ FIELD(struct fb_conf, "max_ttl", T_DURATION, tokens.max_ttl), .def = "15m", .min = 10,
+	    .max = 86400, .doc = "Longest lifetime a verifier accepts (exp - iat)." },
+	{ FIELD(struct fb_conf, "session_ttl", T_DURATION, tokens.session_ttl), .def = "8h",
+	    .min = 60, .max = 2592000, .doc = "Absolute lifetime of a login session." },
+	{ FIELD(struct fb_conf, "session_idle", T_DURATION, tokens.session_idle), .def = "1h",
+	    .min = 60, .max = 2592000, .doc = "Idle timeout of a login session." },
+	{ FIELD(struct fb_conf, "clock_skew", T_DURATION, tokens.clock_skew), .def = "30s",
+	    .min = 0, .max = 300, .doc = "Clock difference tolerated on iat, nbf and exp." },
+	{ FIELD(struct fb_conf, "max_size", T_SIZE, tokens.max_size), .def = "8KiB", .min = 1024,
+	    .max = 65536, .doc = "Largest token accepted." },
+	{ 0 },
+};
+
+static const struct conf_field log_fields[] = {
+	{ FIELD(struct fb_conf, "level", T_ENUM, log.level), .def = "info", .names = log_levels,
+	    .doc = "Least severe level logged." },
+	{ FIELD(struct fb_conf, "format", T_ENUM, log.format), .def = "text", .names = log_formats,
+	    .doc = "text lines or JSON lines on stderr." },
+	{ 0 },
+};
+
+/* Sections embedded in struct fb_conf: their fields' offsets are from the root. */
+static const struct conf_struct installation_struct = { "installation", installation_fields, 0,
+	NULL };
+static const struct conf_struct keys_struct = { "keys", keys_fields, 0, NULL };
+static const struct conf_struct tokens_struct = { "tokens", tokens_fields, 0, NULL };
+static const struct conf_struct log_struct = { "log", log_fields, 0, NULL };
+
+static const struct conf_field root_fields[] = {
+	{ .key = "installation",
+	    .type = T_STRUCT,
+	    .flags = F_REQUIRED,
+	    .sub = &installation_struct,
+	    .doc = "Who this installation is." },
+	{ .key = "keys",
+	    .type = T_STRUCT,
+	    .flags = F_REQUIRED,
+	    .sub = &keys_struct,
+	    .doc = "Key files." },
+	{ FIELD(struct fb_conf, "store", T_STR, store.location),
+	    .def = "embedded:/var/lib/fedbridge", .kind = &K_STORE,
+	    .doc = "Where sessions and revocations live." },
+	{ FIELD(struct fb_conf, "store_password_file", T_STR, store.password_file),
+	    .flags = F_SECRET, .kind = &K_SECRET,
+	    .doc = "PostgreSQL password (mode 0600), for a postgresql store." },
+	{ .key = "tokens",
+	    .type = T_STRUCT,
+	    .sub = &tokens_struct,
+	    .doc = "Lifetimes and limits." },
+	{ .key = "log", .type = T_STRUCT, .sub = &log_struct, .doc = "Logging." },
+	{ .key = "tenants",
+	    .type = T_LIST,
+	    .offset = offsetof(struct fb_conf, tenants),
+	    .count_offset = offsetof(struct fb_conf, n_tenants),
+	    .flags = F_REQUIRED,
+	    .min = 1,
+	    .max = 1000,
+	    .sub = &tenant_struct,
+	    .doc = "The tenants this bridge serves." },
+	{ 0 },
+};
+static const struct conf_struct root_struct = { "", root_fields, sizeof(struct fb_conf), NULL };
+
+/* An absent optional section still gets its defaults. */
+static const struct conf_node empty_map = { .type = CONF_NODE_MAP };
+
+bool
+conf_schema_apply(struct conf_ctx *c, const struct conf_node *root, struct fb_conf *out)
+{
+	bool ok;
+
+	if (root->type != CONF_NODE_MAP)
+		return conf_diag(c, root->pos, NULL,
+		    "expected a mapping with installation, keys and tenants, got %s",
+		    got(c, NULL, root));
+	ok = apply_struct(c, &root_struct, root, "", out);
+	/* Sections left out get their defaults too. */
+	for (const struct conf_field *f = root_fields; f->key != NULL; f++) {
+		if (f->type == T_STRUCT && !(f->flags & F_REQUIRED) &&
+		    map_get(root, f->key) == NULL)
+			ok = apply_struct(c, f->sub, &empty_map, f->key, out) && ok;
+	}
+	if (ok && out->store.location != NULL) {
+		const char *v =
+		    map_get(root, "store") ? map_get(root, "store")->value : "embedded:";
+		if (strcmp(v, "memory:") == 0)
+			out->store.kind = FB_STORE_MEMORY;
+		else if (strncmp(v, "embedded:", 9) == 0)
+			out->store.kind = FB_STORE_EMBEDDED;
+		else
+			out->store.kind = FB_STORE_POSTGRESQL;
+	}
+	return ok;
+}
+
+/* ---- the reference, from the same table ---- */
+
+static fb_rc
+reference_struct(struct fb_buf *out, const struct conf_struct *s, const char *prefix)
+{
+	char path[300];
+	fb_rc rc = FB_OK;
+
+	for (const struct conf_field *f = s->fields; rc == FB_OK && f->key != NULL; f++) {
+		const char *type = "";
+		char bounds[96] = "";
+		char lo[32], hi[32];
+
+		path_join(path, sizeof(path), prefix, f->key);
+		switch (f->type) {
+		case T_STR:
+			type = f->kind->expected;
+			break;
+		case T_INT:
+			type = "integer";
+			break;
+		case T_BOOL:
+			type = "boolean";
+			break;
+		case T_DURATION:
+			type = "duration";
+			duration_text(f->min, lo, sizeof(lo));
+			duration_text(f->max, hi, sizeof(hi));
+			(void)snprintf(bounds, sizeof(bounds), "%s to %s", lo, hi);
+			break;
+		case T_SIZE:
+			type = "size";
+			size_text(f->min, lo, sizeof(lo));
+			size_text(f->max, hi, sizeof(hi));
+			(void)snprintf(bounds, sizeof(bounds), "%s to %s", lo, hi);
+			break;
+		case T_ENUM:
+			type = "one of";
+			for (size_t i = 0; f->names[i] != NULL; i++) {
+				size_t used = strlen(bounds);
+				(void)snprintf(bounds + used, sizeof(bounds) - used, "%s%s",
+				    i ? ", " : "", f->names[i]);
+			}
+			break;
+		case T_EXPR:
+			type = "expression";
+			break;
+		case T_STRLIST:
+			type = "list";
+			(void)snprintf(bounds, sizeof(bounds), "%lld to %lld items (%s)",
+			    (long long)f->min, (long long)f->max, f->kind->expected);
+			break;
+		case T_STRUCT:
+			type = "mapping";
+			break;
+		case T_LIST:
+			type = "list of mappings";
+			(void)snprintf(bounds, sizeof(bounds), "%lld to %lld", (long long)f->min,
+			    (long long)f->max);
+			break;
+		case T_EXPRMAP:
+			type = "mapping of expressions";
+			(void)snprintf(bounds, sizeof(bounds), "at most %lld", (long long)f->max);
+			break;
+		}
+		rc = fb_buf_printf(out, "| `%s` | %s | %s | %s | %s |\n", path, type, bounds,
+		    (f->flags & F_REQUIRED) ? "required" : (f->def ? f->def : "-"),
+		    f->doc ? f->doc : "");
+		if (rc == FB_OK && (f->type == T_STRUCT || f->type == T_LIST)) {
+			char sub[304];
+			(void)snprintf(
+			    sub, sizeof(sub), "%s%s", path, f->type == T_LIST ? "[]" : "");
+			rc = reference_struct(out, f->sub, sub);
+		}
+	}
+	return rc;
+}
+
+fb_rc
+fb_conf_reference_markdown(struct fb_buf *out)
+{
+	fb_rc rc = fb_buf_printf(out,
+	    "| key | type | allowed | default | meaning |\n"
+	    "|---|---|---|---|---|\n");
+
+	return rc == FB_OK ? reference_struct(out, &root_struct, "") : rc;
+}

@@ -1,0 +1,192 @@
+/*
+ * fedbridge configuration: YAML in, one immutable, fully validated value out.
+ *
+ * A load either yields a whole configuration or none: every problem found is
+ * reported as a diagnostic "file:line:column: path: message", never only the
+ * first. The value is shared across threads by reference count and replaced
+ * whole on reload.
+ */
+#ifndef FB_CONF_H
+#define FB_CONF_H
+
+#include "fb_common.h"
+
+/* Caps on what a configuration document may be. */
+#define FB_CONF_MAX_BYTES 1048576
+#define FB_CONF_MAX_DEPTH 32
+#define FB_CONF_MAX_NODES 50000
+#define FB_CONF_MAX_SCALAR 16384
+#define FB_CONF_MAX_DIAGS 200
+
+/* 1-based; 0:0 means "not from the file" (a default). */
+struct fb_conf_pos {
+	unsigned line;
+	unsigned col;
+};
+
+/* A mapping expression, kept as source text with where it starts. */
+struct fb_conf_expr {
+	const char *src; /* NULL when absent */
+	struct fb_conf_pos pos;
+	bool quoted; /* written as a quoted or block scalar: columns inside may not map 1:1 */
+};
+
+struct fb_conf_strlist {
+	const char **v;
+	size_t n;
+};
+
+enum fb_conf_provider_type { FB_PROVIDER_OIDC, FB_PROVIDER_SAML };
+
+enum fb_conf_client_auth {
+	FB_CLIENT_AUTH_SECRET_BASIC,
+	FB_CLIENT_AUTH_SECRET_POST,
+	FB_CLIENT_AUTH_PRIVATE_KEY_JWT,
+};
+
+struct fb_conf_provider {
+	const char *name;
+	enum fb_conf_provider_type type;
+	/* OpenID Connect */
+	const char *issuer;
+	const char *client_id;
+	const char *client_secret_file; /* resolved path */
+	const char *client_key; /* resolved path, for private_key_jwt */
+	enum fb_conf_client_auth client_auth;
+	struct fb_conf_strlist scopes;
+	struct fb_conf_strlist allowed_algs;
+	/* SAML 2.0 */
+	const char *idp_metadata; /* resolved path or https URL */
+	const char *sp_key;
+	const char *sp_cert;
+	bool allow_idp_initiated;
+	bool allow_sha1;
+};
+
+struct fb_conf_attr {
+	const char *name;
+	struct fb_conf_expr expr;
+};
+
+struct fb_conf_mapping {
+	const char *provider;
+	struct fb_conf_expr fid;
+	struct fb_conf_attr *attrs;
+	size_t n_attrs;
+	struct fb_conf_expr require; /* src NULL: no condition */
+	struct fb_conf_expr deny;
+};
+
+struct fb_conf_trust {
+	const char *remote; /* installation name = CN of its relay client certificate */
+	struct fb_conf_strlist tenants;
+	const char *relay; /* host:port; NULL for a trust inside this installation */
+	const char *cert_cn;
+	const char *ca;
+	const char *client_cert;
+	const char *client_key;
+	const char *keys; /* JWKS file, resolved path */
+	const char *issuer;
+	struct fb_conf_expr outbound;
+	struct fb_conf_strlist release;
+	struct fb_conf_expr inbound;
+};
+
+struct fb_conf_tenant {
+	const char *id;
+	const char *name;
+	struct fb_conf_provider *providers;
+	size_t n_providers;
+	struct fb_conf_mapping *mappings;
+	size_t n_mappings;
+	struct fb_conf_trust *trusts;
+	size_t n_trusts;
+	struct fb_conf_strlist return_to;
+};
+
+enum fb_conf_store_kind { FB_STORE_MEMORY, FB_STORE_EMBEDDED, FB_STORE_POSTGRESQL };
+
+struct fb_conf {
+	const char *path; /* the file as given */
+	const char *basedir; /* relative paths resolve against it */
+	struct {
+		const char *name;
+		const char *domain;
+		const char *public_url;
+		const char *listen; /* host:port */
+	} installation;
+	struct {
+		struct fb_conf_strlist signing; /* resolved paths */
+		const char *fid_secret;
+	} keys;
+	struct {
+		enum fb_conf_store_kind kind;
+		const char *location; /* directory for embedded, conninfo URL for postgresql */
+		const char *password_file; /* postgresql only */
+	} store;
+	struct {
+		int64_t ttl; /* seconds, like every duration here */
+		int64_t max_ttl;
+		int64_t session_ttl;
+		int64_t session_idle;
+		int64_t clock_skew;
+		int64_t max_size; /* bytes */
+	} tokens;
+	struct {
+		enum fb_log_level level;
+		enum fb_log_format format;
+	} log;
+	struct fb_conf_tenant *tenants;
+	size_t n_tenants;
+};
+
+struct fb_conf_diag {
+	char *msg; /* "file:line:col: path: what" (owned by the diags) */
+	struct fb_conf_pos pos;
+};
+
+struct fb_conf_diags {
+	struct fb_conf_diag *v;
+	size_t n;
+	size_t dropped; /* diagnostics past FB_CONF_MAX_DIAGS */
+};
+
+enum fb_conf_flags {
+	/* Do not look at the file system for referenced files (fuzzing, syntax-only checks). */
+	FB_CONF_NO_FS = 1u << 0,
+};
+
+/*
+ * Loads and validates a configuration. On success returns a new value with a
+ * reference count of one (release with fb_conf_unref) and leaves diags empty.
+ * On failure returns NULL and diags holds at least one diagnostic.
+ * diags must be zero-initialised; free it with fb_conf_diags_free.
+ */
+struct fb_conf *fb_conf_load_file(const char *path, unsigned flags, struct fb_conf_diags *diags);
+
+/* The same from memory; name is used in messages, basedir for relative paths. */
+struct fb_conf *fb_conf_load_buffer(const char *data, size_t len, const char *name,
+    const char *basedir, unsigned flags, struct fb_conf_diags *diags);
+
+void fb_conf_diags_free(struct fb_conf_diags *diags);
+
+/* Reference counting, safe across threads. fb_conf_unref(NULL) is a no-op. */
+struct fb_conf *fb_conf_ref(struct fb_conf *conf);
+void fb_conf_unref(struct fb_conf *conf);
+
+/* Where a field of this configuration was written (0:0 for defaults and unknown fields). */
+struct fb_conf_pos fb_conf_pos_of(const struct fb_conf *conf, const void *field);
+
+/* Finds a tenant by its tenantID; NULL when absent. */
+const struct fb_conf_tenant *fb_conf_tenant_find(const struct fb_conf *conf, const char *id);
+
+/* Appends the configuration reference (a Markdown table made from the schema). */
+fb_rc fb_conf_reference_markdown(struct fb_buf *out);
+
+/* Parses a duration such as "90s", "5m", "1h30m", "7d" into seconds. */
+bool fb_conf_duration_parse(const char *s, int64_t *seconds);
+
+/* True for a tenantID in the messenger's form: 8 to 16 ASCII letters and digits. */
+bool fb_conf_tenant_id_valid(const char *s);
+
+#endif

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Installs what fedbridge needs from Debian's packages, and nothing when it is
+# all there already (quiet then). Usage: scripts/deps.sh run|test
+#   run   build and run the bridge and its demo
+#   test  also the test tools: cmocka, clang for fuzzing, lint tools
+set -eu
+
+profile=${1:-run}
+build="build-essential cmake pkg-config libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev"
+run="$build openssl curl ca-certificates"
+test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy"
+
+case "$profile" in
+run) want=$run ;;
+test) want=$test ;;
+*) echo "usage: $0 run|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || {
+		echo "deps: need root (or sudo) to install:$missing" >&2
+		exit 1
+	}
+	SUDO=sudo
+else
+	SUDO=
+fi
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
