@@ -33,7 +33,7 @@ fb_log_level_parse(const char *s, enum fb_log_level *out)
 void
 fb_log(enum fb_log_level level, const char *fmt, ...)
 {
-	char msg[2048], ts[40];
+	char msg[2048], ts[96];
 	struct fb_buf line;
 	struct timespec now;
 	struct tm tm;
