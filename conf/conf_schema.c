@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <curl/curl.h>
 
 enum conf_type {
@@ -59,6 +60,7 @@ struct conf_field {
 	unsigned flags;
 	const char *def; /* default, in the same text form a user writes */
 	int64_t min, max;
+	int64_t min_bytes; /* secret files: shortest acceptable content */
 	const struct conf_kind *kind;
 	const struct conf_struct *sub;
 	const char *const *names; /* T_ENUM */
@@ -356,11 +358,17 @@ check_hostport(
 	return NULL;
 }
 
+/* localhost, an IPv4 literal in 127.0.0.0/8, or ::1; never a DNS name that merely starts with 127.
+ */
 static bool
 host_is_loopback(const char *host)
 {
-	return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-	    strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+	struct in_addr a4;
+
+	if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
+	    strcmp(host, "::1") == 0)
+		return true;
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 /*
@@ -467,11 +475,11 @@ check_file_common(struct conf_ctx *c, const struct conf_field *f, const struct c
 		    p, (unsigned)st.st_uid);
 		return NULL;
 	}
-	if (f->min > 0 && st.st_size < f->min) {
+	if (f->min_bytes > 0 && st.st_size < f->min_bytes) {
 		conf_diag(c, n->pos, path,
 		    "%s is too short: a secret of at least %lld bytes is "
 		    "needed",
-		    p, (long long)f->min);
+		    p, (long long)f->min_bytes);
 		return NULL;
 	}
 	return p;
@@ -545,9 +553,10 @@ check_store(
 		}
 		return v;
 	}
+	/* Not echoed: an unrecognised connection string may well hold a password. */
 	conf_diag(c, n->pos, path,
-	    "expected embedded:<directory>, postgresql://<user>@<host>/<db> or memory:, got %s",
-	    got(c, f, n));
+	    "expected embedded:<directory>, postgresql://<user>@<host>/<db> or memory:, got "
+	    "something else (not shown)");
 	return NULL;
 }
 
@@ -602,7 +611,13 @@ static const struct conf_kind K_ALG = { "JWS algorithm", check_alg };
 bool
 fb_conf_duration_parse(const char *s, int64_t *seconds)
 {
-	int64_t total = 0, v, mult;
+	/* Units largest first, each at most once: "1h30m", not "30m1h" or "5m5m". */
+	static const struct {
+		char unit;
+		int64_t mult;
+	} units[] = { { 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 } };
+	size_t next = 0;
+	int64_t total = 0, v;
 	const char *p = s;
 
 	if (*p == '\0')
@@ -616,25 +631,15 @@ fb_conf_duration_parse(const char *s, int64_t *seconds)
 				return false;
 			v = v * 10 + (*p++ - '0');
 		}
-		switch (*p++) {
-		case 's':
-			mult = 1;
-			break;
-		case 'm':
-			mult = 60;
-			break;
-		case 'h':
-			mult = 3600;
-			break;
-		case 'd':
-			mult = 86400;
-			break;
-		default:
+		while (next < sizeof(units) / sizeof(units[0]) && units[next].unit != *p)
+			next++;
+		if (next == sizeof(units) / sizeof(units[0]))
 			return false;
-		}
-		if (v > (INT64_MAX - total) / mult)
+		if (v > (INT64_MAX - total) / units[next].mult)
 			return false;
-		total += v * mult;
+		total += v * units[next].mult;
+		next++;
+		p++;
 	}
 	*seconds = total;
 	return true;
@@ -726,6 +731,32 @@ apply_string(struct conf_ctx *c, const struct conf_field *f, const struct conf_n
 	return true;
 }
 
+/* An expression: any scalar style, not blank, no control characters but line breaks and tabs. */
+static bool
+apply_expr(struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n,
+    const char *path, struct fb_conf_expr *e)
+{
+	bool blank = true;
+
+	if (n->type != CONF_NODE_SCALAR || node_is_null(n))
+		return conf_diag(c, n->pos, path, "expected an expression, got %s", got(c, f, n));
+	for (size_t i = 0; i < n->len; i++) {
+		unsigned char ch = (unsigned char)n->value[i];
+		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+			return conf_diag(c, n->pos, path,
+			    "an expression must not hold control characters, got %s", got(c, f, n));
+		if (ch != ' ' && ch != '\n' && ch != '\t')
+			blank = false;
+	}
+	if (blank)
+		return conf_diag(c, n->pos, path, "expected an expression, got an empty string");
+	e->src = n->value;
+	e->pos = n->pos;
+	e->quoted = !n->plain;
+	conf_pos_record(c, e, n->pos);
+	return true;
+}
+
 static bool
 apply_field(struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n,
     const char *path, void *obj)
@@ -814,18 +845,8 @@ apply_field(struct conf_ctx *c, const struct conf_field *f, const struct conf_no
 		fb_buf_free(&list);
 		return false;
 	}
-	case T_EXPR: {
-		struct fb_conf_expr *e = (struct fb_conf_expr *)(void *)base;
-
-		if (n->type != CONF_NODE_SCALAR || node_is_null(n))
-			return conf_diag(
-			    c, n->pos, path, "expected an expression, got %s", got(c, f, n));
-		e->src = n->value;
-		e->pos = n->pos;
-		e->quoted = !n->plain;
-		conf_pos_record(c, e, n->pos);
-		return true;
-	}
+	case T_EXPR:
+		return apply_expr(c, f, n, path, (struct fb_conf_expr *)(void *)base);
 	case T_STRLIST: {
 		struct fb_conf_strlist *l = (struct fb_conf_strlist *)(void *)base;
 		bool ok = true;
@@ -920,21 +941,22 @@ apply_field(struct conf_ctx *c, const struct conf_field *f, const struct conf_no
 			return false;
 		}
 		for (size_t i = 0; i < n->n; i++) {
-			const struct conf_node *k = n->keys[i], *val = n->items[i];
+			const struct conf_node *k = n->keys[i];
 			path_join(ipath, sizeof(ipath), path, k->value);
-			if (!budget(c, val) ||
-			    (attrs[i].name = check_attr_name(c, NULL, k, ipath)) == NULL) {
+			if (!budget(c, n->items[i]) ||
+			    (attrs[i].name = check_attr_name(c, NULL, k, ipath)) == NULL ||
+			    !apply_expr(c, NULL, n->items[i], ipath, &attrs[i].expr)) {
 				ok = false;
 				continue;
 			}
-			if (val->type != CONF_NODE_SCALAR || node_is_null(val)) {
-				ok = conf_diag(c, val->pos, ipath, "expected an expression, got %s",
-				    got(c, NULL, val));
-				continue;
+			for (size_t j = 0; j < i; j++) {
+				if (strcmp(n->keys[j]->value, k->value) == 0) {
+					ok = conf_diag(c, k->pos, path,
+					    "duplicate key %s (first at %u:%u)", got(c, NULL, k),
+					    n->keys[j]->pos.line, n->keys[j]->pos.col);
+					break;
+				}
 			}
-			attrs[i].expr.src = val->value;
-			attrs[i].expr.pos = val->pos;
-			attrs[i].expr.quoted = !val->plain;
 			conf_pos_record(c, &attrs[i], k->pos);
 		}
 		*(struct fb_conf_attr **)(void *)base = attrs;
@@ -1141,7 +1163,7 @@ static const struct conf_field provider_fields[] = {
 	{ FIELD(struct fb_conf_provider, "client_id", T_STR, client_id), .kind = &K_TEXT,
 	    .doc = "oidc: the client id registered at the IdP." },
 	{ FIELD(struct fb_conf_provider, "client_secret_file", T_STR, client_secret_file),
-	    .flags = F_SECRET, .min = 16, .kind = &K_SECRET,
+	    .flags = F_SECRET, .min_bytes = 16, .kind = &K_SECRET,
 	    .doc = "oidc: file holding the client secret (mode 0600)." },
 	{ FIELD(struct fb_conf_provider, "client_key", T_STR, client_key), .flags = F_SECRET,
 	    .kind = &K_SECRET, .doc = "oidc: private key (PEM, mode 0600) for private_key_jwt." },
@@ -1274,7 +1296,7 @@ static const struct conf_field keys_fields[] = {
 	{ FIELD(struct fb_conf, "signing", T_STRLIST, keys.signing), .flags = F_REQUIRED, .min = 1,
 	    .max = 8, .kind = &K_SECRET, .doc = "Token signing keys (PEM, mode 0600)." },
 	{ FIELD(struct fb_conf, "fid_secret", T_STR, keys.fid_secret),
-	    .flags = F_REQUIRED | F_SECRET, .min = 32, .kind = &K_SECRET,
+	    .flags = F_REQUIRED | F_SECRET, .min_bytes = 32, .kind = &K_SECRET,
 	    .doc = "At least 32 random bytes (mode 0600) keying pairwise fids." },
 	{ 0 },
 };

@@ -22,6 +22,8 @@ struct anchor {
 
 struct yaml_state {
 	struct conf_ctx *c;
+	const char *data; /* the document, to find where an anchored value starts */
+	size_t len;
 	struct open_node stack[FB_CONF_MAX_DEPTH];
 	size_t depth;
 	/* Children of every open node, innermost last; keys and values alternate for maps. */
@@ -39,6 +41,47 @@ mark_pos(yaml_mark_t m)
 	struct fb_conf_pos p = { (unsigned)m.line + 1, (unsigned)m.column + 1 };
 
 	return p;
+}
+
+/*
+ * libyaml marks an anchored node at its "&name". Messages (and expression
+ * columns) should point at the value itself: skip the anchor, blanks,
+ * comments and line breaks after it. Marks count characters, not bytes.
+ */
+static struct fb_conf_pos
+value_pos(const struct yaml_state *st, yaml_mark_t m)
+{
+	struct fb_conf_pos pos = mark_pos(m);
+	const char *p = st->data, *end = st->data + st->len;
+
+	for (size_t line = 0; line < m.line && p < end; p++)
+		if (*p == '\n')
+			line++;
+	for (size_t col = 0; col < m.column && p < end; col++)
+		for (p++; p < end && ((unsigned char)*p & 0xc0) == 0x80; p++)
+			;
+	if (p >= end || *p != '&')
+		return pos;
+	while (p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+		p++;
+		pos.col++;
+	}
+	while (p < end) {
+		if (*p == ' ' || *p == '\t') {
+			pos.col++;
+		} else if (*p == '#') {
+			while (p < end && *p != '\n')
+				p++;
+			continue;
+		} else if (*p == '\n') {
+			pos.line++;
+			pos.col = 1;
+		} else if (*p != '\r') {
+			break;
+		}
+		p++;
+	}
+	return pos;
 }
 
 static bool
@@ -136,6 +179,8 @@ on_scalar(struct yaml_state *st, const yaml_event_t *ev)
 		    FB_CONF_MAX_SCALAR);
 	if ((n = new_node(st, CONF_NODE_SCALAR, ev->start_mark)) == NULL)
 		return false;
+	if (ev->data.scalar.anchor != NULL)
+		n->pos = value_pos(st, ev->start_mark);
 	n->value = conf_arena_strndup(
 	    st->c->arena, (const char *)ev->data.scalar.value, ev->data.scalar.length);
 	if (n->value == NULL) {
@@ -168,6 +213,8 @@ on_start(struct yaml_state *st, const yaml_event_t *ev, enum conf_node_type type
 		    "nested deeper than %d levels", FB_CONF_MAX_DEPTH);
 	if ((n = new_node(st, type, ev->start_mark)) == NULL)
 		return false;
+	if (anchor != NULL)
+		n->pos = value_pos(st, ev->start_mark);
 	if (anchor != NULL && !anchor_add(st, (const char *)anchor, n, false))
 		return false;
 	if (!add_child(st, n))
@@ -265,6 +312,8 @@ conf_yaml_parse(struct conf_ctx *c, const char *data, size_t len)
 
 	memset(&st, 0, sizeof(st));
 	st.c = c;
+	st.data = data;
+	st.len = len;
 	if (!yaml_parser_initialize(&parser)) {
 		c->nomem = true;
 		return NULL;
