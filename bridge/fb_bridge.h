@@ -7,6 +7,9 @@
 #define FB_BRIDGE_H
 
 #include "fb_conf.h"
+#include "fb_verify.h"
+
+#include <jansson.h>
 
 struct fb_serve_opts {
 	const char *conf_path;
@@ -18,5 +21,69 @@ struct fb_serve_opts {
  * it could not start (the reason is logged).
  */
 int fb_serve(const struct fb_serve_opts *opts);
+
+/* ---- signing keys (keys.c) ---- */
+
+struct fb_signing_key;
+
+/* Loads a PEM private key (P-256 or Ed25519) that only its owner can read. */
+fb_rc fb_signing_key_load(const char *path, struct fb_signing_key **out, struct fb_err *err);
+void fb_signing_key_free(struct fb_signing_key *k);
+const char *fb_signing_key_kid(const struct fb_signing_key *k); /* RFC 7638 thumbprint */
+enum fb_verify_alg fb_signing_key_alg(const struct fb_signing_key *k);
+const char *fb_signing_key_path(const struct fb_signing_key *k);
+fb_rc fb_signing_key_sign(const struct fb_signing_key *k, const void *data, size_t len,
+    unsigned char sig[64], struct fb_err *err);
+
+/* Writes a new private key to path, created 0600, never over an existing file. */
+fb_rc fb_keys_generate(const char *path, enum fb_verify_alg alg, struct fb_err *err);
+/* The public JWKS of keys; *out is malloc'd, the caller frees it. */
+fb_rc fb_keys_jwks(struct fb_signing_key *const *keys, size_t n, char **out, struct fb_err *err);
+
+/* ---- federation tokens (token.c) ---- */
+
+struct fb_token_claims {
+	const char *iss, *sub, *tid, *aud, *sid;
+	const char *idp, *acr; /* optional */
+	const char *const *amr;
+	size_t n_amr;
+	json_t *attrs; /* borrowed JSON object, or NULL for none */
+	const unsigned char *cnf_sha256; /* the sending relay's client certificate, 32 bytes */
+	int64_t iat, ttl;
+};
+
+/* Signs a compact JWS with exactly the contract's claims; *out is malloc'd. */
+fb_rc fb_token_issue(const struct fb_signing_key *k, const struct fb_token_claims *c, char **out,
+    struct fb_err *err);
+
+/* ---- what a configuration means for tokens (federation.c) ---- */
+
+/* Immutable: the signing keys and the verifier's trust table built from one configuration. */
+struct fb_federation;
+
+fb_rc fb_federation_load(
+    const struct fb_conf *conf, struct fb_federation **out, struct fb_err *err);
+void fb_federation_free(struct fb_federation *f);
+/* The public JWKS of every configured signing key (the first one signs). */
+const char *fb_federation_jwks(const struct fb_federation *f);
+/* A new trust table for a verifier (the caller owns it). */
+fb_rc fb_federation_trusts(
+    const struct fb_federation *f, struct fb_verify_trusts **out, struct fb_err *err);
+/* The verifier options the configuration asks for. */
+void fb_federation_verify_opts(const struct fb_conf *conf, struct fb_verify_opts *out);
+
+struct fb_issue_request {
+	const char *tenant; /* the local tenant of the user */
+	const char *fid; /* fid:0/<tenant>/<local-id> */
+	const char *audience; /* the remote tenant */
+	const char *sid; /* NULL: a fresh one */
+	json_t *attrs; /* borrowed, NULL for none */
+	int64_t ttl; /* 0: tokens.ttl */
+	int64_t now;
+};
+
+/* Issues a token for a configured trust: iss, cnf and lifetime come from the configuration. */
+fb_rc fb_federation_issue(const struct fb_federation *f, const struct fb_issue_request *req,
+    char **token, struct fb_err *err);
 
 #endif

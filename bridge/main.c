@@ -1,12 +1,10 @@
 /* The fedbridge command: subcommands in the style of nginx -t and git. */
-#include "fb_bridge.h"
+#include "cli_int.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EXIT_USAGE 2
 
 static const char usage_main[] =
     "usage: fedbridge [--version] [--help] <command> [<args>]\n"
@@ -14,6 +12,8 @@ static const char usage_main[] =
     "commands:\n"
     "  check   validate a configuration file and exit (like nginx -t)\n"
     "  serve   run the bridge\n"
+    "  keys    generate, list and publish signing keys\n"
+    "  token   issue a federation token, or run the relay check on one\n"
     "\n"
     "Run 'fedbridge <command> --help' for a command's options.\n";
 
@@ -49,13 +49,30 @@ usage_error(const char *usage, const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+struct fb_conf *
+fb_cli_load_conf(const char *path)
+{
+	struct fb_conf_diags diags = { 0 };
+	struct fb_conf *conf = fb_conf_load_file(path, 0, &diags);
+
+	if (conf == NULL) {
+		for (size_t i = 0; i < diags.n; i++)
+			fprintf(stderr, "%s\n", diags.v[i].msg);
+		if (diags.dropped)
+			fprintf(stderr, "%s: %zu more errors not shown\n", path, diags.dropped);
+		fprintf(stderr, "%s: configuration is invalid (%zu error%s)\n", path,
+		    diags.n + diags.dropped, diags.n + diags.dropped == 1 ? "" : "s");
+		fb_conf_diags_free(&diags);
+	}
+	return conf;
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
 		{ "reference", no_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
-	struct fb_conf_diags diags = { 0 };
 	const char *path = NULL;
 	bool reference = false;
 	struct fb_conf *conf;
@@ -95,17 +112,8 @@ cmd_check(int argc, char **argv)
 	if (path == NULL)
 		return usage_error(usage_check, "check: %s", "-c FILE is required");
 
-	conf = fb_conf_load_file(path, 0, &diags);
-	if (conf == NULL) {
-		for (size_t i = 0; i < diags.n; i++)
-			fprintf(stderr, "%s\n", diags.v[i].msg);
-		if (diags.dropped)
-			fprintf(stderr, "%s: %zu more errors not shown\n", path, diags.dropped);
-		fprintf(stderr, "%s: configuration is invalid (%zu error%s)\n", path,
-		    diags.n + diags.dropped, diags.n + diags.dropped == 1 ? "" : "s");
-		fb_conf_diags_free(&diags);
+	if ((conf = fb_cli_load_conf(path)) == NULL)
 		return 1;
-	}
 	for (size_t i = 0; i < conf->n_tenants; i++) {
 		providers += conf->tenants[i].n_providers;
 		trusts += conf->tenants[i].n_trusts;
@@ -155,7 +163,8 @@ main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*run)(int, char **);
-	} commands[] = { { "check", cmd_check }, { "serve", cmd_serve } };
+	} commands[] = { { "check", cmd_check }, { "serve", cmd_serve }, { "keys", fb_cli_keys },
+		{ "token", fb_cli_token } };
 
 	if (argc < 2) {
 		fputs(usage_main, stderr);

@@ -27,7 +27,10 @@ pass() {
 examples_copy() {
 	cp -r "$FB_SOURCE_DIR/conf/examples" "$FB_TMP/examples"
 	rm -rf "$FB_TMP/examples/keys" "$FB_TMP/examples/state"
-	"$FB_TMP/examples/make-keys.sh" >/dev/null
+	rm -rf "$FB_TMP"/examples/*/keys
+	for mk in "$FB_TMP"/examples/make-keys.sh "$FB_TMP"/examples/*/make-keys.sh; do
+		"$mk" >/dev/null
+	done
 }
 
 # wait_for FILE PATTERN [SECONDS]: polls FILE until a line matches (no fixed sleeps).

@@ -1,0 +1,730 @@
+/*
+ * The relay check. First sight of a token: strict parse, key lookup,
+ * signature, then the per-check rules. Later sights of the same bytes hit a
+ * bounded cache of verified claims and run only the per-check rules (time,
+ * audience and tenant, certificate binding, sender, revocation, policy).
+ */
+#include "verify_int.h"
+#include "verify_trusts.h"
+
+#include <jansson.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/pem.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_WAYS 4
+#define HEADER_MAX 512
+
+static const char *const reason_names[FB_VERIFY_REASONS] = { "allow", "malformed", "bad_signature",
+	"unknown_key", "untrusted_issuer", "wrong_tenant", "wrong_audience", "expired",
+	"not_yet_valid", "cert_mismatch", "sender_mismatch", "revoked", "policy_denied" };
+
+const char *
+fb_verify_reason_name(enum fb_verify_reason reason)
+{
+	return (unsigned)reason < FB_VERIFY_REASONS ? reason_names[reason] : "unknown";
+}
+
+const char *
+fb_verify_alg_name(enum fb_verify_alg alg)
+{
+	return alg == FB_ALG_EDDSA ? "EdDSA" : "ES256";
+}
+
+/* ---- hashing ---- */
+
+static inline uint64_t
+read64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t
+mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/* Four independent lanes keep the multiplier busy on long tokens. */
+uint64_t
+verify_hash(uint64_t seed, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t a = seed ^ 0x9e3779b97f4a7c15ULL, b = seed + len, c = ~seed, d = seed * 31;
+	const uint64_t k = 0x87c37b91114253d5ULL;
+	size_t i = 0;
+	unsigned char tail[8] = { 0 };
+
+	for (; i + 32 <= len; i += 32) {
+		a = (a ^ read64(p + i)) * k;
+		b = (b ^ read64(p + i + 8)) * k;
+		c = (c ^ read64(p + i + 16)) * k;
+		d = (d ^ read64(p + i + 24)) * k;
+		a ^= a >> 29;
+		b ^= b >> 29;
+		c ^= c >> 29;
+		d ^= d >> 29;
+	}
+	for (; i + 8 <= len; i += 8)
+		a = mix(a ^ read64(p + i));
+	if (i < len) {
+		memcpy(tail, p + i, len - i);
+		b = mix(b ^ read64(tail));
+	}
+	return mix(a ^ mix(b) ^ (c * 3) ^ (d * 5) ^ len);
+}
+
+/* ---- verified claims, shared by the cache and results ---- */
+
+struct claims {
+	atomic_uint refs;
+	char *token; /* the exact bytes verified */
+	size_t token_len;
+	uint64_t hash;
+	const struct trust_issuer *issuer; /* valid while trusts_gen matches */
+	uint64_t trusts_gen;
+	char *iss, *sub, *tid, *aud, *sid, *jti, *attrs_json;
+	int64_t iat, nbf, exp;
+	unsigned char cnf[FB_VERIFY_SHA256_LEN];
+	uint64_t h_sid, h_sub, h_tid; /* revocation keys, computed once */
+	/* Revocation memo: not revoked as of rev_gen (guarded by the cache set lock). */
+	uint64_t rev_gen;
+	bool revoked;
+};
+
+static void
+claims_unref(struct claims *c)
+{
+	if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(c->token);
+	free(c->iss);
+	free(c->sub);
+	free(c->tid);
+	free(c->aud);
+	free(c->sid);
+	free(c->jti);
+	free(c->attrs_json);
+	free(c);
+}
+
+/* ---- revoked set: open addressing over keyed 64-bit hashes ---- */
+
+struct revoked_slot {
+	uint64_t key; /* 0: empty */
+	int64_t until;
+};
+
+struct revoked_set {
+	pthread_rwlock_t lock;
+	struct revoked_slot *slots;
+	size_t cap, n;
+	int64_t before; /* tokens with iat < before are revoked */
+	atomic_uint_fast64_t gen; /* bumped on every change */
+};
+
+/* ---- the cache: set-associative, bounded by construction ---- */
+
+struct cache_set {
+	atomic_flag lock;
+	struct claims *way[CACHE_WAYS];
+};
+
+struct fb_verifier {
+	struct fb_verify_opts opts;
+	uint64_t seed;
+	pthread_rwlock_t trusts_lock;
+	struct fb_verify_trusts *trusts;
+	uint64_t trusts_gen;
+	fb_verify_policy_fn policy;
+	void *policy_arg;
+	struct cache_set *sets;
+	size_t n_sets; /* power of two, or 0 */
+	struct revoked_set rev;
+	atomic_uint_fast64_t checks, hits, signatures;
+};
+
+static inline void
+set_lock(struct cache_set *s)
+{
+	while (atomic_flag_test_and_set_explicit(&s->lock, memory_order_acquire))
+		;
+}
+
+static inline void
+set_unlock(struct cache_set *s)
+{
+	atomic_flag_clear_explicit(&s->lock, memory_order_release);
+}
+
+fb_rc
+fb_verifier_new(const struct fb_verify_opts *opts, struct fb_verifier **out, struct fb_err *err)
+{
+	struct fb_verifier *v;
+	size_t sets = 0;
+
+	if (opts->max_token == 0 || opts->max_token > FB_VERIFY_MAX_TOKEN)
+		return FB_ERR_SET(err, FB_ERR_INVALID, "token size cap must be 1 to %d bytes",
+		    FB_VERIFY_MAX_TOKEN);
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	v->opts = *opts;
+	(void)fb_random_bytes(&v->seed, sizeof(v->seed));
+	pthread_rwlock_init(&v->trusts_lock, NULL);
+	pthread_rwlock_init(&v->rev.lock, NULL);
+	if (opts->cache_entries > 0) {
+		sets = 1;
+		while (sets * CACHE_WAYS < opts->cache_entries)
+			sets *= 2;
+		if ((v->sets = calloc(sets, sizeof(*v->sets))) == NULL) {
+			fb_verifier_free(v);
+			return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		}
+		for (size_t i = 0; i < sets; i++)
+			atomic_flag_clear(&v->sets[i].lock);
+		v->n_sets = sets;
+	}
+	*out = v;
+	return FB_OK;
+}
+
+void
+fb_verifier_free(struct fb_verifier *v)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; v->sets != NULL && i < v->n_sets; i++)
+		for (size_t w = 0; w < CACHE_WAYS; w++)
+			claims_unref(v->sets[i].way[w]);
+	free(v->sets);
+	fb_verify_trusts_free(v->trusts);
+	free(v->rev.slots);
+	pthread_rwlock_destroy(&v->trusts_lock);
+	pthread_rwlock_destroy(&v->rev.lock);
+	free(v);
+}
+
+void
+fb_verifier_set_trusts(struct fb_verifier *v, struct fb_verify_trusts *t)
+{
+	struct fb_verify_trusts *old;
+
+	/* The write lock waits for checks that use the old table; cached claims
+	 * that point into it are re-verified, since their generation is stale. */
+	pthread_rwlock_wrlock(&v->trusts_lock);
+	old = v->trusts;
+	v->trusts = t;
+	v->trusts_gen++;
+	pthread_rwlock_unlock(&v->trusts_lock);
+	fb_verify_trusts_free(old);
+}
+
+void
+fb_verifier_set_policy(struct fb_verifier *v, fb_verify_policy_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&v->trusts_lock);
+	v->policy = fn;
+	v->policy_arg = arg;
+	pthread_rwlock_unlock(&v->trusts_lock);
+}
+
+void
+fb_verifier_stats(struct fb_verifier *v, struct fb_verify_stats *out)
+{
+	out->checks = atomic_load(&v->checks);
+	out->cache_hits = atomic_load(&v->hits);
+	out->signatures = atomic_load(&v->signatures);
+}
+
+/* ---- revocation ---- */
+
+static uint64_t
+revoke_key(uint64_t seed, enum fb_verify_revoke_kind kind, const char *value, size_t len)
+{
+	uint64_t h = verify_hash(seed + (uint64_t)kind * 0x9e3779b97f4a7c15ULL, value, len);
+
+	return h ? h : 1; /* 0 marks an empty slot */
+}
+
+static bool
+revoked_has(const struct revoked_set *r, uint64_t key, int64_t now)
+{
+	size_t mask, i;
+
+	if (r->n == 0)
+		return false;
+	mask = r->cap - 1;
+	for (i = key & mask; r->slots[i].key != 0; i = (i + 1) & mask)
+		if (r->slots[i].key == key)
+			return r->slots[i].until >= now;
+	return false;
+}
+
+static fb_rc
+revoked_grow(struct revoked_set *r, int64_t now)
+{
+	size_t ncap = r->cap ? r->cap * 2 : 1024, mask = ncap - 1, kept = 0;
+	struct revoked_slot *ns = calloc(ncap, sizeof(*ns));
+
+	if (ns == NULL)
+		return FB_ERR_NOMEM;
+	for (size_t i = 0; i < r->cap; i++) {
+		size_t j;
+		if (r->slots[i].key == 0 || r->slots[i].until < now)
+			continue; /* forgotten: nothing it could affect is still valid */
+		for (j = r->slots[i].key & mask; ns[j].key != 0; j = (j + 1) & mask)
+			;
+		ns[j] = r->slots[i];
+		kept++;
+	}
+	free(r->slots);
+	r->slots = ns;
+	r->cap = ncap;
+	r->n = kept;
+	return FB_OK;
+}
+
+fb_rc
+fb_verifier_revoke(
+    struct fb_verifier *v, enum fb_verify_revoke_kind kind, const char *value, time_t until)
+{
+	uint64_t key = revoke_key(v->seed, kind, value, strlen(value));
+	struct revoked_set *r = &v->rev;
+	size_t i, mask;
+	fb_rc rc = FB_OK;
+
+	pthread_rwlock_wrlock(&r->lock);
+	if ((r->n + 1) * 2 > r->cap)
+		rc = revoked_grow(r, (int64_t)time(NULL));
+	if (rc == FB_OK) {
+		mask = r->cap - 1;
+		for (i = key & mask; r->slots[i].key != 0 && r->slots[i].key != key;
+		     i = (i + 1) & mask)
+			;
+		if (r->slots[i].key == 0) {
+			r->slots[i].key = key;
+			r->slots[i].until = until;
+			r->n++;
+		} else if (r->slots[i].until < until) {
+			r->slots[i].until = until;
+		}
+		atomic_fetch_add(&r->gen, 1);
+	}
+	pthread_rwlock_unlock(&r->lock);
+	return rc;
+}
+
+void
+fb_verifier_revoke_before(struct fb_verifier *v, time_t t)
+{
+	pthread_rwlock_wrlock(&v->rev.lock);
+	if ((int64_t)t > v->rev.before)
+		v->rev.before = (int64_t)t;
+	atomic_fetch_add(&v->rev.gen, 1);
+	pthread_rwlock_unlock(&v->rev.lock);
+}
+
+size_t
+fb_verifier_revoked_count(struct fb_verifier *v)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&v->rev.lock);
+	n = v->rev.n;
+	pthread_rwlock_unlock(&v->rev.lock);
+	return n;
+}
+
+/* Revoked? Memoised per claims against the set's generation (caller holds the set lock). */
+static bool
+claims_revoked(struct fb_verifier *v, struct claims *c, int64_t now)
+{
+	uint64_t gen = atomic_load_explicit(&v->rev.gen, memory_order_acquire);
+	bool revoked;
+
+	if (c->revoked)
+		return true;
+	if (c->rev_gen == gen && gen != 0)
+		return false;
+	pthread_rwlock_rdlock(&v->rev.lock);
+	gen = atomic_load_explicit(&v->rev.gen, memory_order_relaxed);
+	revoked = c->iat < v->rev.before || revoked_has(&v->rev, c->h_sid, now) ||
+	    revoked_has(&v->rev, c->h_sub, now) || revoked_has(&v->rev, c->h_tid, now);
+	pthread_rwlock_unlock(&v->rev.lock);
+	if (revoked)
+		c->revoked = true;
+	else
+		c->rev_gen = gen;
+	return revoked;
+}
+
+/* ---- strict parsing ---- */
+
+#define DENY(r, why)                                                                               \
+	do {                                                                                       \
+		out->reason = (r);                                                                 \
+		out->detail = (why);                                                               \
+		goto done;                                                                         \
+	} while (0)
+
+static bool
+json_str(json_t *obj, const char *name, const char **out, size_t max)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return false;
+	*out = json_string_value(v);
+	return true;
+}
+
+static bool
+json_int(json_t *obj, const char *name, int64_t *out)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (!json_is_integer(v))
+		return false;
+	*out = (int64_t)json_integer_value(v);
+	return *out >= 0;
+}
+
+/* attrs: an object of strings or lists of strings, nothing deeper. */
+static bool
+attrs_valid(json_t *attrs)
+{
+	const char *key;
+	json_t *val, *item;
+	size_t i;
+
+	if (!json_is_object(attrs))
+		return false;
+	json_object_foreach(attrs, key, val)
+	{
+		if (json_is_string(val))
+			continue;
+		if (!json_is_array(val))
+			return false;
+		json_array_foreach(val, i, item) if (!json_is_string(item)) return false;
+	}
+	return true;
+}
+
+static bool
+claims_known(json_t *payload)
+{
+	static const char *const known[] = { "iss", "sub", "tid", "aud", "iat", "nbf", "exp", "jti",
+		"sid", "cnf", "idp", "acr", "amr", "attrs", NULL };
+	const char *key;
+	json_t *val;
+
+	json_object_foreach(payload, key, val)
+	{
+		bool ok = false;
+		for (size_t i = 0; known[i] != NULL && !ok; i++)
+			ok = strcmp(key, known[i]) == 0;
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static char *
+dup_str(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/*
+ * First sight of a token: everything up to and including the signature.
+ * Returns new claims (one reference) or NULL with out->reason set.
+ */
+static struct claims *
+verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint64_t trusts_gen,
+    const struct fb_verify_input *in, uint64_t hash, struct fb_verify_result *out)
+{
+	const char *tok = in->token, *dot1, *dot2, *iss, *sub, *tid, *aud, *jti, *sid, *alg, *typ,
+	           *kid, *x5t, *key;
+	size_t len = in->token_len, n, hlen;
+	unsigned char header[HEADER_MAX], sig[96], cnf[FB_VERIFY_SHA256_LEN + 1];
+	unsigned char *payload = NULL;
+	json_t *hdr = NULL, *pl = NULL, *val, *cnf_obj, *attrs;
+	const struct trust_issuer *is;
+	const struct verify_key *k;
+	struct claims *c = NULL;
+	int64_t iat, nbf, exp;
+	enum fb_verify_alg want_alg;
+	size_t sig_len = 0;
+
+	dot1 = memchr(tok, '.', len);
+	dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - tok)) : NULL;
+	if (dot1 == NULL || dot2 == NULL || dot1 == tok || dot2 == dot1 + 1 ||
+	    dot2 + 1 == tok + len || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - tok)) != NULL)
+		DENY(FB_VERIFY_MALFORMED, "not a compact JWS of three parts");
+
+	/* Header: canonical base64url, JSON without duplicates, only alg, typ, kid. */
+	hlen = (size_t)(dot1 - tok);
+	if (hlen > (size_t)HEADER_MAX / 3 * 4 ||
+	    fb_b64url_decode(tok, hlen, header, sizeof(header), &n) != FB_OK)
+		DENY(FB_VERIFY_MALFORMED, "header is not canonical base64url");
+	hdr = json_loadb((const char *)header, n, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(hdr))
+		DENY(FB_VERIFY_MALFORMED, "header is not a JSON object");
+	json_object_foreach(hdr, key, val)
+	{
+		if (strcmp(key, "alg") != 0 && strcmp(key, "typ") != 0 && strcmp(key, "kid") != 0)
+			DENY(FB_VERIFY_MALFORMED, "header member not allowed");
+	}
+	if (!json_str(hdr, "alg", &alg, 16) || !json_str(hdr, "typ", &typ, 32) ||
+	    !json_str(hdr, "kid", &kid, FB_VERIFY_KID_MAX))
+		DENY(FB_VERIFY_MALFORMED, "header needs alg, typ and kid");
+	if (strcmp(typ, "fed+jwt") != 0)
+		DENY(FB_VERIFY_MALFORMED, "typ is not fed+jwt");
+	if (strcmp(alg, "ES256") == 0)
+		want_alg = FB_ALG_ES256;
+	else if (strcmp(alg, "EdDSA") == 0)
+		want_alg = FB_ALG_EDDSA;
+	else
+		DENY(FB_VERIFY_MALFORMED, "alg is not ES256 or EdDSA");
+
+	/* Payload. */
+	n = (size_t)(dot2 - dot1 - 1);
+	if ((payload = malloc(n)) == NULL)
+		DENY(FB_VERIFY_MALFORMED, "out of memory");
+	if (fb_b64url_decode(dot1 + 1, n, payload, n, &n) != FB_OK)
+		DENY(FB_VERIFY_MALFORMED, "payload is not canonical base64url");
+	pl = json_loadb((const char *)payload, n, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(pl) || !claims_known(pl))
+		DENY(FB_VERIFY_MALFORMED, "payload is not a JSON object of known claims");
+	if (!json_str(pl, "iss", &iss, 1024) || !json_str(pl, "sub", &sub, FB_VERIFY_FID_MAX) ||
+	    !json_str(pl, "tid", &tid, FB_VERIFY_TENANT_MAX) || !json_str(pl, "jti", &jti, 128) ||
+	    !json_str(pl, "sid", &sid, 63) || !json_int(pl, "iat", &iat) ||
+	    !json_int(pl, "nbf", &nbf) || !json_int(pl, "exp", &exp))
+		DENY(FB_VERIFY_MALFORMED, "a required claim is missing or mistyped");
+	if (!json_str(pl, "aud", &aud, FB_VERIFY_TENANT_MAX))
+		DENY(FB_VERIFY_MALFORMED, "aud must be one tenantID string");
+	cnf_obj = json_object_get(pl, "cnf");
+	if (!json_is_object(cnf_obj) || json_object_size(cnf_obj) != 1 ||
+	    !json_str(cnf_obj, "x5t#S256", &x5t, 43) ||
+	    fb_b64url_decode(x5t, strlen(x5t), cnf, sizeof(cnf), &n) != FB_OK ||
+	    n != FB_VERIFY_SHA256_LEN)
+		DENY(FB_VERIFY_MALFORMED, "cnf must hold x5t#S256, a SHA-256 thumbprint");
+	attrs = json_object_get(pl, "attrs");
+	if (attrs != NULL && !attrs_valid(attrs))
+		DENY(FB_VERIFY_MALFORMED, "attrs must map names to strings or lists of strings");
+
+	/* Issuer and key: only the trust's own keys, with the alg registered for them. */
+	if ((is = verify_trusts_issuer(trusts, iss, strlen(iss))) == NULL)
+		DENY(FB_VERIFY_UNTRUSTED_ISSUER, "iss is not a trusted issuer");
+	if ((k = verify_keyset_find(is->keys, kid, strlen(kid))) == NULL)
+		DENY(FB_VERIFY_UNKNOWN_KEY, "kid is not among the issuer's keys");
+	if (k->alg != want_alg)
+		DENY(FB_VERIFY_BAD_SIGNATURE, "alg is not the one registered for this key");
+	if (fb_b64url_decode(
+	        dot2 + 1, len - (size_t)(dot2 + 1 - tok), sig, sizeof(sig), &sig_len) != FB_OK)
+		DENY(FB_VERIFY_MALFORMED, "signature is not canonical base64url");
+	atomic_fetch_add_explicit(&v->signatures, 1, memory_order_relaxed);
+	if (!verify_signature(k, (const unsigned char *)tok, (size_t)(dot2 - tok), sig, sig_len))
+		DENY(FB_VERIFY_BAD_SIGNATURE, "signature does not verify");
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		DENY(FB_VERIFY_MALFORMED, "out of memory");
+	atomic_init(&c->refs, 1);
+	c->token = malloc(len);
+	c->attrs_json = attrs ? json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
+	c->iss = dup_str(iss);
+	c->sub = dup_str(sub);
+	c->tid = dup_str(tid);
+	c->aud = dup_str(aud);
+	c->sid = dup_str(sid);
+	c->jti = dup_str(jti);
+	if (c->token == NULL || c->attrs_json == NULL || c->iss == NULL || c->sub == NULL ||
+	    c->tid == NULL || c->aud == NULL || c->sid == NULL || c->jti == NULL) {
+		claims_unref(c);
+		c = NULL;
+		DENY(FB_VERIFY_MALFORMED, "out of memory");
+	}
+	memcpy(c->token, tok, len);
+	c->token_len = len;
+	c->hash = hash;
+	c->issuer = is;
+	c->trusts_gen = trusts_gen;
+	c->iat = iat;
+	c->nbf = nbf;
+	c->exp = exp;
+	memcpy(c->cnf, cnf, sizeof(c->cnf));
+	c->h_sid = revoke_key(v->seed, FB_REVOKE_SESSION, sid, strlen(sid));
+	c->h_sub = revoke_key(v->seed, FB_REVOKE_FID, sub, strlen(sub));
+	c->h_tid = revoke_key(v->seed, FB_REVOKE_TENANT, tid, strlen(tid));
+done:
+	json_decref(hdr);
+	json_decref(pl);
+	free(payload);
+	return c;
+}
+
+/* The rules every check runs, cached or not, but the policy (run outside the cache lock). */
+static enum fb_verify_reason
+check_claims(struct fb_verifier *v, struct claims *c, const struct fb_verify_input *in,
+    struct fb_verify_result *out)
+{
+	const struct trust_local *l;
+	int64_t now = (int64_t)in->now, skew = v->opts.clock_skew, exp;
+
+	out->fid = c->sub;
+	out->tid = c->tid;
+	out->sid = c->sid;
+	out->jti = c->jti;
+	out->attrs_json = c->attrs_json;
+	exp = c->exp;
+	/* Whatever the token claims, it lives at most max_lifetime after iat. */
+	if (c->iat <= INT64_MAX - v->opts.max_lifetime && c->iat + v->opts.max_lifetime < exp)
+		exp = c->iat + v->opts.max_lifetime;
+	out->exp = (time_t)exp;
+	if (strcmp(c->aud, in->receiving_tenant) != 0)
+		return out->detail = "aud is not the receiving tenant", FB_VERIFY_WRONG_AUDIENCE;
+	if ((l = verify_issuer_local(c->issuer, in->receiving_tenant)) == NULL ||
+	    !verify_local_accepts(l, c->tid))
+		return out->detail = "the receiving tenant does not trust this tenant",
+		       FB_VERIFY_WRONG_TENANT;
+	if (now - skew >= exp)
+		return out->detail = "expired", FB_VERIFY_EXPIRED;
+	if (c->nbf > now + skew || c->iat > now + skew)
+		return out->detail = "nbf or iat is in the future", FB_VERIFY_NOT_YET_VALID;
+	if (in->peer_cert_sha256 == NULL ||
+	    memcmp(c->cnf, in->peer_cert_sha256, FB_VERIFY_SHA256_LEN) != 0)
+		return out->detail = "cnf does not match the peer certificate",
+		       FB_VERIFY_CERT_MISMATCH;
+	if (in->sender_fid != NULL && strcmp(in->sender_fid, c->sub) != 0)
+		return out->detail = "the claimed sender is not sub", FB_VERIFY_SENDER_MISMATCH;
+	if (claims_revoked(v, c, now))
+		return out->detail = "revoked", FB_VERIFY_REVOKED;
+	out->detail = NULL;
+	return FB_VERIFY_ALLOW;
+}
+
+enum fb_verify_reason
+fb_verifier_check(
+    struct fb_verifier *v, const struct fb_verify_input *in, struct fb_verify_result *out)
+{
+	struct cache_set *set = NULL;
+	struct claims *c = NULL;
+	uint64_t hash = 0;
+	size_t victim = 0;
+
+	memset(out, 0, sizeof(*out));
+	atomic_fetch_add_explicit(&v->checks, 1, memory_order_relaxed);
+	if (in->token == NULL || in->token_len == 0 || in->token_len > v->opts.max_token) {
+		out->detail = "empty or larger than the token size cap";
+		return out->reason = FB_VERIFY_MALFORMED;
+	}
+	if (in->receiving_tenant == NULL) {
+		out->detail = "no receiving tenant";
+		return out->reason = FB_VERIFY_WRONG_AUDIENCE;
+	}
+	pthread_rwlock_rdlock(&v->trusts_lock);
+	if (v->n_sets > 0) {
+		hash = verify_hash(v->seed, in->token, in->token_len);
+		set = &v->sets[hash & (v->n_sets - 1)];
+		set_lock(set);
+		for (size_t w = 0; w < CACHE_WAYS; w++) {
+			struct claims *e = set->way[w];
+			if (e != NULL && e->hash == hash && e->token_len == in->token_len &&
+			    e->trusts_gen == v->trusts_gen &&
+			    memcmp(e->token, in->token, in->token_len) == 0) {
+				c = e;
+				atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+				out->reason = check_claims(v, c, in, out);
+				break;
+			}
+		}
+		set_unlock(set);
+		if (c != NULL) {
+			atomic_fetch_add_explicit(&v->hits, 1, memory_order_relaxed);
+			goto done;
+		}
+	}
+	c = verify_first(v, v->trusts, v->trusts_gen, in, hash, out);
+	if (c == NULL)
+		goto done; /* garbage is never cached */
+	if (set != NULL) {
+		set_lock(set);
+		out->reason = check_claims(v, c, in, out);
+		/* Replace a stale or expired way, else the one that expires first. */
+		for (size_t w = 0; w < CACHE_WAYS; w++) {
+			struct claims *e = set->way[w];
+			if (e == NULL || e->trusts_gen != v->trusts_gen ||
+			    e->exp < (int64_t)in->now) {
+				victim = w;
+				break;
+			}
+			if (e->exp < set->way[victim]->exp)
+				victim = w;
+		}
+		claims_unref(set->way[victim]);
+		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+		set->way[victim] = c;
+		set_unlock(set);
+	} else {
+		out->reason = check_claims(v, c, in, out);
+	}
+done:
+	/* The receiving tenant's inbound policy comes last, on every check. */
+	if (c != NULL && out->reason == FB_VERIFY_ALLOW && v->policy != NULL &&
+	    !v->policy(v->policy_arg, out)) {
+		out->reason = FB_VERIFY_POLICY_DENIED;
+		out->detail = "inbound policy";
+	}
+	pthread_rwlock_unlock(&v->trusts_lock);
+	out->hold = c;
+	if (c == NULL) {
+		out->fid = out->tid = out->sid = out->jti = out->attrs_json = NULL;
+	}
+	return out->reason;
+}
+
+void
+fb_verify_result_clear(struct fb_verify_result *r)
+{
+	claims_unref(r->hold);
+	memset(r, 0, sizeof(*r));
+}
+
+fb_rc
+fb_verify_cert_sha256(
+    const char *pem_or_der, size_t len, unsigned char out[FB_VERIFY_SHA256_LEN], struct fb_err *err)
+{
+	const unsigned char *p = (const unsigned char *)pem_or_der;
+	X509 *x = NULL;
+	BIO *bio;
+	unsigned int n = 0;
+
+	if (len > 11 && memcmp(pem_or_der, "-----BEGIN ", 11) == 0) {
+		if ((bio = BIO_new_mem_buf(pem_or_der, (int)len)) == NULL)
+			return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+	} else {
+		x = d2i_X509(NULL, &p, (long)len);
+	}
+	if (x == NULL)
+		return FB_ERR_SET(err, FB_ERR_INVALID, "not an X.509 certificate");
+	if (X509_digest(x, EVP_sha256(), out, &n) != 1 || n != FB_VERIFY_SHA256_LEN) {
+		X509_free(x);
+		return FB_ERR_SET(err, FB_ERR_CRYPTO, "cannot hash the certificate");
+	}
+	X509_free(x);
+	return FB_OK;
+}
