@@ -32,6 +32,8 @@ void fb_signing_key_free(struct fb_signing_key *k);
 const char *fb_signing_key_kid(const struct fb_signing_key *k); /* RFC 7638 thumbprint */
 enum fb_verify_alg fb_signing_key_alg(const struct fb_signing_key *k);
 const char *fb_signing_key_path(const struct fb_signing_key *k);
+/* base64url of {"alg":…,"typ":"fed+jwt","kid":…}, the protected header of its tokens. */
+const char *fb_signing_key_header_b64(const struct fb_signing_key *k);
 fb_rc fb_signing_key_sign(const struct fb_signing_key *k, const void *data, size_t len,
     unsigned char sig[64], struct fb_err *err);
 

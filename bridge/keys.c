@@ -24,6 +24,7 @@ struct fb_signing_key {
 	enum fb_verify_alg alg;
 	char kid[44]; /* base64url SHA-256 */
 	char *path;
+	char header_b64[160]; /* the protected header is the same for every token it signs */
 };
 
 /* The public members of the key's JWK, in RFC 7638's lexicographic order. */
@@ -129,6 +130,13 @@ fb_signing_key_load(const char *path, struct fb_signing_key **out, struct fb_err
 		fb_signing_key_free(k);
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	}
+	{
+		char hdr[112];
+		int n = snprintf(hdr, sizeof(hdr),
+		    "{\"alg\":\"%s\",\"typ\":\"fed+jwt\",\"kid\":\"%s\"}",
+		    fb_verify_alg_name(k->alg), k->kid);
+		(void)fb_b64url_encode(hdr, (size_t)n, k->header_b64, sizeof(k->header_b64));
+	}
 	*out = k;
 	return FB_OK;
 }
@@ -153,6 +161,12 @@ enum fb_verify_alg
 fb_signing_key_alg(const struct fb_signing_key *k)
 {
 	return k->alg;
+}
+
+const char *
+fb_signing_key_header_b64(const struct fb_signing_key *k)
+{
+	return k->header_b64;
 }
 
 const char *

@@ -75,6 +75,9 @@ cmd_check(int argc, char **argv)
 		{ NULL, 0, NULL, 0 } };
 	const char *path = NULL;
 	bool reference = false;
+	struct fb_federation *fed = NULL;
+	struct fb_verify_trusts *table = NULL;
+	struct fb_err err = { 0 };
 	struct fb_conf *conf;
 	size_t providers = 0, trusts = 0;
 	int ch;
@@ -114,6 +117,17 @@ cmd_check(int argc, char **argv)
 
 	if ((conf = fb_cli_load_conf(path)) == NULL)
 		return 1;
+	/* Like nginx -t: also load what the file points at (keys, remote JWKS). */
+	if (fb_federation_load(conf, &fed, &err) != FB_OK ||
+	    fb_federation_trusts(fed, &table, &err) != FB_OK) {
+		fprintf(stderr, "%s: %s\n%s: configuration is invalid (1 error)\n", path, err.msg,
+		    path);
+		fb_federation_free(fed);
+		fb_conf_unref(conf);
+		return 1;
+	}
+	fb_verify_trusts_free(table);
+	fb_federation_free(fed);
 	for (size_t i = 0; i < conf->n_tenants; i++) {
 		providers += conf->tenants[i].n_providers;
 		trusts += conf->tenants[i].n_trusts;

@@ -1,7 +1,8 @@
 /*
  * The HTTP side of the bridge, on GNU libmicrohttpd. Signals are handled
  * synchronously by the main thread (sigwait), so reload runs outside any
- * signal handler and the HTTP threads only ever see a whole configuration.
+ * signal handler and the HTTP threads only ever see a whole runtime: the
+ * configuration and what was derived from it (keys, JWKS, trust table).
  */
 #include "fb_bridge.h"
 
@@ -11,52 +12,102 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SERVE_CONNECTION_TIMEOUT_S 30
 #define SERVE_CONNECTION_LIMIT 4096
-#define SERVE_CONNECTION_MEMORY (32 * 1024)
+#define SERVE_CONNECTION_MEMORY 65536
+#define SERVE_VERIFY_CACHE 100000
+#define PEER_CERT_CACHE 64
+#define PEER_CERT_MAX 16384
 
-/* The configuration in force: swapped whole under the lock, read by reference. */
-struct serve_state {
-	pthread_mutex_t lock;
-	struct fb_conf *conf; /* one reference held here */
+/* What one configuration load produced; replaced whole on reload. */
+struct runtime {
+	atomic_uint refs;
+	struct fb_conf *conf;
+	struct fb_federation *fed;
 	unsigned long generation;
 };
 
-static struct serve_state state = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct {
+	pthread_mutex_t lock;
+	struct runtime *rt; /* one reference held here */
+	struct fb_verifier *verifier;
+} state = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* Returns a new reference to the configuration in force and its generation. */
-static struct fb_conf *
-conf_acquire(unsigned long *generation)
+static void
+runtime_unref(struct runtime *rt)
 {
-	struct fb_conf *c;
+	if (rt == NULL || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	fb_federation_free(rt->fed);
+	fb_conf_unref(rt->conf);
+	free(rt);
+}
+
+static struct runtime *
+runtime_acquire(void)
+{
+	struct runtime *rt;
 
 	pthread_mutex_lock(&state.lock);
-	c = fb_conf_ref(state.conf);
-	*generation = state.generation;
+	rt = state.rt;
+	if (rt != NULL)
+		atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&state.lock);
-	return c;
+	return rt;
+}
+
+/* Builds everything a configuration implies; nothing is installed unless all of it works. */
+static fb_rc
+runtime_build(struct fb_conf *conf, struct runtime **out, struct fb_verify_trusts **trusts,
+    struct fb_err *err)
+{
+	struct runtime *rt = calloc(1, sizeof(*rt));
+	fb_rc rc;
+
+	if (rt == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	atomic_init(&rt->refs, 1);
+	rt->conf = conf;
+	if ((rc = fb_federation_load(conf, &rt->fed, err)) != FB_OK ||
+	    (rc = fb_federation_trusts(rt->fed, trusts, err)) != FB_OK) {
+		rt->conf = NULL; /* the caller keeps its reference */
+		runtime_unref(rt);
+		return rc;
+	}
+	*out = rt;
+	return FB_OK;
 }
 
 static void
-conf_install(struct fb_conf *conf)
+runtime_install(struct runtime *rt, struct fb_verify_trusts *trusts)
 {
-	struct fb_conf *old;
+	struct fb_verify_opts vo;
+	struct runtime *old;
 
+	fb_federation_verify_opts(rt->conf, &vo);
+	fb_verifier_set_limits(state.verifier, &vo);
+	fb_verifier_set_trusts(state.verifier, trusts);
 	pthread_mutex_lock(&state.lock);
-	old = state.conf;
-	state.conf = conf;
-	state.generation++;
+	old = state.rt;
+	rt->generation = old ? old->generation + 1 : 1;
+	state.rt = rt;
 	pthread_mutex_unlock(&state.lock);
-	fb_conf_unref(old);
+	runtime_unref(old);
 }
 
+/* ---- responses ---- */
+
 static enum MHD_Result
-respond(struct MHD_Connection *conn, unsigned status, const char *body, const char *allow)
+respond_with(
+    struct MHD_Connection *conn, unsigned status, const char *body, const char *const *headers)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -65,29 +116,228 @@ respond(struct MHD_Connection *conn, unsigned status, const char *body, const ch
 	if (r == NULL)
 		return MHD_NO;
 	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (allow != NULL)
-		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	for (size_t i = 0; headers != NULL && headers[i] != NULL; i += 2)
+		(void)MHD_add_response_header(r, headers[i], headers[i + 1]);
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
 static enum MHD_Result
+respond(struct MHD_Connection *conn, unsigned status, const char *body, const char *allow)
+{
+	const char *headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
+		allow ? MHD_HTTP_HEADER_ALLOW : NULL, allow, NULL };
+
+	return respond_with(conn, status, body, headers);
+}
+
+static enum MHD_Result
 handle_healthz(struct MHD_Connection *conn)
 {
-	unsigned long generation;
-	struct fb_conf *conf = conf_acquire(&generation);
+	struct runtime *rt = runtime_acquire();
 	struct fb_buf body;
 	enum MHD_Result ret;
 
 	fb_buf_init(&body, 1024);
 	(void)fb_buf_printf(&body, "{\"status\":\"ok\",\"installation\":");
-	(void)fb_buf_append_json_string(&body, conf->installation.name);
-	(void)fb_buf_printf(&body, ",\"config_generation\":%lu}\n", generation);
+	(void)fb_buf_append_json_string(&body, rt->conf->installation.name);
+	(void)fb_buf_printf(&body, ",\"config_generation\":%lu}\n", rt->generation);
 	ret = body.data ? respond(conn, MHD_HTTP_OK, body.data, NULL) : MHD_NO;
 	fb_buf_free(&body);
-	fb_conf_unref(conf);
+	runtime_unref(rt);
+	return ret;
+}
+
+static enum MHD_Result
+handle_jwks(struct MHD_Connection *conn)
+{
+	static const char cache[] = "public, max-age=300";
+	struct runtime *rt = runtime_acquire();
+	struct MHD_Response *r;
+	const char *jwks = fb_federation_jwks(rt->fed);
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(jwks), (void *)jwks, MHD_RESPMEM_MUST_COPY);
+	runtime_unref(rt);
+	if (r == NULL)
+		return MHD_NO;
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/jwk-set+json");
+	/* Remote bridges refetch within max-age: keys are published well ahead of use. */
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* ---- the relay check over HTTP ---- */
+
+/* One table from reason to HTTP status: token problems 401, authorization 403. */
+static unsigned
+reason_status(enum fb_verify_reason r)
+{
+	switch (r) {
+	case FB_VERIFY_ALLOW:
+		return MHD_HTTP_OK;
+	case FB_VERIFY_WRONG_TENANT:
+	case FB_VERIFY_WRONG_AUDIENCE:
+	case FB_VERIFY_SENDER_MISMATCH:
+	case FB_VERIFY_POLICY_DENIED:
+		return MHD_HTTP_FORBIDDEN;
+	default:
+		return MHD_HTTP_UNAUTHORIZED;
+	}
+}
+
+/* Peer certificates repeat: remember the thumbprints of the last few by their exact text. */
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		char *text;
+		size_t len;
+		unsigned char sha[FB_VERIFY_SHA256_LEN];
+	} slot[PEER_CERT_CACHE];
+	size_t next;
+} peer_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The URL-escaped PEM nginx gives as $ssl_client_escaped_cert. */
+static bool
+peer_cert_sha256(const char *escaped, unsigned char out[FB_VERIFY_SHA256_LEN])
+{
+	size_t len = strlen(escaped), n = 0;
+	char *pem;
+	bool ok;
+
+	if (len == 0 || len > PEER_CERT_MAX)
+		return false;
+	pthread_mutex_lock(&peer_cache.lock);
+	for (size_t i = 0; i < PEER_CERT_CACHE; i++) {
+		if (peer_cache.slot[i].text != NULL && peer_cache.slot[i].len == len &&
+		    memcmp(peer_cache.slot[i].text, escaped, len) == 0) {
+			memcpy(out, peer_cache.slot[i].sha, FB_VERIFY_SHA256_LEN);
+			pthread_mutex_unlock(&peer_cache.lock);
+			return true;
+		}
+	}
+	pthread_mutex_unlock(&peer_cache.lock);
+	if ((pem = malloc(len + 1)) == NULL)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+		if (escaped[i] == '%' && i + 2 < len + 1 && (hi = hexval(escaped[i + 1])) >= 0 &&
+		    (lo = hexval(escaped[i + 2])) >= 0) {
+			pem[n++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else {
+			pem[n++] = escaped[i] == '+' ? ' ' : escaped[i];
+		}
+	}
+	pem[n] = '\0';
+	ok = fb_verify_cert_sha256(pem, n, out, NULL) == FB_OK;
+	free(pem);
+	if (ok) {
+		char *copy = strdup(escaped);
+		pthread_mutex_lock(&peer_cache.lock);
+		free(peer_cache.slot[peer_cache.next].text);
+		peer_cache.slot[peer_cache.next].text = copy;
+		peer_cache.slot[peer_cache.next].len = copy ? len : 0;
+		memcpy(peer_cache.slot[peer_cache.next].sha, out, FB_VERIFY_SHA256_LEN);
+		peer_cache.next = (peer_cache.next + 1) % PEER_CERT_CACHE;
+		pthread_mutex_unlock(&peer_cache.lock);
+	}
+	return ok;
+}
+
+/* X-Fed-Peer-Cert-S256: base64url (as in cnf) or hex. */
+static bool
+peer_s256(const char *v, unsigned char out[FB_VERIFY_SHA256_LEN])
+{
+	size_t len = strlen(v), n = 0;
+
+	if (len == 2 * FB_VERIFY_SHA256_LEN) {
+		for (size_t i = 0; i < FB_VERIFY_SHA256_LEN; i++) {
+			int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				return false;
+			out[i] = (unsigned char)(hi * 16 + lo);
+		}
+		return true;
+	}
+	return fb_b64url_decode(v, len, out, FB_VERIFY_SHA256_LEN, &n) == FB_OK &&
+	    n == FB_VERIFY_SHA256_LEN;
+}
+
+static enum MHD_Result
+handle_validate(struct MHD_Connection *conn)
+{
+	const char *auth, *tenant, *sender, *cert, *s256;
+	struct fb_verify_input in;
+	struct fb_verify_result r;
+	unsigned char sha[FB_VERIFY_SHA256_LEN];
+	bool have_cert = false;
+	char www[96];
+	struct fb_buf body;
+	enum MHD_Result ret;
+	unsigned status;
+
+	auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	tenant = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Fed-Tenant");
+	sender = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Fed-Sender");
+	cert = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Fed-Peer-Cert");
+	s256 = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Fed-Peer-Cert-S256");
+	if (s256 != NULL && *s256 != '\0')
+		have_cert = peer_s256(s256, sha);
+	else if (cert != NULL && *cert != '\0')
+		have_cert = peer_cert_sha256(cert, sha);
+
+	memset(&in, 0, sizeof(in));
+	if (auth != NULL && strncasecmp(auth, "Fed ", 4) == 0) {
+		in.token = auth + 4;
+		while (*in.token == ' ')
+			in.token++;
+		in.token_len = strlen(in.token);
+	}
+	in.receiving_tenant = tenant && *tenant ? tenant : NULL;
+	in.peer_cert_sha256 = have_cert ? sha : NULL;
+	in.sender_fid = sender && *sender ? sender : NULL;
+	in.now = time(NULL);
+	(void)fb_verifier_check(state.verifier, &in, &r);
+
+	status = reason_status(r.reason);
+	fb_buf_init(&body, 16384);
+	if (r.reason == FB_VERIFY_ALLOW) {
+		const char *headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", "X-Fed-Fid",
+			r.fid, "X-Fed-Tid", r.tid, "X-Fed-Attrs", r.attrs_json, NULL };
+		(void)fb_buf_printf(&body, "{\"decision\":\"allow\",\"fid\":");
+		(void)fb_buf_append_json_string(&body, r.fid);
+		(void)fb_buf_printf(&body, ",\"tid\":");
+		(void)fb_buf_append_json_string(&body, r.tid);
+		(void)fb_buf_printf(&body, ",\"attrs\":%s}\n", r.attrs_json);
+		ret = body.data ? respond_with(conn, status, body.data, headers) : MHD_NO;
+	} else {
+		const char *reason = fb_verify_reason_name(r.reason);
+		const char *headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", "X-Fed-Reason",
+			reason,
+			status == MHD_HTTP_UNAUTHORIZED ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL,
+			www, NULL };
+		(void)snprintf(www, sizeof(www), "Fed error=\"%s\"", reason);
+		(void)fb_buf_printf(&body, "{\"decision\":\"deny\",\"reason\":\"%s\"}\n", reason);
+		ret = body.data ? respond_with(conn, status, body.data, headers) : MHD_NO;
+	}
+	fb_buf_free(&body);
+	fb_verify_result_clear(&r);
 	return ret;
 }
 
@@ -97,11 +347,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 {
 	bool get =
 	    strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
 	(void)cls;
 	(void)version;
 	(void)upload_data;
-	/* First call per request: headers only. Bodies are not read by any endpoint yet. */
+	/* First call per request: headers only. No endpoint reads a body: drain it. */
 	if (*req_cls == NULL) {
 		*req_cls = conn;
 		return MHD_YES;
@@ -110,11 +361,18 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (strcmp(url, "/healthz") == 0) {
+	if (strcmp(url, "/validate") == 0) {
+		/* POST, or GET with the same headers as an nginx auth_request subrequest. */
+		if (!get && !post)
+			return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+			    "{\"error\":\"method_not_allowed\"}\n", "GET, HEAD, POST");
+		return handle_validate(conn);
+	}
+	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/.well-known/jwks.json") == 0) {
 		if (!get)
 			return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 			    "{\"error\":\"method_not_allowed\"}\n", "GET, HEAD");
-		return handle_healthz(conn);
+		return url[1] == 'h' ? handle_healthz(conn) : handle_jwks(conn);
 	}
 	return respond(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}\n", NULL);
 }
@@ -164,60 +422,85 @@ log_diags(const struct fb_conf_diags *d, const char *what)
 		fb_log(FB_LOG_ERROR, "%s: %zu more errors not shown", what, d->dropped);
 }
 
+/* Loads path and everything it implies; NULL (with the errors logged) when any of it fails. */
+static struct runtime *
+load_runtime(const char *path, const char *what, struct fb_verify_trusts **trusts)
+{
+	struct fb_conf_diags diags = { 0 };
+	struct fb_err err = { 0 };
+	struct runtime *rt = NULL;
+	struct fb_conf *conf;
+
+	conf = fb_conf_load_file(path, 0, &diags);
+	if (conf == NULL) {
+		log_diags(&diags, what);
+		fb_conf_diags_free(&diags);
+		return NULL;
+	}
+	if (runtime_build(conf, &rt, trusts, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "%s: %s: %s", what, path, err.msg);
+		fb_conf_unref(conf);
+		return NULL;
+	}
+	return rt;
+}
+
 static void
 reload(const char *path)
 {
-	struct fb_conf_diags diags = { 0 };
-	struct fb_conf *next, *cur;
-	unsigned long generation;
+	struct fb_verify_trusts *trusts = NULL;
+	struct runtime *next, *cur;
 
 	fb_log(FB_LOG_INFO, "SIGHUP: reloading %s", path);
-	next = fb_conf_load_file(path, 0, &diags);
-	cur = conf_acquire(&generation);
+	next = load_runtime(path, "reload rejected", &trusts);
+	cur = runtime_acquire();
 	if (next == NULL) {
-		log_diags(&diags, "reload rejected");
 		fb_log(FB_LOG_ERROR, "reload rejected: still serving configuration generation %lu",
-		    generation);
-		fb_conf_diags_free(&diags);
-		fb_conf_unref(cur);
+		    cur->generation);
+		runtime_unref(cur);
 		return;
 	}
-	if (strcmp(next->installation.listen, cur->installation.listen) != 0)
+	if (strcmp(next->conf->installation.listen, cur->conf->installation.listen) != 0)
 		fb_log(FB_LOG_WARN, "installation.listen changed to %s: takes effect on restart",
-		    next->installation.listen);
-	fb_conf_unref(cur);
-	fb_log_setup(next->log.level, next->log.format);
-	conf_install(next);
-	fb_log(FB_LOG_INFO, "configuration reloaded: generation %lu", generation + 1);
+		    next->conf->installation.listen);
+	runtime_unref(cur);
+	fb_log_setup(next->conf->log.level, next->conf->log.format);
+	runtime_install(next, trusts);
+	fb_log(FB_LOG_INFO, "configuration reloaded: generation %lu", next->generation);
 }
 
 int
 fb_serve(const struct fb_serve_opts *opts)
 {
-	struct fb_conf_diags diags = { 0 };
+	struct fb_verify_trusts *trusts = NULL;
+	struct fb_verify_opts vo;
+	struct fb_err err = { 0 };
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	struct MHD_Daemon *d;
 	const union MHD_DaemonInfo *info;
 	const char *listen;
-	struct fb_conf *conf;
+	struct runtime *rt;
 	sigset_t set;
 	long ncpu;
-	int sig;
+	int sig, status = 1;
 
-	conf = fb_conf_load_file(opts->conf_path, 0, &diags);
-	if (conf == NULL) {
-		log_diags(&diags, "configuration");
-		fb_conf_diags_free(&diags);
+	if ((rt = load_runtime(opts->conf_path, "configuration", &trusts)) == NULL)
+		return 1;
+	fb_log_setup(rt->conf->log.level, rt->conf->log.format);
+	fb_federation_verify_opts(rt->conf, &vo);
+	vo.cache_entries = SERVE_VERIFY_CACHE;
+	if (fb_verifier_new(&vo, &state.verifier, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "verifier: %s", err.msg);
+		fb_verify_trusts_free(trusts);
+		runtime_unref(rt);
 		return 1;
 	}
-	fb_log_setup(conf->log.level, conf->log.format);
-	conf_install(conf);
-	listen = opts->listen ? opts->listen : conf->installation.listen;
+	runtime_install(rt, trusts);
+	listen = opts->listen ? opts->listen : rt->conf->installation.listen;
 	if (parse_listen(listen, &ss, &sslen) != 0) {
 		fb_log(FB_LOG_ERROR, "cannot listen on %s: expected host:port", listen);
-		conf_install(NULL);
-		return 1;
+		goto done;
 	}
 
 	/* Every thread started from here inherits a mask without these signals. */
@@ -238,12 +521,11 @@ fb_serve(const struct fb_serve_opts *opts)
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
 	if (d == NULL) {
 		fb_log(FB_LOG_ERROR, "cannot listen on %s: %s", listen, strerror(errno));
-		conf_install(NULL);
-		return 1;
+		goto done;
 	}
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	fb_log(FB_LOG_INFO, "fedbridge %s: installation %s listening on %.*s:%u", FB_VERSION,
-	    conf->installation.name, (int)(strrchr(listen, ':') - listen), listen,
+	    rt->conf->installation.name, (int)(strrchr(listen, ':') - listen), listen,
 	    info ? (unsigned)info->port : 0U);
 
 	for (;;) {
@@ -257,6 +539,16 @@ fb_serve(const struct fb_serve_opts *opts)
 		break;
 	}
 	MHD_stop_daemon(d);
-	conf_install(NULL);
-	return 0;
+	status = 0;
+done:
+	pthread_mutex_lock(&state.lock);
+	rt = state.rt;
+	state.rt = NULL;
+	pthread_mutex_unlock(&state.lock);
+	runtime_unref(rt);
+	fb_verifier_free(state.verifier);
+	state.verifier = NULL;
+	for (size_t i = 0; i < PEER_CERT_CACHE; i++)
+		free(peer_cache.slot[i].text);
+	return status;
 }

@@ -6,9 +6,10 @@
 set -eu
 
 profile=${1:-run}
-build="build-essential cmake pkg-config libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev"
+build="build-essential cmake pkg-config libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
+libjansson-dev libssl-dev"
 run="$build openssl curl ca-certificates"
-test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy"
+test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy nginx wrk"
 
 case "$profile" in
 run) want=$run ;;
@@ -21,6 +22,11 @@ for p in $want; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[ "$status" = "install ok installed" ] || missing="$missing $p"
 done
+# Node.js runs the JOSE interoperability test; any node and npm on PATH will do.
+if [ "$profile" = test ]; then
+	command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+	command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

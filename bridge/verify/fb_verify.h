@@ -106,6 +106,8 @@ void fb_verifier_free(struct fb_verifier *v);
 /* Installs a trust table (the verifier owns it from here) and frees the old one safely. */
 void fb_verifier_set_trusts(struct fb_verifier *v, struct fb_verify_trusts *t);
 void fb_verifier_set_policy(struct fb_verifier *v, fb_verify_policy_fn fn, void *arg);
+/* Applies new clock skew, lifetime cap and size cap (cache_entries is fixed at creation). */
+void fb_verifier_set_limits(struct fb_verifier *v, const struct fb_verify_opts *opts);
 
 /* Revocations: until is when the entry may be forgotten (the longest lifetime it affects). */
 enum fb_verify_revoke_kind { FB_REVOKE_SESSION, FB_REVOKE_FID, FB_REVOKE_TENANT };

@@ -240,6 +240,17 @@ fb_verifier_set_policy(struct fb_verifier *v, fb_verify_policy_fn fn, void *arg)
 }
 
 void
+fb_verifier_set_limits(struct fb_verifier *v, const struct fb_verify_opts *opts)
+{
+	pthread_rwlock_wrlock(&v->trusts_lock);
+	v->opts.clock_skew = opts->clock_skew;
+	v->opts.max_lifetime = opts->max_lifetime;
+	if (opts->max_token > 0 && opts->max_token <= FB_VERIFY_MAX_TOKEN)
+		v->opts.max_token = opts->max_token;
+	pthread_rwlock_unlock(&v->trusts_lock);
+}
+
+void
 fb_verifier_stats(struct fb_verifier *v, struct fb_verify_stats *out)
 {
 	out->checks = atomic_load(&v->checks);
@@ -626,15 +637,17 @@ fb_verifier_check(
 
 	memset(out, 0, sizeof(*out));
 	atomic_fetch_add_explicit(&v->checks, 1, memory_order_relaxed);
+	pthread_rwlock_rdlock(&v->trusts_lock);
 	if (in->token == NULL || in->token_len == 0 || in->token_len > v->opts.max_token) {
+		out->reason = FB_VERIFY_MALFORMED;
 		out->detail = "empty or larger than the token size cap";
-		return out->reason = FB_VERIFY_MALFORMED;
+		goto done;
 	}
 	if (in->receiving_tenant == NULL) {
+		out->reason = FB_VERIFY_WRONG_AUDIENCE;
 		out->detail = "no receiving tenant";
-		return out->reason = FB_VERIFY_WRONG_AUDIENCE;
+		goto done;
 	}
-	pthread_rwlock_rdlock(&v->trusts_lock);
 	if (v->n_sets > 0) {
 		hash = verify_hash(v->seed, in->token, in->token_len);
 		set = &v->sets[hash & (v->n_sets - 1)];

@@ -41,3 +41,32 @@ wait_for() {
 		sleep 0.05
 	done
 }
+
+# A TCP port nobody listens on, on loopback.
+free_port() {
+	while :; do
+		p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000 ))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+# start_bridge CONFIG LOG: runs fedbridge serve on a free port; sets BRIDGE_PID and BRIDGE_PORT.
+start_bridge() {
+	"$FB_BINARY" serve -c "$1" --listen 127.0.0.1:0 2>"$2" &
+	BRIDGE_PID=$!
+	FB_PIDS="$FB_PIDS $BRIDGE_PID"
+	wait_for "$2" "listening on 127.0.0.1:[1-9]"
+	BRIDGE_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$2" | head -1)
+}
+
+# base64url of the SHA-256 of a PEM certificate's DER, as in cnf x5t#S256.
+cert_s256() {
+	openssl x509 -in "$1" -outform DER | openssl dgst -sha256 -binary | openssl base64 -A |
+		tr '+/' '-_' | tr -d '='
+}
+
+# The PEM as nginx's $ssl_client_escaped_cert gives it (URL-escaped).
+cert_escaped() {
+	sed -e 's/%/%25/g' -e 's/ /%20/g' -e 's/+/%2B/g' -e 's/\//%2F/g' -e 's/=/%3D/g' "$1" |
+		awk '{ printf "%s%%0A", $0 }'
+}

@@ -59,6 +59,21 @@ for side in a b; do
 	signing "$side"
 	secret "$side-fid.secret"
 done
+# server NAME DOMAIN: the relay's TLS server certificate for federation.DOMAIN.
+server() {
+	if [ ! -s "$1-relay.cert.pem" ]; then
+		openssl req -new -newkey rsa:2048 -nodes -keyout "$1-relay.key.pem" \
+		    -out "$1-relay.csr.pem" -subj "/CN=federation.$2" 2>/dev/null
+		printf 'subjectAltName=DNS:federation.%s,IP:127.0.0.1\n' "$2" >"$1-relay.ext"
+		openssl x509 -req -in "$1-relay.csr.pem" -CA "$1-ca.pem" -CAkey "$1-ca.key" \
+		    -CAcreateserial -extfile "$1-relay.ext" -out "$1-relay.cert.pem" -days 365 \
+		    2>/dev/null
+		rm -f "$1-relay.csr.pem" "$1-relay.ext"
+	fi
+	chmod 644 "$1-relay.cert.pem"
+}
+server a a.example
+server b b.example
 client a b # b's relay presents b-to-a.cert.pem to a
 client b a # a's relay presents a-to-b.cert.pem to b
 

@@ -1,0 +1,183 @@
+#!/bin/bash
+# Two installations that trust each other (conf/examples/pair): A issues a
+# token for alice toward B's tenant; B checks it on the command line, over
+# POST and GET /validate, and behind a real nginx relay doing mTLS with
+# auth_request, as every federated message would be checked.
+. "$(dirname "$0")/lib.sh"
+examples_copy
+pair="$FB_TMP/examples/pair"
+keys="$pair/keys"
+A="$pair/installation-a.yaml"
+B="$pair/installation-b.yaml"
+n=0
+ok() { n=$((n + 1)); pass "$*"; }
+
+token=$("$FB_BINARY" token issue -c "$A" --tenant HZnKEBoqDU --fid fid:0/HZnKEBoqDU/100401 \
+	--audience HWqHczeM2P --attr email=alice@a.example --attr department=sales --sid pairtestsession0001xyz) ||
+	fail "token issue"
+
+# The command line check.
+out=$("$FB_BINARY" token verify -c "$B" --tenant HWqHczeM2P --peer-cert "$keys/a-to-b.cert.pem" "$token") ||
+	fail "token verify denied a good token: $out"
+[ "$out" = '{"decision":"allow","fid":"fid:0/HZnKEBoqDU/100401","tid":"HZnKEBoqDU","attrs":{"department":"sales","email":"alice@a.example"}}' ] ||
+	fail "unexpected allow: $out"
+ok "token verify allows: $out"
+out=$(echo "$token" | "$FB_BINARY" token verify -c "$B" --tenant HWqHczeM2P --peer-cert "$keys/a-to-b.cert.pem" -) ||
+	fail "token verify from stdin: $out"
+ok "token verify reads the token from stdin"
+check_deny() { # expected-reason args...
+	want=$1
+	shift
+	set +e
+	out=$("$FB_BINARY" token verify -c "$B" "$@")
+	rc=$?
+	set -e
+	[ "$rc" = 1 ] || fail "expected exit 1 for $want, got $rc ($out)"
+	[ "$out" = "{\"decision\":\"deny\",\"reason\":\"$want\"}" ] || fail "expected $want, got $out"
+	ok "token verify denies: $want"
+}
+check_deny cert_mismatch --tenant HWqHczeM2P --peer-cert "$keys/b-to-a.cert.pem" "$token"
+check_deny sender_mismatch --tenant HWqHczeM2P --peer-cert "$keys/a-to-b.cert.pem" --sender fid:0/HZnKEBoqDU/1 "$token"
+check_deny wrong_audience --tenant Lq8sT2mZx4 --peer-cert "$keys/a-to-b.cert.pem" "$token"
+check_deny malformed --tenant HWqHczeM2P --peer-cert "$keys/a-to-b.cert.pem" "${token%?????}"
+set +e
+"$FB_BINARY" token verify -c "$B" --tenant HWqHczeM2P "$token" >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "missing --peer-cert exited $rc, expected 2"
+ok "usage errors exit 2"
+
+# B's bridge: JWKS and /validate.
+start_bridge "$B" "$FB_TMP/b.log"
+base="http://127.0.0.1:$BRIDGE_PORT"
+curl -fsS -D "$FB_TMP/h" "$base/.well-known/jwks.json" >"$FB_TMP/jwks" || fail "GET jwks"
+[ "$(cat "$FB_TMP/jwks")" = "$("$FB_BINARY" keys jwks -c "$B")" ] || fail "served JWKS differs from keys jwks"
+grep -qi '^cache-control: public, max-age=' "$FB_TMP/h" || fail "JWKS without caching headers"
+ok "GET /.well-known/jwks.json serves B's keys with caching headers"
+
+s256=$(cert_s256 "$keys/a-to-b.cert.pem")
+code=$(curl -s -o "$FB_TMP/body" -D "$FB_TMP/h" -w '%{http_code}' -X POST "$base/validate" \
+	-H "Authorization: Fed $token" -H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert-S256: $s256")
+[ "$code" = 200 ] || fail "POST /validate gave $code: $(cat "$FB_TMP/body")"
+grep -qi '^x-fed-fid: fid:0/HZnKEBoqDU/100401' "$FB_TMP/h" || fail "no X-Fed-Fid header"
+grep -qi '^x-fed-tid: HZnKEBoqDU' "$FB_TMP/h" || fail "no X-Fed-Tid header"
+ok "POST /validate allows with the thumbprint header: $(cat "$FB_TMP/body")"
+
+escaped=$(cert_escaped "$keys/a-to-b.cert.pem")
+code=$(curl -s -o "$FB_TMP/body" -w '%{http_code}' "$base/validate" \
+	-H "Authorization: Fed $token" -H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert: $escaped")
+[ "$code" = 200 ] || fail "GET /validate with an escaped PEM gave $code: $(cat "$FB_TMP/body")"
+ok "GET /validate allows with the escaped PEM (as nginx sends it)"
+
+validate_deny() { # status reason curl-args...
+	want_code=$1 want=$2
+	shift 2
+	code=$(curl -s -o "$FB_TMP/body" -D "$FB_TMP/h" -w '%{http_code}' "$base/validate" "$@")
+	[ "$code" = "$want_code" ] || fail "expected $want_code for $want, got $code: $(cat "$FB_TMP/body")"
+	grep -q "\"reason\":\"$want\"" "$FB_TMP/body" || fail "expected $want: $(cat "$FB_TMP/body")"
+	if [ "$want_code" = 401 ]; then
+		grep -qi "^www-authenticate: Fed error=\"$want\"" "$FB_TMP/h" || fail "no WWW-Authenticate for $want"
+	fi
+	ok "/validate denies $want with $code"
+}
+validate_deny 401 cert_mismatch -H "Authorization: Fed $token" -H "X-Fed-Tenant: HWqHczeM2P" \
+	-H "X-Fed-Peer-Cert-S256: $(cert_s256 "$keys/b-to-a.cert.pem")"
+validate_deny 401 cert_mismatch -H "Authorization: Fed $token" -H "X-Fed-Tenant: HWqHczeM2P"
+validate_deny 403 wrong_audience -H "Authorization: Fed $token" -H "X-Fed-Tenant: Lq8sT2mZx4" \
+	-H "X-Fed-Peer-Cert-S256: $s256"
+validate_deny 403 sender_mismatch -H "Authorization: Fed $token" -H "X-Fed-Tenant: HWqHczeM2P" \
+	-H "X-Fed-Peer-Cert-S256: $s256" -H "X-Fed-Sender: fid:0/HZnKEBoqDU/999"
+validate_deny 401 malformed -H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert-S256: $s256"
+
+# B's relay: nginx with mTLS (B's CA, which signed A's client certificate) and
+# auth_request to B's bridge for every message, in front of a stand-in inbox.
+command -v nginx >/dev/null 2>&1 || fail "nginx is not installed (scripts/deps.sh test installs it)"
+relay_port=$(free_port)
+inbox_port=$(free_port)
+mkdir -p "$FB_TMP/nginx/logs" "$FB_TMP/nginx/tmp"
+chmod -R 777 "$FB_TMP/nginx"
+cat >"$FB_TMP/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+error_log $FB_TMP/nginx/logs/error.log warn;
+pid $FB_TMP/nginx/nginx.pid;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $FB_TMP/nginx/tmp/body;
+	proxy_temp_path $FB_TMP/nginx/tmp/proxy;
+	fastcgi_temp_path $FB_TMP/nginx/tmp/fastcgi;
+	uwsgi_temp_path $FB_TMP/nginx/tmp/uwsgi;
+	scgi_temp_path $FB_TMP/nginx/tmp/scgi;
+	server {
+		listen 127.0.0.1:$relay_port ssl;
+		server_name federation.b.example;
+		ssl_certificate $keys/b-relay.cert.pem;
+		ssl_certificate_key $keys/b-relay.key.pem;
+		ssl_client_certificate $keys/b-ca.pem;
+		ssl_verify_client on;
+		# (return would answer in the rewrite phase, before auth_request runs:
+		# the message must go to a content handler, here the inbox upstream.)
+		location = /inbox {
+			auth_request /_fed_validate;
+			auth_request_set \$fed_fid \$upstream_http_x_fed_fid;
+			auth_request_set \$fed_attrs \$upstream_http_x_fed_attrs;
+			proxy_set_header X-Fed-Fid \$fed_fid;
+			proxy_set_header X-Fed-Attrs \$fed_attrs;
+			proxy_pass http://127.0.0.1:$inbox_port/inbox;
+		}
+		location = /_fed_validate {
+			internal;
+			proxy_pass http://127.0.0.1:$BRIDGE_PORT/validate;
+			proxy_pass_request_body off;
+			proxy_set_header Content-Length "";
+			proxy_set_header X-Fed-Peer-Cert \$ssl_client_escaped_cert;
+			proxy_set_header X-Fed-Tenant HWqHczeM2P;
+			proxy_set_header X-Fed-Sender \$http_x_fed_sender;
+		}
+	}
+	# The stand-in messenger inbox: shows what the relay passed on.
+	server {
+		listen 127.0.0.1:$inbox_port;
+		location = /inbox {
+			default_type text/plain;
+			return 200 "inbox: from=\$http_x_fed_fid attrs=\$http_x_fed_attrs\n";
+		}
+	}
+}
+NGINX
+nginx -p "$FB_TMP/nginx" -c "$FB_TMP/nginx/nginx.conf" -g 'daemon off;' 2>"$FB_TMP/nginx/stderr" &
+FB_PIDS="$FB_PIDS $!"
+deadline=$(( $(date +%s) + 20 ))
+until (exec 3<>"/dev/tcp/127.0.0.1/$relay_port") 2>/dev/null; do
+	[ "$(date +%s)" -lt "$deadline" ] || { cat "$FB_TMP/nginx/stderr" "$FB_TMP/nginx/logs/error.log" >&2; fail "nginx did not start"; }
+	sleep 0.05
+done
+relay() { # client-cert client-key curl-args...
+	cert=$1 key=$2
+	shift 2
+	curl -s -o "$FB_TMP/body" -w '%{http_code}' --cacert "$keys/b-ca.pem" --cert "$cert" --key "$key" \
+		--resolve "federation.b.example:$relay_port:127.0.0.1" "https://federation.b.example:$relay_port/inbox" "$@"
+}
+code=$(relay "$keys/a-to-b.cert.pem" "$keys/a-to-b.key.pem" -H "Authorization: Fed $token")
+[ "$code" = 200 ] || fail "relay refused a good message: $code $(cat "$FB_TMP/body") $(cat "$FB_TMP/nginx/logs/error.log")"
+grep -q 'inbox: from=fid:0/HZnKEBoqDU/100401 attrs={"department":"sales","email":"alice@a.example"}' "$FB_TMP/body" ||
+	fail "inbox got: $(cat "$FB_TMP/body")"
+ok "through the relay: $(cat "$FB_TMP/body")"
+
+# The same token replayed by another client that B's CA also trusts: mTLS passes, cnf does not.
+openssl req -new -newkey rsa:2048 -nodes -keyout "$FB_TMP/other.key" -out "$FB_TMP/other.csr" \
+	-subj "/CN=installation_A" 2>/dev/null
+openssl x509 -req -in "$FB_TMP/other.csr" -CA "$keys/b-ca.pem" -CAkey "$keys/b-ca.key" \
+	-CAcreateserial -out "$FB_TMP/other.pem" -days 1 2>/dev/null
+code=$(relay "$FB_TMP/other.pem" "$FB_TMP/other.key" -H "Authorization: Fed $token")
+[ "$code" = 401 ] || fail "relay let a replayed token through with another certificate: $code"
+ok "relay refuses the token replayed with another client certificate (401)"
+code=$(relay "$keys/a-to-b.cert.pem" "$keys/a-to-b.key.pem" -H "Authorization: Fed $token" -H "X-Fed-Sender: fid:0/HZnKEBoqDU/2")
+[ "$code" = 403 ] || fail "relay let a forged sender through: $code"
+ok "relay refuses a message whose claimed sender is not the token's (403)"
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$keys/b-ca.pem" \
+	--resolve "federation.b.example:$relay_port:127.0.0.1" "https://federation.b.example:$relay_port/inbox" \
+	-H "Authorization: Fed $token")
+[ "$code" = 400 ] || fail "relay accepted a connection without a client certificate: $code"
+ok "relay requires a client certificate (400 without one)"
+echo "token_pair: $n passed, 0 failed"
