@@ -39,8 +39,38 @@ fb_rc fb_signing_key_sign(const struct fb_signing_key *k, const void *data, size
 
 /* Writes a new private key to path, created 0600, never over an existing file. */
 fb_rc fb_keys_generate(const char *path, enum fb_verify_alg alg, struct fb_err *err);
-/* The public JWKS of keys; *out is malloc'd, the caller frees it. */
-fb_rc fb_keys_jwks(struct fb_signing_key *const *keys, size_t n, char **out, struct fb_err *err);
+/* The public JWKS of keys, with an "exp" per key where exps[i] != 0 (exps may be NULL);
+ * *out is malloc'd, the caller frees it. */
+fb_rc fb_keys_jwks(struct fb_signing_key *const *keys, const int64_t *exps, size_t n, char **out,
+    struct fb_err *err);
+
+/* ---- the keyring of keys.signing_dir (keyring.c) ---- */
+
+enum fb_key_state { FB_KEY_NEXT, FB_KEY_ACTIVE, FB_KEY_RETIRED };
+const char *fb_key_state_name(enum fb_key_state s);
+
+struct fb_keyring_entry {
+	char kid[44];
+	enum fb_verify_alg alg;
+	enum fb_key_state state;
+	int64_t created, activated, retired; /* 0: not yet */
+	int64_t exp; /* it signs no token issued after this */
+};
+
+struct fb_keyring {
+	char *dir;
+	struct fb_keyring_entry *v;
+	size_t n;
+};
+
+/* Reads dir/keyring.json (an absent file is an empty keyring); create makes dir (0700). */
+fb_rc fb_keyring_load(const char *dir, bool create, struct fb_keyring **out, struct fb_err *err);
+void fb_keyring_free(struct fb_keyring *kr);
+void fb_keyring_key_path(
+    const struct fb_keyring *kr, const struct fb_keyring_entry *k, char *out, size_t size);
+/* One rotation step (see keyring.c); what it did is appended to report. */
+fb_rc fb_keyring_rotate(const struct fb_conf *conf, enum fb_verify_alg alg, bool force, int64_t now,
+    struct fb_buf *report, struct fb_err *err);
 
 /* ---- federation tokens (token.c) ---- */
 

@@ -15,7 +15,8 @@
 
 struct fb_federation {
 	struct fb_conf *conf; /* one reference */
-	struct fb_signing_key **keys;
+	struct fb_signing_key **keys; /* keys[0] signs; all are published */
+	int64_t *exps; /* per key, 0 for keys without one */
 	size_t n_keys;
 	char *jwks;
 	struct fb_verify_keyset *own_keys; /* for trusts between local tenants */
@@ -29,10 +30,48 @@ fb_federation_free(struct fb_federation *f)
 	for (size_t i = 0; i < f->n_keys; i++)
 		fb_signing_key_free(f->keys[i]);
 	free(f->keys);
+	free(f->exps);
 	free(f->jwks);
 	fb_verify_keyset_unref(f->own_keys);
 	fb_conf_unref(f->conf);
 	free(f);
+}
+
+/* The keyring's keys: the active one first (it signs), then next and retired (published). */
+static fb_rc
+load_keyring(struct fb_federation *f, const char *dir, struct fb_err *err)
+{
+	struct fb_keyring *kr = NULL;
+	char path[4200];
+	fb_rc rc;
+
+	if ((rc = fb_keyring_load(dir, false, &kr, err)) != FB_OK)
+		return rc;
+	f->keys = calloc(kr->n + 1, sizeof(struct fb_signing_key *));
+	f->exps = calloc(kr->n + 1, sizeof(int64_t));
+	if (f->keys == NULL || f->exps == NULL) {
+		fb_keyring_free(kr);
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	for (int pass = 0; pass < 2 && rc == FB_OK; pass++) {
+		for (size_t i = 0; i < kr->n && rc == FB_OK; i++) {
+			const struct fb_keyring_entry *e = &kr->v[i];
+			if ((pass == 0) != (e->state == FB_KEY_ACTIVE))
+				continue;
+			fb_keyring_key_path(kr, e, path, sizeof(path));
+			if ((rc = fb_signing_key_load(path, &f->keys[f->n_keys], err)) != FB_OK)
+				break;
+			if (strcmp(fb_signing_key_kid(f->keys[f->n_keys]), e->kid) != 0)
+				rc = FB_ERR_SET(err, FB_ERR_INVALID,
+				    "%s does not hold key %s of the keyring", path, e->kid);
+			f->exps[f->n_keys++] = e->exp;
+		}
+		if (pass == 0 && rc == FB_OK && f->n_keys == 0)
+			rc = FB_ERR_SET(err, FB_ERR_NOTFOUND,
+			    "keyring %s has no active key: run fedbridge keys rotate -c FILE", dir);
+	}
+	fb_keyring_free(kr);
+	return rc;
 }
 
 fb_rc
@@ -41,12 +80,20 @@ fb_federation_load(const struct fb_conf *conf, struct fb_federation **out, struc
 	struct fb_federation *f;
 	fb_rc rc = FB_OK;
 
-	if ((f = calloc(1, sizeof(*f))) == NULL ||
-	    (f->keys = calloc(conf->keys.signing.n, sizeof(struct fb_signing_key *))) == NULL) {
-		free(f);
+	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-	}
 	f->conf = fb_conf_ref((struct fb_conf *)conf);
+	if (conf->keys.signing_dir != NULL) {
+		if ((rc = load_keyring(f, conf->keys.signing_dir, err)) != FB_OK) {
+			fb_err_prefix(err, "keys.signing_dir");
+			goto done;
+		}
+		goto publish;
+	}
+	if ((f->keys = calloc(conf->keys.signing.n, sizeof(struct fb_signing_key *))) == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
 	for (size_t i = 0; i < conf->keys.signing.n; i++) {
 		if ((rc = fb_signing_key_load(conf->keys.signing.v[i], &f->keys[i], err)) !=
 		    FB_OK) {
@@ -63,7 +110,8 @@ fb_federation_load(const struct fb_conf *conf, struct fb_federation **out, struc
 			}
 		}
 	}
-	if ((rc = fb_keys_jwks(f->keys, f->n_keys, &f->jwks, err)) != FB_OK)
+publish:
+	if ((rc = fb_keys_jwks(f->keys, f->exps, f->n_keys, &f->jwks, err)) != FB_OK)
 		goto done;
 	rc = fb_verify_keyset_from_jwks(f->jwks, strlen(f->jwks), &f->own_keys, err);
 done:
@@ -202,6 +250,25 @@ fb_federation_issue(const struct fb_federation *f, const struct fb_issue_request
 		return FB_ERR_SET(err, FB_ERR_INVALID,
 		    "tokens toward tenants of this installation need a relay certificate to bind "
 		    "to, and none is configured");
+	if (f->exps != NULL && f->exps[0] != 0 && req->now > f->exps[0])
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "the active signing key %s expired %lld s ago: run fedbridge keys rotate",
+		    fb_signing_key_kid(f->keys[0]), (long long)(req->now - f->exps[0]));
+	/* A remote sees only what its trust releases. */
+	if (req->attrs != NULL) {
+		const char *name;
+		json_t *val;
+		json_object_foreach(req->attrs, name, val)
+		{
+			bool released = false;
+			for (size_t i = 0; i < trust->release.n && !released; i++)
+				released = strcmp(trust->release.v[i], name) == 0;
+			if (!released)
+				return FB_ERR_SET(err, FB_ERR_INVALID,
+				    "attribute %s is not released to %s (see its trust's release)",
+				    name, trust->remote);
+		}
+	}
 	if (req->ttl < 0 || req->ttl > conf->tokens.max_ttl)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "ttl must be at most tokens.max_ttl (%llds)",
 		    (long long)conf->tokens.max_ttl);

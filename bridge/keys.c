@@ -207,7 +207,8 @@ fb_keys_generate(const char *path, enum fb_verify_alg alg, struct fb_err *err)
 }
 
 fb_rc
-fb_keys_jwks(struct fb_signing_key *const *keys, size_t n, char **out, struct fb_err *err)
+fb_keys_jwks(struct fb_signing_key *const *keys, const int64_t *exps, size_t n, char **out,
+    struct fb_err *err)
 {
 	json_t *arr = json_array(), *root, *jwk = NULL;
 	fb_rc rc = FB_OK;
@@ -222,6 +223,8 @@ fb_keys_jwks(struct fb_signing_key *const *keys, size_t n, char **out, struct fb
 		    json_object_set_new(
 		        jwk, "alg", json_string(fb_verify_alg_name(keys[i]->alg))) != 0 ||
 		    json_object_set_new(jwk, "use", json_string("sig")) != 0 ||
+		    (exps != NULL && exps[i] != 0 &&
+		        json_object_set_new(jwk, "exp", json_integer(exps[i])) != 0) ||
 		    json_array_append_new(arr, jwk) != 0)
 			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	}

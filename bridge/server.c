@@ -266,7 +266,7 @@ peer_s256(const char *v, unsigned char out[FB_VERIFY_SHA256_LEN])
 {
 	size_t len = strlen(v), n = 0;
 
-	if (len == 2 * FB_VERIFY_SHA256_LEN) {
+	if (len == (size_t)2 * FB_VERIFY_SHA256_LEN) {
 		for (size_t i = 0; i < FB_VERIFY_SHA256_LEN; i++) {
 			int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
 			if (hi < 0 || lo < 0)

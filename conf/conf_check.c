@@ -78,6 +78,20 @@ check_lifetimes(struct conf_ctx *c, const struct fb_conf *conf)
 	return ok;
 }
 
+/* Exactly one source of signing keys. */
+static bool
+check_keys(struct conf_ctx *c, const struct fb_conf *conf)
+{
+	if (conf->keys.signing.n > 0 && conf->keys.signing_dir != NULL)
+		return conf_diag(c, AT(&conf->keys.signing_dir), "keys.signing_dir",
+		    "use keys.signing or keys.signing_dir, not both");
+	if (conf->keys.signing.n == 0 && conf->keys.signing_dir == NULL)
+		/* fid_secret is required: its line places the message in the keys section. */
+		return conf_diag(c, AT(&conf->keys.fid_secret), "keys",
+		    "missing required key \"signing\" (or \"signing_dir\")");
+	return true;
+}
+
 static bool
 check_store(struct conf_ctx *c, const struct fb_conf *conf)
 {
@@ -328,6 +342,7 @@ conf_check_refs(struct conf_ctx *c, const struct fb_conf *conf)
 	bool ok = check_lifetimes(c, conf);
 
 	ok = check_store(c, conf) && ok;
+	ok = check_keys(c, conf) && ok;
 	ok = check_unique_names(c, conf) && ok;
 	if ((local_ids = calloc(conf->n_tenants ? conf->n_tenants : 1, sizeof(*local_ids))) ==
 	    NULL) {

@@ -485,6 +485,22 @@ check_file_common(struct conf_ctx *c, const struct conf_field *f, const struct c
 	return p;
 }
 
+/* A path that may not exist yet (created by a command); resolved against the file's folder. */
+static const char *
+check_path(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	const char *p;
+
+	if (n->len == 0 || n->len > 1024 || memchr(n->value, '\n', n->len) != NULL) {
+		conf_diag(c, n->pos, path, "expected a path, got %s", got(c, f, n));
+		return NULL;
+	}
+	if ((p = resolve_path(c, n)) == NULL)
+		c->nomem = true;
+	return p;
+}
+
 static const char *
 check_file(
     struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
@@ -593,6 +609,7 @@ check_alg(
 }
 
 static const struct conf_kind K_TEXT = { "text", check_text };
+static const struct conf_kind K_PATH = { "path", check_path };
 static const struct conf_kind K_TENANT_ID = { "tenantID", check_tenant_id };
 static const struct conf_kind K_INSTALL = { "installation name", check_install_name };
 static const struct conf_kind K_IDENT = { "name", check_ident };
@@ -1293,8 +1310,20 @@ static const struct conf_field installation_fields[] = {
 };
 
 static const struct conf_field keys_fields[] = {
-	{ FIELD(struct fb_conf, "signing", T_STRLIST, keys.signing), .flags = F_REQUIRED, .min = 1,
-	    .max = 8, .kind = &K_SECRET, .doc = "Token signing keys (PEM, mode 0600)." },
+	{ FIELD(struct fb_conf, "signing", T_STRLIST, keys.signing), .min = 1, .max = 8,
+	    .kind = &K_SECRET,
+	    .doc = "Token signing keys (PEM, mode 0600): the first signs, all are published. "
+	           "Or use signing_dir." },
+	{ FIELD(struct fb_conf, "signing_dir", T_STR, keys.signing_dir), .kind = &K_PATH,
+	    .doc = "A keyring (mode 0700) that fedbridge keys rotate manages: next, active and "
+	           "retired keys. Or use signing." },
+	{ FIELD(struct fb_conf, "publish_ahead", T_DURATION, keys.publish_ahead), .def = "1h",
+	    .min = 600, .max = 2592000,
+	    .doc = "How long a next key is published before it may sign (several JWKS refresh "
+	           "intervals)." },
+	{ FIELD(struct fb_conf, "lifetime", T_DURATION, keys.lifetime), .def = "90d", .min = 86400,
+	    .max = 31536000,
+	    .doc = "How long a key of the keyring signs; published as the key's exp." },
 	{ FIELD(struct fb_conf, "fid_secret", T_STR, keys.fid_secret),
 	    .flags = F_REQUIRED | F_SECRET, .min_bytes = 32, .kind = &K_SECRET,
 	    .doc = "At least 32 random bytes (mode 0600) keying pairwise fids." },

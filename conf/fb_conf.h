@@ -116,7 +116,11 @@ struct fb_conf {
 		const char *listen; /* host:port */
 	} installation;
 	struct {
-		struct fb_conf_strlist signing; /* resolved paths */
+		struct fb_conf_strlist
+		    signing; /* resolved paths: the first signs, all are published */
+		const char *signing_dir; /* or a keyring managed by fedbridge keys rotate */
+		int64_t publish_ahead; /* a next key is published this long before it signs */
+		int64_t lifetime; /* how long a key signs before it must be rotated */
 		const char *fid_secret;
 	} keys;
 	struct {

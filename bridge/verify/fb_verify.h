@@ -64,6 +64,8 @@ fb_rc fb_verify_keyset_from_jwks(
 struct fb_verify_keyset *fb_verify_keyset_ref(struct fb_verify_keyset *ks);
 void fb_verify_keyset_unref(struct fb_verify_keyset *ks);
 size_t fb_verify_keyset_count(const struct fb_verify_keyset *ks);
+/* When the last of the keys stops signing (their "exp"), or 0 if some key has no exp. */
+int64_t fb_verify_keyset_expiry(const struct fb_verify_keyset *ks);
 
 /* ---- trust table ---- */
 

@@ -62,7 +62,7 @@ static fb_rc
 parse_jwk(json_t *jwk, struct verify_key *k, struct fb_err *err)
 {
 	static const char *const allowed[] = { "kty", "crv", "x", "y", "kid", "alg", "use",
-		"key_ops", NULL };
+		"key_ops", "exp", NULL };
 	const char *kty, *crv, *kid, *alg, *key, *use;
 	unsigned char x[32], y[32];
 	json_t *val;
@@ -90,6 +90,11 @@ parse_jwk(json_t *jwk, struct verify_key *k, struct fb_err *err)
 	if (kid == NULL || *kid == '\0' || strlen(kid) > FB_VERIFY_KID_MAX)
 		return FB_ERR_SET(err, FB_ERR_INVALID,
 		    "every key needs a kid of 1 to %d characters", FB_VERIFY_KID_MAX);
+	val = json_object_get(jwk, "exp");
+	if (val != NULL && (!json_is_integer(val) || json_integer_value(val) <= 0))
+		return FB_ERR_SET(
+		    err, FB_ERR_INVALID, "key %s: exp must be a positive integer", kid);
+	k->exp = val ? (int64_t)json_integer_value(val) : 0;
 	if (use != NULL && strcmp(use, "sig") != 0)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "key %s: use must be \"sig\"", kid);
 	if (kty != NULL && crv != NULL && strcmp(kty, "EC") == 0 && strcmp(crv, "P-256") == 0) {
@@ -200,6 +205,26 @@ size_t
 fb_verify_keyset_count(const struct fb_verify_keyset *ks)
 {
 	return ks->n;
+}
+
+int64_t
+verify_keyset_newest_exp(const struct fb_verify_keyset *ks)
+{
+	int64_t newest = 0;
+
+	for (size_t i = 0; i < ks->n; i++) {
+		if (ks->keys[i].exp == 0)
+			return 0;
+		if (ks->keys[i].exp > newest)
+			newest = ks->keys[i].exp;
+	}
+	return newest;
+}
+
+int64_t
+fb_verify_keyset_expiry(const struct fb_verify_keyset *ks)
+{
+	return verify_keyset_newest_exp(ks);
 }
 
 const struct verify_key *

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CACHE_WAYS 4
 #define HEADER_MAX 512
@@ -452,6 +453,48 @@ claims_known(json_t *payload)
 	return true;
 }
 
+/* fid:0/<tid>/<local-id>, local id 1 to 128 of [A-Za-z0-9._-] (the fid contract). */
+static bool
+sub_is_fid_of(const char *sub, const char *tid)
+{
+	size_t tl = strlen(tid), n;
+	const char *local;
+
+	if (strncmp(sub, "fid:0/", 6) != 0 || strncmp(sub + 6, tid, tl) != 0 || sub[6 + tl] != '/')
+		return false;
+	local = sub + 6 + tl + 1;
+	n = strlen(local);
+	if (n == 0 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)local[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		        c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* idp and acr are strings, amr a short list of strings, when present. */
+static bool
+optional_claims_valid(json_t *pl)
+{
+	const char *s;
+	json_t *amr = json_object_get(pl, "amr"), *item;
+	size_t i;
+
+	if (json_object_get(pl, "idp") != NULL && !json_str(pl, "idp", &s, 256))
+		return false;
+	if (json_object_get(pl, "acr") != NULL && !json_str(pl, "acr", &s, 256))
+		return false;
+	if (amr == NULL)
+		return true;
+	if (!json_is_array(amr) || json_array_size(amr) > 16)
+		return false;
+	json_array_foreach(amr, i, item) if (!json_is_string(item)) return false;
+	return true;
+}
+
 static char *
 dup_str(const char *s)
 {
@@ -501,7 +544,10 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 	if (!json_str(hdr, "alg", &alg, 16) || !json_str(hdr, "typ", &typ, 32) ||
 	    !json_str(hdr, "kid", &kid, FB_VERIFY_KID_MAX))
 		DENY(FB_VERIFY_MALFORMED, "header needs alg, typ and kid");
-	if (strcmp(typ, "fed+jwt") != 0)
+	/* RFC 7515 4.1.9: media types compare case-insensitively, "application/" optional. */
+	if (strncasecmp(typ, "application/", 12) == 0)
+		typ += 12;
+	if (strcasecmp(typ, "fed+jwt") != 0)
 		DENY(FB_VERIFY_MALFORMED, "typ is not fed+jwt");
 	if (strcmp(alg, "ES256") == 0)
 		want_alg = FB_ALG_ES256;
@@ -532,8 +578,13 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 	    fb_b64url_decode(x5t, strlen(x5t), cnf, sizeof(cnf), &n) != FB_OK ||
 	    n != FB_VERIFY_SHA256_LEN)
 		DENY(FB_VERIFY_MALFORMED, "cnf must hold x5t#S256, a SHA-256 thumbprint");
+	/* sub is a fid of the tenant tid names: a remote speaks only for its own users. */
+	if (!sub_is_fid_of(sub, tid))
+		DENY(FB_VERIFY_MALFORMED, "sub is not a fid of tenant tid");
+	if (!optional_claims_valid(pl))
+		DENY(FB_VERIFY_MALFORMED, "idp, acr or amr is mistyped");
 	attrs = json_object_get(pl, "attrs");
-	if (attrs != NULL && !attrs_valid(attrs))
+	if (attrs == NULL || !attrs_valid(attrs))
 		DENY(FB_VERIFY_MALFORMED, "attrs must map names to strings or lists of strings");
 
 	/* Issuer and key: only the trust's own keys, with the alg registered for them. */
@@ -543,6 +594,9 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 		DENY(FB_VERIFY_UNKNOWN_KEY, "kid is not among the issuer's keys");
 	if (k->alg != want_alg)
 		DENY(FB_VERIFY_BAD_SIGNATURE, "alg is not the one registered for this key");
+	/* A key signs nothing after its exp: a token claiming otherwise is not its. */
+	if (k->exp != 0 && iat > k->exp + v->opts.clock_skew)
+		DENY(FB_VERIFY_UNKNOWN_KEY, "the key had expired when the token was issued");
 	if (fb_b64url_decode(
 	        dot2 + 1, len - (size_t)(dot2 + 1 - tok), sig, sizeof(sig), &sig_len) != FB_OK)
 		DENY(FB_VERIFY_MALFORMED, "signature is not canonical base64url");

@@ -11,6 +11,7 @@ struct verify_key {
 	char kid[FB_VERIFY_KID_MAX + 1];
 	enum fb_verify_alg alg;
 	EVP_PKEY *pkey;
+	int64_t exp; /* 0: none; it signs no token issued after this */
 };
 
 struct fb_verify_keyset {
@@ -19,6 +20,8 @@ struct fb_verify_keyset {
 	size_t n;
 };
 
+/* The latest exp among the keys, or 0 when some key has none. */
+int64_t verify_keyset_newest_exp(const struct fb_verify_keyset *ks);
 const struct verify_key *verify_keyset_find(
     const struct fb_verify_keyset *ks, const char *kid, size_t kid_len);
 

@@ -111,7 +111,7 @@ main(void)
 	(void)snprintf(path, sizeof(path), "%s/signing.pem", dir);
 	if (fb_keys_generate(path, FB_ALG_ES256, &err) != FB_OK ||
 	    fb_signing_key_load(path, &key, &err) != FB_OK ||
-	    fb_keys_jwks(&key, 1, &jwks, &err) != FB_OK ||
+	    fb_keys_jwks(&key, NULL, 1, &jwks, &err) != FB_OK ||
 	    fb_verify_keyset_from_jwks(jwks, strlen(jwks), &ks, &err) != FB_OK)
 		die("keys", &err);
 	(void)fb_random_bytes(cnf, sizeof(cnf));
