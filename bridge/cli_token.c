@@ -134,6 +134,7 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 	fb_federation_verify_opts(conf, &vo);
 	vo.cache_entries = 0;
 	if (fb_federation_load(conf, &fed, &err) != FB_OK ||
+	    fb_cli_fetch_keys(fed, &err) != FB_OK ||
 	    fb_federation_trusts(fed, &trusts, &err) != FB_OK ||
 	    fb_verifier_new(&vo, &v, &err) != FB_OK) {
 		fprintf(stderr, "%s: %s\n", config, err.msg);

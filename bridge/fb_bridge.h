@@ -98,9 +98,39 @@ fb_rc fb_federation_load(
 void fb_federation_free(struct fb_federation *f);
 /* The public JWKS of every configured signing key (the first one signs). */
 const char *fb_federation_jwks(const struct fb_federation *f);
+/* Remote key sets: a trust's keys is a JWKS file (read at load) or its bridge's URL. */
+#define FB_JWKS_DEFAULT_MAX_AGE 300 /* refetch interval without Cache-Control */
+#define FB_JWKS_RETRY 30 /* after a failed fetch */
+#define FB_KEY_EXPIRY_WARNING 604800 /* a week */
+
+bool fb_keys_source_is_url(const char *keys);
+
+struct fb_jwks_fetch {
+	char *body; /* malloc'd, NUL-terminated */
+	size_t len;
+	uint64_t digest;
+	int64_t max_age; /* seconds until the next fetch */
+};
+/* GET url: status 200, at most 256 KiB, 10 s, no redirects, TLS verified. */
+fb_rc fb_jwks_fetch(const char *url, struct fb_jwks_fetch *out, struct fb_err *err);
+
+struct fb_refresh_opts {
+	int64_t now;
+	bool force; /* fetch every URL now */
+	bool unknown_kid; /* a token named a kid we lack: fetch every set not fetched lately */
+};
+/* Carries the fetched key sets of prev (same URLs) into f, so a reload does not lose them. */
+void fb_federation_adopt(struct fb_federation *f, const struct fb_federation *prev);
+/* Fetches the key sets that are due; *changed says whether a new trust table is needed.
+ * A failed fetch keeps the last good set. What happened is appended to log. */
+fb_rc fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
+    bool *changed, struct fb_buf *log, struct fb_err *err);
+/* When the next fetch is due (0: no URL sources). */
+int64_t fb_federation_next_refresh(struct fb_federation *f);
+
 /* A new trust table for a verifier (the caller owns it). */
 fb_rc fb_federation_trusts(
-    const struct fb_federation *f, struct fb_verify_trusts **out, struct fb_err *err);
+    struct fb_federation *f, struct fb_verify_trusts **out, struct fb_err *err);
 /* The verifier options the configuration asks for. */
 void fb_federation_verify_opts(const struct fb_conf *conf, struct fb_verify_opts *out);
 

@@ -7,14 +7,27 @@
 #include "fb_mapping.h"
 #include "fb_sessions.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define JWKS_FILE_MAX 262144
 #define CERT_FILE_MAX 262144
 
+/* Where one remote's keys come from: a file (read at load) or its bridge's JWKS URL. */
+struct key_source {
+	const char *keys; /* path or URL, from the configuration */
+	const char *remote; /* its installation, for messages */
+	struct fb_verify_keyset *ks; /* current set (an empty set until a first fetch) */
+	uint64_t digest; /* of the last JWKS text, to skip unchanged sets */
+	int64_t fetched, next_fetch, last_attempt;
+};
+
 struct fb_federation {
 	struct fb_conf *conf; /* one reference */
+	pthread_mutex_t lock; /* guards sources */
+	struct key_source *sources;
+	size_t n_sources;
 	struct fb_signing_key **keys; /* keys[0] signs; all are published */
 	int64_t *exps; /* per key, 0 for keys without one */
 	size_t n_keys;
@@ -27,15 +40,21 @@ fb_federation_free(struct fb_federation *f)
 {
 	if (f == NULL)
 		return;
-	for (size_t i = 0; i < f->n_keys; i++)
+	for (size_t i = 0; f->keys != NULL && i < f->n_keys; i++)
 		fb_signing_key_free(f->keys[i]);
 	free(f->keys);
 	free(f->exps);
 	free(f->jwks);
+	for (size_t i = 0; i < f->n_sources; i++)
+		fb_verify_keyset_unref(f->sources[i].ks);
+	free(f->sources);
+	pthread_mutex_destroy(&f->lock);
 	fb_verify_keyset_unref(f->own_keys);
 	fb_conf_unref(f->conf);
 	free(f);
 }
+
+static fb_rc sources_load(struct fb_federation *f, struct fb_err *err);
 
 /* The keyring's keys: the active one first (it signs), then next and retired (published). */
 static fb_rc
@@ -83,6 +102,7 @@ fb_federation_load(const struct fb_conf *conf, struct fb_federation **out, struc
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	f->conf = fb_conf_ref((struct fb_conf *)conf);
+	pthread_mutex_init(&f->lock, NULL);
 	if (conf->keys.signing_dir != NULL) {
 		if ((rc = load_keyring(f, conf->keys.signing_dir, err)) != FB_OK) {
 			fb_err_prefix(err, "keys.signing_dir");
@@ -113,7 +133,9 @@ fb_federation_load(const struct fb_conf *conf, struct fb_federation **out, struc
 publish:
 	if ((rc = fb_keys_jwks(f->keys, f->exps, f->n_keys, &f->jwks, err)) != FB_OK)
 		goto done;
-	rc = fb_verify_keyset_from_jwks(f->jwks, strlen(f->jwks), &f->own_keys, err);
+	if ((rc = fb_verify_keyset_from_jwks(f->jwks, strlen(f->jwks), &f->own_keys, err)) != FB_OK)
+		goto done;
+	rc = sources_load(f, err);
 done:
 	if (rc != FB_OK) {
 		fb_federation_free(f);
@@ -145,36 +167,183 @@ is_local_trust(const struct fb_conf *conf, const struct fb_conf_trust *tr)
 	return strcmp(tr->remote, conf->installation.name) == 0;
 }
 
-/* One keyset per remote JWKS file, shared by every trust naming it. */
-struct keyfile {
-	const char *path;
-	struct fb_verify_keyset *ks;
-};
+bool
+fb_keys_source_is_url(const char *keys)
+{
+	return strncmp(keys, "https://", 8) == 0 || strncmp(keys, "http://", 7) == 0;
+}
 
-fb_rc
-fb_federation_trusts(
-    const struct fb_federation *f, struct fb_verify_trusts **out, struct fb_err *err)
+/* The source of a trust's keys, or NULL. */
+static struct key_source *
+source_find(const struct fb_federation *f, const char *keys)
+{
+	for (size_t i = 0; i < f->n_sources; i++)
+		if (strcmp(f->sources[i].keys, keys) == 0)
+			return &f->sources[i];
+	return NULL;
+}
+
+/* One source per distinct JWKS file or URL among the remote trusts; files are read now. */
+static fb_rc
+sources_load(struct fb_federation *f, struct fb_err *err)
 {
 	const struct fb_conf *conf = f->conf;
-	struct fb_verify_trust_spec *specs = NULL;
-	struct keyfile *files = NULL;
-	size_t n_specs = 0, n_files = 0, total = 0;
+	size_t total = 0;
 	fb_rc rc = FB_OK;
 
 	for (size_t ti = 0; ti < conf->n_tenants; ti++)
 		total += conf->tenants[ti].n_trusts;
-	specs = calloc(total ? total : 1, sizeof(*specs));
-	files = calloc(total ? total : 1, sizeof(*files));
-	if (specs == NULL || files == NULL) {
-		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-		goto done;
+	if ((f->sources = calloc(total ? total : 1, sizeof(*f->sources))) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	for (size_t ti = 0; ti < conf->n_tenants; ti++) {
+		const struct fb_conf_tenant *t = &conf->tenants[ti];
+		for (size_t k = 0; k < t->n_trusts && rc == FB_OK; k++) {
+			const struct fb_conf_trust *tr = &t->trusts[k];
+			struct key_source *src;
+			char *text = NULL;
+			size_t len = 0;
+
+			if (is_local_trust(conf, tr) || source_find(f, tr->keys) != NULL)
+				continue;
+			src = &f->sources[f->n_sources++];
+			src->keys = tr->keys;
+			src->remote = tr->remote;
+			if (fb_keys_source_is_url(tr->keys)) {
+				rc = fb_verify_keyset_empty(&src->ks, err);
+				continue;
+			}
+			if ((rc = fb_file_read(tr->keys, JWKS_FILE_MAX, &text, &len, err)) ==
+			    FB_OK) {
+				rc = fb_verify_keyset_from_jwks(text, len, &src->ks, err);
+				free(text);
+			}
+			if (rc != FB_OK)
+				fb_err_prefix(
+				    err, "tenants[%zu].trusts[%zu].keys %s", ti, k, tr->keys);
+		}
 	}
+	return rc;
+}
+
+void
+fb_federation_adopt(struct fb_federation *f, const struct fb_federation *prev)
+{
+	pthread_mutex_lock((pthread_mutex_t *)&prev->lock);
+	for (size_t i = 0; i < f->n_sources; i++) {
+		struct key_source *old = source_find(prev, f->sources[i].keys);
+		if (old == NULL || !fb_keys_source_is_url(old->keys) || old->fetched == 0)
+			continue;
+		fb_verify_keyset_unref(f->sources[i].ks);
+		f->sources[i].ks = fb_verify_keyset_ref(old->ks);
+		f->sources[i].fetched = old->fetched;
+		f->sources[i].next_fetch = old->next_fetch;
+		f->sources[i].last_attempt = old->last_attempt;
+		f->sources[i].digest = old->digest;
+	}
+	pthread_mutex_unlock((pthread_mutex_t *)&prev->lock);
+}
+
+/* Key sets fetched from remote bridges: due ones, or all with force, or the one with issuer. */
+fb_rc
+fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro, bool *changed,
+    struct fb_buf *log, struct fb_err *err)
+{
+	fb_rc rc = FB_OK, one;
+
+	*changed = false;
+	for (size_t i = 0; i < f->n_sources; i++) {
+		struct key_source *src = &f->sources[i];
+		struct fb_verify_keyset *ks = NULL;
+		struct fb_err ferr = { 0 };
+		struct fb_jwks_fetch got;
+		bool due;
+		int64_t expiry;
+
+		if (!fb_keys_source_is_url(src->keys))
+			continue;
+		pthread_mutex_lock(&f->lock);
+		due = ro->force || ro->now >= src->next_fetch ||
+		    (ro->unknown_kid && ro->now >= src->last_attempt + f->conf->keys.refetch_min);
+		if (due)
+			src->last_attempt = ro->now;
+		pthread_mutex_unlock(&f->lock);
+		if (!due)
+			continue;
+		one = fb_jwks_fetch(src->keys, &got, &ferr);
+		if (one == FB_OK)
+			one = fb_verify_keyset_from_jwks(got.body, got.len, &ks, &ferr);
+		pthread_mutex_lock(&f->lock);
+		if (one != FB_OK) {
+			/* Keep the last good set; try again soon. */
+			src->next_fetch = ro->now + FB_JWKS_RETRY;
+			(void)fb_buf_printf(log,
+			    "trust %s: fetching keys from %s failed (%s); keeping the "
+			    "last good set (%zu keys)\n",
+			    src->remote, src->keys, ferr.msg, fb_verify_keyset_count(src->ks));
+			if (rc == FB_OK) {
+				rc = one;
+				FB_ERR_SET(err, one, "%s: %s", src->keys, ferr.msg);
+			}
+		} else {
+			src->next_fetch = ro->now + got.max_age;
+			if (got.digest != src->digest || src->fetched == 0) {
+				fb_verify_keyset_unref(src->ks);
+				src->ks = ks;
+				ks = NULL;
+				src->digest = got.digest;
+				*changed = true;
+				(void)fb_buf_printf(log, "trust %s: %zu keys from %s\n",
+				    src->remote, fb_verify_keyset_count(src->ks), src->keys);
+			}
+			src->fetched = ro->now;
+			expiry = fb_verify_keyset_expiry(src->ks);
+			if (expiry != 0 && expiry - ro->now < FB_KEY_EXPIRY_WARNING)
+				(void)fb_buf_printf(log,
+				    "ALARM trust %s: the newest key of %s stops signing in %lld s; "
+				    "the "
+				    "remote must rotate its keys\n",
+				    src->remote, src->keys, (long long)(expiry - ro->now));
+		}
+		pthread_mutex_unlock(&f->lock);
+		fb_verify_keyset_unref(ks);
+		free(got.body);
+		memset(&got, 0, sizeof(got));
+	}
+	return rc;
+}
+
+int64_t
+fb_federation_next_refresh(struct fb_federation *f)
+{
+	int64_t next = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n_sources; i++)
+		if (fb_keys_source_is_url(f->sources[i].keys) &&
+		    (next == 0 || f->sources[i].next_fetch < next))
+			next = f->sources[i].next_fetch;
+	pthread_mutex_unlock(&f->lock);
+	return next;
+}
+
+fb_rc
+fb_federation_trusts(struct fb_federation *f, struct fb_verify_trusts **out, struct fb_err *err)
+{
+	const struct fb_conf *conf = f->conf;
+	struct fb_verify_trust_spec *specs = NULL;
+	size_t n_specs = 0, total = 0;
+	fb_rc rc;
+
+	for (size_t ti = 0; ti < conf->n_tenants; ti++)
+		total += conf->tenants[ti].n_trusts;
+	if ((specs = calloc(total ? total : 1, sizeof(*specs))) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	pthread_mutex_lock(&f->lock);
 	for (size_t ti = 0; ti < conf->n_tenants; ti++) {
 		const struct fb_conf_tenant *t = &conf->tenants[ti];
 		for (size_t k = 0; k < t->n_trusts; k++) {
 			const struct fb_conf_trust *tr = &t->trusts[k];
 			struct fb_verify_trust_spec *sp = &specs[n_specs++];
-			struct fb_verify_keyset *ks = NULL;
 
 			sp->local_tenant = t->id;
 			sp->remote_tenants = tr->tenants.v;
@@ -182,36 +351,15 @@ fb_federation_trusts(
 			if (is_local_trust(conf, tr)) {
 				sp->issuer = conf->installation.public_url;
 				sp->keys = f->own_keys;
-				continue;
+			} else {
+				sp->issuer = tr->issuer;
+				sp->keys = source_find(f, tr->keys)->ks;
 			}
-			sp->issuer = tr->issuer;
-			for (size_t i = 0; i < n_files && ks == NULL; i++)
-				if (strcmp(files[i].path, tr->keys) == 0)
-					ks = files[i].ks;
-			if (ks == NULL) {
-				char *text = NULL;
-				size_t len = 0;
-				if ((rc = fb_file_read(
-				         tr->keys, JWKS_FILE_MAX, &text, &len, err)) == FB_OK) {
-					rc = fb_verify_keyset_from_jwks(text, len, &ks, err);
-					free(text);
-				}
-				if (rc != FB_OK) {
-					fb_err_prefix(err, "tenants[%zu].trusts[%zu].keys %s", ti,
-					    k, tr->keys);
-					goto done;
-				}
-				files[n_files].path = tr->keys;
-				files[n_files++].ks = ks;
-			}
-			sp->keys = ks;
 		}
 	}
+	/* The table takes its own references: sources may be replaced after this. */
 	rc = fb_verify_trusts_new(specs, n_specs, out, err);
-done:
-	for (size_t i = 0; i < n_files; i++)
-		fb_verify_keyset_unref(files[i].ks);
-	free(files);
+	pthread_mutex_unlock(&f->lock);
 	free(specs);
 	return rc;
 }

@@ -1,10 +1,13 @@
 /* The fedbridge command: subcommands in the style of nginx -t and git. */
 #include "cli_int.h"
 
+#include <curl/curl.h>
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char usage_main[] =
     "usage: fedbridge [--version] [--help] <command> [<args>]\n"
@@ -47,6 +50,20 @@ usage_error(const char *usage, const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n%s", usage);
 	return EXIT_USAGE;
+}
+
+fb_rc
+fb_cli_fetch_keys(struct fb_federation *fed, struct fb_err *err)
+{
+	struct fb_refresh_opts ro = { .now = (int64_t)time(NULL), .force = true };
+	struct fb_buf log;
+	bool changed;
+	fb_rc rc;
+
+	fb_buf_init(&log, 65536);
+	rc = fb_federation_refresh(fed, &ro, &changed, &log, err);
+	fb_buf_free(&log);
+	return rc;
 }
 
 struct fb_conf *
@@ -119,6 +136,7 @@ cmd_check(int argc, char **argv)
 		return 1;
 	/* Like nginx -t: also load what the file points at (keys, remote JWKS). */
 	if (fb_federation_load(conf, &fed, &err) != FB_OK ||
+	    fb_cli_fetch_keys(fed, &err) != FB_OK ||
 	    fb_federation_trusts(fed, &table, &err) != FB_OK) {
 		fprintf(stderr, "%s: %s\n%s: configuration is invalid (1 error)\n", path, err.msg,
 		    path);
@@ -184,6 +202,12 @@ main(int argc, char **argv)
 		fputs(usage_main, stderr);
 		return EXIT_USAGE;
 	}
+	/* Once, before any thread: libcurl fetches remote key sets. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "fedbridge: cannot initialise libcurl\n");
+		return 1;
+	}
+	atexit(curl_global_cleanup);
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 		printf("fedbridge %s\n", FB_VERSION);
 		return 0;

@@ -39,7 +39,29 @@ static struct {
 	pthread_mutex_t lock;
 	struct runtime *rt; /* one reference held here */
 	struct fb_verifier *verifier;
-} state = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	/* Serialises installing trust tables: reload and the key refresher both do. */
+	pthread_mutex_t install_lock;
+} state = { .lock = PTHREAD_MUTEX_INITIALIZER, .install_lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The key refresher: fetches remote JWKS when due, or soon after an unknown kid. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop, unknown_kid, recheck;
+} refresher = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+
+/* Sends what a refresh reported to the log, a line at a time. */
+static void
+log_lines(const struct fb_buf *b)
+{
+	const char *p = b->data, *nl;
+
+	while (p != NULL && *p != '\0' && (nl = strchr(p, '\n')) != NULL) {
+		bool bad = strncmp(p, "ALARM", 5) == 0 || strstr(p, "failed") != NULL;
+		fb_log(bad ? FB_LOG_WARN : FB_LOG_INFO, "%.*s", (int)(nl - p), p);
+		p = nl + 1;
+	}
+}
 
 static void
 runtime_unref(struct runtime *rt)
@@ -69,15 +91,32 @@ static fb_rc
 runtime_build(struct fb_conf *conf, struct runtime **out, struct fb_verify_trusts **trusts,
     struct fb_err *err)
 {
-	struct runtime *rt = calloc(1, sizeof(*rt));
+	struct runtime *rt = calloc(1, sizeof(*rt)), *prev;
+	struct fb_refresh_opts ro = { .now = (int64_t)time(NULL) };
+	struct fb_err ferr = { 0 };
+	struct fb_buf log;
+	bool changed;
 	fb_rc rc;
 
 	if (rt == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	atomic_init(&rt->refs, 1);
 	rt->conf = conf;
-	if ((rc = fb_federation_load(conf, &rt->fed, err)) != FB_OK ||
-	    (rc = fb_federation_trusts(rt->fed, trusts, err)) != FB_OK) {
+	if ((rc = fb_federation_load(conf, &rt->fed, err)) == FB_OK) {
+		/* Keep the remote key sets already fetched; fetch the new ones now. A remote
+		 * that cannot be reached is no reason to refuse the configuration: its
+		 * tokens fail as unknown_key until its keys arrive. */
+		if ((prev = runtime_acquire()) != NULL) {
+			fb_federation_adopt(rt->fed, prev->fed);
+			runtime_unref(prev);
+		}
+		fb_buf_init(&log, 65536);
+		(void)fb_federation_refresh(rt->fed, &ro, &changed, &log, &ferr);
+		log_lines(&log);
+		fb_buf_free(&log);
+		rc = fb_federation_trusts(rt->fed, trusts, err);
+	}
+	if (rc != FB_OK) {
 		rt->conf = NULL; /* the caller keeps its reference */
 		runtime_unref(rt);
 		return rc;
@@ -93,6 +132,7 @@ runtime_install(struct runtime *rt, struct fb_verify_trusts *trusts)
 	struct runtime *old;
 
 	fb_federation_verify_opts(rt->conf, &vo);
+	pthread_mutex_lock(&state.install_lock);
 	fb_verifier_set_limits(state.verifier, &vo);
 	fb_verifier_set_trusts(state.verifier, trusts);
 	pthread_mutex_lock(&state.lock);
@@ -100,7 +140,69 @@ runtime_install(struct runtime *rt, struct fb_verify_trusts *trusts)
 	rt->generation = old ? old->generation + 1 : 1;
 	state.rt = rt;
 	pthread_mutex_unlock(&state.lock);
+	pthread_mutex_unlock(&state.install_lock);
 	runtime_unref(old);
+	/* The new runtime may have new sources: let the refresher look again. */
+	pthread_mutex_lock(&refresher.lock);
+	refresher.recheck = true;
+	pthread_cond_signal(&refresher.wake);
+	pthread_mutex_unlock(&refresher.lock);
+}
+
+static void *
+refresher_main(void *arg)
+{
+	struct fb_verify_trusts *trusts;
+	struct fb_err err = { 0 };
+	struct fb_buf log;
+	struct runtime *rt;
+	struct timespec until;
+	int64_t next;
+	bool unknown_kid, changed;
+
+	(void)arg;
+	for (;;) {
+		rt = runtime_acquire();
+		next = rt ? fb_federation_next_refresh(rt->fed) : 0;
+		runtime_unref(rt);
+		pthread_mutex_lock(&refresher.lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		/* No URL sources: look again after a minute (a reload may add some). */
+		until.tv_sec = next > 0 && next < (int64_t)until.tv_sec + 60 ? (time_t)next
+		                                                             : until.tv_sec + 60;
+		while (!refresher.stop && !refresher.unknown_kid && !refresher.recheck &&
+		    pthread_cond_timedwait(&refresher.wake, &refresher.lock, &until) == 0)
+			;
+		unknown_kid = refresher.unknown_kid;
+		refresher.unknown_kid = false;
+		refresher.recheck = false;
+		if (refresher.stop) {
+			pthread_mutex_unlock(&refresher.lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&refresher.lock);
+
+		if ((rt = runtime_acquire()) == NULL)
+			continue;
+		struct fb_refresh_opts ro = { .now = (int64_t)time(NULL),
+			.unknown_kid = unknown_kid };
+		fb_buf_init(&log, 65536);
+		(void)fb_federation_refresh(rt->fed, &ro, &changed, &log, &err);
+		log_lines(&log);
+		fb_buf_free(&log);
+		trusts = NULL;
+		if (changed && fb_federation_trusts(rt->fed, &trusts, &err) == FB_OK) {
+			/* Install only if no reload replaced this runtime meanwhile. */
+			pthread_mutex_lock(&state.install_lock);
+			if (state.rt == rt) {
+				fb_verifier_set_trusts(state.verifier, trusts);
+				trusts = NULL;
+			}
+			pthread_mutex_unlock(&state.install_lock);
+		}
+		fb_verify_trusts_free(trusts);
+		runtime_unref(rt);
+	}
 }
 
 /* ---- responses ---- */
@@ -314,6 +416,13 @@ handle_validate(struct MHD_Connection *conn)
 	in.sender_fid = sender && *sender ? sender : NULL;
 	in.now = time(NULL);
 	(void)fb_verifier_check(state.verifier, &in, &r);
+	if (r.reason == FB_VERIFY_UNKNOWN_KEY) {
+		/* Perhaps a remote rotated: the refresher refetches (rate-limited per source). */
+		pthread_mutex_lock(&refresher.lock);
+		refresher.unknown_kid = true;
+		pthread_cond_signal(&refresher.wake);
+		pthread_mutex_unlock(&refresher.lock);
+	}
 
 	status = reason_status(r.reason);
 	fb_buf_init(&body, 16384);
@@ -482,6 +591,7 @@ fb_serve(const struct fb_serve_opts *opts)
 	const char *listen;
 	struct runtime *rt;
 	sigset_t set;
+	pthread_t refresher_thread;
 	long ncpu;
 	int sig, status = 1;
 
@@ -498,6 +608,7 @@ fb_serve(const struct fb_serve_opts *opts)
 	}
 	runtime_install(rt, trusts);
 	listen = opts->listen ? opts->listen : rt->conf->installation.listen;
+	refresher.stop = false;
 	if (parse_listen(listen, &ss, &sslen) != 0) {
 		fb_log(FB_LOG_ERROR, "cannot listen on %s: expected host:port", listen);
 		goto done;
@@ -523,6 +634,11 @@ fb_serve(const struct fb_serve_opts *opts)
 		fb_log(FB_LOG_ERROR, "cannot listen on %s: %s", listen, strerror(errno));
 		goto done;
 	}
+	if (pthread_create(&refresher_thread, NULL, refresher_main, NULL) != 0) {
+		fb_log(FB_LOG_ERROR, "cannot start the key refresher");
+		MHD_stop_daemon(d);
+		goto done;
+	}
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	fb_log(FB_LOG_INFO, "fedbridge %s: installation %s listening on %.*s:%u", FB_VERSION,
 	    rt->conf->installation.name, (int)(strrchr(listen, ':') - listen), listen,
@@ -539,6 +655,11 @@ fb_serve(const struct fb_serve_opts *opts)
 		break;
 	}
 	MHD_stop_daemon(d);
+	pthread_mutex_lock(&refresher.lock);
+	refresher.stop = true;
+	pthread_cond_signal(&refresher.wake);
+	pthread_mutex_unlock(&refresher.lock);
+	pthread_join(refresher_thread, NULL);
 	status = 0;
 done:
 	pthread_mutex_lock(&state.lock);

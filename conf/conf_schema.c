@@ -1245,8 +1245,9 @@ static const struct conf_field trust_fields[] = {
 	    .doc = "Our relay's client certificate toward this remote." },
 	{ FIELD(struct fb_conf_trust, "client_key", T_STR, client_key), .flags = F_SECRET,
 	    .kind = &K_SECRET, .doc = "Its private key (mode 0600)." },
-	{ FIELD(struct fb_conf_trust, "keys", T_STR, keys), .kind = &K_FILE,
-	    .doc = "The remote bridge's public keys (JWKS file)." },
+	{ FIELD(struct fb_conf_trust, "keys", T_STR, keys), .kind = &K_FILE_URL,
+	    .doc = "The remote bridge's public keys: a JWKS file, or the URL of its "
+	           "/.well-known/jwks.json (fetched, refreshed, last good set kept)." },
 	{ FIELD(struct fb_conf_trust, "issuer", T_STR, issuer), .kind = &K_URL,
 	    .doc = "The remote bridge's public URL, the iss of its tokens." },
 	{ FIELD(struct fb_conf_trust, "outbound", T_EXPR, outbound),
@@ -1324,6 +1325,10 @@ static const struct conf_field keys_fields[] = {
 	{ FIELD(struct fb_conf, "lifetime", T_DURATION, keys.lifetime), .def = "90d", .min = 86400,
 	    .max = 31536000,
 	    .doc = "How long a key of the keyring signs; published as the key's exp." },
+	{ FIELD(struct fb_conf, "refetch_min", T_DURATION, keys.refetch_min), .def = "30s",
+	    .min = 1, .max = 3600,
+	    .doc = "Least time between two fetches of a remote's keys prompted by unknown "
+	           "kids." },
 	{ FIELD(struct fb_conf, "fid_secret", T_STR, keys.fid_secret),
 	    .flags = F_REQUIRED | F_SECRET, .min_bytes = 32, .kind = &K_SECRET,
 	    .doc = "At least 32 random bytes (mode 0600) keying pairwise fids." },

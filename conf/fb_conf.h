@@ -121,6 +121,7 @@ struct fb_conf {
 		const char *signing_dir; /* or a keyring managed by fedbridge keys rotate */
 		int64_t publish_ahead; /* a next key is published this long before it signs */
 		int64_t lifetime; /* how long a key signs before it must be rotated */
+		int64_t refetch_min; /* least time between unknown-kid fetches of a remote's keys */
 		const char *fid_secret;
 	} keys;
 	struct {

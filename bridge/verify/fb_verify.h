@@ -61,6 +61,8 @@ struct fb_verify_keyset;
  */
 fb_rc fb_verify_keyset_from_jwks(
     const char *json, size_t len, struct fb_verify_keyset **out, struct fb_err *err);
+/* A set with no keys (a remote whose keys were not fetched yet): every kid is unknown. */
+fb_rc fb_verify_keyset_empty(struct fb_verify_keyset **out, struct fb_err *err);
 struct fb_verify_keyset *fb_verify_keyset_ref(struct fb_verify_keyset *ks);
 void fb_verify_keyset_unref(struct fb_verify_keyset *ks);
 size_t fb_verify_keyset_count(const struct fb_verify_keyset *ks);

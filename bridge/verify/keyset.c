@@ -180,6 +180,20 @@ done:
 	return FB_OK;
 }
 
+fb_rc
+fb_verify_keyset_empty(struct fb_verify_keyset **out, struct fb_err *err)
+{
+	struct fb_verify_keyset *ks = calloc(1, sizeof(*ks));
+
+	if (ks == NULL || (ks->keys = calloc(1, sizeof(*ks->keys))) == NULL) {
+		free(ks);
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	atomic_init(&ks->refs, 1);
+	*out = ks;
+	return FB_OK;
+}
+
 struct fb_verify_keyset *
 fb_verify_keyset_ref(struct fb_verify_keyset *ks)
 {

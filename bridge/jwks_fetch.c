@@ -1,0 +1,118 @@
+/*
+ * Fetching a remote bridge's JWKS over HTTPS with libcurl: bounded in time
+ * and size, TLS verified, no redirects, Cache-Control max-age honoured
+ * within bounds.
+ */
+#include "fb_bridge.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FETCH_MAX_BYTES 262144
+#define FETCH_CONNECT_TIMEOUT_MS 5000L
+#define FETCH_TIMEOUT_MS 10000L
+#define FETCH_MAX_AGE_MIN 60
+#define FETCH_MAX_AGE_MAX 3600
+
+struct fetch_ctx {
+	struct fb_buf body;
+	int64_t max_age;
+	bool too_big;
+};
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct fetch_ctx *ctx = arg;
+	size_t n = size * nmemb;
+
+	if (fb_buf_append(&ctx->body, data, n) != FB_OK) {
+		ctx->too_big = true;
+		return 0; /* aborts the transfer */
+	}
+	return n;
+}
+
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct fetch_ctx *ctx = arg;
+	size_t n = size * nmemb;
+	char line[256], *p;
+
+	if (n >= sizeof(line) || n < 14 || strncasecmp(data, "cache-control:", 14) != 0)
+		return n;
+	memcpy(line, data, n);
+	line[n] = '\0';
+	if ((p = strstr(line, "max-age=")) != NULL) {
+		long v = strtol(p + 8, NULL, 10);
+		if (v > 0)
+			ctx->max_age = v;
+	}
+	return n;
+}
+
+/* A digest to notice unchanged key sets (not a security boundary: the set is parsed anew). */
+static uint64_t
+text_digest(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+fb_rc
+fb_jwks_fetch(const char *url, struct fb_jwks_fetch *out, struct fb_err *err)
+{
+	struct fetch_ctx ctx;
+	CURL *c;
+	CURLcode cc;
+	long status = 0;
+
+	memset(out, 0, sizeof(*out));
+	memset(&ctx, 0, sizeof(ctx));
+	fb_buf_init(&ctx.body, FETCH_MAX_BYTES);
+	ctx.max_age = FB_JWKS_DEFAULT_MAX_AGE;
+	if ((c = curl_easy_init()) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	(void)curl_easy_setopt(c, CURLOPT_URL, url);
+	(void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
+	(void)curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	(void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, FETCH_CONNECT_TIMEOUT_MS);
+	(void)curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, FETCH_TIMEOUT_MS);
+	(void)curl_easy_setopt(c, CURLOPT_MAXFILESIZE, (long)FETCH_MAX_BYTES);
+	(void)curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	(void)curl_easy_setopt(c, CURLOPT_WRITEDATA, &ctx);
+	(void)curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	(void)curl_easy_setopt(c, CURLOPT_HEADERDATA, &ctx);
+	(void)curl_easy_setopt(c, CURLOPT_USERAGENT, "fedbridge/" FB_VERSION);
+	cc = curl_easy_perform(c);
+	(void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	if (ctx.too_big) {
+		fb_buf_free(&ctx.body);
+		return FB_ERR_SET(err, FB_ERR_LIMIT, "larger than %d bytes", FETCH_MAX_BYTES);
+	}
+	if (cc != CURLE_OK) {
+		fb_buf_free(&ctx.body);
+		return FB_ERR_SET(err, FB_ERR_IO, "%s", curl_easy_strerror(cc));
+	}
+	if (status != 200) {
+		fb_buf_free(&ctx.body);
+		return FB_ERR_SET(err, FB_ERR_IO, "HTTP status %ld", status);
+	}
+	if (ctx.body.data == NULL && fb_buf_append(&ctx.body, "", 0) != FB_OK)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	out->body = ctx.body.data;
+	out->len = ctx.body.len;
+	out->digest = text_digest(out->body, out->len);
+	out->max_age = ctx.max_age < FETCH_MAX_AGE_MIN ? FETCH_MAX_AGE_MIN
+	    : ctx.max_age > FETCH_MAX_AGE_MAX          ? FETCH_MAX_AGE_MAX
+	                                               : ctx.max_age;
+	return FB_OK;
+}

@@ -1,0 +1,76 @@
+#!/bin/bash
+# B trusts A with keys fetched from A's bridge (/.well-known/jwks.json): B
+# fetches them at start, refetches when a token names a kid it lacks (A
+# rotated), keeps the last good set when A is down, and raises an alarm
+# when A's newest key is about to stop signing.
+. "$(dirname "$0")/lib.sh"
+examples_copy
+pair="$FB_TMP/examples/pair"
+A="$pair/installation-a-fetch.yaml"
+B="$pair/installation-b-fetch.yaml"
+n=0
+ok() { n=$((n + 1)); pass "$*"; }
+sed -e 's|^  signing: \[keys/a-signing.pem\]|  signing_dir: keyring-a\n  publish_ahead: 10m\n  lifetime: 1d|' \
+	"$pair/installation-a.yaml" >"$A"
+"$FB_BINARY" keys rotate -c "$A" >/dev/null || fail "first rotate"
+start_bridge "$A" "$FB_TMP/a.log"
+a_pid=$BRIDGE_PID
+a_url="http://127.0.0.1:$BRIDGE_PORT/.well-known/jwks.json"
+sed -e "s|keys: keys/a.jwks .*|keys: $a_url|" \
+	-e 's|^  fid_secret: keys/b-fid.secret|  fid_secret: keys/b-fid.secret\n  refetch_min: 1s|' \
+	"$pair/installation-b.yaml" >"$B"
+grep -q "keys: $a_url" "$B" || fail "could not point B at A's JWKS URL"
+issue() { "$FB_BINARY" token issue -c "$A" --tenant HZnKEBoqDU --fid "fid:0/HZnKEBoqDU/$1" --audience HWqHczeM2P; }
+s256=$(cert_s256 "$pair/keys/a-to-b.cert.pem")
+
+"$FB_BINARY" check -c "$B" >/dev/null || fail "check could not fetch A's keys"
+t1=$(issue 1)
+"$FB_BINARY" token verify -c "$B" --tenant HWqHczeM2P --peer-cert "$pair/keys/a-to-b.cert.pem" "$t1" >/dev/null ||
+	fail "token verify with fetched keys"
+ok "check and token verify fetch A's keys from its bridge"
+
+start_bridge "$B" "$FB_TMP/b.log"
+b_url="http://127.0.0.1:$BRIDGE_PORT/validate"
+validate() { curl -s -o "$FB_TMP/body" -w '%{http_code}' "$b_url" -H "Authorization: Fed $1" \
+	-H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert-S256: $s256"; }
+[ "$(validate "$t1")" = 200 ] || fail "B's bridge refused A's token: $(cat "$FB_TMP/body")"
+grep -q "trust installation_A: 1 keys from $a_url" "$FB_TMP/b.log" || fail "no fetch logged"
+grep -q "ALARM trust installation_A: the newest key of $a_url stops signing in" "$FB_TMP/b.log" ||
+	fail "no alarm about A's key expiring within a day"
+ok "B's bridge fetched A's keys at start and raised the expiry alarm"
+
+# A rotates: a token signed by the new key reaches B before B's scheduled refetch.
+"$FB_BINARY" keys rotate -c "$A" >/dev/null
+"$FB_BINARY" keys rotate -c "$A" --force >/dev/null
+kill -HUP "$a_pid"
+wait_for "$FB_TMP/a.log" "configuration reloaded: generation 2"
+t2=$(issue 2)
+first=$(validate "$t2")
+grep -q '"reason":"unknown_key"' "$FB_TMP/body" || [ "$first" = 200 ] || fail "unexpected first answer $first"
+deadline=$(( $(date +%s) + 15 ))
+until [ "$(validate "$t2")" = 200 ]; do
+	[ "$(date +%s)" -lt "$deadline" ] || fail "B never learnt A's new key: $(cat "$FB_TMP/body")"
+	sleep 0.2
+done
+grep -q "trust installation_A: 2 keys from $a_url" "$FB_TMP/b.log" || fail "no refetch logged"
+[ "$(validate "$t1")" = 200 ] || fail "the token of A's retired key stopped verifying"
+ok "after A rotated, an unknown kid made B refetch; old and new tokens verify"
+
+# A goes away: B keeps the last good set.
+kill "$a_pid"
+wait "$a_pid" 2>/dev/null || true
+bogus="$(printf '{"alg":"ES256","typ":"fed+jwt","kid":"gone"}' | openssl base64 -A | tr '+/' '-_' |
+	tr -d '=').$(echo "$t2" | cut -d. -f2-)"
+[ "$(validate "$bogus")" = 401 ] && grep -q '"reason":"unknown_key"' "$FB_TMP/body" ||
+	fail "a token with an unknown kid: $(cat "$FB_TMP/body")"
+# Unknown kids prompt a refetch at most every refetch_min (1 s here): keep asking.
+deadline=$(( $(date +%s) + 15 ))
+until grep -q "fetching keys from $a_url failed" "$FB_TMP/b.log"; do
+	[ "$(date +%s)" -lt "$deadline" ] || fail "no failed fetch logged"
+	validate "$bogus" >/dev/null
+	sleep 0.2
+done
+grep -q "keeping the last good set (2 keys)" "$FB_TMP/b.log" || fail "last good set not kept"
+[ "$(validate "$t2")" = 200 ] || fail "B lost A's keys when A went down"
+ok "with A down, B keeps the last good key set and still verifies"
+echo "jwks_fetch: $n passed, 0 failed"
