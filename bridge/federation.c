@@ -394,10 +394,11 @@ fb_federation_issue(const struct fb_federation *f, const struct fb_issue_request
 	if (trust == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOTFOUND, "tenant %s has no trust with tenant %s",
 		    t->id, req->audience);
-	if (is_local_trust(conf, trust) || trust->client_cert == NULL)
+	if (trust->client_cert == NULL)
 		return FB_ERR_SET(err, FB_ERR_INVALID,
-		    "tokens toward tenants of this installation need a relay certificate to bind "
-		    "to, and none is configured");
+		    "the trust of tenant %s with %s names no client_cert: a token must be bound to "
+		    "the certificate its sender presents",
+		    t->id, req->audience);
 	if (f->exps != NULL && f->exps[0] != 0 && req->now > f->exps[0])
 		return FB_ERR_SET(err, FB_ERR_INVALID,
 		    "the active signing key %s expired %lld s ago: run fedbridge keys rotate",

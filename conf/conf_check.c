@@ -214,17 +214,18 @@ check_trust_keys(struct conf_ctx *c, const struct fb_conf *conf, size_t ti, size
 		const char *key;
 		const void *field;
 		bool set;
+		bool local_may; /* a local trust may name it too */
 	} remote_only[] = {
-		{ "relay", &tr->relay, tr->relay != NULL },
-		{ "ca", &tr->ca, tr->ca != NULL },
-		{ "client_cert", &tr->client_cert, tr->client_cert != NULL },
-		{ "client_key", &tr->client_key, tr->client_key != NULL },
-		{ "keys", &tr->keys, tr->keys != NULL },
-		{ "issuer", &tr->issuer, tr->issuer != NULL },
+		{ "relay", &tr->relay, tr->relay != NULL, false },
+		{ "ca", &tr->ca, tr->ca != NULL, false },
+		{ "client_cert", &tr->client_cert, tr->client_cert != NULL, true },
+		{ "client_key", &tr->client_key, tr->client_key != NULL, false },
+		{ "keys", &tr->keys, tr->keys != NULL, false },
+		{ "issuer", &tr->issuer, tr->issuer != NULL, false },
 	};
 
 	for (size_t i = 0; i < sizeof(remote_only) / sizeof(remote_only[0]); i++) {
-		if (local && remote_only[i].set) {
+		if (local && remote_only[i].set && !remote_only[i].local_may) {
 			(void)snprintf(path, sizeof(path), "tenants[%zu].trusts[%zu].%s", ti, k,
 			    remote_only[i].key);
 			ok = conf_diag(c, AT(remote_only[i].field), path,

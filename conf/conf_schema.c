@@ -1242,7 +1242,9 @@ static const struct conf_field trust_fields[] = {
 	{ FIELD(struct fb_conf_trust, "ca", T_STR, ca), .kind = &K_FILE,
 	    .doc = "CA file that signs the remote relay's client certificate." },
 	{ FIELD(struct fb_conf_trust, "client_cert", T_STR, client_cert), .kind = &K_FILE,
-	    .doc = "Our relay's client certificate toward this remote." },
+	    .doc =
+	        "Our relay's client certificate toward this remote (for a trust between "
+	        "local tenants: the certificate the sending side presents); tokens bind to it." },
 	{ FIELD(struct fb_conf_trust, "client_key", T_STR, client_key), .flags = F_SECRET,
 	    .kind = &K_SECRET, .doc = "Its private key (mode 0600)." },
 	{ FIELD(struct fb_conf_trust, "keys", T_STR, keys), .kind = &K_FILE_URL,

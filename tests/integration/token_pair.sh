@@ -180,4 +180,17 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$keys/b-ca.pem" \
 	-H "Authorization: Fed $token")
 [ "$code" = 400 ] || fail "relay accepted a connection without a client certificate: $code"
 ok "relay requires a client certificate (400 without one)"
+# Two tenants of one installation trust each other the same way (full.yaml).
+full="$FB_TMP/examples/full.yaml"
+local_token=$("$FB_BINARY" token issue -c "$full" --tenant HZnKEBoqDU --fid fid:0/HZnKEBoqDU/7 \
+	--audience Lq8sT2mZx4 --attr email=x@a.example) || fail "token issue between local tenants"
+out=$("$FB_BINARY" token verify -c "$full" --tenant Lq8sT2mZx4 \
+	--peer-cert "$FB_TMP/examples/keys/client_B.cert.pem" "$local_token") || fail "local trust: $out"
+ok "a trust between two tenants of one installation: $out"
+if "$FB_BINARY" token issue -c "$A" --tenant HZnKEBoqDU --fid fid:0/HZnKEBoqDU/1 \
+	--audience HWqHczeM2P --attr phone=123 2>"$FB_TMP/err"; then
+	fail "token issue released an attribute the trust does not release"
+fi
+grep -q "attribute phone is not released to installation_B" "$FB_TMP/err" || fail "$(cat "$FB_TMP/err")"
+ok "token issue refuses attributes the trust does not release"
 echo "token_pair: $n passed, 0 failed"
