@@ -61,10 +61,9 @@ static struct {
 	unsigned long seq;
 } fx;
 
-static const struct fb_verify_opts fx_opts = { .clock_skew = SKEW,
-	.max_lifetime = MAX_LIFE,
-	.max_token = MAX_TOKEN,
-	.cache_entries = 1024 };
+static const struct fb_verify_opts fx_opts = {
+	.clock_skew = SKEW, .max_lifetime = MAX_LIFE, .max_token = MAX_TOKEN, .cache_entries = 1024
+};
 
 static bool
 load_key(const char *name, enum fb_verify_alg alg, struct fb_signing_key **out)
@@ -135,8 +134,8 @@ public_encodings(void)
 		fx.pub_der_len = (size_t)dlen;
 	}
 	OPENSSL_free(der);
-	ok = EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, fx.pub_point,
-	         sizeof(fx.pub_point), &n) == 1 &&
+	ok = EVP_PKEY_get_octet_string_param(
+	         pkey, OSSL_PKEY_PARAM_PUB_KEY, fx.pub_point, sizeof(fx.pub_point), &n) == 1 &&
 	    n == sizeof(fx.pub_point);
 	EVP_PKEY_free(pkey);
 	fx.pub_jwk = json_dumps(fx.jwk_es, JSON_COMPACT);
@@ -153,8 +152,8 @@ group_setup(void **state)
 	(void)snprintf(fx.dir, sizeof(fx.dir), "/tmp/fbverify.XXXXXX");
 	if (mkdtemp(fx.dir) == NULL)
 		return -1;
-	if (!load_key("es.pem", FB_ALG_ES256, &fx.es) || !load_key("ed.pem", FB_ALG_EDDSA, &fx.ed) ||
-	    !load_key("cc.pem", FB_ALG_ES256, &fx.cc))
+	if (!load_key("es.pem", FB_ALG_ES256, &fx.es) ||
+	    !load_key("ed.pem", FB_ALG_EDDSA, &fx.ed) || !load_key("cc.pem", FB_ALG_ES256, &fx.cc))
 		return -1;
 	a[0] = fx.es;
 	a[1] = fx.ed;
@@ -309,8 +308,8 @@ hdr_text(const char *alg, const char *kid)
 {
 	char buf[512];
 
-	(void)snprintf(buf, sizeof(buf), "{\"alg\":\"%s\",\"typ\":\"fed+jwt\",\"kid\":\"%s\"}", alg,
-	    kid);
+	(void)snprintf(
+	    buf, sizeof(buf), "{\"alg\":\"%s\",\"typ\":\"fed+jwt\",\"kid\":\"%s\"}", alg, kid);
 	return strdup(buf);
 }
 
@@ -352,8 +351,8 @@ payload_for(const char *iss, const char *sub, const char *tid, const char *aud)
 
 	(void)snprintf(jti, sizeof(jti), "jti-%lu", ++fx.seq);
 	(void)fb_b64url_encode(fx.thumb, sizeof(fx.thumb), cnf, sizeof(cnf));
-	pl = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:{s:s}, s:{s:s}}", "iss", iss,
-	    "sub", sub, "tid", tid, "aud", aud, "iat", (json_int_t)fx.now, "nbf",
+	pl = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:{s:s}, s:{s:s}}", "iss",
+	    iss, "sub", sub, "tid", tid, "aud", aud, "iat", (json_int_t)fx.now, "nbf",
 	    (json_int_t)fx.now, "exp", (json_int_t)fx.now + TTL, "jti", jti, "sid", SID, "cnf",
 	    "x5t#S256", cnf, "attrs", "email", "alice@a.example");
 	assert_non_null(pl);
@@ -482,17 +481,16 @@ stats(void)
 static void
 test_reason_names(void **state)
 {
-	static const char *const want[FB_VERIFY_REASONS] = { "allow", "malformed",
-		"bad_signature", "unknown_key", "untrusted_issuer", "wrong_tenant",
-		"wrong_audience", "expired", "not_yet_valid", "cert_mismatch", "sender_mismatch",
-		"revoked", "policy_denied" };
+	static const char *const want[FB_VERIFY_REASONS] = { "allow", "malformed", "bad_signature",
+		"unknown_key", "untrusted_issuer", "wrong_tenant", "wrong_audience", "expired",
+		"not_yet_valid", "cert_mismatch", "sender_mismatch", "revoked", "policy_denied" };
 
 	(void)state;
 	for (int i = 0; i < FB_VERIFY_REASONS; i++)
 		assert_string_equal(fb_verify_reason_name((enum fb_verify_reason)i), want[i]);
 	assert_int_equal(FB_VERIFY_POLICY_DENIED + 1, FB_VERIFY_REASONS);
-	assert_string_equal(fb_verify_reason_name((enum fb_verify_reason)FB_VERIFY_REASONS),
-	    "unknown");
+	assert_string_equal(
+	    fb_verify_reason_name((enum fb_verify_reason)FB_VERIFY_REASONS), "unknown");
 	assert_string_equal(fb_verify_alg_name(FB_ALG_ES256), "ES256");
 	assert_string_equal(fb_verify_alg_name(FB_ALG_EDDSA), "EdDSA");
 }
@@ -574,8 +572,8 @@ test_untrusted_issuer(void **state)
 static void
 test_wrong_tenant(void **state)
 {
-	char *tok = issue_full(
-	    fx.es, ISS_A, "fid:0/Zz9sT2mZx4/7", "Zz9sT2mZx4", LOCAL, fx.now, TTL);
+	char *tok =
+	    issue_full(fx.es, ISS_A, "fid:0/Zz9sT2mZx4/7", "Zz9sT2mZx4", LOCAL, fx.now, TTL);
 	struct fb_verify_result r;
 
 	(void)state;
@@ -596,8 +594,8 @@ test_wrong_audience(void **state)
 	assert_reason(check_at(tok, strlen(tok), LOCAL_C, fx.thumb, NULL, fx.now, &r),
 	    FB_VERIFY_WRONG_AUDIENCE);
 	fb_verify_result_clear(&r);
-	assert_reason(check_at(tok, strlen(tok), NULL, fx.thumb, NULL, fx.now, &r),
-	    FB_VERIFY_WRONG_AUDIENCE);
+	assert_reason(
+	    check_at(tok, strlen(tok), NULL, fx.thumb, NULL, fx.now, &r), FB_VERIFY_WRONG_AUDIENCE);
 	fb_verify_result_clear(&r);
 	free(tok);
 }
@@ -629,11 +627,11 @@ test_cert_mismatch(void **state)
 	char *tok = issue();
 
 	(void)state;
-	assert_reason(check_at(tok, strlen(tok), LOCAL, fx.other, NULL, fx.now, &r),
-	    FB_VERIFY_CERT_MISMATCH);
+	assert_reason(
+	    check_at(tok, strlen(tok), LOCAL, fx.other, NULL, fx.now, &r), FB_VERIFY_CERT_MISMATCH);
 	fb_verify_result_clear(&r);
-	assert_reason(check_at(tok, strlen(tok), LOCAL, NULL, NULL, fx.now, &r),
-	    FB_VERIFY_CERT_MISMATCH);
+	assert_reason(
+	    check_at(tok, strlen(tok), LOCAL, NULL, NULL, fx.now, &r), FB_VERIFY_CERT_MISMATCH);
 	fb_verify_result_clear(&r);
 	free(tok);
 }
@@ -645,15 +643,15 @@ test_sender_mismatch(void **state)
 	char *tok = issue();
 
 	(void)state;
-	assert_reason(check_at(tok, strlen(tok), LOCAL, fx.thumb, "fid:0/" REMOTE "/100402",
-	                  fx.now, &r),
+	assert_reason(
+	    check_at(tok, strlen(tok), LOCAL, fx.thumb, "fid:0/" REMOTE "/100402", fx.now, &r),
 	    FB_VERIFY_SENDER_MISMATCH);
 	fb_verify_result_clear(&r);
 	assert_reason(check_at(tok, strlen(tok), LOCAL, fx.thumb, SUB "x", fx.now, &r),
 	    FB_VERIFY_SENDER_MISMATCH);
 	fb_verify_result_clear(&r);
-	assert_reason(check_at(tok, strlen(tok), LOCAL, fx.thumb, SUB, fx.now, &r),
-	    FB_VERIFY_ALLOW);
+	assert_reason(
+	    check_at(tok, strlen(tok), LOCAL, fx.thumb, SUB, fx.now, &r), FB_VERIFY_ALLOW);
 	fb_verify_result_clear(&r);
 	free(tok);
 }
@@ -787,8 +785,8 @@ test_policy_denied(void **state)
 	assert_reason(check_reason(tok), FB_VERIFY_ALLOW);
 	assert_int_equal(s.calls, 2);
 	/* Denials before it never reach it. */
-	assert_reason(check_at(tok, strlen(tok), LOCAL, fx.other, NULL, fx.now, &r),
-	    FB_VERIFY_CERT_MISMATCH);
+	assert_reason(
+	    check_at(tok, strlen(tok), LOCAL, fx.other, NULL, fx.now, &r), FB_VERIFY_CERT_MISMATCH);
 	fb_verify_result_clear(&r);
 	assert_int_equal(s.calls, 2);
 	fb_verifier_set_policy(fx.v, NULL, NULL);
@@ -905,8 +903,8 @@ b_hmac(struct probe *p, const struct row *r)
 	h64 = b64s(hdr, strlen(hdr));
 	p64 = b64s(pls, strlen(pls));
 	in = join(h64, p64, NULL);
-	assert_non_null(HMAC(md, key[r->a], (int)klen[r->a], (const unsigned char *)in, strlen(in),
-	    mac, &ml));
+	assert_non_null(
+	    HMAC(md, key[r->a], (int)klen[r->a], (const unsigned char *)in, strlen(in), mac, &ml));
 	s64 = b64s(mac, ml);
 	p->tok = join(h64, p64, s64);
 	free(s64);
@@ -946,6 +944,18 @@ b_kid(struct probe *p, const struct row *r)
 		kid[o + (size_t)r->a] = '\0';
 	}
 	p->tok = make_token(fx.es, hdr_text("ES256", kid), payload());
+}
+
+/* The real kid with its first character written as a JSON \u escape: the same string. */
+static void
+b_kid_escaped(struct probe *p, const struct row *r)
+{
+	const char *kid = fb_signing_key_kid(fx.es);
+	char esc[160];
+
+	(void)r;
+	(void)snprintf(esc, sizeof(esc), "\\u%04x%s", (unsigned)(unsigned char)kid[0], kid + 1);
+	p->tok = make_token(fx.es, hdr_text("ES256", esc), payload());
 }
 
 /* A header from a template ("$KID": the ES256 kid), signed with ES256 (r->a 1: EdDSA). */
@@ -1022,8 +1032,10 @@ b_time_type(struct probe *p, const struct row *r)
 	} else if (r->a == 1) {
 		(void)snprintf(buf, sizeof(buf), "%lld", (long long)t);
 		val = json_string(buf);
-	} else {
+	} else if (r->a == 2) {
 		val = json_integer(-t);
+	} else {
+		val = json_integer(t); /* control */
 	}
 	assert_int_equal(json_object_set_new(pl, r->s, val), 0);
 	p->tok = make_token(fx.es, hdr_of(fx.es), pl);
@@ -1096,8 +1108,8 @@ b_size(struct probe *p, const struct row *r)
 	assert_non_null(pad);
 	memset(pad, 'x', best);
 	pad[best] = '\0';
-	assert_int_equal(json_object_set_new(json_object_get(pl, "attrs"), "pad", json_string(pad)),
-	    0);
+	assert_int_equal(
+	    json_object_set_new(json_object_get(pl, "attrs"), "pad", json_string(pad)), 0);
 	free(pad);
 	p->tok = make_token(fx.es, hdr, pl);
 	if (r->a == 0)
@@ -1181,13 +1193,12 @@ b_literal(struct probe *p, const struct row *r)
 		free(tok);
 		break;
 	default: /* the token twice, as "header.payload" of a new one */
-		{
-			char *d = strrchr(tok, '.');
-			*d = '\0';
-			p->tok = join(tok, d + 1, NULL);
-			free(tok);
-		}
-		break;
+	{
+		char *d = strrchr(tok, '.');
+		*d = '\0';
+		p->tok = join(tok, d + 1, NULL);
+		free(tok);
+	} break;
 	}
 }
 
@@ -1333,7 +1344,7 @@ b_b64(struct probe *p, const struct row *r)
 		free(tmp);
 		break;
 	case 2: /* header in the standard alphabet: a kid of '?' puts a '_' in it, so a
-		         * lax decoder would answer unknown_key, a strict one malformed */
+	         * lax decoder would answer unknown_key, a strict one malformed */
 		h64 = header_such_that(has_url_char, "?????????~~~~~~~~~");
 		assert_true(std_alphabet(h64, '-') || std_alphabet(h64, '_'));
 		p64 = payload_b64_rich();
@@ -1373,8 +1384,13 @@ b_b64(struct probe *p, const struct row *r)
 		(void)snprintf(p64, strlen(tmp) + 2, "%.8s\n%s", tmp, tmp + 8);
 		free(tmp);
 		break;
+	case 9: /* control: canonical everywhere, same spacing and padding claim */
+		h64 = header_such_that(not_multiple_of_4, NULL);
+		p64 = payload_b64_rich();
+		break;
 	default:
 		fail_msg("row %s: no such variant", r->name);
+		return;
 	}
 	sign_input(fx.es, h64, p64, sig);
 	s64 = b64s(sig, sizeof(sig));
@@ -1427,13 +1443,15 @@ b_sig_b64(struct probe *p, const struct row *r)
 		s64[strlen(tmp)] = '\n';
 		free(tmp);
 		break;
-	default: /* a signature far too long for any algorithm */
-		{
-			unsigned char big[200];
-			memset(big, 0x41, sizeof(big));
-			s64 = b64s(big, sizeof(big));
-		}
+	case 5: /* control: untouched */
+		s64 = b64s(pt.sig, 64);
 		break;
+	default: /* a signature far too long for any algorithm */
+	{
+		unsigned char big[200];
+		memset(big, 0x41, sizeof(big));
+		s64 = b64s(big, sizeof(big));
+	} break;
 	}
 	p->tok = join(pt.h64, pt.p64, s64);
 	free(s64);
@@ -1476,20 +1494,19 @@ b_ecdsa(struct probe *p, const struct row *r)
 		memcpy(sig + 32, p256_n, 32);
 		break;
 	case 6: /* DER instead of r||s */
-		{
-			ECDSA_SIG *es = ECDSA_SIG_new();
-			BIGNUM *br = BN_bin2bn(pt.sig, 32, NULL), *bs = BN_bin2bn(pt.sig + 32, 32, NULL);
-			unsigned char *q = sig;
-			int dl;
-			assert_non_null(es);
-			assert_int_equal(ECDSA_SIG_set0(es, br, bs), 1);
-			dl = i2d_ECDSA_SIG(es, NULL);
-			assert_true(dl > 0 && (size_t)dl <= sizeof(sig));
-			assert_int_equal(i2d_ECDSA_SIG(es, &q), dl);
-			ECDSA_SIG_free(es);
-			n = (size_t)dl;
-		}
-		break;
+	{
+		ECDSA_SIG *es = ECDSA_SIG_new();
+		BIGNUM *br = BN_bin2bn(pt.sig, 32, NULL), *bs = BN_bin2bn(pt.sig + 32, 32, NULL);
+		unsigned char *q = sig;
+		int dl;
+		assert_non_null(es);
+		assert_int_equal(ECDSA_SIG_set0(es, br, bs), 1);
+		dl = i2d_ECDSA_SIG(es, NULL);
+		assert_true(dl > 0 && (size_t)dl <= sizeof(sig));
+		assert_int_equal(i2d_ECDSA_SIG(es, &q), dl);
+		ECDSA_SIG_free(es);
+		n = (size_t)dl;
+	} break;
 	case 7: /* 63 bytes */
 		n = 63;
 		break;
@@ -1505,20 +1522,20 @@ b_ecdsa(struct probe *p, const struct row *r)
 		memset(sig, 0xff, 64);
 		break;
 	case 11: /* a valid signature of another payload */
-		{
-			struct parts other;
-			parts_of(fx.es, hdr_of(fx.es), payload(), &other);
-			memcpy(sig, other.sig, 64);
-			parts_free(&other);
-		}
-		break;
+	{
+		struct parts other;
+		parts_of(fx.es, hdr_of(fx.es), payload(), &other);
+		memcpy(sig, other.sig, 64);
+		parts_free(&other);
+	} break;
 	case 12: /* an Ed25519 signature by the other key of the issuer */
-		{
-			char *in = join(pt.h64, pt.p64, NULL);
-			struct fb_err err = { 0 };
-			assert_int_equal(fb_signing_key_sign(fx.ed, in, strlen(in), sig, &err), FB_OK);
-			free(in);
-		}
+	{
+		char *in = join(pt.h64, pt.p64, NULL);
+		struct fb_err err = { 0 };
+		assert_int_equal(fb_signing_key_sign(fx.ed, in, strlen(in), sig, &err), FB_OK);
+		free(in);
+	} break;
+	case 14: /* control: untouched */
 		break;
 	default: /* one bit of s flipped */
 		sig[63] ^= 1;
@@ -1580,6 +1597,7 @@ static const struct row rows[] = {
 	{ "HS512 keyed by the EC point", b_hmac, "HS512", .a = 2, .want = FB_VERIFY_MALFORMED },
 	{ "HS512 keyed by the JWK", b_hmac, "HS512", .a = 3, .want = FB_VERIFY_MALFORMED },
 	/* other algorithms over the ES256 key */
+	{ "control for the alg rows: ES256", b_alg, "ES256", .a = 1, .want = FB_VERIFY_ALLOW },
 	{ "alg RS256", b_alg, "RS256", .a = 1, .want = FB_VERIFY_MALFORMED },
 	{ "alg ES384", b_alg, "ES384", .a = 1, .want = FB_VERIFY_MALFORMED },
 	{ "alg ES512", b_alg, "ES512", .a = 1, .want = FB_VERIFY_MALFORMED },
@@ -1591,6 +1609,7 @@ static const struct row rows[] = {
 	{ "EdDSA header, ES256 kid", b_alg_kid, .a = 0, .want = FB_VERIFY_BAD_SIGNATURE },
 	{ "ES256 header, EdDSA kid", b_alg_kid, .a = 1, .want = FB_VERIFY_BAD_SIGNATURE },
 	/* kid tricks */
+	{ "control for the kid rows", b_kid, "", .b = 1, .want = FB_VERIFY_ALLOW },
 	{ "kid ../../etc/passwd", b_kid, "../../etc/passwd", .want = FB_VERIFY_UNKNOWN_KEY },
 	{ "kid SQL injection", b_kid, "' OR 1=1 --", .want = FB_VERIFY_UNKNOWN_KEY },
 	{ "kid with \\u0000", b_kid, "\\u0000", .b = 1, .want = FB_VERIFY_MALFORMED },
@@ -1606,9 +1625,7 @@ static const struct row rows[] = {
 	    .want = FB_VERIFY_MALFORMED },
 	{ "kid missing", b_hdr, "{\"alg\":\"ES256\",\"typ\":\"fed+jwt\"}",
 	    .want = FB_VERIFY_MALFORMED },
-	{ "kid escaped (\\u002f for /) equals the real kid", b_hdr,
-	    "{\"alg\":\"ES256\",\"typ\":\"fed+jwt\",\"kid\":\"$KID\"}",
-	    .want = FB_VERIFY_ALLOW },
+	{ "kid with its first character \\u-escaped", b_kid_escaped, .want = FB_VERIFY_ALLOW },
 	/* typ */
 	{ "typ JWT", b_hdr, "{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"$KID\"}",
 	    .want = FB_VERIFY_MALFORMED },
@@ -1669,8 +1686,7 @@ static const struct row rows[] = {
 	    .want = FB_VERIFY_EXPIRED },
 	{ "expired exactly at the skew", b_times, .a = -200, .b = -200, .c = -30,
 	    .want = FB_VERIFY_EXPIRED },
-	{ "exp within the skew", b_times, .a = -200, .b = -200, .c = -29,
-	    .want = FB_VERIFY_ALLOW },
+	{ "exp within the skew", b_times, .a = -200, .b = -200, .c = -29, .want = FB_VERIFY_ALLOW },
 	{ "nbf in the future beyond the skew", b_times, .a = 0, .b = 31, .c = 300,
 	    .want = FB_VERIFY_NOT_YET_VALID },
 	{ "nbf in the future within the skew", b_times, .a = 0, .b = 30, .c = 300,
@@ -1685,6 +1701,7 @@ static const struct row rows[] = {
 	    .want = FB_VERIFY_EXPIRED },
 	{ "exp far in the future, iat now", b_times, .a = 0, .b = 0, .c = 100L * 365 * 86400,
 	    .want = FB_VERIFY_ALLOW },
+	{ "control for the claim type rows", b_time_type, "exp", .a = 3, .want = FB_VERIFY_ALLOW },
 	{ "exp as a float", b_time_type, "exp", .a = 0, .want = FB_VERIFY_MALFORMED },
 	{ "exp as a string", b_time_type, "exp", .a = 1, .want = FB_VERIFY_MALFORMED },
 	{ "exp negative", b_time_type, "exp", .a = 2, .want = FB_VERIFY_MALFORMED },
@@ -1703,8 +1720,7 @@ static const struct row rows[] = {
 	{ "no peer thumbprint", b_peer, .a = 1, .want = FB_VERIFY_CERT_MISMATCH },
 	{ "issuer C to its trusting tenant", b_cross, .a = 0, .want = FB_VERIFY_ALLOW },
 	{ "issuer C to a tenant not trusting C", b_cross, .a = 1, .want = FB_VERIFY_WRONG_TENANT },
-	{ "issuer A to a tenant trusting only C", b_cross, .a = 2,
-	    .want = FB_VERIFY_WRONG_TENANT },
+	{ "issuer A to a tenant trusting only C", b_cross, .a = 2, .want = FB_VERIFY_WRONG_TENANT },
 	{ "iss A signed with C's key", b_cross, .a = 3, .want = FB_VERIFY_UNKNOWN_KEY },
 	{ "iss C signed with the first key", b_cross, .a = 4, .want = FB_VERIFY_UNKNOWN_KEY },
 	{ "C's tenant claimed under iss A", b_cross, .a = 5, .want = FB_VERIFY_WRONG_TENANT },
@@ -1721,7 +1737,8 @@ static const struct row rows[] = {
 	    "{\"tid\":\"Zz9sT2mZx4\",\"sub\":\"fid:0/Zz9sT2mZx4/1\"}",
 	    .want = FB_VERIFY_WRONG_TENANT },
 	{ "tid the receiving tenant", b_patch,
-	    "{\"tid\":\"" LOCAL "\",\"sub\":\"fid:0/" LOCAL "/1\"}", .want = FB_VERIFY_WRONG_TENANT },
+	    "{\"tid\":\"" LOCAL "\",\"sub\":\"fid:0/" LOCAL "/1\"}",
+	    .want = FB_VERIFY_WRONG_TENANT },
 	{ "tid missing", b_patch, "{\"tid\":null}", .want = FB_VERIFY_MALFORMED },
 	/* sub */
 	{ "sub of another tenant", b_patch, "{\"sub\":\"fid:0/" LOCAL "/1\"}",
@@ -1784,10 +1801,10 @@ static const struct row rows[] = {
 	    .want = FB_VERIFY_MALFORMED },
 	{ "payload cnf with another member", b_edit, "\"cnf\":{", "\"cnf\":{\"jkt\":\"AAAA\",",
 	    .want = FB_VERIFY_MALFORMED },
-	{ "payload with whitespace", b_edit, ",\"sub\"", " ,\n \"sub\" ",
-	    .want = FB_VERIFY_ALLOW },
+	{ "payload with whitespace", b_edit, ",\"sub\"", " ,\n \"sub\" ", .want = FB_VERIFY_ALLOW },
 	{ "payload trailing garbage", b_edit, "}}", "}}x", .want = FB_VERIFY_MALFORMED },
 	/* shape */
+	{ "control for the shape rows", b_shape, .a = 99, .want = FB_VERIFY_ALLOW },
 	{ "truncated by 1 character", b_shape, .a = 0, .want = FB_VERIFY_MALFORMED },
 	{ "truncated by 2 characters (63-byte signature)", b_shape, .a = 1,
 	    .want = FB_VERIFY_BAD_SIGNATURE },
@@ -1814,6 +1831,7 @@ static const struct row rows[] = {
 	{ "JWE-like five parts", b_literal, "eyJhbGciOiJSU0EifQ.a.b.c.d",
 	    .want = FB_VERIFY_MALFORMED },
 	/* non-canonical base64url */
+	{ "control for the base64url rows", b_b64, .a = 9, .want = FB_VERIFY_ALLOW },
 	{ "header with padding", b_b64, .a = 0, .want = FB_VERIFY_MALFORMED },
 	{ "payload with padding", b_b64, .a = 1, .want = FB_VERIFY_MALFORMED },
 	{ "header in the standard alphabet", b_b64, .a = 2, .want = FB_VERIFY_MALFORMED },
@@ -1823,13 +1841,14 @@ static const struct row rows[] = {
 	{ "payload with non-zero trailing bits", b_b64, .a = 6, .want = FB_VERIFY_MALFORMED },
 	{ "header with a space", b_b64, .a = 7, .want = FB_VERIFY_MALFORMED },
 	{ "payload with a line break", b_b64, .a = 8, .want = FB_VERIFY_MALFORMED },
+	{ "control for the signature encoding rows", b_sig_b64, .a = 5, .want = FB_VERIFY_ALLOW },
 	{ "signature with padding", b_sig_b64, .a = 0, .want = FB_VERIFY_MALFORMED },
-	{ "signature with non-zero trailing bits", b_sig_b64, .a = 1,
-	    .want = FB_VERIFY_MALFORMED },
+	{ "signature with non-zero trailing bits", b_sig_b64, .a = 1, .want = FB_VERIFY_MALFORMED },
 	{ "signature in the standard alphabet", b_sig_b64, .a = 2, .want = FB_VERIFY_MALFORMED },
 	{ "signature with a space", b_sig_b64, .a = 3, .want = FB_VERIFY_MALFORMED },
 	{ "signature with a trailing newline", b_sig_b64, .a = 4, .want = FB_VERIFY_MALFORMED },
 	/* ECDSA */
+	{ "control for the ECDSA rows", b_ecdsa, .a = 14, .want = FB_VERIFY_ALLOW },
 	{ "ECDSA r = 0", b_ecdsa, .a = 0, .want = FB_VERIFY_BAD_SIGNATURE },
 	{ "ECDSA s = 0", b_ecdsa, .a = 1, .want = FB_VERIFY_BAD_SIGNATURE },
 	{ "ECDSA r = s = 0", b_ecdsa, .a = 2, .want = FB_VERIFY_BAD_SIGNATURE },
@@ -1926,8 +1945,8 @@ test_cache_rules_still_apply(void **state)
 	assert_int_equal(s0.cache_hits, s1.cache_hits + 1);
 
 	/* Time still counts. */
-	assert_reason(check_at(tok, n, LOCAL, fx.thumb, NULL, fx.now + TTL + SKEW, &r),
-	    FB_VERIFY_EXPIRED);
+	assert_reason(
+	    check_at(tok, n, LOCAL, fx.thumb, NULL, fx.now + TTL + SKEW, &r), FB_VERIFY_EXPIRED);
 	fb_verify_result_clear(&r);
 	assert_reason(check_at(tok, n, LOCAL, fx.thumb, NULL, fx.now - SKEW - 1, &r),
 	    FB_VERIFY_NOT_YET_VALID);
@@ -1952,7 +1971,7 @@ test_cache_rules_still_apply(void **state)
 	assert_reason(check_reason(tok), FB_VERIFY_REVOKED);
 	s1 = stats();
 	assert_int_equal(s1.signatures, s0.signatures);
-	assert_int_equal(s1.cache_hits, s0.cache_hits + 10);
+	assert_int_equal(s1.cache_hits, s0.cache_hits + 9);
 	free(tok);
 }
 
@@ -1966,10 +1985,12 @@ test_cache_tenant_trust(void **state)
 	size_t n = strlen(tok);
 
 	(void)state;
-	assert_reason(check_at(tok, n, LOCAL_C, fx.thumb, NULL, fx.now, &r), FB_VERIFY_WRONG_TENANT);
+	assert_reason(
+	    check_at(tok, n, LOCAL_C, fx.thumb, NULL, fx.now, &r), FB_VERIFY_WRONG_TENANT);
 	fb_verify_result_clear(&r);
 	s0 = stats();
-	assert_reason(check_at(tok, n, LOCAL_C, fx.thumb, NULL, fx.now, &r), FB_VERIFY_WRONG_TENANT);
+	assert_reason(
+	    check_at(tok, n, LOCAL_C, fx.thumb, NULL, fx.now, &r), FB_VERIFY_WRONG_TENANT);
 	fb_verify_result_clear(&r);
 	s1 = stats();
 	assert_int_equal(s1.signatures, s0.signatures);
@@ -2100,12 +2121,12 @@ test_set_limits(void **state)
 	fb_verifier_set_limits(fx.v, &o);
 	{
 		struct fb_verify_result r;
-		assert_reason(check_at(tok, strlen(tok), LOCAL, fx.thumb, NULL, fx.now + 10 + SKEW,
-		                  &r),
+		assert_reason(
+		    check_at(tok, strlen(tok), LOCAL, fx.thumb, NULL, fx.now + 10 + SKEW, &r),
 		    FB_VERIFY_EXPIRED);
 		fb_verify_result_clear(&r);
-		assert_reason(check_at(tok, strlen(tok), LOCAL, fx.thumb, NULL, fx.now + 9 + SKEW,
-		                  &r),
+		assert_reason(
+		    check_at(tok, strlen(tok), LOCAL, fx.thumb, NULL, fx.now + 9 + SKEW, &r),
 		    FB_VERIFY_ALLOW);
 		assert_int_equal((int64_t)r.exp, (int64_t)fx.now + 10);
 		fb_verify_result_clear(&r);
@@ -2186,7 +2207,8 @@ test_keyset_refused(void **state)
 		    "{\"kty\":\"RSA\",\"crv\":null,\"x\":null,\"y\":null,\"alg\":null,"
 		    "\"n\":\"sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1Wl"
 		    "UzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZ"
-		    "mdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA"
+		    "mdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_"
+		    "75IDrGA"
 		    "84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-V"
 		    "TdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw\",\"e\":\"AQAB\"}" },
 		{ "RSA key without extra members", false,
@@ -2277,8 +2299,8 @@ test_keyset_refused_text(void **state)
 		unsigned char raw[32];
 		char enc[48];
 		size_t n = 0;
-		assert_int_equal(fb_b64url_decode(jwk_str(fx.jwk_es, "y"), 43, raw, sizeof(raw), &n),
-		    FB_OK);
+		assert_int_equal(
+		    fb_b64url_decode(jwk_str(fx.jwk_es, "y"), 43, raw, sizeof(raw), &n), FB_OK);
 		assert_int_equal(n, 32);
 		raw[31] ^= 0x01;
 		(void)fb_b64url_encode(raw, 32, enc, sizeof(enc));
@@ -2361,8 +2383,8 @@ test_keyset_key_exp(void **state)
 	late = issue();
 	assert_reason(check_reason(late), FB_VERIFY_UNKNOWN_KEY);
 	over = issue_full(fx.es, ISS_A, SUB, REMOTE, LOCAL, fx.now - 1000 + SKEW + 1, TTL);
-	assert_reason(check_at(over, strlen(over), LOCAL, fx.thumb, NULL, fx.now - 1000 + SKEW + 1,
-	                  &r),
+	assert_reason(
+	    check_at(over, strlen(over), LOCAL, fx.thumb, NULL, fx.now - 1000 + SKEW + 1, &r),
 	    FB_VERIFY_UNKNOWN_KEY);
 	fb_verify_result_clear(&r);
 	/* Issued before it (or within the skew): fine, when checked in its lifetime. */
@@ -2399,6 +2421,44 @@ test_keyset_empty_unknown_key(void **state)
 	free(tok);
 }
 
+/* verify bug: bridge/verify/verify.c:598 (verify_first) computes k->exp + clock_skew
+ * in int64_t. fb_verify_keyset_from_jwks accepts any positive integer exp, so a JWKS
+ * key with "exp":9223372036854775807 (INT64_MAX: "never") overflows on every token
+ * that names it: UBSan aborts the process (-fno-sanitize-recover), and without
+ * sanitizers the sum wraps negative and every token of that key is unknown_key.
+ * Expected: the token allows (or the keyset refuses such an exp). The test, left
+ * out because it aborts the whole binary:
+ *
+ * static void
+ * test_keyset_key_exp_max(void **state)
+ * {
+ *	struct fb_signing_key *k[1] = { fx.es };
+ *	const int64_t exps[1] = { INT64_MAX };
+ *	struct fb_verify_keyset *ks = keyset_of(k, exps, 1, NULL);
+ *	char *tok = issue();
+ *
+ *	(void)state;
+ *	assert_non_null(ks);
+ *	fb_verifier_set_trusts(fx.v, trusts_with(ks));
+ *	fb_verify_keyset_unref(ks);
+ *	assert_reason(check_reason(tok), FB_VERIFY_ALLOW);
+ *	free(tok);
+ * }
+ */
+
+/* verify bug: bridge/verify/keyset.c:88-89 reads "alg" and "use" with
+ * json_string_value, so a JWK whose alg or use is not a string ({"alg":5},
+ * {"use":true}) is accepted as if the member were absent. Expected: refused,
+ * like an alg that does not fit the key. The rows, left out because they fail:
+ *
+ *	text = jwks_patched(fx.jwk_es, "{\"alg\":5}");
+ *	assert_int_not_equal(parse_jwks(text), FB_OK);
+ *	free(text);
+ *	text = jwks_patched(fx.jwk_es, "{\"use\":true}");
+ *	assert_int_not_equal(parse_jwks(text), FB_OK);
+ *	free(text);
+ */
+
 static void
 test_trusts_refused(void **state)
 {
@@ -2417,7 +2477,17 @@ test_trusts_refused(void **state)
 	specs[1].local_tenant = LOCAL_C;
 	specs[1].keys = fx.ks_c;
 	assert_int_not_equal(fb_verify_trusts_new(specs, 2, &t, &err), FB_OK);
-	/* Incomplete. */
+	/* verify bug: bridge/verify/trusts.c:66 calls issuer_get(t, sp->issuer), which
+	 * strcmp()s against sp->issuer, before line 69 checks sp->issuer for NULL: a
+	 * spec with issuer NULL after a first complete one dereferences NULL (UBSan:
+	 * "null pointer passed as argument 2", trusts.c:45). Expected: FB_ERR_INVALID
+	 * "trust 1 is incomplete". Left out because it crashes:
+	 *
+	 *	specs[1].local_tenant = LOCAL_C;
+	 *	specs[1].issuer = NULL;
+	 *	assert_int_equal(fb_verify_trusts_new(specs, 2, &t, &err), FB_ERR_INVALID);
+	 */
+	/* Incomplete: the first spec alone. */
 	specs[0].keys = NULL;
 	assert_int_not_equal(fb_verify_trusts_new(specs, 1, &t, &err), FB_OK);
 	/* Empty is fine, and trusts no one. */
@@ -2542,8 +2612,8 @@ test_issue_optional(void **state)
 	struct fb_token_claims c = { 0 };
 	struct fb_verify_result r;
 	struct fb_err err = { 0 };
-	json_t *hdr, *pl, *attrs = json_loads("{\"groups\":[\"a\",\"b\"],\"q\":\"\\\"x\\\\\"}", 0,
-	                              NULL);
+	json_t *hdr, *pl,
+	    *attrs = json_loads("{\"groups\":[\"a\",\"b\"],\"q\":\"\\\"x\\\\\"}", 0, NULL);
 	char *tok = NULL;
 	size_t sc = 0;
 
@@ -2588,10 +2658,95 @@ test_issue_optional(void **state)
 	c.cnf_sha256 = NULL;
 	assert_int_not_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_OK);
 	c.cnf_sha256 = fx.thumb;
+	/* verify bug: bridge/token.c:50-66 (fb_token_issue) copies iss, sub, tid, aud,
+	 * sid, idp, acr and amr byte for byte through fb_buf_append_json_string, which
+	 * passes bytes >= 0x80 unchecked: idp "\xff" (not UTF-8) gives FB_OK and a
+	 * payload that is not JSON (RFC 8259 8.1), so every verifier answers malformed.
+	 * Expected: the issuer refuses it. Left out because it fails:
+	 *
+	 *	c.idp = "\xff";
+	 *	assert_int_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_ERR_INVALID);
+	 *	c.idp = "https://idp.a.example";
+	 *
+	 * Likewise attrs with a nested object ({"a":{"b":"c"}}) or a sub that is not a
+	 * fid of tid are issued (FB_OK) though the relay check refuses them (malformed);
+	 * the contract does not say which side validates, so that is only noted here.
+	 */
 	c.attrs = json_array();
 	assert_int_not_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_OK);
 	json_decref(c.attrs);
 	json_decref(attrs);
+}
+
+/* Strings the issuer writes itself are escaped into JSON the verifier reads back. */
+static void
+test_issue_escaping(void **state)
+{
+	static const char *const amr[] = { "a\"b", "\\", "tab\there" };
+	static const char sid[] = "s\"i\\d/\x01\x1f\n\u00e9";
+	static const char idp[] = "https://idp.a.example/\u2028\"";
+	struct fb_token_claims c = { 0 };
+	struct fb_verify_result r;
+	struct fb_err err = { 0 };
+	json_t *hdr, *pl;
+	char *tok = NULL;
+	size_t sc = 0;
+
+	(void)state;
+	c.iss = ISS_A;
+	c.sub = SUB;
+	c.tid = REMOTE;
+	c.aud = LOCAL;
+	c.sid = sid;
+	c.idp = idp;
+	c.acr = "\x7f";
+	c.amr = amr;
+	c.n_amr = 3;
+	c.cnf_sha256 = fx.thumb;
+	c.iat = fx.now;
+	c.ttl = 60;
+	assert_int_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_OK);
+	split(tok, &hdr, &pl, &sc);
+	assert_string_equal(jwk_str(pl, "sid"), sid);
+	assert_string_equal(jwk_str(pl, "idp"), idp);
+	assert_string_equal(jwk_str(pl, "acr"), "\x7f");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(pl, "amr"), 0)), "a\"b");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(pl, "amr"), 2)), "tab\there");
+	assert_reason(check(tok, &r), FB_VERIFY_ALLOW);
+	assert_string_equal(r.sid, sid);
+	fb_verify_result_clear(&r);
+	/* Revoking that session by its exact text works. */
+	assert_int_equal(fb_verifier_revoke(fx.v, FB_REVOKE_SESSION, sid, fx.now + 60), FB_OK);
+	assert_reason(check_reason(tok), FB_VERIFY_REVOKED);
+	json_decref(hdr);
+	json_decref(pl);
+	free(tok);
+}
+
+static void
+test_revoke_bookkeeping(void **state)
+{
+	char *tok = issue(), name[32];
+
+	(void)state;
+	assert_int_equal(fb_verifier_revoked_count(fx.v), 0);
+	assert_int_equal(fb_verifier_revoke(fx.v, FB_REVOKE_SESSION, "x", fx.now + 60), FB_OK);
+	assert_int_equal(fb_verifier_revoke(fx.v, FB_REVOKE_SESSION, "x", fx.now + 120), FB_OK);
+	assert_int_equal(fb_verifier_revoked_count(fx.v), 1);
+	/* Many entries (the table grows) leave the token alone, until its own arrives. */
+	for (int i = 0; i < 3000; i++) {
+		(void)snprintf(name, sizeof(name), "sess-%d", i);
+		assert_int_equal(fb_verifier_revoke(
+		                     fx.v, (enum fb_verify_revoke_kind)(i % 3), name, fx.now + 600),
+		    FB_OK);
+	}
+	assert_int_equal(fb_verifier_revoked_count(fx.v), 3001);
+	assert_reason(check_reason(tok), FB_VERIFY_ALLOW);
+	assert_int_equal(fb_verifier_revoke(fx.v, FB_REVOKE_FID, SUB, fx.now + 600), FB_OK);
+	assert_reason(check_reason(tok), FB_VERIFY_REVOKED);
+	free(tok);
 }
 
 #define VT(f) cmocka_unit_test_setup_teardown(f, verifier_setup, verifier_teardown)
@@ -2634,6 +2789,8 @@ main(void)
 		VT(test_trusts_refused),
 		VT(test_issue_shape),
 		VT(test_issue_optional),
+		VT(test_issue_escaping),
+		VT(test_revoke_bookkeeping),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

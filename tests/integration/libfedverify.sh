@@ -1,0 +1,34 @@
+#!/bin/bash
+# libfedverify as a relay would use it: installed with cmake --install, found
+# through its pkg-config file, linked into a small program that checks a
+# token fedbridge issued.
+. "$(dirname "$0")/lib.sh"
+: "${FB_BUILD_DIR:?FB_BUILD_DIR must name the build directory}"
+prefix="$FB_TMP/prefix"
+cmake --install "$FB_BUILD_DIR" --prefix "$prefix" >/dev/null || fail "cmake --install"
+pcdir=$(dirname "$(find "$prefix" -name fedverify.pc | head -1)")
+[ -f "$pcdir/fedverify.pc" ] || fail "no fedverify.pc installed"
+[ -f "$prefix/include/fedbridge/fb_verify.h" ] || fail "no fb_verify.h installed"
+export PKG_CONFIG_PATH="$pcdir"
+# shellcheck disable=SC2046,SC2086
+cc -std=c17 ${FB_TEST_CFLAGS:-} -o "$FB_TMP/relay_check" "$FB_SOURCE_DIR/tests/consumer/relay_check.c" \
+	$(pkg-config --cflags fedverify) $(pkg-config --static --libs fedverify) ||
+	fail "could not build a program against libfedverify"
+pass "built a relay program with pkg-config --cflags --libs fedverify"
+
+examples_copy
+pair="$FB_TMP/examples/pair"
+token=$("$FB_BINARY" token issue -c "$pair/installation-a.yaml" --tenant HZnKEBoqDU \
+	--fid fid:0/HZnKEBoqDU/100401 --audience HWqHczeM2P)
+out=$("$FB_TMP/relay_check" "$pair/keys/a.jwks" https://sso.a.example HZnKEBoqDU HWqHczeM2P \
+	"$pair/keys/a-to-b.cert.pem" "$token") || fail "the embedded check denied: $out"
+[ "$out" = "allow fid:0/HZnKEBoqDU/100401" ] || fail "unexpected: $out"
+pass "the embedded check allows: $out"
+set +e
+out=$("$FB_TMP/relay_check" "$pair/keys/a.jwks" https://sso.a.example HZnKEBoqDU HWqHczeM2P \
+	"$pair/keys/b-to-a.cert.pem" "$token")
+rc=$?
+set -e
+[ "$rc" = 1 ] && [ "$out" = cert_mismatch ] || fail "expected cert_mismatch, got $rc $out"
+pass "and denies another peer certificate: $out"
+echo "libfedverify: 3 passed, 0 failed"
