@@ -5,6 +5,7 @@
  * header is precomputed per key: issuance costs little more than signing.
  */
 #include "fb_bridge.h"
+#include "fb_mapping.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,52 @@ claim_str(struct fb_buf *b, const char *name, const char *v)
 	fb_rc rc = fb_buf_printf(b, ",\"%s\":", name);
 
 	return rc == FB_OK ? fb_buf_append_json_string(b, v) : rc;
+}
+
+static bool
+text_ok(const char *s)
+{
+	return s == NULL || fb_utf8_valid(s, strlen(s));
+}
+
+/* What the relay check accepts: names to strings or lists of strings. */
+static bool
+attrs_ok(json_t *attrs)
+{
+	const char *name;
+	json_t *v, *item;
+	size_t i;
+
+	json_object_foreach(attrs, name, v)
+	{
+		if (json_is_string(v))
+			continue;
+		if (!json_is_array(v))
+			return false;
+		json_array_foreach(v, i, item) if (!json_is_string(item)) return false;
+	}
+	return true;
+}
+
+/* Refuses what no verifier would accept, rather than sign it. */
+static fb_rc
+claims_check(const struct fb_token_claims *c, struct fb_err *err)
+{
+	struct fb_fid fid;
+	bool ok = text_ok(c->iss) && text_ok(c->sub) && text_ok(c->tid) && text_ok(c->aud) &&
+	    text_ok(c->sid) && text_ok(c->idp) && text_ok(c->acr);
+
+	for (size_t i = 0; ok && i < c->n_amr; i++)
+		ok = text_ok(c->amr[i]);
+	if (!ok)
+		return FB_ERR_SET(err, FB_ERR_INVALID, "a claim is not valid UTF-8");
+	if (fb_fid_parse(c->sub, strlen(c->sub), &fid, err) != FB_OK ||
+	    strcmp(fid.tenant, c->tid) != 0)
+		return FB_ERR_SET(err, FB_ERR_INVALID, "sub must be a fid of tenant tid");
+	if (c->attrs != NULL && (!json_is_object(c->attrs) || !attrs_ok(c->attrs)))
+		return FB_ERR_SET(
+		    err, FB_ERR_INVALID, "attrs must map names to strings or lists of strings");
+	return FB_OK;
 }
 
 fb_rc
@@ -37,8 +84,8 @@ fb_token_issue(
 		return FB_ERR_SET(err, FB_ERR_INVALID,
 		    "a token needs iss, sub, tid, aud, sid, cnf "
 		    "and a lifetime");
-	if (c->attrs != NULL && !json_is_object(c->attrs))
-		return FB_ERR_SET(err, FB_ERR_INVALID, "attrs must be a JSON object");
+	if ((rc = claims_check(c, err)) != FB_OK)
+		return rc;
 	if ((rc = fb_random_bytes(jti_raw, sizeof(jti_raw))) != FB_OK)
 		return FB_ERR_SET(err, rc, "no randomness for jti");
 	(void)fb_b64url_encode(jti_raw, sizeof(jti_raw), jti, sizeof(jti));

@@ -106,6 +106,9 @@ fb_rc fb_b64url_encode(const void *in, size_t n, char *out, size_t out_size);
  */
 fb_rc fb_b64url_decode(const char *in, size_t len, void *out, size_t out_size, size_t *out_len);
 
+/* True when s is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
+bool fb_utf8_valid(const char *s, size_t len);
+
 /* Fills buf with n bytes from the kernel's CSPRNG (getrandom). */
 fb_rc fb_random_bytes(void *buf, size_t n);
 

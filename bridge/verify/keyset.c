@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define JWKS_MAX_KEYS 64
+#define JWK_EXP_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
 
 static fb_rc
 b64_member(json_t *jwk, const char *name, unsigned char *out, size_t want, struct fb_err *err)
@@ -82,6 +83,15 @@ parse_jwk(json_t *jwk, struct verify_key *k, struct fb_err *err)
 			return FB_ERR_SET(
 			    err, FB_ERR_INVALID, "a key has an unknown member \"%.40s\"", key);
 	}
+	/* Members given with another type are refused, not taken as absent. */
+	for (size_t i = 0; allowed[i] != NULL; i++) {
+		json_t *m = json_object_get(jwk, allowed[i]);
+		bool want_string =
+		    strcmp(allowed[i], "exp") != 0 && strcmp(allowed[i], "key_ops") != 0;
+		if (m != NULL && want_string && !json_is_string(m))
+			return FB_ERR_SET(
+			    err, FB_ERR_INVALID, "a key's \"%s\" is not a string", allowed[i]);
+	}
 	kty = json_string_value(json_object_get(jwk, "kty"));
 	crv = json_string_value(json_object_get(jwk, "crv"));
 	kid = json_string_value(json_object_get(jwk, "kid"));
@@ -91,9 +101,11 @@ parse_jwk(json_t *jwk, struct verify_key *k, struct fb_err *err)
 		return FB_ERR_SET(err, FB_ERR_INVALID,
 		    "every key needs a kid of 1 to %d characters", FB_VERIFY_KID_MAX);
 	val = json_object_get(jwk, "exp");
-	if (val != NULL && (!json_is_integer(val) || json_integer_value(val) <= 0))
-		return FB_ERR_SET(
-		    err, FB_ERR_INVALID, "key %s: exp must be a positive integer", kid);
+	if (val != NULL &&
+	    (!json_is_integer(val) || json_integer_value(val) <= 0 ||
+	        json_integer_value(val) > JWK_EXP_MAX))
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "key %s: exp must be a time in seconds before the year 10000", kid);
 	k->exp = val ? (int64_t)json_integer_value(val) : 0;
 	if (use != NULL && strcmp(use, "sig") != 0)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "key %s: use must be \"sig\"", kid);

@@ -63,13 +63,15 @@ fb_verify_trusts_new(const struct fb_verify_trust_spec *specs, size_t n,
 	/* Building is O(n * issuers); fine at load time, and lookups below are hashed. */
 	for (size_t i = 0; i < n && rc == FB_OK; i++) {
 		const struct fb_verify_trust_spec *sp = &specs[i];
-		struct trust_issuer *is = issuer_get(t, sp->issuer);
+		struct trust_issuer *is;
 		struct trust_local *l, *nl;
 
-		if (sp->keys == NULL || sp->issuer == NULL || sp->local_tenant == NULL) {
+		if (sp->keys == NULL || sp->issuer == NULL || sp->local_tenant == NULL ||
+		    (sp->remote_tenants == NULL && sp->n_remote_tenants > 0)) {
 			rc = FB_ERR_SET(err, FB_ERR_INVALID, "trust %zu is incomplete", i);
 			break;
 		}
+		is = issuer_get(t, sp->issuer);
 		if (is == NULL) {
 			is = &t->issuers[t->n++];
 			if ((is->issuer = strdup(sp->issuer)) == NULL) {

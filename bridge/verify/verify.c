@@ -595,7 +595,7 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 	if (k->alg != want_alg)
 		DENY(FB_VERIFY_BAD_SIGNATURE, "alg is not the one registered for this key");
 	/* A key signs nothing after its exp: a token claiming otherwise is not its. */
-	if (k->exp != 0 && iat > k->exp + v->opts.clock_skew)
+	if (k->exp != 0 && iat - v->opts.clock_skew > k->exp)
 		DENY(FB_VERIFY_UNKNOWN_KEY, "the key had expired when the token was issued");
 	if (fb_b64url_decode(
 	        dot2 + 1, len - (size_t)(dot2 + 1 - tok), sig, sizeof(sig), &sig_len) != FB_OK)

@@ -2421,43 +2421,37 @@ test_keyset_empty_unknown_key(void **state)
 	free(tok);
 }
 
-/* verify bug: bridge/verify/verify.c:598 (verify_first) computes k->exp + clock_skew
- * in int64_t. fb_verify_keyset_from_jwks accepts any positive integer exp, so a JWKS
- * key with "exp":9223372036854775807 (INT64_MAX: "never") overflows on every token
- * that names it: UBSan aborts the process (-fno-sanitize-recover), and without
- * sanitizers the sum wraps negative and every token of that key is unknown_key.
- * Expected: the token allows (or the keyset refuses such an exp). The test, left
- * out because it aborts the whole binary:
- *
- * static void
- * test_keyset_key_exp_max(void **state)
- * {
- *	struct fb_signing_key *k[1] = { fx.es };
- *	const int64_t exps[1] = { INT64_MAX };
- *	struct fb_verify_keyset *ks = keyset_of(k, exps, 1, NULL);
- *	char *tok = issue();
- *
- *	(void)state;
- *	assert_non_null(ks);
- *	fb_verifier_set_trusts(fx.v, trusts_with(ks));
- *	fb_verify_keyset_unref(ks);
- *	assert_reason(check_reason(tok), FB_VERIFY_ALLOW);
- *	free(tok);
- * }
- */
+/* An exp that would overflow (INT64_MAX, "never") is refused with the key set. */
+static void
+test_keyset_key_exp_max(void **state)
+{
+	struct fb_signing_key *k[1] = { fx.es };
+	const int64_t exps[1] = { INT64_MAX };
+	char *text = NULL;
 
-/* verify bug: bridge/verify/keyset.c:88-89 reads "alg" and "use" with
- * json_string_value, so a JWK whose alg or use is not a string ({"alg":5},
- * {"use":true}) is accepted as if the member were absent. Expected: refused,
- * like an alg that does not fit the key. The rows, left out because they fail:
- *
- *	text = jwks_patched(fx.jwk_es, "{\"alg\":5}");
- *	assert_int_not_equal(parse_jwks(text), FB_OK);
- *	free(text);
- *	text = jwks_patched(fx.jwk_es, "{\"use\":true}");
- *	assert_int_not_equal(parse_jwks(text), FB_OK);
- *	free(text);
- */
+	(void)state;
+	assert_null(keyset_of(k, exps, 1, &text));
+	assert_true(text != NULL && strstr(text, "9223372036854775807") != NULL);
+	free(text);
+}
+
+/* alg and use given with another type are refused, not taken as absent. */
+static void
+test_keyset_member_types(void **state)
+{
+	char *text;
+
+	(void)state;
+	text = jwks_patched(fx.jwk_es, "{\"alg\":5}");
+	assert_int_not_equal(parse_jwks(text), FB_OK);
+	free(text);
+	text = jwks_patched(fx.jwk_es, "{\"use\":true}");
+	assert_int_not_equal(parse_jwks(text), FB_OK);
+	free(text);
+	text = jwks_patched(fx.jwk_es, "{\"kid\":7}");
+	assert_int_not_equal(parse_jwks(text), FB_OK);
+	free(text);
+}
 
 static void
 test_trusts_refused(void **state)
@@ -2477,16 +2471,11 @@ test_trusts_refused(void **state)
 	specs[1].local_tenant = LOCAL_C;
 	specs[1].keys = fx.ks_c;
 	assert_int_not_equal(fb_verify_trusts_new(specs, 2, &t, &err), FB_OK);
-	/* verify bug: bridge/verify/trusts.c:66 calls issuer_get(t, sp->issuer), which
-	 * strcmp()s against sp->issuer, before line 69 checks sp->issuer for NULL: a
-	 * spec with issuer NULL after a first complete one dereferences NULL (UBSan:
-	 * "null pointer passed as argument 2", trusts.c:45). Expected: FB_ERR_INVALID
-	 * "trust 1 is incomplete". Left out because it crashes:
-	 *
-	 *	specs[1].local_tenant = LOCAL_C;
-	 *	specs[1].issuer = NULL;
-	 *	assert_int_equal(fb_verify_trusts_new(specs, 2, &t, &err), FB_ERR_INVALID);
-	 */
+	/* A spec without an issuer after a complete one is refused, not dereferenced. */
+	specs[1].local_tenant = LOCAL_C;
+	specs[1].issuer = NULL;
+	assert_int_equal(fb_verify_trusts_new(specs, 2, &t, &err), FB_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "trust 1 is incomplete"));
 	/* Incomplete: the first spec alone. */
 	specs[0].keys = NULL;
 	assert_int_not_equal(fb_verify_trusts_new(specs, 1, &t, &err), FB_OK);
@@ -2658,20 +2647,19 @@ test_issue_optional(void **state)
 	c.cnf_sha256 = NULL;
 	assert_int_not_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_OK);
 	c.cnf_sha256 = fx.thumb;
-	/* verify bug: bridge/token.c:50-66 (fb_token_issue) copies iss, sub, tid, aud,
-	 * sid, idp, acr and amr byte for byte through fb_buf_append_json_string, which
-	 * passes bytes >= 0x80 unchecked: idp "\xff" (not UTF-8) gives FB_OK and a
-	 * payload that is not JSON (RFC 8259 8.1), so every verifier answers malformed.
-	 * Expected: the issuer refuses it. Left out because it fails:
-	 *
-	 *	c.idp = "\xff";
-	 *	assert_int_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_ERR_INVALID);
-	 *	c.idp = "https://idp.a.example";
-	 *
-	 * Likewise attrs with a nested object ({"a":{"b":"c"}}) or a sub that is not a
-	 * fid of tid are issued (FB_OK) though the relay check refuses them (malformed);
-	 * the contract does not say which side validates, so that is only noted here.
-	 */
+	/* Nothing no verifier would accept is signed: bytes that are not UTF-8, a sub
+	 * that is not a fid of tid, attrs nested deeper than lists of strings. */
+	c.idp = "\xff";
+	assert_int_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_ERR_INVALID);
+	c.idp = "https://idp.a.example";
+	c.sub = "fid:0/" LOCAL "/1";
+	assert_int_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_ERR_INVALID);
+	c.sub = "alice";
+	assert_int_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_ERR_INVALID);
+	c.sub = SUB;
+	c.attrs = json_pack("{s:{s:s}}", "a", "b", "c");
+	assert_int_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_ERR_INVALID);
+	json_decref(c.attrs);
 	c.attrs = json_array();
 	assert_int_not_equal(fb_token_issue(fx.es, &c, &tok, &err), FB_OK);
 	json_decref(c.attrs);
@@ -2791,6 +2779,8 @@ main(void)
 		VT(test_issue_optional),
 		VT(test_issue_escaping),
 		VT(test_revoke_bookkeeping),
+		VT(test_keyset_key_exp_max),
+		VT(test_keyset_member_types),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
