@@ -25,6 +25,10 @@ struct fb_signing_key {
 	char kid[44]; /* base64url SHA-256 */
 	char *path;
 	char header_b64[160]; /* the protected header is the same for every token it signs */
+	/* ES256: a context initialised once for signing, duplicated per token, so
+	 * issuance does not pay OpenSSL 3's algorithm fetches every time. */
+	EVP_PKEY_CTX *sign_tmpl;
+	EVP_MD *sha256;
 };
 
 /* The public members of the key's JWK, in RFC 7638's lexicographic order. */
@@ -126,6 +130,15 @@ fb_signing_key_load(const char *path, struct fb_signing_key **out, struct fb_err
 		fb_signing_key_free(k);
 		return rc;
 	}
+	if (k->alg == FB_ALG_ES256 &&
+	    ((k->sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL)) == NULL ||
+	        (k->sign_tmpl = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL)) == NULL ||
+	        EVP_PKEY_sign_init(k->sign_tmpl) != 1 ||
+	        EVP_PKEY_CTX_set_signature_md(k->sign_tmpl, k->sha256) != 1)) {
+		fb_signing_key_free(k);
+		return FB_ERR_SET(
+		    err, FB_ERR_CRYPTO, "%s: cannot prepare the key for signing", path);
+	}
 	if ((k->path = strdup(path)) == NULL) {
 		fb_signing_key_free(k);
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
@@ -146,6 +159,8 @@ fb_signing_key_free(struct fb_signing_key *k)
 {
 	if (k == NULL)
 		return;
+	EVP_PKEY_CTX_free(k->sign_tmpl);
+	EVP_MD_free(k->sha256);
 	EVP_PKEY_free(k->pkey); /* OpenSSL clears private key material on free */
 	free(k->path);
 	free(k);
@@ -249,6 +264,9 @@ fb_signing_key_sign(const struct fb_signing_key *k, const void *data, size_t len
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	ECDSA_SIG *es = NULL;
 	const BIGNUM *r, *s;
+	EVP_PKEY_CTX *ctx = NULL;
+	unsigned char digest[32];
+	unsigned int dlen = 0;
 	fb_rc rc = FB_OK;
 
 	if (md == NULL)
@@ -261,8 +279,10 @@ fb_signing_key_sign(const struct fb_signing_key *k, const void *data, size_t len
 		EVP_MD_CTX_free(md);
 		return rc;
 	}
-	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k->pkey) != 1 ||
-	    EVP_DigestSign(md, der, &der_len, data, len) != 1 ||
+	EVP_MD_CTX_free(md);
+	if (EVP_Digest(data, len, digest, &dlen, k->sha256, NULL) != 1 ||
+	    (ctx = EVP_PKEY_CTX_dup(k->sign_tmpl)) == NULL ||
+	    EVP_PKEY_sign(ctx, der, &der_len, digest, dlen) != 1 ||
 	    (es = d2i_ECDSA_SIG(NULL, &p, (long)der_len)) == NULL) {
 		rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "ES256 signing failed");
 	} else {
@@ -271,6 +291,6 @@ fb_signing_key_sign(const struct fb_signing_key *k, const void *data, size_t len
 			rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "ES256 signature out of range");
 	}
 	ECDSA_SIG_free(es);
-	EVP_MD_CTX_free(md);
+	EVP_PKEY_CTX_free(ctx);
 	return rc;
 }

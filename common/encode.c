@@ -33,20 +33,81 @@ fb_b64url_encode(const void *in, size_t n, char *out, size_t out_size)
 	return FB_OK;
 }
 
-static int
+/* 0..63 for the base64url alphabet; every other byte is 0 too (see b64url_value). */
+static const signed char b64url_values[256] = {
+	['A'] = 0,
+	['B'] = 1,
+	['C'] = 2,
+	['D'] = 3,
+	['E'] = 4,
+	['F'] = 5,
+	['G'] = 6,
+	['H'] = 7,
+	['I'] = 8,
+	['J'] = 9,
+	['K'] = 10,
+	['L'] = 11,
+	['M'] = 12,
+	['N'] = 13,
+	['O'] = 14,
+	['P'] = 15,
+	['Q'] = 16,
+	['R'] = 17,
+	['S'] = 18,
+	['T'] = 19,
+	['U'] = 20,
+	['V'] = 21,
+	['W'] = 22,
+	['X'] = 23,
+	['Y'] = 24,
+	['Z'] = 25,
+	['a'] = 26,
+	['b'] = 27,
+	['c'] = 28,
+	['d'] = 29,
+	['e'] = 30,
+	['f'] = 31,
+	['g'] = 32,
+	['h'] = 33,
+	['i'] = 34,
+	['j'] = 35,
+	['k'] = 36,
+	['l'] = 37,
+	['m'] = 38,
+	['n'] = 39,
+	['o'] = 40,
+	['p'] = 41,
+	['q'] = 42,
+	['r'] = 43,
+	['s'] = 44,
+	['t'] = 45,
+	['u'] = 46,
+	['v'] = 47,
+	['w'] = 48,
+	['x'] = 49,
+	['y'] = 50,
+	['z'] = 51,
+	['0'] = 52,
+	['1'] = 53,
+	['2'] = 54,
+	['3'] = 55,
+	['4'] = 56,
+	['5'] = 57,
+	['6'] = 58,
+	['7'] = 59,
+	['8'] = 60,
+	['9'] = 61,
+	['-'] = 62,
+	['_'] = 63,
+};
+
+/* 'A' maps to 0 like every unlisted byte: tell them apart. */
+static inline int
 b64url_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
+	int v = b64url_values[c];
+
+	return v != 0 || c == 'A' ? v : -1;
 }
 
 fb_rc

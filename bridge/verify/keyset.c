@@ -5,6 +5,7 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/param_build.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,9 @@ ec_p256_from_xy(const unsigned char x[32], const unsigned char y[32])
 	return pkey;
 }
 
+static EVP_PKEY_CTX *es256_template(EVP_PKEY *pkey);
+
+/* Fills k; on failure what it allocated stays in k for the caller to free. */
 static fb_rc
 parse_jwk(json_t *jwk, struct verify_key *k, struct fb_err *err)
 {
@@ -117,6 +121,9 @@ parse_jwk(json_t *jwk, struct verify_key *k, struct fb_err *err)
 			return rc;
 		}
 		k->pkey = ec_p256_from_xy(x, y);
+		k->verify_tmpl = k->pkey ? es256_template(k->pkey) : NULL;
+		if (k->pkey != NULL && k->verify_tmpl == NULL)
+			return FB_ERR_SET(err, FB_ERR_CRYPTO, "key %s: cannot prepare it", kid);
 	} else if (kty != NULL && crv != NULL && strcmp(kty, "OKP") == 0 &&
 	    strcmp(crv, "Ed25519") == 0) {
 		k->alg = FB_ALG_EDDSA;
@@ -171,9 +178,10 @@ fb_verify_keyset_from_jwks(
 	}
 	atomic_init(&ks->refs, 1);
 	for (size_t i = 0; i < json_array_size(keys); i++) {
+		/* Counted before parsing, so a half-parsed key is freed with the set. */
+		ks->n++;
 		if ((rc = parse_jwk(json_array_get(keys, i), &ks->keys[i], err)) != FB_OK)
 			goto done;
-		ks->n++;
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(ks->keys[j].kid, ks->keys[i].kid) == 0) {
 				rc = FB_ERR_SET(
@@ -221,8 +229,10 @@ fb_verify_keyset_unref(struct fb_verify_keyset *ks)
 		return;
 	if (ks->keys != NULL && atomic_fetch_sub_explicit(&ks->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (size_t i = 0; ks->keys != NULL && i < ks->n; i++)
+	for (size_t i = 0; ks->keys != NULL && i < ks->n; i++) {
+		EVP_PKEY_CTX_free(ks->keys[i].verify_tmpl);
 		EVP_PKEY_free(ks->keys[i].pkey);
+	}
 	free(ks->keys);
 	free(ks);
 }
@@ -263,46 +273,88 @@ verify_keyset_find(const struct fb_verify_keyset *ks, const char *kid, size_t ki
 	return NULL;
 }
 
+/* SHA-256, fetched once: implicit fetches cost more than hashing a token. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+
+static const EVP_MD *
+sha256(void)
+{
+	(void)pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md;
+}
+
+static EVP_PKEY_CTX *
+es256_template(EVP_PKEY *pkey)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+
+	if (ctx != NULL &&
+	    (EVP_PKEY_verify_init(ctx) != 1 || sha256() == NULL ||
+	        EVP_PKEY_CTX_set_signature_md(ctx, sha256()) != 1)) {
+		EVP_PKEY_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+/* One DER INTEGER of a 32-byte unsigned big-endian value (never zero here). */
+static size_t
+der_uint(const unsigned char v[32], unsigned char *out)
+{
+	size_t skip = 0, n;
+	bool pad;
+
+	while (skip < 31 && v[skip] == 0)
+		skip++;
+	n = 32 - skip;
+	pad = (v[skip] & 0x80) != 0;
+	out[0] = 0x02;
+	out[1] = (unsigned char)(n + pad);
+	out[2] = 0;
+	memcpy(out + 2 + pad, v + skip, n);
+	return 2 + pad + n;
+}
+
 bool
 verify_signature(const struct verify_key *k, const unsigned char *data, size_t len,
     const unsigned char *sig, size_t sig_len)
 {
-	unsigned char der[80];
-	unsigned char *p = der;
+	static const unsigned char zero[32];
+	unsigned char der[2 + 2 * 35], digest[32];
+	unsigned int dlen = 0;
+	EVP_PKEY_CTX *ctx;
 	EVP_MD_CTX *md;
-	ECDSA_SIG *es = NULL;
-	BIGNUM *r = NULL, *s = NULL;
-	int der_len;
-	bool ok = false;
+	size_t n;
+	bool ok;
 
 	if (sig_len != 64)
 		return false;
-	if ((md = EVP_MD_CTX_new()) == NULL)
-		return false;
 	if (k->alg == FB_ALG_EDDSA) {
+		if ((md = EVP_MD_CTX_new()) == NULL)
+			return false;
 		ok = EVP_DigestVerifyInit(md, NULL, NULL, NULL, k->pkey) == 1 &&
 		    EVP_DigestVerify(md, sig, sig_len, data, len) == 1;
 		EVP_MD_CTX_free(md);
 		return ok;
 	}
 	/* JWS carries r||s; OpenSSL wants DER. r or s of zero never verifies. */
-	r = BN_bin2bn(sig, 32, NULL);
-	s = BN_bin2bn(sig + 32, 32, NULL);
-	if (r == NULL || s == NULL || BN_is_zero(r) || BN_is_zero(s) ||
-	    (es = ECDSA_SIG_new()) == NULL)
-		goto done;
-	if (ECDSA_SIG_set0(es, r, s) != 1)
-		goto done;
-	r = s = NULL; /* owned by es now */
-	der_len = i2d_ECDSA_SIG(es, &p);
-	if (der_len <= 0)
-		goto done;
-	ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->pkey) == 1 &&
-	    EVP_DigestVerify(md, der, (size_t)der_len, data, len) == 1;
-done:
-	BN_free(r);
-	BN_free(s);
-	ECDSA_SIG_free(es);
-	EVP_MD_CTX_free(md);
+	if (memcmp(sig, zero, 32) == 0 || memcmp(sig + 32, zero, 32) == 0)
+		return false;
+	n = der_uint(sig, der + 2);
+	n += der_uint(sig + 32, der + 2 + n);
+	der[0] = 0x30;
+	der[1] = (unsigned char)n;
+	if (k->verify_tmpl == NULL || EVP_Digest(data, len, digest, &dlen, sha256(), NULL) != 1 ||
+	    (ctx = EVP_PKEY_CTX_dup(k->verify_tmpl)) == NULL)
+		return false;
+	ok = EVP_PKEY_verify(ctx, der, n + 2, digest, dlen) == 1;
+	EVP_PKEY_CTX_free(ctx);
 	return ok;
 }

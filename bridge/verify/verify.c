@@ -102,6 +102,7 @@ struct claims {
 	/* Revocation memo: not revoked as of rev_gen (guarded by the cache set lock). */
 	uint64_t rev_gen;
 	bool revoked;
+	char mem[]; /* the token and every string above, in one allocation */
 };
 
 static void
@@ -109,15 +110,7 @@ claims_unref(struct claims *c)
 {
 	if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	free(c->token);
-	free(c->iss);
-	free(c->sub);
-	free(c->tid);
-	free(c->aud);
-	free(c->sid);
-	free(c->jti);
-	free(c->attrs_json);
-	free(c);
+	free(c); /* strings live in c->mem */
 }
 
 /* ---- revoked set: open addressing over keyed 64-bit hashes ---- */
@@ -434,6 +427,42 @@ attrs_valid(json_t *attrs)
 	return true;
 }
 
+/*
+ * {"alg":"ES256"|"EdDSA","typ":"fed+jwt","kid":"<base64url chars>"} exactly, as
+ * fedbridge writes it: the members are then known without a JSON parse. Any
+ * other spelling goes through the strict parser.
+ */
+static bool
+canonical_header(unsigned char *h, size_t n, enum fb_verify_alg *alg, const char **kid)
+{
+	static const char es[] = "{\"alg\":\"ES256\",\"typ\":\"fed+jwt\",\"kid\":\"";
+	static const char ed[] = "{\"alg\":\"EdDSA\",\"typ\":\"fed+jwt\",\"kid\":\"";
+	const size_t plen = sizeof(es) - 1; /* both prefixes have the same length */
+	char *k = (char *)h + plen;
+	size_t klen;
+
+	if (n < plen + 3 || h[n - 2] != '"' || h[n - 1] != '}')
+		return false;
+	if (memcmp(h, es, plen) == 0)
+		*alg = FB_ALG_ES256;
+	else if (memcmp(h, ed, plen) == 0)
+		*alg = FB_ALG_EDDSA;
+	else
+		return false;
+	klen = n - plen - 2;
+	if (klen > FB_VERIFY_KID_MAX)
+		return false;
+	for (size_t i = 0; i < klen; i++) {
+		unsigned char c = (unsigned char)k[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		        c == '-' || c == '_'))
+			return false;
+	}
+	k[klen] = '\0'; /* ends the kid where its closing quote was */
+	*kid = k;
+	return true;
+}
+
 static bool
 claims_known(json_t *payload)
 {
@@ -495,12 +524,6 @@ optional_claims_valid(json_t *pl)
 	return true;
 }
 
-static char *
-dup_str(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 /*
  * First sight of a token: everything up to and including the signature.
  * Returns new claims (one reference) or NULL with out->reason set.
@@ -509,10 +532,11 @@ static struct claims *
 verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint64_t trusts_gen,
     const struct fb_verify_input *in, uint64_t hash, struct fb_verify_result *out)
 {
+	char *attrs_text = NULL, *c_iss, *c_sub, *c_tid, *c_aud, *c_sid, *c_jti, *c_attrs;
 	const char *tok = in->token, *dot1, *dot2, *iss, *sub, *tid, *aud, *jti, *sid, *alg, *typ,
 	           *kid, *x5t, *key;
 	size_t len = in->token_len, n, hlen;
-	unsigned char header[HEADER_MAX], sig[96], cnf[FB_VERIFY_SHA256_LEN + 1];
+	unsigned char header[HEADER_MAX + 1], sig[96], cnf[FB_VERIFY_SHA256_LEN + 1];
 	unsigned char *payload = NULL;
 	json_t *hdr = NULL, *pl = NULL, *val, *cnf_obj, *attrs;
 	const struct trust_issuer *is;
@@ -533,28 +557,35 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 	if (hlen > (size_t)HEADER_MAX / 3 * 4 ||
 	    fb_b64url_decode(tok, hlen, header, sizeof(header), &n) != FB_OK)
 		DENY(FB_VERIFY_MALFORMED, "header is not canonical base64url");
-	hdr = json_loadb((const char *)header, n, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(hdr))
-		DENY(FB_VERIFY_MALFORMED, "header is not a JSON object");
-	json_object_foreach(hdr, key, val)
-	{
-		if (strcmp(key, "alg") != 0 && strcmp(key, "typ") != 0 && strcmp(key, "kid") != 0)
-			DENY(FB_VERIFY_MALFORMED, "header member not allowed");
+	header[n] = '\0';
+	if (canonical_header(header, n, &want_alg, &kid)) {
+		/* The exact bytes fedbridge writes: nothing left for a JSON parser to decide. */
+	} else {
+		hdr = json_loadb((const char *)header, n, JSON_REJECT_DUPLICATES, NULL);
+		if (!json_is_object(hdr))
+			DENY(FB_VERIFY_MALFORMED, "header is not a JSON object");
+		json_object_foreach(hdr, key, val)
+		{
+			if (strcmp(key, "alg") != 0 && strcmp(key, "typ") != 0 &&
+			    strcmp(key, "kid") != 0)
+				DENY(FB_VERIFY_MALFORMED, "header member not allowed");
+		}
+		if (!json_str(hdr, "alg", &alg, 16) || !json_str(hdr, "typ", &typ, 32) ||
+		    !json_str(hdr, "kid", &kid, FB_VERIFY_KID_MAX))
+			DENY(FB_VERIFY_MALFORMED, "header needs alg, typ and kid");
+		/* RFC 7515 4.1.9: media types compare case-insensitively, "application/" optional.
+		 */
+		if (strncasecmp(typ, "application/", 12) == 0)
+			typ += 12;
+		if (strcasecmp(typ, "fed+jwt") != 0)
+			DENY(FB_VERIFY_MALFORMED, "typ is not fed+jwt");
+		if (strcmp(alg, "ES256") == 0)
+			want_alg = FB_ALG_ES256;
+		else if (strcmp(alg, "EdDSA") == 0)
+			want_alg = FB_ALG_EDDSA;
+		else
+			DENY(FB_VERIFY_MALFORMED, "alg is not ES256 or EdDSA");
 	}
-	if (!json_str(hdr, "alg", &alg, 16) || !json_str(hdr, "typ", &typ, 32) ||
-	    !json_str(hdr, "kid", &kid, FB_VERIFY_KID_MAX))
-		DENY(FB_VERIFY_MALFORMED, "header needs alg, typ and kid");
-	/* RFC 7515 4.1.9: media types compare case-insensitively, "application/" optional. */
-	if (strncasecmp(typ, "application/", 12) == 0)
-		typ += 12;
-	if (strcasecmp(typ, "fed+jwt") != 0)
-		DENY(FB_VERIFY_MALFORMED, "typ is not fed+jwt");
-	if (strcmp(alg, "ES256") == 0)
-		want_alg = FB_ALG_ES256;
-	else if (strcmp(alg, "EdDSA") == 0)
-		want_alg = FB_ALG_EDDSA;
-	else
-		DENY(FB_VERIFY_MALFORMED, "alg is not ES256 or EdDSA");
 
 	/* Payload. */
 	n = (size_t)(dot2 - dot1 - 1);
@@ -604,24 +635,36 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 	if (!verify_signature(k, (const unsigned char *)tok, (size_t)(dot2 - tok), sig, sig_len))
 		DENY(FB_VERIFY_BAD_SIGNATURE, "signature does not verify");
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	/* One allocation holds the claims, the token bytes and every string. */
+	if ((attrs_text = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		DENY(FB_VERIFY_MALFORMED, "out of memory");
-	atomic_init(&c->refs, 1);
-	c->token = malloc(len);
-	c->attrs_json = attrs ? json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
-	c->iss = dup_str(iss);
-	c->sub = dup_str(sub);
-	c->tid = dup_str(tid);
-	c->aud = dup_str(aud);
-	c->sid = dup_str(sid);
-	c->jti = dup_str(jti);
-	if (c->token == NULL || c->attrs_json == NULL || c->iss == NULL || c->sub == NULL ||
-	    c->tid == NULL || c->aud == NULL || c->sid == NULL || c->jti == NULL) {
-		claims_unref(c);
-		c = NULL;
-		DENY(FB_VERIFY_MALFORMED, "out of memory");
+	{
+		const char *strs[] = { iss, sub, tid, aud, sid, jti, attrs_text };
+		char **dst[] = { &c_iss, &c_sub, &c_tid, &c_aud, &c_sid, &c_jti, &c_attrs };
+		size_t total = sizeof(*c) + len, at;
+
+		for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+			total += strlen(strs[i]) + 1;
+		if ((c = calloc(1, total)) == NULL)
+			DENY(FB_VERIFY_MALFORMED, "out of memory");
+		memcpy(c->mem, tok, len);
+		at = len;
+		for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+			size_t sl = strlen(strs[i]) + 1;
+			memcpy(c->mem + at, strs[i], sl);
+			*dst[i] = c->mem + at;
+			at += sl;
+		}
 	}
-	memcpy(c->token, tok, len);
+	atomic_init(&c->refs, 1);
+	c->token = c->mem;
+	c->iss = c_iss;
+	c->sub = c_sub;
+	c->tid = c_tid;
+	c->aud = c_aud;
+	c->sid = c_sid;
+	c->jti = c_jti;
+	c->attrs_json = c_attrs;
 	c->token_len = len;
 	c->hash = hash;
 	c->issuer = is;
@@ -634,6 +677,7 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 	c->h_sub = revoke_key(v->seed, FB_REVOKE_FID, sub, strlen(sub));
 	c->h_tid = revoke_key(v->seed, FB_REVOKE_TENANT, tid, strlen(tid));
 done:
+	free(attrs_text);
 	json_decref(hdr);
 	json_decref(pl);
 	free(payload);

@@ -11,6 +11,9 @@ struct verify_key {
 	char kid[FB_VERIFY_KID_MAX + 1];
 	enum fb_verify_alg alg;
 	EVP_PKEY *pkey;
+	/* ES256: a context initialised once for verification, duplicated per check,
+	 * so no check pays OpenSSL 3's algorithm fetches. */
+	EVP_PKEY_CTX *verify_tmpl;
 	int64_t exp; /* 0: none; it signs no token issued after this */
 };
 
