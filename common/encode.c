@@ -34,7 +34,7 @@ fb_b64url_encode(const void *in, size_t n, char *out, size_t out_size)
 }
 
 /* 0..63 for the base64url alphabet; every other byte is 0 too (see b64url_value). */
-static const signed char b64url_values[256] = {
+static const unsigned char b64url_values[256] = {
 	['A'] = 0,
 	['B'] = 1,
 	['C'] = 2,
@@ -105,7 +105,7 @@ static const signed char b64url_values[256] = {
 static inline int
 b64url_value(unsigned char c)
 {
-	int v = b64url_values[c];
+	int v = (int)b64url_values[c];
 
 	return v != 0 || c == 'A' ? v : -1;
 }
