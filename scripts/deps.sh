@@ -48,8 +48,8 @@ if [ ! -e "$policy" ]; then
 	printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
 	$SUDO chmod 755 "$policy"
 	made_policy=1
+	trap '$SUDO rm -f "$policy"' EXIT
 fi
 $SUDO apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-[ -z "$made_policy" ] || $SUDO rm -f "$policy"
