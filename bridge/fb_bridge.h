@@ -125,6 +125,17 @@ void fb_federation_adopt(struct fb_federation *f, const struct fb_federation *pr
  * A failed fetch keeps the last good set. What happened is appended to log. */
 fb_rc fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
     bool *changed, struct fb_buf *log, struct fb_err *err);
+/* What is known of each remote key set, for metrics. */
+struct fb_key_source_info {
+	const char *remote, *keys;
+	size_t n_keys;
+	int64_t expiry; /* when its newest key stops signing; 0: no exp */
+	int64_t fetched; /* last successful fetch; 0 for files */
+	uint64_t failures; /* failed fetches */
+};
+void fb_federation_key_sources(struct fb_federation *f,
+    void (*fn)(void *arg, const struct fb_key_source_info *info), void *arg);
+
 /* When the next fetch is due (0: no URL sources). */
 int64_t fb_federation_next_refresh(struct fb_federation *f);
 

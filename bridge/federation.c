@@ -21,6 +21,7 @@ struct key_source {
 	struct fb_verify_keyset *ks; /* current set (an empty set until a first fetch) */
 	uint64_t digest; /* of the last JWKS text, to skip unchanged sets */
 	int64_t fetched, next_fetch, last_attempt;
+	uint64_t failures; /* fetches that failed, for metrics */
 };
 
 struct fb_federation {
@@ -276,6 +277,7 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 		if (one != FB_OK) {
 			/* Keep the last good set; try again soon. */
 			src->next_fetch = ro->now + FB_JWKS_RETRY;
+			src->failures++;
 			(void)fb_buf_printf(log,
 			    "trust %s: fetching keys from %s failed (%s); keeping the "
 			    "last good set (%zu keys)\n",
@@ -310,6 +312,21 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 		memset(&got, 0, sizeof(got));
 	}
 	return rc;
+}
+
+void
+fb_federation_key_sources(struct fb_federation *f,
+    void (*fn)(void *arg, const struct fb_key_source_info *info), void *arg)
+{
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n_sources; i++) {
+		const struct key_source *src = &f->sources[i];
+		struct fb_key_source_info info = { src->remote, src->keys,
+			fb_verify_keyset_count(src->ks), fb_verify_keyset_expiry(src->ks),
+			src->fetched, src->failures };
+		fn(arg, &info);
+	}
+	pthread_mutex_unlock(&f->lock);
 }
 
 int64_t

@@ -272,6 +272,77 @@ handle_jwks(struct MHD_Connection *conn)
 	return ret;
 }
 
+/* ---- metrics (Prometheus text format) ---- */
+
+static atomic_uint_fast64_t relay_checks[FB_VERIFY_REASONS];
+
+static void
+metrics_source(void *arg, const struct fb_key_source_info *s)
+{
+	struct fb_buf *b = arg;
+
+	(void)fb_buf_printf(b, "fedbridge_remote_keys{remote=\"%s\"} %zu\n", s->remote, s->n_keys);
+	(void)fb_buf_printf(b,
+	    "fedbridge_remote_keys_expiry_timestamp_seconds{remote=\"%s\"} %lld\n", s->remote,
+	    (long long)s->expiry);
+	(void)fb_buf_printf(b, "fedbridge_remote_keys_fetch_failures_total{remote=\"%s\"} %llu\n",
+	    s->remote, (unsigned long long)s->failures);
+}
+
+static enum MHD_Result
+handle_metrics(struct MHD_Connection *conn)
+{
+	struct runtime *rt = runtime_acquire();
+	struct fb_verify_stats st;
+	struct MHD_Response *r;
+	struct fb_buf b;
+	enum MHD_Result ret;
+
+	fb_buf_init(&b, 1 << 20);
+	fb_verifier_stats(state.verifier, &st);
+	(void)fb_buf_printf(&b,
+	    "# TYPE fedbridge_config_generation gauge\n"
+	    "fedbridge_config_generation %lu\n",
+	    rt->generation);
+	(void)fb_buf_printf(&b, "# TYPE fedbridge_relay_checks_total counter\n");
+	for (int i = 0; i < FB_VERIFY_REASONS; i++)
+		(void)fb_buf_printf(&b,
+		    "fedbridge_relay_checks_total{decision=\"%s\",reason=\"%s\"} %llu\n",
+		    i == FB_VERIFY_ALLOW ? "allow" : "deny",
+		    fb_verify_reason_name((enum fb_verify_reason)i),
+		    (unsigned long long)atomic_load(&relay_checks[i]));
+	(void)fb_buf_printf(&b,
+	    "# TYPE fedbridge_verify_cache_hits_total counter\nfedbridge_verify_cache_hits_total "
+	    "%llu\n"
+	    "# TYPE fedbridge_verify_signatures_total counter\nfedbridge_verify_signatures_total "
+	    "%llu\n"
+	    "# TYPE fedbridge_revocations gauge\nfedbridge_revocations %zu\n",
+	    (unsigned long long)st.cache_hits, (unsigned long long)st.signatures,
+	    fb_verifier_revoked_count(state.verifier));
+	/* A key set whose newest key stops signing soon is an alarm: alert on
+	 * fedbridge_remote_keys_expiry_timestamp_seconds - time() < 7d. */
+	(void)fb_buf_printf(&b,
+	    "# TYPE fedbridge_remote_keys gauge\n"
+	    "# TYPE fedbridge_remote_keys_expiry_timestamp_seconds gauge\n"
+	    "# TYPE fedbridge_remote_keys_fetch_failures_total counter\n");
+	fb_federation_key_sources(rt->fed, metrics_source, &b);
+	runtime_unref(rt);
+	if (b.data == NULL) {
+		fb_buf_free(&b);
+		return MHD_NO;
+	}
+	r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		fb_buf_free(&b);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* ---- the relay check over HTTP ---- */
 
 /* One table from reason to HTTP status: token problems 401, authorization 403. */
@@ -416,6 +487,7 @@ handle_validate(struct MHD_Connection *conn)
 	in.sender_fid = sender && *sender ? sender : NULL;
 	in.now = time(NULL);
 	(void)fb_verifier_check(state.verifier, &in, &r);
+	atomic_fetch_add_explicit(&relay_checks[r.reason], 1, memory_order_relaxed);
 	if (r.reason == FB_VERIFY_UNKNOWN_KEY) {
 		/* Perhaps a remote rotated: the refresher refetches (rate-limited per source). */
 		pthread_mutex_lock(&refresher.lock);
@@ -477,10 +549,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			    "{\"error\":\"method_not_allowed\"}\n", "GET, HEAD, POST");
 		return handle_validate(conn);
 	}
-	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/.well-known/jwks.json") == 0) {
+	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/.well-known/jwks.json") == 0 ||
+	    strcmp(url, "/metrics") == 0) {
 		if (!get)
 			return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 			    "{\"error\":\"method_not_allowed\"}\n", "GET, HEAD");
+		if (url[1] == 'm')
+			return handle_metrics(conn);
 		return url[1] == 'h' ? handle_healthz(conn) : handle_jwks(conn);
 	}
 	return respond(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}\n", NULL);

@@ -37,7 +37,12 @@ validate() { curl -s -o "$FB_TMP/body" -w '%{http_code}' "$b_url" -H "Authorizat
 grep -q "trust installation_A: 1 keys from $a_url" "$FB_TMP/b.log" || fail "no fetch logged"
 grep -q "ALARM trust installation_A: the newest key of $a_url stops signing in" "$FB_TMP/b.log" ||
 	fail "no alarm about A's key expiring within a day"
-ok "B's bridge fetched A's keys at start and raised the expiry alarm"
+metrics=$(curl -fsS "http://127.0.0.1:$BRIDGE_PORT/metrics") || fail "GET /metrics"
+echo "$metrics" | grep -Eq '^fedbridge_remote_keys_expiry_timestamp_seconds\{remote="installation_A"\} [1-9][0-9]+$' ||
+	fail "no key expiry in the metrics: $metrics"
+echo "$metrics" | grep -Eq '^fedbridge_relay_checks_total\{decision="allow",reason="allow"\} [1-9]' ||
+	fail "the allowed check is not counted: $metrics"
+ok "B's bridge fetched A's keys at start and raised the expiry alarm (log and metrics)"
 
 # A rotates: a token signed by the new key reaches B before B's scheduled refetch.
 "$FB_BINARY" keys rotate -c "$A" >/dev/null
@@ -72,5 +77,8 @@ until grep -q "fetching keys from $a_url failed" "$FB_TMP/b.log"; do
 done
 grep -q "keeping the last good set (2 keys)" "$FB_TMP/b.log" || fail "last good set not kept"
 [ "$(validate "$t2")" = 200 ] || fail "B lost A's keys when A went down"
+curl -fsS "http://127.0.0.1:$BRIDGE_PORT/metrics" |
+	grep -Eq '^fedbridge_remote_keys_fetch_failures_total\{remote="installation_A"\} [1-9]' ||
+	fail "the failed fetch is not in the metrics"
 ok "with A down, B keeps the last good key set and still verifies"
 echo "jwks_fetch: $n passed, 0 failed"
