@@ -19,30 +19,12 @@ s256=$(cert_s256 "$pair/keys/a-to-b.cert.pem")
 start_bridge "$pair/installation-b.yaml" "$FB_TMP/b.log"
 
 port=$(free_port)
-mkdir -p "$FB_TMP/nginx/logs" "$FB_TMP/nginx/tmp"
-chmod -R 777 "$FB_TMP/nginx"
-cat >"$FB_TMP/nginx/nginx.conf" <<NGINX
-worker_processes auto;
-error_log $FB_TMP/nginx/logs/error.log warn;
-pid $FB_TMP/nginx/nginx.pid;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $FB_TMP/nginx/tmp/body;
-	proxy_temp_path $FB_TMP/nginx/tmp/proxy;
-	fastcgi_temp_path $FB_TMP/nginx/tmp/fastcgi;
-	uwsgi_temp_path $FB_TMP/nginx/tmp/uwsgi;
-	scgi_temp_path $FB_TMP/nginx/tmp/scgi;
-	keepalive_requests 1000000;
+start_nginx "$port" auto <<NGINX
 	server {
 		listen 127.0.0.1:$port;
 		location / { default_type application/json; return 200 '{"decision":"allow"}'; }
 	}
-}
 NGINX
-nginx -p "$FB_TMP/nginx" -c "$FB_TMP/nginx/nginx.conf" -g 'daemon off;' &
-FB_PIDS="$FB_PIDS $!"
-until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
 
 h=(-H "Authorization: Fed $token" -H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert-S256: $s256")
 code=$(curl -s -o /dev/null -w '%{http_code}' "${h[@]}" "http://127.0.0.1:$BRIDGE_PORT/validate")

@@ -70,3 +70,36 @@ cert_escaped() {
 	sed -e 's/%/%25/g' -e 's/ /%20/g' -e 's/+/%2B/g' -e 's/\//%2F/g' -e 's/=/%3D/g' "$1" |
 		awk '{ printf "%s%%0A", $0 }'
 }
+
+# start_nginx PORT WORKERS < SERVER_BLOCKS: nginx from Debian, run by the test
+# in $FB_TMP/nginx with the given http{} server blocks; returns once PORT answers.
+start_nginx() {
+	mkdir -p "$FB_TMP/nginx/logs" "$FB_TMP/nginx/tmp"
+	chmod -R 777 "$FB_TMP/nginx"
+	{
+		cat <<NGINX
+worker_processes $2;
+error_log $FB_TMP/nginx/logs/error.log warn;
+pid $FB_TMP/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	client_body_temp_path $FB_TMP/nginx/tmp/body;
+	proxy_temp_path $FB_TMP/nginx/tmp/proxy;
+	fastcgi_temp_path $FB_TMP/nginx/tmp/fastcgi;
+	uwsgi_temp_path $FB_TMP/nginx/tmp/uwsgi;
+	scgi_temp_path $FB_TMP/nginx/tmp/scgi;
+NGINX
+		cat
+		echo "}"
+	} >"$FB_TMP/nginx/nginx.conf"
+	nginx -p "$FB_TMP/nginx" -c "$FB_TMP/nginx/nginx.conf" -g 'daemon off;' 2>"$FB_TMP/nginx/stderr" &
+	FB_PIDS="$FB_PIDS $!"
+	deadline=$(( $(date +%s) + 20 ))
+	until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+		[ "$(date +%s)" -lt "$deadline" ] ||
+			{ cat "$FB_TMP/nginx/stderr" "$FB_TMP/nginx/logs/error.log" >&2; fail "nginx did not start"; }
+		sleep 0.05
+	done
+}

@@ -94,20 +94,7 @@ validate_deny 401 malformed -H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert-S2
 command -v nginx >/dev/null 2>&1 || fail "nginx is not installed (scripts/deps.sh test installs it)"
 relay_port=$(free_port)
 inbox_port=$(free_port)
-mkdir -p "$FB_TMP/nginx/logs" "$FB_TMP/nginx/tmp"
-chmod -R 777 "$FB_TMP/nginx"
-cat >"$FB_TMP/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-error_log $FB_TMP/nginx/logs/error.log warn;
-pid $FB_TMP/nginx/nginx.pid;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path $FB_TMP/nginx/tmp/body;
-	proxy_temp_path $FB_TMP/nginx/tmp/proxy;
-	fastcgi_temp_path $FB_TMP/nginx/tmp/fastcgi;
-	uwsgi_temp_path $FB_TMP/nginx/tmp/uwsgi;
-	scgi_temp_path $FB_TMP/nginx/tmp/scgi;
+start_nginx "$relay_port" 1 <<NGINX
 	server {
 		listen 127.0.0.1:$relay_port ssl;
 		server_name federation.b.example;
@@ -143,15 +130,7 @@ http {
 			return 200 "inbox: from=\$http_x_fed_fid attrs=\$http_x_fed_attrs\n";
 		}
 	}
-}
 NGINX
-nginx -p "$FB_TMP/nginx" -c "$FB_TMP/nginx/nginx.conf" -g 'daemon off;' 2>"$FB_TMP/nginx/stderr" &
-FB_PIDS="$FB_PIDS $!"
-deadline=$(( $(date +%s) + 20 ))
-until (exec 3<>"/dev/tcp/127.0.0.1/$relay_port") 2>/dev/null; do
-	[ "$(date +%s)" -lt "$deadline" ] || { cat "$FB_TMP/nginx/stderr" "$FB_TMP/nginx/logs/error.log" >&2; fail "nginx did not start"; }
-	sleep 0.05
-done
 relay() { # client-cert client-key curl-args...
 	cert=$1 key=$2
 	shift 2
