@@ -9,8 +9,13 @@
 int fb_cli_keys(int argc, char **argv);
 int fb_cli_token(int argc, char **argv);
 
-/* Fetches every remote key set given by URL now (for one-shot commands). */
-fb_rc fb_cli_fetch_keys(struct fb_federation *fed, struct fb_err *err);
+/*
+ * Loads a configuration and its keys, printing every problem. With trusts
+ * (may be NULL), also fetches the remote key sets given by URL and builds
+ * the trust table. False when anything failed (nothing to free then).
+ */
+bool fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
+    struct fb_verify_trusts **trusts);
 
 /* Prints a configuration's diagnostics to stderr; returns NULL when it did not load. */
 struct fb_conf *fb_cli_load_conf(const char *path);

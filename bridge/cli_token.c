@@ -115,13 +115,12 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 		goto done;
 	}
 	if (strcmp(token_arg, "-") == 0) {
-		if (fb_file_read("/dev/stdin", TOKEN_STDIN_MAX, &token, &len, &err) != FB_OK &&
-		    (token = malloc(TOKEN_STDIN_MAX + 1)) != NULL) {
-			/* stdin may be a pipe, not a regular file: read it plainly. */
+		/* stdin may be a pipe: read it plainly, bounded. */
+		if ((token = malloc(TOKEN_STDIN_MAX + 1)) != NULL) {
 			len = fread(token, 1, TOKEN_STDIN_MAX, stdin);
 			token[len] = '\0';
 		}
-		if (token == NULL) {
+		if (token == NULL || ferror(stdin)) {
 			fprintf(stderr, "fedbridge token verify: cannot read the token\n");
 			goto done;
 		}
@@ -129,14 +128,11 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 		    (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
 			token[--len] = '\0';
 	}
-	if ((conf = fb_cli_load_conf(config)) == NULL)
+	if (!fb_cli_open(config, &conf, &fed, &trusts))
 		goto done;
 	fb_federation_verify_opts(conf, &vo);
 	vo.cache_entries = 0;
-	if (fb_federation_load(conf, &fed, &err) != FB_OK ||
-	    fb_cli_fetch_keys(fed, &err) != FB_OK ||
-	    fb_federation_trusts(fed, &trusts, &err) != FB_OK ||
-	    fb_verifier_new(&vo, &v, &err) != FB_OK) {
+	if (fb_verifier_new(&vo, &v, &err) != FB_OK) {
 		fprintf(stderr, "%s: %s\n", config, err.msg);
 		fb_verify_trusts_free(trusts);
 		goto done;
@@ -175,13 +171,8 @@ token_issue(const char *config, const char *tenant, const char *fid, const char 
 
 	if (ttl_text != NULL && !fb_conf_duration_parse(ttl_text, &ttl))
 		return usage("--ttl expects a duration such as 5m");
-	if ((conf = fb_cli_load_conf(config)) == NULL)
+	if (!fb_cli_open(config, &conf, &fed, NULL))
 		return EXIT_USAGE;
-	if (fb_federation_load(conf, &fed, &err) != FB_OK) {
-		fprintf(stderr, "%s: %s\n", config, err.msg);
-		fb_conf_unref(conf);
-		return EXIT_USAGE;
-	}
 	memset(&req, 0, sizeof(req));
 	req.tenant = tenant;
 	req.fid = fid;

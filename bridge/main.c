@@ -52,20 +52,6 @@ usage_error(const char *usage, const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-fb_rc
-fb_cli_fetch_keys(struct fb_federation *fed, struct fb_err *err)
-{
-	struct fb_refresh_opts ro = { .now = (int64_t)time(NULL), .force = true };
-	struct fb_buf log;
-	bool changed;
-	fb_rc rc;
-
-	fb_buf_init(&log, 65536);
-	rc = fb_federation_refresh(fed, &ro, &changed, &log, err);
-	fb_buf_free(&log);
-	return rc;
-}
-
 struct fb_conf *
 fb_cli_load_conf(const char *path)
 {
@@ -84,6 +70,40 @@ fb_cli_load_conf(const char *path)
 	return conf;
 }
 
+bool
+fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
+    struct fb_verify_trusts **trusts)
+{
+	struct fb_refresh_opts ro = { .now = (int64_t)time(NULL), .force = true };
+	struct fb_err err = { 0 };
+	struct fb_buf log;
+	bool changed;
+	fb_rc rc;
+
+	*fed = NULL;
+	if ((*conf = fb_cli_load_conf(path)) == NULL)
+		return false;
+	rc = fb_federation_load(*conf, fed, &err);
+	if (rc == FB_OK && trusts != NULL) {
+		/* One-shot commands fetch every remote key set given by URL now. */
+		fb_buf_init(&log, 65536);
+		rc = fb_federation_refresh(*fed, &ro, &changed, &log, &err);
+		fb_buf_free(&log);
+		if (rc == FB_OK)
+			rc = fb_federation_trusts(*fed, trusts, &err);
+	}
+	if (rc != FB_OK) {
+		fprintf(stderr, "%s: %s\n%s: configuration is invalid (1 error)\n", path, err.msg,
+		    path);
+		fb_federation_free(*fed);
+		fb_conf_unref(*conf);
+		*fed = NULL;
+		*conf = NULL;
+		return false;
+	}
+	return true;
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
@@ -94,7 +114,6 @@ cmd_check(int argc, char **argv)
 	bool reference = false;
 	struct fb_federation *fed = NULL;
 	struct fb_verify_trusts *table = NULL;
-	struct fb_err err = { 0 };
 	struct fb_conf *conf;
 	size_t providers = 0, trusts = 0;
 	int ch;
@@ -132,18 +151,9 @@ cmd_check(int argc, char **argv)
 	if (path == NULL)
 		return usage_error(usage_check, "check: %s", "-c FILE is required");
 
-	if ((conf = fb_cli_load_conf(path)) == NULL)
-		return 1;
 	/* Like nginx -t: also load what the file points at (keys, remote JWKS). */
-	if (fb_federation_load(conf, &fed, &err) != FB_OK ||
-	    fb_cli_fetch_keys(fed, &err) != FB_OK ||
-	    fb_federation_trusts(fed, &table, &err) != FB_OK) {
-		fprintf(stderr, "%s: %s\n%s: configuration is invalid (1 error)\n", path, err.msg,
-		    path);
-		fb_federation_free(fed);
-		fb_conf_unref(conf);
+	if (!fb_cli_open(path, &conf, &fed, &table))
 		return 1;
-	}
 	fb_verify_trusts_free(table);
 	fb_federation_free(fed);
 	for (size_t i = 0; i < conf->n_tenants; i++) {

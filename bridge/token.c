@@ -27,25 +27,6 @@ text_ok(const char *s)
 	return s == NULL || fb_utf8_valid(s, strlen(s));
 }
 
-/* What the relay check accepts: names to strings or lists of strings. */
-static bool
-attrs_ok(json_t *attrs)
-{
-	const char *name;
-	json_t *v, *item;
-	size_t i;
-
-	json_object_foreach(attrs, name, v)
-	{
-		if (json_is_string(v))
-			continue;
-		if (!json_is_array(v))
-			return false;
-		json_array_foreach(v, i, item) if (!json_is_string(item)) return false;
-	}
-	return true;
-}
-
 /* Refuses what no verifier would accept, rather than sign it. */
 static fb_rc
 claims_check(const struct fb_token_claims *c, struct fb_err *err)
@@ -61,7 +42,7 @@ claims_check(const struct fb_token_claims *c, struct fb_err *err)
 	if (fb_fid_parse(c->sub, strlen(c->sub), &fid, err) != FB_OK ||
 	    strcmp(fid.tenant, c->tid) != 0)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "sub must be a fid of tenant tid");
-	if (c->attrs != NULL && (!json_is_object(c->attrs) || !attrs_ok(c->attrs)))
+	if (c->attrs != NULL && !fb_verify_attrs_valid(c->attrs))
 		return FB_ERR_SET(
 		    err, FB_ERR_INVALID, "attrs must map names to strings or lists of strings");
 	return FB_OK;

@@ -16,6 +16,7 @@
 
 #include "fb_common.h"
 
+#include <jansson.h>
 #include <time.h>
 
 /* Stable reason codes: their names are part of the relay contract. */
@@ -48,6 +49,10 @@ const char *fb_verify_alg_name(enum fb_verify_alg alg);
 #define FB_VERIFY_FID_MAX 160
 #define FB_VERIFY_TENANT_MAX 16
 #define FB_VERIFY_SHA256_LEN 32
+
+/* The shape attrs must have: an object of strings or lists of strings. Issuers use it
+ * too, so nothing is signed that the relay check would refuse. */
+bool fb_verify_attrs_valid(json_t *attrs);
 
 /* ---- keys ---- */
 

@@ -406,9 +406,8 @@ json_int(json_t *obj, const char *name, int64_t *out)
 	return *out >= 0;
 }
 
-/* attrs: an object of strings or lists of strings, nothing deeper. */
-static bool
-attrs_valid(json_t *attrs)
+bool
+fb_verify_attrs_valid(json_t *attrs)
 {
 	const char *key;
 	json_t *val, *item;
@@ -615,7 +614,7 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 	if (!optional_claims_valid(pl))
 		DENY(FB_VERIFY_MALFORMED, "idp, acr or amr is mistyped");
 	attrs = json_object_get(pl, "attrs");
-	if (attrs == NULL || !attrs_valid(attrs))
+	if (attrs == NULL || !fb_verify_attrs_valid(attrs))
 		DENY(FB_VERIFY_MALFORMED, "attrs must map names to strings or lists of strings");
 
 	/* Issuer and key: only the trust's own keys, with the alg registered for them. */
