@@ -1,11 +1,15 @@
 /*
- * fedbridge mapping: what the admin's rules produce. Today the fid contract
- * (fid:0/<tenantID>/<local-id>); the rule language builds on it.
+ * fedbridge mapping: the admin's rules. The fid contract
+ * (fid:0/<tenantID>/<local-id>), the expression language the rules are
+ * written in, the compiled rules of a configuration, and the legacy pin
+ * table. Pure code: no I/O, no clocks, no globals.
  */
 #ifndef FB_MAPPING_H
 #define FB_MAPPING_H
 
 #include "fb_common.h"
+
+#include <jansson.h>
 
 #define FB_FID_PREFIX "fid:0/"
 #define FB_FID_TENANT_MAX 16
@@ -31,5 +35,179 @@ fb_rc fb_fid_parse(const char *s, size_t len, struct fb_fid *out, struct fb_err 
 /* Writes "fid:0/<tenant>/<local>" into out (size >= FB_FID_MAX). */
 fb_rc fb_fid_format(
     const char *tenant, const char *local, char *out, size_t size, struct fb_err *err);
+
+/* ---- Expressions: a small subset of CEL, compiled once, evaluated per login or check ---- */
+
+/* The inputs an expression may name; a name outside the allowed set is a compile error. */
+enum fb_expr_inputs {
+	FB_EXPR_IN_CLAIMS = 1u << 0, /* OIDC: ID token merged with userinfo (a JSON object) */
+	FB_EXPR_IN_ATTRS = 1u << 1, /* SAML: name -> list of strings, by Name and FriendlyName */
+	FB_EXPR_IN_NAMEID = 1u << 2, /* SAML NameID (string) */
+	FB_EXPR_IN_ISSUER = 1u << 3, /* the IdP's issuer or entityID (string) */
+	FB_EXPR_IN_PROVIDER = 1u << 4, /* the configured provider's name (string) */
+	FB_EXPR_IN_TENANT = 1u << 5, /* the local tenantID (string) */
+	FB_EXPR_IN_PRINCIPAL = 1u << 6, /* the mapped result: fid, tenant, provider, attributes */
+	FB_EXPR_IN_TOKEN = 1u << 7, /* the verified federation token's claims (a JSON object) */
+};
+#define FB_EXPR_IN_LOGIN                                                                          \
+	(FB_EXPR_IN_CLAIMS | FB_EXPR_IN_ATTRS | FB_EXPR_IN_NAMEID | FB_EXPR_IN_ISSUER |            \
+	    FB_EXPR_IN_PROVIDER | FB_EXPR_IN_TENANT)
+#define FB_EXPR_IN_OUTBOUND (FB_EXPR_IN_PRINCIPAL | FB_EXPR_IN_PROVIDER | FB_EXPR_IN_TENANT)
+#define FB_EXPR_IN_INBOUND (FB_EXPR_IN_TOKEN | FB_EXPR_IN_TENANT)
+
+/* What an expression must produce; checked at compile time when the type is known there. */
+enum fb_expr_want {
+	FB_EXPR_WANT_BOOL, /* require, deny, outbound, inbound */
+	FB_EXPR_WANT_STRING, /* a fid candidate, a pin key */
+	FB_EXPR_WANT_VALUE, /* an attribute: a string or a list of strings */
+};
+
+/* Caps that keep one evaluation bounded whatever the input. */
+#define FB_EXPR_SRC_MAX 4096 /* bytes of source */
+#define FB_EXPR_NODES_MAX 512 /* nodes of one compiled expression */
+#define FB_EXPR_DEPTH_MAX 32 /* nesting of parentheses, calls and operators */
+#define FB_EXPR_STRING_MAX 4096 /* bytes of any string an evaluation makes */
+#define FB_EXPR_LIST_MAX 256 /* items of any list an evaluation makes */
+#define FB_EXPR_REGEX_MAX 256 /* bytes of a matches() pattern */
+#define FB_EXPR_PAIRWISE_BYTES 16 /* pairwise ids: 128 bits of HMAC-SHA-256, base64url */
+
+/* Where and why compiling failed: offset is a byte offset into the source. */
+struct fb_expr_error {
+	size_t offset;
+	char msg[200];
+};
+
+/* A value during or after evaluation. Strings are not NUL-terminated. */
+enum fb_value_kind {
+	FB_V_ABSENT, /* a path that leads nowhere, or a function of an absent value */
+	FB_V_NULL,
+	FB_V_BOOL,
+	FB_V_INT,
+	FB_V_STRING,
+	FB_V_LIST,
+	FB_V_JSON, /* a JSON object (or other value) from an input, not converted */
+};
+struct fb_value {
+	enum fb_value_kind kind;
+	union {
+		bool b;
+		int64_t i;
+		struct {
+			const char *p;
+			size_t len;
+		} s;
+		struct {
+			const struct fb_value *v;
+			size_t n;
+		} list;
+		const json_t *json;
+	} u;
+};
+
+/* A record of named values: how the mapped principal is handed to outbound policies. */
+struct fb_expr_record {
+	const char *const *names;
+	const struct fb_value *values;
+	size_t n;
+};
+
+/* Everything an evaluation may read; all borrowed, any may be NULL (then absent). */
+struct fb_expr_input {
+	const json_t *claims;
+	const json_t *attrs;
+	const json_t *token;
+	const struct fb_expr_record *principal;
+	const char *nameid;
+	const char *issuer;
+	const char *provider;
+	const char *tenant;
+	const unsigned char *fid_secret; /* for pairwise(); absent secret makes pairwise absent */
+	size_t fid_secret_len;
+};
+
+/*
+ * Per-thread working memory for evaluations: strings and lists that
+ * functions make live here until the next fb_expr_scratch_reset. Its size is
+ * fixed; running out is an evaluation error, never a crash or a realloc loop.
+ */
+struct fb_expr_scratch;
+fb_rc fb_expr_scratch_new(size_t bytes, struct fb_expr_scratch **out);
+void fb_expr_scratch_reset(struct fb_expr_scratch *s);
+void fb_expr_scratch_free(struct fb_expr_scratch *s);
+
+/* A compiled expression: immutable, shareable across threads. */
+struct fb_expr;
+
+/*
+ * Compiles src (NUL-terminated, at most FB_EXPR_SRC_MAX bytes) allowing the
+ * inputs in `inputs` (enum fb_expr_inputs) and checking that it can produce
+ * `want`. On failure returns FB_ERR_CONFIG (or FB_ERR_LIMIT, FB_ERR_NOMEM) and
+ * fills *where with the offset and a message such as "unknown function
+ * 'lowr' (did you mean 'lower'?)". The caller frees *out with fb_expr_free.
+ */
+fb_rc fb_expr_compile(const char *src, unsigned inputs, enum fb_expr_want want,
+    struct fb_expr **out, struct fb_expr_error *where);
+void fb_expr_free(struct fb_expr *e);
+const char *fb_expr_source(const struct fb_expr *e);
+
+/*
+ * True when the expression reads an identifier users or admins can change
+ * (e-mail, UPN, preferred_username, display names, their AD FS and SAML
+ * URI forms) outside mutable(...): such a value must not become a fid.
+ * *offset and *name say where and which.
+ */
+bool fb_expr_reads_mutable(const struct fb_expr *e, size_t *offset, const char **name);
+
+/*
+ * Evaluates e. Returns FB_OK with *out set (possibly FB_V_ABSENT); an error
+ * at run time (a type mismatch on odd input, a cap hit, scratch exhausted)
+ * returns FB_ERR_INVALID or FB_ERR_LIMIT with err set. Results point into
+ * the inputs or the scratch. When trace is not NULL, appends one line per
+ * input value read: "claims.groups = [\"staff\"]", "claims.dept: absent".
+ */
+fb_rc fb_expr_eval(const struct fb_expr *e, const struct fb_expr_input *in,
+    struct fb_expr_scratch *scratch, struct fb_value *out, struct fb_buf *trace,
+    struct fb_err *err);
+
+/*
+ * A truth for require/deny/outbound/inbound: only FB_V_BOOL true or false
+ * decide; absent values and run-time errors are undecided, which every
+ * caller treats as "no" (fail closed).
+ */
+enum fb_truth { FB_TRUTH_FALSE, FB_TRUTH_TRUE, FB_TRUTH_UNDECIDED };
+enum fb_truth fb_expr_eval_truth(const struct fb_expr *e, const struct fb_expr_input *in,
+    struct fb_expr_scratch *scratch, struct fb_buf *trace, struct fb_err *err);
+
+/* Appends v as JSON text (strings quoted and escaped), for traces and output. */
+fb_rc fb_value_append_json(struct fb_buf *b, const struct fb_value *v);
+/* A new JSON value for v (a string or an array of strings); NULL for absent. */
+json_t *fb_value_to_json(const struct fb_value *v);
+
+/* ---- Legacy pins: users who keep the fid a whitelist file gave them ---- */
+
+struct fb_pin {
+	const char *key; /* the identity key, e.g. an e-mail, as the file wrote it */
+	const char *fid; /* NULL when the files gave only remotes for this key */
+	const char *const *remotes; /* remote tenantIDs the whitelist allowed; may be empty */
+	size_t n_remotes;
+};
+
+struct fb_pins;
+
+/*
+ * Parses a pin table (JSON, as `fedbridge import whitelist` writes it):
+ *   {"version": 1, "tenant": "<tenantID>",
+ *    "pins": {"<key>": {"fid": "fid:0/<tenantID>/<id>", "remotes": ["<tenantID>", ...]}}}
+ * (fid or remotes may be left out, not both).
+ * Keys are matched case-insensitively (ASCII); every fid must be of the
+ * file's tenant. Errors name the key and the reason. name is used in messages.
+ */
+fb_rc fb_pins_parse(const char *data, size_t len, const char *name, struct fb_pins **out,
+    struct fb_err *err);
+void fb_pins_free(struct fb_pins *p);
+const char *fb_pins_tenant(const struct fb_pins *p);
+size_t fb_pins_count(const struct fb_pins *p);
+/* The pin for key (len bytes), or NULL. O(1) expected. */
+const struct fb_pin *fb_pins_find(const struct fb_pins *p, const char *key, size_t len);
 
 #endif

@@ -7,9 +7,9 @@ set -eu
 
 profile=${1:-run}
 build="build-essential cmake pkg-config libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
-libjansson-dev libssl-dev"
+libjansson-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev"
 run="$build openssl curl ca-certificates"
-test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy nginx wrk"
+test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy nginx wrk postgresql"
 
 case "$profile" in
 run) want=$run ;;
