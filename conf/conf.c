@@ -141,6 +141,25 @@ conf_diag(struct conf_ctx *c, struct fb_conf_pos pos, const char *path, const ch
 }
 
 void
+fb_conf_diag_add(struct fb_conf_diags *diags, const struct fb_conf *conf, struct fb_conf_pos pos,
+    const char *fmt, ...)
+{
+	struct fb_buf b;
+	va_list ap;
+	char body[2048];
+
+	va_start(ap, fmt);
+	(void)vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	fb_buf_init(&b, 4096);
+	if (pos.line > 0)
+		(void)fb_buf_printf(&b, "%s:%u:%u: %s", conf->path, pos.line, pos.col, body);
+	else
+		(void)fb_buf_printf(&b, "%s: %s", conf->path, body);
+	diags_add(diags, pos, b.data);
+}
+
+void
 conf_pos_record(struct conf_ctx *c, const void *addr, struct fb_conf_pos pos)
 {
 	struct conf_pos_entry *v;

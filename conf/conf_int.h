@@ -25,6 +25,7 @@ struct conf_node {
 	const char *value; /* NUL-terminated, arena */
 	size_t len;
 	bool plain; /* an unquoted scalar: may be null, a number or a boolean */
+	char style; /* how the scalar was written: 0 plain, '\'', '"', '|' or '>' */
 	/* sequence: items; mapping: keys[i] -> items[i] */
 	struct conf_node **items;
 	struct conf_node **keys;

@@ -29,6 +29,7 @@ enum conf_type {
 	T_STRUCT, /* an embedded struct */
 	T_LIST, /* a list of structs, min..max items */
 	T_EXPRMAP, /* name -> expression */
+	T_EXPRLIST, /* one expression or a list of min..max of them */
 };
 
 enum { F_REQUIRED = 1u << 0, F_SECRET = 1u << 1 };
@@ -770,6 +771,7 @@ apply_expr(struct conf_ctx *c, const struct conf_field *f, const struct conf_nod
 	e->src = n->value;
 	e->pos = n->pos;
 	e->quoted = !n->plain;
+	e->style = n->style;
 	conf_pos_record(c, e, n->pos);
 	return true;
 }
@@ -864,6 +866,38 @@ apply_field(struct conf_ctx *c, const struct conf_field *f, const struct conf_no
 	}
 	case T_EXPR:
 		return apply_expr(c, f, n, path, (struct fb_conf_expr *)(void *)base);
+	case T_EXPRLIST: {
+		struct fb_conf_exprlist *l = (struct fb_conf_exprlist *)(void *)base;
+		size_t count = n->type == CONF_NODE_SEQ ? n->n : 1;
+		bool ok = true;
+
+		if (n->type == CONF_NODE_MAP)
+			return conf_diag(c, n->pos, path,
+			    "expected an expression or a list of expressions, got %s",
+			    got(c, f, n));
+		if ((int64_t)count < f->min || (int64_t)count > f->max)
+			return conf_diag(c, n->pos, path, "expected %lld to %lld expressions, got %zu",
+			    (long long)f->min, (long long)f->max, count);
+		l->v = conf_arena_alloc(c->arena, (count ? count : 1) * sizeof(*l->v));
+		if (l->v == NULL) {
+			c->nomem = true;
+			return false;
+		}
+		memset(l->v, 0, (count ? count : 1) * sizeof(*l->v));
+		if (n->type != CONF_NODE_SEQ) {
+			ok = apply_expr(c, f, n, path, &l->v[0]);
+		} else {
+			for (size_t i = 0; i < count; i++) {
+				(void)snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+				if (!budget(c, n->items[i]) ||
+				    !apply_expr(c, f, n->items[i], ipath, &l->v[i]))
+					ok = false;
+			}
+		}
+		l->n = count;
+		conf_pos_record(c, l, n->pos);
+		return ok;
+	}
 	case T_STRLIST: {
 		struct fb_conf_strlist *l = (struct fb_conf_strlist *)(void *)base;
 		bool ok = true;
@@ -1211,18 +1245,25 @@ static const struct conf_struct provider_struct = { "provider", provider_fields,
 static const struct conf_field mapping_fields[] = {
 	{ FIELD(struct fb_conf_mapping, "provider", T_STR, provider), .flags = F_REQUIRED,
 	    .kind = &K_IDENT, .doc = "The provider whose logins this mapping handles." },
-	{ FIELD(struct fb_conf_mapping, "fid", T_EXPR, fid), .flags = F_REQUIRED,
-	    .doc = "Expression giving the local part of the fid, e.g. pairwise(claims.sub)." },
+	{ FIELD(struct fb_conf_mapping, "fid", T_EXPRLIST, fid), .flags = F_REQUIRED, .min = 1,
+	    .max = 8,
+	    .doc = "The local part of the fid: an expression, or a list of candidates of which "
+	           "the first present wins, e.g. pairwise(claims.sub)." },
 	{ .key = "attributes",
 	    .type = T_EXPRMAP,
 	    .offset = offsetof(struct fb_conf_mapping, attrs),
 	    .count_offset = offsetof(struct fb_conf_mapping, n_attrs),
-	    .max = 64,
+	    .max = 32,
 	    .doc = "Attribute name -> expression." },
-	{ FIELD(struct fb_conf_mapping, "require", T_EXPR, require),
-	    .doc = "Condition every login must meet." },
-	{ FIELD(struct fb_conf_mapping, "deny", T_EXPR, deny),
-	    .doc = "Condition that refuses a login." },
+	{ FIELD(struct fb_conf_mapping, "require", T_EXPRLIST, require), .min = 1, .max = 32,
+	    .doc = "Conditions every login must meet (one or a list)." },
+	{ FIELD(struct fb_conf_mapping, "deny", T_EXPRLIST, deny), .min = 1, .max = 32,
+	    .doc = "Conditions of which any one refuses a login (one or a list)." },
+	{ FIELD(struct fb_conf_mapping, "pins", T_STR, pins), .kind = &K_FILE,
+	    .doc = "A pin table from fedbridge import whitelist: users who keep their old fid." },
+	{ FIELD(struct fb_conf_mapping, "pin_key", T_EXPR, pin_key),
+	    .doc = "The identity key pins are looked up by (default: lower(claims.email) for "
+	           "oidc, lower(nameid) for saml)." },
 	{ 0 },
 };
 static const struct conf_struct mapping_struct = { "mapping", mapping_fields,
@@ -1254,7 +1295,7 @@ static const struct conf_field trust_fields[] = {
 	    .doc = "The remote bridge's public URL, the iss of its tokens." },
 	{ FIELD(struct fb_conf_trust, "outbound", T_EXPR, outbound),
 	    .doc = "Which local users get tokens for this remote (default: none)." },
-	{ FIELD(struct fb_conf_trust, "release", T_STRLIST, release), .max = 64, .kind = &K_ATTR,
+	{ FIELD(struct fb_conf_trust, "release", T_STRLIST, release), .max = 32, .kind = &K_ATTR,
 	    .doc = "Attributes this remote sees." },
 	{ FIELD(struct fb_conf_trust, "inbound", T_EXPR, inbound),
 	    .doc = "Which of the remote's users may reach local users (default: none)." },
@@ -1498,6 +1539,11 @@ reference_struct(struct fb_buf *out, const struct conf_struct *s, const char *pr
 		case T_EXPRMAP:
 			type = "mapping of expressions";
 			(void)snprintf(bounds, sizeof(bounds), "at most %lld", (long long)f->max);
+			break;
+		case T_EXPRLIST:
+			type = "expression or list";
+			(void)snprintf(bounds, sizeof(bounds), "%lld to %lld expressions",
+			    (long long)f->min, (long long)f->max);
 			break;
 		}
 		rc = fb_buf_printf(out, "| `%s` | %s | %s | %s | %s |\n", path, type, bounds,

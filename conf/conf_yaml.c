@@ -189,6 +189,23 @@ on_scalar(struct yaml_state *st, const yaml_event_t *ev)
 	}
 	n->len = ev->data.scalar.length;
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	switch (ev->data.scalar.style) {
+	case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+		n->style = '\'';
+		break;
+	case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+		n->style = '"';
+		break;
+	case YAML_LITERAL_SCALAR_STYLE:
+		n->style = '|';
+		break;
+	case YAML_FOLDED_SCALAR_STYLE:
+		n->style = '>';
+		break;
+	default:
+		n->style = 0;
+		break;
+	}
 	if (memchr(n->value, '\0', n->len) != NULL)
 		return conf_diag(st->c, n->pos, NULL, "a value holds a NUL character");
 	if (ev->data.scalar.anchor != NULL &&

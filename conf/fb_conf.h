@@ -29,6 +29,13 @@ struct fb_conf_expr {
 	const char *src; /* NULL when absent */
 	struct fb_conf_pos pos;
 	bool quoted; /* written as a quoted or block scalar: columns inside may not map 1:1 */
+	char style; /* 0 plain, '\'' or '"' quoted, '|' or '>' block */
+};
+
+/* One expression or a list of them (a scalar in the file counts as a list of one). */
+struct fb_conf_exprlist {
+	struct fb_conf_expr *v;
+	size_t n;
 };
 
 struct fb_conf_strlist {
@@ -70,11 +77,13 @@ struct fb_conf_attr {
 
 struct fb_conf_mapping {
 	const char *provider;
-	struct fb_conf_expr fid;
+	struct fb_conf_exprlist fid; /* candidates in order: the first present wins */
 	struct fb_conf_attr *attrs;
 	size_t n_attrs;
-	struct fb_conf_expr require; /* src NULL: no condition */
-	struct fb_conf_expr deny;
+	struct fb_conf_exprlist require; /* every one must hold (n 0: none) */
+	struct fb_conf_exprlist deny; /* any one that holds refuses */
+	const char *pins; /* a pin table (JSON) from fedbridge import whitelist; resolved path */
+	struct fb_conf_expr pin_key; /* the identity key pins are looked up by */
 };
 
 struct fb_conf_trust {
@@ -181,6 +190,13 @@ void fb_conf_unref(struct fb_conf *conf);
 
 /* Where a field of this configuration was written (0:0 for defaults and unknown fields). */
 struct fb_conf_pos fb_conf_pos_of(const struct fb_conf *conf, const void *field);
+
+/*
+ * Appends "file:line:col: msg" (or "file: msg" for pos 0:0) to diags, for
+ * checks made after loading (expressions compiled by mapping/, keys).
+ */
+void fb_conf_diag_add(struct fb_conf_diags *diags, const struct fb_conf *conf,
+    struct fb_conf_pos pos, const char *fmt, ...) FB_PRINTF(4, 5);
 
 /* Finds a tenant by its tenantID; NULL when absent. */
 const struct fb_conf_tenant *fb_conf_tenant_find(const struct fb_conf *conf, const char *id);

@@ -896,11 +896,11 @@ test_minimal_defaults(void **state)
 	assert_false(p->allow_sha1);
 	assert_int_equal(conf->tenants[0].n_mappings, 1);
 	assert_string_equal(conf->tenants[0].mappings[0].provider, "corp");
-	assert_string_equal(conf->tenants[0].mappings[0].fid.src, "pairwise(claims.sub)");
-	assert_pos(conf->tenants[0].mappings[0].fid.pos, 18, 14);
-	assert_false(conf->tenants[0].mappings[0].fid.quoted);
-	assert_null(conf->tenants[0].mappings[0].require.src);
-	assert_null(conf->tenants[0].mappings[0].deny.src);
+	assert_string_equal(conf->tenants[0].mappings[0].fid.v[0].src, "pairwise(claims.sub)");
+	assert_pos(conf->tenants[0].mappings[0].fid.v[0].pos, 18, 14);
+	assert_false(conf->tenants[0].mappings[0].fid.v[0].quoted);
+	assert_int_equal(conf->tenants[0].mappings[0].require.n, 0);
+	assert_int_equal(conf->tenants[0].mappings[0].deny.n, 0);
 	assert_int_equal(conf->tenants[0].mappings[0].n_attrs, 0);
 	/* Defaults were not written anywhere. */
 	assert_pos(fb_conf_pos_of(conf, &conf->tokens.ttl), 0, 0);
@@ -1049,8 +1049,8 @@ test_full(void **state)
 
 	m = &t->mappings[0];
 	assert_string_equal(m->provider, "corp-keycloak");
-	assert_string_equal(m->fid.src, "pairwise(claims.sub)");
-	assert_pos(m->fid.pos, 42, 14);
+	assert_string_equal(m->fid.v[0].src, "pairwise(claims.sub)");
+	assert_pos(m->fid.v[0].pos, 42, 14);
 	assert_int_equal(m->n_attrs, 2);
 	assert_string_equal(m->attrs[0].name, "email");
 	assert_string_equal(m->attrs[0].expr.src, "lower(claims.email)");
@@ -1058,13 +1058,13 @@ test_full(void **state)
 	assert_string_equal(m->attrs[1].name, "department");
 	assert_pos(m->attrs[1].expr.pos, 45, 23);
 	assert_string_equal(
-	    m->require.src, "claims.email_verified && 'federation' in claims.groups");
-	assert_pos(m->require.pos, 46, 18);
-	assert_false(m->require.quoted);
-	assert_string_equal(m->deny.src, "claims.department == 'contractors'");
-	assert_pos(m->deny.pos, 47, 15);
-	assert_string_equal(t->mappings[1].fid.src, "attrs.employeeNumber[0]");
-	assert_null(t->mappings[1].require.src);
+	    m->require.v[0].src, "claims.email_verified && 'federation' in claims.groups");
+	assert_pos(m->require.v[0].pos, 46, 18);
+	assert_false(m->require.v[0].quoted);
+	assert_string_equal(m->deny.v[0].src, "claims.department == 'contractors'");
+	assert_pos(m->deny.v[0].pos, 47, 15);
+	assert_string_equal(t->mappings[1].fid.v[0].src, "attrs.employeeNumber[0]");
+	assert_int_equal(t->mappings[1].require.n, 0);
 
 	remote = &t->trusts[0];
 	assert_string_equal(remote->remote, "installation_B");
@@ -1183,12 +1183,12 @@ test_anchors_and_aliases(void **state)
 	for (size_t i = 0; i < 3; i++)
 		assert_string_equal(t->providers[1].scopes.v[i], t->providers[0].scopes.v[i]);
 	assert_string_equal(t->providers[1].scopes.v[1], "email");
-	assert_string_equal(t->mappings[1].fid.src, "pairwise(claims.sub)");
+	assert_string_equal(t->mappings[1].fid.v[0].src, "pairwise(claims.sub)");
 	/* An alias reports where its anchor's node is. */
-	assert_int_equal(t->mappings[1].fid.pos.line, 25);
-	assert_int_equal(t->mappings[0].fid.pos.line, 25);
+	assert_int_equal(t->mappings[1].fid.v[0].pos.line, 25);
+	assert_int_equal(t->mappings[0].fid.v[0].pos.line, 25);
 
-	assert_int_equal(t->mappings[0].fid.pos.col, 19);
+	assert_int_equal(t->mappings[0].fid.v[0].pos.col, 19);
 	fb_conf_unref(conf);
 }
 
@@ -1538,7 +1538,7 @@ test_limit_scalar(void **state)
 	memcpy(yaml + hlen + FB_CONF_MAX_SCALAR, "\"\n", 3);
 	conf = load_yaml(yaml, &diags);
 	print_diags(&diags);
-	ok = conf != NULL && strlen(conf->tenants[0].mappings[0].deny.src) == FB_CONF_MAX_SCALAR;
+	ok = conf != NULL && strlen(conf->tenants[0].mappings[0].deny.v[0].src) == FB_CONF_MAX_SCALAR;
 	fb_conf_unref(conf);
 	fb_conf_diags_free(&diags);
 	if (!ok) {
