@@ -8,6 +8,7 @@
 
 int fb_cli_keys(int argc, char **argv);
 int fb_cli_token(int argc, char **argv);
+int fb_cli_mapping(int argc, char **argv);
 
 /*
  * Loads a configuration and its keys, printing every problem. With trusts
@@ -15,9 +16,12 @@ int fb_cli_token(int argc, char **argv);
  * the trust table. False when anything failed (nothing to free then).
  */
 bool fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
-    struct fb_verify_trusts **trusts);
+    struct fb_verify_trusts **trusts, struct fb_rules **rules);
 
-/* Prints a configuration's diagnostics to stderr; returns NULL when it did not load. */
-struct fb_conf *fb_cli_load_conf(const char *path);
+/*
+ * Loads a configuration and compiles its rules, printing every diagnostic to
+ * stderr; NULL when either failed. rules (may be NULL) receives the rules.
+ */
+struct fb_conf *fb_cli_load_conf(const char *path, struct fb_rules **rules);
 
 #endif

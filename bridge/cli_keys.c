@@ -164,7 +164,7 @@ fb_cli_keys(int argc, char **argv)
 		fprintf(stderr, "fedbridge keys %s: -c FILE is required\n", verb);
 		return EXIT_USAGE;
 	}
-	if ((conf = fb_cli_load_conf(config)) == NULL)
+	if ((conf = fb_cli_load_conf(config, NULL)) == NULL)
 		return EXIT_USAGE;
 	if (strcmp(verb, "rotate") == 0)
 		status = keys_rotate(conf, alg, force);

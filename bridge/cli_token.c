@@ -98,6 +98,7 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 {
 	struct fb_err err = { 0 };
 	struct fb_conf *conf = NULL;
+	struct fb_rules *rules = NULL;
 	struct fb_federation *fed = NULL;
 	struct fb_verify_trusts *trusts = NULL;
 	struct fb_verifier *v = NULL;
@@ -128,7 +129,7 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 		    (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
 			token[--len] = '\0';
 	}
-	if (!fb_cli_open(config, &conf, &fed, &trusts))
+	if (!fb_cli_open(config, &conf, &fed, &trusts, &rules))
 		goto done;
 	fb_federation_verify_opts(conf, &vo);
 	vo.cache_entries = 0;
@@ -138,6 +139,7 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 		goto done;
 	}
 	fb_verifier_set_trusts(v, trusts);
+	fb_verifier_set_policy(v, fb_bridge_inbound_policy, rules);
 	memset(&in, 0, sizeof(in));
 	in.token = token ? token : token_arg;
 	in.token_len = token ? len : strlen(token_arg);
@@ -150,6 +152,7 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 	fb_verify_result_clear(&r);
 done:
 	fb_verifier_free(v);
+	fb_rules_free(rules);
 	fb_federation_free(fed);
 	fb_conf_unref(conf);
 	free(pem);
@@ -171,7 +174,7 @@ token_issue(const char *config, const char *tenant, const char *fid, const char 
 
 	if (ttl_text != NULL && !fb_conf_duration_parse(ttl_text, &ttl))
 		return usage("--ttl expects a duration such as 5m");
-	if (!fb_cli_open(config, &conf, &fed, NULL))
+	if (!fb_cli_open(config, &conf, &fed, NULL, NULL))
 		return EXIT_USAGE;
 	memset(&req, 0, sizeof(req));
 	req.tenant = tenant;

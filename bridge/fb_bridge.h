@@ -7,6 +7,7 @@
 #define FB_BRIDGE_H
 
 #include "fb_conf.h"
+#include "fb_mapping.h"
 #include "fb_verify.h"
 
 #include <jansson.h>
@@ -158,5 +159,22 @@ struct fb_issue_request {
 /* Issues a token for a configured trust: iss, cnf and lifetime come from the configuration. */
 fb_rc fb_federation_issue(const struct fb_federation *f, const struct fb_issue_request *req,
     char **token, struct fb_err *err);
+
+/* ---- the admin's rules (rules_load.c) ---- */
+
+/*
+ * Compiles conf's mappings and trust policies with the installation's fid
+ * secret and the pin tables they name (the files are read here; mapping/
+ * does no I/O). Errors go to diags; FB_ERR_CONFIG when there was any.
+ */
+fb_rc fb_bridge_rules_load(
+    const struct fb_conf *conf, struct fb_rules **out, struct fb_conf_diags *diags);
+
+/*
+ * The verifier's inbound policy hook: arg is the struct fb_rules in force.
+ * Uses a scratch per thread; the verifier holds its lock across the call,
+ * so installing new rules with fb_verifier_set_policy is safe.
+ */
+bool fb_bridge_inbound_policy(void *arg, const struct fb_verify_result *r);
 
 #endif

@@ -17,6 +17,7 @@ static const char usage_main[] =
     "  serve   run the bridge\n"
     "  keys    generate, list and publish signing keys\n"
     "  token   issue a federation token, or run the relay check on one\n"
+    "  mapping dry-run the mapping rules on saved identities (test, diff)\n"
     "\n"
     "Run 'fedbridge <command> --help' for a command's options.\n";
 
@@ -53,11 +54,21 @@ usage_error(const char *usage, const char *fmt, const char *arg)
 }
 
 struct fb_conf *
-fb_cli_load_conf(const char *path)
+fb_cli_load_conf(const char *path, struct fb_rules **rules)
 {
 	struct fb_conf_diags diags = { 0 };
 	struct fb_conf *conf = fb_conf_load_file(path, 0, &diags);
+	struct fb_rules *r = NULL;
 
+	/* The rules are part of the configuration: `check` fails on them too. */
+	if (conf != NULL && fb_bridge_rules_load(conf, &r, &diags) != FB_OK) {
+		fb_conf_unref(conf);
+		conf = NULL;
+	}
+	if (rules != NULL)
+		*rules = r;
+	else
+		fb_rules_free(r);
 	if (conf == NULL) {
 		for (size_t i = 0; i < diags.n; i++)
 			fprintf(stderr, "%s\n", diags.v[i].msg);
@@ -72,7 +83,7 @@ fb_cli_load_conf(const char *path)
 
 bool
 fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
-    struct fb_verify_trusts **trusts)
+    struct fb_verify_trusts **trusts, struct fb_rules **rules)
 {
 	struct fb_refresh_opts ro = { .now = (int64_t)time(NULL), .force = true };
 	struct fb_err err = { 0 };
@@ -81,7 +92,7 @@ fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
 	fb_rc rc;
 
 	*fed = NULL;
-	if ((*conf = fb_cli_load_conf(path)) == NULL)
+	if ((*conf = fb_cli_load_conf(path, rules)) == NULL)
 		return false;
 	rc = fb_federation_load(*conf, fed, &err);
 	if (rc == FB_OK && trusts != NULL) {
@@ -97,6 +108,10 @@ fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
 		    path);
 		fb_federation_free(*fed);
 		fb_conf_unref(*conf);
+		if (rules != NULL) {
+			fb_rules_free(*rules);
+			*rules = NULL;
+		}
 		*fed = NULL;
 		*conf = NULL;
 		return false;
@@ -152,7 +167,7 @@ cmd_check(int argc, char **argv)
 		return usage_error(usage_check, "check: %s", "-c FILE is required");
 
 	/* Like nginx -t: also load what the file points at (keys, remote JWKS). */
-	if (!fb_cli_open(path, &conf, &fed, &table))
+	if (!fb_cli_open(path, &conf, &fed, &table, NULL))
 		return 1;
 	fb_verify_trusts_free(table);
 	fb_federation_free(fed);
@@ -206,7 +221,7 @@ main(int argc, char **argv)
 		const char *name;
 		int (*run)(int, char **);
 	} commands[] = { { "check", cmd_check }, { "serve", cmd_serve }, { "keys", fb_cli_keys },
-		{ "token", fb_cli_token } };
+		{ "token", fb_cli_token }, { "mapping", fb_cli_mapping } };
 
 	if (argc < 2) {
 		fputs(usage_main, stderr);

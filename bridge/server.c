@@ -32,6 +32,7 @@ struct runtime {
 	atomic_uint refs;
 	struct fb_conf *conf;
 	struct fb_federation *fed;
+	struct fb_rules *rules;
 	unsigned long generation;
 };
 
@@ -69,6 +70,7 @@ runtime_unref(struct runtime *rt)
 	if (rt == NULL || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	fb_federation_free(rt->fed);
+	fb_rules_free(rt->rules);
 	fb_conf_unref(rt->conf);
 	free(rt);
 }
@@ -135,6 +137,8 @@ runtime_install(struct runtime *rt, struct fb_verify_trusts *trusts)
 	pthread_mutex_lock(&state.install_lock);
 	fb_verifier_set_limits(state.verifier, &vo);
 	fb_verifier_set_trusts(state.verifier, trusts);
+	/* Once this returns no check uses the old rules: the old runtime may go. */
+	fb_verifier_set_policy(state.verifier, fb_bridge_inbound_policy, rt->rules);
 	pthread_mutex_lock(&state.lock);
 	old = state.rt;
 	rt->generation = old ? old->generation + 1 : 1;
@@ -613,9 +617,14 @@ load_runtime(const char *path, const char *what, struct fb_verify_trusts **trust
 	struct fb_conf_diags diags = { 0 };
 	struct fb_err err = { 0 };
 	struct runtime *rt = NULL;
+	struct fb_rules *rules = NULL;
 	struct fb_conf *conf;
 
 	conf = fb_conf_load_file(path, 0, &diags);
+	if (conf != NULL && fb_bridge_rules_load(conf, &rules, &diags) != FB_OK) {
+		fb_conf_unref(conf);
+		conf = NULL;
+	}
 	if (conf == NULL) {
 		log_diags(&diags, what);
 		fb_conf_diags_free(&diags);
@@ -623,9 +632,11 @@ load_runtime(const char *path, const char *what, struct fb_verify_trusts **trust
 	}
 	if (runtime_build(conf, &rt, trusts, &err) != FB_OK) {
 		fb_log(FB_LOG_ERROR, "%s: %s: %s", what, path, err.msg);
+		fb_rules_free(rules);
 		fb_conf_unref(conf);
 		return NULL;
 	}
+	rt->rules = rules;
 	return rt;
 }
 

@@ -9,6 +9,7 @@
 
 #include "fb_common.h"
 
+#include <jansson.h>
 #include <time.h>
 
 #define FB_IDENTITY_FIELD_MAX 1024
@@ -33,5 +34,29 @@ void fb_identity_free(struct fb_identity *id);
 
 /* Same user: same issuer and same subject, byte for byte. */
 bool fb_identity_same_user(const struct fb_identity *a, const struct fb_identity *b);
+
+/*
+ * What a SAML 2.0 Response (or a bare Assertion) says about its subject:
+ * the Issuer, NameID and its Format, SessionIndex, and every attribute as a
+ * list of strings under its Name and, when it has one, its FriendlyName.
+ * All owned; release with fb_saml_identity_clear.
+ */
+struct fb_saml_identity {
+	char *issuer;
+	char *nameid;
+	char *nameid_format;
+	char *session_index;
+	json_t *attrs;
+};
+
+/*
+ * Reads xml (at most 1 MiB, UTF-8, no DOCTYPE) holding exactly one
+ * Assertion. It READS ONLY: it checks no signature, condition, audience or
+ * replay, which the SAML login does before trusting any of it. Used as is by
+ * `fedbridge mapping test --saml-response`, a dry run.
+ */
+fb_rc fb_saml_identity_read(
+    const char *xml, size_t len, struct fb_saml_identity *out, struct fb_err *err);
+void fb_saml_identity_clear(struct fb_saml_identity *id);
 
 #endif

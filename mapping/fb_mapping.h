@@ -8,6 +8,7 @@
 #define FB_MAPPING_H
 
 #include "fb_common.h"
+#include "fb_conf.h"
 
 #include <jansson.h>
 
@@ -183,6 +184,101 @@ fb_rc fb_value_append_json(struct fb_buf *b, const struct fb_value *v);
 /* A new JSON value for v (a string or an array of strings); NULL for absent. */
 json_t *fb_value_to_json(const struct fb_value *v);
 
+/* ---- Rules: a configuration's mappings and trust policies, compiled ---- */
+
+/* Caps on one mapped attribute, so released attributes always fit a token. */
+#define FB_RULES_ATTR_BYTES_MAX 1024 /* a string value, or each item of a list */
+#define FB_RULES_ATTR_ITEMS_MAX 64 /* items of a list value */
+
+struct fb_pins;
+
+struct fb_rules_params {
+	const unsigned char *fid_secret; /* copied; NULL: pairwise() is absent (syntax checks) */
+	size_t fid_secret_len;
+	/* Reads a pin table file into a new buffer; NULL: pin tables are not loaded. */
+	fb_rc (*read_file)(
+	    void *arg, const char *path, char **data, size_t *len, struct fb_err *err);
+	void *read_arg;
+};
+
+/* Every expression of a configuration, compiled; immutable and shareable across threads. */
+struct fb_rules;
+
+/*
+ * Compiles the mappings and trust policies of conf (which must outlive the
+ * result). Each error is appended to diags as "file:line:col: path: what",
+ * with the column inside the expression and the source line under it;
+ * returns FB_ERR_CONFIG when there was any.
+ */
+fb_rc fb_rules_compile(const struct fb_conf *conf, const struct fb_rules_params *params,
+    struct fb_rules **out, struct fb_conf_diags *diags);
+void fb_rules_free(struct fb_rules *r);
+
+/* What an IdP said about one login, normalized by idp/ (all borrowed). */
+struct fb_login {
+	const char *tenant;
+	const char *provider;
+	const char *issuer;
+	const char *subject;
+	const json_t *claims; /* OIDC; NULL for SAML */
+	const json_t *attrs; /* SAML: name -> list of strings; NULL for OIDC */
+	const char *nameid; /* SAML; NULL for OIDC */
+};
+
+struct fb_trust_decision {
+	const struct fb_conf_trust *trust; /* borrowed from the configuration */
+	bool outbound; /* this principal gets tokens for that remote */
+};
+
+/*
+ * The outcome of one login's mapping. Strings point into the rules, the
+ * login's inputs or the scratch; release with fb_principal_clear.
+ */
+struct fb_principal {
+	bool allowed;
+	char fid[FB_FID_MAX];
+	const char *fid_source; /* the rule path that gave the fid, e.g. "...fid[1]" or "...pins" */
+	const char *rule; /* refused: the rule that refused, e.g. "tenants[0].mapping[0].require[1]" */
+	char reason[320]; /* refused: why, naming the absent or failing value */
+	size_t n_attrs;
+	const char *const *attr_names;
+	const struct fb_value *attr_values; /* FB_V_ABSENT where the IdP gave nothing */
+	size_t n_trusts;
+	const struct fb_trust_decision *trusts; /* one per trust of the tenant, in config order */
+	const struct fb_pin *pin; /* the legacy pin that matched, or NULL */
+};
+
+/*
+ * Runs the tenant's mapping for in->provider: fid, attributes, require and
+ * deny, then every trust's outbound policy. Returns FB_OK whether the login
+ * is allowed or refused (see out->allowed); FB_ERR_NOTFOUND for an unknown
+ * tenant or provider; other errors for bad input. trace (may be NULL) gets
+ * one line per rule and per value it read.
+ */
+fb_rc fb_mapping_run(const struct fb_rules *r, const struct fb_login *in,
+    struct fb_expr_scratch *scratch, struct fb_principal *out, struct fb_buf *trace,
+    struct fb_err *err);
+/* Frees what fb_mapping_run allocated in p (values in the scratch stay there). */
+void fb_principal_clear(struct fb_principal *p);
+
+/*
+ * The attributes of p as a new JSON object: all of them (trust NULL) or only
+ * those trust releases. Absent attributes are left out.
+ */
+json_t *fb_principal_attrs_json(const struct fb_principal *p, const struct fb_conf_trust *trust);
+
+/*
+ * The receiving tenant's inbound policy for a verified token from sender_tid
+ * (token is its claims). No trust, no inbound rule, or an undecided result:
+ * FB_TRUTH_FALSE or FB_TRUTH_UNDECIDED, both of which deny.
+ */
+enum fb_truth fb_rules_inbound(const struct fb_rules *r, const char *receiving_tenant,
+    const char *sender_tid, const json_t *token, struct fb_expr_scratch *scratch,
+    struct fb_buf *trace);
+
+/* Counts, for `fedbridge check` and benchmarks. */
+size_t fb_rules_expr_count(const struct fb_rules *r);
+
 /* ---- Legacy pins: users who keep the fid a whitelist file gave them ---- */
 
 struct fb_pin {
@@ -191,8 +287,6 @@ struct fb_pin {
 	const char *const *remotes; /* remote tenantIDs the whitelist allowed; may be empty */
 	size_t n_remotes;
 };
-
-struct fb_pins;
 
 /*
  * Parses a pin table (JSON, as `fedbridge import whitelist` writes it):

@@ -149,6 +149,7 @@ struct fb_verify_result {
 	const char *sid;
 	const char *jti;
 	const char *attrs_json; /* the released attributes, a JSON object */
+	const json_t *claims; /* the whole verified payload, held like the strings above */
 	time_t exp;
 	void *hold; /* private */
 };

@@ -102,6 +102,7 @@ struct claims {
 	/* Revocation memo: not revoked as of rev_gen (guarded by the cache set lock). */
 	uint64_t rev_gen;
 	bool revoked;
+	json_t *payload; /* the verified claims, for the inbound policy (read-only once shared) */
 	char mem[]; /* the token and every string above, in one allocation */
 };
 
@@ -110,6 +111,7 @@ claims_unref(struct claims *c)
 {
 	if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	json_decref(c->payload);
 	free(c); /* strings live in c->mem */
 }
 
@@ -672,6 +674,8 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 	c->nbf = nbf;
 	c->exp = exp;
 	memcpy(c->cnf, cnf, sizeof(c->cnf));
+	c->payload = pl;
+	pl = NULL;
 	c->h_sid = revoke_key(v->seed, FB_REVOKE_SESSION, sid, strlen(sid));
 	c->h_sub = revoke_key(v->seed, FB_REVOKE_FID, sub, strlen(sub));
 	c->h_tid = revoke_key(v->seed, FB_REVOKE_TENANT, tid, strlen(tid));
@@ -696,6 +700,7 @@ check_claims(struct fb_verifier *v, struct claims *c, const struct fb_verify_inp
 	out->sid = c->sid;
 	out->jti = c->jti;
 	out->attrs_json = c->attrs_json;
+	out->claims = c->payload;
 	exp = c->exp;
 	/* Whatever the token claims, it lives at most max_lifetime after iat. */
 	if (c->iat <= INT64_MAX - v->opts.max_lifetime && c->iat + v->opts.max_lifetime < exp)
@@ -801,6 +806,7 @@ done:
 	out->hold = c;
 	if (c == NULL) {
 		out->fid = out->tid = out->sid = out->jti = out->attrs_json = NULL;
+		out->claims = NULL;
 	}
 	return out->reason;
 }
