@@ -88,8 +88,8 @@ json_file(const char *path, struct fb_err *err)
 	j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(data);
 	if (j == NULL)
-		FB_ERR_SET(err, FB_ERR_INVALID, "%s:%d:%d: %s", path, jerr.line, jerr.column,
-		    jerr.text);
+		FB_ERR_SET(
+		    err, FB_ERR_INVALID, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
 	else if (!json_is_object(j)) {
 		FB_ERR_SET(err, FB_ERR_INVALID, "%s: expected a JSON object", path);
 		json_decref(j);
@@ -165,16 +165,15 @@ read_identity(const char *path, struct dry_input *d, struct fb_err *err)
 	}
 	val = json_object_get(d->doc, "claims");
 	if (val != NULL && !json_is_object(val))
-		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: claims must be an object", path),
-		       false;
+		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: claims must be an object", path), false;
 	d->claims = json_incref(val);
 	val = json_object_get(d->doc, "attrs");
 	if (val != NULL && !json_is_object(val))
 		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: attrs must be an object", path), false;
 	d->attrs = json_incref(val);
 	if (d->claims == NULL && d->attrs == NULL)
-		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: needs claims (OIDC) or attrs (SAML)",
-		           path),
+		return FB_ERR_SET(
+		           err, FB_ERR_INVALID, "%s: needs claims (OIDC) or attrs (SAML)", path),
 		       false;
 	d->provider = opt_string(d->doc, "provider");
 	d->tenant = opt_string(d->doc, "tenant");
@@ -480,8 +479,8 @@ write_json_file(const char *path, json_t *j)
 
 /* Runs one identity file of a directory; r->json NULL (message printed) on errors. */
 static bool
-dir_run(const struct fb_conf *conf, const struct fb_rules *rules, const char *dir,
-    const char *name, struct dry_result *r)
+dir_run(const struct fb_conf *conf, const struct fb_rules *rules, const char *dir, const char *name,
+    struct dry_result *r)
 {
 	struct dry_input d = { 0 };
 	struct fb_err err = { 0 };
@@ -490,8 +489,8 @@ dir_run(const struct fb_conf *conf, const struct fb_rules *rules, const char *di
 
 	memset(r, 0, sizeof(*r));
 	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
-	ok = read_identity(path, &d, &err) &&
-	    dry_run(conf, rules, &d, NULL, NULL, r, &err) == FB_OK;
+	ok =
+	    read_identity(path, &d, &err) && dry_run(conf, rules, &d, NULL, NULL, r, &err) == FB_OK;
 	if (!ok)
 		printf("ERROR %s: %s\n", name, err.msg);
 	dry_input_clear(&d);
@@ -564,8 +563,8 @@ print_changes(const char *name, json_t *a, json_t *b)
 			continue;
 		xs = x ? json_dumps(x, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
 		ys = y ? json_dumps(y, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
-		printf("%s: %s: %s -> %s\n", name, fields[i], xs ? xs : "(none)",
-		    ys ? ys : "(none)");
+		printf(
+		    "%s: %s: %s -> %s\n", name, fields[i], xs ? xs : "(none)", ys ? ys : "(none)");
 		free(xs);
 		free(ys);
 		changed = true;
@@ -635,8 +634,9 @@ cmd_test(int argc, char **argv)
 		case 'S':
 		case 'I':
 			if (mode != NULL)
-				return usage_fail("%s", "give one of --claims, --saml-response, "
-				                        "--identity");
+				return usage_fail("%s",
+				    "give one of --claims, --saml-response, "
+				    "--identity");
 			mode = ch == 'C' ? "claims" : ch == 'S' ? "saml" : "identity";
 			input = optarg;
 			break;
@@ -657,7 +657,8 @@ cmd_test(int argc, char **argv)
 	if (config == NULL)
 		return usage_fail("%s", "test: -c FILE is required");
 	if (mode == NULL && optind != argc - 1)
-		return usage_fail("%s", "test: give --claims, --saml-response, --identity or a DIR");
+		return usage_fail(
+		    "%s", "test: give --claims, --saml-response, --identity or a DIR");
 	if (mode != NULL && optind != argc)
 		return usage_fail("test: unexpected argument %s", argv[optind]);
 	if (mode != NULL && update)

@@ -22,8 +22,7 @@ read_pins(void *arg, const char *path, char **data, size_t *len, struct fb_err *
 }
 
 fb_rc
-fb_bridge_rules_load(
-    const struct fb_conf *conf, struct fb_rules **out, struct fb_conf_diags *diags)
+fb_bridge_rules_load(const struct fb_conf *conf, struct fb_rules **out, struct fb_conf_diags *diags)
 {
 	struct fb_rules_params params = { .read_file = read_pins };
 	struct fb_err err = { 0 };

@@ -876,8 +876,9 @@ apply_field(struct conf_ctx *c, const struct conf_field *f, const struct conf_no
 			    "expected an expression or a list of expressions, got %s",
 			    got(c, f, n));
 		if ((int64_t)count < f->min || (int64_t)count > f->max)
-			return conf_diag(c, n->pos, path, "expected %lld to %lld expressions, got %zu",
-			    (long long)f->min, (long long)f->max, count);
+			return conf_diag(c, n->pos, path,
+			    "expected %lld to %lld expressions, got %zu", (long long)f->min,
+			    (long long)f->max, count);
 		l->v = conf_arena_alloc(c->arena, (count ? count : 1) * sizeof(*l->v));
 		if (l->v == NULL) {
 			c->nomem = true;

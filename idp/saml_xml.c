@@ -86,7 +86,8 @@ text_of(const xmlNode *n, struct fb_buf *out)
 	for (const xmlNode *c = n->children; c != NULL; c = c->next) {
 		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) &&
 		    c->content != NULL) {
-			if (fb_buf_append(out, c->content, strlen((const char *)c->content)) != FB_OK)
+			if (fb_buf_append(out, c->content, strlen((const char *)c->content)) !=
+			    FB_OK)
 				return false;
 		} else if (c->type == XML_ELEMENT_NODE && !text_of(c, out)) {
 			return false;
@@ -121,7 +122,8 @@ add_values(json_t *attrs, const char *key, json_t *values, struct fb_err *err)
 
 	if (cur == NULL) {
 		if (json_object_size(attrs) >= SAML_ATTRS_MAX)
-			return FB_ERR_SET(err, FB_ERR_LIMIT, "more than %d attributes", SAML_ATTRS_MAX);
+			return FB_ERR_SET(
+			    err, FB_ERR_LIMIT, "more than %d attributes", SAML_ATTRS_MAX);
 		return json_object_set(attrs, key, values) == 0
 		    ? FB_OK
 		    : FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
@@ -223,8 +225,8 @@ read_document(xmlDoc *doc, struct fb_saml_identity *out, struct fb_err *err)
 	if (doc->intSubset != NULL || doc->extSubset != NULL)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "a DOCTYPE is not allowed in SAML messages");
 	if (root == NULL || depth_of(root, 1) > SAML_DEPTH_MAX)
-		return FB_ERR_SET(err, FB_ERR_LIMIT, "the XML nests deeper than %d levels",
-		    SAML_DEPTH_MAX);
+		return FB_ERR_SET(
+		    err, FB_ERR_LIMIT, "the XML nests deeper than %d levels", SAML_DEPTH_MAX);
 	if (is_el(root, NS_ASSERTION, "Assertion")) {
 		as = root;
 		count = 1;
@@ -244,18 +246,19 @@ read_document(xmlDoc *doc, struct fb_saml_identity *out, struct fb_err *err)
 		}
 	} else {
 		return FB_ERR_SET(err, FB_ERR_INVALID,
-		    "not a SAML 2.0 Response or Assertion (namespace and name of the root element)");
+		    "not a SAML 2.0 Response or Assertion (namespace and name of the root "
+		    "element)");
 	}
 	if (count != 1)
-		return FB_ERR_SET(err, FB_ERR_INVALID, "a Response must hold exactly one Assertion, "
-		                                       "this one holds %zu",
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "a Response must hold exactly one Assertion, "
+		    "this one holds %zu",
 		    count);
 	return read_assertion(as, out, err);
 }
 
 fb_rc
-fb_saml_identity_read(const char *xml, size_t len, struct fb_saml_identity *out,
-    struct fb_err *err)
+fb_saml_identity_read(const char *xml, size_t len, struct fb_saml_identity *out, struct fb_err *err)
 {
 	xmlParserCtxtPtr ctx;
 	xmlDoc *doc;
@@ -263,7 +266,8 @@ fb_saml_identity_read(const char *xml, size_t len, struct fb_saml_identity *out,
 
 	memset(out, 0, sizeof(*out));
 	if (len > SAML_XML_MAX)
-		return FB_ERR_SET(err, FB_ERR_LIMIT, "the XML is larger than %zu bytes", SAML_XML_MAX);
+		return FB_ERR_SET(
+		    err, FB_ERR_LIMIT, "the XML is larger than %zu bytes", SAML_XML_MAX);
 	if (len > INT32_MAX || !fb_utf8_valid(xml, len))
 		return FB_ERR_SET(err, FB_ERR_INVALID, "the XML is not UTF-8");
 	(void)pthread_once(&xml_once, xml_init);

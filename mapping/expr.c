@@ -96,8 +96,7 @@ static const struct {
 	[F_UPPER] = { "upper", 1, 1, { A_STR, 0 }, S_STRING, { "a string", NULL } },
 	[F_TRIM] = { "trim", 1, 1, { A_STR, 0 }, S_STRING, { "a string", NULL } },
 	[F_HAS] = { "has", 1, 1, { A_ANY, 0 }, S_BOOL, { "a field path", NULL } },
-	[F_MATCHES] = { "matches", 2, 2, { A_STR, A_STR }, S_BOOL,
-	    { "a string", "a pattern" } },
+	[F_MATCHES] = { "matches", 2, 2, { A_STR, A_STR }, S_BOOL, { "a string", "a pattern" } },
 	[F_STARTS] = { "startsWith", 2, 2, { A_STR, A_STR }, S_BOOL, { "a string", "a string" } },
 	[F_ENDS] = { "endsWith", 2, 2, { A_STR, A_STR }, S_BOOL, { "a string", "a string" } },
 	[F_SPLIT] = { "split", 2, 2, { A_STR, A_STR }, S_LIST_STR, { "a string", "a string" } },
@@ -105,8 +104,7 @@ static const struct {
 	[F_FIRST] = { "first", 1, 1, { A_LIST | A_STR, 0 }, S_DYN, { "a list or a string", NULL } },
 	[F_SIZE] = { "size", 1, 1, { A_STR | A_LIST | A_OBJ, 0 }, S_INT,
 	    { "a string, a list or an object", NULL } },
-	[F_PAIRWISE] = { "pairwise", 1, 2, { A_STR, A_STR }, S_STRING,
-	    { "a string", "a string" } },
+	[F_PAIRWISE] = { "pairwise", 1, 2, { A_STR, A_STR }, S_STRING, { "a string", "a string" } },
 	[F_MUTABLE] = { "mutable", 1, 1, { A_ANY, 0 }, S_DYN, { "a value", NULL } },
 };
 #define N_FNS (sizeof(fns) / sizeof(fns[0]))
@@ -384,8 +382,9 @@ lex_string(struct parser *p, struct tok *t)
 			break;
 		}
 		default:
-			return perr(p, p->pos, "unknown escape \\%c: use \\\\ \\' \\\" \\n \\r \\t "
-			                       "or \\uXXXX",
+			return perr(p, p->pos,
+			    "unknown escape \\%c: use \\\\ \\' \\\" \\n \\r \\t "
+			    "or \\uXXXX",
 			    c);
 		}
 		p->pos += 2;
@@ -437,7 +436,8 @@ lex(struct parser *p)
 		while (p->pos < p->len && s[p->pos] >= '0' && s[p->pos] <= '9') {
 			int d = s[p->pos] - '0';
 			if (v > (INT64_MAX - d) / 10)
-				return perr(p, t->start, "this number is too large (64-bit integers)");
+				return perr(
+				    p, t->start, "this number is too large (64-bit integers)");
 			v = v * 10 + d;
 			p->pos++;
 		}
@@ -478,7 +478,8 @@ lex(struct parser *p)
 			break;
 		case '=':
 			if (d != '=')
-				return perr(p, t->start, "'=' is not an operator: use == to compare");
+				return perr(
+				    p, t->start, "'=' is not an operator: use == to compare");
 			p->pos++;
 			t->kind = T_EQ;
 			break;
@@ -654,8 +655,9 @@ expect(struct parser *p, enum tok_kind k, const char *what, size_t open_at)
 {
 	if (p->t.kind != k) {
 		if (open_at != (size_t)-1)
-			return perr(p, p->t.start, "expected %s to close the one at column %zu, got %s",
-			    what, open_at + 1, tok_text(&p->t));
+			return perr(p, p->t.start,
+			    "expected %s to close the one at column %zu, got %s", what, open_at + 1,
+			    tok_text(&p->t));
 		return perr(p, p->t.start, "expected %s, got %s", what, tok_text(&p->t));
 	}
 	return lex(p);
@@ -732,8 +734,7 @@ make_field(struct parser *p, int32_t base, const char *key, size_t klen, size_t 
 	/* SAML attributes are always lists of strings; the rest is whatever the IdP sent. */
 	N(p, f)->type = (root == I_ATTRS && N(p, base)->kind == N_INPUT) ? S_LIST_STR : S_DYN;
 	if (root == I_PRINCIPAL && N(p, base)->kind == N_INPUT &&
-	    (strcmp(key, "fid") == 0 || strcmp(key, "tenant") == 0 ||
-	        strcmp(key, "provider") == 0))
+	    (strcmp(key, "fid") == 0 || strcmp(key, "tenant") == 0 || strcmp(key, "provider") == 0))
 		N(p, f)->type = S_STRING;
 	if (root == I_PRINCIPAL && N(p, base)->kind == N_INPUT &&
 	    strcmp(key, "legacy_remotes") == 0)
@@ -743,8 +744,8 @@ make_field(struct parser *p, int32_t base, const char *key, size_t klen, size_t 
 	return f;
 }
 
-static int32_t parse_call(struct parser *p, const char *name, size_t len, size_t start,
-    int32_t receiver);
+static int32_t parse_call(
+    struct parser *p, const char *name, size_t len, size_t start, int32_t receiver);
 
 static int32_t
 parse_postfix(struct parser *p, int32_t base)
@@ -799,8 +800,9 @@ parse_postfix(struct parser *p, int32_t base)
 				return -1;
 			if (N(p, idx)->type != S_DYN && N(p, idx)->type != S_INT &&
 			    N(p, idx)->type != S_STRING)
-				return perr(p, N(p, idx)->start, "an index must be a number or a string, "
-				                                 "this is %s",
+				return perr(p, N(p, idx)->start,
+				           "an index must be a number or a string, "
+				           "this is %s",
 				           stype_name(N(p, idx)->type)),
 				       -1;
 			int32_t n = new_node(p, N_INDEX, N(p, base)->start);
@@ -968,15 +970,15 @@ parse_primary(struct parser *p)
 			N(p, n)->lit = (struct fb_value){ .kind = FB_V_INT, .u.i = t.i };
 			N(p, n)->type = S_INT;
 		} else if (t.kind == T_STRING) {
-			N(p, n)->lit = (struct fb_value){ .kind = FB_V_STRING,
-				.u.s = { t.s, t.len } };
+			N(p, n)->lit =
+			    (struct fb_value){ .kind = FB_V_STRING, .u.s = { t.s, t.len } };
 			N(p, n)->type = S_STRING;
 		} else if (t.kind == T_NULL) {
 			N(p, n)->lit.kind = FB_V_NULL;
 			N(p, n)->type = S_NULL;
 		} else {
-			N(p, n)->lit = (struct fb_value){ .kind = FB_V_BOOL,
-				.u.b = t.kind == T_TRUE };
+			N(p, n)->lit =
+			    (struct fb_value){ .kind = FB_V_BOOL, .u.b = t.kind == T_TRUE };
 			N(p, n)->type = S_BOOL;
 		}
 		N(p, n)->end = (uint32_t)t.end;
@@ -1129,7 +1131,8 @@ parse_rel(struct parser *p)
 			enum stype rt = (enum stype)N(p, b)->type;
 			if (rt != S_DYN && rt != S_LIST && rt != S_LIST_STR && rt != S_OBJECT)
 				return perr(p, N(p, b)->start,
-				           "'in' needs a list or an object on its right, this is %s",
+				           "'in' needs a list or an object on its right, this is "
+				           "%s",
 				           stype_name(rt)),
 				       -1;
 		}
@@ -1149,9 +1152,11 @@ parse_logic(struct parser *p, enum tok_kind op, int32_t (*sub)(struct parser *))
 		for (int side = 0; side < 2; side++) {
 			const struct node *x = N(p, side == 0 ? a : b);
 			if (x->type != S_BOOL && x->type != S_DYN)
-				return perr(p, x->start, "'%s' needs true or false on both sides, this "
-				                         "is %s",
-				           op == T_AND ? "&&" : "||", stype_name((enum stype)x->type)),
+				return perr(p, x->start,
+				           "'%s' needs true or false on both sides, this "
+				           "is %s",
+				           op == T_AND ? "&&" : "||",
+				           stype_name((enum stype)x->type)),
 				       -1;
 		}
 		a = binary(p, op == T_AND ? N_AND : N_OR, a, b);
@@ -1203,8 +1208,8 @@ want_ok(struct parser *p, enum fb_expr_want want)
 	case FB_EXPR_WANT_BOOL:
 		if (t == S_BOOL || t == S_DYN)
 			return true;
-		return perr(p, r->start, "this rule must give true or false, this is %s",
-		    stype_name(t));
+		return perr(
+		    p, r->start, "this rule must give true or false, this is %s", stype_name(t));
 	case FB_EXPR_WANT_STRING:
 		if (t == S_STRING || t == S_DYN)
 			return true;
@@ -1213,8 +1218,9 @@ want_ok(struct parser *p, enum fb_expr_want want)
 	case FB_EXPR_WANT_VALUE:
 		if (t == S_STRING || t == S_LIST_STR || t == S_LIST || t == S_DYN)
 			return true;
-		return perr(p, r->start, "an attribute must be a string or a list of strings, this "
-		                         "is %s",
+		return perr(p, r->start,
+		    "an attribute must be a string or a list of strings, this "
+		    "is %s",
 		    stype_name(t));
 	}
 	return true;
@@ -1269,8 +1275,7 @@ fb_expr_compile(const char *src, unsigned inputs, enum fb_expr_want want, struct
 		else
 			(void)want_ok(&p, want);
 	}
-	if (!p.failed &&
-	    (e->mctx = pcre2_match_context_create(NULL)) != NULL) {
+	if (!p.failed && (e->mctx = pcre2_match_context_create(NULL)) != NULL) {
 		(void)pcre2_set_match_limit(e->mctx, REGEX_MATCH_LIMIT);
 		(void)pcre2_set_depth_limit(e->mctx, REGEX_DEPTH_LIMIT);
 		(void)pcre2_set_heap_limit(e->mctx, REGEX_HEAP_LIMIT_KIB);
@@ -1515,8 +1520,8 @@ static fb_rc eval_node(struct eval *ev, int32_t i, struct fb_value *out);
 static fb_rc
 runtime_error(struct eval *ev, const struct node *n, fb_rc rc, const char *what)
 {
-	return FB_ERR_SET(ev->err, rc, "%.*s: %s", (int)(n->end - n->start),
-	    ev->e->src + n->start, what);
+	return FB_ERR_SET(
+	    ev->err, rc, "%.*s: %s", (int)(n->end - n->start), ev->e->src + n->start, what);
 }
 
 static void
@@ -1628,7 +1633,8 @@ eval_index(struct eval *ev, const struct node *n, struct fb_value *out)
 	    json_is_object(base.u.json)) {
 		*out = from_json(json_object_getn(base.u.json, idx.u.s.p, idx.u.s.len));
 	} else if (idx.kind != FB_V_ABSENT && idx.kind != FB_V_INT && idx.kind != FB_V_STRING) {
-		return runtime_error(ev, n, FB_ERR_INVALID, "an index must be a number or a string");
+		return runtime_error(
+		    ev, n, FB_ERR_INVALID, "an index must be a number or a string");
 	}
 	return FB_OK;
 }
@@ -1648,8 +1654,8 @@ eval_logic(struct eval *ev, const struct node *n, struct fb_value *out)
 		return FB_OK;
 	}
 	if (ra == FB_OK && a.kind != FB_V_BOOL && a.kind != FB_V_ABSENT)
-		return runtime_error(ev, &ev->e->nodes[n->a], FB_ERR_INVALID,
-		    "needs true or false here");
+		return runtime_error(
+		    ev, &ev->e->nodes[n->a], FB_ERR_INVALID, "needs true or false here");
 	rb = eval_node(ev, n->b, &b);
 	if (rb == FB_OK && b.kind == FB_V_BOOL && b.u.b != is_and) {
 		*out = b;
@@ -1660,8 +1666,8 @@ eval_logic(struct eval *ev, const struct node *n, struct fb_value *out)
 	if (rb != FB_OK)
 		return rb;
 	if (b.kind != FB_V_BOOL && b.kind != FB_V_ABSENT)
-		return runtime_error(ev, &ev->e->nodes[n->b], FB_ERR_INVALID,
-		    "needs true or false here");
+		return runtime_error(
+		    ev, &ev->e->nodes[n->b], FB_ERR_INVALID, "needs true or false here");
 	if (a.kind == FB_V_BOOL && b.kind == FB_V_BOOL)
 		*out = a;
 	return FB_OK;
@@ -1695,8 +1701,8 @@ eval_in(struct eval *ev, const struct node *n, struct fb_value *out)
 		return FB_OK;
 	}
 	out->kind = FB_V_ABSENT;
-	return runtime_error(ev, &ev->e->nodes[n->b], FB_ERR_INVALID,
-	    "'in' needs a list or an object on its right");
+	return runtime_error(
+	    ev, &ev->e->nodes[n->b], FB_ERR_INVALID, "'in' needs a list or an object on its right");
 }
 
 static char *
@@ -1770,7 +1776,8 @@ fn_pairwise(struct eval *ev, const struct node *n, const struct fb_value *a, siz
 			for (int k = 0; k < 8; k++)
 				lenbuf[k] = (unsigned char)(l >> (56 - 8 * k));
 			ok = EVP_MAC_update(ctx, lenbuf, sizeof(lenbuf)) == 1 &&
-			    EVP_MAC_update(ctx, (const unsigned char *)parts[i].p, parts[i].len) == 1;
+			    EVP_MAC_update(ctx, (const unsigned char *)parts[i].p, parts[i].len) ==
+			        1;
 		}
 		ok = ok && EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) == 1;
 		EVP_MAC_CTX_free(ctx);
@@ -1836,7 +1843,8 @@ fn_join(struct eval *ev, const struct node *n, const struct fb_value *a, struct 
 	for (size_t i = 0; i < len; i++) {
 		struct fb_value it = list_get(&a[0], i);
 		if (it.kind != FB_V_STRING)
-			return runtime_error(ev, n, FB_ERR_INVALID, "join() needs a list of strings");
+			return runtime_error(
+			    ev, n, FB_ERR_INVALID, "join() needs a list of strings");
 		total += it.u.s.len + (i ? a[1].u.s.len : 0);
 		if (total > FB_EXPR_STRING_MAX)
 			return runtime_error(ev, n, FB_ERR_LIMIT, "the result is too long");
@@ -1890,7 +1898,8 @@ eval_call(struct eval *ev, const struct node *n, struct fb_value *out)
 		if ((rc = eval_node(ev, args[i], &a[i])) != FB_OK)
 			return rc;
 		if (f == F_HAS) {
-			*out = (struct fb_value){ .kind = FB_V_BOOL, .u.b = a[0].kind != FB_V_ABSENT };
+			*out =
+			    (struct fb_value){ .kind = FB_V_BOOL, .u.b = a[0].kind != FB_V_ABSENT };
 			return FB_OK;
 		}
 		if (a[i].kind == FB_V_ABSENT)
@@ -1958,7 +1967,8 @@ eval_call(struct eval *ev, const struct node *n, struct fb_value *out)
 			if (list_len(&a[0]) > 0)
 				*out = list_get(&a[0], 0);
 		} else {
-			return runtime_error(ev, n, FB_ERR_INVALID, "first() needs a list or a string");
+			return runtime_error(
+			    ev, n, FB_ERR_INVALID, "first() needs a list or a string");
 		}
 		return FB_OK;
 	case F_SIZE: {
@@ -1970,8 +1980,8 @@ eval_call(struct eval *ev, const struct node *n, struct fb_value *out)
 		else if (a[0].kind == FB_V_JSON && json_is_object(a[0].u.json))
 			sz = (int64_t)json_object_size(a[0].u.json);
 		else
-			return runtime_error(ev, n, FB_ERR_INVALID,
-			    "size() needs a string, a list or an object");
+			return runtime_error(
+			    ev, n, FB_ERR_INVALID, "size() needs a string, a list or an object");
 		*out = (struct fb_value){ .kind = FB_V_INT, .u.i = sz };
 		return FB_OK;
 	}
@@ -2096,8 +2106,7 @@ normalize(struct eval *ev, struct fb_value *v)
 
 fb_rc
 fb_expr_eval(const struct fb_expr *e, const struct fb_expr_input *in,
-    struct fb_expr_scratch *scratch, struct fb_value *out, struct fb_buf *trace,
-    struct fb_err *err)
+    struct fb_expr_scratch *scratch, struct fb_value *out, struct fb_buf *trace, struct fb_err *err)
 {
 	struct eval ev = { e, in, scratch, trace, err };
 	fb_rc rc;
@@ -2127,10 +2136,11 @@ fb_expr_eval_truth(const struct fb_expr *e, const struct fb_expr_input *in,
 		if (rc != FB_OK)
 			(void)fb_buf_printf(trace, "    result: error: %s\n", err->msg);
 		else if (v.kind == FB_V_ABSENT)
-			(void)fb_buf_printf(trace, "    result: absent (a value it needs is absent)\n");
+			(void)fb_buf_printf(
+			    trace, "    result: absent (a value it needs is absent)\n");
 		else
-			(void)fb_buf_printf(trace, "    result: not true or false: %s\n",
-			    kind_name(&v));
+			(void)fb_buf_printf(
+			    trace, "    result: not true or false: %s\n", kind_name(&v));
 	}
 	return FB_TRUTH_UNDECIDED;
 }

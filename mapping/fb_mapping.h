@@ -50,7 +50,7 @@ enum fb_expr_inputs {
 	FB_EXPR_IN_PRINCIPAL = 1u << 6, /* the mapped result: fid, tenant, provider, attributes */
 	FB_EXPR_IN_TOKEN = 1u << 7, /* the verified federation token's claims (a JSON object) */
 };
-#define FB_EXPR_IN_LOGIN                                                                          \
+#define FB_EXPR_IN_LOGIN                                                                           \
 	(FB_EXPR_IN_CLAIMS | FB_EXPR_IN_ATTRS | FB_EXPR_IN_NAMEID | FB_EXPR_IN_ISSUER |            \
 	    FB_EXPR_IN_PROVIDER | FB_EXPR_IN_TENANT)
 #define FB_EXPR_IN_OUTBOUND (FB_EXPR_IN_PRINCIPAL | FB_EXPR_IN_PROVIDER | FB_EXPR_IN_TENANT)
@@ -238,7 +238,8 @@ struct fb_principal {
 	bool allowed;
 	char fid[FB_FID_MAX];
 	const char *fid_source; /* the rule path that gave the fid, e.g. "...fid[1]" or "...pins" */
-	const char *rule; /* refused: the rule that refused, e.g. "tenants[0].mapping[0].require[1]" */
+	const char
+	    *rule; /* refused: the rule that refused, e.g. "tenants[0].mapping[0].require[1]" */
 	char reason[320]; /* refused: why, naming the absent or failing value */
 	size_t n_attrs;
 	const char *const *attr_names;
@@ -296,8 +297,8 @@ struct fb_pin {
  * Keys are matched case-insensitively (ASCII); every fid must be of the
  * file's tenant. Errors name the key and the reason. name is used in messages.
  */
-fb_rc fb_pins_parse(const char *data, size_t len, const char *name, struct fb_pins **out,
-    struct fb_err *err);
+fb_rc fb_pins_parse(
+    const char *data, size_t len, const char *name, struct fb_pins **out, struct fb_err *err);
 void fb_pins_free(struct fb_pins *p);
 const char *fb_pins_tenant(const struct fb_pins *p);
 size_t fb_pins_count(const struct fb_pins *p);

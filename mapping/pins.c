@@ -74,7 +74,8 @@ parse_remotes(json_t *arr, struct fb_pin *pin, const char *name, struct fb_err *
 
 	if (!json_is_array(arr) || n == 0 || n > 1000)
 		return FB_ERR_SET(err, FB_ERR_INVALID,
-		    "%s: pins[\"%s\"]: remotes must be a list of 1 to 1000 tenantIDs", name, pin->key);
+		    "%s: pins[\"%s\"]: remotes must be a list of 1 to 1000 tenantIDs", name,
+		    pin->key);
 	if ((v = calloc(n, sizeof(*v))) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	pin->remotes = v;
@@ -108,20 +109,20 @@ parse_pin(struct fb_pins *p, const char *key, json_t *val, const char *name, str
 		    "%s: a pin key must be 1 to %d bytes of UTF-8 without control characters", name,
 		    PIN_KEY_MAX);
 	if (!json_is_object(val))
-		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: pins[\"%s\"]: expected an object", name,
-		    key);
+		return FB_ERR_SET(
+		    err, FB_ERR_INVALID, "%s: pins[\"%s\"]: expected an object", name, key);
 	json_object_foreach(val, k, v)
 	{
 		if (strcmp(k, "fid") != 0 && strcmp(k, "remotes") != 0)
-			return FB_ERR_SET(err, FB_ERR_INVALID, "%s: pins[\"%s\"]: unknown member \"%s\"",
-			    name, key, k);
+			return FB_ERR_SET(err, FB_ERR_INVALID,
+			    "%s: pins[\"%s\"]: unknown member \"%s\"", name, key, k);
 	}
 	v = json_object_get(val, "fid");
 	if (v != NULL) {
 		if (!json_is_string(v) ||
 		    fb_fid_parse(json_string_value(v), json_string_length(v), &fid, NULL) != FB_OK)
-			return FB_ERR_SET(err, FB_ERR_INVALID, "%s: pins[\"%s\"]: fid is not a fid",
-			    name, key);
+			return FB_ERR_SET(
+			    err, FB_ERR_INVALID, "%s: pins[\"%s\"]: fid is not a fid", name, key);
 		if (strcmp(fid.tenant, p->tenant) != 0)
 			return FB_ERR_SET(err, FB_ERR_INVALID,
 			    "%s: pins[\"%s\"]: fid %s is not of tenant %s", name, key,
@@ -133,8 +134,8 @@ parse_pin(struct fb_pins *p, const char *key, json_t *val, const char *name, str
 	if (v != NULL && parse_remotes(v, pin, name, err) != FB_OK)
 		return err ? err->rc : FB_ERR_INVALID;
 	if (pin->fid == NULL && pin->n_remotes == 0)
-		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: pins[\"%s\"]: needs fid or remotes", name,
-		    key);
+		return FB_ERR_SET(
+		    err, FB_ERR_INVALID, "%s: pins[\"%s\"]: needs fid or remotes", name, key);
 	return FB_OK;
 }
 
@@ -163,8 +164,8 @@ index_pins(struct fb_pins *p, const char *name, struct fb_err *err)
 }
 
 fb_rc
-fb_pins_parse(const char *data, size_t len, const char *name, struct fb_pins **out,
-    struct fb_err *err)
+fb_pins_parse(
+    const char *data, size_t len, const char *name, struct fb_pins **out, struct fb_err *err)
 {
 	struct fb_pins *p;
 	json_error_t jerr;
@@ -177,8 +178,8 @@ fb_pins_parse(const char *data, size_t len, const char *name, struct fb_pins **o
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	p->doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (p->doc == NULL) {
-		FB_ERR_SET(err, FB_ERR_INVALID, "%s:%d:%d: %s", name, jerr.line, jerr.column,
-		    jerr.text);
+		FB_ERR_SET(
+		    err, FB_ERR_INVALID, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
 		goto fail;
 	}
 	v = json_object_get(p->doc, "version");
@@ -203,8 +204,8 @@ fb_pins_parse(const char *data, size_t len, const char *name, struct fb_pins **o
 		goto nomem;
 	pins = json_object_get(p->doc, "pins");
 	if (!json_is_object(pins) || json_object_size(pins) > PINS_MAX) {
-		FB_ERR_SET(err, FB_ERR_INVALID, "%s: pins must be an object of at most %d pins", name,
-		    PINS_MAX);
+		FB_ERR_SET(err, FB_ERR_INVALID, "%s: pins must be an object of at most %d pins",
+		    name, PINS_MAX);
 		goto fail;
 	}
 	if ((p->pins = calloc(json_object_size(pins) + 1, sizeof(*p->pins))) == NULL)
@@ -245,7 +246,7 @@ fb_pins_find(const struct fb_pins *p, const char *key, size_t len)
 	if (p == NULL || p->n == 0)
 		return NULL;
 	for (s = key_hash(key, len) & (p->n_slots - 1); p->slots[s] != 0;
-	    s = (s + 1) & (p->n_slots - 1))
+	     s = (s + 1) & (p->n_slots - 1))
 		if (key_equal(p->pins[p->slots[s] - 1].key, key, len))
 			return &p->pins[p->slots[s] - 1];
 	return NULL;

@@ -134,16 +134,17 @@ excerpt(struct fb_buf *b, const char *src, size_t offset)
 }
 
 static void
-compile_diag(struct compile_ctx *c, const struct fb_conf_expr *e, const char *path,
-    size_t offset, const char *msg)
+compile_diag(struct compile_ctx *c, const struct fb_conf_expr *e, const char *path, size_t offset,
+    const char *msg)
 {
 	struct fb_buf b;
 
 	fb_buf_init(&b, 8192);
-	(void)fb_buf_printf(&b, "%s: %s (column %zu of the expression)", path, msg,
-	    utf8_chars(e->src, offset) + 1);
+	(void)fb_buf_printf(
+	    &b, "%s: %s (column %zu of the expression)", path, msg, utf8_chars(e->src, offset) + 1);
 	excerpt(&b, e->src, offset);
-	fb_conf_diag_add(c->diags, c->r->conf, expr_file_pos(e, offset), "%s", b.data ? b.data : "");
+	fb_conf_diag_add(
+	    c->diags, c->r->conf, expr_file_pos(e, offset), "%s", b.data ? b.data : "");
 	fb_buf_free(&b);
 	c->failed = true;
 }
@@ -302,8 +303,8 @@ compile_mapping(struct compile_ctx *c, const struct fb_rules_params *params,
 	(void)compile_list(c, &m->conf->require, FB_EXPR_IN_LOGIN, FB_EXPR_WANT_BOOL, path,
 	    &m->requires, &m->n_requires);
 	(void)snprintf(path, sizeof(path), "%s.deny", base);
-	(void)compile_list(c, &m->conf->deny, FB_EXPR_IN_LOGIN, FB_EXPR_WANT_BOOL, path,
-	    &m->denies, &m->n_denies);
+	(void)compile_list(
+	    c, &m->conf->deny, FB_EXPR_IN_LOGIN, FB_EXPR_WANT_BOOL, path, &m->denies, &m->n_denies);
 	compile_pin_key(c, m, base);
 	load_pins(c, params, t, m, base);
 }
@@ -367,12 +368,14 @@ compile_tenant(struct compile_ctx *c, const struct fb_rules_params *params, size
 		struct rule_trust *rx = &rt->trusts[x];
 		rx->conf = tr;
 		if (tr->outbound.src != NULL) {
-			(void)snprintf(path, sizeof(path), "tenants[%zu].trusts[%zu].outbound", ti, x);
+			(void)snprintf(
+			    path, sizeof(path), "tenants[%zu].trusts[%zu].outbound", ti, x);
 			(void)compile_one(c, &tr->outbound, FB_EXPR_IN_OUTBOUND, FB_EXPR_WANT_BOOL,
 			    path, &rx->outbound);
 		}
 		if (tr->inbound.src != NULL) {
-			(void)snprintf(path, sizeof(path), "tenants[%zu].trusts[%zu].inbound", ti, x);
+			(void)snprintf(
+			    path, sizeof(path), "tenants[%zu].trusts[%zu].inbound", ti, x);
 			(void)compile_one(c, &tr->inbound, FB_EXPR_IN_INBOUND, FB_EXPR_WANT_BOOL,
 			    path, &rx->inbound);
 		}
@@ -470,8 +473,8 @@ static void
 trace_rule(struct fb_buf *trace, const struct rule_expr *re, const char *result)
 {
 	if (trace != NULL)
-		(void)fb_buf_printf(trace, "%s: %s  =>  %s\n", re->path,
-		    fb_expr_source(re->expr), result);
+		(void)fb_buf_printf(
+		    trace, "%s: %s  =>  %s\n", re->path, fb_expr_source(re->expr), result);
 }
 
 static const char *
@@ -497,8 +500,8 @@ refuse(struct fb_principal *out, const char *rule, const char *fmt, ...)
 
 /* Evaluates a condition, tracing its values under the rule line. */
 static enum fb_truth
-run_truth(const struct rule_expr *re, const struct fb_expr_input *in,
-    struct fb_expr_scratch *s, struct fb_buf *trace, struct fb_err *why)
+run_truth(const struct rule_expr *re, const struct fb_expr_input *in, struct fb_expr_scratch *s,
+    struct fb_buf *trace, struct fb_err *why)
 {
 	struct fb_buf values;
 	enum fb_truth t;
@@ -515,8 +518,8 @@ run_truth(const struct rule_expr *re, const struct fb_expr_input *in,
 }
 
 static fb_rc
-run_value(const struct rule_expr *re, const struct fb_expr_input *in,
-    struct fb_expr_scratch *s, struct fb_value *v, struct fb_buf *trace, struct fb_err *err)
+run_value(const struct rule_expr *re, const struct fb_expr_input *in, struct fb_expr_scratch *s,
+    struct fb_value *v, struct fb_buf *trace, struct fb_err *err)
 {
 	struct fb_buf values, shown;
 	fb_rc rc;
@@ -568,7 +571,8 @@ run_fid(const struct rule_mapping *m, const char *tenant, const struct fb_expr_i
 		if (v.u.s.len > 4 && memcmp(v.u.s.p, "fid:", 4) == 0) {
 			if (fb_fid_parse(v.u.s.p, v.u.s.len, &fid, &err) != FB_OK ||
 			    strcmp(fid.tenant, tenant) != 0) {
-				refuse(out, re->path, "the value is not a fid of tenant %s", tenant);
+				refuse(
+				    out, re->path, "the value is not a fid of tenant %s", tenant);
 				return false;
 			}
 			(void)snprintf(local, sizeof(local), "%s", fid.local);
@@ -608,9 +612,8 @@ attr_value_ok(const struct fb_value *v)
 }
 
 static bool
-run_attrs(const struct rule_mapping *m, const struct fb_expr_input *in,
-    struct fb_expr_scratch *s, struct fb_value *values, struct fb_principal *out,
-    struct fb_buf *trace)
+run_attrs(const struct rule_mapping *m, const struct fb_expr_input *in, struct fb_expr_scratch *s,
+    struct fb_value *values, struct fb_principal *out, struct fb_buf *trace)
 {
 	struct fb_err err = { 0 };
 
@@ -643,8 +646,8 @@ run_conditions(const struct rule_mapping *m, const struct fb_expr_input *in,
 		enum fb_truth t = run_truth(&m->requires[i], in, s, trace, &err);
 		if (t == FB_TRUTH_TRUE)
 			continue;
-		refuse(out, m->requires[i].path,
-		    "the condition %s %s", fb_expr_source(m->requires[i].expr),
+		refuse(out, m->requires[i].path, "the condition %s %s",
+		    fb_expr_source(m->requires[i].expr),
 		    t == FB_TRUTH_FALSE ? "is false"
 		                        : "could not be decided (a value it reads is absent or "
 		                          "of another type)");
@@ -655,8 +658,8 @@ run_conditions(const struct rule_mapping *m, const struct fb_expr_input *in,
 		if (t == FB_TRUTH_FALSE)
 			continue;
 		/* A deny rule that cannot be decided refuses too: fail closed. */
-		refuse(out, m->denies[i].path,
-		    "the deny condition %s %s", fb_expr_source(m->denies[i].expr),
+		refuse(out, m->denies[i].path, "the deny condition %s %s",
+		    fb_expr_source(m->denies[i].expr),
 		    t == FB_TRUTH_TRUE ? "holds"
 		                       : "could not be decided (a value it reads is absent or "
 		                         "of another type)");
@@ -666,8 +669,8 @@ run_conditions(const struct rule_mapping *m, const struct fb_expr_input *in,
 }
 
 static void
-run_pins(const struct rule_mapping *m, const struct fb_expr_input *in,
-    struct fb_expr_scratch *s, struct fb_principal *out, struct fb_buf *trace)
+run_pins(const struct rule_mapping *m, const struct fb_expr_input *in, struct fb_expr_scratch *s,
+    struct fb_principal *out, struct fb_buf *trace)
 {
 	struct fb_err err = { 0 };
 	struct fb_value v;
@@ -679,9 +682,9 @@ run_pins(const struct rule_mapping *m, const struct fb_expr_input *in,
 	out->pin = fb_pins_find(m->pins, v.u.s.p, v.u.s.len);
 	if (trace != NULL)
 		(void)fb_buf_printf(trace, "%s: %s\n", m->pins_path,
-		    out->pin == NULL ? "no pin for this key"
-		    : out->pin->fid  ? out->pin->fid
-		                     : "a pin with remotes only");
+		    out->pin == NULL    ? "no pin for this key"
+		        : out->pin->fid ? out->pin->fid
+		                        : "a pin with remotes only");
 }
 
 static const struct rule_tenant *
@@ -712,10 +715,9 @@ run_outbound(const struct rule_tenant *t, const struct rule_mapping *m,
 		goto done;
 	for (size_t i = 0; i < PRINCIPAL_FIXED; i++)
 		names[i] = principal_fixed[i];
-	values[0] = (struct fb_value){ .kind = FB_V_STRING,
-		.u.s = { out->fid, strlen(out->fid) } };
-	values[1] = (struct fb_value){ .kind = FB_V_STRING,
-		.u.s = { t->conf->id, strlen(t->conf->id) } };
+	values[0] = (struct fb_value){ .kind = FB_V_STRING, .u.s = { out->fid, strlen(out->fid) } };
+	values[1] =
+	    (struct fb_value){ .kind = FB_V_STRING, .u.s = { t->conf->id, strlen(t->conf->id) } };
 	values[2] = (struct fb_value){ .kind = FB_V_STRING,
 		.u.s = { login->provider, strlen(login->provider) } };
 	values[3] = (struct fb_value){ .kind = FB_V_LIST };
@@ -761,9 +763,8 @@ done:
 }
 
 fb_rc
-fb_mapping_run(const struct fb_rules *r, const struct fb_login *login,
-    struct fb_expr_scratch *s, struct fb_principal *out, struct fb_buf *trace,
-    struct fb_err *err)
+fb_mapping_run(const struct fb_rules *r, const struct fb_login *login, struct fb_expr_scratch *s,
+    struct fb_principal *out, struct fb_buf *trace, struct fb_err *err)
 {
 	const struct rule_tenant *t;
 	const struct rule_mapping *m = NULL;

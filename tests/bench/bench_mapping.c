@@ -85,13 +85,13 @@ paired(void (*base)(struct bench *), void (*op)(struct bench *), struct bench *b
 }
 
 static const char conf_head[] = "installation:\n"
-				"  name: installation_A\n"
-				"  domain: a.example\n"
-				"  public_url: https://sso.a.example\n"
-				"  listen: 127.0.0.1:8080\n"
-				"keys: {signing: [k.pem], fid_secret: fid.secret}\n"
-				"store: \"memory:\"\n"
-				"tenants:\n";
+                                "  name: installation_A\n"
+                                "  domain: a.example\n"
+                                "  public_url: https://sso.a.example\n"
+                                "  listen: 127.0.0.1:8080\n"
+                                "keys: {signing: [k.pem], fid_secret: fid.secret}\n"
+                                "store: \"memory:\"\n"
+                                "tenants:\n";
 
 static const char typical[] =
     "  - id: HZnKEBoqDU\n"
@@ -115,17 +115,17 @@ static const char typical[] =
     "    trusts:\n";
 
 static const char trust_fmt[] = "      - remote: installation_%c\n"
-				"        tenants: [%s]\n"
-				"        relay: federation.%c.example:443\n"
-				"        ca: ca.pem\n"
-				"        client_cert: c.pem\n"
-				"        client_key: c.key\n"
-				"        keys: k.jwks\n"
-				"        issuer: https://sso.%c.example\n"
-				"        outbound: \"'/staff/%s' in principal.groups || "
-				"principal.department == '%s'\"\n"
-				"        release: [email, department]\n"
-				"        inbound: token.attrs.department in ['sales', 'legal']\n";
+                                "        tenants: [%s]\n"
+                                "        relay: federation.%c.example:443\n"
+                                "        ca: ca.pem\n"
+                                "        client_cert: c.pem\n"
+                                "        client_key: c.key\n"
+                                "        keys: k.jwks\n"
+                                "        issuer: https://sso.%c.example\n"
+                                "        outbound: \"'/staff/%s' in principal.groups || "
+                                "principal.department == '%s'\"\n"
+                                "        release: [email, department]\n"
+                                "        inbound: token.attrs.department in ['sales', 'legal']\n";
 
 static const char claims_json[] =
     "{\"iss\":\"https://kc.a.example\",\"sub\":\"f2c1c5e4-6d0a-4bb8-9a61-1a2b3c4d5e6f\","
@@ -141,8 +141,8 @@ static struct fb_conf *
 load_conf(const char *text, size_t len)
 {
 	struct fb_conf_diags d = { 0 };
-	struct fb_conf *c = fb_conf_load_buffer(text, len, "bench.yaml", "/nonexistent",
-	    FB_CONF_NO_FS, &d);
+	struct fb_conf *c =
+	    fb_conf_load_buffer(text, len, "bench.yaml", "/nonexistent", FB_CONF_NO_FS, &d);
 
 	if (c == NULL)
 		die("configuration", d.n ? d.v[0].msg : "");
@@ -172,8 +172,7 @@ op_mapping(struct bench *b)
 	struct fb_principal p;
 
 	fb_expr_scratch_reset(b->scratch);
-	if (fb_mapping_run(b->rules, &b->login, b->scratch, &p, NULL, NULL) != FB_OK ||
-	    !p.allowed)
+	if (fb_mapping_run(b->rules, &b->login, b->scratch, &p, NULL, NULL) != FB_OK || !p.allowed)
 		die("mapping", p.reason);
 	b->sink += p.trusts[0].outbound;
 	fb_principal_clear(&p);
@@ -185,8 +184,8 @@ in_array(json_t *a, const char *s)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(a, i, v) if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
-	    return true;
+	json_array_foreach(
+	    a, i, v) if (json_is_string(v) && strcmp(json_string_value(v), s) == 0) return true;
 	return false;
 }
 
@@ -206,8 +205,8 @@ op_mapping_c(struct bench *b)
 	email = json_string_value(json_object_get(c, "email"));
 	d = json_string_value(json_object_get(c, "department"));
 	if (!json_is_true(json_object_get(c, "email_verified")) || !in_array(roles, "federation") ||
-	    email == NULL || (n = strlen(email)) < 10 || strcmp(email + n - 10, "@a.example") != 0 ||
-	    d == NULL || strcmp(d, "contractors") == 0)
+	    email == NULL || (n = strlen(email)) < 10 ||
+	    strcmp(email + n - 10, "@a.example") != 0 || d == NULL || strcmp(d, "contractors") == 0)
 		die("hand-written mapping", "refused");
 	for (size_t i = 0; i < n && i < sizeof(lower) - 1; i++)
 		lower[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
@@ -254,8 +253,8 @@ op_inbound(struct bench *b)
 static void
 op_inbound_c(struct bench *b)
 {
-	const char *d = json_string_value(
-	    json_object_get(json_object_get(b->token, "attrs"), "department"));
+	const char *d =
+	    json_string_value(json_object_get(json_object_get(b->token, "attrs"), "department"));
 
 	b->sink += d != NULL && (strcmp(d, "sales") == 0 || strcmp(d, "legal") == 0);
 }
@@ -308,7 +307,8 @@ big_config(size_t *len)
 		    "    mapping:\n"
 		    "      - provider: kc\n"
 		    "        fid: [claims.employee_id, pairwise(claims.sub)]\n"
-		    "        attributes: {email: lower(claims.email), department: claims.department,"
+		    "        attributes: {email: lower(claims.email), department: "
+		    "claims.department,"
 		    " groups: claims.groups, roles: claims.realm_access.roles}\n"
 		    "        require: [claims.email_verified == true, \"'federation' in "
 		    "claims.realm_access.roles\", matches(claims.email, '[a-z.]+@a[.]example')]\n"
@@ -316,7 +316,8 @@ big_config(size_t *len)
 		    "      - provider: adfs\n"
 		    "        fid: first(attrs['http://schemas.a.example/claims/employeenumber'])\n"
 		    "        attributes: {email: lower(first(attrs.mail)), department: "
-		    "first(attrs.department), groups: attrs.memberOf, roles: split(first(attrs.roles), "
+		    "first(attrs.department), groups: attrs.memberOf, roles: "
+		    "split(first(attrs.roles), "
 		    "',')}\n"
 		    "        require: [\"'Federation Users' in attrs.memberOf\", has(attrs.mail), "
 		    "size(attrs.mail) == 1]\n"
@@ -350,13 +351,16 @@ main(void)
 		die("scratch", NULL);
 	b->claims = json_loads(claims_json, 0, NULL);
 	b->token = json_loads("{\"iss\":\"https://sso.b.example\",\"sub\":\"fid:0/HWqHczeM2P/7\","
-			      "\"tid\":\"HWqHczeM2P\",\"aud\":\"HZnKEBoqDU\",\"attrs\":{\"email\":"
-			      "\"bob@b.example\",\"department\":\"legal\"}}",
+	                      "\"tid\":\"HWqHczeM2P\",\"aud\":\"HZnKEBoqDU\",\"attrs\":{\"email\":"
+	                      "\"bob@b.example\",\"department\":\"legal\"}}",
 	    0, NULL);
 	if (b->claims == NULL || b->token == NULL)
 		die("json", NULL);
-	b->login = (struct fb_login){ .tenant = "HZnKEBoqDU", .provider = "kc",
-		.issuer = "https://kc.a.example", .subject = "f2c1c5e4", .claims = b->claims };
+	b->login = (struct fb_login){ .tenant = "HZnKEBoqDU",
+		.provider = "kc",
+		.issuer = "https://kc.a.example",
+		.subject = "f2c1c5e4",
+		.claims = b->claims };
 	b->big_yaml = big_config(&b->big_len);
 
 	printf("identity: %zu claims; rules: 5 attributes, 3 require, 1 deny, 5 trusts\n",

@@ -21,19 +21,19 @@ static const unsigned char secret[] = "rules-test-fid-secret-0123456789abcdef";
 
 /* A whole configuration around one mapping block and one trust block. */
 static const char head[] = "installation:\n"
-			   "  name: installation_A\n"
-			   "  domain: a.example\n"
-			   "  public_url: https://sso.a.example\n"
-			   "  listen: 127.0.0.1:8080\n"
-			   "keys: {signing: [k.pem], fid_secret: fid.secret}\n"
-			   "store: \"memory:\"\n"
-			   "tenants:\n"
-			   "  - id: HZnKEBoqDU\n"
-			   "    providers:\n"
-			   "      - {name: kc, type: oidc, issuer: https://kc.a.example, "
-			   "client_id: x, client_secret_file: s}\n"
-			   "    mapping:\n"
-			   "      - provider: kc\n";
+                           "  name: installation_A\n"
+                           "  domain: a.example\n"
+                           "  public_url: https://sso.a.example\n"
+                           "  listen: 127.0.0.1:8080\n"
+                           "keys: {signing: [k.pem], fid_secret: fid.secret}\n"
+                           "store: \"memory:\"\n"
+                           "tenants:\n"
+                           "  - id: HZnKEBoqDU\n"
+                           "    providers:\n"
+                           "      - {name: kc, type: oidc, issuer: https://kc.a.example, "
+                           "client_id: x, client_secret_file: s}\n"
+                           "    mapping:\n"
+                           "      - provider: kc\n";
 
 static const char default_trusts[] =
     "    trusts:\n"
@@ -114,8 +114,10 @@ static void
 summary(struct loaded *l, const char *claims_json, char *out, size_t size)
 {
 	struct fb_expr_scratch *s = NULL;
-	struct fb_login login = { .tenant = "HZnKEBoqDU", .provider = "kc",
-		.issuer = "https://kc.a.example", .subject = "u1" };
+	struct fb_login login = { .tenant = "HZnKEBoqDU",
+		.provider = "kc",
+		.issuer = "https://kc.a.example",
+		.subject = "u1" };
 	struct fb_principal p;
 	struct fb_err err = { 0 };
 	json_t *claims = json_loads(claims_json, JSON_REJECT_DUPLICATES, NULL);
@@ -154,13 +156,13 @@ test_fid_first_present_wins(void **state)
 	    sizeof(got));
 	assert_string_equal(got, "allowed fid:0/HZnKEBoqDU/100401 \"a@b.c\"");
 	/* Absent and empty candidates are skipped. */
-	summary(&l, "{\"sub\":\"u1\",\"employee_id\":\"\",\"legacy_id\":\"L-7\"}", got,
-	    sizeof(got));
+	summary(
+	    &l, "{\"sub\":\"u1\",\"employee_id\":\"\",\"legacy_id\":\"L-7\"}", got, sizeof(got));
 	assert_string_equal(got, "allowed fid:0/HZnKEBoqDU/L-7 (absent)");
 	/* Pairwise last: 22 base64url characters, stable for the same subject. */
 	summary(&l, "{\"sub\":\"u1\"}", got, sizeof(got));
-	assert_int_equal(strlen("allowed fid:0/HZnKEBoqDU/") + 22 + strlen(" (absent)"),
-	    strlen(got));
+	assert_int_equal(
+	    strlen("allowed fid:0/HZnKEBoqDU/") + 22 + strlen(" (absent)"), strlen(got));
 	char again[512];
 	summary(&l, "{\"sub\":\"u1\"}", again, sizeof(again));
 	assert_string_equal(got, again);
@@ -220,8 +222,8 @@ test_conditions_fail_closed(void **state)
 	    "{\"sub\":\"u\",\"email_verified\":false,\"groups\":[\"staff\"],\"department\":\"x\"}",
 	    got, sizeof(got));
 	assert_string_equal(got, "refused tenants[0].mapping[0].require[0]");
-	summary(&l, "{\"sub\":\"u\",\"email_verified\":true,\"department\":\"x\"}", got,
-	    sizeof(got));
+	summary(
+	    &l, "{\"sub\":\"u\",\"email_verified\":true,\"department\":\"x\"}", got, sizeof(got));
 	assert_string_equal(got, "refused tenants[0].mapping[0].require[1]");
 	summary(&l,
 	    "{\"sub\":\"u\",\"email_verified\":true,\"groups\":[\"staff\"],"
@@ -229,14 +231,16 @@ test_conditions_fail_closed(void **state)
 	    got, sizeof(got));
 	assert_string_equal(got, "refused tenants[0].mapping[0].deny[0]");
 	/* A deny over an absent value cannot be decided: refused, and the trace says why. */
-	summary(&l, "{\"sub\":\"u\",\"email_verified\":true,\"groups\":[\"staff\"]}", got,
-	    sizeof(got));
+	summary(
+	    &l, "{\"sub\":\"u\",\"email_verified\":true,\"groups\":[\"staff\"]}", got, sizeof(got));
 	assert_string_equal(got, "refused tenants[0].mapping[0].deny[0]");
 	fb_buf_init(&trace, 65536);
 	{
 		struct fb_expr_scratch *s = NULL;
-		struct fb_login login = { .tenant = "HZnKEBoqDU", .provider = "kc",
-			.issuer = "https://kc.a.example", .subject = "u" };
+		struct fb_login login = { .tenant = "HZnKEBoqDU",
+			.provider = "kc",
+			.issuer = "https://kc.a.example",
+			.subject = "u" };
 		struct fb_err err = { 0 };
 		json_t *claims = json_loads(
 		    "{\"sub\":\"u\",\"email_verified\":true,\"groups\":[\"staff\"]}", 0, NULL);
@@ -274,8 +278,8 @@ test_attribute_caps(void **state)
 	/* 65 items is one over the cap: refused, never truncated silently. */
 	strcpy(claims, "{\"sub\":\"u\",\"groups\":[");
 	for (int i = 0; i < 65; i++)
-		(void)snprintf(claims + strlen(claims), sizeof(claims) - strlen(claims), "%s\"g%d\"",
-		    i ? "," : "", i);
+		(void)snprintf(claims + strlen(claims), sizeof(claims) - strlen(claims),
+		    "%s\"g%d\"", i ? "," : "", i);
 	strcat(claims, "]}");
 	summary(&l, claims, got, sizeof(got));
 	assert_string_equal(got, "refused tenants[0].mapping[0].attributes.groups");
@@ -297,8 +301,10 @@ test_trust_policies(void **state)
 {
 	struct loaded l;
 	struct fb_expr_scratch *s = NULL;
-	struct fb_login login = { .tenant = "HZnKEBoqDU", .provider = "kc",
-		.issuer = "https://kc.a.example", .subject = "u" };
+	struct fb_login login = { .tenant = "HZnKEBoqDU",
+		.provider = "kc",
+		.issuer = "https://kc.a.example",
+		.subject = "u" };
 	struct fb_principal p;
 	struct fb_err err = { 0 };
 	json_t *claims, *rel, *tok;
@@ -311,7 +317,8 @@ test_trust_policies(void **state)
 	    default_trusts);
 	assert_non_null(l.rules);
 	assert_int_equal(fb_expr_scratch_new(65536, &s), FB_OK);
-	claims = json_loads("{\"sub\":\"u\",\"email\":\"A@X.y\",\"groups\":[\"partners\"]}", 0, NULL);
+	claims =
+	    json_loads("{\"sub\":\"u\",\"email\":\"A@X.y\",\"groups\":[\"partners\"]}", 0, NULL);
 	login.claims = claims;
 	assert_int_equal(fb_mapping_run(l.rules, &login, s, &p, NULL, &err), FB_OK);
 	assert_true(p.allowed);
@@ -330,8 +337,8 @@ test_trust_policies(void **state)
 
 	/* The inbound policy of the receiving tenant toward the sender's tenant. */
 	tok = json_loads("{\"aud\":\"HZnKEBoqDU\",\"attrs\":{\"department\":\"sales\"}}", 0, NULL);
-	assert_int_equal(fb_rules_inbound(l.rules, "HZnKEBoqDU", "HWqHczeM2P", tok, s, NULL),
-	    FB_TRUTH_TRUE);
+	assert_int_equal(
+	    fb_rules_inbound(l.rules, "HZnKEBoqDU", "HWqHczeM2P", tok, s, NULL), FB_TRUTH_TRUE);
 	/* The same token from a tenant no trust names, and from a trust without a rule. */
 	assert_int_not_equal(
 	    fb_rules_inbound(l.rules, "HZnKEBoqDU", "Zz9sT2mZx4", tok, s, NULL), FB_TRUTH_TRUE);
@@ -339,8 +346,8 @@ test_trust_policies(void **state)
 	    fb_rules_inbound(l.rules, "HZnKEBoqDU", "Kq7wX2mPzR", tok, s, NULL), FB_TRUTH_TRUE);
 	json_decref(tok);
 	tok = json_loads("{\"attrs\":{\"department\":\"hr\"}}", 0, NULL);
-	assert_int_equal(fb_rules_inbound(l.rules, "HZnKEBoqDU", "HWqHczeM2P", tok, s, NULL),
-	    FB_TRUTH_FALSE);
+	assert_int_equal(
+	    fb_rules_inbound(l.rules, "HZnKEBoqDU", "HWqHczeM2P", tok, s, NULL), FB_TRUTH_FALSE);
 	json_decref(tok);
 	tok = json_loads("{\"attrs\":{}}", 0, NULL);
 	assert_int_equal(fb_rules_inbound(l.rules, "HZnKEBoqDU", "HWqHczeM2P", tok, s, NULL),
@@ -374,27 +381,30 @@ test_compile_errors(void **state)
 	expect_error("        fid: lowr(claims.sub)\n", "",
 	    "t.yaml:14:14: tenants[0].mapping[0].fid[0]: unknown function 'lowr'");
 	expect_error("        fid: pairwise(claims.sub)\n"
-		     "        require: claims.a && (claims.b\n",
-	    "", "t.yaml:15:39: tenants[0].mapping[0].require[0]: expected ')' to close the one at "
+	             "        require: claims.a && (claims.b\n",
+	    "",
+	    "t.yaml:15:39: tenants[0].mapping[0].require[0]: expected ')' to close the one at "
 	    "column 13, got end of expression (column 22 of the expression)");
 	expect_error("        fid: pairwise(claims.sub)\n"
-		     "        require: 'claims.a == ''x'' && clams.b'\n",
-	    "", "t.yaml:15:40: tenants[0].mapping[0].require[0]: unknown name 'clams' (did you "
+	             "        require: 'claims.a == ''x'' && clams.b'\n",
+	    "",
+	    "t.yaml:15:40: tenants[0].mapping[0].require[0]: unknown name 'clams' (did you "
 	    "mean 'claims'?) (column 20 of the expression)");
 	expect_error("        fid: pairwise(claims.sub)\n"
-		     "        require: \"claims.a == \\\"x\\\" && clams.b\"\n",
-	    "", "t.yaml:15:40: tenants[0].mapping[0].require[0]: unknown name 'clams' (did you "
+	             "        require: \"claims.a == \\\"x\\\" && clams.b\"\n",
+	    "",
+	    "t.yaml:15:40: tenants[0].mapping[0].require[0]: unknown name 'clams' (did you "
 	    "mean 'claims'?) (column 20 of the expression)");
 	/* An e-mail is not a fid unless the rule says so. */
 	expect_error("        fid: [claims.employee_id, lower(claims.email)]\n", "",
 	    "t.yaml:14:41: tenants[0].mapping[0].fid[1]: 'email' can change");
 	/* Reserved principal names. */
 	expect_error("        fid: pairwise(claims.sub)\n"
-		     "        attributes: {fid: claims.x}\n",
+	             "        attributes: {fid: claims.x}\n",
 	    "", "t.yaml:15:22: tenants[0].mapping[0].attributes.fid: 'fid' is a name");
 	/* Inputs outside their place: token in a login rule, claims in an inbound rule. */
 	expect_error("        fid: pairwise(claims.sub)\n"
-		     "        require: token.attrs.x == 'y'\n",
+	             "        require: token.attrs.x == 'y'\n",
 	    "", "t.yaml:15:18: tenants[0].mapping[0].require[0]: ");
 }
 
