@@ -36,10 +36,19 @@ void fb_identity_free(struct fb_identity *id);
 bool fb_identity_same_user(const struct fb_identity *a, const struct fb_identity *b);
 
 /*
- * What a SAML 2.0 Response (or a bare Assertion) says about its subject:
- * the Issuer, NameID and its Format, SessionIndex, and every attribute as a
- * list of strings under its Name and, when it has one, its FriendlyName.
- * All owned; release with fb_saml_identity_clear.
+ * What a SAML 2.0 Response (or a bare Assertion) says about its subject. All
+ * owned; release with fb_saml_identity_clear.
+ *
+ *   issuer         the Assertion's Issuer, else the Response's; NULL if neither
+ *   nameid         the Subject's NameID; NULL when the Subject has none
+ *   nameid_format  its Format attribute; NULL when absent
+ *   session_index  SessionIndex of the first AuthnStatement with one; or NULL
+ *   attrs          a JSON object: every Attribute of every AttributeStatement
+ *                  under its Name and, when it has a different one, also under
+ *                  its FriendlyName; each an array of strings, one per
+ *                  AttributeValue in document order. Keys met again (the same
+ *                  Name twice, or a FriendlyName equal to another Name) merge
+ *                  their values in order.
  */
 struct fb_saml_identity {
 	char *issuer;
@@ -50,13 +59,26 @@ struct fb_saml_identity {
 };
 
 /*
- * Reads xml (at most 1 MiB, UTF-8, no DOCTYPE) holding exactly one
- * Assertion. It READS ONLY: it checks no signature, condition, audience or
- * replay, which the SAML login does before trusting any of it. Used as is by
- * `fedbridge mapping test --saml-response`, a dry run.
+ * Reads xml (len bytes, at most 1 MiB of UTF-8, no DOCTYPE, elements nested
+ * at most 64 deep): a samlp:Response holding exactly one saml:Assertion as a
+ * child, or a bare Assertion. Elements count by namespace URI and local name,
+ * never by prefix. A value is all the text and CDATA inside its element
+ * joined, so a comment cannot split it. Refused with FB_ERR_INVALID or
+ * FB_ERR_LIMIT and a reason in err: anything the XML parse refuses, two
+ * Assertions or none, EncryptedAssertion, EncryptedID or EncryptedAttribute
+ * (they need the SP key), two Issuers, Subjects or NameIDs, an Attribute
+ * without a Name, a value over 4096 bytes, more than 256 values under one key
+ * or more than 256 Attributes. *out is written only on success.
+ *
+ * It READS ONLY: it checks no signature, condition, audience, destination,
+ * status or replay, and it does not know which element a signature covers.
+ * The SAML login checks all of that before it trusts anything read here.
+ * Used as is by `fedbridge mapping test --saml-response`, a dry run.
  */
 fb_rc fb_saml_identity_read(
     const char *xml, size_t len, struct fb_saml_identity *out, struct fb_err *err);
+
+/* Frees what id owns and zeroes it; NULL and a zeroed id are fine. */
 void fb_saml_identity_clear(struct fb_saml_identity *id);
 
 #endif
