@@ -505,6 +505,8 @@ test_dir(const struct fb_conf *conf, const struct fb_rules *rules, const char *d
 	char **names = dir_identities(dir, &n, &err);
 	char expected_path[4200];
 
+	if (names == NULL)
+		n = 0;
 	if (names == NULL && err.msg[0]) {
 		fprintf(stderr, "fedbridge mapping test: %s\n", err.msg);
 		return EXIT_USAGE;
@@ -580,6 +582,8 @@ diff_dir(const struct fb_conf *c1, const struct fb_rules *r1, const struct fb_co
 	size_t n = 0, changed = 0, errors = 0;
 	char **names = dir_identities(dir, &n, &err);
 
+	if (names == NULL)
+		n = 0;
 	if (names == NULL && err.msg[0]) {
 		fprintf(stderr, "fedbridge mapping diff: %s\n", err.msg);
 		return EXIT_USAGE;

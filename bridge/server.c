@@ -636,6 +636,11 @@ load_runtime(const char *path, const char *what, struct fb_verify_trusts **trust
 		fb_conf_unref(conf);
 		return NULL;
 	}
+	if (rt == NULL) { /* runtime_build gives a runtime whenever it succeeds */
+		fb_rules_free(rules);
+		fb_conf_unref(conf);
+		return NULL;
+	}
 	rt->rules = rules;
 	return rt;
 }

@@ -1887,7 +1887,7 @@ fn_matches(struct eval *ev, const struct node *n, const struct fb_value *a, stru
 static fb_rc
 eval_call(struct eval *ev, const struct node *n, struct fb_value *out)
 {
-	struct fb_value a[8];
+	struct fb_value a[8] = { { 0 } };
 	enum fn_id f = (enum fn_id)n->fn;
 	const int32_t *args = ev->e->args + n->first;
 	char *p;

@@ -508,7 +508,7 @@ run_truth(const struct rule_expr *re, const struct fb_expr_input *in, struct fb_
 
 	if (trace == NULL)
 		return fb_expr_eval_truth(re->expr, in, s, NULL, why);
-	fb_buf_init(&values, 64 * 1024);
+	fb_buf_init(&values, (size_t)64 * 1024);
 	t = fb_expr_eval_truth(re->expr, in, s, &values, why);
 	trace_rule(trace, re, truth_text(t));
 	if (values.len > 0)
@@ -526,7 +526,7 @@ run_value(const struct rule_expr *re, const struct fb_expr_input *in, struct fb_
 
 	if (trace == NULL)
 		return fb_expr_eval(re->expr, in, s, v, NULL, err);
-	fb_buf_init(&values, 64 * 1024);
+	fb_buf_init(&values, (size_t)64 * 1024);
 	fb_buf_init(&shown, 8192);
 	rc = fb_expr_eval(re->expr, in, s, v, &values, err);
 	if (rc != FB_OK)

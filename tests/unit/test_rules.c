@@ -276,11 +276,13 @@ test_attribute_caps(void **state)
 	summary(&l, "{\"sub\":\"u\",\"groups\":null}", got, sizeof(got));
 	assert_non_null(strstr(got, "(absent)"));
 	/* 65 items is one over the cap: refused, never truncated silently. */
-	strcpy(claims, "{\"sub\":\"u\",\"groups\":[");
-	for (int i = 0; i < 65; i++)
-		(void)snprintf(claims + strlen(claims), sizeof(claims) - strlen(claims),
-		    "%s\"g%d\"", i ? "," : "", i);
-	strcat(claims, "]}");
+	{
+		size_t at = (size_t)snprintf(claims, sizeof(claims), "{\"sub\":\"u\",\"groups\":[");
+		for (int i = 0; i < 65; i++)
+			at += (size_t)snprintf(
+			    claims + at, sizeof(claims) - at, "%s\"g%d\"", i ? "," : "", i);
+		(void)snprintf(claims + at, sizeof(claims) - at, "]}");
+	}
 	summary(&l, claims, got, sizeof(got));
 	assert_string_equal(got, "refused tenants[0].mapping[0].attributes.groups");
 	memset(big, 'x', 1025);
