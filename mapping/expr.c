@@ -1853,11 +1853,12 @@ fn_join(struct eval *ev, const struct node *n, const struct fb_value *a, struct 
 		return ev->err ? ev->err->rc : FB_ERR_LIMIT;
 	for (size_t i = 0; i < len; i++) {
 		struct fb_value it = list_get(&a[0], i);
-		if (i) {
+		if (i && a[1].u.s.len > 0) {
 			memcpy(p + at, a[1].u.s.p, a[1].u.s.len);
 			at += a[1].u.s.len;
 		}
-		memcpy(p + at, it.u.s.p, it.u.s.len);
+		if (it.u.s.len > 0)
+			memcpy(p + at, it.u.s.p, it.u.s.len);
 		at += it.u.s.len;
 	}
 	p[at] = '\0';
@@ -1945,9 +1946,10 @@ eval_call(struct eval *ev, const struct node *n, struct fb_value *out)
 		if ((rc = need_string(ev, n, s, fns[f].name)) != FB_OK ||
 		    (rc = need_string(ev, n, x, fns[f].name)) != FB_OK)
 			return rc;
-		bool r = x->u.s.len <= s->u.s.len &&
-		    memcmp(f == F_STARTS ? s->u.s.p : s->u.s.p + s->u.s.len - x->u.s.len, x->u.s.p,
-		        x->u.s.len) == 0;
+		bool r = x->u.s.len == 0 ||
+		    (x->u.s.len <= s->u.s.len &&
+		        memcmp(f == F_STARTS ? s->u.s.p : s->u.s.p + s->u.s.len - x->u.s.len,
+		            x->u.s.p, x->u.s.len) == 0);
 		*out = (struct fb_value){ .kind = FB_V_BOOL, .u.b = r };
 		return FB_OK;
 	}

@@ -1538,7 +1538,8 @@ test_limit_scalar(void **state)
 	memcpy(yaml + hlen + FB_CONF_MAX_SCALAR, "\"\n", 3);
 	conf = load_yaml(yaml, &diags);
 	print_diags(&diags);
-	ok = conf != NULL && strlen(conf->tenants[0].mappings[0].deny.v[0].src) == FB_CONF_MAX_SCALAR;
+	ok = conf != NULL &&
+	    strlen(conf->tenants[0].mappings[0].deny.v[0].src) == FB_CONF_MAX_SCALAR;
 	fb_conf_unref(conf);
 	fb_conf_diags_free(&diags);
 	if (!ok) {
