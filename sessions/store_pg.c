@@ -196,10 +196,15 @@ one_line(const char *msg, char *buf, size_t n)
 	size_t len;
 
 	(void)snprintf(buf, n, "%s", msg != NULL && msg[0] != '\0' ? msg : "unknown error");
-	for (char *p = buf; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r' || *p == '\t')
-			*p = ' ';
-	len = strlen(buf);
+	/* One line, single spaces: libpq ends lines with newlines and indents details. */
+	len = 0;
+	for (char *p = buf; *p != '\0'; p++) {
+		char ch = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p;
+
+		if (ch != ' ' || (len > 0 && buf[len - 1] != ' '))
+			buf[len++] = ch;
+	}
+	buf[len] = '\0';
 	while (len > 0 && buf[len - 1] == ' ')
 		buf[--len] = '\0';
 	return buf;
@@ -226,6 +231,14 @@ describe(struct pg_store *p)
 	PQconninfoFree(o);
 }
 
+/* Server notices (a shutdown warning, a NOTICE from DDL) are not for stderr. */
+static void
+quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 /* A new connection, or NULL with libpq's reason in why. */
 static PGconn *
 connect_db(struct pg_store *p, char *why, size_t n)
@@ -244,6 +257,7 @@ connect_db(struct pg_store *p, char *why, size_t n)
 		PQfinish(c);
 		return NULL;
 	}
+	(void)PQsetNoticeProcessor(c, quiet, NULL);
 	return c;
 }
 
