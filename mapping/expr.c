@@ -168,17 +168,34 @@ scratch_alloc(struct fb_expr_scratch *s, size_t n)
 	return s->mem + at;
 }
 
+/*
+ * PCRE2 allocates its general context through the functions it is given:
+ * that one allocation (made before s->gctx is set) comes from malloc, so
+ * resetting the scratch never overwrites it; match data comes from the
+ * scratch and is released wholesale by fb_expr_scratch_reset.
+ */
 static void *
 pcre_scratch_malloc(PCRE2_SIZE n, void *data)
 {
-	return scratch_alloc(data, n);
+	struct fb_expr_scratch *s = data;
+
+	return s->gctx == NULL ? malloc(n) : scratch_alloc(s, n);
 }
 
 static void
 pcre_scratch_free(void *p, void *data)
 {
-	(void)p;
-	(void)data; /* released wholesale by fb_expr_scratch_reset */
+	struct fb_expr_scratch *s = data;
+	unsigned char *c = p;
+
+	if (c != NULL && (c < s->mem || c >= s->mem + s->cap))
+		free(p);
+}
+
+void *
+fb_expr_scratch_alloc(struct fb_expr_scratch *s, size_t size)
+{
+	return scratch_alloc(s, size);
 }
 
 fb_rc

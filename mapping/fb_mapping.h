@@ -134,6 +134,8 @@ struct fb_expr_input {
 struct fb_expr_scratch;
 fb_rc fb_expr_scratch_new(size_t bytes, struct fb_expr_scratch **out);
 void fb_expr_scratch_reset(struct fb_expr_scratch *s);
+/* size bytes (16-byte aligned) from the scratch, valid until the next reset; NULL when full. */
+void *fb_expr_scratch_alloc(struct fb_expr_scratch *s, size_t size);
 void fb_expr_scratch_free(struct fb_expr_scratch *s);
 
 /* A compiled expression: immutable, shareable across threads. */
@@ -231,8 +233,8 @@ struct fb_trust_decision {
 };
 
 /*
- * The outcome of one login's mapping. Strings point into the rules, the
- * login's inputs or the scratch; release with fb_principal_clear.
+ * The outcome of one login's mapping. Strings and arrays point into the
+ * rules, the login's inputs or the scratch: valid until the scratch is reset.
  */
 struct fb_principal {
 	bool allowed;
@@ -259,7 +261,7 @@ struct fb_principal {
 fb_rc fb_mapping_run(const struct fb_rules *r, const struct fb_login *in,
     struct fb_expr_scratch *scratch, struct fb_principal *out, struct fb_buf *trace,
     struct fb_err *err);
-/* Frees what fb_mapping_run allocated in p (values in the scratch stay there). */
+/* Forgets p; its arrays live in the scratch, which the caller resets or frees. */
 void fb_principal_clear(struct fb_principal *p);
 
 /*

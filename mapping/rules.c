@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define RULE_PATH_MAX 96
+#define RULE_PATH_MAX 192
 
 /* One compiled expression and where it came from. */
 struct rule_expr {
@@ -79,6 +79,19 @@ struct compile_ctx {
 	struct fb_conf_diags *diags;
 	bool failed;
 };
+
+static void path_printf(char *dst, size_t size, const char *fmt, ...) FB_PRINTF(3, 4);
+
+/* Rule paths are short; a longer one is cut, never overflowing. */
+static void
+path_printf(char *dst, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(dst, size, fmt, ap);
+	va_end(ap);
+}
 
 static size_t
 utf8_chars(const char *s, size_t n)
@@ -156,7 +169,7 @@ compile_one(struct compile_ctx *c, const struct fb_conf_expr *e, unsigned inputs
 	struct fb_expr_error where = { 0 };
 	fb_rc rc;
 
-	(void)snprintf(out->path, sizeof(out->path), "%s", path);
+	path_printf(out->path, sizeof(out->path), "%s", path);
 	rc = fb_expr_compile(e->src, inputs, want, &out->expr, &where);
 	if (rc != FB_OK) {
 		compile_diag(c, e, path, where.offset,
@@ -180,7 +193,7 @@ compile_list(struct compile_ctx *c, const struct fb_conf_exprlist *l, unsigned i
 	if (*out == NULL)
 		return false;
 	for (size_t i = 0; i < l->n; i++) {
-		(void)snprintf(path, sizeof(path), "%s[%zu]", base, i);
+		path_printf(path, sizeof(path), "%s[%zu]", base, i);
 		if (!compile_one(c, &l->v[i], inputs, want, path, &(*out)[i]))
 			ok = false;
 	}
@@ -205,7 +218,7 @@ load_pins(struct compile_ctx *c, const struct fb_rules_params *params,
 	char *data = NULL;
 	size_t len = 0;
 
-	(void)snprintf(m->pins_path, sizeof(m->pins_path), "%s.pins", base);
+	path_printf(m->pins_path, sizeof(m->pins_path), "%s.pins", base);
 	if (m->conf->pins == NULL || params == NULL || params->read_file == NULL)
 		return;
 	if (params->read_file(params->read_arg, m->conf->pins, &data, &len, &err) != FB_OK ||
@@ -231,7 +244,7 @@ compile_pin_key(struct compile_ctx *c, struct rule_mapping *m, const char *base)
 
 	if (m->conf->pins == NULL)
 		return;
-	(void)snprintf(path, sizeof(path), "%s.pin_key", base);
+	path_printf(path, sizeof(path), "%s.pin_key", base);
 	if (e->src == NULL) {
 		/* The whitelist files were keyed by e-mail; so is the default. */
 		def.src = m->type == FB_PROVIDER_OIDC ? "lower(claims.email)" : "lower(nameid)";
@@ -254,7 +267,7 @@ static void
 compile_mapping(struct compile_ctx *c, const struct fb_rules_params *params,
     const struct fb_conf_tenant *t, size_t ti, size_t mi, struct rule_mapping *m)
 {
-	char base[RULE_PATH_MAX], path[RULE_PATH_MAX + 64];
+	char base[RULE_PATH_MAX], path[RULE_PATH_MAX];
 	const struct fb_conf_provider *p;
 	const char *name = NULL;
 	size_t offset = 0;
@@ -262,8 +275,8 @@ compile_mapping(struct compile_ctx *c, const struct fb_rules_params *params,
 	m->conf = &t->mappings[mi];
 	p = provider_find(t, m->conf->provider);
 	m->type = p != NULL ? p->type : FB_PROVIDER_OIDC;
-	(void)snprintf(base, sizeof(base), "tenants[%zu].mapping[%zu]", ti, mi);
-	(void)snprintf(path, sizeof(path), "%s.fid", base);
+	path_printf(base, sizeof(base), "tenants[%zu].mapping[%zu]", ti, mi);
+	path_printf(path, sizeof(path), "%s.fid", base);
 	(void)compile_list(
 	    c, &m->conf->fid, FB_EXPR_IN_LOGIN, FB_EXPR_WANT_STRING, path, &m->fids, &m->n_fids);
 	for (size_t i = 0; i < m->n_fids; i++) {
@@ -287,7 +300,7 @@ compile_mapping(struct compile_ctx *c, const struct fb_rules_params *params,
 	for (size_t i = 0; i < m->conf->n_attrs; i++) {
 		const struct fb_conf_attr *a = &m->conf->attrs[i];
 		m->attr_names[i] = a->name;
-		(void)snprintf(path, sizeof(path), "%s.attributes.%s", base, a->name);
+		path_printf(path, sizeof(path), "%s.attributes.%s", base, a->name);
 		if (attr_reserved(a->name)) {
 			fb_conf_diag_add(c->diags, c->r->conf, fb_conf_pos_of(c->r->conf, a),
 			    "%s: '%s' is a name the principal already has (fid, tenant, "
@@ -299,10 +312,10 @@ compile_mapping(struct compile_ctx *c, const struct fb_rules_params *params,
 		(void)compile_one(
 		    c, &a->expr, FB_EXPR_IN_LOGIN, FB_EXPR_WANT_VALUE, path, &m->attrs[i]);
 	}
-	(void)snprintf(path, sizeof(path), "%s.require", base);
+	path_printf(path, sizeof(path), "%s.require", base);
 	(void)compile_list(c, &m->conf->require, FB_EXPR_IN_LOGIN, FB_EXPR_WANT_BOOL, path,
 	    &m->requires, &m->n_requires);
-	(void)snprintf(path, sizeof(path), "%s.deny", base);
+	path_printf(path, sizeof(path), "%s.deny", base);
 	(void)compile_list(
 	    c, &m->conf->deny, FB_EXPR_IN_LOGIN, FB_EXPR_WANT_BOOL, path, &m->denies, &m->n_denies);
 	compile_pin_key(c, m, base);
@@ -702,17 +715,17 @@ run_outbound(const struct rule_tenant *t, const struct rule_mapping *m,
     struct fb_buf *trace)
 {
 	const size_t n = PRINCIPAL_FIXED + m->conf->n_attrs;
-	const char **names = calloc(n, sizeof(*names));
-	struct fb_value *values = calloc(n, sizeof(*values));
+	const char **names = fb_expr_scratch_alloc(s, n * sizeof(*names));
+	struct fb_value *values = fb_expr_scratch_alloc(s, n * sizeof(*values));
+	struct fb_trust_decision *d =
+	    fb_expr_scratch_alloc(s, (t->n_trusts ? t->n_trusts : 1) * sizeof(*d));
 	struct fb_value *remotes = NULL;
-	struct fb_trust_decision *d = calloc(t->n_trusts ? t->n_trusts : 1, sizeof(*d));
 	struct fb_expr_record rec;
 	struct fb_expr_input in = { 0 };
 	struct fb_err err = { 0 };
-	fb_rc rc = FB_ERR_NOMEM;
 
 	if (names == NULL || values == NULL || d == NULL)
-		goto done;
+		return FB_ERR_LIMIT;
 	for (size_t i = 0; i < PRINCIPAL_FIXED; i++)
 		names[i] = principal_fixed[i];
 	values[0] = (struct fb_value){ .kind = FB_V_STRING, .u.s = { out->fid, strlen(out->fid) } };
@@ -722,8 +735,9 @@ run_outbound(const struct rule_tenant *t, const struct rule_mapping *m,
 		.u.s = { login->provider, strlen(login->provider) } };
 	values[3] = (struct fb_value){ .kind = FB_V_LIST };
 	if (out->pin != NULL && out->pin->n_remotes > 0) {
-		if ((remotes = calloc(out->pin->n_remotes, sizeof(*remotes))) == NULL)
-			goto done;
+		remotes = fb_expr_scratch_alloc(s, out->pin->n_remotes * sizeof(*remotes));
+		if (remotes == NULL)
+			return FB_ERR_LIMIT;
 		for (size_t i = 0; i < out->pin->n_remotes; i++)
 			remotes[i] = (struct fb_value){ .kind = FB_V_STRING,
 				.u.s = { out->pin->remotes[i], strlen(out->pin->remotes[i]) } };
@@ -740,10 +754,11 @@ run_outbound(const struct rule_tenant *t, const struct rule_mapping *m,
 	in.tenant = t->conf->id;
 	for (size_t x = 0; x < t->n_trusts; x++) {
 		d[x].trust = t->trusts[x].conf;
+		d[x].outbound = false;
 		if (t->trusts[x].outbound.expr == NULL) {
 			if (trace != NULL)
 				(void)fb_buf_printf(trace,
-				    "tenants.trusts %s: no outbound rule  =>  false\n",
+				    "trust %s: no outbound rule  =>  false\n",
 				    t->trusts[x].conf->remote);
 			continue;
 		}
@@ -752,14 +767,7 @@ run_outbound(const struct rule_tenant *t, const struct rule_mapping *m,
 	}
 	out->trusts = d;
 	out->n_trusts = t->n_trusts;
-	d = NULL;
-	rc = FB_OK;
-done:
-	free(names);
-	free(values);
-	free(remotes);
-	free(d);
-	return rc;
+	return FB_OK;
 }
 
 fb_rc
@@ -790,9 +798,11 @@ fb_mapping_run(const struct fb_rules *r, const struct fb_login *login, struct fb
 	in.tenant = login->tenant;
 	in.fid_secret = r->fid_secret;
 	in.fid_secret_len = r->fid_secret_len;
-	values = calloc(m->conf->n_attrs ? m->conf->n_attrs : 1, sizeof(*values));
+	values =
+	    fb_expr_scratch_alloc(s, (m->conf->n_attrs ? m->conf->n_attrs : 1) * sizeof(*values));
 	if (values == NULL)
-		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		return FB_ERR_SET(err, FB_ERR_LIMIT, "the evaluation scratch is full");
+	memset(values, 0, (m->conf->n_attrs ? m->conf->n_attrs : 1) * sizeof(*values));
 	out->attr_names = m->attr_names;
 	out->attr_values = values;
 	out->n_attrs = m->conf->n_attrs;
@@ -808,7 +818,7 @@ fb_mapping_run(const struct fb_rules *r, const struct fb_login *login, struct fb
 		return FB_OK;
 	if (run_outbound(t, m, login, s, out, trace) != FB_OK) {
 		out->allowed = false;
-		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		return FB_ERR_SET(err, FB_ERR_LIMIT, "the evaluation scratch is full");
 	}
 	return FB_OK;
 }
@@ -816,8 +826,6 @@ fb_mapping_run(const struct fb_rules *r, const struct fb_login *login, struct fb
 void
 fb_principal_clear(struct fb_principal *p)
 {
-	free((void *)p->attr_values);
-	free((void *)p->trusts);
 	memset(p, 0, sizeof(*p));
 }
 

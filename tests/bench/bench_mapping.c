@@ -287,7 +287,7 @@ op_inbound_c_x256(struct bench *b)
 	loop_rate(op_inbound_c, b, 256);
 }
 
-/* A configuration with 1,000 expressions: 40 tenants of 25 each. */
+/* A configuration with about 1,000 expressions: 53 tenants of 19 each. */
 static char *
 big_config(size_t *len)
 {
@@ -297,32 +297,33 @@ big_config(size_t *len)
 	if (s == NULL)
 		die("out of memory", NULL);
 	at += (size_t)snprintf(s + at, cap - at, "%s", conf_head);
-	for (int t = 0; t < 40; t++) {
+	for (int t = 0; t < 53; t++) {
 		at += (size_t)snprintf(s + at, cap - at,
 		    "  - id: Tenant%04dAB\n"
 		    "    providers:\n"
-		    "      - {name: kc, type: oidc, issuer: https://kc.a.example, client_id: x, "
+		    "      - {name: kc%d, type: oidc, issuer: https://kc.a.example, client_id: x, "
 		    "client_secret_file: s}\n"
-		    "      - {name: adfs, type: saml, idp_metadata: m.xml, sp_key: k, sp_cert: c}\n"
+		    "      - {name: adfs%d, type: saml, idp_metadata: m.xml, sp_key: k, sp_cert: "
+		    "c}\n"
 		    "    mapping:\n"
-		    "      - provider: kc\n"
+		    "      - provider: kc%d\n"
 		    "        fid: [claims.employee_id, pairwise(claims.sub)]\n"
 		    "        attributes: {email: lower(claims.email), department: "
 		    "claims.department,"
 		    " groups: claims.groups, roles: claims.realm_access.roles}\n"
 		    "        require: [claims.email_verified == true, \"'federation' in "
-		    "claims.realm_access.roles\", matches(claims.email, '[a-z.]+@a[.]example')]\n"
+		    "claims.realm_access.roles\", \"matches(claims.email, "
+		    "'[a-z.]+@a[.]example')\"]\n"
 		    "        deny: claims.department == 'contractors'\n"
-		    "      - provider: adfs\n"
+		    "      - provider: adfs%d\n"
 		    "        fid: first(attrs['http://schemas.a.example/claims/employeenumber'])\n"
 		    "        attributes: {email: lower(first(attrs.mail)), department: "
 		    "first(attrs.department), groups: attrs.memberOf, roles: "
-		    "split(first(attrs.roles), "
-		    "',')}\n"
+		    "\"split(first(attrs.roles), ',')\"}\n"
 		    "        require: [\"'Federation Users' in attrs.memberOf\", has(attrs.mail), "
 		    "size(attrs.mail) == 1]\n"
 		    "        deny: first(attrs.department) == 'contractors'\n",
-		    t);
+		    t, t, t, t, t);
 	}
 	*len = at;
 	return s;
