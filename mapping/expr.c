@@ -147,6 +147,7 @@ struct fb_expr {
 	size_t n_strings;
 	int32_t root;
 	pcre2_match_context *mctx;
+	struct fb_value *consts; /* the items of lists made only of literals */
 };
 
 struct fb_expr_scratch {
@@ -1201,6 +1202,36 @@ parse_expr(struct parser *p)
 	return r;
 }
 
+/* Lists of literals are values already: built once here, not per evaluation. */
+static bool
+fold_lists(struct fb_expr *e)
+{
+	size_t total = 0, at = 0;
+
+	for (size_t i = 0; i < e->n_nodes; i++)
+		if (e->nodes[i].kind == N_LIST)
+			total += e->nodes[i].n;
+	if (total == 0)
+		return true;
+	if ((e->consts = calloc(total, sizeof(*e->consts))) == NULL)
+		return false;
+	for (size_t i = 0; i < e->n_nodes; i++) {
+		struct node *n = &e->nodes[i];
+		bool literal = n->kind == N_LIST;
+		for (uint32_t k = 0; literal && k < n->n; k++)
+			literal = e->nodes[e->args[n->first + k]].kind == N_LIT;
+		if (!literal)
+			continue;
+		for (uint32_t k = 0; k < n->n; k++)
+			e->consts[at + k] = e->nodes[e->args[n->first + k]].lit;
+		n->lit.kind = FB_V_LIST;
+		n->lit.u.list.v = e->consts + at;
+		n->lit.u.list.n = n->n;
+		at += n->n;
+	}
+	return true;
+}
+
 /* Marks the outermost node of every path: those are what traces show. */
 static void
 mark_paths(struct fb_expr *e)
@@ -1251,6 +1282,7 @@ fb_expr_free(struct fb_expr *e)
 	for (size_t i = 0; i < e->n_nodes; i++)
 		pcre2_code_free(e->nodes[i].re);
 	pcre2_match_context_free(e->mctx);
+	free(e->consts);
 	free(e->nodes);
 	free(e->args);
 	free(e->strings);
@@ -1304,6 +1336,11 @@ fb_expr_compile(const char *src, unsigned inputs, enum fb_expr_want want, struct
 		return strstr(where->msg, "out of memory") ? FB_ERR_NOMEM : FB_ERR_CONFIG;
 	}
 	mark_paths(e);
+	if (!fold_lists(e)) {
+		fb_expr_free(e);
+		(void)snprintf(where->msg, sizeof(where->msg), "out of memory");
+		return FB_ERR_NOMEM;
+	}
 	*out = e;
 	return FB_OK;
 }
@@ -2021,6 +2058,10 @@ eval_call(struct eval *ev, const struct node *n, struct fb_value *out)
 static fb_rc
 eval_list(struct eval *ev, const struct node *n, struct fb_value *out)
 {
+	if (n->lit.kind == FB_V_LIST) { /* all literals: built once at compile time */
+		*out = n->lit;
+		return FB_OK;
+	}
 	struct fb_value *items = scratch_alloc(ev->s, (n->n ? n->n : 1) * sizeof(*items));
 	fb_rc rc;
 
@@ -2142,12 +2183,15 @@ enum fb_truth
 fb_expr_eval_truth(const struct fb_expr *e, const struct fb_expr_input *in,
     struct fb_expr_scratch *scratch, struct fb_buf *trace, struct fb_err *err)
 {
-	struct fb_err local = { 0 };
+	struct fb_err local; /* not zeroed: hot path, and only read after an error set it */
 	struct fb_value v;
 	fb_rc rc;
 
-	if (err == NULL)
+	if (err == NULL) {
+		local.rc = FB_OK;
+		local.msg[0] = '\0';
 		err = &local;
+	}
 	rc = fb_expr_eval(e, in, scratch, &v, trace, err);
 	if (rc == FB_OK && v.kind == FB_V_BOOL)
 		return v.u.b ? FB_TRUTH_TRUE : FB_TRUTH_FALSE;

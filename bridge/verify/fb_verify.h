@@ -103,7 +103,9 @@ struct fb_verify_result;
 
 /*
  * The receiving tenant's inbound policy, applied last. Returns true to allow.
- * Called on every check (cached tokens too); must be thread-safe.
+ * Must be thread-safe, and a function of the token alone (not of the time):
+ * a cached token keeps the answer it got until fb_verifier_set_policy is
+ * called again.
  */
 typedef bool (*fb_verify_policy_fn)(void *arg, const struct fb_verify_result *r);
 

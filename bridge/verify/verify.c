@@ -103,6 +103,8 @@ struct claims {
 	uint64_t rev_gen;
 	bool revoked;
 	json_t *payload; /* the verified claims, for the inbound policy (read-only once shared) */
+	/* The policy's answer for this token: (policy_gen << 1) | allow; 0 when not asked. */
+	_Atomic uint64_t policy_memo;
 	char mem[]; /* the token and every string above, in one allocation */
 };
 
@@ -145,6 +147,7 @@ struct fb_verifier {
 	uint64_t trusts_gen;
 	fb_verify_policy_fn policy;
 	void *policy_arg;
+	uint64_t policy_gen; /* changes with every fb_verifier_set_policy; starts at 1 */
 	struct cache_set *sets;
 	size_t n_sets; /* power of two, or 0 */
 	struct revoked_set rev;
@@ -232,6 +235,7 @@ fb_verifier_set_policy(struct fb_verifier *v, fb_verify_policy_fn fn, void *arg)
 	pthread_rwlock_wrlock(&v->trusts_lock);
 	v->policy = fn;
 	v->policy_arg = arg;
+	v->policy_gen++;
 	pthread_rwlock_unlock(&v->trusts_lock);
 }
 
@@ -728,6 +732,20 @@ check_claims(struct fb_verifier *v, struct claims *c, const struct fb_verify_inp
 	return FB_VERIFY_ALLOW;
 }
 
+static bool
+policy_allows(struct fb_verifier *v, struct claims *c, const struct fb_verify_result *out)
+{
+	uint64_t memo = atomic_load_explicit(&c->policy_memo, memory_order_relaxed);
+	bool allow;
+
+	if (memo != 0 && (memo >> 1) == v->policy_gen)
+		return (memo & 1) != 0;
+	allow = v->policy(v->policy_arg, out);
+	atomic_store_explicit(
+	    &c->policy_memo, (v->policy_gen << 1) | (allow ? 1 : 0), memory_order_relaxed);
+	return allow;
+}
+
 enum fb_verify_reason
 fb_verifier_check(
     struct fb_verifier *v, const struct fb_verify_input *in, struct fb_verify_result *out)
@@ -796,9 +814,10 @@ fb_verifier_check(
 		out->reason = check_claims(v, c, in, out);
 	}
 done:
-	/* The receiving tenant's inbound policy comes last, on every check. */
+	/* The receiving tenant's inbound policy comes last, on every check; a cached
+	 * token keeps its answer until the policy is replaced. */
 	if (c != NULL && out->reason == FB_VERIFY_ALLOW && v->policy != NULL &&
-	    !v->policy(v->policy_arg, out)) {
+	    !policy_allows(v, c, out)) {
 		out->reason = FB_VERIFY_POLICY_DENIED;
 		out->detail = "inbound policy";
 	}

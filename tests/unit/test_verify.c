@@ -780,8 +780,13 @@ test_policy_denied(void **state)
 	assert_string_equal(s.fid, SUB);
 	assert_string_equal(s.tid, REMOTE);
 	assert_string_equal(s.attrs, ATTRS);
-	/* Cached tokens go through the policy too. */
+	/* A cached token keeps its answer until the policy is set again. */
 	s.verdict = true;
+	assert_reason(check_reason(tok), FB_VERIFY_POLICY_DENIED);
+	assert_int_equal(s.calls, 1);
+	fb_verifier_set_policy(fx.v, policy_hook, &s);
+	assert_reason(check_reason(tok), FB_VERIFY_ALLOW);
+	assert_int_equal(s.calls, 2);
 	assert_reason(check_reason(tok), FB_VERIFY_ALLOW);
 	assert_int_equal(s.calls, 2);
 	/* Denials before it never reach it. */
