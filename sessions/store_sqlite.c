@@ -33,13 +33,16 @@ static const char *const migrations[] = {
 	" idp_session TEXT, acr TEXT, amr TEXT, attrs TEXT,"
 	" created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires INTEGER NOT NULL,"
 	" idle_timeout INTEGER NOT NULL,"
-	/* ends: when it stops being usable (absolute or idle), kept by put and touch */
+	/*
+	 * ends: when it stops being usable (absolute or idle), kept by put and
+	 * touch. Not indexed: touch, the most frequent write, then changes no
+	 * index, and the background purge can afford a scan.
+	 */
 	" ends INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX sessions_tenant ON sessions (tenant, id);"
 	"CREATE INDEX sessions_fid ON sessions (fid, id);"
 	"CREATE INDEX sessions_subject ON sessions (subject, issuer);"
 	"CREATE INDEX sessions_idp_session ON sessions (idp_session, issuer);"
-	"CREATE INDEX sessions_ends ON sessions (ends);"
 	"CREATE TABLE revocations ("
 	" seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
 	" issuer TEXT NOT NULL, value TEXT NOT NULL, before INTEGER NOT NULL,"
