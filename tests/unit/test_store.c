@@ -15,6 +15,7 @@
 #include "fb_sessions.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -731,6 +732,58 @@ test_once(void **state)
 	fb_store_close(b);
 }
 
+/* Several threads on one handle, as the bridge's HTTP threads use it. */
+struct thread_arg {
+	struct fb_store *st;
+	int wins;
+	int failures;
+};
+
+static void *
+consume_all(void *arg)
+{
+	struct thread_arg *a = arg;
+	struct fb_err err = { 0 };
+	char v[32], id[FB_SESSION_ID_LEN + 1];
+	bool first;
+
+	for (int i = 0; i < 200; i++) {
+		struct fb_session s =
+		    session(id, "HZnKEBoqDU", "fid:0/HZnKEBoqDU/7", "t", T0 + 60, 0);
+		struct fb_session got = { 0 };
+
+		(void)snprintf(v, sizeof(v), "thread-%d", i);
+		if (fb_store_once_consume(a->st, FB_ONCE_AUTH_CODE, v, T0 + 60, T0, &first, &err) !=
+		        FB_OK ||
+		    fb_store_session_put(a->st, &s, &err) != FB_OK ||
+		    fb_store_session_touch(a->st, id, T0 + 1, &got, &err) != FB_OK)
+			a->failures++;
+		fb_session_clear(&got);
+		a->wins += first;
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct fixture *fx = *state;
+	struct thread_arg a[4];
+	pthread_t t[4];
+	int wins = 0;
+
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct thread_arg){ .st = fx->st };
+		assert_int_equal(pthread_create(&t[i], NULL, consume_all, &a[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(a[i].failures, 0);
+		wins += a[i].wins;
+	}
+	assert_int_equal(wins, 200);
+}
+
 /* ---- audit ---- */
 
 static void
@@ -1123,6 +1176,7 @@ test_pg_unreachable(void **state)
 	    cmocka_unit_test_setup_teardown(test_revocation_cursor, setup, teardown),              \
 	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),                          \
 	    cmocka_unit_test_setup_teardown(test_once, setup, teardown),                           \
+	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),                        \
 	    cmocka_unit_test_setup_teardown(test_audit, setup, teardown),                          \
 	    cmocka_unit_test_setup_teardown(test_invalid_inputs, setup, teardown)
 
