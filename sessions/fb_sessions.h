@@ -270,7 +270,13 @@ void fb_audit_list_free(struct fb_audit_list *l);
 
 fb_rc fb_store_audit_append(
     struct fb_store *store, const struct fb_audit_record *rec, int64_t *id, struct fb_err *err);
-/* Records with id > after, in order, at most limit (1..FB_STORE_LIST_MAX). Replaces *out. */
+/*
+ * Records with id > after, in order, at most limit (1..FB_STORE_LIST_MAX).
+ * Replaces *out. With PostgreSQL, ids come from a sequence and appends are
+ * not serialised (unlike revocations), so a record of a slower concurrent
+ * append can appear after a higher id was read: an exporter should re-read
+ * the last few seconds.
+ */
 fb_rc fb_store_audit_list(struct fb_store *store, int64_t after, size_t limit,
     struct fb_audit_list *out, struct fb_err *err);
 
