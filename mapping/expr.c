@@ -811,9 +811,7 @@ parse_postfix(struct parser *p, int32_t base)
 				           tok_text(&p->t)),
 				       -1;
 			}
-			p->depth++;
 			idx = parse_expr(p);
-			p->depth--;
 			if (idx < 0 || !expect(p, T_RBRACK, "']'", open))
 				return -1;
 			if (N(p, idx)->type != S_DYN && N(p, idx)->type != S_INT &&
@@ -851,9 +849,7 @@ parse_args(struct parser *p, int32_t call, int32_t receiver, size_t open)
 			int32_t a;
 			if (n == 8)
 				return perr(p, p->t.start, "too many arguments"), -1;
-			p->depth++;
 			a = parse_expr(p);
-			p->depth--;
 			if (a < 0)
 				return -1;
 			tmp[n++] = a;
@@ -877,7 +873,7 @@ static bool
 check_call(struct parser *p, int32_t call)
 {
 	struct node *c = N(p, call);
-	const int32_t *args = p->e->args + c->first;
+	const int32_t *args = c->n > 0 ? p->e->args + c->first : NULL;
 	enum fn_id f = (enum fn_id)c->fn;
 
 	if (c->n < fns[f].min || c->n > fns[f].max) {
@@ -972,10 +968,6 @@ parse_primary(struct parser *p)
 	struct tok t = p->t;
 	int32_t n;
 
-	if (++p->depth > FB_EXPR_DEPTH_MAX)
-		return perr(p, t.start, "the expression nests too deeply (at most %d levels)",
-		           FB_EXPR_DEPTH_MAX),
-		       -1;
 	switch (t.kind) {
 	case T_INT:
 	case T_STRING:
@@ -1082,7 +1074,6 @@ parse_primary(struct parser *p)
 	}
 	if (n >= 0)
 		n = parse_postfix(p, n);
-	p->depth--;
 	return n;
 }
 
@@ -1253,6 +1244,8 @@ want_ok(struct parser *p, enum fb_expr_want want)
 	enum stype t = (enum stype)r->type;
 
 	switch (want) {
+	case FB_EXPR_WANT_ANY:
+		return true;
 	case FB_EXPR_WANT_BOOL:
 		if (t == S_BOOL || t == S_DYN)
 			return true;
@@ -1944,7 +1937,7 @@ eval_call(struct eval *ev, const struct node *n, struct fb_value *out)
 {
 	struct fb_value a[8] = { { 0 } };
 	enum fn_id f = (enum fn_id)n->fn;
-	const int32_t *args = ev->e->args + n->first;
+	const int32_t *args = n->n > 0 ? ev->e->args + n->first : NULL;
 	char *p;
 	fb_rc rc;
 

@@ -61,6 +61,7 @@ enum fb_expr_want {
 	FB_EXPR_WANT_BOOL, /* require, deny, outbound, inbound */
 	FB_EXPR_WANT_STRING, /* a fid candidate, a pin key */
 	FB_EXPR_WANT_VALUE, /* an attribute: a string or a list of strings */
+	FB_EXPR_WANT_ANY, /* no check (tests, tools) */
 };
 
 /* Caps that keep one evaluation bounded whatever the input. */
