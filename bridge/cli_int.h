@@ -9,6 +9,28 @@
 int fb_cli_keys(int argc, char **argv);
 int fb_cli_token(int argc, char **argv);
 int fb_cli_mapping(int argc, char **argv);
+int fb_cli_import(int argc, char **argv);
+
+/* One user of a legacy whitelist file, where it was written. */
+struct fb_whitelist_user {
+	char *key; /* the e-mail, as written */
+	char *fid; /* remote_whitelist.yaml; NULL in whitelist.yaml */
+	unsigned line, col;
+};
+
+/* A whitelist.yaml (remote_tenant set) or remote_whitelist.yaml (users with fids). */
+struct fb_whitelist {
+	char *remote_tenant;
+	unsigned remote_line;
+	struct fb_whitelist_user *users; /* sorted by key, without case */
+	size_t n;
+	bool has_fids;
+};
+
+/* Parses either legacy format; errors as "name:line:col: what". Free with fb_whitelist_free. */
+fb_rc fb_whitelist_parse(
+    const char *data, size_t len, const char *name, struct fb_whitelist *out, struct fb_err *err);
+void fb_whitelist_free(struct fb_whitelist *w);
 
 /*
  * Loads a configuration and its keys, printing every problem. With trusts

@@ -18,6 +18,7 @@ static const char usage_main[] =
     "  keys    generate, list and publish signing keys\n"
     "  token   issue a federation token, or run the relay check on one\n"
     "  mapping dry-run the mapping rules on saved identities (test, diff)\n"
+    "  import  turn legacy whitelist files into a pin table (whitelist)\n"
     "\n"
     "Run 'fedbridge <command> --help' for a command's options.\n";
 
@@ -221,7 +222,8 @@ main(int argc, char **argv)
 		const char *name;
 		int (*run)(int, char **);
 	} commands[] = { { "check", cmd_check }, { "serve", cmd_serve }, { "keys", fb_cli_keys },
-		{ "token", fb_cli_token }, { "mapping", fb_cli_mapping } };
+		{ "token", fb_cli_token }, { "mapping", fb_cli_mapping },
+		{ "import", fb_cli_import } };
 
 	if (argc < 2) {
 		fputs(usage_main, stderr);
