@@ -10,6 +10,7 @@ int fb_cli_keys(int argc, char **argv);
 int fb_cli_token(int argc, char **argv);
 int fb_cli_mapping(int argc, char **argv);
 int fb_cli_import(int argc, char **argv);
+int fb_cli_sessions(int argc, char **argv);
 
 /* One user of a legacy whitelist file, where it was written. */
 struct fb_whitelist_user {

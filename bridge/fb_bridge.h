@@ -8,6 +8,7 @@
 
 #include "fb_conf.h"
 #include "fb_mapping.h"
+#include "fb_sessions.h"
 #include "fb_verify.h"
 
 #include <jansson.h>
@@ -176,5 +177,23 @@ fb_rc fb_bridge_rules_load(
  * so installing new rules with fb_verifier_set_policy is safe.
  */
 bool fb_bridge_inbound_policy(void *arg, const struct fb_verify_result *r);
+
+/* ---- revocations from the store to the relay check (revocations.c) ---- */
+
+/* Opens the configured store, reading store_password_file when there is one. */
+fb_rc fb_bridge_store_open(const struct fb_conf *conf, struct fb_store **out, struct fb_err *err);
+
+/*
+ * Makes the verifier refuse what r revokes: sessions, fids and tenants as
+ * they are; issued-before for all or one tenant; a trust (kill switch) as
+ * every tenant of that remote; an IdP subject or IdP session as the bridge
+ * sessions the store holds for it (store may be NULL: those are skipped).
+ */
+fb_rc fb_bridge_revocation_apply(struct fb_verifier *v, const struct fb_conf *conf,
+    struct fb_store *store, const struct fb_revocation *r, struct fb_err *err);
+
+/* Applies every revocation the store holds; *last_seq is the last one applied. */
+fb_rc fb_bridge_revocations_load(struct fb_verifier *v, const struct fb_conf *conf,
+    struct fb_store *store, int64_t *last_seq, struct fb_err *err);
 
 #endif

@@ -19,6 +19,7 @@ static const char usage_main[] =
     "  token   issue a federation token, or run the relay check on one\n"
     "  mapping dry-run the mapping rules on saved identities (test, diff)\n"
     "  import  turn legacy whitelist files into a pin table (whitelist)\n"
+    "  sessions list, show and revoke sessions, users, tenants and trusts\n"
     "\n"
     "Run 'fedbridge <command> --help' for a command's options.\n";
 
@@ -223,7 +224,7 @@ main(int argc, char **argv)
 		int (*run)(int, char **);
 	} commands[] = { { "check", cmd_check }, { "serve", cmd_serve }, { "keys", fb_cli_keys },
 		{ "token", fb_cli_token }, { "mapping", fb_cli_mapping },
-		{ "import", fb_cli_import } };
+		{ "import", fb_cli_import }, { "sessions", fb_cli_sessions } };
 
 	if (argc < 2) {
 		fputs(usage_main, stderr);

@@ -40,6 +40,7 @@ static struct {
 	pthread_mutex_t lock;
 	struct runtime *rt; /* one reference held here */
 	struct fb_verifier *verifier;
+	struct fb_store *store; /* opened once; a new store location takes a restart */
 	/* Serialises installing trust tables: reload and the key refresher both do. */
 	pthread_mutex_t install_lock;
 } state = { .lock = PTHREAD_MUTEX_INITIALIZER, .install_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -236,6 +237,19 @@ respond(struct MHD_Connection *conn, unsigned status, const char *body, const ch
 		allow ? MHD_HTTP_HEADER_ALLOW : NULL, allow, NULL };
 
 	return respond_with(conn, status, body, headers);
+}
+
+/* Ready when logins could work: the store answers. */
+static enum MHD_Result
+handle_readyz(struct MHD_Connection *conn)
+{
+	struct fb_err err = { 0 };
+	int64_t seq = 0;
+
+	if (state.store == NULL || fb_store_revocation_seq(state.store, &seq, &err) != FB_OK)
+		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "{\"status\":\"unavailable\",\"reason\":\"store\"}\n", NULL);
+	return respond(conn, MHD_HTTP_OK, "{\"status\":\"ready\"}\n", NULL);
 }
 
 static enum MHD_Result
@@ -554,15 +568,58 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		return handle_validate(conn);
 	}
 	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/.well-known/jwks.json") == 0 ||
-	    strcmp(url, "/metrics") == 0) {
+	    strcmp(url, "/metrics") == 0 || strcmp(url, "/readyz") == 0) {
 		if (!get)
 			return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 			    "{\"error\":\"method_not_allowed\"}\n", "GET, HEAD");
 		if (url[1] == 'm')
 			return handle_metrics(conn);
+		if (url[1] == 'r')
+			return handle_readyz(conn);
 		return url[1] == 'h' ? handle_healthz(conn) : handle_jwks(conn);
 	}
 	return respond(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}\n", NULL);
+}
+
+/* The store's watch thread: every revocation any process records reaches the relay check. */
+static void
+on_revocation(void *arg, const struct fb_revocation *r)
+{
+	struct runtime *rt = runtime_acquire();
+	struct fb_err err = { 0 };
+
+	(void)arg;
+	if (fb_bridge_revocation_apply(
+	        state.verifier, rt ? rt->conf : NULL, state.store, r, &err) != FB_OK)
+		fb_log(FB_LOG_ERROR, "revocation %lld (%s): not applied: %s", (long long)r->seq,
+		    fb_revocation_kind_name(r->kind), err.msg);
+	else
+		fb_log(FB_LOG_INFO, "revocation %lld applied: %s", (long long)r->seq,
+		    fb_revocation_kind_name(r->kind));
+	runtime_unref(rt);
+}
+
+/* Opens the store, applies what it holds, then follows it. */
+static bool
+store_start(const struct fb_conf *conf)
+{
+	struct fb_err err = { 0 };
+	int64_t seq = 0;
+
+	if (fb_bridge_store_open(conf, &state.store, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "store: %s", err.msg);
+		return false;
+	}
+	if (fb_bridge_revocations_load(state.verifier, conf, state.store, &seq, &err) != FB_OK ||
+	    fb_store_watch(state.store, seq, on_revocation, NULL, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "store: revocations: %s", err.msg);
+		fb_store_close(state.store);
+		state.store = NULL;
+		return false;
+	}
+	fb_log(FB_LOG_INFO, "store: %zu revocations in force (up to %lld)",
+	    fb_verifier_revoked_count(state.verifier), (long long)seq);
+	return true;
 }
 
 static int
@@ -712,6 +769,9 @@ fb_serve(const struct fb_serve_opts *opts)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	(void)signal(SIGPIPE, SIG_IGN);
+	/* Without its store the bridge cannot honour revocations: it does not start. */
+	if (!store_start(rt->conf))
+		goto done;
 
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
@@ -757,6 +817,8 @@ done:
 	rt = state.rt;
 	state.rt = NULL;
 	pthread_mutex_unlock(&state.lock);
+	fb_store_close(state.store); /* stops the watch before the verifier goes */
+	state.store = NULL;
 	runtime_unref(rt);
 	fb_verifier_free(state.verifier);
 	state.verifier = NULL;

@@ -126,6 +126,8 @@ fb_rc fb_verifier_revoke(
     struct fb_verifier *v, enum fb_verify_revoke_kind kind, const char *value, time_t until);
 /* Every token issued (iat) before t is revoked. */
 void fb_verifier_revoke_before(struct fb_verifier *v, time_t t);
+/* Every token of tenant (its tid) issued before t is revoked. */
+fb_rc fb_verifier_revoke_tenant_before(struct fb_verifier *v, const char *tenant, time_t t);
 size_t fb_verifier_revoked_count(struct fb_verifier *v);
 
 struct fb_verify_input {

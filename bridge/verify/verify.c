@@ -129,6 +129,12 @@ struct revoked_set {
 	struct revoked_slot *slots;
 	size_t cap, n;
 	int64_t before; /* tokens with iat < before are revoked */
+	/* Per tenant: tokens of that tid with iat < before (few; scanned on a memo miss). */
+	struct tenant_before {
+		uint64_t h_tid;
+		int64_t before;
+	} * tenant_before;
+	size_t n_tenant_before;
 	atomic_uint_fast64_t gen; /* bumped on every change */
 };
 
@@ -209,6 +215,7 @@ fb_verifier_free(struct fb_verifier *v)
 	free(v->sets);
 	fb_verify_trusts_free(v->trusts);
 	free(v->rev.slots);
+	free(v->rev.tenant_before);
 	pthread_rwlock_destroy(&v->trusts_lock);
 	pthread_rwlock_destroy(&v->rev.lock);
 	free(v);
@@ -346,6 +353,35 @@ fb_verifier_revoke_before(struct fb_verifier *v, time_t t)
 	pthread_rwlock_unlock(&v->rev.lock);
 }
 
+fb_rc
+fb_verifier_revoke_tenant_before(struct fb_verifier *v, const char *tenant, time_t t)
+{
+	uint64_t key = revoke_key(v->seed, FB_REVOKE_TENANT, tenant, strlen(tenant));
+	struct revoked_set *r = &v->rev;
+	struct tenant_before *nv;
+	fb_rc rc = FB_OK;
+	size_t i;
+
+	pthread_rwlock_wrlock(&r->lock);
+	for (i = 0; i < r->n_tenant_before && r->tenant_before[i].h_tid != key; i++)
+		;
+	if (i == r->n_tenant_before) {
+		nv = realloc(r->tenant_before, (i + 1) * sizeof(*nv));
+		if (nv == NULL) {
+			rc = FB_ERR_NOMEM;
+		} else {
+			r->tenant_before = nv;
+			nv[i] = (struct tenant_before){ key, (int64_t)t };
+			r->n_tenant_before++;
+		}
+	} else if (r->tenant_before[i].before < (int64_t)t) {
+		r->tenant_before[i].before = (int64_t)t;
+	}
+	atomic_fetch_add(&r->gen, 1);
+	pthread_rwlock_unlock(&r->lock);
+	return rc;
+}
+
 size_t
 fb_verifier_revoked_count(struct fb_verifier *v)
 {
@@ -372,6 +408,9 @@ claims_revoked(struct fb_verifier *v, struct claims *c, int64_t now)
 	gen = atomic_load_explicit(&v->rev.gen, memory_order_relaxed);
 	revoked = c->iat < v->rev.before || revoked_has(&v->rev, c->h_sid, now) ||
 	    revoked_has(&v->rev, c->h_sub, now) || revoked_has(&v->rev, c->h_tid, now);
+	for (size_t i = 0; !revoked && i < v->rev.n_tenant_before; i++)
+		revoked = v->rev.tenant_before[i].h_tid == c->h_tid &&
+		    c->iat < v->rev.tenant_before[i].before;
 	pthread_rwlock_unlock(&v->rev.lock);
 	if (revoked)
 		c->revoked = true;

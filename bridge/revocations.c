@@ -1,0 +1,128 @@
+/*
+ * Revocations, from the store to the relay check: opening the configured
+ * store, and turning each stored revocation into what the verify core can
+ * match on a token (its sid, sub, tid and iat).
+ */
+#include "fb_bridge.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_PASSWORD_MAX 1024
+#define APPLY_PAGE 1000
+
+fb_rc
+fb_bridge_store_open(const struct fb_conf *conf, struct fb_store **out, struct fb_err *err)
+{
+	struct fb_store_opts o = { 0 };
+	char *password = NULL;
+	size_t len = 0;
+	fb_rc rc;
+
+	o.kind = conf->store.kind;
+	o.location = conf->store.location;
+	o.purge_interval = 300;
+	if (conf->store.password_file != NULL) {
+		if ((rc = fb_file_read(conf->store.password_file, STORE_PASSWORD_MAX, &password,
+		         &len, err)) != FB_OK)
+			return rc;
+		while (len > 0 && (password[len - 1] == '\n' || password[len - 1] == '\r'))
+			password[--len] = '\0';
+		o.password = password;
+	}
+	rc = fb_store_open(&o, out, err);
+	if (password != NULL) {
+		fb_cleanse(password, len);
+		free(password);
+	}
+	return rc;
+}
+
+/* The sessions of an IdP subject or IdP session: their bridge session ids are what tokens carry. */
+static fb_rc
+revoke_sessions_of(struct fb_verifier *v, struct fb_store *store, const struct fb_revocation *r,
+    struct fb_err *err)
+{
+	struct fb_session_filter f = { .issuer = r->issuer, .limit = APPLY_PAGE };
+	struct fb_session *list = NULL;
+	char after[FB_SESSION_ID_LEN + 1] = "";
+	size_t n = 0;
+	fb_rc rc;
+
+	if (r->kind == FB_REVOCATION_SUBJECT)
+		f.subject = r->value;
+	else
+		f.idp_session = r->value;
+	do {
+		f.after = after[0] ? after : NULL;
+		if ((rc = fb_store_session_list(store, &f, &list, &n, err)) != FB_OK)
+			return rc;
+		for (size_t i = 0; i < n && rc == FB_OK; i++)
+			rc = fb_verifier_revoke(v, FB_REVOKE_SESSION, list[i].id, (time_t)r->until);
+		if (n > 0)
+			memcpy(after, list[n - 1].id, sizeof(after));
+		fb_session_array_free(list, n);
+	} while (rc == FB_OK && n == APPLY_PAGE);
+	return rc;
+}
+
+fb_rc
+fb_bridge_revocation_apply(struct fb_verifier *v, const struct fb_conf *conf,
+    struct fb_store *store, const struct fb_revocation *r, struct fb_err *err)
+{
+	fb_rc rc = FB_OK;
+
+	switch (r->kind) {
+	case FB_REVOCATION_SESSION:
+		return fb_verifier_revoke(v, FB_REVOKE_SESSION, r->value, (time_t)r->until);
+	case FB_REVOCATION_FID:
+		return fb_verifier_revoke(v, FB_REVOKE_FID, r->value, (time_t)r->until);
+	case FB_REVOCATION_TENANT:
+		return fb_verifier_revoke(v, FB_REVOKE_TENANT, r->value, (time_t)r->until);
+	case FB_REVOCATION_ISSUED_BEFORE:
+		if (strcmp(r->value, "*") == 0) {
+			fb_verifier_revoke_before(v, (time_t)r->before);
+			return FB_OK;
+		}
+		return fb_verifier_revoke_tenant_before(v, r->value, (time_t)r->before);
+	case FB_REVOCATION_TRUST:
+		/* The kill switch: every tenant of that remote, in every local trust. */
+		for (size_t t = 0; conf != NULL && t < conf->n_tenants && rc == FB_OK; t++)
+			for (size_t x = 0; x < conf->tenants[t].n_trusts && rc == FB_OK; x++) {
+				const struct fb_conf_trust *tr = &conf->tenants[t].trusts[x];
+				if (strcmp(tr->remote, r->value) != 0)
+					continue;
+				for (size_t i = 0; i < tr->tenants.n && rc == FB_OK; i++)
+					rc = fb_verifier_revoke(v, FB_REVOKE_TENANT,
+					    tr->tenants.v[i], (time_t)r->until);
+			}
+		return rc;
+	case FB_REVOCATION_SUBJECT:
+	case FB_REVOCATION_IDP_SESSION:
+		return store != NULL ? revoke_sessions_of(v, store, r, err) : FB_OK;
+	case FB_REVOCATION_NONE:
+		break;
+	}
+	return FB_ERR_SET(err, FB_ERR_INVALID, "unknown revocation kind %d", (int)r->kind);
+}
+
+fb_rc
+fb_bridge_revocations_load(struct fb_verifier *v, const struct fb_conf *conf,
+    struct fb_store *store, int64_t *last_seq, struct fb_err *err)
+{
+	struct fb_revocation_list l = { 0 };
+	int64_t cursor = 0;
+	fb_rc rc;
+
+	do {
+		if ((rc = fb_store_revocations_since(store, cursor, APPLY_PAGE, &l, err)) != FB_OK)
+			break;
+		for (size_t i = 0; i < l.n && rc == FB_OK; i++) {
+			rc = fb_bridge_revocation_apply(v, conf, store, &l.v[i], err);
+			cursor = l.v[i].seq;
+		}
+	} while (rc == FB_OK && l.n == APPLY_PAGE);
+	fb_revocation_list_free(&l);
+	*last_seq = cursor;
+	return rc;
+}
