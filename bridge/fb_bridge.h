@@ -196,4 +196,32 @@ fb_rc fb_bridge_revocation_apply(struct fb_verifier *v, const struct fb_conf *co
 fb_rc fb_bridge_revocations_load(struct fb_verifier *v, const struct fb_conf *conf,
     struct fb_store *store, int64_t *last_seq, struct fb_err *err);
 
+/* ---- the revocation feed between installations (feed.c) ---- */
+
+#define FB_FEED_TYP "fedrev+jwt"
+#define FB_FEED_PATH "/revocations"
+
+/* The key that signs tokens now (and the feed). */
+const struct fb_signing_key *fb_federation_signing_key(const struct fb_federation *f);
+
+/*
+ * The feed after cursor since: a compact JWS (typ fedrev+jwt) signed with the
+ * token key, payload {iss, iat, since, next, more, revocations: [{kind,
+ * value, until, before?}]} with this installation's own session, fid,
+ * tenant and issued-before revocations (IdP subjects and sessions as the
+ * bridge sessions they had). *out is malloc'd.
+ */
+fb_rc fb_bridge_feed_document(const struct fb_federation *fed, const struct fb_conf *conf,
+    struct fb_store *store, int64_t since, int64_t now, char **out, struct fb_err *err);
+
+/*
+ * Records into store what a verified feed document of trust t's remote says
+ * about that remote's own tenants (anything else is ignored), with the
+ * remote as origin and until capped by our longest lifetime, then stores
+ * the new cursor (*next). cursor must be the since the document answers.
+ */
+fb_rc fb_bridge_feed_apply(struct fb_store *store, const struct fb_conf *conf,
+    const struct fb_conf_trust *t, json_t *doc, int64_t cursor, int64_t now, int64_t *next,
+    size_t *recorded, struct fb_err *err);
+
 #endif

@@ -461,3 +461,9 @@ fb_federation_issue(const struct fb_federation *f, const struct fb_issue_request
 	c.ttl = req->ttl ? req->ttl : conf->tokens.ttl;
 	return fb_token_issue(f->keys[0], &c, token, err);
 }
+
+const struct fb_signing_key *
+fb_federation_signing_key(const struct fb_federation *f)
+{
+	return f->keys[0];
+}

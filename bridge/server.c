@@ -239,6 +239,35 @@ respond(struct MHD_Connection *conn, unsigned status, const char *body, const ch
 	return respond_with(conn, status, body, headers);
 }
 
+/* GET /revocations?since=N: this installation's revocations after N, signed. */
+static enum MHD_Result
+handle_feed(struct MHD_Connection *conn)
+{
+	const char *since_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+	const char *headers[] = { MHD_HTTP_HEADER_CONTENT_TYPE, "application/" FB_FEED_TYP,
+		MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", NULL };
+	struct runtime *rt;
+	struct fb_err err = { 0 };
+	enum MHD_Result ret;
+	char *doc = NULL, *end = NULL;
+	long long since = since_s ? strtoll(since_s, &end, 10) : 0;
+
+	if (since_s != NULL && (end == since_s || *end != '\0' || since < 0))
+		return respond(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"bad_since\"}\n", NULL);
+	if (state.store == NULL || (rt = runtime_acquire()) == NULL)
+		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"store\"}\n", NULL);
+	if (fb_bridge_feed_document(rt->fed, rt->conf, state.store, (int64_t)since,
+	        (int64_t)time(NULL), &doc, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "revocation feed: %s", err.msg);
+		ret = respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"store\"}\n", NULL);
+	} else {
+		ret = respond_with(conn, MHD_HTTP_OK, doc, headers);
+	}
+	free(doc);
+	runtime_unref(rt);
+	return ret;
+}
+
 /* Ready when logins could work: the store answers. */
 static enum MHD_Result
 handle_readyz(struct MHD_Connection *conn)
@@ -567,6 +596,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			    "{\"error\":\"method_not_allowed\"}\n", "GET, HEAD, POST");
 		return handle_validate(conn);
 	}
+	if (strcmp(url, FB_FEED_PATH) == 0) {
+		if (!get)
+			return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+			    "{\"error\":\"method_not_allowed\"}\n", "GET, HEAD");
+		return handle_feed(conn);
+	}
 	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/.well-known/jwks.json") == 0 ||
 	    strcmp(url, "/metrics") == 0 || strcmp(url, "/readyz") == 0) {
 		if (!get)
@@ -597,6 +632,107 @@ on_revocation(void *arg, const struct fb_revocation *r)
 		fb_log(FB_LOG_INFO, "revocation %lld applied: %s", (long long)r->seq,
 		    fb_revocation_kind_name(r->kind));
 	runtime_unref(rt);
+}
+
+/* The feed consumer: pulls every remote's revocations and records them in the store. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+} feeder = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+
+#define FEED_INTERVAL_S 2
+#define FEED_PAGES_MAX 20
+
+static void
+feed_pull(const struct fb_conf *conf, const struct fb_conf_trust *t)
+{
+	struct fb_jwks_fetch got;
+	struct fb_err err = { 0 };
+	char url[2300];
+	int64_t cursor = 0, next = 0;
+	size_t recorded = 0;
+	json_t *doc = NULL;
+
+	if (fb_store_cursor_get(state.store, t->remote, &cursor, &err) != FB_OK) {
+		fb_log(FB_LOG_WARN, "revocation feed of %s: %s", t->remote, err.msg);
+		return;
+	}
+	for (int page = 0; page < FEED_PAGES_MAX; page++) {
+		(void)snprintf(url, sizeof(url), "%s%s?since=%lld", t->issuer, FB_FEED_PATH,
+		    (long long)cursor);
+		if (fb_jwks_fetch(url, &got, &err) != FB_OK) {
+			fb_log(
+			    FB_LOG_WARN, "revocation feed of %s: %s: %s", t->remote, url, err.msg);
+			return;
+		}
+		if (fb_verifier_verify_jws(state.verifier, t->issuer, FB_FEED_TYP, got.body,
+		        got.len, &doc, &err) != FB_OK ||
+		    fb_bridge_feed_apply(state.store, conf, t, doc, cursor, (int64_t)time(NULL),
+		        &next, &recorded, &err) != FB_OK) {
+			fb_log(
+			    FB_LOG_WARN, "revocation feed of %s: refused: %s", t->remote, err.msg);
+			free(got.body);
+			json_decref(doc);
+			return;
+		}
+		if (recorded > 0)
+			fb_log(FB_LOG_INFO, "revocation feed of %s: %zu recorded (cursor %lld)",
+			    t->remote, recorded, (long long)next);
+		bool more = json_is_true(json_object_get(doc, "more"));
+		free(got.body);
+		json_decref(doc);
+		doc = NULL;
+		if (!more || next == cursor)
+			return;
+		cursor = next;
+	}
+}
+
+static void *
+feeder_main(void *arg)
+{
+	struct timespec until;
+
+	(void)arg;
+	for (;;) {
+		struct runtime *rt;
+		pthread_mutex_lock(&feeder.lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += FEED_INTERVAL_S;
+		while (
+		    !feeder.stop && pthread_cond_timedwait(&feeder.wake, &feeder.lock, &until) == 0)
+			;
+		if (feeder.stop) {
+			pthread_mutex_unlock(&feeder.lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&feeder.lock);
+		if ((rt = runtime_acquire()) == NULL)
+			continue;
+		/* Each remote installation once, however many local tenants trust it. */
+		for (size_t i = 0; i < rt->conf->n_tenants; i++) {
+			for (size_t x = 0; x < rt->conf->tenants[i].n_trusts; x++) {
+				const struct fb_conf_trust *t = &rt->conf->tenants[i].trusts[x];
+				bool seen = false;
+				if (t->issuer == NULL ||
+				    strcmp(t->remote, rt->conf->installation.name) == 0)
+					continue;
+				for (size_t j = 0; j <= i && !seen; j++)
+					for (size_t y = 0;
+					     y < rt->conf->tenants[j].n_trusts && !seen; y++) {
+						const struct fb_conf_trust *o =
+						    &rt->conf->tenants[j].trusts[y];
+						if (o == t)
+							break;
+						seen = strcmp(o->remote, t->remote) == 0;
+					}
+				if (!seen)
+					feed_pull(rt->conf, t);
+			}
+		}
+		runtime_unref(rt);
+	}
 }
 
 /* Opens the store, applies what it holds, then follows it. */
@@ -739,7 +875,7 @@ fb_serve(const struct fb_serve_opts *opts)
 	const char *listen;
 	struct runtime *rt;
 	sigset_t set;
-	pthread_t refresher_thread;
+	pthread_t refresher_thread, feeder_thread;
 	long ncpu;
 	int sig, status = 1;
 
@@ -790,6 +926,17 @@ fb_serve(const struct fb_serve_opts *opts)
 		MHD_stop_daemon(d);
 		goto done;
 	}
+	feeder.stop = false;
+	if (pthread_create(&feeder_thread, NULL, feeder_main, NULL) != 0) {
+		fb_log(FB_LOG_ERROR, "cannot start the revocation feed");
+		MHD_stop_daemon(d);
+		pthread_mutex_lock(&refresher.lock);
+		refresher.stop = true;
+		pthread_cond_signal(&refresher.wake);
+		pthread_mutex_unlock(&refresher.lock);
+		pthread_join(refresher_thread, NULL);
+		goto done;
+	}
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	fb_log(FB_LOG_INFO, "fedbridge %s: installation %s listening on %.*s:%u", FB_VERSION,
 	    rt->conf->installation.name, (int)(strrchr(listen, ':') - listen), listen,
@@ -811,6 +958,11 @@ fb_serve(const struct fb_serve_opts *opts)
 	pthread_cond_signal(&refresher.wake);
 	pthread_mutex_unlock(&refresher.lock);
 	pthread_join(refresher_thread, NULL);
+	pthread_mutex_lock(&feeder.lock);
+	feeder.stop = true;
+	pthread_cond_signal(&feeder.wake);
+	pthread_mutex_unlock(&feeder.lock);
+	pthread_join(feeder_thread, NULL);
 	status = 0;
 done:
 	pthread_mutex_lock(&state.lock);

@@ -169,6 +169,15 @@ struct fb_verify_stats {
 };
 void fb_verifier_stats(struct fb_verifier *v, struct fb_verify_stats *out);
 
+/*
+ * Verifies another document a trusted issuer signed (the revocation feed):
+ * a compact JWS whose header is exactly alg (ES256 or EdDSA), typ (== typ)
+ * and kid, signed by a key of issuer's key set in the current trust table,
+ * with a JSON object payload whose iss is issuer. *payload is a new reference.
+ */
+fb_rc fb_verifier_verify_jws(struct fb_verifier *v, const char *issuer, const char *typ,
+    const char *jws, size_t len, json_t **payload, struct fb_err *err);
+
 /* SHA-256 of a DER certificate, or of the first certificate in a PEM text. */
 fb_rc fb_verify_cert_sha256(const char *pem_or_der, size_t len,
     unsigned char out[FB_VERIFY_SHA256_LEN], struct fb_err *err);

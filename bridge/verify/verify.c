@@ -902,3 +902,71 @@ fb_verify_cert_sha256(
 	X509_free(x);
 	return FB_OK;
 }
+
+/* ---- other signed documents of a trusted issuer (the revocation feed) ---- */
+
+fb_rc
+fb_verifier_verify_jws(struct fb_verifier *v, const char *issuer, const char *typ, const char *jws,
+    size_t len, json_t **payload_out, struct fb_err *err)
+{
+	const char *dot1 = memchr(jws, '.', len), *dot2, *alg, *htyp, *kid, *iss;
+	unsigned char header[HEADER_MAX + 1], sig[96], *payload = NULL;
+	json_t *hdr = NULL, *pl = NULL;
+	const struct trust_issuer *is;
+	const struct verify_key *k;
+	size_t n, sig_len = 0;
+	enum fb_verify_alg want;
+	fb_rc rc = FB_ERR_INVALID;
+
+	*payload_out = NULL;
+	dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - jws)) : NULL;
+	if (dot1 == NULL || dot2 == NULL || (size_t)(dot1 - jws) > (size_t)HEADER_MAX / 3 * 4 ||
+	    fb_b64url_decode(jws, (size_t)(dot1 - jws), header, sizeof(header), &n) != FB_OK)
+		return FB_ERR_SET(err, FB_ERR_INVALID, "not a compact JWS");
+	hdr = json_loadb((const char *)header, n, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(hdr) || !json_str(hdr, "alg", &alg, 16) ||
+	    !json_str(hdr, "typ", &htyp, 32) || !json_str(hdr, "kid", &kid, FB_VERIFY_KID_MAX) ||
+	    json_object_size(hdr) != 3) {
+		FB_ERR_SET(err, FB_ERR_INVALID, "the header must be exactly alg, typ and kid");
+		goto done;
+	}
+	if (strncasecmp(htyp, "application/", 12) == 0)
+		htyp += 12;
+	want = strcmp(alg, "ES256") == 0 ? FB_ALG_ES256
+	    : strcmp(alg, "EdDSA") == 0  ? FB_ALG_EDDSA
+	                                 : (enum fb_verify_alg) - 1;
+	if (strcasecmp(htyp, typ) != 0 || (int)want < 0) {
+		FB_ERR_SET(err, FB_ERR_INVALID, "typ must be %s and alg ES256 or EdDSA", typ);
+		goto done;
+	}
+	pthread_rwlock_rdlock(&v->trusts_lock);
+	is = v->trusts ? verify_trusts_issuer(v->trusts, issuer, strlen(issuer)) : NULL;
+	k = is ? verify_keyset_find(is->keys, kid, strlen(kid)) : NULL;
+	if (k != NULL && k->alg == want &&
+	    fb_b64url_decode(
+	        dot2 + 1, len - (size_t)(dot2 + 1 - jws), sig, sizeof(sig), &sig_len) == FB_OK &&
+	    verify_signature(k, (const unsigned char *)jws, (size_t)(dot2 - jws), sig, sig_len))
+		rc = FB_OK;
+	pthread_rwlock_unlock(&v->trusts_lock);
+	if (rc != FB_OK) {
+		FB_ERR_SET(err, FB_ERR_CRYPTO, "not signed by a key of %s", issuer);
+		goto done;
+	}
+	rc = FB_ERR_INVALID;
+	n = (size_t)(dot2 - dot1 - 1);
+	if ((payload = malloc(n ? n : 1)) == NULL ||
+	    fb_b64url_decode(dot1 + 1, n, payload, n, &n) != FB_OK ||
+	    (pl = json_loadb((const char *)payload, n, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
+	    !json_is_object(pl) || !json_str(pl, "iss", &iss, 2048) || strcmp(iss, issuer) != 0) {
+		FB_ERR_SET(
+		    err, FB_ERR_INVALID, "the payload is not a JSON object with iss %s", issuer);
+		json_decref(pl);
+		goto done;
+	}
+	*payload_out = pl;
+	rc = FB_OK;
+done:
+	free(payload);
+	json_decref(hdr);
+	return rc;
+}
