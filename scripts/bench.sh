@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh test
 dir=build-bench
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$dir" -j "$(nproc 2>/dev/null || echo 2)" --target bench_verify bench_mapping fedbridge >/dev/null
+cmake --build "$dir" -j "$(nproc 2>/dev/null || echo 2)" --target bench_verify bench_mapping bench_store fedbridge >/dev/null
 echo "fedbridge benchmarks on $(nproc) cores, $(uname -m), $(openssl version)"
 "$dir/tests/bench/bench_verify"
 "$dir/tests/bench/bench_mapping"
+tests/bench/bench_store.sh "$dir/tests/bench/bench_store"
 tests/bench/bench_http.sh "$dir/bridge/fedbridge" "${FB_BENCH_SECONDS:-10}"
