@@ -46,7 +46,7 @@ usage(const char *msg, const char *arg)
 struct merge {
 	json_t *pins;
 	char *tenant;
-	const char *tenant_from;
+	char tenant_from[4200]; /* where the tenant was first seen, for messages */
 	size_t added, fids, remotes;
 };
 
@@ -84,7 +84,7 @@ set_tenant(struct merge *m, const char *tenant, const char *from, struct fb_err 
 {
 	if (m->tenant == NULL) {
 		m->tenant = strdup(tenant);
-		m->tenant_from = from;
+		(void)snprintf(m->tenant_from, sizeof(m->tenant_from), "%s", from);
 		return m->tenant != NULL;
 	}
 	if (strcmp(m->tenant, tenant) == 0)

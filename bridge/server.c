@@ -244,7 +244,8 @@ static enum MHD_Result
 handle_feed(struct MHD_Connection *conn)
 {
 	const char *since_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
-	const char *headers[] = { MHD_HTTP_HEADER_CONTENT_TYPE, "application/" FB_FEED_TYP,
+	static const char ctype[] = "application/" FB_FEED_TYP;
+	const char *headers[] = { MHD_HTTP_HEADER_CONTENT_TYPE, ctype,
 		MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", NULL };
 	struct runtime *rt;
 	struct fb_err err = { 0 };

@@ -249,8 +249,10 @@ wl_top(struct wl_parser *p, struct fb_whitelist *w)
 	bool seen_users = false;
 	fb_rc rc;
 
-	if ((rc = wl_next(p)) != FB_OK || (rc = wl_next(p)) != FB_OK)
-		return rc; /* stream start, document start */
+	if ((rc = wl_next(p)) != FB_OK) /* stream start */
+		return rc;
+	if ((rc = wl_next(p)) != FB_OK) /* document start */
+		return rc;
 	if (p->ev.type == YAML_STREAM_END_EVENT)
 		return FB_ERR_SET(p->err, FB_ERR_INVALID, "%s: the file is empty", p->name);
 	if ((rc = wl_next(p)) != FB_OK)
@@ -293,8 +295,10 @@ wl_top(struct wl_parser *p, struct fb_whitelist *w)
 			    "unknown key \"%s\": a whitelist file has remoteTenant and users", key);
 		}
 	}
-	if ((rc = wl_next(p)) != FB_OK || (rc = wl_next(p)) != FB_OK)
-		return rc; /* document end, then stream end */
+	if ((rc = wl_next(p)) != FB_OK) /* document end */
+		return rc;
+	if ((rc = wl_next(p)) != FB_OK) /* stream end */
+		return rc;
 	if (p->ev.type != YAML_STREAM_END_EVENT)
 		return wl_fail(p, &p->ev.start_mark, "a whitelist file holds one document");
 	if (!seen_users)

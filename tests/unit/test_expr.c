@@ -299,14 +299,14 @@ test_limits(void **state)
 	assert_non_null(src);
 	/* 200 nested parentheses: refused at compile time, the stack is safe. */
 	memset(src, '(', 200);
-	strcpy(src + 200, "true");
+	memcpy(src + 200, "true", 4);
 	memset(src + 204, ')', 200);
 	src[404] = '\0';
 	assert_int_equal(fb_expr_compile(src, 0xff, FB_EXPR_WANT_BOOL, &e, &where), FB_ERR_CONFIG);
 	assert_non_null(strstr(where.msg, "nests too deeply"));
 	/* 20 levels are fine. */
 	memset(src, '(', 20);
-	strcpy(src + 20, "true");
+	memcpy(src + 20, "true", 4);
 	memset(src + 24, ')', 20);
 	src[44] = '\0';
 	assert_int_equal(fb_expr_compile(src, 0xff, FB_EXPR_WANT_BOOL, &e, &where), FB_OK);
