@@ -77,6 +77,12 @@ run "$FB_BINARY" mapping test -c "$conf" --identity "$FB_TMP/ids/adfs-alice.json
 	fail "adfs-alice: exit $rc: $out"
 ok "AD FS and Keycloak map alice to one fid through the employee number (account linking)"
 
+run "$FB_BINARY" mapping test -c "$conf" --provider adfs --saml-response "$fixtures/adfs-alice-response.xml"
+[ "$rc" = 0 ] && printf '%s\n' "$out" | grep -q 'fid: fid:0/HZnKEBoqDU/100401 ' &&
+	printf '%s\n' "$out" | grep -q '  email = "alice.smith@a.example"' ||
+	fail "--saml-response: exit $rc: $out $err"
+ok "a saved SAML Response maps like the identity it holds (a comment inside a value does not cut it)"
+
 # ---- diff between two versions of a configuration ----
 sed "s/outbound: principal.department in \['sales', 'legal'\]/outbound: principal.department == 'sales'/" \
 	"$conf" >"$ex/mapping-v2.yaml"
