@@ -883,6 +883,8 @@ check_call(struct parser *p, int32_t call)
 		return perr(p, c->start, "%s() takes %u to %u arguments, got %u", fns[f].name,
 		    fns[f].min, fns[f].max, c->n);
 	}
+	if (args == NULL) /* every function takes at least one argument */
+		return perr(p, c->start, "%s() needs an argument", fns[f].name);
 	for (unsigned i = 0; i < c->n && i < 2; i++) {
 		enum stype t = (enum stype)N(p, args[i])->type;
 		if (!type_ok(fns[f].args[i], t))
