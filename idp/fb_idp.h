@@ -81,4 +81,34 @@ fb_rc fb_saml_identity_read(
 /* Frees what id owns and zeroes it; NULL and a zeroed id are fine. */
 void fb_saml_identity_clear(struct fb_saml_identity *id);
 
+/* ---- OpenID Connect ID tokens (oidc_token.c) ---- */
+
+/* An issuer's signing keys (its JWKS): RSA and EC keys for signing only. */
+struct fb_oidc_keys;
+fb_rc fb_oidc_keys_parse(
+    const char *jwks, size_t len, struct fb_oidc_keys **out, struct fb_err *err);
+void fb_oidc_keys_free(struct fb_oidc_keys *k);
+size_t fb_oidc_keys_count(const struct fb_oidc_keys *k);
+
+/* What a login expects of its ID token (all borrowed). */
+struct fb_oidc_expect {
+	const char *issuer; /* iss, exactly */
+	const char *client_id; /* the only audience trusted; azp, when present */
+	const char *nonce; /* the login's nonce; NULL only where none was sent */
+	const char *const *algs; /* the provider's allow-list; empty: RS256 */
+	size_t n_algs;
+	int64_t now;
+	int64_t skew; /* seconds tolerated on exp, iat, nbf */
+};
+
+/*
+ * Validates an ID token as OpenID Connect Core 3.1.3.7 says: alg in the
+ * allow-list (none and HS* never), a key of the issuer chosen by kid (no kid
+ * with several fitting keys: refused), the signature, then iss, aud (only
+ * this client), azp, exp, iat, nbf, nonce and sub. *claims is a new object.
+ * Errors are FB_ERR_INVALID with "id_token: <which check>".
+ */
+fb_rc fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
+    const struct fb_oidc_expect *e, json_t **claims, struct fb_err *err);
+
 #endif

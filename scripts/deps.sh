@@ -7,7 +7,7 @@ set -eu
 
 profile=${1:-run}
 build="build-essential cmake pkg-config libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
-libjansson-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev libxml2-dev"
+libjansson-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev libxml2-dev libcjose-dev"
 run="$build openssl curl ca-certificates"
 test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy nginx wrk postgresql"
 

@@ -1,0 +1,287 @@
+/*
+ * OpenID Connect ID token validation (Core 3.1.3.7), done here rather than
+ * by Debian's liboauth2, which checks neither nonce, aud nor iss and has no
+ * alg allow-list (docs/dependencies.md). cjose parses the JWS and checks the
+ * signature; every decision about what to accept is made in this file:
+ * the alg against the provider's allow-list (never none, never HMAC), the
+ * key by kid from the issuer's key set, the key type against the alg, then
+ * iss, aud, azp, exp, iat, nbf, nonce and sub.
+ */
+#include "fb_idp.h"
+
+#include <cjose/cjose.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OIDC_KEYS_MAX 64
+#define OIDC_TOKEN_MAX ((size_t)64 * 1024)
+#define OIDC_SUB_MAX 255
+
+struct fb_oidc_keys {
+	cjose_jwk_t **keys;
+	char **kids; /* NULL where the key has none */
+	size_t n;
+};
+
+void
+fb_oidc_keys_free(struct fb_oidc_keys *k)
+{
+	if (k == NULL)
+		return;
+	for (size_t i = 0; i < k->n; i++) {
+		cjose_jwk_release(k->keys[i]);
+		free(k->kids[i]);
+	}
+	free(k->keys);
+	free(k->kids);
+	free(k);
+}
+
+size_t
+fb_oidc_keys_count(const struct fb_oidc_keys *k)
+{
+	return k->n;
+}
+
+fb_rc
+fb_oidc_keys_parse(const char *jwks, size_t len, struct fb_oidc_keys **out, struct fb_err *err)
+{
+	json_t *doc = json_loadb(jwks, len, JSON_REJECT_DUPLICATES, NULL), *arr, *k;
+	struct fb_oidc_keys *ks = NULL;
+	size_t i;
+	fb_rc rc = FB_ERR_INVALID;
+
+	*out = NULL;
+	arr = json_object_get(doc, "keys");
+	if (!json_is_array(arr) || json_array_size(arr) > OIDC_KEYS_MAX) {
+		FB_ERR_SET(err, rc, "not a JWKS of at most %d keys", OIDC_KEYS_MAX);
+		goto done;
+	}
+	if ((ks = calloc(1, sizeof(*ks))) == NULL ||
+	    (ks->keys = calloc(json_array_size(arr) + 1, sizeof(cjose_jwk_t *))) == NULL ||
+	    (ks->kids = calloc(json_array_size(arr) + 1, sizeof(*ks->kids))) == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	json_array_foreach(arr, i, k)
+	{
+		json_t *use = json_object_get(k, "use"), *kid = json_object_get(k, "kid");
+		char *text;
+		cjose_err cerr;
+		cjose_jwk_t *jwk;
+		/* Encryption keys and private parts have no business in a signing key set. */
+		if (!json_is_object(k) ||
+		    (use != NULL &&
+		        !(json_is_string(use) && strcmp(json_string_value(use), "sig") == 0)) ||
+		    json_object_get(k, "d") != NULL)
+			continue;
+		if ((text = json_dumps(k, JSON_COMPACT)) == NULL)
+			continue;
+		jwk = cjose_jwk_import(text, strlen(text), &cerr);
+		free(text);
+		if (jwk == NULL || cjose_jwk_get_kty(jwk, &cerr) == CJOSE_JWK_KTY_OCT) {
+			cjose_jwk_release(jwk); /* symmetric keys are never accepted */
+			continue;
+		}
+		ks->keys[ks->n] = jwk;
+		ks->kids[ks->n] = json_is_string(kid) ? strdup(json_string_value(kid)) : NULL;
+		ks->n++;
+	}
+	*out = ks;
+	ks = NULL;
+	rc = FB_OK;
+done:
+	fb_oidc_keys_free(ks);
+	json_decref(doc);
+	return rc;
+}
+
+static fb_rc refuse(struct fb_err *err, const char *fmt, ...) FB_PRINTF(2, 3);
+
+static fb_rc
+refuse(struct fb_err *err, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return FB_ERR_SET(err, FB_ERR_INVALID, "id_token: %s", msg);
+}
+
+/* The key an alg needs: RSA for RS and PS, EC of the alg's own curve for ES. */
+static bool
+kty_fits(const cjose_jwk_t *jwk, const char *alg)
+{
+	cjose_err cerr;
+	cjose_jwk_kty_t kty = cjose_jwk_get_kty(jwk, &cerr);
+
+	if (strncmp(alg, "RS", 2) == 0 || strncmp(alg, "PS", 2) == 0)
+		return kty == CJOSE_JWK_KTY_RSA;
+	if (kty != CJOSE_JWK_KTY_EC)
+		return false;
+	/* cjose does not tie ES384 to P-384 or ES512 to P-521: checked here. */
+	switch (cjose_jwk_EC_get_curve(jwk, &cerr)) {
+	case CJOSE_JWK_EC_P_256:
+		return strcmp(alg, "ES256") == 0;
+	case CJOSE_JWK_EC_P_384:
+		return strcmp(alg, "ES384") == 0;
+	case CJOSE_JWK_EC_P_521:
+		return strcmp(alg, "ES512") == 0;
+	default:
+		return false;
+	}
+}
+
+static bool
+alg_allowed(const char *alg, const struct fb_oidc_expect *e)
+{
+	static const char *const known[] = { "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+		"ES256", "ES384", "ES512" };
+	bool ok = false;
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]) && !ok; i++)
+		ok = strcmp(alg, known[i]) == 0;
+	if (!ok)
+		return false; /* none and HS* are never accepted, whatever the list says */
+	for (size_t i = 0; i < e->n_algs; i++)
+		if (strcmp(alg, e->algs[i]) == 0)
+			return true;
+	return e->n_algs == 0 && strcmp(alg, "RS256") == 0; /* Core's default */
+}
+
+/* The key by kid; without a kid, the one key that fits the alg, if exactly one does. */
+static const cjose_jwk_t *
+select_key(const struct fb_oidc_keys *ks, const char *kid, const char *alg, struct fb_err *err)
+{
+	const cjose_jwk_t *found = NULL;
+	size_t fits = 0;
+
+	for (size_t i = 0; i < ks->n; i++) {
+		if (kid != NULL && (ks->kids[i] == NULL || strcmp(ks->kids[i], kid) != 0))
+			continue;
+		if (!kty_fits(ks->keys[i], alg))
+			continue;
+		found = ks->keys[i];
+		fits++;
+	}
+	if (fits == 1)
+		return found;
+	if (fits == 0)
+		refuse(err, "no key of the issuer %s%s%s fits %s", kid ? "has kid \"" : "",
+		    kid ? kid : "", kid ? "\" and" : "", alg);
+	else
+		refuse(err, "no kid, and %zu keys of the issuer fit %s: which one is unknown", fits,
+		    alg);
+	return NULL;
+}
+
+static bool
+aud_ok(json_t *aud, const char *client_id, size_t *n)
+{
+	size_t i;
+	json_t *v;
+
+	*n = 0;
+	if (json_is_string(aud)) {
+		*n = 1;
+		return strcmp(json_string_value(aud), client_id) == 0;
+	}
+	if (!json_is_array(aud) || json_array_size(aud) == 0)
+		return false;
+	*n = json_array_size(aud);
+	/* Every audience must be us: an extra, untrusted one is refused (Core 3.1.3.7 #3). */
+	json_array_foreach(aud, i,
+	    v) if (!json_is_string(v) || strcmp(json_string_value(v), client_id) != 0) return false;
+	return true;
+}
+
+static fb_rc
+check_claims(json_t *c, const struct fb_oidc_expect *e, struct fb_err *err)
+{
+	json_t *iss = json_object_get(c, "iss"), *sub = json_object_get(c, "sub");
+	json_t *azp = json_object_get(c, "azp"), *exp = json_object_get(c, "exp");
+	json_t *iat = json_object_get(c, "iat"), *nbf = json_object_get(c, "nbf");
+	json_t *nonce = json_object_get(c, "nonce");
+	size_t n_aud;
+
+	if (!json_is_string(iss) || strcmp(json_string_value(iss), e->issuer) != 0)
+		return refuse(err, "iss is not %s", e->issuer);
+	if (!aud_ok(json_object_get(c, "aud"), e->client_id, &n_aud))
+		return refuse(err, "aud must be exactly this client (%s)", e->client_id);
+	if (azp != NULL &&
+	    (!json_is_string(azp) || strcmp(json_string_value(azp), e->client_id) != 0))
+		return refuse(err, "azp is not this client");
+	if (n_aud > 1 && azp == NULL)
+		return refuse(err, "several audiences and no azp");
+	if (!json_is_integer(exp) || json_integer_value(exp) + e->skew <= e->now)
+		return refuse(err, "%s", json_is_integer(exp) ? "expired" : "no exp");
+	if (!json_is_integer(iat) || json_integer_value(iat) - e->skew > e->now)
+		return refuse(err, "%s", json_is_integer(iat) ? "iat is in the future" : "no iat");
+	if (nbf != NULL && (!json_is_integer(nbf) || json_integer_value(nbf) - e->skew > e->now))
+		return refuse(err, "not valid yet (nbf)");
+	if (e->nonce != NULL &&
+	    (!json_is_string(nonce) || strcmp(json_string_value(nonce), e->nonce) != 0))
+		return refuse(err, "%s", nonce ? "nonce does not match" : "no nonce");
+	if (!json_is_string(sub) || json_string_length(sub) == 0 ||
+	    json_string_length(sub) > OIDC_SUB_MAX)
+		return refuse(err, "sub must be 1 to %d characters", OIDC_SUB_MAX);
+	return FB_OK;
+}
+
+fb_rc
+fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
+    const struct fb_oidc_expect *e, json_t **claims, struct fb_err *err)
+{
+	cjose_jws_t *jws = NULL;
+	cjose_header_t *hdr;
+	const cjose_jwk_t *key;
+	const char *alg, *kid, *crit;
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	cjose_err cerr;
+	json_t *c = NULL;
+	fb_rc rc = FB_ERR_INVALID;
+
+	*claims = NULL;
+	if (len == 0 || len > OIDC_TOKEN_MAX || memchr(token, '\0', len) != NULL)
+		return refuse(err, "empty or larger than %zu bytes", OIDC_TOKEN_MAX);
+	if ((jws = cjose_jws_import(token, len, &cerr)) == NULL)
+		return refuse(err, "not a compact JWS");
+	hdr = cjose_jws_get_protected(jws);
+	alg = hdr ? cjose_header_get(hdr, CJOSE_HDR_ALG, &cerr) : NULL;
+	kid = hdr ? cjose_header_get(hdr, CJOSE_HDR_KID, &cerr) : NULL;
+	crit = hdr ? cjose_header_get(hdr, "crit", &cerr) : NULL;
+	if (alg == NULL || !alg_allowed(alg, e)) {
+		rc = refuse(err, "alg %s is not allowed for this provider", alg ? alg : "(none)");
+		goto done;
+	}
+	if (crit != NULL) {
+		rc = refuse(err, "crit header parameters are not understood");
+		goto done;
+	}
+	if ((key = select_key(keys, kid, alg, err)) == NULL)
+		goto done;
+	if (!cjose_jws_verify(jws, key, &cerr)) {
+		rc = refuse(err, "bad signature");
+		goto done;
+	}
+	if (!cjose_jws_get_plaintext(jws, &plain, &plain_len, &cerr) ||
+	    (c = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES, NULL)) ==
+	        NULL ||
+	    !json_is_object(c)) {
+		rc = refuse(err, "the payload is not a JSON object (or repeats a claim)");
+		goto done;
+	}
+	if ((rc = check_claims(c, e, err)) != FB_OK)
+		goto done;
+	*claims = c;
+	c = NULL;
+done:
+	json_decref(c);
+	cjose_jws_release(jws);
+	return rc;
+}
