@@ -232,6 +232,28 @@ check_claims(json_t *c, const struct fb_oidc_expect *e, struct fb_err *err)
 	return FB_OK;
 }
 
+/* Three non-empty parts (the signature may not be empty either) of base64url characters. */
+static bool
+compact_jws_shape(const char *t, size_t len)
+{
+	size_t dots = 0, part = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = t[i];
+		if (c == '.') {
+			if (part == 0 || ++dots > 2)
+				return false;
+			part = 0;
+			continue;
+		}
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		        c == '-' || c == '_'))
+			return false;
+		part++;
+	}
+	return dots == 2 && part > 0;
+}
+
 fb_rc
 fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
     const struct fb_oidc_expect *e, json_t **claims, struct fb_err *err)
@@ -249,7 +271,9 @@ fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, si
 	*claims = NULL;
 	if (len == 0 || len > OIDC_TOKEN_MAX || memchr(token, '\0', len) != NULL)
 		return refuse(err, "empty or larger than %zu bytes", OIDC_TOKEN_MAX);
-	if ((jws = cjose_jws_import(token, len, &cerr)) == NULL)
+	/* cjose asserts (aborts) on some malformed input: only a well-formed compact JWS
+	 * of base64url parts reaches it. */
+	if (!compact_jws_shape(token, len) || (jws = cjose_jws_import(token, len, &cerr)) == NULL)
 		return refuse(err, "not a compact JWS");
 	hdr = cjose_jws_get_protected(jws);
 	alg = hdr ? cjose_header_get(hdr, CJOSE_HDR_ALG, &cerr) : NULL;

@@ -246,6 +246,8 @@ test_algs_and_keys(void **state)
 	    cjose_base64url_encode((const uint8_t *)good, strlen(good), &b64, &b64len, &cerr));
 	(void)snprintf(none, sizeof(none), "eyJhbGciOiJub25lIn0.%.*s.", (int)b64len, b64);
 	cjose_get_dealloc()(b64);
+	expect(none, "not a compact JWS"); /* the unsecured form: no signature at all */
+	(void)snprintf(none + strlen(none), sizeof(none) - strlen(none), "c2ln");
 	expect(none, "alg none is not allowed");
 	/* ES256 from an RS256-only provider. */
 	t = sign(ec1, "ES256", good, false);
