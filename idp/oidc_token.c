@@ -45,6 +45,31 @@ fb_oidc_keys_count(const struct fb_oidc_keys *k)
 	return k->n;
 }
 
+static bool
+is_b64url(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		        (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+			return false;
+	return true;
+}
+
+/* cjose asserts (aborts) on some non-base64url key material: such a key is skipped first. */
+static bool
+jwk_material_ok(json_t *k)
+{
+	static const char *const fields[] = { "n", "e", "x", "y", "d", "p", "q", "dp", "dq", "qi",
+		"k" };
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		json_t *v = json_object_get(k, fields[i]);
+		if (v != NULL && (!json_is_string(v) || !is_b64url(json_string_value(v))))
+			return false;
+	}
+	return true;
+}
+
 fb_rc
 fb_oidc_keys_parse(const char *jwks, size_t len, struct fb_oidc_keys **out, struct fb_err *err)
 {
@@ -72,7 +97,7 @@ fb_oidc_keys_parse(const char *jwks, size_t len, struct fb_oidc_keys **out, stru
 		cjose_err cerr;
 		cjose_jwk_t *jwk;
 		/* Encryption keys and private parts have no business in a signing key set. */
-		if (!json_is_object(k) ||
+		if (!json_is_object(k) || !jwk_material_ok(k) ||
 		    (use != NULL &&
 		        !(json_is_string(use) && strcmp(json_string_value(use), "sig") == 0)) ||
 		    json_object_get(k, "d") != NULL)
