@@ -111,4 +111,26 @@ struct fb_oidc_expect {
 fb_rc fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
     const struct fb_oidc_expect *e, json_t **claims, struct fb_err *err);
 
+/* What an issuer's discovery document says (all owned; fb_oidc_discovery_clear). */
+struct fb_oidc_discovery {
+	char *issuer;
+	char *authorization_endpoint;
+	char *token_endpoint;
+	char *jwks_uri;
+	char *userinfo_endpoint; /* NULL when not offered */
+	char *end_session_endpoint; /* NULL when not offered */
+	bool pkce_s256; /* code_challenge_methods_supported has S256 */
+	bool iss_parameter; /* RFC 9207: the authorization response carries iss */
+};
+
+/*
+ * Parses /.well-known/openid-configuration of issuer: its issuer must be
+ * exactly issuer (Discovery 1.0, 4.3), the authorization, token and JWKS
+ * endpoints are required, every endpoint must be https (http only toward
+ * loopback) without user info or fragment, and the code flow offered.
+ */
+fb_rc fb_oidc_discovery_parse(const char *text, size_t len, const char *issuer,
+    struct fb_oidc_discovery *out, struct fb_err *err);
+void fb_oidc_discovery_clear(struct fb_oidc_discovery *d);
+
 #endif
