@@ -1,166 +1,330 @@
 /*
  * Legacy pins: the users a whitelist file gave a fid keep it. The table is
- * JSON (as `fedbridge import whitelist` writes it), parsed once into an
- * open-addressing hash keyed by the ASCII-lowercased identity key.
+ * JSON (as `fedbridge import whitelist` writes it), checked whole, then
+ * copied into one arena of strings and indexed by an open-addressing hash of
+ * the ASCII-lowercased key, so a login's lookup is O(1) and the parsed JSON
+ * (several times the size of the file) is not kept.
  */
 #include "fb_mapping.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#define PINS_MAX 10000000
-#define PIN_KEY_MAX 320
+#define PINS_MAX 10000000 /* pins in one table */
+#define PINS_INPUT_MAX ((size_t)1 << 30) /* bytes of JSON: 10 million pins fit */
+#define PIN_KEY_MAX 320 /* an e-mail address is at most 320 bytes (RFC 3696) */
+#define PIN_REMOTES_MAX 1000 /* remotes of one pin */
+#define QUOTE_MAX 96 /* bytes of a key shown in a message */
 
 struct fb_pins {
-	char *tenant;
+	char tenant[FB_FID_TENANT_MAX + 1];
 	struct fb_pin *pins;
 	size_t n;
-	size_t *slots; /* index + 1 into pins; 0: empty */
-	size_t n_slots; /* a power of two, at least twice n */
-	json_t *doc; /* holds every string the pins point to */
+	uint32_t *slots; /* index + 1 into pins; 0: empty. PINS_MAX fits. */
+	size_t mask; /* slot count - 1; the count is a power of two >= 2n */
+	const char **remotes; /* every pin's remotes, one array */
+	char *arena; /* every key, fid and remote, NUL-terminated */
 };
+
+/* What pass one measured, so pass two allocates once and cannot fail. */
+struct pins_size {
+	size_t bytes;
+	size_t remotes;
+};
+
+/*
+ * s as a quoted string fit for a message: quotes, backslashes and control
+ * characters escaped, cut (at a UTF-8 boundary) after QUOTE_MAX bytes.
+ * Keys are shown so the admin can find them, but they come from a file.
+ */
+static const char *
+quote(char *buf, size_t size, const char *s, size_t len)
+{
+	size_t o = 0, i;
+
+	buf[o++] = '"';
+	for (i = 0; i < len && o + 8 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (i >= QUOTE_MAX && (c & 0xc0) != 0x80)
+			break;
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(buf + o, size - o, "\\u%04x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	if (i < len)
+		o += (size_t)snprintf(buf + o, size - o, "...");
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+#define QUOTE_BUF (QUOTE_MAX * 6 + 16)
+#define Q(buf, s) quote((buf), sizeof(buf), (s), strlen(s))
+
+static unsigned char
+ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
 
 static uint64_t
 key_hash(const char *s, size_t len)
 {
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a over lowercased bytes */
 
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c + 32);
-		h = (h ^ c) * 1099511628211ULL;
-	}
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ ascii_lower((unsigned char)s[i])) * 1099511628211ULL;
 	return h;
 }
 
+/*
+ * a (NUL-terminated) against b (blen bytes, maybe with NULs) in ASCII case
+ * folding only, whatever the locale: what lower() in a pin_key does.
+ */
 static bool
 key_equal(const char *a, const char *b, size_t blen)
 {
-	return strlen(a) == blen && strncasecmp(a, b, blen) == 0;
+	for (size_t i = 0; i < blen; i++)
+		if (a[i] == '\0' ||
+		    ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
+			return false;
+	return a[blen] == '\0';
 }
 
-static bool
-key_valid(const char *k, size_t len)
+/* NULL when k is a usable key, else why not. */
+static const char *
+key_problem(const char *k, size_t len)
 {
-	if (len == 0 || len > PIN_KEY_MAX || !fb_utf8_valid(k, len))
-		return false;
+	if (len == 0)
+		return "the key is empty";
+	if (len > PIN_KEY_MAX)
+		return "the key is longer than 320 bytes";
+	if (!fb_utf8_valid(k, len))
+		return "the key is not UTF-8";
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)k[i] < 0x20 || k[i] == 0x7f)
-			return false;
-	return true;
-}
-
-void
-fb_pins_free(struct fb_pins *p)
-{
-	if (p == NULL)
-		return;
-	for (size_t i = 0; i < p->n; i++)
-		free((void *)p->pins[i].remotes);
-	free(p->pins);
-	free(p->slots);
-	free(p->tenant);
-	json_decref(p->doc);
-	free(p);
+			return "the key has a control character";
+	return NULL;
 }
 
 static fb_rc
-parse_remotes(json_t *arr, struct fb_pin *pin, const char *name, struct fb_err *err)
+check_remotes(
+    json_t *arr, const char *name, const char *key, struct pins_size *sz, struct fb_err *err)
 {
-	const char **v;
+	char qk[QUOTE_BUF], qv[QUOTE_BUF];
 	size_t n = json_array_size(arr);
 
-	if (!json_is_array(arr) || n == 0 || n > 1000)
+	if (!json_is_array(arr) || n > PIN_REMOTES_MAX)
 		return FB_ERR_SET(err, FB_ERR_INVALID,
-		    "%s: pins[\"%s\"]: remotes must be a list of 1 to 1000 tenantIDs", name,
-		    pin->key);
-	if ((v = calloc(n, sizeof(*v))) == NULL)
-		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-	pin->remotes = v;
+		    "%s: pins[%s]: remotes: expected a list of at most %d tenantIDs", name,
+		    Q(qk, key), PIN_REMOTES_MAX);
 	for (size_t i = 0; i < n; i++) {
 		json_t *t = json_array_get(arr, i);
-		if (!json_is_string(t) || !fb_conf_tenant_id_valid(json_string_value(t)))
+		const char *s = json_string_value(t);
+		if (s == NULL || !fb_conf_tenant_id_valid(s))
 			return FB_ERR_SET(err, FB_ERR_INVALID,
-			    "%s: pins[\"%s\"]: remotes[%zu] is not a tenantID", name, pin->key, i);
+			    "%s: pins[%s]: remotes[%zu]: %s is not a tenantID (8 to 16 letters and "
+			    "digits)",
+			    name, Q(qk, key), i,
+			    s != NULL ? quote(qv, sizeof(qv), s, json_string_length(t))
+			              : "a non-string");
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(v[j], json_string_value(t)) == 0)
+			if (strcmp(json_string_value(json_array_get(arr, j)), s) == 0)
 				return FB_ERR_SET(err, FB_ERR_INVALID,
-				    "%s: pins[\"%s\"]: remote %s is listed twice", name, pin->key,
-				    v[j]);
-		v[i] = json_string_value(t);
+				    "%s: pins[%s]: remotes[%zu]: %s is already remotes[%zu]", name,
+				    Q(qk, key), i, s, j);
+		sz->bytes += strlen(s) + 1;
 	}
-	pin->n_remotes = n;
+	sz->remotes += n;
 	return FB_OK;
 }
 
+/* Pass one: everything that can be wrong with one pin, and the room it needs. */
 static fb_rc
-parse_pin(struct fb_pins *p, const char *key, json_t *val, const char *name, struct fb_err *err)
+check_pin(const char *tenant, const char *key, json_t *val, const char *name, struct pins_size *sz,
+    struct fb_err *err)
 {
-	struct fb_pin *pin = &p->pins[p->n];
-	struct fb_fid fid;
-	const char *k;
-	json_t *v;
+	char qk[QUOTE_BUF], qv[QUOTE_BUF];
+	const char *why = key_problem(key, strlen(key)), *member;
+	json_t *fid, *remotes, *v;
+	struct fb_fid f;
+	struct fb_err ferr = { 0 };
 
-	pin->key = key;
-	if (!key_valid(key, strlen(key)))
-		return FB_ERR_SET(err, FB_ERR_INVALID,
-		    "%s: a pin key must be 1 to %d bytes of UTF-8 without control characters", name,
-		    PIN_KEY_MAX);
+	if (why != NULL)
+		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: pins[%s]: %s", name, Q(qk, key), why);
 	if (!json_is_object(val))
-		return FB_ERR_SET(
-		    err, FB_ERR_INVALID, "%s: pins[\"%s\"]: expected an object", name, key);
-	json_object_foreach(val, k, v)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: pins[%s]: expected an object with fid and/or remotes", name, Q(qk, key));
+	json_object_foreach(val, member, v)
 	{
-		if (strcmp(k, "fid") != 0 && strcmp(k, "remotes") != 0)
+		if (strcmp(member, "fid") != 0 && strcmp(member, "remotes") != 0)
 			return FB_ERR_SET(err, FB_ERR_INVALID,
-			    "%s: pins[\"%s\"]: unknown member \"%s\"", name, key, k);
+			    "%s: pins[%s]: unknown member %s (a pin has fid and remotes)", name,
+			    Q(qk, key), Q(qv, member));
 	}
-	v = json_object_get(val, "fid");
-	if (v != NULL) {
-		if (!json_is_string(v) ||
-		    fb_fid_parse(json_string_value(v), json_string_length(v), &fid, NULL) != FB_OK)
-			return FB_ERR_SET(
-			    err, FB_ERR_INVALID, "%s: pins[\"%s\"]: fid is not a fid", name, key);
-		if (strcmp(fid.tenant, p->tenant) != 0)
+	fid = json_object_get(val, "fid");
+	remotes = json_object_get(val, "remotes");
+	if (fid != NULL) {
+		if (!json_is_string(fid))
 			return FB_ERR_SET(err, FB_ERR_INVALID,
-			    "%s: pins[\"%s\"]: fid %s is not of tenant %s", name, key,
-			    json_string_value(v), p->tenant);
-		pin->fid = json_string_value(v);
+			    "%s: pins[%s]: fid: expected a string", name, Q(qk, key));
+		if (fb_fid_parse(json_string_value(fid), json_string_length(fid), &f, &ferr) !=
+		    FB_OK)
+			return FB_ERR_SET(err, FB_ERR_INVALID, "%s: pins[%s]: fid %s: %s", name,
+			    Q(qk, key),
+			    quote(qv, sizeof(qv), json_string_value(fid), json_string_length(fid)),
+			    ferr.msg);
+		if (strcmp(f.tenant, tenant) != 0)
+			return FB_ERR_SET(err, FB_ERR_INVALID,
+			    "%s: pins[%s]: fid %s is of tenant %s, not the table's tenant %s", name,
+			    Q(qk, key), json_string_value(fid), f.tenant, tenant);
+		sz->bytes += json_string_length(fid) + 1;
 	}
-	v = json_object_get(val, "remotes");
-	p->n++; /* counted now so fb_pins_free releases its remotes */
-	if (v != NULL && parse_remotes(v, pin, name, err) != FB_OK)
-		return err ? err->rc : FB_ERR_INVALID;
-	if (pin->fid == NULL && pin->n_remotes == 0)
-		return FB_ERR_SET(
-		    err, FB_ERR_INVALID, "%s: pins[\"%s\"]: needs fid or remotes", name, key);
+	if (remotes != NULL && check_remotes(remotes, name, key, sz, err) != FB_OK)
+		return err != NULL ? err->rc : FB_ERR_INVALID;
+	if (fid == NULL && json_array_size(remotes) == 0)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: pins[%s]: a pin needs a fid or at least one remote", name, Q(qk, key));
+	sz->bytes += strlen(key) + 1;
 	return FB_OK;
 }
 
-static fb_rc
-index_pins(struct fb_pins *p, const char *name, struct fb_err *err)
+static char *
+arena_put(char **at, const char *s)
 {
-	p->n_slots = 16;
-	while (p->n_slots < 2 * p->n)
-		p->n_slots *= 2;
-	if ((p->slots = calloc(p->n_slots, sizeof(*p->slots))) == NULL)
-		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < p->n; i++) {
-		const char *k = p->pins[i].key;
-		size_t len = strlen(k), s = key_hash(k, len) & (p->n_slots - 1);
-		for (; p->slots[s] != 0; s = (s + 1) & (p->n_slots - 1)) {
-			const char *other = p->pins[p->slots[s] - 1].key;
-			if (key_equal(other, k, len))
-				return FB_ERR_SET(err, FB_ERR_INVALID,
-				    "%s: pins[\"%s\"] and pins[\"%s\"] are the same key (keys "
-				    "compare without case)",
-				    name, other, k);
-		}
-		p->slots[s] = i + 1;
+	size_t len = strlen(s) + 1;
+	char *r = *at;
+
+	memcpy(r, s, len);
+	*at += len;
+	return r;
+}
+
+/* Hashes pin i in; two keys that differ only in letter case are one user twice. */
+static fb_rc
+insert(struct fb_pins *p, size_t i, const char *name, struct fb_err *err)
+{
+	char qa[QUOTE_BUF], qb[QUOTE_BUF];
+	const char *k = p->pins[i].key;
+	size_t len = strlen(k), s;
+
+	for (s = key_hash(k, len) & p->mask; p->slots[s] != 0; s = (s + 1) & p->mask) {
+		const char *other = p->pins[p->slots[s] - 1].key;
+		if (key_equal(other, k, len))
+			return FB_ERR_SET(err, FB_ERR_INVALID,
+			    "%s: pins[%s]: the same key as pins[%s] (keys are compared without "
+			    "letter case)",
+			    name, Q(qa, k), Q(qb, other));
+	}
+	p->slots[s] = (uint32_t)(i + 1);
+	return FB_OK;
+}
+
+/* Pass two: copies the checked pins out of the JSON and indexes them. */
+static fb_rc
+fill(struct fb_pins *p, json_t *pins, const char *name, struct fb_err *err)
+{
+	char *at = p->arena;
+	const char **rem = p->remotes;
+	const char *key;
+	json_t *val;
+	fb_rc rc;
+
+	json_object_foreach(pins, key, val)
+	{
+		struct fb_pin *pin = &p->pins[p->n];
+		json_t *fid = json_object_get(val, "fid");
+		json_t *remotes = json_object_get(val, "remotes");
+		size_t n = json_array_size(remotes);
+
+		pin->key = arena_put(&at, key);
+		pin->fid = fid != NULL ? arena_put(&at, json_string_value(fid)) : NULL;
+		pin->remotes = rem;
+		pin->n_remotes = n;
+		for (size_t i = 0; i < n; i++)
+			*rem++ = arena_put(&at, json_string_value(json_array_get(remotes, i)));
+		if ((rc = insert(p, p->n++, name, err)) != FB_OK)
+			return rc;
 	}
 	return FB_OK;
+}
+
+/* The top level: {"version": 1, "tenant": ..., "pins": {...}} and nothing else. */
+static fb_rc
+check_top(json_t *doc, const char *name, struct fb_err *err)
+{
+	char q[QUOTE_BUF];
+	json_t *v;
+	const char *member;
+
+	if (!json_is_object(doc))
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: expected a JSON object with version, tenant and pins", name);
+	json_object_foreach(doc, member, v)
+	{
+		if (strcmp(member, "version") != 0 && strcmp(member, "tenant") != 0 &&
+		    strcmp(member, "pins") != 0)
+			return FB_ERR_SET(err, FB_ERR_INVALID,
+			    "%s: unknown member %s (a pin table has version, tenant and pins)",
+			    name, Q(q, member));
+	}
+	v = json_object_get(doc, "version");
+	if (v == NULL)
+		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: version: missing (expected 1)", name);
+	if (!json_is_integer(v) || json_integer_value(v) != 1)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: version: not supported (expected 1; a newer fedbridge wrote this table?)",
+		    name);
+	v = json_object_get(doc, "tenant");
+	if (!json_is_string(v) || !fb_conf_tenant_id_valid(json_string_value(v)))
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: tenant: expected a tenantID (8 to 16 letters and digits)", name);
+	v = json_object_get(doc, "pins");
+	if (!json_is_object(v))
+		return FB_ERR_SET(
+		    err, FB_ERR_INVALID, "%s: pins: expected an object of key -> pin", name);
+	if (json_object_size(v) > PINS_MAX)
+		return FB_ERR_SET(err, FB_ERR_LIMIT, "%s: pins: more than %d pins", name, PINS_MAX);
+	return FB_OK;
+}
+
+/* Checks every pin, then allocates and fills the table; doc stays owned by the caller. */
+static fb_rc
+build(json_t *doc, const char *name, struct fb_pins *p, struct fb_err *err)
+{
+	struct pins_size sz = { 0 };
+	json_t *pins = json_object_get(doc, "pins");
+	size_t n_slots = 16;
+	const char *key;
+	json_t *val;
+	fb_rc rc;
+
+	if ((rc = check_top(doc, name, err)) != FB_OK)
+		return rc;
+	(void)snprintf(
+	    p->tenant, sizeof(p->tenant), "%s", json_string_value(json_object_get(doc, "tenant")));
+	json_object_foreach(pins, key, val)
+	{
+		if ((rc = check_pin(p->tenant, key, val, name, &sz, err)) != FB_OK)
+			return rc;
+	}
+	/* Slots: a power of two at least twice the pins, so probes stay short. */
+	while (n_slots < 2 * json_object_size(pins))
+		n_slots *= 2;
+	p->mask = n_slots - 1;
+	p->slots = calloc(n_slots, sizeof(*p->slots));
+	p->pins = calloc(json_object_size(pins) + 1, sizeof(*p->pins));
+	p->remotes = calloc(sz.remotes + 1, sizeof(*p->remotes));
+	p->arena = malloc(sz.bytes + 1);
+	if (p->slots == NULL || p->pins == NULL || p->remotes == NULL || p->arena == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "%s: out of memory", name);
+	return fill(p, pins, name, err);
 }
 
 fb_rc
@@ -169,61 +333,43 @@ fb_pins_parse(
 {
 	struct fb_pins *p;
 	json_error_t jerr;
-	json_t *pins, *v;
-	const char *key;
-	fb_rc rc = FB_ERR_INVALID;
+	json_t *doc;
+	fb_rc rc;
 
-	*out = NULL;
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-	p->doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (p->doc == NULL) {
-		FB_ERR_SET(
+	if (name == NULL)
+		name = "pins";
+	/* Refused before jansson builds a tree several times the size of the input. */
+	if (len > PINS_INPUT_MAX)
+		return FB_ERR_SET(
+		    err, FB_ERR_LIMIT, "%s: larger than %zu bytes", name, (size_t)PINS_INPUT_MAX);
+	doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (doc == NULL)
+		return FB_ERR_SET(
 		    err, FB_ERR_INVALID, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
-		goto fail;
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		json_decref(doc);
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "%s: out of memory", name);
 	}
-	v = json_object_get(p->doc, "version");
-	if (!json_is_object(p->doc) || !json_is_integer(v) || json_integer_value(v) != 1) {
-		FB_ERR_SET(err, FB_ERR_INVALID, "%s: not a pin table of version 1", name);
-		goto fail;
+	rc = build(doc, name, p, err);
+	json_decref(doc);
+	if (rc != FB_OK) {
+		fb_pins_free(p);
+		return rc;
 	}
-	json_object_foreach(p->doc, key, v)
-	{
-		if (strcmp(key, "version") != 0 && strcmp(key, "tenant") != 0 &&
-		    strcmp(key, "pins") != 0) {
-			FB_ERR_SET(err, FB_ERR_INVALID, "%s: unknown member \"%s\"", name, key);
-			goto fail;
-		}
-	}
-	v = json_object_get(p->doc, "tenant");
-	if (!json_is_string(v) || !fb_conf_tenant_id_valid(json_string_value(v))) {
-		FB_ERR_SET(err, FB_ERR_INVALID, "%s: tenant must be a tenantID", name);
-		goto fail;
-	}
-	if ((p->tenant = strdup(json_string_value(v))) == NULL)
-		goto nomem;
-	pins = json_object_get(p->doc, "pins");
-	if (!json_is_object(pins) || json_object_size(pins) > PINS_MAX) {
-		FB_ERR_SET(err, FB_ERR_INVALID, "%s: pins must be an object of at most %d pins",
-		    name, PINS_MAX);
-		goto fail;
-	}
-	if ((p->pins = calloc(json_object_size(pins) + 1, sizeof(*p->pins))) == NULL)
-		goto nomem;
-	json_object_foreach(pins, key, v)
-	{
-		if ((rc = parse_pin(p, key, v, name, err)) != FB_OK)
-			goto fail;
-	}
-	if ((rc = index_pins(p, name, err)) != FB_OK)
-		goto fail;
 	*out = p;
 	return FB_OK;
-nomem:
-	rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-fail:
-	fb_pins_free(p);
-	return rc == FB_OK ? FB_ERR_INVALID : rc;
+}
+
+void
+fb_pins_free(struct fb_pins *p)
+{
+	if (p == NULL)
+		return;
+	free(p->slots);
+	free(p->pins);
+	free(p->remotes);
+	free(p->arena);
+	free(p);
 }
 
 const char *
@@ -241,13 +387,12 @@ fb_pins_count(const struct fb_pins *p)
 const struct fb_pin *
 fb_pins_find(const struct fb_pins *p, const char *key, size_t len)
 {
-	size_t s;
-
-	if (p == NULL || p->n == 0)
+	if (p == NULL || p->n == 0 || len == 0 || len > PIN_KEY_MAX)
 		return NULL;
-	for (s = key_hash(key, len) & (p->n_slots - 1); p->slots[s] != 0;
-	     s = (s + 1) & (p->n_slots - 1))
-		if (key_equal(p->pins[p->slots[s] - 1].key, key, len))
-			return &p->pins[p->slots[s] - 1];
+	for (size_t s = key_hash(key, len) & p->mask; p->slots[s] != 0; s = (s + 1) & p->mask) {
+		const struct fb_pin *pin = &p->pins[p->slots[s] - 1];
+		if (key_equal(pin->key, key, len))
+			return pin;
+	}
 	return NULL;
 }
