@@ -16,19 +16,24 @@ int fb_cli_sessions(int argc, char **argv);
 struct fb_whitelist_user {
 	char *key; /* the e-mail, as written */
 	char *fid; /* remote_whitelist.yaml; NULL in whitelist.yaml */
-	unsigned line, col;
+	unsigned line, col; /* of the key */
+	unsigned fid_line, fid_col; /* of the fid's value */
 };
 
 /* A whitelist.yaml (remote_tenant set) or remote_whitelist.yaml (users with fids). */
 struct fb_whitelist {
 	char *remote_tenant;
-	unsigned remote_line;
+	unsigned remote_line, remote_col;
 	struct fb_whitelist_user *users; /* sorted by key, without case */
 	size_t n;
 	bool has_fids;
 };
 
-/* Parses either legacy format; errors as "name:line:col: what". Free with fb_whitelist_free. */
+/*
+ * Parses either legacy format from data (len bytes, not NUL-terminated);
+ * errors as "name:line:col: what". *out is written only on success; free it
+ * with fb_whitelist_free.
+ */
 fb_rc fb_whitelist_parse(
     const char *data, size_t len, const char *name, struct fb_whitelist *out, struct fb_err *err);
 void fb_whitelist_free(struct fb_whitelist *w);
