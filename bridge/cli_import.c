@@ -1,13 +1,16 @@
 /*
  * fedbridge import whitelist: the legacy whitelist files into a pin table,
  * so users keep the fids those files gave them. Both formats, several files
- * at once, merged into an existing table; written atomically.
+ * at once, merged into an existing table; written atomically, and only when
+ * everything read was valid.
  */
 #include "cli_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,37 +19,63 @@
 
 #define WHITELIST_FILE_MAX ((size_t)256 << 20)
 #define PINS_FILE_MAX ((size_t)1 << 30)
+#define WHERE_MAX 4200 /* a path and a line:col */
 
 static const char usage_import[] =
     "usage: fedbridge import whitelist [--tenant ID] --out PINS.json FILE...\n"
     "\n"
-    "Reads whitelist.yaml files (remoteTenant + users) and remote_whitelist.yaml\n"
-    "files (users with their fid) and writes the pin table a mapping's `pins:`\n"
-    "names: each user keeps the fid the files gave them, and the remote tenants\n"
-    "a whitelist allowed them are in principal.legacy_remotes. An existing\n"
-    "PINS.json is merged into, never replaced blindly; the same fid again is\n"
-    "fine, a different one is an error naming both places.\n"
+    "Turns the messenger's legacy whitelist files into the pin table that a\n"
+    "mapping's `pins:` names, so users who had a fid keep it. Each FILE is\n"
+    "either format, told apart by what it holds:\n"
     "\n"
-    "  -t, --tenant ID   the local tenantID (needed when no file holds a fid)\n"
-    "  -o, --out FILE    the pin table to write (JSON)\n"
+    "  whitelist.yaml          remoteTenant: <tenantID> and users: (e-mails).\n"
+    "                          Each user's remotes gain remoteTenant; outbound\n"
+    "                          rules see them as principal.legacy_remotes.\n"
+    "  remote_whitelist.yaml   users: with a fid: each, as generated for your\n"
+    "                          installation. Each user keeps that fid.\n"
+    "\n"
+    "Users are matched without regard to ASCII letter case. An existing\n"
+    "PINS.json is merged into: remotes accumulate, the same fid again is fine,\n"
+    "and a different fid for a user is an error naming both places. The local\n"
+    "tenant is the one of the fids; every fid must be of it (a\n"
+    "remote_whitelist.yaml received from another installation lists that\n"
+    "installation's users and is refused). Nothing is written unless every\n"
+    "file is valid; PINS.json is replaced atomically (mode 0644), keys sorted,\n"
+    "one pin per line.\n"
+    "\n"
+    "  -t, --tenant ID   the local tenantID; required when no file holds a fid\n"
+    "  -o, --out FILE    the pin table to create or merge into (JSON)\n"
     "  -h, --help        this text\n"
     "\n"
-    "Exit status: 0 written, 1 a file is wrong or conflicts, 2 usage errors.\n";
+    "Exit status: 0 written, 1 a file is wrong or conflicts, 2 usage error.\n"
+    "\n"
+    "example:\n"
+    "  fedbridge import whitelist --out /etc/fedbridge/pins.json \\\n"
+    "      whitelist.yaml remote_whitelist.yaml\n";
+
+static int usage(const char *fmt, ...) FB_PRINTF(1, 2);
 
 static int
-usage(const char *msg, const char *arg)
+usage(const char *fmt, ...)
 {
-	fprintf(stderr, "fedbridge import: ");
-	fprintf(stderr, msg, arg);
+	va_list ap;
+
+	fputs("fedbridge import: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\n%s", usage_import);
 	return EXIT_USAGE;
 }
 
-/* The table being built: lowercased key -> {"key", "fid", "from", "remotes"}. */
+/*
+ * The table being built: lowercased key -> {"key": as first written,
+ * "fid", "from": where the fid came from, "remotes": [...]}.
+ */
 struct merge {
 	json_t *pins;
-	char *tenant;
-	char tenant_from[4200]; /* where the tenant was first seen, for messages */
+	char tenant[FB_FID_TENANT_MAX + 1]; /* empty until known */
+	char tenant_from[WHERE_MAX]; /* where it was first seen, for messages */
 	size_t added, fids, remotes;
 };
 
@@ -57,10 +86,11 @@ lower_dup(const char *s)
 
 	for (char *p = d; p != NULL && *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p + 32);
+			*p = (char)(*p + ('a' - 'A'));
 	return d;
 }
 
+/* The entry for key, made when new (counted as added). NULL: out of memory. */
 static json_t *
 entry_for(struct merge *m, const char *key)
 {
@@ -79,19 +109,11 @@ entry_for(struct merge *m, const char *key)
 	return e;
 }
 
-static bool
-set_tenant(struct merge *m, const char *tenant, const char *from, struct fb_err *err)
+static void
+set_tenant(struct merge *m, const char *tenant, const char *from)
 {
-	if (m->tenant == NULL) {
-		m->tenant = strdup(tenant);
-		(void)snprintf(m->tenant_from, sizeof(m->tenant_from), "%s", from);
-		return m->tenant != NULL;
-	}
-	if (strcmp(m->tenant, tenant) == 0)
-		return true;
-	FB_ERR_SET(err, FB_ERR_INVALID, "%s: tenant %s, but %s says %s", from, tenant,
-	    m->tenant_from, m->tenant);
-	return false;
+	(void)snprintf(m->tenant, sizeof(m->tenant), "%s", tenant);
+	(void)snprintf(m->tenant_from, sizeof(m->tenant_from), "%s", from);
 }
 
 static bool
@@ -106,23 +128,34 @@ add_remote(json_t *e, const char *remote)
 		if (r == NULL || json_object_set_new(e, "remotes", r) != 0)
 			return false;
 	}
-	json_array_foreach(r, i, v) if (strcmp(json_string_value(v), remote) == 0) return true;
+	json_array_foreach(r, i, v)
+	{
+		if (strcmp(json_string_value(v), remote) == 0)
+			return true;
+	}
 	return json_array_append_new(r, json_string(remote)) == 0;
 }
 
+/* The same fid again is fine; another is an error naming both places. */
 static bool
 set_fid(json_t *e, const char *fid, const char *from, struct fb_err *err)
 {
 	json_t *cur = json_object_get(e, "fid");
 
-	if (cur != NULL && strcmp(json_string_value(cur), fid) != 0) {
+	if (cur != NULL) {
+		if (strcmp(json_string_value(cur), fid) == 0)
+			return true;
 		FB_ERR_SET(err, FB_ERR_INVALID, "%s: \"%s\" has fid %s, but %s gave it %s", from,
 		    json_string_value(json_object_get(e, "key")), fid,
 		    json_string_value(json_object_get(e, "from")), json_string_value(cur));
 		return false;
 	}
-	return json_object_set_new(e, "fid", json_string(fid)) == 0 &&
-	    json_object_set_new(e, "from", json_string(from)) == 0;
+	if (json_object_set_new(e, "fid", json_string(fid)) != 0 ||
+	    json_object_set_new(e, "from", json_string(from)) != 0) {
+		FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		return false;
+	}
+	return true;
 }
 
 /* An existing table: checked by the same parser the bridge uses, then merged. */
@@ -132,11 +165,11 @@ merge_existing(struct merge *m, const char *path, struct fb_err *err)
 	struct fb_pins *checked = NULL;
 	char *data = NULL;
 	size_t len = 0;
-	json_t *doc, *pins, *v;
+	json_t *doc, *v;
 	const char *key;
 	bool ok = true;
 
-	if (access(path, F_OK) != 0)
+	if (access(path, F_OK) != 0 && errno == ENOENT)
 		return true;
 	if (fb_file_read(path, PINS_FILE_MAX, &data, &len, err) != FB_OK)
 		return false;
@@ -144,74 +177,203 @@ merge_existing(struct merge *m, const char *path, struct fb_err *err)
 		free(data);
 		return false;
 	}
+	if (m->tenant[0] != '\0' && strcmp(m->tenant, fb_pins_tenant(checked)) != 0) {
+		FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: the pin table is for tenant %s, but %s says %s; refusing to merge", path,
+		    fb_pins_tenant(checked), m->tenant_from, m->tenant);
+		ok = false;
+	} else {
+		set_tenant(m, fb_pins_tenant(checked), path);
+	}
 	fb_pins_free(checked);
-	doc = json_loadb(data, len, 0, NULL);
+	/* fb_pins_parse has no iterator: read the (valid) JSON once more to walk it. */
+	doc = ok ? json_loadb(data, len, 0, NULL) : NULL;
 	free(data);
-	if (doc == NULL) {
-		FB_ERR_SET(err, FB_ERR_INVALID, "%s: unreadable", path);
+	if (ok && doc == NULL) {
+		FB_ERR_SET(err, FB_ERR_NOMEM, "%s: out of memory", path);
 		return false;
 	}
-	ok = set_tenant(m, json_string_value(json_object_get(doc, "tenant")), path, err);
-	pins = json_object_get(doc, "pins");
-	json_object_foreach(pins, key, v)
+	json_object_foreach(json_object_get(doc, "pins"), key, v)
 	{
-		json_t *e = ok ? entry_for(m, key) : NULL, *r = json_object_get(v, "remotes"), *x;
+		json_t *e = entry_for(m, key), *r = json_object_get(v, "remotes"), *x;
 		const char *fid = json_string_value(json_object_get(v, "fid"));
 		size_t i;
-		if (e == NULL || (fid != NULL && !set_fid(e, fid, path, err))) {
+		if (e == NULL) {
+			FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 			ok = false;
 			break;
 		}
-		json_array_foreach(r, i, x) ok = ok && add_remote(e, json_string_value(x));
+		if (fid != NULL && !set_fid(e, fid, path, err)) {
+			ok = false;
+			break;
+		}
+		json_array_foreach(r, i, x)
+		{
+			ok = ok && add_remote(e, json_string_value(x));
+		}
 	}
 	m->added = 0; /* what the table already held is not new */
 	json_decref(doc);
 	return ok;
 }
 
+/* A user's fid: of the table's tenant (the first fid decides when nothing else did). */
 static bool
-merge_file(struct merge *m, const char *path, struct fb_err *err)
+merge_fid(struct merge *m, json_t *e, const struct fb_whitelist_user *u, const char *path,
+    const char *from, struct fb_err *err)
 {
-	struct fb_whitelist w;
-	char *data = NULL, from[4200];
-	size_t len = 0;
-	bool ok = true;
+	char where[WHERE_MAX];
+	struct fb_fid fid;
 
-	if (fb_file_read(path, WHITELIST_FILE_MAX, &data, &len, err) != FB_OK)
+	if (fb_fid_parse(u->fid, strlen(u->fid), &fid, err) != FB_OK)
 		return false;
-	if (fb_whitelist_parse(data, len, path, &w, err) != FB_OK) {
-		free(data);
+	(void)snprintf(where, sizeof(where), "%s:%u:%u", path, u->fid_line, u->fid_col);
+	if (m->tenant[0] == '\0')
+		set_tenant(m, fid.tenant, where);
+	if (strcmp(fid.tenant, m->tenant) != 0) {
+		FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: users: \"%s\": fid %s is of tenant %s, but the pin table is for %s (from "
+		    "%s); a remote_whitelist.yaml from another installation lists its users, not "
+		    "yours",
+		    where, u->key, u->fid, fid.tenant, m->tenant, m->tenant_from);
 		return false;
 	}
-	free(data);
-	for (size_t i = 0; ok && i < w.n; i++) {
-		const struct fb_whitelist_user *u = &w.users[i];
+	return set_fid(e, u->fid, from, err);
+}
+
+static bool
+merge_users(struct merge *m, const struct fb_whitelist *w, const char *path, struct fb_err *err)
+{
+	char from[WHERE_MAX];
+
+	for (size_t i = 0; i < w->n; i++) {
+		const struct fb_whitelist_user *u = &w->users[i];
 		json_t *e = entry_for(m, u->key);
-		struct fb_fid fid;
 		(void)snprintf(from, sizeof(from), "%s:%u:%u", path, u->line, u->col);
 		if (e == NULL) {
 			FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-			ok = false;
-			break;
+			return false;
 		}
-		if (u->fid != NULL) {
-			ok = fb_fid_parse(u->fid, strlen(u->fid), &fid, err) == FB_OK &&
-			    set_tenant(m, fid.tenant, from, err) && set_fid(e, u->fid, from, err);
+		if (u->fid != NULL && !merge_fid(m, e, u, path, from, err))
+			return false;
+		if (w->remote_tenant != NULL && !add_remote(e, w->remote_tenant)) {
+			FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+			return false;
 		}
-		if (ok && w.remote_tenant != NULL)
-			ok = add_remote(e, w.remote_tenant);
 	}
-	fb_whitelist_free(&w);
+	return true;
+}
+
+static bool
+parse_file(const char *path, struct fb_whitelist *w, struct fb_err *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	fb_rc rc;
+
+	if (fb_file_read(path, WHITELIST_FILE_MAX, &data, &len, err) != FB_OK)
+		return false;
+	rc = fb_whitelist_parse(data, len, path, w, err);
+	free(data);
+	return rc == FB_OK;
+}
+
+/* Once the tenant is known: a whitelist.yaml naming it as the remote is a mistake. */
+static bool
+check_remote(
+    const struct merge *m, const struct fb_whitelist *w, const char *path, struct fb_err *err)
+{
+	if (w->remote_tenant == NULL || strcmp(w->remote_tenant, m->tenant) != 0)
+		return true;
+	FB_ERR_SET(err, FB_ERR_INVALID,
+	    "%s:%u:%u: remoteTenant: %s is the local tenant (from %s), not a remote one", path,
+	    w->remote_line, w->remote_col, w->remote_tenant, m->tenant_from);
+	return false;
+}
+
+/*
+ * Every file is parsed before anything is merged, so a broken file is
+ * reported first, and a remoteTenant can be checked against a tenant that
+ * a later file's fids decide.
+ */
+static bool
+merge_files(struct merge *m, char **paths, size_t n, struct fb_err *err)
+{
+	struct fb_whitelist *w = calloc(n, sizeof(*w));
+	bool ok = true;
+
+	if (w == NULL) {
+		FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		return false;
+	}
+	for (size_t i = 0; ok && i < n; i++)
+		ok = parse_file(paths[i], &w[i], err);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = merge_users(m, &w[i], paths[i], err);
+	if (ok && m->tenant[0] == '\0') {
+		FB_ERR_SET(err, FB_ERR_INVALID,
+		    "no file holds a fid, so the local tenant is unknown: give --tenant");
+		ok = false;
+	}
+	for (size_t i = 0; ok && i < n; i++)
+		ok = check_remote(m, &w[i], paths[i], err);
+	for (size_t i = 0; i < n; i++)
+		fb_whitelist_free(&w[i]); /* zeroed when not parsed */
+	free(w);
 	return ok;
 }
 
 static int
-key_cmp(const void *a, const void *b)
+str_cmp(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The pin table as fb_pins_parse reads it, keys sorted, one pin per line. */
+static int
+json_str_cmp(const void *a, const void *b)
+{
+	return strcmp(
+	    json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* One pin as compact JSON with sorted members and sorted remotes: stable output. */
+static char *
+render_pin(struct merge *m, json_t *src)
+{
+	json_t *pin = json_object(), *fid = json_object_get(src, "fid");
+	json_t *rem = json_object_get(src, "remotes");
+	size_t n = json_array_size(rem);
+	json_t **v = calloc(n + 1, sizeof(json_t *));
+	json_t *sorted = json_array();
+	char *text = NULL;
+
+	if (pin == NULL || v == NULL || sorted == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_array_get(rem, i);
+	qsort(v, n, sizeof(json_t *), json_str_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (json_array_append(sorted, v[i]) != 0)
+			goto out;
+	if (fid != NULL) {
+		if (json_object_set(pin, "fid", fid) != 0)
+			goto out;
+		m->fids++;
+	}
+	if (n > 0) {
+		if (json_object_set(pin, "remotes", sorted) != 0)
+			goto out;
+		m->remotes++;
+	}
+	text = json_dumps(pin, JSON_COMPACT | JSON_SORT_KEYS);
+out:
+	json_decref(sorted);
+	json_decref(pin);
+	free(v);
+	return text;
+}
+
+/* The pin table as fb_pins_parse reads it: keys sorted, one pin per line, so diffs read well. */
 static char *
 render(struct merge *m)
 {
@@ -221,50 +383,67 @@ render(struct merge *m)
 	const char *key;
 	json_t *e;
 	char *out = NULL;
+	fb_rc rc;
 
-	if ((keys = calloc(n ? n : 1, sizeof(*keys))) == NULL)
+	if ((keys = calloc(n + 1, sizeof(*keys))) == NULL)
 		return NULL;
-	json_object_foreach(m->pins, key, e) keys[k++] = key;
-	qsort(keys, n, sizeof(*keys), key_cmp);
+	json_object_foreach(m->pins, key, e)
+	{
+		keys[k++] = key;
+	}
+	qsort(keys, n, sizeof(*keys), str_cmp);
 	fb_buf_init(&b, PINS_FILE_MAX);
-	(void)fb_buf_printf(
+	rc = fb_buf_printf(
 	    &b, "{\n  \"version\": 1,\n  \"tenant\": \"%s\",\n  \"pins\": {", m->tenant);
-	for (size_t i = 0; i < n; i++) {
-		json_t *pin = json_object(), *src = json_object_get(m->pins, keys[i]);
-		json_t *fid = json_object_get(src, "fid"), *rem = json_object_get(src, "remotes");
-		char *k_text, *p_text;
-		if (fid != NULL) {
-			json_object_set(pin, "fid", fid);
-			m->fids++;
-		}
-		if (rem != NULL) {
-			json_object_set(pin, "remotes", rem);
-			m->remotes++;
-		}
-		k_text = json_dumps(json_object_get(src, "key"), JSON_ENCODE_ANY);
-		p_text = json_dumps(pin, JSON_COMPACT | JSON_SORT_KEYS);
-		(void)fb_buf_printf(&b, "%s\n    %s: %s", i ? "," : "", k_text ? k_text : "\"\"",
-		    p_text ? p_text : "{}");
+	for (size_t i = 0; rc == FB_OK && i < n; i++) {
+		json_t *src = json_object_get(m->pins, keys[i]);
+		char *k_text = json_dumps(json_object_get(src, "key"), JSON_ENCODE_ANY);
+		char *p_text = render_pin(m, src);
+		if (k_text == NULL || p_text == NULL)
+			rc = FB_ERR_NOMEM;
+		else
+			rc = fb_buf_printf(&b, "%s\n    %s: %s", i ? "," : "", k_text, p_text);
 		free(k_text);
 		free(p_text);
-		json_decref(pin);
 	}
-	if (fb_buf_printf(&b, "\n  }\n}\n") == FB_OK)
+	if (rc == FB_OK && fb_buf_printf(&b, "%s}\n}\n", n ? "\n  " : "") == FB_OK)
 		out = strdup(b.data);
 	fb_buf_free(&b);
 	free(keys);
 	return out;
 }
 
-/* Temp file in the same directory, fsync, rename: readers see old or new, never half. */
+/* So the rename itself survives a crash, not only the file's content. */
+static bool
+sync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int fd;
+	bool ok;
+
+	if (copy == NULL)
+		return false;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (fd < 0)
+		return false;
+	ok = fsync(fd) == 0;
+	(void)close(fd);
+	return ok;
+}
+
+/* Temp file in the same directory, fsync, rename: readers see the old table or the new. */
 static bool
 write_atomic(const char *path, const char *text, struct fb_err *err)
 {
-	char tmp[4200];
+	char tmp[WHERE_MAX];
 	size_t len = strlen(text), off = 0;
 	int fd;
 
-	(void)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+		FB_ERR_SET(err, FB_ERR_INVALID, "%s: path too long", path);
+		return false;
+	}
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
 		FB_ERR_SET(err, FB_ERR_IO, "%s: %s", tmp, strerror(errno));
 		return false;
@@ -277,8 +456,9 @@ write_atomic(const char *path, const char *text, struct fb_err *err)
 			break;
 		off += (size_t)w;
 	}
+	/* fchmod, not open's mode: the umask must not decide who may read the table. */
 	if (off != len || fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-		FB_ERR_SET(err, FB_ERR_IO, "%s: %s", tmp, strerror(errno));
+		FB_ERR_SET(err, FB_ERR_IO, "%s: %s", tmp, strerror(errno ? errno : EIO));
 		(void)close(fd);
 		(void)unlink(tmp);
 		return false;
@@ -288,7 +468,34 @@ write_atomic(const char *path, const char *text, struct fb_err *err)
 		(void)unlink(tmp);
 		return false;
 	}
+	if (!sync_dir(path)) {
+		FB_ERR_SET(err, FB_ERR_IO, "%s: written, but syncing its directory failed: %s",
+		    path, strerror(errno));
+		return false;
+	}
 	return true;
+}
+
+/* Renders, checks with the bridge's own parser (never write what it would refuse), writes. */
+static bool
+finish(struct merge *m, const char *out, struct fb_err *err)
+{
+	struct fb_pins *check = NULL;
+	char *text;
+	bool ok;
+
+	if ((text = render(m)) == NULL) {
+		FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		return false;
+	}
+	ok = fb_pins_parse(text, strlen(text), out, &check, err) == FB_OK &&
+	    write_atomic(out, text, err);
+	if (ok)
+		fprintf(stderr, "%s: %zu pins (%zu with fid, %zu with remotes), %zu new\n", out,
+		    fb_pins_count(check), m->fids, m->remotes, m->added);
+	fb_pins_free(check);
+	free(text);
+	return ok;
 }
 
 static int
@@ -300,8 +507,7 @@ import_whitelist(int argc, char **argv)
 	const char *tenant = NULL, *out = NULL;
 	struct merge m = { 0 };
 	struct fb_err err = { 0 };
-	char *text = NULL;
-	int ch, status = 1;
+	int ch;
 	bool ok;
 
 	while ((ch = getopt_long(argc, argv, "t:o:h", opts, NULL)) != -1) {
@@ -321,57 +527,36 @@ import_whitelist(int argc, char **argv)
 		}
 	}
 	if (out == NULL)
-		return usage("%s", "whitelist: --out PINS.json is required");
+		return usage("whitelist: --out PINS.json is required");
 	if (optind == argc)
-		return usage("%s", "whitelist: give at least one whitelist file");
+		return usage("whitelist: give at least one whitelist file");
 	if (tenant != NULL && !fb_conf_tenant_id_valid(tenant))
-		return usage("whitelist: --tenant %s is not a tenantID", tenant);
+		return usage(
+		    "whitelist: --tenant %s is not a tenantID (8 to 16 letters and digits)",
+		    tenant);
 	if ((m.pins = json_object()) == NULL)
 		return 1;
-	ok = merge_existing(&m, out, &err);
-	for (int i = optind; ok && i < argc; i++)
-		ok = merge_file(&m, argv[i], &err);
-	if (ok && tenant != NULL)
-		ok = set_tenant(&m, tenant, "--tenant", &err);
-	if (ok && m.tenant == NULL) {
-		FB_ERR_SET(&err, FB_ERR_INVALID,
-		    "no file holds a fid, so the local tenant is unknown: give --tenant");
-		ok = false;
-	}
-	if (ok && (text = render(&m)) == NULL) {
-		FB_ERR_SET(&err, FB_ERR_NOMEM, "out of memory");
-		ok = false;
-	}
-	if (ok) {
-		/* Never write what the bridge would refuse to load. */
-		struct fb_pins *check = NULL;
-		ok = fb_pins_parse(text, strlen(text), out, &check, &err) == FB_OK &&
-		    write_atomic(out, text, &err);
-		if (ok)
-			fprintf(stderr, "%s: %zu pins (%zu with fid, %zu with remotes), %zu new\n",
-			    out, fb_pins_count(check), m.fids, m.remotes, m.added);
-		fb_pins_free(check);
-	}
+	/* --tenant first, so a fid of another tenant is reported where it is written. */
+	if (tenant != NULL)
+		set_tenant(&m, tenant, "--tenant");
+	ok = merge_existing(&m, out, &err) &&
+	    merge_files(&m, argv + optind, (size_t)(argc - optind), &err) && finish(&m, out, &err);
 	if (!ok)
 		fprintf(stderr, "fedbridge import whitelist: %s\n", err.msg);
-	else
-		status = 0;
-	free(text);
-	free(m.tenant);
 	json_decref(m.pins);
-	return status;
+	return ok ? 0 : 1;
 }
 
 int
 fb_cli_import(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage("%s", "what to import? whitelist");
+		return usage("what to import? (known: whitelist)");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		fputs(usage_import, stdout);
 		return 0;
 	}
 	if (strcmp(argv[1], "whitelist") == 0)
 		return import_whitelist(argc - 1, argv + 1);
-	return usage("unknown import %s (known: whitelist)", argv[1]);
+	return usage("unknown import '%s' (known: whitelist)", argv[1]);
 }
