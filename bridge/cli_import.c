@@ -138,16 +138,16 @@ add_remote(json_t *e, const char *remote)
 
 /* The same fid again is fine; another is an error naming both places. */
 static bool
-set_fid(json_t *e, const char *fid, const char *from, struct fb_err *err)
+set_fid(json_t *e, const char *key, const char *fid, const char *from, struct fb_err *err)
 {
 	json_t *cur = json_object_get(e, "fid");
 
 	if (cur != NULL) {
 		if (strcmp(json_string_value(cur), fid) == 0)
 			return true;
-		FB_ERR_SET(err, FB_ERR_INVALID, "%s: \"%s\" has fid %s, but %s gave it %s", from,
-		    json_string_value(json_object_get(e, "key")), fid,
-		    json_string_value(json_object_get(e, "from")), json_string_value(cur));
+		FB_ERR_SET(err, FB_ERR_INVALID, "%s: users: \"%s\": fid %s, but %s gave it %s",
+		    from, key, fid, json_string_value(json_object_get(e, "from")),
+		    json_string_value(cur));
 		return false;
 	}
 	if (json_object_set_new(e, "fid", json_string(fid)) != 0 ||
@@ -203,7 +203,7 @@ merge_existing(struct merge *m, const char *path, struct fb_err *err)
 			ok = false;
 			break;
 		}
-		if (fid != NULL && !set_fid(e, fid, path, err)) {
+		if (fid != NULL && !set_fid(e, key, fid, path, err)) {
 			ok = false;
 			break;
 		}
@@ -238,7 +238,7 @@ merge_fid(struct merge *m, json_t *e, const struct fb_whitelist_user *u, const c
 		    where, u->key, u->fid, fid.tenant, m->tenant, m->tenant_from);
 		return false;
 	}
-	return set_fid(e, u->fid, from, err);
+	return set_fid(e, u->key, u->fid, from, err);
 }
 
 static bool
