@@ -5,7 +5,7 @@
 # and a mapping with `pins:` keeps those users on their old fids while
 # everyone else gets a pairwise one.
 . "$(dirname "$0")/lib.sh"
-fx="$FB_SOURCE_DIR/tests/fixtures/whitelist"
+fx="$FB_SOURCE_DIR/tests/integration/fixtures/whitelist"
 pins="$FB_TMP/pins.json"
 passed=0
 run() {
@@ -37,10 +37,42 @@ ok "importing the same files again changes nothing"
 
 printf 'users:\n  "I.Ivanov@company_domain":\n    fid: fid:0/HZnKEBoqDU/999\n' >"$FB_TMP/other.yaml"
 run "$FB_BINARY" import whitelist --out "$pins" "$FB_TMP/other.yaml"
-[ "$rc" = 1 ] && printf '%s\n' "$err" | grep -q "other.yaml:2:3: \"i.ivanov@company_domain\" has fid fid:0/HZnKEBoqDU/999, but $pins gave it fid:0/HZnKEBoqDU/100401" ||
+[ "$rc" = 1 ] && printf '%s\n' "$err" | grep -qF "other.yaml:2:3: users: \"I.Ivanov@company_domain\": fid fid:0/HZnKEBoqDU/999, but $pins gave it fid:0/HZnKEBoqDU/100401" ||
 	fail "conflicting fid: exit $rc: $err"
 cmp -s "$pins" "$FB_TMP/first.json" || fail "a refused import changed the table"
 ok "a user given another fid is refused, naming both places, and the table is untouched"
+
+# Two files that give one user two fids: both files and positions are named.
+printf 'users:\n  "x@company_domain":\n    fid: fid:0/HZnKEBoqDU/1\n' >"$FB_TMP/r1.yaml"
+printf '# second export\nusers:\n  "X@Company_Domain":\n    fid: fid:0/HZnKEBoqDU/2\n' >"$FB_TMP/r2.yaml"
+run "$FB_BINARY" import whitelist --out "$FB_TMP/two.json" "$FB_TMP/r1.yaml" "$FB_TMP/r2.yaml"
+[ "$rc" = 1 ] && printf '%s\n' "$err" | grep -qF "r2.yaml:3:3: users: \"X@Company_Domain\": fid fid:0/HZnKEBoqDU/2, but $FB_TMP/r1.yaml:2:3 gave it fid:0/HZnKEBoqDU/1" ||
+	fail "two fids in two files: exit $rc: $err"
+[ ! -e "$FB_TMP/two.json" ] || fail "a conflict still wrote a table"
+ok "two files giving a user two fids are refused with both files and positions"
+
+# A remote_whitelist.yaml received from the other installation lists its users.
+printf 'users:\n  "b.user@b.example":\n    fid: fid:0/HWqHczeM2P/7\n' >"$FB_TMP/theirs.yaml"
+run "$FB_BINARY" import whitelist --out "$pins" "$FB_TMP/theirs.yaml"
+[ "$rc" = 1 ] && printf '%s\n' "$err" | grep -qF "theirs.yaml:3:10: users: \"b.user@b.example\": fid fid:0/HWqHczeM2P/7 is of tenant HWqHczeM2P, but the pin table is for HZnKEBoqDU (from $pins)" ||
+	fail "another installation's file: exit $rc: $err"
+cmp -s "$pins" "$FB_TMP/first.json" || fail "a refused import changed the table"
+ok "fids of another tenant are refused"
+
+# A second whitelist.yaml for another remote: remotes accumulate, sorted.
+printf 'remoteTenant: Kq7wX2mPzR\nusers:\n  "N.Belov@company_domain":\n  "new.user@company_domain": {note: hired 2024}\n' >"$FB_TMP/c.yaml"
+run "$FB_BINARY" import whitelist --out "$pins" "$FB_TMP/c.yaml"
+[ "$rc" = 0 ] && printf '%s\n' "$err" | grep -qF "pins.json: 4 pins (3 with fid, 4 with remotes), 1 new" ||
+	fail "second remote: exit $rc: $err"
+grep -q '^    "n.belov@company_domain": {"fid":"fid:0/HZnKEBoqDU/100402","remotes":\["HWqHczeM2P","Kq7wX2mPzR"\]},$' "$pins" &&
+	grep -q '^    "new.user@company_domain": {"remotes":\["Kq7wX2mPzR"\]}$' "$pins" ||
+	fail "merged table: $(cat "$pins")"
+cp "$pins" "$FB_TMP/second.json"
+run "$FB_BINARY" import whitelist --out "$pins" "$FB_TMP/c.yaml" "$fx/whitelist.yaml" "$fx/remote_whitelist.yaml"
+[ "$rc" = 0 ] && cmp -s "$pins" "$FB_TMP/second.json" && printf '%s\n' "$err" | grep -q ", 0 new" ||
+	fail "re-import of everything changed the table: exit $rc: $err"
+cp "$FB_TMP/first.json" "$pins"
+ok "another remote's whitelist adds to the remotes, idempotently"
 
 printf 'remoteTenant: HWqHczeM2P\nusers:\n  "a@x":\n  "b@x":\n    - list\n' >"$FB_TMP/bad1.yaml"
 printf 'remoteTenant: HWqHczeM2P\nusers:\n  "a@x":\n  "A@X":\n' >"$FB_TMP/bad2.yaml"
@@ -48,29 +80,49 @@ printf 'remoteTenant: nope\nusers:\n  "a@x":\n' >"$FB_TMP/bad3.yaml"
 printf 'users:\n  "a@x":\n' >"$FB_TMP/bad4.yaml"
 printf 'remote_tenant: HWqHczeM2P\nusers: {}\n' >"$FB_TMP/bad5.yaml"
 printf 'users:\n  "a@x":\n    fid: fid:1/HZnKEBoqDU/1\n' >"$FB_TMP/bad6.yaml"
-for want in "bad1.yaml:5:5: users: \"b@x\": expected an empty value or a mapping, got a list" \
+printf 'remoteTenant: HWqHczeM2P\nusers:\n  "a@x"\n' >"$FB_TMP/bad7.yaml"
+printf 'remoteTenant: HZnKEBoqDU\nusers:\n  "a@x":\n' >"$FB_TMP/bad8.yaml"
+for want in "bad1.yaml:4:3: users: \"b@x\": expected an empty value or a mapping, got a list" \
 	"bad2.yaml:4:3: users: \"A@X\" is given twice (first at 3:3)" \
-	"bad3.yaml:1:15: remoteTenant: expected a tenantID" \
-	"bad4.yaml: neither a whitelist.yaml" \
+	"bad3.yaml:1:15: remoteTenant: expected a tenantID (8 to 16 letters and digits), got \"nope\"" \
+	"bad4.yaml: neither a whitelist.yaml (no remoteTenant) nor a remote_whitelist.yaml (no user has a fid)" \
 	"bad5.yaml:1:1: unknown key \"remote_tenant\"" \
-	"bad6.yaml:3:10: users: \"a@x\": fid must be fid:0/<tenantID>/<id>"; do
+	"bad6.yaml:3:10: users: \"a@x\": fid \"fid:1/HZnKEBoqDU/1\": a fid starts with fid:0/" \
+	"bad7.yaml:3:3: users: expected a mapping of e-mails (each followed by ':'), got a string" \
+	"bad8.yaml:1:15: remoteTenant: HZnKEBoqDU is the local tenant (from --tenant), not a remote one"; do
 	f=${want%%:*}
-	run "$FB_BINARY" import whitelist --tenant HZnKEBoqDU --out "$FB_TMP/x.json" "$FB_TMP/$f"
+	run "$FB_BINARY" import whitelist --tenant HZnKEBoqDU --out "$FB_TMP/x.json" "$fx/whitelist.yaml" "$FB_TMP/$f"
 	[ "$rc" = 1 ] && printf '%s\n' "$err" | grep -qF "$want" || fail "$f: exit $rc: $err (want $want)"
 done
 [ ! -e "$FB_TMP/x.json" ] || fail "a broken file still wrote a table"
 ok "broken files are refused with file:line:col and nothing is written"
 
 run "$FB_BINARY" import whitelist "$fx/whitelist.yaml"
-[ "$rc" = 2 ] || fail "no --out: exit $rc"
+[ "$rc" = 2 ] && printf '%s\n' "$err" | grep -q "^fedbridge import: whitelist: --out PINS.json is required" ||
+	fail "no --out: exit $rc: $err"
+run "$FB_BINARY" import whitelist --out "$FB_TMP/y.json"
+[ "$rc" = 2 ] || fail "no file: exit $rc"
+run "$FB_BINARY" import whitelist --tenant nope --out "$FB_TMP/y.json" "$fx/whitelist.yaml"
+[ "$rc" = 2 ] || fail "bad --tenant: exit $rc"
+run "$FB_BINARY" import whitelist --frobnicate --out "$FB_TMP/y.json" "$fx/whitelist.yaml"
+[ "$rc" = 2 ] || fail "unknown option: exit $rc"
+run "$FB_BINARY" import frobnicate
+[ "$rc" = 2 ] || fail "unknown import: exit $rc"
+run "$FB_BINARY" import whitelist --help
+[ "$rc" = 0 ] && printf '%s\n' "$out" | grep -q "^usage: fedbridge import whitelist \[--tenant ID\] --out PINS.json FILE...$" ||
+	fail "--help: exit $rc: $out"
+run "$FB_BINARY" --help
+printf '%s\n' "$out" | grep -q "^  import " || fail "import is not in fedbridge --help"
 run "$FB_BINARY" import whitelist --out "$FB_TMP/y.json" "$fx/whitelist.yaml"
 [ "$rc" = 1 ] && printf '%s\n' "$err" | grep -q "give --tenant" || fail "no tenant: exit $rc: $err"
+[ ! -e "$FB_TMP/y.json" ] || fail "usage errors still wrote a table"
 run "$FB_BINARY" import whitelist --tenant HZnKEBoqDU --out "$FB_TMP/y.json" "$fx/whitelist.yaml"
 [ "$rc" = 0 ] && grep -q '"a.petrov@company_domain": {"remotes":\["HWqHczeM2P"\]}' "$FB_TMP/y.json" ||
 	fail "whitelist.yaml alone with --tenant: exit $rc: $err"
-run "$FB_BINARY" import frobnicate
-[ "$rc" = 2 ] || fail "unknown import: exit $rc"
-ok "usage: --out required, --tenant when no file has a fid, exit 2 on usage errors"
+run "$FB_BINARY" import whitelist --tenant HWqHczeM2P --out "$FB_TMP/y.json" "$fx/remote_whitelist.yaml"
+[ "$rc" = 1 ] && printf '%s\n' "$err" | grep -qF "y.json: the pin table is for tenant HZnKEBoqDU, but --tenant says HWqHczeM2P; refusing to merge" ||
+	fail "merge into another tenant's table: exit $rc: $err"
+ok "usage: --out and a file required, --help, exit 2 on usage errors; --tenant when no file has a fid"
 
 # ---- the pins at work in a mapping ----
 examples_copy
