@@ -18,8 +18,9 @@ static const char usage_token[] =
     "\n"
     "issue   prints a federation token for a user of a local tenant toward a trusted\n"
     "        remote tenant, bound to the client certificate configured for that trust\n"
-    "verify  runs the relay check and prints the decision as one JSON object; exits\n"
-    "        0 on allow, 1 on deny, 2 on usage or configuration errors\n"
+    "verify  runs the relay check, with the revocations of the configured store, and\n"
+    "        prints the decision as one JSON object; exits 0 on allow, 1 on deny, 2 on\n"
+    "        usage, configuration or store errors\n"
     "\n"
     "  -c, --config FILE      the configuration file\n"
     "  -t, --tenant TID       issue: the user's tenant; verify: the receiving tenant\n"
@@ -102,6 +103,8 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 	struct fb_federation *fed = NULL;
 	struct fb_verify_trusts *trusts = NULL;
 	struct fb_verifier *v = NULL;
+	struct fb_store *store = NULL;
+	int64_t seq = 0;
 	struct fb_verify_opts vo;
 	struct fb_verify_input in;
 	struct fb_verify_result r;
@@ -140,6 +143,12 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 	}
 	fb_verifier_set_trusts(v, trusts);
 	fb_verifier_set_policy(v, fb_bridge_inbound_policy, rules);
+	/* The relay check honours revocations: without the store there is no decision. */
+	if (fb_bridge_store_open(conf, &store, &err) != FB_OK ||
+	    fb_bridge_revocations_load(v, conf, store, &seq, &err) != FB_OK) {
+		fprintf(stderr, "fedbridge token verify: %s: store: %s\n", config, err.msg);
+		goto done;
+	}
 	memset(&in, 0, sizeof(in));
 	in.token = token ? token : token_arg;
 	in.token_len = token ? len : strlen(token_arg);
@@ -151,6 +160,7 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 	status = print_decision(&r);
 	fb_verify_result_clear(&r);
 done:
+	fb_store_close(store);
 	fb_verifier_free(v);
 	fb_rules_free(rules);
 	fb_federation_free(fed);

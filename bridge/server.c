@@ -4,7 +4,7 @@
  * signal handler and the HTTP threads only ever see a whole runtime: the
  * configuration and what was derived from it (keys, JWKS, trust table).
  */
-#include "fb_bridge.h"
+#include "server_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,14 +27,7 @@
 #define PEER_CERT_CACHE 64
 #define PEER_CERT_MAX 16384
 
-/* What one configuration load produced; replaced whole on reload. */
-struct runtime {
-	atomic_uint refs;
-	struct fb_conf *conf;
-	struct fb_federation *fed;
-	struct fb_rules *rules;
-	unsigned long generation;
-};
+#define SERVE_BODY_MAX 65536 /* the largest request body read (POST /token, logout) */
 
 static struct {
 	pthread_mutex_t lock;
@@ -72,6 +65,7 @@ runtime_unref(struct runtime *rt)
 		return;
 	fb_federation_free(rt->fed);
 	fb_rules_free(rt->rules);
+	fb_login_site_free(rt->login);
 	fb_conf_unref(rt->conf);
 	free(rt);
 }
@@ -570,6 +564,61 @@ handle_validate(struct MHD_Connection *conn)
 	return ret;
 }
 
+/* Per request: the body, gathered for the endpoints that read one. */
+struct request {
+	struct fb_buf body;
+	bool keep, too_big;
+};
+
+static void
+on_completed(
+    void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *req_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (req == NULL)
+		return;
+	if (req->body.data != NULL)
+		fb_cleanse(req->body.data, req->body.len); /* it may hold client secrets */
+	fb_buf_free(&req->body);
+	free(req);
+	*req_cls = NULL;
+}
+
+/* The endpoints of the login side, which need the store. */
+static enum MHD_Result
+login_route(
+    struct MHD_Connection *conn, const char *url, bool get, bool post, const struct request *req)
+{
+	struct fb_http_body body = { req->body.data ? req->body.data : "", req->body.len };
+	struct runtime *rt;
+	enum MHD_Result ret;
+	bool is_post = strcmp(url, "/token") == 0 || strcmp(url, "/oidc/backchannel-logout") == 0;
+
+	if (is_post ? !post : !get)
+		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "{\"error\":\"method_not_allowed\"}\n", is_post ? "POST" : "GET, HEAD");
+	if (req->too_big)
+		return respond(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+		    "{\"error\":\"invalid_request\",\"error_description\":\"body too large\"}\n",
+		    NULL);
+	if (state.store == NULL || (rt = runtime_acquire()) == NULL)
+		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"store\"}\n", NULL);
+	if (strcmp(url, "/token") == 0)
+		ret = fb_login_token(conn, rt, state.store, &body);
+	else if (strcmp(url, "/oidc/backchannel-logout") == 0)
+		ret = fb_login_backchannel_logout(conn, rt, state.store, &body);
+	else if (strcmp(url, "/oidc/callback") == 0)
+		ret = fb_login_oidc_callback(conn, rt, state.store);
+	else
+		ret = fb_login_start(conn, rt, state.store, url + sizeof("/login/") - 1);
+	runtime_unref(rt);
+	return ret;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -577,19 +626,30 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	bool get =
 	    strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	struct request *req = *req_cls;
 
 	(void)cls;
 	(void)version;
-	(void)upload_data;
-	/* First call per request: headers only. No endpoint reads a body: drain it. */
-	if (*req_cls == NULL) {
-		*req_cls = conn;
+	/* First call per request: headers only. Only the form endpoints keep a body. */
+	if (req == NULL) {
+		if ((req = calloc(1, sizeof(*req))) == NULL)
+			return MHD_NO;
+		req->keep = post &&
+		    (strcmp(url, "/token") == 0 || strcmp(url, "/oidc/backchannel-logout") == 0);
+		fb_buf_init(&req->body, SERVE_BODY_MAX);
+		*req_cls = req;
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {
+		if (req->keep && !req->too_big &&
+		    fb_buf_append(&req->body, upload_data, *upload_data_size) != FB_OK)
+			req->too_big = true;
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (strncmp(url, "/login/", 7) == 0 || strcmp(url, "/oidc/callback") == 0 ||
+	    strcmp(url, "/token") == 0 || strcmp(url, "/oidc/backchannel-logout") == 0)
+		return login_route(conn, url, get, post, req);
 	if (strcmp(url, "/validate") == 0) {
 		/* POST, or GET with the same headers as an nginx auth_request subrequest. */
 		if (!get && !post)
@@ -836,6 +896,13 @@ load_runtime(const char *path, const char *what, struct fb_verify_trusts **trust
 		return NULL;
 	}
 	rt->rules = rules;
+	if (fb_login_site_new(rt->conf, &rt->login, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "%s: %s: %s", what, path, err.msg);
+		fb_verify_trusts_free(*trusts);
+		*trusts = NULL;
+		runtime_unref(rt);
+		return NULL;
+	}
 	return rt;
 }
 
@@ -917,7 +984,8 @@ fb_serve(const struct fb_serve_opts *opts)
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVE_CONNECTION_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_CONNECTION_LIMIT,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_CONNECTION_MEMORY,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    MHD_OPTION_END);
 	if (d == NULL) {
 		fb_log(FB_LOG_ERROR, "cannot listen on %s: %s", listen, strerror(errno));
 		goto done;

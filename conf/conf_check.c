@@ -101,7 +101,10 @@ check_store(struct conf_ctx *c, const struct fb_conf *conf)
 	return true;
 }
 
-/* Tenant ids and provider names are unique across the installation (/login/<provider>). */
+/*
+ * Tenant ids, provider names (/login/<provider>) and client ids (POST /token
+ * finds the tenant by its client) are unique across the installation.
+ */
 static bool
 check_unique_names(struct conf_ctx *c, const struct fb_conf *conf)
 {
@@ -111,13 +114,13 @@ check_unique_names(struct conf_ctx *c, const struct fb_conf *conf)
 	bool ok = true;
 
 	for (size_t ti = 0; ti < conf->n_tenants; ti++)
-		total += conf->tenants[ti].n_providers;
+		total += conf->tenants[ti].n_providers + conf->tenants[ti].n_clients;
 	if ((v = calloc(total ? total : 1, sizeof(*v))) == NULL) {
 		c->nomem = true;
 		return false;
 	}
-	/* Tenants first, then providers: two groups, never mixed (a prefix tells them apart). */
-	for (size_t pass = 0; pass < 2; pass++) {
+	/* Tenants, providers, then clients: groups never mixed. */
+	for (size_t pass = 0; pass < 3; pass++) {
 		n = 0;
 		for (size_t ti = 0; ti < conf->n_tenants; ti++) {
 			const struct fb_conf_tenant *t = &conf->tenants[ti];
@@ -126,9 +129,14 @@ check_unique_names(struct conf_ctx *c, const struct fb_conf *conf)
 				n++;
 				continue;
 			}
-			for (size_t i = 0; i < t->n_providers; i++) {
+			for (size_t i = 0; pass == 1 && i < t->n_providers; i++) {
 				v[n] = (struct occ){ t->providers[i].name,
 					AT(&t->providers[i].name), ti, i, n };
+				n++;
+			}
+			for (size_t i = 0; pass == 2 && i < t->n_clients; i++) {
+				v[n] = (struct occ){ t->clients[i].client_id,
+					AT(&t->clients[i].client_id), ti, i, n };
 				n++;
 			}
 		}
@@ -144,11 +152,17 @@ check_unique_names(struct conf_ctx *c, const struct fb_conf *conf)
 				ok = conf_diag(c, v[i].pos, path,
 				    "tenant %s is defined twice (first at %u:%u)", v[i].name,
 				    v[first].pos.line, v[first].pos.col);
-			} else {
+			} else if (pass == 1) {
 				(void)snprintf(path, sizeof(path),
 				    "tenants[%zu].providers[%zu].name", v[i].a, v[i].b);
 				ok = conf_diag(c, v[i].pos, path,
 				    "provider \"%s\" is defined twice (first at %u:%u)", v[i].name,
+				    v[first].pos.line, v[first].pos.col);
+			} else {
+				(void)snprintf(path, sizeof(path),
+				    "tenants[%zu].clients[%zu].client_id", v[i].a, v[i].b);
+				ok = conf_diag(c, v[i].pos, path,
+				    "client \"%s\" is defined twice (first at %u:%u)", v[i].name,
 				    v[first].pos.line, v[first].pos.col);
 			}
 		}

@@ -1154,7 +1154,7 @@ static bool
 check_provider(struct conf_ctx *c, const struct conf_node *map, const char *path, void *obj)
 {
 	static const char *const oidc_keys[] = { "issuer", "client_id", "client_secret_file",
-		"client_key", "client_auth", "scopes", "allowed_algs", NULL };
+		"client_key", "client_auth", "scopes", "allowed_algs", "userinfo", NULL };
 	static const char *const saml_keys[] = { "idp_metadata", "sp_key", "sp_cert",
 		"allow_idp_initiated", "allow_sha1", NULL };
 	static const char *const oidc_need[] = { "issuer", "client_id", NULL };
@@ -1194,6 +1194,23 @@ check_trust(struct conf_ctx *c, const struct conf_node *map, const char *path, v
 	return true;
 }
 
+static bool
+check_client(struct conf_ctx *c, const struct conf_node *map, const char *path, void *obj)
+{
+	static const char *const secret_need[] = { "client_secret_file", NULL };
+	static const char *const jwks_need[] = { "jwks", NULL };
+	static const char *const secret_keys[] = { "client_secret_file", NULL };
+	static const char *const jwks_keys[] = { "jwks", NULL };
+	struct fb_conf_client *cl = obj;
+
+	if (cl->auth == FB_CLIENT_AUTH_PRIVATE_KEY_JWT)
+		return forbid_keys(c, map, path, secret_keys, "not used with private_key_jwt") &
+		    need_keys(c, map, path, jwks_need, "for client_auth private_key_jwt");
+	return forbid_keys(c, map, path, jwks_keys, "only used with private_key_jwt") &
+	    need_keys(c, map, path, secret_need,
+	        "for client_auth client_secret_basic or client_secret_post");
+}
+
 /* ---- the table ---- */
 
 #define FIELD(st, k, t, member) .key = (k), .type = (t), .offset = offsetof(st, member)
@@ -1227,6 +1244,9 @@ static const struct conf_field provider_fields[] = {
 	{ FIELD(struct fb_conf_provider, "allowed_algs", T_STRLIST, allowed_algs),
 	    .def = "RS256 ES256", .min = 1, .max = 10, .kind = &K_ALG,
 	    .doc = "oidc: ID token signature algorithms accepted (never none or HS*)." },
+	{ FIELD(struct fb_conf_provider, "userinfo", T_BOOL, userinfo), .def = "false",
+	    .doc = "oidc: also fetch the userinfo endpoint; its claims add to the ID token's "
+	           "and may not contradict them." },
 	{ FIELD(struct fb_conf_provider, "idp_metadata", T_STR, idp_metadata), .kind = &K_FILE_URL,
 	    .doc = "saml: the IdP's metadata, a file or an https URL." },
 	{ FIELD(struct fb_conf_provider, "sp_key", T_STR, sp_key), .flags = F_SECRET,
@@ -1305,6 +1325,21 @@ static const struct conf_field trust_fields[] = {
 static const struct conf_struct trust_struct = { "trust", trust_fields,
 	sizeof(struct fb_conf_trust), check_trust };
 
+static const struct conf_field client_fields[] = {
+	{ FIELD(struct fb_conf_client, "client_id", T_STR, client_id), .flags = F_REQUIRED,
+	    .kind = &K_IDENT, .doc = "The client id the messenger backend presents at /token." },
+	{ FIELD(struct fb_conf_client, "client_auth", T_ENUM, auth), .def = "client_secret_basic",
+	    .names = client_auths, .doc = "How the backend authenticates at /token." },
+	{ FIELD(struct fb_conf_client, "client_secret_file", T_STR, secret_file), .flags = F_SECRET,
+	    .min_bytes = 32, .kind = &K_SECRET,
+	    .doc = "File holding the client secret (mode 0600, at least 32 bytes)." },
+	{ FIELD(struct fb_conf_client, "jwks", T_STR, jwks), .kind = &K_FILE,
+	    .doc = "private_key_jwt: the backend's public keys (a JWKS file)." },
+	{ 0 },
+};
+static const struct conf_struct client_struct = { "client", client_fields,
+	sizeof(struct fb_conf_client), check_client };
+
 static const struct conf_field tenant_fields[] = {
 	{ FIELD(struct fb_conf_tenant, "id", T_STR, id), .flags = F_REQUIRED, .kind = &K_TENANT_ID,
 	    .doc = "The tenantID, e.g. HZnKEBoqDU." },
@@ -1336,7 +1371,16 @@ static const struct conf_field tenant_fields[] = {
 	    .sub = &trust_struct,
 	    .doc = "Remote tenants this tenant federates with." },
 	{ FIELD(struct fb_conf_tenant, "return_to", T_STRLIST, return_to), .max = 64,
-	    .kind = &K_URL, .doc = "Where a login may send the browser back to." },
+	    .kind = &K_URL,
+	    .doc = "Where a login may send the browser back to: one of these URLs exactly, "
+	           "optionally followed by a query string." },
+	{ .key = "clients",
+	    .type = T_LIST,
+	    .offset = offsetof(struct fb_conf_tenant, clients),
+	    .count_offset = offsetof(struct fb_conf_tenant, n_clients),
+	    .max = 16,
+	    .sub = &client_struct,
+	    .doc = "OAuth clients of POST /token: the tenant's messenger backend." },
 	{ 0 },
 };
 static const struct conf_struct tenant_struct = { "tenant", tenant_fields,

@@ -62,6 +62,7 @@ struct fb_conf_provider {
 	enum fb_conf_client_auth client_auth;
 	struct fb_conf_strlist scopes;
 	struct fb_conf_strlist allowed_algs;
+	bool userinfo; /* fetch the userinfo endpoint after the ID token */
 	/* SAML 2.0 */
 	const char *idp_metadata; /* resolved path or https URL */
 	const char *sp_key;
@@ -101,6 +102,14 @@ struct fb_conf_trust {
 	struct fb_conf_expr inbound;
 };
 
+/* An OAuth client of POST /token: the tenant's messenger backend. */
+struct fb_conf_client {
+	const char *client_id;
+	enum fb_conf_client_auth auth; /* client_secret_basic, _post or private_key_jwt */
+	const char *secret_file; /* resolved path; client_secret_* */
+	const char *jwks; /* its public keys (JWKS file, resolved path); private_key_jwt */
+};
+
 struct fb_conf_tenant {
 	const char *id;
 	const char *name;
@@ -111,6 +120,8 @@ struct fb_conf_tenant {
 	struct fb_conf_trust *trusts;
 	size_t n_trusts;
 	struct fb_conf_strlist return_to;
+	struct fb_conf_client *clients;
+	size_t n_clients;
 };
 
 enum fb_conf_store_kind { FB_STORE_MEMORY, FB_STORE_EMBEDDED, FB_STORE_POSTGRESQL };

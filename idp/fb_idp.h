@@ -8,6 +8,7 @@
 #define FB_IDP_H
 
 #include "fb_common.h"
+#include "fb_conf.h"
 
 #include <jansson.h>
 #include <time.h>
@@ -99,14 +100,18 @@ struct fb_oidc_expect {
 	size_t n_algs;
 	int64_t now;
 	int64_t skew; /* seconds tolerated on exp, iat, nbf */
+	bool logout_token; /* a back-channel logout token: see fb_oidc_rp_validate_logout */
 };
+
+#define FB_OIDC_LOGOUT_EVENT "http://schemas.openid.net/event/backchannel-logout"
 
 /*
  * Validates an ID token as OpenID Connect Core 3.1.3.7 says: alg in the
  * allow-list (none and HS* never), a key of the issuer chosen by kid (no kid
  * with several fitting keys: refused), the signature, then iss, aud (only
  * this client), azp, exp, iat, nbf, nonce and sub. *claims is a new object.
- * Errors are FB_ERR_INVALID with "id_token: <which check>".
+ * Errors are FB_ERR_INVALID with "id_token: <which check>", or FB_ERR_NOTFOUND
+ * when the token names a kid the keys lack (the issuer may have rotated).
  */
 fb_rc fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
     const struct fb_oidc_expect *e, json_t **claims, struct fb_err *err);
@@ -132,5 +137,97 @@ struct fb_oidc_discovery {
 fb_rc fb_oidc_discovery_parse(const char *text, size_t len, const char *issuer,
     struct fb_oidc_discovery *out, struct fb_err *err);
 void fb_oidc_discovery_clear(struct fb_oidc_discovery *d);
+
+/* ---- the OpenID Connect relying party (oidc_rp.c) ---- */
+
+/*
+ * One configured provider, live: its discovery document and keys, fetched
+ * when first needed and kept (the keys refetched every hour, and on an
+ * unknown kid at most once per refetch_min; a failed fetch keeps the last
+ * good set), and its client credentials. Safe from several threads.
+ */
+struct fb_oidc_rp;
+
+struct fb_oidc_rp_opts {
+	const struct fb_conf_provider *provider; /* borrowed: must outlive the rp */
+	const char *redirect_uri; /* PUBLIC_URL/oidc/callback */
+	int64_t skew; /* seconds tolerated on exp, iat, nbf */
+	int64_t refetch_min; /* least time between two unknown-kid key fetches */
+};
+
+/* Reads the client secret or key now (a file that cannot be read is a config error). */
+fb_rc fb_oidc_rp_new(const struct fb_oidc_rp_opts *o, struct fb_oidc_rp **out, struct fb_err *err);
+void fb_oidc_rp_free(struct fb_oidc_rp *rp);
+const struct fb_conf_provider *fb_oidc_rp_provider(const struct fb_oidc_rp *rp);
+
+#define FB_OIDC_STATE_LEN 22 /* 128 random bits, base64url */
+#define FB_OIDC_VERIFIER_LEN 43 /* 256 random bits, base64url (RFC 7636) */
+
+/* What one login attempt must remember between the redirect and the callback. */
+struct fb_oidc_login {
+	char state[FB_OIDC_STATE_LEN + 1];
+	char nonce[FB_OIDC_STATE_LEN + 1];
+	char verifier[FB_OIDC_VERIFIER_LEN + 1];
+};
+
+fb_rc fb_oidc_login_new(struct fb_oidc_login *out, struct fb_err *err);
+
+/* The authorization request (code flow, PKCE S256, state, nonce); *url is malloc'd. */
+fb_rc fb_oidc_rp_auth_url(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, int64_t now,
+    char **url, struct fb_err *err);
+
+/* The callback's query parameters (borrowed; NULL when absent). */
+struct fb_oidc_response {
+	const char *code, *state, *iss, *error, *error_description;
+};
+
+/* Why a login failed, for the error page, the audit trail and the tests. */
+enum fb_oidc_failure {
+	FB_OIDC_OK = 0,
+	FB_OIDC_IDP_ERROR, /* the IdP answered with error=... */
+	FB_OIDC_BAD_RESPONSE, /* no code, or a state that is not this login's */
+	FB_OIDC_ISS_MISMATCH, /* RFC 9207: iss missing where promised, or another issuer's */
+	FB_OIDC_UNAVAILABLE, /* discovery or keys could not be fetched */
+	FB_OIDC_TOKEN_ENDPOINT, /* the code exchange failed */
+	FB_OIDC_ID_TOKEN, /* the ID token failed validation */
+	FB_OIDC_USERINFO, /* userinfo failed, or its sub is not the ID token's */
+};
+/* A stable name ("id_token", "iss_mismatch", ...). */
+const char *fb_oidc_failure_name(enum fb_oidc_failure f);
+
+struct fb_oidc_outcome {
+	enum fb_oidc_failure failure;
+	struct fb_identity *identity; /* owned; on success */
+	json_t *claims; /* owned; the ID token's claims, plus userinfo's where it adds */
+};
+void fb_oidc_outcome_clear(struct fb_oidc_outcome *o);
+
+/*
+ * Ends a login: checks the response against l (state, RFC 9207 iss),
+ * redeems the code (with the PKCE verifier and the client's credentials),
+ * validates the ID token (nonce l->nonce) and, when the provider is set to,
+ * fetches userinfo, whose sub must be the ID token's. On failure
+ * out->failure says which step and err why; userinfo is never called after
+ * a bad ID token.
+ */
+fb_rc fb_oidc_rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l,
+    const struct fb_oidc_response *resp, int64_t now, struct fb_oidc_outcome *out,
+    struct fb_err *err);
+
+/*
+ * Validates a back-channel logout token (Back-Channel Logout 1.0, 2.6) of
+ * this provider: signed like its ID tokens, iss, aud, iat and exp checked
+ * the same way, the logout event present, a jti, sid or sub (or both), and
+ * no nonce. *claims is a new object.
+ */
+fb_rc fb_oidc_rp_validate_logout(
+    struct fb_oidc_rp *rp, const char *token, int64_t now, json_t **claims, struct fb_err *err);
+
+/*
+ * Validates an ID token of this provider outside a login (a token exchange):
+ * the same checks, without a nonce. *claims is a new object.
+ */
+fb_rc fb_oidc_rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const char *nonce,
+    int64_t now, json_t **claims, struct fb_err *err);
 
 #endif

@@ -180,7 +180,8 @@ alg_allowed(const char *alg, const struct fb_oidc_expect *e)
 
 /* The key by kid; without a kid, the one key that fits the alg, if exactly one does. */
 static const cjose_jwk_t *
-select_key(const struct fb_oidc_keys *ks, const char *kid, const char *alg, struct fb_err *err)
+select_key(const struct fb_oidc_keys *ks, const char *kid, const char *alg, bool *unknown_kid,
+    struct fb_err *err)
 {
 	const cjose_jwk_t *found = NULL;
 	size_t fits = 0;
@@ -195,10 +196,13 @@ select_key(const struct fb_oidc_keys *ks, const char *kid, const char *alg, stru
 	}
 	if (fits == 1)
 		return found;
-	if (fits == 0)
-		refuse(err, "no key of the issuer %s%s%s fits %s", kid ? "has kid \"" : "",
-		    kid ? kid : "", kid ? "\" and" : "", alg);
-	else
+	if (fits == 0 && kid != NULL) {
+		/* Perhaps the issuer rotated: NOTFOUND lets the caller refetch its keys. */
+		*unknown_kid = true;
+		refuse(err, "no key of the issuer has kid \"%s\" and fits %s", kid, alg);
+	} else if (fits == 0) {
+		refuse(err, "no key of the issuer fits %s", alg);
+	} else
 		refuse(err, "no kid, and %zu keys of the issuer fit %s: which one is unknown", fits,
 		    alg);
 	return NULL;
@@ -222,6 +226,36 @@ aud_ok(json_t *aud, const char *client_id, size_t *n)
 	json_array_foreach(aud, i,
 	    v) if (!json_is_string(v) || strcmp(json_string_value(v), client_id) != 0) return false;
 	return true;
+}
+
+static bool
+sub_ok(json_t *sub)
+{
+	return json_is_string(sub) && json_string_length(sub) > 0 &&
+	    json_string_length(sub) <= OIDC_SUB_MAX;
+}
+
+/* Back-Channel Logout 1.0, 2.6: the event, a jti, sid or sub, and never a nonce. */
+static fb_rc
+check_logout(json_t *c, struct fb_err *err)
+{
+	json_t *events = json_object_get(c, "events"), *sub = json_object_get(c, "sub");
+	json_t *sid = json_object_get(c, "sid"), *jti = json_object_get(c, "jti");
+
+	if (!json_is_object(json_object_get(events, FB_OIDC_LOGOUT_EVENT)))
+		return refuse(err, "logout token: no back-channel logout event");
+	if (json_object_get(c, "nonce") != NULL)
+		return refuse(err, "logout token: a nonce is forbidden");
+	if (!json_is_string(jti) || json_string_length(jti) == 0 ||
+	    json_string_length(jti) > OIDC_SUB_MAX)
+		return refuse(err, "logout token: no jti");
+	if (sub != NULL && !sub_ok(sub))
+		return refuse(err, "logout token: sub must be 1 to %d characters", OIDC_SUB_MAX);
+	if (sid != NULL && !sub_ok(sid))
+		return refuse(err, "logout token: sid must be 1 to %d characters", OIDC_SUB_MAX);
+	if (sub == NULL && sid == NULL)
+		return refuse(err, "logout token: neither sid nor sub");
+	return FB_OK;
 }
 
 static fb_rc
@@ -248,11 +282,14 @@ check_claims(json_t *c, const struct fb_oidc_expect *e, struct fb_err *err)
 		return refuse(err, "%s", json_is_integer(iat) ? "iat is in the future" : "no iat");
 	if (nbf != NULL && (!json_is_integer(nbf) || json_integer_value(nbf) - e->skew > e->now))
 		return refuse(err, "not valid yet (nbf)");
+	if (e->logout_token)
+		return check_logout(c, err);
+	if (json_object_get(c, "events") != NULL)
+		return refuse(err, "a logout token is not an ID token");
 	if (e->nonce != NULL &&
 	    (!json_is_string(nonce) || strcmp(json_string_value(nonce), e->nonce) != 0))
 		return refuse(err, "%s", nonce ? "nonce does not match" : "no nonce");
-	if (!json_is_string(sub) || json_string_length(sub) == 0 ||
-	    json_string_length(sub) > OIDC_SUB_MAX)
+	if (!sub_ok(sub))
 		return refuse(err, "sub must be 1 to %d characters", OIDC_SUB_MAX);
 	return FB_OK;
 }
@@ -291,6 +328,7 @@ fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, si
 	size_t plain_len = 0;
 	cjose_err cerr;
 	json_t *c = NULL;
+	bool unknown_kid = false;
 	fb_rc rc = FB_ERR_INVALID;
 
 	*claims = NULL;
@@ -312,8 +350,12 @@ fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, si
 		rc = refuse(err, "crit header parameters are not understood");
 		goto done;
 	}
-	if ((key = select_key(keys, kid, alg, err)) == NULL)
+	if ((key = select_key(keys, kid, alg, &unknown_kid, err)) == NULL) {
+		if (unknown_kid && err != NULL)
+			err->rc = FB_ERR_NOTFOUND;
+		rc = unknown_kid ? FB_ERR_NOTFOUND : FB_ERR_INVALID;
 		goto done;
+	}
 	if (!cjose_jws_verify(jws, key, &cerr)) {
 		rc = refuse(err, "bad signature");
 		goto done;

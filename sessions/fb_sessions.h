@@ -220,6 +220,7 @@ enum fb_once_kind {
 	FB_ONCE_OIDC_STATE = 2,
 	FB_ONCE_OIDC_NONCE = 3,
 	FB_ONCE_AUTH_CODE = 4, /* the bridge's own authorization codes */
+	FB_ONCE_LOGOUT_TOKEN = 5, /* the jti of an OIDC back-channel logout token */
 };
 
 /*

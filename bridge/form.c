@@ -1,0 +1,127 @@
+/*
+ * application/x-www-form-urlencoded bodies (POST /token, back-channel
+ * logout), decoded into one buffer. Strict: OAuth forbids repeating a
+ * parameter, and a value that decodes to a NUL or to bytes that are not
+ * UTF-8 is refused rather than cut short.
+ */
+#include "server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int
+hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes in[0..n) into out; returns the length, or -1 on a bad escape or a NUL. */
+static long
+decode(const char *in, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] == '+') {
+			out[o++] = ' ';
+		} else if (in[i] == '%') {
+			int hi, lo;
+			if (i + 2 >= n || (hi = hex(in[i + 1])) < 0 || (lo = hex(in[i + 2])) < 0)
+				return -1;
+			if (hi == 0 && lo == 0)
+				return -1;
+			out[o++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (in[i] == '\0') {
+			return -1;
+		} else {
+			out[o++] = in[i];
+		}
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+fb_rc
+fb_form_parse(const char *body, size_t len, struct fb_form *f, struct fb_err *err)
+{
+	struct fb_form tmp;
+	char *p;
+	size_t i = 0;
+
+	memset(&tmp, 0, sizeof(tmp));
+	/* Decoding never grows a string: len + one NUL per name and value is enough. */
+	tmp.storage_len = len + (size_t)2 * FB_FORM_MAX_PARAMS + 2;
+	if ((tmp.storage = malloc(tmp.storage_len)) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	p = tmp.storage;
+	while (i < len) {
+		size_t end = i, eq;
+		long nl, vl;
+		while (end < len && body[end] != '&')
+			end++;
+		if (end == i) { /* an empty pair ("a=1&&b=2"): skipped, as browsers do */
+			i++;
+			continue;
+		}
+		if (tmp.n == FB_FORM_MAX_PARAMS) {
+			fb_form_clear(&tmp);
+			return FB_ERR_SET(
+			    err, FB_ERR_LIMIT, "more than %d parameters", FB_FORM_MAX_PARAMS);
+		}
+		for (eq = i; eq < end && body[eq] != '='; eq++)
+			;
+		nl = decode(body + i, eq - i, p);
+		if (nl <= 0 || !fb_utf8_valid(p, (size_t)nl)) {
+			fb_form_clear(&tmp);
+			return FB_ERR_SET(err, FB_ERR_INVALID, "parameter %zu: %s", tmp.n + 1,
+			    nl == 0 ? "empty name" : "bad name encoding");
+		}
+		tmp.name[tmp.n] = p;
+		p += nl + 1;
+		vl = eq < end ? decode(body + eq + 1, end - eq - 1, p) : (*p = '\0', 0);
+		if (vl < 0 || !fb_utf8_valid(p, (size_t)vl)) {
+			fb_form_clear(&tmp);
+			return FB_ERR_SET(err, FB_ERR_INVALID,
+			    "parameter %.64s: bad value encoding", tmp.name[tmp.n]);
+		}
+		tmp.value[tmp.n] = p;
+		p += vl + 1;
+		for (size_t k = 0; k < tmp.n; k++) {
+			if (strcmp(tmp.name[k], tmp.name[tmp.n]) == 0) {
+				fb_err_set_at(err, FB_ERR_INVALID, __func__, __LINE__,
+				    "parameter %.64s given twice", tmp.name[k]);
+				fb_form_clear(&tmp);
+				return FB_ERR_INVALID;
+			}
+		}
+		tmp.n++;
+		i = end + 1;
+	}
+	*f = tmp;
+	return FB_OK;
+}
+
+const char *
+fb_form_get(const struct fb_form *f, const char *name)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->name[i], name) == 0)
+			return f->value[i];
+	return NULL;
+}
+
+void
+fb_form_clear(struct fb_form *f)
+{
+	if (f->storage != NULL)
+		fb_cleanse(f->storage, f->storage_len); /* it held client secrets */
+	free(f->storage);
+	memset(f, 0, sizeof(*f));
+}

@@ -1,0 +1,1220 @@
+/*
+ * Logins and the token endpoint: GET /login/<provider> sends the browser to
+ * its IdP, GET /oidc/callback turns the IdP's answer into an identity, runs
+ * the tenant's mapping, opens a session and sends the browser back to an
+ * allow-listed return_to with a one-time code, which the messenger backend
+ * redeems at POST /token for a refresh token and federation tokens.
+ *
+ * Nothing about a login in flight is kept on the server: the state, nonce
+ * and PKCE verifier travel in a sealed cookie (AES-256-GCM), bound to the
+ * browser, and the state is consumed once in the store. Codes and refresh
+ * tokens are sealed the same way under their own keys; a code is consumed
+ * once, a refresh token lives as long as its session (revoking the session
+ * ends it).
+ */
+#include "server_int.h"
+
+#include "fb_idp.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SEAL_KEY_LEN 32
+#define SEAL_IV_LEN 12
+#define SEAL_TAG_LEN 16
+#define SEALED_MAX 4096
+#define LOGIN_TTL 600 /* seconds a login may take at the IdP */
+#define CODE_TTL 60 /* seconds the backend has to redeem a code */
+#define RETURN_TO_MAX 2048
+#define FORM_MAX_PARAMS 32
+#define SCRATCH_BYTES ((size_t)256 * 1024)
+#define CORRELATION_LEN 22
+
+struct site_client {
+	const struct fb_conf_client *c;
+	const struct fb_conf_tenant *t;
+	char *secret; /* client_secret_*; cleansed on free */
+};
+
+struct fb_login_site {
+	const struct fb_conf *conf; /* borrowed from the runtime */
+	struct fb_oidc_rp **rps; /* one per oidc provider, in configuration order */
+	const struct fb_conf_tenant **rp_tenants;
+	size_t n_rps;
+	struct site_client *clients;
+	size_t n_clients;
+	unsigned char k_state[SEAL_KEY_LEN], k_code[SEAL_KEY_LEN], k_refresh[SEAL_KEY_LEN];
+	bool secure; /* public_url is https: cookies are Secure and __Host- */
+};
+
+/* ---- keys and sealing ---- */
+
+static fb_rc
+derive(const unsigned char *secret, size_t len, const char *label, unsigned char out[SEAL_KEY_LEN])
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM p[4];
+	int ok;
+
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+	p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, len);
+	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)label, strlen(label));
+	p[3] = OSSL_PARAM_construct_end();
+	ok = ctx != NULL && EVP_KDF_derive(ctx, out, SEAL_KEY_LEN, p) == 1;
+	EVP_KDF_CTX_free(ctx);
+	EVP_KDF_free(kdf);
+	return ok ? FB_OK : FB_ERR_CRYPTO;
+}
+
+/* b64url(iv || AES-256-GCM(json) || tag), with purpose as associated data. */
+static fb_rc
+seal(const unsigned char key[SEAL_KEY_LEN], const char *purpose, json_t *plain, char **out)
+{
+	unsigned char *buf = NULL;
+	char *text = json_dumps(plain, JSON_COMPACT), *enc = NULL;
+	size_t n = text ? strlen(text) : 0, total;
+	EVP_CIPHER_CTX *ctx = NULL;
+	int len = 0, fin = 0;
+	fb_rc rc = FB_ERR_CRYPTO;
+
+	*out = NULL;
+	if (text == NULL || n > SEALED_MAX)
+		goto done;
+	total = SEAL_IV_LEN + n + SEAL_TAG_LEN;
+	if ((buf = malloc(total)) == NULL ||
+	    (enc = malloc(FB_B64URL_ENCODED_LEN(total) + 1)) == NULL)
+		goto done;
+	if (fb_random_bytes(buf, SEAL_IV_LEN) != FB_OK || (ctx = EVP_CIPHER_CTX_new()) == NULL ||
+	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, buf) != 1 ||
+	    EVP_EncryptUpdate(
+	        ctx, NULL, &len, (const unsigned char *)purpose, (int)strlen(purpose)) != 1 ||
+	    EVP_EncryptUpdate(ctx, buf + SEAL_IV_LEN, &len, (const unsigned char *)text, (int)n) !=
+	        1 ||
+	    EVP_EncryptFinal_ex(ctx, buf + SEAL_IV_LEN + len, &fin) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, buf + SEAL_IV_LEN + n) !=
+	        1)
+		goto done;
+	(void)fb_b64url_encode(buf, total, enc, FB_B64URL_ENCODED_LEN(total) + 1);
+	*out = enc;
+	enc = NULL;
+	rc = FB_OK;
+done:
+	EVP_CIPHER_CTX_free(ctx);
+	if (text != NULL)
+		fb_cleanse(text, n);
+	free(text);
+	free(buf);
+	free(enc);
+	return rc;
+}
+
+/* The JSON object sealed in text, or NULL when it was not sealed by key for purpose. */
+static json_t *
+unseal(const unsigned char key[SEAL_KEY_LEN], const char *purpose, const char *text)
+{
+	size_t len = text ? strlen(text) : 0, n = 0;
+	unsigned char *buf = NULL, *plain = NULL;
+	EVP_CIPHER_CTX *ctx = NULL;
+	json_t *doc = NULL;
+	int out = 0, fin = 0;
+
+	if (len == 0 || len > FB_B64URL_ENCODED_LEN(SEALED_MAX + SEAL_IV_LEN + SEAL_TAG_LEN))
+		return NULL;
+	if ((buf = malloc(len)) == NULL || fb_b64url_decode(text, len, buf, len, &n) != FB_OK ||
+	    n <= SEAL_IV_LEN + SEAL_TAG_LEN || (plain = malloc(n)) == NULL)
+		goto done;
+	n -= SEAL_IV_LEN + SEAL_TAG_LEN;
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
+	    EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, buf) != 1 ||
+	    EVP_DecryptUpdate(
+	        ctx, NULL, &out, (const unsigned char *)purpose, (int)strlen(purpose)) != 1 ||
+	    EVP_DecryptUpdate(ctx, plain, &out, buf + SEAL_IV_LEN, (int)n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, buf + SEAL_IV_LEN + n) !=
+	        1 ||
+	    EVP_DecryptFinal_ex(ctx, plain + out, &fin) != 1)
+		goto done;
+	doc = json_loadb((const char *)plain, n, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		doc = NULL;
+	}
+done:
+	EVP_CIPHER_CTX_free(ctx);
+	if (plain != NULL)
+		fb_cleanse(plain, n);
+	free(plain);
+	free(buf);
+	return doc;
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static int64_t
+jint(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+/* ---- the site ---- */
+
+void
+fb_login_site_free(struct fb_login_site *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n_rps; i++)
+		fb_oidc_rp_free(s->rps[i]);
+	for (size_t i = 0; i < s->n_clients; i++) {
+		if (s->clients[i].secret != NULL) {
+			fb_cleanse(s->clients[i].secret, strlen(s->clients[i].secret));
+			free(s->clients[i].secret);
+		}
+	}
+	free(s->rps);
+	free(s->rp_tenants);
+	free(s->clients);
+	fb_cleanse(s, sizeof(*s));
+	free(s);
+}
+
+static fb_rc
+read_client_secret(const char *path, char **out, struct fb_err *err)
+{
+	size_t len = 0;
+
+	if (fb_file_read(path, 4096, out, &len, err) != FB_OK)
+		return err ? err->rc : FB_ERR_IO;
+	while (len > 0 && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r'))
+		(*out)[--len] = '\0';
+	if (len < 32)
+		return FB_ERR_SET(
+		    err, FB_ERR_CONFIG, "%s: a client secret needs at least 32 bytes", path);
+	return FB_OK;
+}
+
+fb_rc
+fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct fb_err *err)
+{
+	struct fb_login_site *s = calloc(1, sizeof(*s));
+	char redirect[2200], *secret = NULL;
+	size_t n_oidc = 0, n_clients = 0, len = 0;
+	fb_rc rc = FB_OK;
+
+	*out = NULL;
+	if (s == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	s->conf = conf;
+	s->secure = strncmp(conf->installation.public_url, "https://", 8) == 0;
+	for (size_t t = 0; t < conf->n_tenants; t++) {
+		n_clients += conf->tenants[t].n_clients;
+		for (size_t i = 0; i < conf->tenants[t].n_providers; i++)
+			n_oidc += conf->tenants[t].providers[i].type == FB_PROVIDER_OIDC;
+	}
+	s->rps = calloc(n_oidc ? n_oidc : 1, sizeof(struct fb_oidc_rp *));
+	s->rp_tenants = calloc(n_oidc ? n_oidc : 1, sizeof(const struct fb_conf_tenant *));
+	s->clients = calloc(n_clients ? n_clients : 1, sizeof(*s->clients));
+	if (s->rps == NULL || s->rp_tenants == NULL || s->clients == NULL) {
+		fb_login_site_free(s);
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	/* Login state, codes and refresh tokens are sealed under keys derived from the fid
+	 * secret, each for its own purpose: one secret file for the admin to keep. */
+	if (fb_file_read(conf->keys.fid_secret, 4096, &secret, &len, err) != FB_OK) {
+		fb_login_site_free(s);
+		fb_err_prefix(err, "keys.fid_secret");
+		return FB_ERR_CONFIG;
+	}
+	if (derive((unsigned char *)secret, len, "fedbridge login state v1", s->k_state) != FB_OK ||
+	    derive((unsigned char *)secret, len, "fedbridge authorization code v1", s->k_code) !=
+	        FB_OK ||
+	    derive((unsigned char *)secret, len, "fedbridge refresh token v1", s->k_refresh) !=
+	        FB_OK)
+		rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "HKDF failed");
+	fb_cleanse(secret, len);
+	free(secret);
+	(void)snprintf(
+	    redirect, sizeof(redirect), "%s/oidc/callback", conf->installation.public_url);
+	for (size_t t = 0; rc == FB_OK && t < conf->n_tenants; t++) {
+		const struct fb_conf_tenant *ten = &conf->tenants[t];
+		for (size_t i = 0; rc == FB_OK && i < ten->n_providers; i++) {
+			struct fb_oidc_rp_opts o = { .provider = &ten->providers[i],
+				.redirect_uri = redirect,
+				.skew = conf->tokens.clock_skew,
+				.refetch_min = conf->keys.refetch_min };
+			if (ten->providers[i].type != FB_PROVIDER_OIDC)
+				continue;
+			s->rp_tenants[s->n_rps] = ten;
+			if ((rc = fb_oidc_rp_new(&o, &s->rps[s->n_rps], err)) == FB_OK)
+				s->n_rps++;
+		}
+		for (size_t i = 0; rc == FB_OK && i < ten->n_clients; i++) {
+			struct site_client *c = &s->clients[s->n_clients];
+			c->c = &ten->clients[i];
+			c->t = ten;
+			if (c->c->secret_file != NULL &&
+			    (rc = read_client_secret(c->c->secret_file, &c->secret, err)) != FB_OK)
+				fb_err_prefix(err, "client %s", c->c->client_id);
+			s->n_clients++;
+		}
+	}
+	if (rc != FB_OK) {
+		fb_login_site_free(s);
+		return rc;
+	}
+	*out = s;
+	return FB_OK;
+}
+
+/* ---- responses ---- */
+
+static void
+correlation_new(char out[CORRELATION_LEN + 1])
+{
+	unsigned char r[16];
+
+	if (fb_random_bytes(r, sizeof(r)) != FB_OK ||
+	    fb_b64url_encode(r, sizeof(r), out, CORRELATION_LEN + 1) != FB_OK)
+		(void)snprintf(out, CORRELATION_LEN + 1, "%lld", (long long)time(NULL));
+}
+
+static void
+html_escape(struct fb_buf *b, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		switch (*s) {
+		case '&':
+			(void)fb_buf_printf(b, "&amp;");
+			break;
+		case '<':
+			(void)fb_buf_printf(b, "&lt;");
+			break;
+		case '>':
+			(void)fb_buf_printf(b, "&gt;");
+			break;
+		case '"':
+			(void)fb_buf_printf(b, "&quot;");
+			break;
+		case '\'':
+			(void)fb_buf_printf(b, "&#39;");
+			break;
+		default:
+			(void)fb_buf_append(b, s, 1);
+		}
+	}
+}
+
+static enum MHD_Result
+queue(struct MHD_Connection *conn, unsigned status, const char *ctype, const char *body, size_t len,
+    const char *const *headers)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	if (ctype != NULL)
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	for (size_t i = 0; headers != NULL && headers[i] != NULL; i += 2)
+		if (headers[i + 1] != NULL)
+			(void)MHD_add_response_header(r, headers[i], headers[i + 1]);
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/*
+ * The page a refused or failed login ends on: what happened in plain words,
+ * the reason code, and the correlation id that finds the audit record. It
+ * shows no claim value and nothing the IdP sent.
+ */
+static enum MHD_Result
+error_page(struct MHD_Connection *conn, unsigned status, const char *code, const char *what,
+    const char *corr, const char *clear_cookie)
+{
+	static const char csp[] = "default-src 'none'; style-src 'unsafe-inline'";
+	const char *headers[] = { "X-Correlation-Id", corr, "Content-Security-Policy", csp,
+		"X-Content-Type-Options", "nosniff", "Referrer-Policy", "no-referrer",
+		MHD_HTTP_HEADER_SET_COOKIE, clear_cookie, NULL };
+	struct fb_buf b;
+	enum MHD_Result ret;
+
+	fb_buf_init(&b, 16384);
+	(void)fb_buf_printf(&b,
+	    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	    "<title>Login failed</title></head>\n<body style=\"font-family:sans-serif;max-width:"
+	    "40em;margin:3em auto\">\n<h1>Login failed</h1>\n<p>");
+	html_escape(&b, what);
+	(void)fb_buf_printf(&b, "</p>\n<p>Reason: <code id=\"reason\">");
+	html_escape(&b, code);
+	(void)fb_buf_printf(&b,
+	    "</code></p>\n<p>If you ask your administrator for help, give them this reference: "
+	    "<code id=\"correlation\">");
+	html_escape(&b, corr);
+	(void)fb_buf_printf(&b, "</code></p>\n</body></html>\n");
+	ret = b.data ? queue(conn, status, "text/html; charset=utf-8", b.data, b.len, headers)
+	             : MHD_NO;
+	fb_buf_free(&b);
+	return ret;
+}
+
+static void
+audit(struct fb_store *store, enum fb_audit_kind kind, const char *corr, const char *tenant,
+    const char *fid, const char *provider, const char *audience, const char *rule,
+    const char *detail)
+{
+	struct fb_audit_record rec = { .time = (int64_t)time(NULL),
+		.kind = kind,
+		.correlation = corr,
+		.tenant = tenant,
+		.fid = fid,
+		.provider = provider,
+		.audience = audience,
+		.rule = rule,
+		.detail = detail };
+	struct fb_err err = { 0 };
+
+	if (fb_store_audit_append(store, &rec, NULL, &err) != FB_OK)
+		fb_log(FB_LOG_ERROR, "audit [%s]: not recorded: %s", corr, err.msg);
+}
+
+/* ---- return_to ---- */
+
+/*
+ * An allow-listed URL exactly, or followed by a query string: no prefix or
+ * host games (user info, other ports, paths below, backslashes, fragments).
+ */
+static bool
+return_to_allowed(const struct fb_conf_tenant *t, const char *r)
+{
+	size_t len = strlen(r);
+
+	if (len == 0 || len > RETURN_TO_MAX || !fb_utf8_valid(r, len))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)r[i] <= 0x20 || r[i] == 0x7f || r[i] == '\\' || r[i] == '#')
+			return false;
+	for (size_t i = 0; i < t->return_to.n; i++) {
+		size_t n = strlen(t->return_to.v[i]);
+		if (strncmp(r, t->return_to.v[i], n) == 0 && (r[n] == '\0' || r[n] == '?') &&
+		    strchr(t->return_to.v[i], '?') == NULL)
+			return true;
+	}
+	return false;
+}
+
+/* ---- GET /login/<provider> ---- */
+
+static struct fb_oidc_rp *
+find_rp(const struct fb_login_site *s, const char *name, const struct fb_conf_tenant **tenant)
+{
+	for (size_t i = 0; i < s->n_rps; i++) {
+		if (strcmp(fb_oidc_rp_provider(s->rps[i])->name, name) == 0) {
+			*tenant = s->rp_tenants[i];
+			return s->rps[i];
+		}
+	}
+	return NULL;
+}
+
+static void
+cookie_name(const struct fb_login_site *s, const char *state, char *out, size_t size)
+{
+	(void)snprintf(out, size, "%sfb_login_%s", s->secure ? "__Host-" : "", state);
+}
+
+enum MHD_Result
+fb_login_start(
+    struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store, const char *provider)
+{
+	const char *return_to =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "return_to");
+	const struct fb_conf_tenant *t = NULL;
+	struct fb_oidc_login l;
+	struct fb_oidc_rp *rp;
+	struct fb_err err = { 0 };
+	char corr[CORRELATION_LEN + 1], cname[64], *url = NULL, *sealed = NULL, *cookie = NULL;
+	int64_t now = (int64_t)time(NULL);
+	json_t *st = NULL;
+	enum MHD_Result ret;
+
+	correlation_new(corr);
+	if ((rp = find_rp(rt->login, provider, &t)) == NULL) {
+		fb_log(FB_LOG_INFO, "login [%s]: no OpenID Connect provider %.64s", corr, provider);
+		return error_page(conn, MHD_HTTP_NOT_FOUND, "unknown_provider",
+		    "This login address names no identity provider of this site.", corr, NULL);
+	}
+	if (return_to == NULL || !return_to_allowed(t, return_to)) {
+		fb_log(FB_LOG_WARN, "login [%s]: provider %s: return_to %s", corr, provider,
+		    return_to ? "not in the tenant's allow-list" : "missing");
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, "return_to",
+		    return_to ? "not in the allow-list" : "missing");
+		return error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_return_to",
+		    "The application that sent you here asked to come back to an address this "
+		    "site does not allow.",
+		    corr, NULL);
+	}
+	if (fb_oidc_login_new(&l, &err) != FB_OK ||
+	    fb_oidc_rp_auth_url(rp, &l, now, &url, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "login [%s]: provider %s: %s", corr, provider, err.msg);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL,
+		    "unavailable", err.msg);
+		return error_page(conn, MHD_HTTP_BAD_GATEWAY, "unavailable",
+		    "Your identity provider cannot be reached right now. Try again in a minute.",
+		    corr, NULL);
+	}
+	st = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "p", provider, "t", t->id, "s", l.state,
+	    "n", l.nonce, "v", l.verifier, "r", return_to, "c", corr, "e",
+	    (json_int_t)now + LOGIN_TTL);
+	cookie_name(rt->login, l.state, cname, sizeof(cname));
+	if (st == NULL || seal(rt->login->k_state, "login", st, &sealed) != FB_OK ||
+	    asprintf(&cookie, "%s=%s; Path=/oidc/callback; Max-Age=%d; HttpOnly; SameSite=Lax%s",
+	        cname, sealed, LOGIN_TTL, rt->login->secure ? "; Secure" : "") < 0) {
+		cookie = NULL;
+		ret = error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		    "The login could not be started.", corr, NULL);
+	} else {
+		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, url, MHD_HTTP_HEADER_SET_COOKIE,
+			cookie, "X-Correlation-Id", corr, NULL };
+		fb_log(FB_LOG_INFO, "login [%s]: provider %s: to the IdP", corr, provider);
+		ret = queue(conn, MHD_HTTP_FOUND, NULL, "", 0, headers);
+	}
+	json_decref(st);
+	fb_cleanse(&l, sizeof(l));
+	free(sealed);
+	free(cookie);
+	free(url);
+	return ret;
+}
+
+/* ---- GET /oidc/callback ---- */
+
+/* The session's record of the mapping: its attributes and the audiences it may get. */
+static char *
+session_outcome(const struct fb_principal *p)
+{
+	json_t *doc = json_object(), *auds = json_array(),
+	       *attrs = fb_principal_attrs_json(p, NULL);
+	char *text = NULL;
+
+	for (size_t i = 0; auds != NULL && i < p->n_trusts; i++)
+		for (size_t k = 0; p->trusts[i].outbound && k < p->trusts[i].trust->tenants.n; k++)
+			(void)json_array_append_new(
+			    auds, json_string(p->trusts[i].trust->tenants.v[k]));
+	if (doc != NULL && attrs != NULL && auds != NULL &&
+	    json_object_set(doc, "attrs", attrs) == 0 &&
+	    json_object_set(doc, "audiences", auds) == 0)
+		text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(attrs);
+	json_decref(auds);
+	json_decref(doc);
+	return text;
+}
+
+/* A one-time code for the backend: the session, where it goes, and a value consumed once. */
+static fb_rc
+code_new(const struct fb_login_site *s, const char *sid, const char *tenant, const char *return_to,
+    int64_t now, char **out)
+{
+	char jti[CORRELATION_LEN + 1];
+	json_t *c;
+	fb_rc rc;
+
+	correlation_new(jti);
+	c = json_pack("{s:s,s:s,s:s,s:s,s:I}", "sid", sid, "t", tenant, "r", return_to, "j", jti,
+	    "e", (json_int_t)now + CODE_TTL);
+	rc = c ? seal(s->k_code, "code", c, out) : FB_ERR_NOMEM;
+	json_decref(c);
+	return rc;
+}
+
+static char *
+join_amr(json_t *claims)
+{
+	json_t *amr = json_object_get(claims, "amr");
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(amr))
+		return NULL;
+	json_array_foreach(amr, i, v) if (!json_is_string(v)) return NULL;
+	return json_dumps(amr, JSON_COMPACT);
+}
+
+enum MHD_Result
+fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store)
+{
+	struct fb_oidc_response resp = {
+		.code = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "code"),
+		.state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state"),
+		.iss = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "iss"),
+		.error = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "error"),
+		.error_description =
+		    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "error_description"),
+	};
+	struct fb_oidc_outcome out = { 0 };
+	struct fb_oidc_login l;
+	struct fb_principal p = { 0 };
+	struct fb_expr_scratch *scratch = NULL;
+	struct fb_session sess = { 0 };
+	struct fb_err err = { 0 };
+	const struct fb_conf_tenant *t = NULL;
+	struct fb_oidc_rp *rp;
+	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
+	char corr[CORRELATION_LEN + 1], cname[64], clear[128], *code = NULL, *location = NULL;
+	const char *sealed, *provider, *return_to, *tenant;
+	int64_t now = (int64_t)time(NULL);
+	json_t *st = NULL;
+	enum MHD_Result ret;
+	bool first = false;
+	size_t slen = resp.state ? strlen(resp.state) : 0;
+
+	memset(&l, 0, sizeof(l));
+	/* The state names the cookie; one that cannot be a state is refused before any lookup. */
+	if (slen != FB_OIDC_STATE_LEN ||
+	    strspn(resp.state,
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	        "0123456789-_") != slen) {
+		correlation_new(corr);
+		fb_log(FB_LOG_WARN, "login [%s]: callback without a valid state", corr);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, NULL, NULL, NULL, NULL, "bad_state",
+		    resp.state ? "malformed state" : "no state");
+		return error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_state",
+		    "This page was reached without a login in progress.", corr, NULL);
+	}
+	cookie_name(rt->login, resp.state, cname, sizeof(cname));
+	(void)snprintf(clear, sizeof(clear), "%s=; Path=/oidc/callback; Max-Age=0; HttpOnly%s",
+	    cname, rt->login->secure ? "; Secure" : "");
+	sealed = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, cname);
+	st = unseal(rt->login->k_state, "login", sealed);
+	if (st != NULL)
+		(void)snprintf(corr, sizeof(corr), "%s", jstr(st, "c") ? jstr(st, "c") : "");
+	else
+		correlation_new(corr);
+	provider = jstr(st, "p");
+	return_to = jstr(st, "r");
+	tenant = jstr(st, "t");
+	if (st == NULL || provider == NULL || return_to == NULL || tenant == NULL ||
+	    jstr(st, "s") == NULL || strcmp(jstr(st, "s"), resp.state) != 0 ||
+	    jint(st, "e") < now) {
+		fb_log(FB_LOG_WARN, "login [%s]: callback: %s", corr,
+		    st == NULL ? "no login in progress in this browser for this state"
+		               : "the login expired");
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
+		    "bad_state", st == NULL ? "unknown state" : "expired");
+		ret = error_page(conn, MHD_HTTP_BAD_REQUEST, st == NULL ? "bad_state" : "expired",
+		    st == NULL ? "No login is in progress in this browser for this answer of the "
+		                 "identity provider. Start again from your application."
+		               : "The login took too long. Start again from your application.",
+		    corr, clear);
+		goto done;
+	}
+	/* Consumed once across every bridge node: a replayed answer stops here. */
+	if (fb_store_once_consume(
+	        store, FB_ONCE_OIDC_STATE, resp.state, jint(st, "e"), now, &first, &err) != FB_OK ||
+	    !first) {
+		fb_log(FB_LOG_WARN, "login [%s]: callback: %s", corr,
+		    first ? err.msg : "state already used (a replayed answer)");
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
+		    "state_replayed", first ? "store unavailable" : "state used before");
+		ret = error_page(conn, first ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
+		    first ? "unavailable" : "state_replayed",
+		    first ? "The login could not be completed. Try again in a minute."
+		          : "This answer of the identity provider was already used. Start again "
+		            "from your application.",
+		    corr, clear);
+		goto done;
+	}
+	if ((rp = find_rp(rt->login, provider, &t)) == NULL || strcmp(t->id, tenant) != 0) {
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
+		    "unknown_provider", "the provider left the configuration");
+		ret = error_page(conn, MHD_HTTP_BAD_REQUEST, "unknown_provider",
+		    "This identity provider is no longer configured here.", corr, clear);
+		goto done;
+	}
+	(void)snprintf(l.state, sizeof(l.state), "%s", jstr(st, "s"));
+	(void)snprintf(l.nonce, sizeof(l.nonce), "%s", jstr(st, "n") ? jstr(st, "n") : "");
+	(void)snprintf(l.verifier, sizeof(l.verifier), "%s", jstr(st, "v") ? jstr(st, "v") : "");
+	if (fb_oidc_rp_finish(rp, &l, &resp, now, &out, &err) != FB_OK) {
+		const char *why = fb_oidc_failure_name(out.failure);
+		fb_log(
+		    FB_LOG_WARN, "login [%s]: provider %s: %s: %s", corr, provider, why, err.msg);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL, why,
+		    err.msg);
+		ret = error_page(conn,
+		    out.failure == FB_OIDC_UNAVAILABLE ? MHD_HTTP_BAD_GATEWAY : MHD_HTTP_FORBIDDEN,
+		    why,
+		    out.failure == FB_OIDC_IDP_ERROR
+		        ? "Your identity provider did not log you in."
+		        : "The answer of your identity provider could not be accepted.",
+		    corr, clear);
+		goto done;
+	}
+
+	/* identity -> mapping */
+	struct fb_login in = { .tenant = tenant,
+		.provider = provider,
+		.issuer = out.identity->issuer,
+		.subject = out.identity->subject,
+		.claims = out.claims };
+	if (fb_expr_scratch_new(SCRATCH_BYTES, &scratch) != FB_OK ||
+	    fb_mapping_run(rt->rules, &in, scratch, &p, NULL, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "login [%s]: mapping: %s", corr, err.msg);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL, "mapping",
+		    err.msg);
+		ret = error_page(conn, MHD_HTTP_FORBIDDEN, "mapping",
+		    "Your account could not be mapped to a federation identity.", corr, clear);
+		goto done;
+	}
+	if (!p.allowed) {
+		fb_log(FB_LOG_INFO, "login [%s]: refused by %s: %s", corr,
+		    p.rule ? p.rule : "mapping", p.reason);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
+		    p.rule ? p.rule : "mapping", p.reason);
+		ret = error_page(conn, MHD_HTTP_FORBIDDEN, "refused",
+		    "Your organisation's rules do not let this account federate.", corr, clear);
+		goto done;
+	}
+
+	/* mapping -> session */
+	sess.fid = p.fid;
+	sess.tenant = (char *)tenant; /* borrowed for the put: the store copies */
+	sess.provider = (char *)provider;
+	sess.issuer = out.identity->issuer;
+	sess.subject = out.identity->subject;
+	sess.idp_session = out.identity->idp_session;
+	sess.acr = (char *)jstr(out.claims, "acr");
+	sess.amr = join_amr(out.claims);
+	sess.attrs = session_outcome(&p);
+	sess.created = sess.last_seen = now;
+	sess.expires = now + rt->conf->tokens.session_ttl;
+	sess.idle_timeout = rt->conf->tokens.session_idle;
+	if (fb_session_id_new(sess.id) != FB_OK || sess.attrs == NULL ||
+	    fb_store_session_revoked(store, &sess, now, &rk, &err) != FB_OK ||
+	    rk != FB_REVOCATION_NONE || fb_store_session_put(store, &sess, &err) != FB_OK ||
+	    code_new(rt->login, sess.id, tenant, return_to, now, &code) != FB_OK ||
+	    asprintf(&location, "%s%ccode=%s", return_to, strchr(return_to, '?') ? '&' : '?',
+	        code) < 0) {
+		const char *why = rk != FB_REVOCATION_NONE ? "revoked" : "session";
+		location = NULL;
+		fb_log(FB_LOG_WARN, "login [%s]: %s: %s", corr, why,
+		    rk != FB_REVOCATION_NONE ? fb_revocation_kind_name(rk) : err.msg);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, p.fid, provider, NULL, why,
+		    rk != FB_REVOCATION_NONE ? fb_revocation_kind_name(rk) : err.msg);
+		ret = error_page(conn,
+		    rk != FB_REVOCATION_NONE ? MHD_HTTP_FORBIDDEN : MHD_HTTP_SERVICE_UNAVAILABLE,
+		    why,
+		    rk != FB_REVOCATION_NONE ? "This account's federation access has been revoked."
+		                             : "The login could not be completed. Try again in a "
+		                               "minute.",
+		    corr, clear);
+		goto done;
+	}
+	audit(
+	    store, FB_AUDIT_LOGIN_ALLOWED, corr, tenant, p.fid, provider, NULL, p.fid_source, NULL);
+	fb_log(FB_LOG_INFO, "login [%s]: %s logged in through %s (session %.6s…)", corr, p.fid,
+	    provider, sess.id);
+	{
+		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, location,
+			MHD_HTTP_HEADER_SET_COOKIE, clear, "X-Correlation-Id", corr, NULL };
+		ret = queue(conn, MHD_HTTP_SEE_OTHER, NULL, "", 0, headers);
+	}
+done:
+	fb_cleanse(&l, sizeof(l));
+	free(sess.amr);
+	free(sess.attrs);
+	free(code);
+	free(location);
+	fb_principal_clear(&p);
+	fb_expr_scratch_free(scratch);
+	fb_oidc_outcome_clear(&out);
+	json_decref(st);
+	return ret;
+}
+
+/* ---- POST /token ---- */
+
+/* An RFC 6749 5.2 error. */
+static enum MHD_Result
+oauth_error(struct MHD_Connection *conn, unsigned status, const char *code, const char *desc,
+    const char *corr)
+{
+	const char *headers[] = { "Pragma", "no-cache", "X-Correlation-Id", corr,
+		status == MHD_HTTP_UNAUTHORIZED ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL,
+		"Basic realm=\"fedbridge\"", NULL };
+	struct fb_buf b;
+	enum MHD_Result ret;
+
+	fb_buf_init(&b, 4096);
+	(void)fb_buf_printf(&b, "{\"error\":\"%s\",\"error_description\":", code);
+	(void)fb_buf_append_json_string(&b, desc);
+	(void)fb_buf_printf(&b, "}\n");
+	ret = b.data ? queue(conn, status, "application/json", b.data, b.len, headers) : MHD_NO;
+	fb_buf_free(&b);
+	return ret;
+}
+
+static bool
+same_secret(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return b != NULL && n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* Splits "Basic base64(enc(id):enc(secret))" (RFC 6749 2.3.1) into decoded parts. */
+static bool
+basic_credentials(const char *h, struct fb_form *out)
+{
+	size_t len, n;
+	unsigned char *raw;
+	char *colon, *body;
+	int dec;
+	bool ok;
+
+	while (*h == ' ')
+		h++;
+	len = strlen(h);
+	if (len == 0 || len > 4096 || len % 4 != 0 || (raw = malloc(len + 1)) == NULL)
+		return false;
+	dec = EVP_DecodeBlock(raw, (const unsigned char *)h, (int)len);
+	if (dec < 0) {
+		free(raw);
+		return false;
+	}
+	n = (size_t)dec;
+	while (n > 0 && h[len - 1] == '=' && (len--, true))
+		n--; /* EVP_DecodeBlock counts padding as zero bytes */
+	raw[n] = '\0';
+	if (memchr(raw, '\0', n) != NULL || (colon = strchr((char *)raw, ':')) == NULL) {
+		fb_cleanse(raw, n);
+		free(raw);
+		return false;
+	}
+	/* id:secret as a form "client_id=id&client_secret=secret", each part form-encoded. */
+	*colon = '\0';
+	ok = asprintf(&body, "client_id=%s&client_secret=%s", (char *)raw, colon + 1) >= 0;
+	fb_cleanse(raw, n);
+	free(raw);
+	if (!ok)
+		return false;
+	ok = strchr(body + 10, '&') == strstr(body, "&client_secret=") &&
+	    fb_form_parse(body, strlen(body), out, NULL) == FB_OK;
+	fb_cleanse(body, strlen(body));
+	free(body);
+	return ok;
+}
+
+/* Finds and authenticates the client; NULL (with *why) when it is not one of ours. */
+static const struct site_client *
+client_authenticate(struct MHD_Connection *conn, const struct fb_login_site *s,
+    const struct fb_form *f, const char **why)
+{
+	const char *auth =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *id, *secret;
+	struct fb_form basic = { 0 };
+	const struct site_client *c = NULL;
+	enum fb_conf_client_auth used;
+
+	if (auth != NULL && strncasecmp(auth, "Basic ", 6) == 0) {
+		if (fb_form_get(f, "client_secret") != NULL ||
+		    fb_form_get(f, "client_assertion") != NULL) {
+			*why = "more than one client authentication";
+			return NULL;
+		}
+		if (!basic_credentials(auth + 6, &basic)) {
+			*why = "malformed Basic credentials";
+			return NULL;
+		}
+		id = fb_form_get(&basic, "client_id");
+		secret = fb_form_get(&basic, "client_secret");
+		used = FB_CLIENT_AUTH_SECRET_BASIC;
+		if (fb_form_get(f, "client_id") != NULL &&
+		    strcmp(fb_form_get(f, "client_id"), id) != 0) {
+			fb_form_clear(&basic);
+			*why = "client_id differs from the authenticated client";
+			return NULL;
+		}
+	} else if (fb_form_get(f, "client_assertion") != NULL) {
+		*why = "private_key_jwt is not accepted at this endpoint yet";
+		return NULL;
+	} else {
+		id = fb_form_get(f, "client_id");
+		secret = fb_form_get(f, "client_secret");
+		used = FB_CLIENT_AUTH_SECRET_POST;
+	}
+	for (size_t i = 0; id != NULL && i < s->n_clients && c == NULL; i++)
+		if (strcmp(s->clients[i].c->client_id, id) == 0)
+			c = &s->clients[i];
+	if (c == NULL || c->c->auth != used || c->secret == NULL ||
+	    !same_secret(c->secret, secret)) {
+		*why = c == NULL ? "unknown client"
+		    : c->c->auth != used
+		    ? "this client must use its configured authentication method"
+		    : "bad client secret";
+		c = NULL;
+	}
+	fb_form_clear(&basic);
+	return c;
+}
+
+/* The trust of tenant t that covers remote tenant aud, or NULL. */
+static const struct fb_conf_trust *
+trust_for(const struct fb_conf_tenant *t, const char *aud)
+{
+	for (size_t k = 0; k < t->n_trusts; k++)
+		for (size_t i = 0; i < t->trusts[k].tenants.n; i++)
+			if (strcmp(t->trusts[k].tenants.v[i], aud) == 0)
+				return &t->trusts[k];
+	return NULL;
+}
+
+/* What the trust releases of the session's attributes (a new object). */
+static json_t *
+released(json_t *attrs, const struct fb_conf_trust *tr)
+{
+	json_t *out = json_object(), *v;
+
+	for (size_t i = 0; out != NULL && i < tr->release.n; i++)
+		if ((v = json_object_get(attrs, tr->release.v[i])) != NULL)
+			(void)json_object_set(out, tr->release.v[i], v);
+	return out;
+}
+
+/*
+ * The token response for a live session: one federation token per audience
+ * the session's outbound decisions allow (or only want, when the request
+ * names one), plus the refresh token when one is given.
+ */
+static enum MHD_Result
+token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct fb_session *sess, const char *want, const char *refresh, const char *corr)
+{
+	const struct fb_conf_tenant *t = fb_conf_tenant_find(rt->conf, sess->tenant);
+	json_t *outcome = json_loads(sess->attrs ? sess->attrs : "{}", 0, NULL);
+	json_t *auds = json_object_get(outcome, "audiences"), *attrs, *toks = json_object(), *v;
+	json_t *resp = NULL;
+	const char *first = NULL;
+	char *body = NULL;
+	size_t i;
+	int64_t now = (int64_t)time(NULL);
+	enum MHD_Result ret;
+
+	attrs = json_object_get(outcome, "attrs");
+	json_array_foreach(auds, i, v)
+	{
+		const char *aud = json_string_value(v);
+		const struct fb_conf_trust *tr = t && aud ? trust_for(t, aud) : NULL;
+		struct fb_err err = { 0 };
+		json_t *rel;
+		char *tok = NULL;
+		if (tr == NULL || (want != NULL && strcmp(want, aud) != 0))
+			continue;
+		rel = released(attrs, tr);
+		struct fb_issue_request req = { .tenant = sess->tenant,
+			.fid = sess->fid,
+			.audience = aud,
+			.sid = sess->id,
+			.attrs = rel && json_object_size(rel) ? rel : NULL,
+			.now = now };
+		if (fb_federation_issue(rt->fed, &req, &tok, &err) != FB_OK) {
+			fb_log(FB_LOG_ERROR, "token [%s]: %s for %s: %s", corr, sess->fid, aud,
+			    err.msg);
+		} else {
+			(void)json_object_set_new(toks, aud, json_string(tok));
+			audit(store, FB_AUDIT_TOKEN_ISSUED, corr, sess->tenant, sess->fid,
+			    sess->provider, aud, NULL, NULL);
+			if (first == NULL)
+				first = json_string_value(json_object_get(toks, aud));
+		}
+		json_decref(rel);
+		free(tok);
+	}
+	if (first == NULL) {
+		json_decref(outcome);
+		json_decref(toks);
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST,
+		    want ? "invalid_target" : "invalid_grant",
+		    want ? "this user gets no token for that audience"
+		         : "the outbound policy gives this user no remote tenant",
+		    corr);
+	}
+	resp = json_pack("{s:s,s:s,s:I,s:s,s:O}", "access_token", first, "token_type", "Fed",
+	    "expires_in", (json_int_t)rt->conf->tokens.ttl, "fid", sess->fid, "federation_tokens",
+	    toks);
+	if (resp != NULL && refresh != NULL)
+		(void)json_object_set_new(resp, "refresh_token", json_string(refresh));
+	body = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+	{
+		const char *headers[] = { "Pragma", "no-cache", "X-Correlation-Id", corr, NULL };
+		ret = body
+		    ? queue(conn, MHD_HTTP_OK, "application/json", body, strlen(body), headers)
+		    : MHD_NO;
+	}
+	json_decref(resp);
+	json_decref(outcome);
+	json_decref(toks);
+	free(body);
+	return ret;
+}
+
+/* The session, if it is live and not revoked; *why otherwise. */
+static bool
+session_live(
+    struct fb_store *store, const char *sid, int64_t now, struct fb_session *out, const char **why)
+{
+	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
+	struct fb_err err = { 0 };
+
+	if (sid == NULL || fb_store_session_touch(store, sid, now, out, &err) != FB_OK) {
+		*why = "the session has ended";
+		return false;
+	}
+	if (fb_store_session_revoked(store, out, now, &rk, &err) != FB_OK ||
+	    rk != FB_REVOCATION_NONE) {
+		*why = "the session was revoked";
+		return false;
+	}
+	return true;
+}
+
+static enum MHD_Result
+grant_code(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct site_client *c, const struct fb_form *f, const char *corr)
+{
+	const char *code = fb_form_get(f, "code"), *redirect = fb_form_get(f, "redirect_uri");
+	struct fb_session sess = { 0 };
+	struct fb_err err = { 0 };
+	int64_t now = (int64_t)time(NULL);
+	json_t *doc = unseal(rt->login->k_code, "code", code), *rt_doc = NULL;
+	const char *why = NULL;
+	char *refresh = NULL;
+	enum MHD_Result ret;
+	bool first = false;
+
+	if (doc == NULL || jint(doc, "e") < now || jstr(doc, "j") == NULL)
+		why = doc == NULL ? "not a code of this bridge" : "the code expired";
+	else if (jstr(doc, "t") == NULL || strcmp(jstr(doc, "t"), c->t->id) != 0)
+		why = "the code was issued to another tenant";
+	else if (redirect == NULL || jstr(doc, "r") == NULL ||
+	    strcmp(redirect, jstr(doc, "r")) != 0)
+		why = "redirect_uri is not the return_to of the login";
+	else if (fb_store_once_consume(store, FB_ONCE_AUTH_CODE, jstr(doc, "j"), jint(doc, "e"),
+	             now, &first, &err) != FB_OK)
+		why = "the store is unavailable";
+	else if (!first)
+		why = "the code was used before";
+	if (why == NULL && session_live(store, jstr(doc, "sid"), now, &sess, &why)) {
+		rt_doc = json_pack("{s:s,s:s,s:s,s:I}", "sid", sess.id, "t", c->t->id, "cid",
+		    c->c->client_id, "iat", (json_int_t)now);
+		if (rt_doc == NULL ||
+		    seal(rt->login->k_refresh, "refresh", rt_doc, &refresh) != FB_OK)
+			why = "internal error";
+	}
+	if (why != NULL) {
+		fb_log(FB_LOG_WARN, "token [%s]: authorization_code refused: %s", corr, why);
+		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", why, corr);
+	} else {
+		ret = token_response(
+		    conn, rt, store, &sess, fb_form_get(f, "audience"), refresh, corr);
+	}
+	fb_session_clear(&sess);
+	json_decref(doc);
+	json_decref(rt_doc);
+	free(refresh);
+	return ret;
+}
+
+static enum MHD_Result
+grant_refresh(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct site_client *c, const struct fb_form *f, const char *corr)
+{
+	json_t *doc = unseal(rt->login->k_refresh, "refresh", fb_form_get(f, "refresh_token"));
+	struct fb_session sess = { 0 };
+	const char *why = NULL;
+	enum MHD_Result ret;
+
+	if (doc == NULL)
+		why = "not a refresh token of this bridge";
+	else if (jstr(doc, "cid") == NULL || strcmp(jstr(doc, "cid"), c->c->client_id) != 0)
+		why = "the refresh token was issued to another client";
+	if (why == NULL)
+		(void)session_live(store, jstr(doc, "sid"), (int64_t)time(NULL), &sess, &why);
+	if (why != NULL) {
+		fb_log(FB_LOG_INFO, "token [%s]: refresh_token refused: %s", corr, why);
+		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", why, corr);
+	} else {
+		/* Syncless: the outcome of the login's mapping stands until the session ends. */
+		ret =
+		    token_response(conn, rt, store, &sess, fb_form_get(f, "audience"), NULL, corr);
+	}
+	fb_session_clear(&sess);
+	json_decref(doc);
+	return ret;
+}
+
+static bool
+form_content_type(struct MHD_Connection *conn)
+{
+	const char *ct =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	static const char want[] = "application/x-www-form-urlencoded";
+
+	return ct != NULL && strncasecmp(ct, want, sizeof(want) - 1) == 0 &&
+	    (ct[sizeof(want) - 1] == '\0' || ct[sizeof(want) - 1] == ';');
+}
+
+enum MHD_Result
+fb_login_token(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct fb_http_body *body)
+{
+	struct fb_form f = { 0 };
+	struct fb_err err = { 0 };
+	const struct site_client *c;
+	const char *grant, *why = NULL;
+	char corr[CORRELATION_LEN + 1];
+	enum MHD_Result ret;
+
+	correlation_new(corr);
+	if (!form_content_type(conn))
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "the body must be application/x-www-form-urlencoded", corr);
+	if (fb_form_parse(body->data, body->len, &f, &err) != FB_OK)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", err.msg, corr);
+	if ((c = client_authenticate(conn, rt->login, &f, &why)) == NULL) {
+		fb_log(FB_LOG_WARN, "token [%s]: client refused: %s", corr, why);
+		fb_form_clear(&f);
+		return oauth_error(conn, MHD_HTTP_UNAUTHORIZED, "invalid_client", why, corr);
+	}
+	grant = fb_form_get(&f, "grant_type");
+	if (grant == NULL)
+		ret = oauth_error(
+		    conn, MHD_HTTP_BAD_REQUEST, "invalid_request", "grant_type is missing", corr);
+	else if (strcmp(grant, "authorization_code") == 0)
+		ret = grant_code(conn, rt, store, c, &f, corr);
+	else if (strcmp(grant, "refresh_token") == 0)
+		ret = grant_refresh(conn, rt, store, c, &f, corr);
+	else
+		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "unsupported_grant_type",
+		    "grant_type must be authorization_code or refresh_token", corr);
+	fb_form_clear(&f);
+	return ret;
+}
+
+/* ---- POST /oidc/backchannel-logout ---- */
+
+/* The iss of a compact JWS, unverified: only to choose whose keys verify it. */
+static char *
+peek_issuer(const char *token)
+{
+	const char *a = strchr(token, '.'), *b = a ? strchr(a + 1, '.') : NULL;
+	size_t n = 0, len = a && b ? (size_t)(b - a - 1) : 0;
+	unsigned char *raw;
+	json_t *doc;
+	char *iss = NULL;
+
+	if (len == 0 || len > 16384 || (raw = malloc(len)) == NULL)
+		return NULL;
+	if (fb_b64url_decode(a + 1, len, raw, len, &n) == FB_OK &&
+	    (doc = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL)) != NULL) {
+		if (json_is_string(json_object_get(doc, "iss")))
+			iss = strdup(jstr(doc, "iss"));
+		json_decref(doc);
+	}
+	free(raw);
+	return iss;
+}
+
+enum MHD_Result
+fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct fb_http_body *body)
+{
+	const char *headers[] = { "X-Correlation-Id", NULL, NULL };
+	struct fb_form f = { 0 };
+	struct fb_err err = { 0 };
+	struct fb_revocation r = { 0 };
+	const struct fb_conf_provider *prov = NULL;
+	const struct fb_conf_tenant *t = NULL;
+	const char *token, *why = NULL;
+	char corr[CORRELATION_LEN + 1], *iss = NULL;
+	int64_t now = (int64_t)time(NULL), seq = 0;
+	json_t *claims = NULL;
+	enum MHD_Result ret;
+	bool first = false;
+
+	correlation_new(corr);
+	headers[1] = corr;
+	/* Back-Channel Logout 1.0, 2.8: 200 when done, 400 with an OAuth error otherwise. */
+	if (!form_content_type(conn) || fb_form_parse(body->data, body->len, &f, &err) != FB_OK ||
+	    (token = fb_form_get(&f, "logout_token")) == NULL) {
+		fb_form_clear(&f);
+		return oauth_error(
+		    conn, MHD_HTTP_BAD_REQUEST, "invalid_request", "no logout_token", corr);
+	}
+	iss = peek_issuer(token);
+	why = "no provider of this bridge has that issuer";
+	for (size_t i = 0; iss != NULL && i < rt->login->n_rps && claims == NULL; i++) {
+		prov = fb_oidc_rp_provider(rt->login->rps[i]);
+		if (strcmp(prov->issuer, iss) != 0)
+			continue;
+		t = rt->login->rp_tenants[i];
+		if (fb_oidc_rp_validate_logout(rt->login->rps[i], token, now, &claims, &err) !=
+		    FB_OK)
+			why = err.msg;
+	}
+	if (claims != NULL) {
+		why = NULL;
+		if (fb_store_once_consume(store, FB_ONCE_LOGOUT_TOKEN, jstr(claims, "jti"),
+		        jint(claims, "exp") + rt->conf->tokens.clock_skew, now, &first,
+		        &err) != FB_OK)
+			why = "the store is unavailable";
+		else if (!first)
+			why = "logout token replayed";
+	}
+	if (why == NULL) {
+		/* The IdP session when named (every bridge session it opened), else the subject. */
+		int64_t longest = rt->conf->tokens.session_ttl > rt->conf->tokens.max_ttl
+		    ? rt->conf->tokens.session_ttl
+		    : rt->conf->tokens.max_ttl;
+		r.kind = jstr(claims, "sid") ? FB_REVOCATION_IDP_SESSION : FB_REVOCATION_SUBJECT;
+		r.issuer = prov->issuer;
+		r.value = jstr(claims, "sid") ? jstr(claims, "sid") : jstr(claims, "sub");
+		r.until = now + longest;
+		r.reason = "OpenID Connect back-channel logout";
+		r.actor = prov->name;
+		if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK)
+			why = "the store is unavailable";
+	}
+	if (why != NULL) {
+		fb_log(FB_LOG_WARN, "back-channel logout [%s]: refused: %s", corr, why);
+		audit(store, FB_AUDIT_REVOCATION, corr, t ? t->id : NULL, NULL,
+		    prov ? prov->name : NULL, NULL, "backchannel_logout", why);
+		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", why, corr);
+	} else {
+		fb_log(FB_LOG_INFO, "back-channel logout [%s]: provider %s: %s revoked (%lld)",
+		    corr, prov->name, fb_revocation_kind_name(r.kind), (long long)seq);
+		audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, prov->name, NULL,
+		    "backchannel_logout", fb_revocation_kind_name(r.kind));
+		ret = queue(conn, MHD_HTTP_OK, "application/json", "{}\n", 3, headers);
+	}
+	json_decref(claims);
+	free(iss);
+	fb_form_clear(&f);
+	return ret;
+}

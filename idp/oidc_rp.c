@@ -1,0 +1,727 @@
+/*
+ * The OpenID Connect relying party: authorization code flow with PKCE S256,
+ * state and nonce, RFC 9207 iss checking, client_secret_basic,
+ * client_secret_post or private_key_jwt at the token endpoint, ID token
+ * validation (oidc_token.c) with the issuer's keys, and userinfo.
+ *
+ * The provider's discovery document and keys are fetched when a login first
+ * needs them and kept; the lock is held across a fetch so that a burst of
+ * logins makes one request, not one each.
+ */
+#include "fb_idp.h"
+#include "oidc_int.h"
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define RP_SECRET_MAX 4096
+#define RP_KEY_MAX 65536
+#define RP_RETRY_S 10 /* least time between two failed discovery fetches */
+#define RP_KEYS_MAX_AGE 3600 /* keys are refetched this often */
+#define RP_ASSERTION_TTL 60
+
+struct fb_oidc_rp {
+	pthread_mutex_t lock;
+	const struct fb_conf_provider *p;
+	char *redirect_uri;
+	char *secret; /* client_secret_*; cleansed on free */
+	EVP_PKEY *key; /* private_key_jwt */
+	const char *key_alg; /* RS256 or ES256 */
+	int64_t skew, refetch_min;
+	/* under lock */
+	struct fb_oidc_discovery disc;
+	bool have_disc;
+	int64_t disc_failed; /* last failed fetch */
+	struct fb_oidc_keys *keys;
+	int64_t keys_fetched, keys_tried;
+};
+
+const char *
+fb_oidc_failure_name(enum fb_oidc_failure f)
+{
+	static const char *const names[] = { "ok", "idp_error", "bad_response", "iss_mismatch",
+		"unavailable", "token_endpoint", "id_token", "userinfo" };
+
+	return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "unknown";
+}
+
+/* Reads a secret file that only its owner may read; trailing newlines dropped. */
+static fb_rc
+read_secret(const char *path, size_t max, char **out, size_t *len, struct fb_err *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return FB_ERR_SET(err, FB_ERR_IO, "%s: cannot read", path);
+	if ((st.st_mode & 077) != 0)
+		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: mode %04o, must be 0600", path,
+		    (unsigned)(st.st_mode & 07777));
+	if (fb_file_read(path, max, out, len, err) != FB_OK)
+		return err ? err->rc : FB_ERR_IO;
+	while (*len > 0 && ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r'))
+		(*out)[--*len] = '\0';
+	return FB_OK;
+}
+
+static fb_rc
+load_client_key(struct fb_oidc_rp *rp, const char *path, struct fb_err *err)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	BIO *bio;
+	fb_rc rc;
+
+	if ((rc = read_secret(path, RP_KEY_MAX, &pem, &len, err)) != FB_OK)
+		return rc;
+	bio = BIO_new_mem_buf(pem, (int)len);
+	rp->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	fb_cleanse(pem, len);
+	free(pem);
+	if (rp->key == NULL)
+		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: not a PEM private key", path);
+	if (EVP_PKEY_is_a(rp->key, "RSA") && EVP_PKEY_get_bits(rp->key) >= 2048) {
+		rp->key_alg = "RS256";
+	} else if (EVP_PKEY_is_a(rp->key, "EC") && EVP_PKEY_get_bits(rp->key) == 256) {
+		rp->key_alg = "ES256";
+	} else {
+		EVP_PKEY_free(rp->key);
+		rp->key = NULL;
+		return FB_ERR_SET(err, FB_ERR_CONFIG,
+		    "%s: private_key_jwt needs an RSA (2048+) or P-256 key", path);
+	}
+	return FB_OK;
+}
+
+fb_rc
+fb_oidc_rp_new(const struct fb_oidc_rp_opts *o, struct fb_oidc_rp **out, struct fb_err *err)
+{
+	const struct fb_conf_provider *p = o->provider;
+	struct fb_oidc_rp *rp;
+	size_t len = 0;
+	fb_rc rc = FB_OK;
+
+	*out = NULL;
+	if (p->type != FB_PROVIDER_OIDC || p->issuer == NULL || p->client_id == NULL)
+		return FB_ERR_SET(
+		    err, FB_ERR_CONFIG, "provider %s: not an OpenID Connect provider", p->name);
+	if ((rp = calloc(1, sizeof(*rp))) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&rp->lock, NULL);
+	rp->p = p;
+	rp->skew = o->skew;
+	rp->refetch_min = o->refetch_min;
+	if ((rp->redirect_uri = strdup(o->redirect_uri)) == NULL)
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	else if (p->client_auth == FB_CLIENT_AUTH_PRIVATE_KEY_JWT)
+		rc = p->client_key ? load_client_key(rp, p->client_key, err)
+		                   : FB_ERR_SET(err, FB_ERR_CONFIG, "no client_key");
+	else if (p->client_secret_file == NULL)
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "no client_secret_file");
+	else if ((rc = read_secret(p->client_secret_file, RP_SECRET_MAX, &rp->secret, &len, err)) ==
+	        FB_OK &&
+	    len == 0)
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "%s: empty", p->client_secret_file);
+	if (rc != FB_OK) {
+		fb_err_prefix(err, "provider %s", p->name);
+		fb_oidc_rp_free(rp);
+		return rc;
+	}
+	*out = rp;
+	return FB_OK;
+}
+
+void
+fb_oidc_rp_free(struct fb_oidc_rp *rp)
+{
+	if (rp == NULL)
+		return;
+	if (rp->secret != NULL) {
+		fb_cleanse(rp->secret, strlen(rp->secret));
+		free(rp->secret);
+	}
+	EVP_PKEY_free(rp->key);
+	free(rp->redirect_uri);
+	fb_oidc_discovery_clear(&rp->disc);
+	fb_oidc_keys_free(rp->keys);
+	pthread_mutex_destroy(&rp->lock);
+	free(rp);
+}
+
+const struct fb_conf_provider *
+fb_oidc_rp_provider(const struct fb_oidc_rp *rp)
+{
+	return rp->p;
+}
+
+void
+fb_oidc_outcome_clear(struct fb_oidc_outcome *o)
+{
+	fb_identity_free(o->identity);
+	json_decref(o->claims);
+	memset(o, 0, sizeof(*o));
+}
+
+static fb_rc
+random_b64url(size_t bytes, char *out, size_t out_size)
+{
+	unsigned char r[32];
+
+	if (bytes > sizeof(r) || fb_random_bytes(r, bytes) != FB_OK)
+		return FB_ERR_CRYPTO;
+	return fb_b64url_encode(r, bytes, out, out_size);
+}
+
+fb_rc
+fb_oidc_login_new(struct fb_oidc_login *out, struct fb_err *err)
+{
+	if (random_b64url(16, out->state, sizeof(out->state)) != FB_OK ||
+	    random_b64url(16, out->nonce, sizeof(out->nonce)) != FB_OK ||
+	    random_b64url(32, out->verifier, sizeof(out->verifier)) != FB_OK)
+		return FB_ERR_SET(err, FB_ERR_CRYPTO, "no random bytes");
+	return FB_OK;
+}
+
+/* ---- discovery and keys (called with the lock held) ---- */
+
+static fb_rc
+fetch_discovery(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
+{
+	struct oidc_http_reply r;
+	struct fb_oidc_discovery d = { 0 };
+	char url[2200];
+	size_t n = strlen(rp->p->issuer);
+	fb_rc rc;
+
+	if (rp->have_disc)
+		return FB_OK;
+	if (rp->disc_failed != 0 && now - rp->disc_failed < RP_RETRY_S)
+		return FB_ERR_SET(err, FB_ERR_IO, "discovery of %s failed less than %ds ago",
+		    rp->p->issuer, RP_RETRY_S);
+	/* Discovery 1.0, 4: the issuer with any trailing slash dropped, then the well-known path.
+	 */
+	while (n > 0 && rp->p->issuer[n - 1] == '/')
+		n--;
+	(void)snprintf(
+	    url, sizeof(url), "%.*s/.well-known/openid-configuration", (int)n, rp->p->issuer);
+	rc = oidc_http_get(url, NULL, &r, err);
+	if (rc == FB_OK && r.status != 200)
+		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", url, r.status);
+	if (rc == FB_OK)
+		rc = fb_oidc_discovery_parse(r.body, r.len, rp->p->issuer, &d, err);
+	free(r.body);
+	if (rc != FB_OK) {
+		rp->disc_failed = now;
+		return rc;
+	}
+	rp->disc = d;
+	rp->have_disc = true;
+	return FB_OK;
+}
+
+/* Fetches the keys; a failure keeps the last good set. */
+static fb_rc
+fetch_keys(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
+{
+	struct oidc_http_reply r;
+	struct fb_oidc_keys *k = NULL;
+	fb_rc rc;
+
+	rp->keys_tried = now;
+	rc = oidc_http_get(rp->disc.jwks_uri, NULL, &r, err);
+	if (rc == FB_OK && r.status != 200)
+		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", rp->disc.jwks_uri, r.status);
+	if (rc == FB_OK && (rc = fb_oidc_keys_parse(r.body, r.len, &k, err)) != FB_OK)
+		fb_err_prefix(err, "%s", rp->disc.jwks_uri);
+	free(r.body);
+	if (rc != FB_OK) {
+		fb_log(FB_LOG_WARN, "provider %s: keys: %s%s", rp->p->name, err ? err->msg : "",
+		    rp->keys ? " (the last good set stays in use)" : "");
+		return rc;
+	}
+	fb_oidc_keys_free(rp->keys);
+	rp->keys = k;
+	rp->keys_fetched = now;
+	return FB_OK;
+}
+
+static fb_rc
+prepare(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
+{
+	fb_rc rc;
+
+	if ((rc = fetch_discovery(rp, now, err)) != FB_OK)
+		return rc;
+	if (rp->keys == NULL || now - rp->keys_fetched >= RP_KEYS_MAX_AGE) {
+		if (rp->keys == NULL && rp->keys_tried != 0 && now - rp->keys_tried < RP_RETRY_S)
+			return FB_ERR_SET(err, FB_ERR_IO,
+			    "keys of %s: fetch failed less than %ds ago", rp->p->issuer,
+			    RP_RETRY_S);
+		if ((rc = fetch_keys(rp, now, err)) != FB_OK && rp->keys == NULL)
+			return rc;
+	}
+	return FB_OK;
+}
+
+/* ---- the authorization request ---- */
+
+static fb_rc
+s256(const char *verifier, char out[FB_OIDC_VERIFIER_LEN + 1])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+
+	if (!EVP_Digest(verifier, strlen(verifier), md, &n, EVP_sha256(), NULL) || n != sizeof(md))
+		return FB_ERR_CRYPTO;
+	return fb_b64url_encode(md, sizeof(md), out, FB_OIDC_VERIFIER_LEN + 1);
+}
+
+static fb_rc
+append_param(struct fb_buf *b, const char *name, const char *value)
+{
+	fb_rc rc = fb_buf_printf(b, "%s%s=", b->len == 0 ? "" : "&", name);
+
+	return rc == FB_OK ? oidc_url_encode(b, value) : rc;
+}
+
+fb_rc
+fb_oidc_rp_auth_url(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, int64_t now, char **url,
+    struct fb_err *err)
+{
+	char challenge[FB_OIDC_VERIFIER_LEN + 1];
+	struct fb_buf q, scope;
+	fb_rc rc;
+
+	*url = NULL;
+	pthread_mutex_lock(&rp->lock);
+	rc = fetch_discovery(rp, now, err);
+	fb_buf_init(&q, 16384);
+	fb_buf_init(&scope, 4096);
+	if (rc == FB_OK && s256(l->verifier, challenge) != FB_OK)
+		rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "no SHA-256");
+	for (size_t i = 0; rc == FB_OK && i < rp->p->scopes.n; i++)
+		rc = fb_buf_printf(&scope, "%s%s", i ? " " : "", rp->p->scopes.v[i]);
+	if (rc == FB_OK && scope.data == NULL)
+		rc = fb_buf_append(&scope, "openid", 6);
+	if (rc == FB_OK)
+		rc = fb_buf_printf(&q, "%s%c", rp->disc.authorization_endpoint,
+		    strchr(rp->disc.authorization_endpoint, '?') ? '&' : '?');
+	if (rc == FB_OK) {
+		/* append_param starts with '&' once the buffer holds something: the endpoint
+		 * and its '?' count as that something, so the first pair is written here. */
+		rc = fb_buf_printf(&q, "response_type=code");
+		if (rc == FB_OK)
+			rc = append_param(&q, "client_id", rp->p->client_id);
+		if (rc == FB_OK)
+			rc = append_param(&q, "redirect_uri", rp->redirect_uri);
+		if (rc == FB_OK)
+			rc = append_param(&q, "scope", scope.data);
+		if (rc == FB_OK)
+			rc = append_param(&q, "state", l->state);
+		if (rc == FB_OK)
+			rc = append_param(&q, "nonce", l->nonce);
+		if (rc == FB_OK)
+			rc = append_param(&q, "code_challenge", challenge);
+		if (rc == FB_OK)
+			rc = append_param(&q, "code_challenge_method", "S256");
+		if (rc != FB_OK)
+			rc = FB_ERR_SET(err, rc, "authorization request too long");
+	}
+	pthread_mutex_unlock(&rp->lock);
+	fb_buf_free(&scope);
+	if (rc != FB_OK) {
+		fb_buf_free(&q);
+		return rc;
+	}
+	*url = q.data;
+	return FB_OK;
+}
+
+/* ---- the token endpoint ---- */
+
+/* A client assertion (RFC 7523): iss = sub = client_id, aud = the token endpoint. */
+static fb_rc
+client_assertion(struct fb_oidc_rp *rp, int64_t now, struct fb_buf *out, struct fb_err *err)
+{
+	char jti[FB_OIDC_STATE_LEN + 1], *payload = NULL, *hdr_b64 = NULL, *pl_b64 = NULL;
+	unsigned char der[600], raw[64];
+	size_t der_len = sizeof(der), sig_len = 0, n;
+	char sig_b64[400], hdr[64];
+	EVP_MD_CTX *md = NULL;
+	json_t *claims;
+	fb_rc rc = FB_ERR_CRYPTO;
+
+	if (random_b64url(16, jti, sizeof(jti)) != FB_OK)
+		return FB_ERR_SET(err, FB_ERR_CRYPTO, "no random bytes");
+	claims = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "iss", rp->p->client_id, "sub",
+	    rp->p->client_id, "aud", rp->disc.token_endpoint, "jti", jti, "iat", (json_int_t)now,
+	    "exp", (json_int_t)now + RP_ASSERTION_TTL);
+	payload = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
+	json_decref(claims);
+	(void)snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"typ\":\"JWT\"}", rp->key_alg);
+	n = strlen(hdr);
+	hdr_b64 = malloc(FB_B64URL_ENCODED_LEN(n) + 1);
+	if (payload != NULL)
+		pl_b64 = malloc(FB_B64URL_ENCODED_LEN(strlen(payload)) + 1);
+	if (hdr_b64 == NULL || pl_b64 == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	(void)fb_b64url_encode(hdr, n, hdr_b64, FB_B64URL_ENCODED_LEN(n) + 1);
+	(void)fb_b64url_encode(
+	    payload, strlen(payload), pl_b64, FB_B64URL_ENCODED_LEN(strlen(payload)) + 1);
+	fb_buf_reset(out);
+	if (fb_buf_printf(out, "%s.%s", hdr_b64, pl_b64) != FB_OK) {
+		rc = FB_ERR_SET(err, FB_ERR_LIMIT, "client assertion too long");
+		goto done;
+	}
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, rp->key) != 1 ||
+	    EVP_DigestSign(md, der, &der_len, (const unsigned char *)out->data, out->len) != 1) {
+		rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "cannot sign the client assertion");
+		goto done;
+	}
+	if (strcmp(rp->key_alg, "ES256") == 0) {
+		/* JWS wants r || s, 32 bytes each (RFC 7518 3.4), not DER. */
+		const unsigned char *p = der;
+		ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+		if (es == NULL || BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32) != 32 ||
+		    BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32) != 32) {
+			ECDSA_SIG_free(es);
+			rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "cannot sign the client assertion");
+			goto done;
+		}
+		ECDSA_SIG_free(es);
+		(void)fb_b64url_encode(raw, 64, sig_b64, sizeof(sig_b64));
+	} else {
+		sig_len = der_len;
+		if (fb_b64url_encode(der, sig_len, sig_b64, sizeof(sig_b64)) != FB_OK) {
+			rc = FB_ERR_SET(err, FB_ERR_LIMIT, "RSA key too large");
+			goto done;
+		}
+	}
+	rc = fb_buf_printf(out, ".%s", sig_b64) == FB_OK
+	    ? FB_OK
+	    : FB_ERR_SET(err, FB_ERR_LIMIT, "client assertion too long");
+done:
+	EVP_MD_CTX_free(md);
+	free(payload);
+	free(hdr_b64);
+	free(pl_b64);
+	return rc;
+}
+
+/* Redeems code; *tokens is the token endpoint's JSON answer. */
+static fb_rc
+redeem_code(struct fb_oidc_rp *rp, const char *code, const char *verifier, int64_t now,
+    json_t **tokens, struct fb_err *err)
+{
+	struct oidc_http_reply r = { 0 };
+	struct fb_buf form, assertion;
+	json_t *doc = NULL, *e;
+	fb_rc rc = FB_OK;
+
+	*tokens = NULL;
+	fb_buf_init(&form, 32768);
+	fb_buf_init(&assertion, 16384);
+	rc = append_param(&form, "grant_type", "authorization_code");
+	if (rc == FB_OK)
+		rc = append_param(&form, "code", code);
+	if (rc == FB_OK)
+		rc = append_param(&form, "redirect_uri", rp->redirect_uri);
+	if (rc == FB_OK)
+		rc = append_param(&form, "code_verifier", verifier);
+	if (rc == FB_OK && rp->p->client_auth != FB_CLIENT_AUTH_SECRET_BASIC)
+		rc = append_param(&form, "client_id", rp->p->client_id);
+	if (rc == FB_OK && rp->p->client_auth == FB_CLIENT_AUTH_SECRET_POST)
+		rc = append_param(&form, "client_secret", rp->secret);
+	if (rc == FB_OK && rp->p->client_auth == FB_CLIENT_AUTH_PRIVATE_KEY_JWT) {
+		if ((rc = client_assertion(rp, now, &assertion, err)) == FB_OK)
+			rc = append_param(&form, "client_assertion_type",
+			    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+		if (rc == FB_OK)
+			rc = append_param(&form, "client_assertion", assertion.data);
+	}
+	if (rc != FB_OK) {
+		if (err == NULL || err->msg[0] == '\0')
+			FB_ERR_SET(err, rc, "token request too long");
+		goto done;
+	}
+	rc = oidc_http_post_form(rp->disc.token_endpoint, form.data,
+	    rp->p->client_auth == FB_CLIENT_AUTH_SECRET_BASIC ? rp->p->client_id : NULL,
+	    rp->p->client_auth == FB_CLIENT_AUTH_SECRET_BASIC ? rp->secret : NULL, &r, err);
+	if (rc != FB_OK)
+		goto done;
+	doc = json_loadb(r.body, r.len, JSON_REJECT_DUPLICATES, NULL);
+	if (r.status != 200) {
+		/* RFC 6749 5.2: error is an ASCII code; shown as is, but bounded. */
+		e = json_object_get(doc, "error");
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "token endpoint: HTTP status %ld%s%.64s",
+		    r.status, json_is_string(e) ? ", error " : "",
+		    json_is_string(e) ? json_string_value(e) : "");
+		goto done;
+	}
+	if (!json_is_object(doc) || !json_is_string(json_object_get(doc, "id_token"))) {
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "token endpoint: no id_token in its answer");
+		goto done;
+	}
+	e = json_object_get(doc, "token_type");
+	if (!json_is_string(e) || strcasecmp(json_string_value(e), "Bearer") != 0) {
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "token endpoint: token_type is not Bearer");
+		goto done;
+	}
+	*tokens = doc;
+	doc = NULL;
+done:
+	if (form.data != NULL)
+		fb_cleanse(form.data, form.len);
+	fb_buf_free(&form);
+	fb_buf_free(&assertion);
+	if (r.body != NULL)
+		fb_cleanse(r.body, r.len);
+	free(r.body);
+	json_decref(doc);
+	return rc;
+}
+
+/* ---- ID token and userinfo ---- */
+
+static fb_rc
+validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, bool logout,
+    int64_t now, json_t **claims, struct fb_err *err)
+{
+	struct fb_oidc_expect e = {
+		.logout_token = logout,
+		.issuer = rp->p->issuer,
+		.client_id = rp->p->client_id,
+		.nonce = nonce,
+		.algs = rp->p->allowed_algs.v,
+		.n_algs = rp->p->allowed_algs.n,
+		.now = now,
+		.skew = rp->skew,
+	};
+	fb_rc rc;
+
+	rc = fb_oidc_id_token_validate(rp->keys, token, strlen(token), &e, claims, err);
+	if (rc == FB_ERR_NOTFOUND && now - rp->keys_tried >= rp->refetch_min) {
+		/* An unknown kid: the issuer may have rotated. One fetch, then once more. */
+		struct fb_err ferr = { 0 };
+		if (fetch_keys(rp, now, &ferr) == FB_OK)
+			rc = fb_oidc_id_token_validate(
+			    rp->keys, token, strlen(token), &e, claims, err);
+	}
+	if (rc == FB_ERR_NOTFOUND)
+		rc = FB_ERR_INVALID;
+	return rc;
+}
+
+fb_rc
+fb_oidc_rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const char *nonce,
+    int64_t now, json_t **claims, struct fb_err *err)
+{
+	fb_rc rc;
+
+	*claims = NULL;
+	pthread_mutex_lock(&rp->lock);
+	rc = prepare(rp, now, err);
+	if (rc == FB_OK)
+		rc = validate_locked(rp, token, nonce, false, now, claims, err);
+	pthread_mutex_unlock(&rp->lock);
+	return rc;
+}
+
+fb_rc
+fb_oidc_rp_validate_logout(
+    struct fb_oidc_rp *rp, const char *token, int64_t now, json_t **claims, struct fb_err *err)
+{
+	fb_rc rc;
+
+	*claims = NULL;
+	pthread_mutex_lock(&rp->lock);
+	rc = prepare(rp, now, err);
+	if (rc == FB_OK)
+		rc = validate_locked(rp, token, NULL, true, now, claims, err);
+	pthread_mutex_unlock(&rp->lock);
+	return rc;
+}
+
+/* Claims about the token itself, which userinfo has no say in. */
+static bool
+token_claim(const char *k)
+{
+	static const char *const names[] = { "iss", "aud", "exp", "iat", "nbf", "nonce", "azp",
+		"at_hash", "c_hash", "auth_time", "acr", "amr", "sid", "jti" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(k, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Adds userinfo's claims that the ID token lacks; a contradiction keeps the ID token's. */
+static fb_rc
+userinfo_merge(struct fb_oidc_rp *rp, const char *endpoint, const char *access_token,
+    json_t *claims, struct fb_err *err)
+{
+	struct oidc_http_reply r;
+	json_t *doc, *sub, *v, *mine;
+	const char *k;
+	fb_rc rc;
+
+	if ((rc = oidc_http_get(endpoint, access_token, &r, err)) != FB_OK)
+		return rc;
+	if (r.status != 200) {
+		free(r.body);
+		return FB_ERR_SET(err, FB_ERR_INVALID, "userinfo: HTTP status %ld", r.status);
+	}
+	if (!r.json) {
+		free(r.body);
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "userinfo: not application/json (signed userinfo is not accepted)");
+	}
+	doc = json_loadb(r.body, r.len, JSON_REJECT_DUPLICATES, NULL);
+	free(r.body);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return FB_ERR_SET(err, FB_ERR_INVALID, "userinfo: not a JSON object");
+	}
+	/* Core 5.3.2: the sub of userinfo must be the ID token's, else it is another user's. */
+	sub = json_object_get(doc, "sub");
+	if (!json_is_string(sub) ||
+	    strcmp(json_string_value(sub), json_string_value(json_object_get(claims, "sub"))) !=
+	        0) {
+		json_decref(doc);
+		return FB_ERR_SET(err, FB_ERR_INVALID, "userinfo: sub is not the ID token's");
+	}
+	json_object_foreach(doc, k, v)
+	{
+		if (token_claim(k))
+			continue;
+		if ((mine = json_object_get(claims, k)) == NULL) {
+			if (json_object_set(claims, k, v) != 0) {
+				json_decref(doc);
+				return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+			}
+		} else if (!json_equal(mine, v)) {
+			fb_log(FB_LOG_WARN,
+			    "provider %s: userinfo contradicts the ID token on claim \"%.64s\": "
+			    "the ID token's value stays",
+			    rp->p->name, k);
+		}
+	}
+	json_decref(doc);
+	return FB_OK;
+}
+
+static bool
+same_secret(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+}
+
+static fb_rc
+fail(struct fb_oidc_outcome *out, enum fb_oidc_failure f, fb_rc rc)
+{
+	out->failure = f;
+	return rc;
+}
+
+fb_rc
+fb_oidc_rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l,
+    const struct fb_oidc_response *resp, int64_t now, struct fb_oidc_outcome *out,
+    struct fb_err *err)
+{
+	json_t *tokens = NULL, *claims = NULL, *at, *sid, *auth_time;
+	char *userinfo = NULL;
+	fb_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if (resp->error != NULL)
+		return fail(out, FB_OIDC_IDP_ERROR,
+		    FB_ERR_SET(err, FB_ERR_INVALID, "the IdP answered error=%.64s%s%.200s",
+		        resp->error, resp->error_description ? ": " : "",
+		        resp->error_description ? resp->error_description : ""));
+	if (resp->state == NULL || !same_secret(resp->state, l->state))
+		return fail(out, FB_OIDC_BAD_RESPONSE,
+		    FB_ERR_SET(err, FB_ERR_INVALID, "state is not this login's"));
+	if (resp->code == NULL || resp->code[0] == '\0' || strlen(resp->code) > 4096)
+		return fail(out, FB_OIDC_BAD_RESPONSE,
+		    FB_ERR_SET(err, FB_ERR_INVALID, "no authorization code"));
+
+	pthread_mutex_lock(&rp->lock);
+	if ((rc = prepare(rp, now, err)) != FB_OK) {
+		pthread_mutex_unlock(&rp->lock);
+		return fail(out, FB_OIDC_UNAVAILABLE, rc);
+	}
+	/* RFC 9207: an IdP that promises iss must send it, and any iss sent must be ours. */
+	if ((resp->iss == NULL && rp->disc.iss_parameter) ||
+	    (resp->iss != NULL && strcmp(resp->iss, rp->p->issuer) != 0)) {
+		pthread_mutex_unlock(&rp->lock);
+		return fail(out, FB_OIDC_ISS_MISMATCH,
+		    FB_ERR_SET(err, FB_ERR_INVALID, "%s: the authorization response %s",
+		        rp->p->issuer, resp->iss ? "names another issuer" : "lacks iss"));
+	}
+	if (rp->p->userinfo && rp->disc.userinfo_endpoint != NULL &&
+	    (userinfo = strdup(rp->disc.userinfo_endpoint)) == NULL) {
+		pthread_mutex_unlock(&rp->lock);
+		return fail(
+		    out, FB_OIDC_UNAVAILABLE, FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory"));
+	}
+	pthread_mutex_unlock(&rp->lock);
+
+	/* The code exchange runs without the lock: other logins go on meanwhile. */
+	if ((rc = redeem_code(rp, resp->code, l->verifier, now, &tokens, err)) != FB_OK) {
+		free(userinfo);
+		return fail(out, FB_OIDC_TOKEN_ENDPOINT, rc);
+	}
+	pthread_mutex_lock(&rp->lock);
+	rc = validate_locked(rp, json_string_value(json_object_get(tokens, "id_token")), l->nonce,
+	    false, now, &claims, err);
+	pthread_mutex_unlock(&rp->lock);
+	if (rc != FB_OK) {
+		(void)fail(out, FB_OIDC_ID_TOKEN, rc);
+		goto done;
+	}
+	if (rp->p->userinfo) {
+		at = json_object_get(tokens, "access_token");
+		if (userinfo == NULL || !json_is_string(at)) {
+			rc = fail(out, FB_OIDC_USERINFO,
+			    FB_ERR_SET(err, FB_ERR_INVALID, "userinfo: %s",
+			        userinfo ? "no access_token from the token endpoint"
+			                 : "the IdP offers no userinfo endpoint"));
+			goto done;
+		}
+		if ((rc = userinfo_merge(rp, userinfo, json_string_value(at), claims, err)) !=
+		    FB_OK) {
+			(void)fail(out, FB_OIDC_USERINFO, rc);
+			goto done;
+		}
+	}
+	sid = json_object_get(claims, "sid");
+	auth_time = json_object_get(claims, "auth_time");
+	if ((rc = fb_identity_new(rp->p->name, rp->p->issuer,
+	         json_string_value(json_object_get(claims, "sub")),
+	         json_is_string(sid) ? json_string_value(sid) : NULL, &out->identity, err)) !=
+	    FB_OK) {
+		(void)fail(out, FB_OIDC_ID_TOKEN, rc);
+		goto done;
+	}
+	out->identity->authn_time =
+	    json_is_integer(auth_time) ? (time_t)json_integer_value(auth_time) : 0;
+	out->claims = claims;
+	claims = NULL;
+done:
+	free(userinfo);
+	json_decref(claims);
+	json_decref(tokens);
+	return rc;
+}
