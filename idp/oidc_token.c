@@ -316,6 +316,25 @@ compact_jws_shape(const char *t, size_t len)
 	return dots == 2 && part > 0;
 }
 
+/* True when the first part decodes to a JSON header whose alg is "none". */
+static bool
+header_alg_is_none(const char *t, size_t len)
+{
+	const char *dot = memchr(t, '.', len);
+	size_t n = dot ? (size_t)(dot - t) : 0, out = 0;
+	unsigned char raw[512];
+	json_t *h;
+	bool none;
+
+	if (n == 0 || n > 600 || fb_b64url_decode(t, n, raw, sizeof(raw), &out) != FB_OK ||
+	    (h = json_loadb((const char *)raw, out, 0, NULL)) == NULL)
+		return false;
+	none = json_is_string(json_object_get(h, "alg")) &&
+	    strcmp(json_string_value(json_object_get(h, "alg")), "none") == 0;
+	json_decref(h);
+	return none;
+}
+
 fb_rc
 fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
     const struct fb_oidc_expect *e, json_t **claims, struct fb_err *err)
@@ -336,8 +355,13 @@ fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, si
 		return refuse(err, "empty or larger than %zu bytes", OIDC_TOKEN_MAX);
 	/* cjose asserts (aborts) on some malformed input: only a well-formed compact JWS
 	 * of base64url parts reaches it. */
-	if (!compact_jws_shape(token, len) || (jws = cjose_jws_import(token, len, &cerr)) == NULL)
+	if (!compact_jws_shape(token, len) || (jws = cjose_jws_import(token, len, &cerr)) == NULL) {
+		/* An unsigned token (alg none) has an empty signature: say so, not just
+		 * "malformed". */
+		if (header_alg_is_none(token, len))
+			return refuse(err, "alg none is not allowed for this provider");
 		return refuse(err, "not a compact JWS");
+	}
 	hdr = cjose_jws_get_protected(jws);
 	alg = hdr ? cjose_header_get(hdr, CJOSE_HDR_ALG, &cerr) : NULL;
 	kid = hdr ? cjose_header_get(hdr, CJOSE_HDR_KID, &cerr) : NULL;

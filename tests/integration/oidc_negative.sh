@@ -1,0 +1,180 @@
+#!/bin/bash
+# The OpenID Connect relying party against a misbehaving provider
+# (fixtures/oidc/bad_op.mjs), one scenario per provider, modelled on the
+# OpenID Foundation's RP certification tests for a Basic and Config RP plus
+# fedbridge's own: each bad answer is refused with its own reason, both on
+# the error page (reason code, correlation id) and in the log (the detail);
+# the good ones (kid absent with a single key, the provider's key rotation)
+# pass; after a bad ID token the bridge never calls userinfo; state and
+# callback replay and RFC 9207 mix-ups are refused.
+. "$(dirname "$0")/lib.sh"
+
+command -v node >/dev/null 2>&1 || fail "node is needed for the OpenID Connect tests"
+
+passed=0
+ok() {
+	passed=$((passed + 1))
+	pass "$1"
+}
+
+examples_copy
+pair="$FB_TMP/examples/pair"
+keys="$pair/keys"
+pa=$(free_port)
+po=$(free_port)
+a="http://127.0.0.1:$pa"
+op="http://127.0.0.1:$po"
+app="http://127.0.0.1:9/cb"
+umask 077
+secret="bad-op-secret-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+printf '%s\n' "$secret" >"$keys/op.secret"
+umask 022
+
+node "$FB_SOURCE_DIR/tests/integration/fixtures/oidc/bad_op.mjs" "$po" fedbridge "$secret" >"$FB_TMP/op.log" 2>&1 &
+FB_PIDS="$FB_PIDS $!"
+wait_for "$FB_TMP/op.log" "^ready "
+
+scenarios="good bad-sig-rs256 sig-none issuer-mismatch aud aud-extra iat sub kid-absent-single-jwks
+kid-absent-multiple-jwks nonce-invalid userinfo-bad-sub-claim key-rotation-op-sign-key
+discovery-issuer-mismatch expired no-exp iss-mixup no-iss-param hs256"
+{
+	cat <<YAML
+installation: {name: installation_A, domain: a.example, public_url: "$a", listen: "127.0.0.1:$pa"}
+keys: {signing: [keys/a-signing.pem], fid_secret: keys/a-fid.secret, refetch_min: 1s}
+store: embedded:state-negative
+tenants:
+  - id: HZnKEBoqDU
+    return_to: ["$app"]
+    providers:
+YAML
+	for s in $scenarios; do
+		printf '      - {name: %s, type: oidc, issuer: "%s/%s", client_id: fedbridge, client_secret_file: keys/op.secret, userinfo: true, allowed_algs: [RS256]}\n' "$s" "$op" "$s"
+	done
+	echo "    mapping:"
+	for s in $scenarios; do
+		printf '      - {provider: %s, fid: pairwise(claims.sub)}\n' "$s"
+	done
+} >"$pair/negative.yaml"
+"$FB_BINARY" serve -c "$pair/negative.yaml" 2>"$FB_TMP/a.log" &
+FB_PIDS="$FB_PIDS $!"
+wait_for "$FB_TMP/a.log" "listening on"
+
+# start SCENARIO JAR: GET /login/SCENARIO; prints the provider URL it redirects to.
+start() {
+	curl -s -c "$2" -b "$2" -o "$FB_TMP/start.html" -w '%{http_code} %{redirect_url}' \
+		"$a/login/$1?return_to=$(printf '%s' "$app" | sed 's/:/%3A/g; s/\//%2F/g')"
+}
+# provider URL: what the provider answers (its redirect to the callback).
+provider() { curl -s -o /dev/null -w '%{redirect_url}' "$1"; }
+# callback URL JAR: the bridge's answer: "303 LOCATION" or "STATUS reason correlation".
+callback() {
+	curl -s -c "$2" -b "$2" -o "$FB_TMP/page.html" -D "$FB_TMP/headers" -w '%{http_code} %{redirect_url}' "$1" >"$FB_TMP/cb"
+	code=$(cut -d' ' -f1 "$FB_TMP/cb")
+	if [ "$code" = 303 ]; then
+		cat "$FB_TMP/cb"
+	else
+		printf '%s %s %s' "$code" \
+			"$(sed -n 's/.*<code id="reason">\([^<]*\)<.*/\1/p' "$FB_TMP/page.html")" \
+			"$(sed -n 's/.*<code id="correlation">\([^<]*\)<.*/\1/p' "$FB_TMP/page.html")"
+	fi
+}
+# login SCENARIO: the whole flow with a fresh browser; prints callback's answer.
+login() {
+	jar="$FB_TMP/$1.jar"
+	rm -f "$jar"
+	st=$(start "$1" "$jar")
+	case "$st" in 302\ *) ;; *) echo "$st"; return ;; esac
+	cb=$(provider "${st#302 }")
+	[ -n "$cb" ] || { echo "provider did not redirect"; return; }
+	callback "$cb" "$jar"
+}
+# refused SCENARIO REASON DETAIL: the login ends on REASON, and the log line of its
+# correlation id carries DETAIL.
+refused() {
+	out=$(login "$1")
+	set -- "$1" "$2" "$3" $out
+	[ "$5" = "$2" ] || fail "$1: expected reason $2, got: $4 $5 $6 ($(tail -3 "$FB_TMP/a.log"))"
+	line=$(grep "login \[$6\]" "$FB_TMP/a.log" | tail -1)
+	case "$line" in *"$3"*) ;; *) fail "$1: the log line of $6 lacks '$3': $line" ;; esac
+	ok "$1: refused ($4 $2): ${line#*"$1: "}"
+}
+allowed() {
+	out=$(login "$1")
+	case "$out" in "303 $app?code="*) ;; *) fail "$1: expected a login, got: $out ($(tail -3 "$FB_TMP/a.log"))" ;; esac
+	ok "$1: $2"
+}
+
+allowed good "a well-behaved provider logs in"
+allowed key-rotation-op-sign-key "first login with the provider's first key"
+allowed kid-absent-single-jwks "rp-id_token-kid-absent-single-jwks: no kid, one key: that key"
+refused bad-sig-rs256 id_token "bad signature"
+refused sig-none id_token "alg none is not allowed"
+refused hs256 id_token "alg HS256 is not allowed"
+refused issuer-mismatch id_token "iss is not $op/issuer-mismatch"
+refused aud id_token "aud must be exactly this client"
+refused aud-extra id_token "aud must be exactly this client"
+refused iat id_token "no iat"
+refused sub id_token "sub must be"
+refused kid-absent-multiple-jwks id_token "no kid, and 2 keys"
+refused nonce-invalid id_token "nonce does not match"
+refused expired id_token "expired"
+refused no-exp id_token "no exp"
+refused userinfo-bad-sub-claim userinfo "sub is not the ID token's"
+refused iss-mixup iss_mismatch "names another issuer"
+refused no-iss-param iss_mismatch "lacks iss"
+
+# Discovery for another issuer: refused before the browser leaves for the provider.
+st=$(start discovery-issuer-mismatch "$FB_TMP/d.jar")
+[ "${st%% *}" = 502 ] && grep -q '<code id="reason">unavailable</code>' "$FB_TMP/start.html" ||
+	fail "discovery issuer mismatch: $st"
+grep -q "provider discovery-issuer-mismatch: discovery: issuer" "$FB_TMP/a.log" ||
+	fail "the discovery mismatch is not logged: $(tail -3 "$FB_TMP/a.log")"
+ok "discovery-issuer-mismatch: refused at /login (502 unavailable), the log names the issuer"
+
+# rp-key-rotation-op-sign-key: by now the provider signs with a key the bridge has
+# not seen; the unknown kid makes it refetch the keys once, and the login passes.
+allowed key-rotation-op-sign-key "after the provider rotated its key: refetched on the unknown kid"
+
+# No userinfo call after a bad ID token; one per good login.
+stats=$(curl -s "$op/_stats")
+for s in bad-sig-rs256 sig-none hs256 issuer-mismatch aud aud-extra iat sub kid-absent-multiple-jwks nonce-invalid expired no-exp iss-mixup no-iss-param; do
+	case "$stats" in *"\"$s\""*) fail "userinfo of $s was called after its bad answer: $stats" ;; esac
+done
+case "$stats" in *'"good":1'*'"userinfo-bad-sub-claim":1'*) ;; *) fail "userinfo calls: $stats" ;; esac
+ok "userinfo is never called after a bad ID token or response (calls: $stats)"
+
+# ---- state and replay ----
+jar="$FB_TMP/replay.jar"
+st=$(start good "$jar")
+cb=$(provider "${st#302 }")
+cp "$jar" "$jar.copy"
+out=$(callback "$cb" "$jar")
+case "$out" in "303 $app?code="*) ;; *) fail "replay setup: $out" ;; esac
+out=$(callback "$cb" "$jar.copy")
+set -- $out
+[ "$2" = state_replayed ] || fail "a replayed callback (same browser cookie, same code) got: $out"
+ok "the same callback replayed (cookie kept) is refused: state_replayed"
+
+out=$(callback "$cb" "$FB_TMP/empty.jar")
+set -- $out
+[ "$1" = 400 ] && [ "$2" = bad_state ] || fail "callback without the login cookie: $out"
+ok "a callback from another browser (no login cookie) is refused: bad_state"
+
+st=$(start good "$jar")
+cb=$(provider "${st#302 }")
+bad_state=$(printf '%s' "$cb" | sed 's/state=[^&]*/state=AAAAAAAAAAAAAAAAAAAAAA/')
+out=$(callback "$bad_state" "$jar")
+set -- $out
+[ "$2" = bad_state ] || fail "a wrong state: $out"
+no_state=$(printf '%s' "$cb" | sed 's/&state=[^&]*//; s/?state=[^&]*&/?/')
+out=$(callback "$no_state" "$jar")
+set -- $out
+[ "$2" = bad_state ] || fail "no state: $out"
+ok "a wrong state and a missing state are refused: bad_state"
+
+out=$(callback "$a/oidc/callback?error=access_denied&error_description=no&state=${cb##*state=}" "$jar")
+set -- $out
+[ "$2" = idp_error ] || fail "an IdP error: $out"
+ok "error=access_denied from the provider ends on an idp_error page"
+
+echo "oidc_negative: $passed passed, 0 failed"
