@@ -652,8 +652,8 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	(void)snprintf(l.verifier, sizeof(l.verifier), "%s", jstr(st, "v") ? jstr(st, "v") : "");
 	if (fb_oidc_rp_finish(rp, &l, &resp, now, &out, &err) != FB_OK) {
 		const char *why = fb_oidc_failure_name(out.failure);
-		fb_log(
-		    FB_LOG_WARN, "login [%s]: provider %s: %s: %s", corr, provider, why, err.msg);
+		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s): %s", corr, provider,
+		    why, err.msg);
 		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL, why,
 		    err.msg);
 		ret = error_page(conn,
