@@ -556,6 +556,86 @@ join_amr(json_t *claims)
 	return json_dumps(amr, JSON_COMPACT);
 }
 
+/* A session opened by a login: what the store holds, and what it borrows from. */
+struct opened {
+	struct fb_session sess; /* fid..subject borrowed; amr and attrs owned */
+	struct fb_principal p;
+	struct fb_expr_scratch *scratch;
+};
+
+static void
+opened_clear(struct opened *o)
+{
+	free(o->sess.amr);
+	free(o->sess.attrs);
+	fb_principal_clear(&o->p);
+	fb_expr_scratch_free(o->scratch);
+	memset(o, 0, sizeof(*o));
+}
+
+/*
+ * identity -> mapping -> session, the same for a browser login and a token
+ * exchange. NULL when the session is open; else the reason ("mapping",
+ * "refused", "revoked", "session"), already logged and audited.
+ */
+static const char *
+open_session(struct runtime *rt, struct fb_store *store, const char *tenant, const char *provider,
+    const struct fb_identity *id, json_t *claims, const char *corr, struct opened *o)
+{
+	struct fb_login in = { .tenant = tenant,
+		.provider = provider,
+		.issuer = id->issuer,
+		.subject = id->subject,
+		.claims = claims };
+	struct fb_session *sess = &o->sess;
+	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
+	struct fb_err err = { 0 };
+	int64_t now = (int64_t)time(NULL);
+	const char *why;
+
+	if (fb_expr_scratch_new(SCRATCH_BYTES, &o->scratch) != FB_OK ||
+	    fb_mapping_run(rt->rules, &in, o->scratch, &o->p, NULL, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "login [%s]: mapping: %s", corr, err.msg);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL, "mapping",
+		    err.msg);
+		return "mapping";
+	}
+	if (!o->p.allowed) {
+		fb_log(FB_LOG_INFO, "login [%s]: refused by %s: %s", corr,
+		    o->p.rule ? o->p.rule : "mapping", o->p.reason);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
+		    o->p.rule ? o->p.rule : "mapping", o->p.reason);
+		return "refused";
+	}
+	sess->fid = o->p.fid;
+	sess->tenant = (char *)tenant; /* borrowed for the put: the store copies */
+	sess->provider = (char *)provider;
+	sess->issuer = id->issuer;
+	sess->subject = id->subject;
+	sess->idp_session = id->idp_session;
+	sess->acr = (char *)jstr(claims, "acr");
+	sess->amr = join_amr(claims);
+	sess->attrs = session_outcome(&o->p);
+	sess->created = sess->last_seen = now;
+	sess->expires = now + rt->conf->tokens.session_ttl;
+	sess->idle_timeout = rt->conf->tokens.session_idle;
+	if (fb_session_id_new(sess->id) != FB_OK || sess->attrs == NULL ||
+	    fb_store_session_revoked(store, sess, now, &rk, &err) != FB_OK ||
+	    rk != FB_REVOCATION_NONE || fb_store_session_put(store, sess, &err) != FB_OK) {
+		why = rk != FB_REVOCATION_NONE ? "revoked" : "session";
+		fb_log(FB_LOG_WARN, "login [%s]: %s: %s", corr, why,
+		    rk != FB_REVOCATION_NONE ? fb_revocation_kind_name(rk) : err.msg);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, o->p.fid, provider, NULL, why,
+		    rk != FB_REVOCATION_NONE ? fb_revocation_kind_name(rk) : err.msg);
+		return why;
+	}
+	audit(store, FB_AUDIT_LOGIN_ALLOWED, corr, tenant, o->p.fid, provider, NULL,
+	    o->p.fid_source, NULL);
+	fb_log(FB_LOG_INFO, "login [%s]: %s logged in through %s (session %.6s…)", corr, o->p.fid,
+	    provider, sess->id);
+	return NULL;
+}
+
 enum MHD_Result
 fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store)
 {
@@ -569,13 +649,11 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	};
 	struct fb_oidc_outcome out = { 0 };
 	struct fb_oidc_login l;
-	struct fb_principal p = { 0 };
-	struct fb_expr_scratch *scratch = NULL;
-	struct fb_session sess = { 0 };
+	struct opened opened = { 0 };
 	struct fb_err err = { 0 };
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_oidc_rp *rp;
-	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
+	const char *why;
 	char corr[CORRELATION_LEN + 1], cname[64], clear[128], *code = NULL, *location = NULL;
 	const char *sealed, *provider, *return_to, *tenant;
 	int64_t now = (int64_t)time(NULL);
@@ -651,14 +729,14 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	(void)snprintf(l.nonce, sizeof(l.nonce), "%s", jstr(st, "n") ? jstr(st, "n") : "");
 	(void)snprintf(l.verifier, sizeof(l.verifier), "%s", jstr(st, "v") ? jstr(st, "v") : "");
 	if (fb_oidc_rp_finish(rp, &l, &resp, now, &out, &err) != FB_OK) {
-		const char *why = fb_oidc_failure_name(out.failure);
+		const char *step = fb_oidc_failure_name(out.failure);
 		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s): %s", corr, provider,
-		    why, err.msg);
-		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL, why,
+		    step, err.msg);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL, step,
 		    err.msg);
 		ret = error_page(conn,
 		    out.failure == FB_OIDC_UNAVAILABLE ? MHD_HTTP_BAD_GATEWAY : MHD_HTTP_FORBIDDEN,
-		    why,
+		    step,
 		    out.failure == FB_OIDC_IDP_ERROR
 		        ? "Your identity provider did not log you in."
 		        : "The answer of your identity provider could not be accepted.",
@@ -666,69 +744,29 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 		goto done;
 	}
 
-	/* identity -> mapping */
-	struct fb_login in = { .tenant = tenant,
-		.provider = provider,
-		.issuer = out.identity->issuer,
-		.subject = out.identity->subject,
-		.claims = out.claims };
-	if (fb_expr_scratch_new(SCRATCH_BYTES, &scratch) != FB_OK ||
-	    fb_mapping_run(rt->rules, &in, scratch, &p, NULL, &err) != FB_OK) {
-		fb_log(FB_LOG_ERROR, "login [%s]: mapping: %s", corr, err.msg);
-		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL, "mapping",
-		    err.msg);
-		ret = error_page(conn, MHD_HTTP_FORBIDDEN, "mapping",
-		    "Your account could not be mapped to a federation identity.", corr, clear);
-		goto done;
-	}
-	if (!p.allowed) {
-		fb_log(FB_LOG_INFO, "login [%s]: refused by %s: %s", corr,
-		    p.rule ? p.rule : "mapping", p.reason);
-		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
-		    p.rule ? p.rule : "mapping", p.reason);
-		ret = error_page(conn, MHD_HTTP_FORBIDDEN, "refused",
-		    "Your organisation's rules do not let this account federate.", corr, clear);
-		goto done;
-	}
-
-	/* mapping -> session */
-	sess.fid = p.fid;
-	sess.tenant = (char *)tenant; /* borrowed for the put: the store copies */
-	sess.provider = (char *)provider;
-	sess.issuer = out.identity->issuer;
-	sess.subject = out.identity->subject;
-	sess.idp_session = out.identity->idp_session;
-	sess.acr = (char *)jstr(out.claims, "acr");
-	sess.amr = join_amr(out.claims);
-	sess.attrs = session_outcome(&p);
-	sess.created = sess.last_seen = now;
-	sess.expires = now + rt->conf->tokens.session_ttl;
-	sess.idle_timeout = rt->conf->tokens.session_idle;
-	if (fb_session_id_new(sess.id) != FB_OK || sess.attrs == NULL ||
-	    fb_store_session_revoked(store, &sess, now, &rk, &err) != FB_OK ||
-	    rk != FB_REVOCATION_NONE || fb_store_session_put(store, &sess, &err) != FB_OK ||
-	    code_new(rt->login, sess.id, tenant, return_to, now, &code) != FB_OK ||
-	    asprintf(&location, "%s%ccode=%s", return_to, strchr(return_to, '?') ? '&' : '?',
-	        code) < 0) {
-		const char *why = rk != FB_REVOCATION_NONE ? "revoked" : "session";
+	why = open_session(rt, store, tenant, provider, out.identity, out.claims, corr, &opened);
+	if (why == NULL &&
+	    (code_new(rt->login, opened.sess.id, tenant, return_to, now, &code) != FB_OK ||
+	        asprintf(&location, "%s%ccode=%s", return_to, strchr(return_to, '?') ? '&' : '?',
+	            code) < 0)) {
 		location = NULL;
-		fb_log(FB_LOG_WARN, "login [%s]: %s: %s", corr, why,
-		    rk != FB_REVOCATION_NONE ? fb_revocation_kind_name(rk) : err.msg);
-		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, p.fid, provider, NULL, why,
-		    rk != FB_REVOCATION_NONE ? fb_revocation_kind_name(rk) : err.msg);
+		why = "session";
+	}
+	if (why != NULL) {
+		bool revoked = strcmp(why, "revoked") == 0, refused = strcmp(why, "refused") == 0;
 		ret = error_page(conn,
-		    rk != FB_REVOCATION_NONE ? MHD_HTTP_FORBIDDEN : MHD_HTTP_SERVICE_UNAVAILABLE,
+		    revoked || refused || strcmp(why, "mapping") == 0
+		        ? MHD_HTTP_FORBIDDEN
+		        : MHD_HTTP_SERVICE_UNAVAILABLE,
 		    why,
-		    rk != FB_REVOCATION_NONE ? "This account's federation access has been revoked."
-		                             : "The login could not be completed. Try again in a "
-		                               "minute.",
+		    refused       ? "Your organisation's rules do not let this account federate."
+		        : revoked ? "This account's federation access has been revoked."
+		        : strcmp(why, "mapping") == 0
+		        ? "Your account could not be mapped to a federation identity."
+		        : "The login could not be completed. Try again in a minute.",
 		    corr, clear);
 		goto done;
 	}
-	audit(
-	    store, FB_AUDIT_LOGIN_ALLOWED, corr, tenant, p.fid, provider, NULL, p.fid_source, NULL);
-	fb_log(FB_LOG_INFO, "login [%s]: %s logged in through %s (session %.6s…)", corr, p.fid,
-	    provider, sess.id);
 	{
 		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, location,
 			MHD_HTTP_HEADER_SET_COOKIE, clear, "X-Correlation-Id", corr, NULL };
@@ -736,12 +774,9 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	}
 done:
 	fb_cleanse(&l, sizeof(l));
-	free(sess.amr);
-	free(sess.attrs);
+	opened_clear(&opened);
 	free(code);
 	free(location);
-	fb_principal_clear(&p);
-	fb_expr_scratch_free(scratch);
 	fb_oidc_outcome_clear(&out);
 	json_decref(st);
 	return ret;
@@ -904,7 +939,8 @@ released(json_t *attrs, const struct fb_conf_trust *tr)
  */
 static enum MHD_Result
 token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
-    const struct fb_session *sess, const char *want, const char *refresh, const char *corr)
+    const struct fb_session *sess, const char *want, const char *refresh, const char *issued_type,
+    const char *corr)
 {
 	const struct fb_conf_tenant *t = fb_conf_tenant_find(rt->conf, sess->tenant);
 	json_t *outcome = json_loads(sess->attrs ? sess->attrs : "{}", 0, NULL);
@@ -960,6 +996,8 @@ token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	    toks);
 	if (resp != NULL && refresh != NULL)
 		(void)json_object_set_new(resp, "refresh_token", json_string(refresh));
+	if (resp != NULL && issued_type != NULL) /* RFC 8693 2.2.1 */
+		(void)json_object_set_new(resp, "issued_token_type", json_string(issued_type));
 	body = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
 	{
 		const char *headers[] = { "Pragma", "no-cache", "X-Correlation-Id", corr, NULL };
@@ -1032,7 +1070,7 @@ grant_code(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *sto
 		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", why, corr);
 	} else {
 		ret = token_response(
-		    conn, rt, store, &sess, fb_form_get(f, "audience"), refresh, corr);
+		    conn, rt, store, &sess, fb_form_get(f, "audience"), refresh, NULL, corr);
 	}
 	fb_session_clear(&sess);
 	json_decref(doc);
@@ -1061,11 +1099,94 @@ grant_refresh(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *
 		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", why, corr);
 	} else {
 		/* Syncless: the outcome of the login's mapping stands until the session ends. */
-		ret =
-		    token_response(conn, rt, store, &sess, fb_form_get(f, "audience"), NULL, corr);
+		ret = token_response(
+		    conn, rt, store, &sess, fb_form_get(f, "audience"), NULL, NULL, corr);
 	}
 	fb_session_clear(&sess);
 	json_decref(doc);
+	return ret;
+}
+
+static char *peek_issuer(const char *token);
+
+#define GRANT_TOKEN_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
+#define TOKEN_TYPE_ID_TOKEN "urn:ietf:params:oauth:token-type:id_token"
+#define TOKEN_TYPE_JWT "urn:ietf:params:oauth:token-type:jwt"
+
+/*
+ * RFC 8693: the backend holds the user's ID token from one of its tenant's
+ * providers and gets federation tokens without a browser. The ID token is
+ * validated as at a login (no nonce: none was sent) and mapped the same way,
+ * into a new session; no refresh token is given (the backend can exchange a
+ * fresh ID token).
+ */
+static enum MHD_Result
+grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct site_client *c, const struct fb_form *f, const char *corr)
+{
+	const char *subject = fb_form_get(f, "subject_token");
+	const char *type = fb_form_get(f, "subject_token_type");
+	const char *want = fb_form_get(f, "requested_token_type");
+	const struct fb_conf_provider *prov = NULL;
+	struct fb_identity *id = NULL;
+	struct opened opened = { 0 };
+	struct fb_err err = { 0 };
+	const char *why = NULL;
+	char *iss = NULL, detail[FB_ERR_MSG_MAX];
+	json_t *claims = NULL, *sid;
+	enum MHD_Result ret;
+
+	if (subject == NULL || type == NULL)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "subject_token and subject_token_type are required", corr);
+	if (strcmp(type, TOKEN_TYPE_ID_TOKEN) != 0)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "subject_token_type must be " TOKEN_TYPE_ID_TOKEN, corr);
+	if (want != NULL && strcmp(want, TOKEN_TYPE_JWT) != 0)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "requested_token_type can only be " TOKEN_TYPE_JWT, corr);
+	if (fb_form_get(f, "actor_token") != NULL)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "delegation (actor_token) is not supported", corr);
+	iss = peek_issuer(subject);
+	(void)snprintf(
+	    detail, sizeof(detail), "no provider of tenant %s has that issuer", c->t->id);
+	for (size_t i = 0; iss != NULL && i < rt->login->n_rps && claims == NULL; i++) {
+		const struct fb_conf_provider *p = fb_oidc_rp_provider(rt->login->rps[i]);
+		if (rt->login->rp_tenants[i] != c->t || strcmp(p->issuer, iss) != 0)
+			continue;
+		if (fb_oidc_rp_validate_id_token(rt->login->rps[i], subject, NULL,
+		        (int64_t)time(NULL), &claims, &err) == FB_OK)
+			prov = p;
+		else
+			(void)snprintf(detail, sizeof(detail), "%s", err.msg);
+	}
+	if (prov == NULL) {
+		fb_log(FB_LOG_WARN, "token [%s]: token exchange refused: %s", corr, detail);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, c->t->id, NULL, NULL, NULL, "id_token",
+		    detail);
+		free(iss);
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", detail, corr);
+	}
+	sid = json_object_get(claims, "sid");
+	if (fb_identity_new(prov->name, prov->issuer, jstr(claims, "sub"),
+	        json_is_string(sid) ? json_string_value(sid) : NULL, &id, &err) != FB_OK)
+		why = "id_token";
+	else
+		why = open_session(rt, store, c->t->id, prov->name, id, claims, corr, &opened);
+	if (why != NULL)
+		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant",
+		    strcmp(why, "refused") == 0       ? "the tenant's rules refuse this user"
+		        : strcmp(why, "revoked") == 0 ? "this user's federation access is revoked"
+		                                      : "the user could not be mapped",
+		    corr);
+	else
+		ret = token_response(conn, rt, store, &opened.sess, fb_form_get(f, "audience"),
+		    NULL, TOKEN_TYPE_JWT, corr);
+	opened_clear(&opened);
+	fb_identity_free(id);
+	json_decref(claims);
+	free(iss);
 	return ret;
 }
 
@@ -1110,9 +1231,12 @@ fb_login_token(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 		ret = grant_code(conn, rt, store, c, &f, corr);
 	else if (strcmp(grant, "refresh_token") == 0)
 		ret = grant_refresh(conn, rt, store, c, &f, corr);
+	else if (strcmp(grant, GRANT_TOKEN_EXCHANGE) == 0)
+		ret = grant_exchange(conn, rt, store, c, &f, corr);
 	else
 		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "unsupported_grant_type",
-		    "grant_type must be authorization_code or refresh_token", corr);
+		    "grant_type must be authorization_code, refresh_token or " GRANT_TOKEN_EXCHANGE,
+		    corr);
 	fb_form_clear(&f);
 	return ret;
 }

@@ -28,6 +28,8 @@ app="http://127.0.0.1:9/cb"
 umask 077
 secret="bad-op-secret-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 printf '%s\n' "$secret" >"$keys/op.secret"
+messenger_secret="messenger-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+printf '%s\n' "$messenger_secret" >"$keys/messenger.secret"
 umask 022
 
 node "$FB_SOURCE_DIR/tests/integration/fixtures/oidc/bad_op.mjs" "$po" fedbridge "$secret" >"$FB_TMP/op.log" 2>&1 &
@@ -45,6 +47,19 @@ store: embedded:state-negative
 tenants:
   - id: HZnKEBoqDU
     return_to: ["$app"]
+    clients:
+      - {client_id: messenger, client_secret_file: keys/messenger.secret}
+    trusts:
+      - remote: installation_B
+        tenants: [HWqHczeM2P]
+        relay: federation.b.example:443
+        ca: keys/a-ca.pem
+        client_cert: keys/a-to-b.cert.pem
+        client_key: keys/a-to-b.key.pem
+        keys: keys/b.jwks
+        issuer: https://sso.b.example
+        outbound: "true"
+        release: [email]
     providers:
 YAML
 	for s in $scenarios; do
@@ -52,7 +67,7 @@ YAML
 	done
 	echo "    mapping:"
 	for s in $scenarios; do
-		printf '      - {provider: %s, fid: pairwise(claims.sub)}\n' "$s"
+		printf '      - {provider: %s, fid: pairwise(claims.sub), attributes: {email: claims.email}}\n' "$s"
 	done
 } >"$pair/negative.yaml"
 "$FB_BINARY" serve -c "$pair/negative.yaml" 2>"$FB_TMP/a.log" &
@@ -176,5 +191,37 @@ out=$(callback "$a/oidc/callback?error=access_denied&error_description=no&state=
 set -- $out
 [ "$2" = idp_error ] || fail "an IdP error: $out"
 ok "error=access_denied from the provider ends on an idp_error page"
+
+# ---- RFC 8693 token exchange: an ID token held by the backend, validated like a login's ----
+exchange() { # SUBJECT_TOKEN [TYPE] -> the JSON answer of POST /token
+	curl -s -u "messenger:$messenger_secret" \
+		--data-urlencode grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+		--data-urlencode "subject_token=$1" \
+		--data-urlencode "subject_token_type=${2:-urn:ietf:params:oauth:token-type:id_token}" \
+		--data-urlencode audience=HWqHczeM2P "$a/token"
+}
+field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+idt=$(curl -s "$op/good/mint")
+resp=$(exchange "$idt")
+tok=$(printf '%s' "$resp" | field access_token)
+[ -n "$tok" ] && [ "$(printf '%s' "$resp" | field issued_token_type)" = urn:ietf:params:oauth:token-type:jwt ] ||
+	fail "token exchange of a good ID token: $resp"
+sed "s#issuer: https://sso.a.example#issuer: $a#" "$pair/installation-b.yaml" >"$pair/b-neg.yaml"
+"$FB_BINARY" token verify -c "$pair/b-neg.yaml" --tenant HWqHczeM2P \
+	--peer-cert "$keys/a-to-b.cert.pem" "$tok" >"$FB_TMP/verify.json" ||
+	fail "the exchanged token is not allowed at B: $(cat "$FB_TMP/verify.json")"
+ok "token exchange: a good ID token gives a federation token that B allows"
+for sc in bad-sig-rs256:"bad signature" expired:expired aud:"aud must be" sig-none:"alg none" iss-mismatch:"no provider"; do
+	name=${sc%%:*}
+	want=${sc#*:}
+	[ "$name" = iss-mismatch ] && name=issuer-mismatch
+	resp=$(exchange "$(curl -s "$op/$name/mint")")
+	[ "$(printf '%s' "$resp" | field error)" = invalid_grant ] || fail "exchange of $name: $resp"
+	case "$(printf '%s' "$resp" | field error_description)" in *"$want"*) ;; *) fail "exchange of $name: $resp" ;; esac
+done
+ok "token exchange refuses bad ID tokens with their reason (bad signature, expired, aud, alg none, iss)"
+resp=$(exchange "$idt" urn:ietf:params:oauth:token-type:access_token)
+[ "$(printf '%s' "$resp" | field error)" = invalid_request ] || fail "exchange of an access token: $resp"
+ok "token exchange takes only ID tokens (subject_token_type)"
 
 echo "oidc_negative: $passed passed, 0 failed"
