@@ -246,7 +246,7 @@ test_algs_and_keys(void **state)
 	    cjose_base64url_encode((const uint8_t *)good, strlen(good), &b64, &b64len, &cerr));
 	(void)snprintf(none, sizeof(none), "eyJhbGciOiJub25lIn0.%.*s.", (int)b64len, b64);
 	cjose_get_dealloc()(b64);
-	expect(none, "not a compact JWS"); /* the unsecured form: no signature at all */
+	expect(none, "alg none is not allowed"); /* the unsecured form: no signature at all */
 	(void)snprintf(none + strlen(none), sizeof(none) - strlen(none), "c2ln");
 	expect(none, "alg none is not allowed");
 	/* ES256 from an RS256-only provider. */
@@ -315,6 +315,81 @@ test_algs_and_keys(void **state)
 	expect("", "empty");
 }
 
+/* Validates a logout token; NULL on success or the error message. */
+static const char *
+validate_logout(const char *payload)
+{
+	static struct fb_err err;
+	struct fb_oidc_expect e = { .issuer = ISS,
+		.client_id = CLIENT,
+		.algs = rs_es,
+		.n_algs = 2,
+		.now = NOW,
+		.skew = 30,
+		.logout_token = true };
+	char *t = sign(rsa1, "RS256", payload, false);
+	json_t *claims = NULL;
+	fb_rc rc;
+
+	memset(&err, 0, sizeof(err));
+	assert_non_null(t);
+	rc = fb_oidc_id_token_validate(keys, t, strlen(t), &e, &claims, &err);
+	json_decref(claims);
+	free(t);
+	return rc == FB_OK ? NULL : err.msg;
+}
+
+#define LOGOUT_HEAD                                                                                \
+	"{\"iss\":\"" ISS "\",\"aud\":\"" CLIENT "\",\"iat\":1799999990,\"exp\":1800000100,"
+#define LOGOUT_EVENT "\"events\":{\"" FB_OIDC_LOGOUT_EVENT "\":{}}"
+
+static void
+test_logout_tokens(void **state)
+{
+	static const struct {
+		const char *payload, *want; /* want NULL: accepted */
+	} cases[] = {
+		{ LOGOUT_HEAD "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}", NULL },
+		{ LOGOUT_HEAD "\"jti\":\"j1\",\"sub\":\"u1\"," LOGOUT_EVENT "}", NULL },
+		{ LOGOUT_HEAD "\"jti\":\"j1\",\"sub\":\"u1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    NULL },
+		{ LOGOUT_HEAD "\"jti\":\"j1\"," LOGOUT_EVENT "}", "neither sid nor sub" },
+		{ LOGOUT_HEAD "\"sid\":\"s1\"," LOGOUT_EVENT "}", "no jti" },
+		{ LOGOUT_HEAD "\"jti\":\"j1\",\"sid\":\"s1\",\"nonce\":\"n\"," LOGOUT_EVENT "}",
+		    "nonce is forbidden" },
+		{ LOGOUT_HEAD "\"jti\":\"j1\",\"sid\":\"s1\"}", "no back-channel logout event" },
+		{ LOGOUT_HEAD "\"jti\":\"j1\",\"sid\":\"s1\",\"events\":{\"" FB_OIDC_LOGOUT_EVENT
+		              "\":true}}",
+		    "no back-channel logout event" },
+		{ LOGOUT_HEAD "\"jti\":\"j1\",\"sid\":\"\"," LOGOUT_EVENT "}", "sid must be" },
+		{ "{\"iss\":\"" ISS "\",\"aud\":\"other\",\"iat\":1799999990,\"exp\":1800000100,"
+		  "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    "aud must be" },
+		{ "{\"iss\":\"" ISS "\",\"aud\":\"" CLIENT "\",\"iat\":1799999990,"
+		  "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    "no exp" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = validate_logout(cases[i].payload);
+		if (cases[i].want == NULL && got != NULL)
+			fail_msg("case %zu: expected ok, got %s", i, got);
+		if (cases[i].want != NULL && (got == NULL || strstr(got, cases[i].want) == NULL))
+			fail_msg("case %zu: expected \"%s\", got %s", i, cases[i].want,
+			    got ? got : "ok");
+	}
+	/* A logout token is never taken for an ID token. */
+	{
+		char *t = sign(rsa1, "RS256",
+		    LOGOUT_HEAD "\"jti\":\"j1\",\"sub\":\"u1\"," LOGOUT_EVENT "}", false);
+		const char *got = validate(t, NULL, rs_es, 2);
+		assert_non_null(got);
+		assert_non_null(strstr(got, "a logout token is not an ID token"));
+		free(t);
+	}
+}
+
 int
 main(void)
 {
@@ -322,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_good_tokens),
 		cmocka_unit_test(test_claims),
 		cmocka_unit_test(test_algs_and_keys),
+		cmocka_unit_test(test_logout_tokens),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
