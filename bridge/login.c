@@ -41,6 +41,7 @@ struct site_client {
 	const struct fb_conf_client *c;
 	const struct fb_conf_tenant *t;
 	char *secret; /* client_secret_*; cleansed on free */
+	struct fb_oidc_keys *keys; /* private_key_jwt */
 };
 
 struct fb_login_site {
@@ -51,6 +52,7 @@ struct fb_login_site {
 	struct site_client *clients;
 	size_t n_clients;
 	unsigned char k_state[SEAL_KEY_LEN], k_code[SEAL_KEY_LEN], k_refresh[SEAL_KEY_LEN];
+	char token_url[2200]; /* PUBLIC_URL/token: the aud of client assertions */
 	bool secure; /* public_url is https: cookies are Secure and __Host- */
 };
 
@@ -179,6 +181,7 @@ fb_login_site_free(struct fb_login_site *s)
 	for (size_t i = 0; i < s->n_rps; i++)
 		fb_oidc_rp_free(s->rps[i]);
 	for (size_t i = 0; i < s->n_clients; i++) {
+		fb_oidc_keys_free(s->clients[i].keys);
 		if (s->clients[i].secret != NULL) {
 			fb_cleanse(s->clients[i].secret, strlen(s->clients[i].secret));
 			free(s->clients[i].secret);
@@ -204,6 +207,25 @@ read_client_secret(const char *path, char **out, struct fb_err *err)
 		return FB_ERR_SET(
 		    err, FB_ERR_CONFIG, "%s: a client secret needs at least 32 bytes", path);
 	return FB_OK;
+}
+
+static fb_rc
+read_client_keys(const char *path, struct fb_oidc_keys **out, struct fb_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	fb_rc rc;
+
+	if ((rc = fb_file_read(path, 262144, &text, &len, err)) != FB_OK)
+		return rc;
+	rc = fb_oidc_keys_parse(text, len, out, err);
+	free(text);
+	if (rc == FB_OK && fb_oidc_keys_count(*out) == 0) {
+		fb_oidc_keys_free(*out);
+		*out = NULL;
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "%s: no RSA or EC signing key", path);
+	}
+	return rc;
 }
 
 fb_rc
@@ -248,6 +270,8 @@ fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct
 	free(secret);
 	(void)snprintf(
 	    redirect, sizeof(redirect), "%s/oidc/callback", conf->installation.public_url);
+	(void)snprintf(
+	    s->token_url, sizeof(s->token_url), "%s/token", conf->installation.public_url);
 	for (size_t t = 0; rc == FB_OK && t < conf->n_tenants; t++) {
 		const struct fb_conf_tenant *ten = &conf->tenants[t];
 		for (size_t i = 0; rc == FB_OK && i < ten->n_providers; i++) {
@@ -268,6 +292,9 @@ fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct
 			if (c->c->secret_file != NULL &&
 			    (rc = read_client_secret(c->c->secret_file, &c->secret, err)) != FB_OK)
 				fb_err_prefix(err, "client %s", c->c->client_id);
+			if (rc == FB_OK && c->c->jwks != NULL &&
+			    (rc = read_client_keys(c->c->jwks, &c->keys, err)) != FB_OK)
+				fb_err_prefix(err, "client %s: jwks", c->c->client_id);
 			s->n_clients++;
 		}
 	}
@@ -855,10 +882,69 @@ basic_credentials(const char *h, struct fb_form *out)
 	return ok;
 }
 
+static char *peek_claim(const char *token, const char *name);
+
+/*
+ * private_key_jwt (RFC 7523 2.2): the assertion names its client (sub), is
+ * signed by one of that client's keys, is for this endpoint, and is used
+ * once.
+ */
+static const struct site_client *
+client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const struct fb_form *f,
+    const char **why)
+{
+	static const char jwt_bearer[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+	const char *type = fb_form_get(f, "client_assertion_type"),
+	           *id = fb_form_get(f, "client_id");
+	const char *assertion = fb_form_get(f, "client_assertion");
+	const struct site_client *c = NULL;
+	struct fb_err err = { 0 };
+	int64_t now = (int64_t)time(NULL);
+	json_t *claims = NULL;
+	char *sub;
+	bool first = false;
+
+	if (type == NULL || strcmp(type, jwt_bearer) != 0) {
+		*why = "client_assertion_type must be jwt-bearer";
+		return NULL;
+	}
+	if ((sub = peek_claim(assertion, "sub")) == NULL) {
+		*why = "client_assertion: not a JWT naming its client (sub)";
+		return NULL;
+	}
+	for (size_t i = 0; i < s->n_clients && c == NULL; i++)
+		if (strcmp(s->clients[i].c->client_id, sub) == 0)
+			c = &s->clients[i];
+	free(sub);
+	if (c == NULL || (id != NULL && strcmp(id, c->c->client_id) != 0)) {
+		*why =
+		    c == NULL ? "unknown client" : "client_id differs from the assertion's client";
+		return NULL;
+	}
+	if (c->c->auth != FB_CLIENT_AUTH_PRIVATE_KEY_JWT || c->keys == NULL) {
+		*why = "this client must use its configured authentication method";
+		return NULL;
+	}
+	if (fb_oidc_client_assertion_validate(c->keys, assertion, c->c->client_id, s->token_url,
+	        now, s->conf->tokens.clock_skew, &claims, &err) != FB_OK) {
+		fb_log(FB_LOG_WARN, "token: client %s: %s", c->c->client_id, err.msg);
+		*why = "client_assertion refused (see the log)";
+		return NULL;
+	}
+	if (fb_store_once_consume(store, FB_ONCE_CLIENT_ASSERTION, jstr(claims, "jti"),
+	        jint(claims, "exp") + s->conf->tokens.clock_skew, now, &first, &err) != FB_OK ||
+	    !first) {
+		*why = first ? "the store is unavailable" : "client_assertion replayed";
+		c = NULL;
+	}
+	json_decref(claims);
+	return c;
+}
+
 /* Finds and authenticates the client; NULL (with *why) when it is not one of ours. */
 static const struct site_client *
 client_authenticate(struct MHD_Connection *conn, const struct fb_login_site *s,
-    const struct fb_form *f, const char **why)
+    struct fb_store *store, const struct fb_form *f, const char **why)
 {
 	const char *auth =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -887,8 +973,7 @@ client_authenticate(struct MHD_Connection *conn, const struct fb_login_site *s,
 			return NULL;
 		}
 	} else if (fb_form_get(f, "client_assertion") != NULL) {
-		*why = "private_key_jwt is not accepted at this endpoint yet";
-		return NULL;
+		return client_by_assertion(s, store, f, why);
 	} else {
 		id = fb_form_get(f, "client_id");
 		secret = fb_form_get(f, "client_secret");
@@ -1218,7 +1303,7 @@ fb_login_token(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 		    "the body must be application/x-www-form-urlencoded", corr);
 	if (fb_form_parse(body->data, body->len, &f, &err) != FB_OK)
 		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", err.msg, corr);
-	if ((c = client_authenticate(conn, rt->login, &f, &why)) == NULL) {
+	if ((c = client_authenticate(conn, rt->login, store, &f, &why)) == NULL) {
 		fb_log(FB_LOG_WARN, "token [%s]: client refused: %s", corr, why);
 		fb_form_clear(&f);
 		return oauth_error(conn, MHD_HTTP_UNAUTHORIZED, "invalid_client", why, corr);
@@ -1243,26 +1328,32 @@ fb_login_token(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 
 /* ---- POST /oidc/backchannel-logout ---- */
 
-/* The iss of a compact JWS, unverified: only to choose whose keys verify it. */
+/* A string claim of a compact JWS, unverified: only to choose whose keys verify it. */
 static char *
-peek_issuer(const char *token)
+peek_claim(const char *token, const char *name)
 {
 	const char *a = strchr(token, '.'), *b = a ? strchr(a + 1, '.') : NULL;
 	size_t n = 0, len = a && b ? (size_t)(b - a - 1) : 0;
 	unsigned char *raw;
 	json_t *doc;
-	char *iss = NULL;
+	char *v = NULL;
 
 	if (len == 0 || len > 16384 || (raw = malloc(len)) == NULL)
 		return NULL;
 	if (fb_b64url_decode(a + 1, len, raw, len, &n) == FB_OK &&
 	    (doc = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL)) != NULL) {
-		if (json_is_string(json_object_get(doc, "iss")))
-			iss = strdup(jstr(doc, "iss"));
+		if (json_is_string(json_object_get(doc, name)))
+			v = strdup(jstr(doc, name));
 		json_decref(doc);
 	}
 	free(raw);
-	return iss;
+	return v;
+}
+
+static char *
+peek_issuer(const char *token)
+{
+	return peek_claim(token, "iss");
 }
 
 enum MHD_Result

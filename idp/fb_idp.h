@@ -116,6 +116,17 @@ struct fb_oidc_expect {
 fb_rc fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
     const struct fb_oidc_expect *e, json_t **claims, struct fb_err *err);
 
+/*
+ * Validates a private_key_jwt client assertion (RFC 7523, RFC 7521 4.2) with
+ * the client's keys: RS256, PS256 or ES256; iss and sub the client_id, aud
+ * exactly audience (the endpoint's URL), exp required, iat and nbf checked
+ * with skew, a jti (which the caller consumes once). *claims is a new
+ * object. Errors are FB_ERR_INVALID with "client_assertion: <which check>".
+ */
+fb_rc fb_oidc_client_assertion_validate(const struct fb_oidc_keys *keys, const char *token,
+    const char *client_id, const char *audience, int64_t now, int64_t skew, json_t **claims,
+    struct fb_err *err);
+
 /* What an issuer's discovery document says (all owned; fb_oidc_discovery_clear). */
 struct fb_oidc_discovery {
 	char *issuer;

@@ -123,10 +123,10 @@ done:
 	return rc;
 }
 
-static fb_rc refuse(struct fb_err *err, const char *fmt, ...) FB_PRINTF(2, 3);
+static fb_rc refuse_as(struct fb_err *err, const char *what, const char *fmt, ...) FB_PRINTF(3, 4);
 
 static fb_rc
-refuse(struct fb_err *err, const char *fmt, ...)
+refuse_as(struct fb_err *err, const char *what, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -134,8 +134,10 @@ refuse(struct fb_err *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return FB_ERR_SET(err, FB_ERR_INVALID, "id_token: %s", msg);
+	return FB_ERR_SET(err, FB_ERR_INVALID, "%s: %s", what, msg);
 }
+
+#define refuse(err, ...) refuse_as((err), "id_token", __VA_ARGS__)
 
 /* The key an alg needs: RSA for RS and PS, EC of the alg's own curve for ES. */
 static bool
@@ -162,7 +164,7 @@ kty_fits(const cjose_jwk_t *jwk, const char *alg)
 }
 
 static bool
-alg_allowed(const char *alg, const struct fb_oidc_expect *e)
+alg_allowed(const char *alg, const char *const *algs, size_t n_algs)
 {
 	static const char *const known[] = { "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
 		"ES256", "ES384", "ES512" };
@@ -172,16 +174,16 @@ alg_allowed(const char *alg, const struct fb_oidc_expect *e)
 		ok = strcmp(alg, known[i]) == 0;
 	if (!ok)
 		return false; /* none and HS* are never accepted, whatever the list says */
-	for (size_t i = 0; i < e->n_algs; i++)
-		if (strcmp(alg, e->algs[i]) == 0)
+	for (size_t i = 0; i < n_algs; i++)
+		if (strcmp(alg, algs[i]) == 0)
 			return true;
-	return e->n_algs == 0 && strcmp(alg, "RS256") == 0; /* Core's default */
+	return n_algs == 0 && strcmp(alg, "RS256") == 0; /* Core's default */
 }
 
 /* The key by kid; without a kid, the one key that fits the alg, if exactly one does. */
 static const cjose_jwk_t *
 select_key(const struct fb_oidc_keys *ks, const char *kid, const char *alg, bool *unknown_kid,
-    struct fb_err *err)
+    const char *what, struct fb_err *err)
 {
 	const cjose_jwk_t *found = NULL;
 	size_t fits = 0;
@@ -199,12 +201,12 @@ select_key(const struct fb_oidc_keys *ks, const char *kid, const char *alg, bool
 	if (fits == 0 && kid != NULL) {
 		/* Perhaps the issuer rotated: NOTFOUND lets the caller refetch its keys. */
 		*unknown_kid = true;
-		refuse(err, "no key of the issuer has kid \"%s\" and fits %s", kid, alg);
+		refuse_as(err, what, "no key of the issuer has kid \"%s\" and fits %s", kid, alg);
 	} else if (fits == 0) {
-		refuse(err, "no key of the issuer fits %s", alg);
+		refuse_as(err, what, "no key of the issuer fits %s", alg);
 	} else
-		refuse(err, "no kid, and %zu keys of the issuer fit %s: which one is unknown", fits,
-		    alg);
+		refuse_as(err, what,
+		    "no kid, and %zu keys of the issuer fit %s: which one is unknown", fits, alg);
 	return NULL;
 }
 
@@ -335,9 +337,10 @@ header_alg_is_none(const char *t, size_t len)
 	return none;
 }
 
-fb_rc
-fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
-    const struct fb_oidc_expect *e, json_t **claims, struct fb_err *err)
+/* The signature part: shape, alg, key, signature; *payload is the JSON object signed. */
+static fb_rc
+jws_open(const struct fb_oidc_keys *keys, const char *token, size_t len, const char *const *algs,
+    size_t n_algs, const char *what, json_t **payload, struct fb_err *err)
 {
 	cjose_jws_t *jws = NULL;
 	cjose_header_t *hdr;
@@ -350,53 +353,114 @@ fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, si
 	bool unknown_kid = false;
 	fb_rc rc = FB_ERR_INVALID;
 
-	*claims = NULL;
+	*payload = NULL;
 	if (len == 0 || len > OIDC_TOKEN_MAX || memchr(token, '\0', len) != NULL)
-		return refuse(err, "empty or larger than %zu bytes", OIDC_TOKEN_MAX);
+		return refuse_as(err, what, "empty or larger than %zu bytes", OIDC_TOKEN_MAX);
 	/* cjose asserts (aborts) on some malformed input: only a well-formed compact JWS
 	 * of base64url parts reaches it. */
 	if (!compact_jws_shape(token, len) || (jws = cjose_jws_import(token, len, &cerr)) == NULL) {
 		/* An unsigned token (alg none) has an empty signature: say so, not just
 		 * "malformed". */
 		if (header_alg_is_none(token, len))
-			return refuse(err, "alg none is not allowed for this provider");
-		return refuse(err, "not a compact JWS");
+			return refuse_as(err, what, "alg none is not allowed for this provider");
+		return refuse_as(err, what, "not a compact JWS");
 	}
 	hdr = cjose_jws_get_protected(jws);
 	alg = hdr ? cjose_header_get(hdr, CJOSE_HDR_ALG, &cerr) : NULL;
 	kid = hdr ? cjose_header_get(hdr, CJOSE_HDR_KID, &cerr) : NULL;
 	crit = hdr ? cjose_header_get(hdr, "crit", &cerr) : NULL;
-	if (alg == NULL || !alg_allowed(alg, e)) {
-		rc = refuse(err, "alg %s is not allowed for this provider", alg ? alg : "(none)");
+	if (alg == NULL || !alg_allowed(alg, algs, n_algs)) {
+		rc = refuse_as(
+		    err, what, "alg %s is not allowed for this provider", alg ? alg : "(none)");
 		goto done;
 	}
 	if (crit != NULL) {
-		rc = refuse(err, "crit header parameters are not understood");
+		rc = refuse_as(err, what, "crit header parameters are not understood");
 		goto done;
 	}
-	if ((key = select_key(keys, kid, alg, &unknown_kid, err)) == NULL) {
+	if ((key = select_key(keys, kid, alg, &unknown_kid, what, err)) == NULL) {
 		if (unknown_kid && err != NULL)
 			err->rc = FB_ERR_NOTFOUND;
 		rc = unknown_kid ? FB_ERR_NOTFOUND : FB_ERR_INVALID;
 		goto done;
 	}
 	if (!cjose_jws_verify(jws, key, &cerr)) {
-		rc = refuse(err, "bad signature");
+		rc = refuse_as(err, what, "bad signature");
 		goto done;
 	}
 	if (!cjose_jws_get_plaintext(jws, &plain, &plain_len, &cerr) ||
 	    (c = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES, NULL)) ==
 	        NULL ||
 	    !json_is_object(c)) {
-		rc = refuse(err, "the payload is not a JSON object (or repeats a claim)");
+		rc = refuse_as(err, what, "the payload is not a JSON object (or repeats a claim)");
 		goto done;
 	}
-	if ((rc = check_claims(c, e, err)) != FB_OK)
-		goto done;
-	*claims = c;
+	*payload = c;
 	c = NULL;
+	rc = FB_OK;
 done:
 	json_decref(c);
 	cjose_jws_release(jws);
 	return rc;
+}
+
+fb_rc
+fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
+    const struct fb_oidc_expect *e, json_t **claims, struct fb_err *err)
+{
+	json_t *c = NULL;
+	fb_rc rc;
+
+	*claims = NULL;
+	if ((rc = jws_open(keys, token, len, e->algs, e->n_algs, "id_token", &c, err)) != FB_OK)
+		return rc;
+	if ((rc = check_claims(c, e, err)) != FB_OK) {
+		json_decref(c);
+		return rc;
+	}
+	*claims = c;
+	return FB_OK;
+}
+
+fb_rc
+fb_oidc_client_assertion_validate(const struct fb_oidc_keys *keys, const char *token,
+    const char *client_id, const char *audience, int64_t now, int64_t skew, json_t **claims,
+    struct fb_err *err)
+{
+	static const char *const algs[] = { "RS256", "PS256", "ES256" };
+	static const char what[] = "client_assertion";
+	json_t *c = NULL, *exp, *iat, *nbf, *jti;
+	size_t n_aud = 0;
+	fb_rc rc;
+
+	*claims = NULL;
+	if ((rc = jws_open(keys, token, strlen(token), algs, 3, what, &c, err)) != FB_OK)
+		return rc == FB_ERR_NOTFOUND ? FB_ERR_INVALID : rc;
+	exp = json_object_get(c, "exp");
+	iat = json_object_get(c, "iat");
+	nbf = json_object_get(c, "nbf");
+	jti = json_object_get(c, "jti");
+	/* RFC 7523 3: iss and sub are the client, aud is this endpoint, exp is required. */
+	if (!json_is_string(json_object_get(c, "iss")) ||
+	    strcmp(json_string_value(json_object_get(c, "iss")), client_id) != 0 ||
+	    !json_is_string(json_object_get(c, "sub")) ||
+	    strcmp(json_string_value(json_object_get(c, "sub")), client_id) != 0)
+		rc = refuse_as(err, what, "iss and sub must be the client");
+	else if (!aud_ok(json_object_get(c, "aud"), audience, &n_aud))
+		rc = refuse_as(err, what, "aud must be exactly %s", audience);
+	else if (!json_is_integer(exp) || json_integer_value(exp) + skew <= now)
+		rc = refuse_as(err, what, "%s", json_is_integer(exp) ? "expired" : "no exp");
+	else if (iat != NULL && (!json_is_integer(iat) || json_integer_value(iat) - skew > now))
+		rc = refuse_as(err, what, "iat is in the future");
+	else if (nbf != NULL && (!json_is_integer(nbf) || json_integer_value(nbf) - skew > now))
+		rc = refuse_as(err, what, "not valid yet (nbf)");
+	else if (!json_is_string(jti) || json_string_length(jti) == 0 ||
+	    json_string_length(jti) > OIDC_SUB_MAX)
+		rc = refuse_as(err, what, "no jti");
+	if (rc != FB_OK) {
+		json_decref(c);
+		return rc;
+	}
+	*claims = c;
+	return FB_OK;
 }

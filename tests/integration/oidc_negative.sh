@@ -31,6 +31,8 @@ printf '%s\n' "$secret" >"$keys/op.secret"
 messenger_secret="messenger-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
 printf '%s\n' "$messenger_secret" >"$keys/messenger.secret"
 umask 022
+assertion() { node "$FB_SOURCE_DIR/tests/integration/fixtures/oidc/assertion.mjs" "$@"; }
+assertion keygen "$keys"
 
 node "$FB_SOURCE_DIR/tests/integration/fixtures/oidc/bad_op.mjs" "$po" fedbridge "$secret" >"$FB_TMP/op.log" 2>&1 &
 FB_PIDS="$FB_PIDS $!"
@@ -49,6 +51,7 @@ tenants:
     return_to: ["$app"]
     clients:
       - {client_id: messenger, client_secret_file: keys/messenger.secret}
+      - {client_id: backend-jwt, client_auth: private_key_jwt, jwks: keys/backend.jwks}
     trusts:
       - remote: installation_B
         tenants: [HWqHczeM2P]
@@ -223,5 +226,33 @@ ok "token exchange refuses bad ID tokens with their reason (bad signature, expir
 resp=$(exchange "$idt" urn:ietf:params:oauth:token-type:access_token)
 [ "$(printf '%s' "$resp" | field error)" = invalid_request ] || fail "exchange of an access token: $resp"
 ok "token exchange takes only ID tokens (subject_token_type)"
+
+# ---- private_key_jwt at /token: the backend signs an assertion with its key ----
+jwt_exchange() { # ASSERTION -> the JSON answer of a token exchange as backend-jwt
+	curl -s --data-urlencode grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+		--data-urlencode "subject_token=$idt" \
+		--data-urlencode subject_token_type=urn:ietf:params:oauth:token-type:id_token \
+		--data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
+		--data-urlencode "client_assertion=$1" "$a/token"
+}
+idt=$(curl -s "$op/good/mint")
+as=$(assertion sign "$keys" backend-jwt "$a/token")
+resp=$(jwt_exchange "$as")
+[ -n "$(printf '%s' "$resp" | field access_token)" ] || fail "private_key_jwt: $resp $(grep "client backend-jwt" "$FB_TMP/a.log")"
+ok "private_key_jwt: a backend authenticated by a signed assertion gets federation tokens"
+resp=$(jwt_exchange "$as")
+[ "$(printf '%s' "$resp" | field error)" = invalid_client ] &&
+	printf '%s' "$resp" | grep -q replayed || fail "an assertion used twice: $resp"
+ok "the same assertion twice: invalid_client (replayed)"
+for bad in "$a/other" "$a"; do
+	resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$bad")")
+	[ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "assertion for aud $bad: $resp"
+done
+grep -q "client_assertion: aud must be exactly $a/token" "$FB_TMP/a.log" || fail "the aud refusal is not logged"
+resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$a/token" -120)")
+[ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an expired assertion: $resp"
+resp=$(jwt_exchange "$(assertion sign "$keys" messenger "$a/token")")
+[ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an assertion for a secret client: $resp"
+ok "assertions for another audience, expired, or for a client_secret client: invalid_client"
 
 echo "oidc_negative: $passed passed, 0 failed"
