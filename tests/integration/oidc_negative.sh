@@ -34,7 +34,7 @@ umask 022
 assertion() { node "$FB_SOURCE_DIR/tests/integration/fixtures/oidc/assertion.mjs" "$@"; }
 assertion keygen "$keys"
 
-node "$FB_SOURCE_DIR/tests/integration/fixtures/oidc/bad_op.mjs" "$po" fedbridge "$secret" >"$FB_TMP/op.log" 2>&1 &
+node "$FB_SOURCE_DIR/tests/integration/fixtures/oidc/bad_op.mjs" "$po" fedbridge "$secret" "$keys/backend.jwks" >"$FB_TMP/op.log" 2>&1 &
 FB_PIDS="$FB_PIDS $!"
 wait_for "$FB_TMP/op.log" "^ready "
 
@@ -68,8 +68,9 @@ YAML
 	for s in $scenarios; do
 		printf '      - {name: %s, type: oidc, issuer: "%s/%s", client_id: fedbridge, client_secret_file: keys/op.secret, userinfo: true, allowed_algs: [RS256]}\n' "$s" "$op" "$s"
 	done
+	printf '      - {name: private-key-jwt, type: oidc, issuer: "%s/private-key-jwt", client_id: fedbridge, client_auth: private_key_jwt, client_key: keys/backend.key.pem}\n' "$op"
 	echo "    mapping:"
-	for s in $scenarios; do
+	for s in $scenarios private-key-jwt; do
 		printf '      - {provider: %s, fid: pairwise(claims.sub), attributes: {email: claims.email}}\n' "$s"
 	done
 } >"$pair/negative.yaml"
@@ -123,6 +124,7 @@ allowed() {
 }
 
 allowed good "a well-behaved provider logs in"
+allowed private-key-jwt "the bridge authenticates at the token endpoint with private_key_jwt (ES256)"
 allowed key-rotation-op-sign-key "first login with the provider's first key"
 allowed kid-absent-single-jwks "rp-id_token-kid-absent-single-jwks: no kid, one key: that key"
 refused bad-sig-rs256 id_token "bad signature"
