@@ -1326,6 +1326,88 @@ fb_login_token(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	return ret;
 }
 
+/* ---- POST /logout ---- */
+
+enum MHD_Result
+fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct fb_http_body *body)
+{
+	struct fb_form f = { 0 };
+	struct fb_err err = { 0 };
+	struct fb_session sess = { 0 };
+	const struct site_client *c;
+	const struct fb_conf_tenant *t = NULL;
+	struct fb_oidc_rp *rp;
+	const char *why = NULL, *after;
+	char corr[CORRELATION_LEN + 1], *url = NULL;
+	int64_t now = (int64_t)time(NULL);
+	json_t *doc = NULL, *resp = NULL;
+	enum MHD_Result ret;
+
+	correlation_new(corr);
+	if (!form_content_type(conn) || fb_form_parse(body->data, body->len, &f, &err) != FB_OK)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    err.msg[0] ? err.msg : "the body must be application/x-www-form-urlencoded",
+		    corr);
+	if ((c = client_authenticate(conn, rt->login, store, &f, &why)) == NULL) {
+		fb_form_clear(&f);
+		return oauth_error(conn, MHD_HTTP_UNAUTHORIZED, "invalid_client", why, corr);
+	}
+	after = fb_form_get(&f, "post_logout_redirect_uri");
+	doc = unseal(rt->login->k_refresh, "refresh", fb_form_get(&f, "refresh_token"));
+	if (doc == NULL)
+		why = "not a refresh token of this bridge";
+	else if (jstr(doc, "cid") == NULL || strcmp(jstr(doc, "cid"), c->c->client_id) != 0)
+		why = "the refresh token was issued to another client";
+	else if (after != NULL && !return_to_allowed(c->t, after))
+		why = "post_logout_redirect_uri is not in the tenant's return_to list";
+	if (why != NULL) {
+		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", why, corr);
+		goto done;
+	}
+	/* Ending a session that already ended is not an error (as in RFC 7009). */
+	if (fb_store_session_get(store, jstr(doc, "sid"), &sess, &err) == FB_OK) {
+		int64_t longest = rt->conf->tokens.session_ttl > rt->conf->tokens.max_ttl
+		    ? rt->conf->tokens.session_ttl
+		    : rt->conf->tokens.max_ttl;
+		struct fb_revocation r = { .kind = FB_REVOCATION_SESSION,
+			.value = sess.id,
+			.until = now + longest,
+			.reason = "logout",
+			.actor = c->c->client_id };
+		if (fb_store_revoke(store, &r, now, NULL, &err) != FB_OK) {
+			ret = oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "temporarily_unavailable", "the store is unavailable", corr);
+			goto done;
+		}
+		audit(store, FB_AUDIT_REVOCATION, corr, sess.tenant, sess.fid, sess.provider, NULL,
+		    "logout", c->c->client_id);
+		fb_log(FB_LOG_INFO, "logout [%s]: session of %s ended by client %s", corr, sess.fid,
+		    c->c->client_id);
+		if ((rp = find_rp(rt->login, sess.provider, &t)) != NULL &&
+		    fb_oidc_rp_end_session_url(rp, after, now, &url, &err) != FB_OK)
+			fb_log(FB_LOG_WARN, "logout [%s]: no end-session URL: %s", corr, err.msg);
+	}
+	resp = json_pack("{s:b}", "session_ended", 1);
+	if (resp != NULL && url != NULL)
+		(void)json_object_set_new(resp, "end_session_url", json_string(url));
+	{
+		char *text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+		const char *headers[] = { "X-Correlation-Id", corr, NULL };
+		ret = text
+		    ? queue(conn, MHD_HTTP_OK, "application/json", text, strlen(text), headers)
+		    : MHD_NO;
+		free(text);
+	}
+done:
+	fb_session_clear(&sess);
+	json_decref(doc);
+	json_decref(resp);
+	free(url);
+	fb_form_clear(&f);
+	return ret;
+}
+
 /* ---- POST /oidc/backchannel-logout ---- */
 
 /* A string claim of a compact JWS, unverified: only to choose whose keys verify it. */

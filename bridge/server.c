@@ -596,7 +596,8 @@ login_route(
 	struct fb_http_body body = { req->body.data ? req->body.data : "", req->body.len };
 	struct runtime *rt;
 	enum MHD_Result ret;
-	bool is_post = strcmp(url, "/token") == 0 || strcmp(url, "/oidc/backchannel-logout") == 0;
+	bool is_post = strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
+	    strcmp(url, "/oidc/backchannel-logout") == 0;
 
 	if (is_post ? !post : !get)
 		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -609,6 +610,8 @@ login_route(
 		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"store\"}\n", NULL);
 	if (strcmp(url, "/token") == 0)
 		ret = fb_login_token(conn, rt, state.store, &body);
+	else if (strcmp(url, "/logout") == 0)
+		ret = fb_login_logout(conn, rt, state.store, &body);
 	else if (strcmp(url, "/oidc/backchannel-logout") == 0)
 		ret = fb_login_backchannel_logout(conn, rt, state.store, &body);
 	else if (strcmp(url, "/oidc/callback") == 0)
@@ -635,7 +638,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		if ((req = calloc(1, sizeof(*req))) == NULL)
 			return MHD_NO;
 		req->keep = post &&
-		    (strcmp(url, "/token") == 0 || strcmp(url, "/oidc/backchannel-logout") == 0);
+		    (strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
+		        strcmp(url, "/oidc/backchannel-logout") == 0);
 		fb_buf_init(&req->body, SERVE_BODY_MAX);
 		*req_cls = req;
 		return MHD_YES;
@@ -648,7 +652,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		return MHD_YES;
 	}
 	if (strncmp(url, "/login/", 7) == 0 || strcmp(url, "/oidc/callback") == 0 ||
-	    strcmp(url, "/token") == 0 || strcmp(url, "/oidc/backchannel-logout") == 0)
+	    strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
+	    strcmp(url, "/oidc/backchannel-logout") == 0)
 		return login_route(conn, url, get, post, req);
 	if (strcmp(url, "/validate") == 0) {
 		/* POST, or GET with the same headers as an nginx auth_request subrequest. */

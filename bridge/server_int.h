@@ -71,6 +71,10 @@ enum MHD_Result fb_login_oidc_callback(
 /* POST /token */
 enum MHD_Result fb_login_token(struct MHD_Connection *conn, struct runtime *rt,
     struct fb_store *store, const struct fb_http_body *body);
+/* POST /logout: the backend ends a session (refresh_token) and learns where to send the
+ * browser to end it at the IdP too. */
+enum MHD_Result fb_login_logout(struct MHD_Connection *conn, struct runtime *rt,
+    struct fb_store *store, const struct fb_http_body *body);
 /* POST /oidc/backchannel-logout */
 enum MHD_Result fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt,
     struct fb_store *store, const struct fb_http_body *body);

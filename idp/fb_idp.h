@@ -187,6 +187,15 @@ fb_rc fb_oidc_login_new(struct fb_oidc_login *out, struct fb_err *err);
 fb_rc fb_oidc_rp_auth_url(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, int64_t now,
     char **url, struct fb_err *err);
 
+/*
+ * Where to send the browser to end its session at the IdP (RP-Initiated
+ * Logout 1.0): the end_session_endpoint with client_id and, when given,
+ * post_logout_redirect_uri. *url is malloc'd, or NULL when the IdP offers no
+ * end_session_endpoint.
+ */
+fb_rc fb_oidc_rp_end_session_url(struct fb_oidc_rp *rp, const char *post_logout_redirect_uri,
+    int64_t now, char **url, struct fb_err *err);
+
 /* The callback's query parameters (borrowed; NULL when absent). */
 struct fb_oidc_response {
 	const char *code, *state, *iss, *error, *error_description;

@@ -344,6 +344,36 @@ fb_oidc_rp_auth_url(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, int64_
 	return FB_OK;
 }
 
+fb_rc
+fb_oidc_rp_end_session_url(struct fb_oidc_rp *rp, const char *post_logout_redirect_uri, int64_t now,
+    char **url, struct fb_err *err)
+{
+	struct fb_buf q;
+	fb_rc rc;
+
+	*url = NULL;
+	pthread_mutex_lock(&rp->lock);
+	if ((rc = fetch_discovery(rp, now, err)) != FB_OK ||
+	    rp->disc.end_session_endpoint == NULL) {
+		pthread_mutex_unlock(&rp->lock);
+		return rc;
+	}
+	fb_buf_init(&q, 8192);
+	rc = fb_buf_printf(&q, "%s%cclient_id=", rp->disc.end_session_endpoint,
+	    strchr(rp->disc.end_session_endpoint, '?') ? '&' : '?');
+	pthread_mutex_unlock(&rp->lock);
+	if (rc == FB_OK)
+		rc = oidc_url_encode(&q, rp->p->client_id);
+	if (rc == FB_OK && post_logout_redirect_uri != NULL)
+		rc = append_param(&q, "post_logout_redirect_uri", post_logout_redirect_uri);
+	if (rc != FB_OK) {
+		fb_buf_free(&q);
+		return FB_ERR_SET(err, rc, "end session URL too long");
+	}
+	*url = q.data;
+	return FB_OK;
+}
+
 /* ---- the token endpoint ---- */
 
 /* A client assertion (RFC 7523): iss = sub = client_id, aud = the token endpoint. */

@@ -257,4 +257,28 @@ resp=$(jwt_exchange "$(assertion sign "$keys" messenger "$a/token")")
 [ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an assertion for a secret client: $resp"
 ok "assertions for another audience, expired, or for a client_secret client: invalid_client"
 
+# ---- RP-initiated logout: the backend ends the session, the browser goes to the IdP ----
+out=$(login good)
+code=${out#"303 $app?code="}
+resp=$(curl -s -u "messenger:$messenger_secret" --data-urlencode grant_type=authorization_code \
+	--data-urlencode "code=$code" --data-urlencode "redirect_uri=$app" "$a/token")
+refresh=$(printf '%s' "$resp" | field refresh_token)
+[ -n "$refresh" ] || fail "login for the logout test: $resp"
+logout() { # REFRESH [POST_LOGOUT_REDIRECT_URI]
+	curl -s -u "messenger:$messenger_secret" --data-urlencode "refresh_token=$1" \
+		${2:+--data-urlencode "post_logout_redirect_uri=$2"} "$a/logout"
+}
+resp=$(logout "$refresh" "https://evil.example/")
+[ "$(printf '%s' "$resp" | field error)" = invalid_request ] || fail "logout to an unlisted URL: $resp"
+resp=$(logout "$refresh" "$app")
+url=$(printf '%s' "$resp" | field end_session_url)
+[ "$url" = "$op/good/logout?client_id=fedbridge&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb" ] ||
+	fail "POST /logout: $resp"
+resp=$(curl -s -u "messenger:$messenger_secret" --data-urlencode grant_type=refresh_token \
+	--data-urlencode "refresh_token=$refresh" "$a/token")
+[ "$(printf '%s' "$resp" | field error)" = invalid_grant ] || fail "refresh after logout: $resp"
+resp=$(logout "$refresh")
+case "$resp" in *'"session_ended":true'*) ;; *) fail "a second logout: $resp" ;; esac
+ok "POST /logout ends the session (refresh refused after), answers the IdP's end-session URL; again is fine"
+
 echo "oidc_negative: $passed passed, 0 failed"
