@@ -1,5 +1,5 @@
 /*
- * fedbridge sessions list|show|revoke: the store seen and changed by an
+ * fedbridge sessions list|show|revoke|audit: the store seen and changed by an
  * admin, with either backend. A revocation is durable once this returns,
  * and every bridge on the store applies it to its relay checks at once.
  */
@@ -18,6 +18,11 @@ static const char usage_sessions[] =
     "                               [--issuer URL --subject SUB] [--limit N]\n"
     "       fedbridge sessions show -c FILE SESSION-ID\n"
     "       fedbridge sessions revoke -c FILE WHAT [--reason TEXT]\n"
+    "       fedbridge sessions audit -c FILE [--after ID] [--limit N]\n"
+    "\n"
+    "audit prints the audit trail (logins allowed and refused with the rule,\n"
+    "tokens issued, revocations), one JSON object per line, oldest first,\n"
+    "after record ID (default 0).\n"
     "\n"
     "WHAT is one of:\n"
     "  --sid ID                      one bridge session\n"
@@ -84,6 +89,7 @@ struct opts {
 	const char *config, *sid, *fid, *tenant, *issuer, *subject, *idp_session, *trust, *before,
 	    *reason;
 	size_t limit;
+	int64_t after;
 };
 
 static int
@@ -98,7 +104,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 		{ "trust", required_argument, NULL, 'r' },
 		{ "issued-before", required_argument, NULL, 'b' },
 		{ "reason", required_argument, NULL, 'R' },
-		{ "limit", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "after", required_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	int ch;
 	char *end;
@@ -142,6 +149,14 @@ parse_opts(int argc, char **argv, struct opts *o)
 			if (*end != '\0' || o->limit == 0 || o->limit > FB_STORE_LIST_MAX)
 				return usage("--limit must be 1 to 1000, got %s", optarg);
 			break;
+		case 'a': {
+			long long v = strtoll(optarg, &end, 10);
+			if (*end != '\0' || end == optarg || v < 0)
+				return usage(
+				    "--after must be a record id (0 or more), got %s", optarg);
+			o->after = (int64_t)v;
+			break;
+		}
 		case 'h':
 			fputs(usage_sessions, stdout);
 			return 0;
@@ -350,11 +365,66 @@ cmd_revoke(int argc, char **argv)
 	return rc;
 }
 
+static void
+json_field(json_t *o, const char *k, const char *v)
+{
+	if (v != NULL)
+		(void)json_object_set_new(o, k, json_string(v));
+}
+
+static int
+cmd_audit(int argc, char **argv)
+{
+	struct opts o;
+	struct fb_audit_list l = { 0 };
+	struct fb_store *store;
+	struct fb_conf *conf;
+	struct fb_err err = { 0 };
+	int rc = parse_opts(argc, argv, &o);
+
+	if (rc >= 0)
+		return rc;
+	if (optind != argc)
+		return usage("audit: unexpected argument %s", argv[optind]);
+	if ((conf = open_store(o.config, &store)) == NULL)
+		return 1;
+	if (fb_store_audit_list(store, o.after, o.limit, &l, &err) != FB_OK) {
+		fprintf(stderr, "fedbridge sessions audit: %s\n", err.msg);
+		rc = 1;
+	} else {
+		for (size_t i = 0; i < l.n; i++) {
+			const struct fb_audit_record *a = &l.v[i];
+			json_t *j = json_pack("{s:I,s:I,s:s}", "id", (json_int_t)a->id, "time",
+			    (json_int_t)a->time, "kind",
+			    fb_audit_kind_name(a->kind) ? fb_audit_kind_name(a->kind) : "unknown");
+			char *text;
+			json_field(j, "correlation", a->correlation);
+			json_field(j, "tenant", a->tenant);
+			json_field(j, "fid", a->fid);
+			json_field(j, "provider", a->provider);
+			json_field(j, "audience", a->audience);
+			json_field(j, "jti", a->jti);
+			json_field(j, "rule", a->rule);
+			json_field(j, "actor", a->actor);
+			json_field(j, "detail", a->detail);
+			if ((text = json_dumps(j, JSON_COMPACT)) != NULL)
+				printf("%s\n", text);
+			free(text);
+			json_decref(j);
+		}
+		rc = 0;
+	}
+	fb_audit_list_free(&l);
+	fb_store_close(store);
+	fb_conf_unref(conf);
+	return rc;
+}
+
 int
 fb_cli_sessions(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage("%s", "which command? list, show or revoke");
+		return usage("%s", "which command? list, show, revoke or audit");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		fputs(usage_sessions, stdout);
 		return 0;
@@ -365,5 +435,7 @@ fb_cli_sessions(int argc, char **argv)
 		return cmd_show(argc - 1, argv + 1);
 	if (strcmp(argv[1], "revoke") == 0)
 		return cmd_revoke(argc - 1, argv + 1);
+	if (strcmp(argv[1], "audit") == 0)
+		return cmd_audit(argc - 1, argv + 1);
 	return usage("unknown command %s", argv[1]);
 }
