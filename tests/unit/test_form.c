@@ -65,7 +65,8 @@ test_refusals(void **state)
 		if (fb_form_parse(cases[i].body, strlen(cases[i].body), &f, &err) == FB_OK)
 			fail_msg("%s: accepted", cases[i].body);
 		if (strstr(err.msg, cases[i].why) == NULL)
-			fail_msg("%s: expected \"%s\", got %s", cases[i].body, cases[i].why, err.msg);
+			fail_msg(
+			    "%s: expected \"%s\", got %s", cases[i].body, cases[i].why, err.msg);
 	}
 	/* A NUL inside the body itself. */
 	assert_int_equal(fb_form_parse("a=b\0c", 5, &f, &err), FB_ERR_INVALID);
