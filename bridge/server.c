@@ -494,6 +494,25 @@ peer_s256(const char *v, unsigned char out[FB_VERIFY_SHA256_LEN])
 	    n == FB_VERIFY_SHA256_LEN;
 }
 
+/* X-Request-Id when it is 1 to 64 characters of [A-Za-z0-9._-], else 22 random ones. */
+static void
+correlation_for(struct MHD_Connection *conn, char out[65])
+{
+	static const char ok[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+	const char *id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+	unsigned char r[16];
+	size_t n = id ? strlen(id) : 0;
+
+	if (n > 0 && n <= 64 && strspn(id, ok) == n) {
+		memcpy(out, id, n + 1);
+		return;
+	}
+	if (fb_random_bytes(r, sizeof(r)) != FB_OK ||
+	    fb_b64url_encode(r, sizeof(r), out, 65) != FB_OK)
+		(void)snprintf(out, 65, "-");
+}
+
 static enum MHD_Result
 handle_validate(struct MHD_Connection *conn)
 {
@@ -502,7 +521,7 @@ handle_validate(struct MHD_Connection *conn)
 	struct fb_verify_result r;
 	unsigned char sha[FB_VERIFY_SHA256_LEN];
 	bool have_cert = false;
-	char www[96];
+	char www[96], corr[65];
 	struct fb_buf body;
 	enum MHD_Result ret;
 	unsigned status;
@@ -538,11 +557,21 @@ handle_validate(struct MHD_Connection *conn)
 		pthread_mutex_unlock(&refresher.lock);
 	}
 
+	/* A correlation id: the relay's request id when it sends a sane one, else a new one.
+	 * Denials are logged with it and the token's jti and sid, which tie them to the
+	 * token_issued and login records of the audit trail. */
+	correlation_for(conn, corr);
+	if (r.reason != FB_VERIFY_ALLOW)
+		fb_log(FB_LOG_INFO, "relay [%s]: deny %s: tenant %s, jti %s, sid %s", corr,
+		    fb_verify_reason_name(r.reason),
+		    in.receiving_tenant ? in.receiving_tenant : "-", r.jti ? r.jti : "-",
+		    r.sid ? r.sid : "-");
 	status = reason_status(r.reason);
 	fb_buf_init(&body, 16384);
 	if (r.reason == FB_VERIFY_ALLOW) {
 		const char *headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", "X-Fed-Fid",
-			r.fid, "X-Fed-Tid", r.tid, "X-Fed-Attrs", r.attrs_json, NULL };
+			r.fid, "X-Fed-Tid", r.tid, "X-Fed-Attrs", r.attrs_json, "X-Correlation-Id",
+			corr, NULL };
 		(void)fb_buf_printf(&body, "{\"decision\":\"allow\",\"fid\":");
 		(void)fb_buf_append_json_string(&body, r.fid);
 		(void)fb_buf_printf(&body, ",\"tid\":");
@@ -552,7 +581,7 @@ handle_validate(struct MHD_Connection *conn)
 	} else {
 		const char *reason = fb_verify_reason_name(r.reason);
 		const char *headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", "X-Fed-Reason",
-			reason,
+			reason, "X-Correlation-Id", corr,
 			status == MHD_HTTP_UNAUTHORIZED ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL,
 			www, NULL };
 		(void)snprintf(www, sizeof(www), "Fed error=\"%s\"", reason);

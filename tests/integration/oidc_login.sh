@@ -184,9 +184,12 @@ case "$fid" in fid:0/HZnKEBoqDU/??????????????????????) ;; *) fail "fid $fid is 
 ok "POST /token (authorization_code): fid $fid, a refresh token and a federation token for HWqHczeM2P"
 
 # The token carries the mapped, released attributes: e-mail lower-cased, the department.
-payload=$(printf '%s' "$tok" | cut -d. -f2 | tr -- '-_' '+/')
-while [ $((${#payload} % 4)) -ne 0 ]; do payload="$payload="; done
-claims=$(printf '%s' "$payload" | openssl base64 -d -A)
+token_claims() {
+	payload=$(printf '%s' "$1" | cut -d. -f2 | tr -- '-_' '+/')
+	while [ $((${#payload} % 4)) -ne 0 ]; do payload="$payload="; done
+	printf '%s' "$payload" | openssl base64 -d -A
+}
+claims=$(token_claims "$tok")
 [ "$(printf '%s' "$claims" | json attrs.email)" = alice@a.example ] &&
 	[ "$(printf '%s' "$claims" | json attrs.department)" = "R&D" ] &&
 	[ "$(printf '%s' "$claims" | json sub)" = "$fid" ] &&
@@ -282,5 +285,22 @@ until [ "$(reason_at_b "$tok2")" = revoked ]; do
 	sleep 0.2
 done
 ok "fedbridge token verify at B answers revoked for the token of the ended session"
+
+# The audit trail ties it together: the token's jti was recorded at issuance (with the
+# session), and B's relay check logs its denial with the relay's request id and that jti.
+jti2=$(token_claims "$tok2" | json jti)
+"$FB_BINARY" sessions audit -c "$pair/a-oidc.yaml" --limit 1000 >"$FB_TMP/audit.jsonl"
+grep '"kind":"token_issued"' "$FB_TMP/audit.jsonl" | grep -q "\"jti\":\"$jti2\".*\"detail\":\"session " ||
+	fail "no token_issued record with jti $jti2: $(cat "$FB_TMP/audit.jsonl")"
+grep '"kind":"login_allowed"' "$FB_TMP/audit.jsonl" | grep -q "\"fid\":\"$fid\".*\"detail\":\"session " ||
+	fail "no login_allowed record for $fid"
+grep -q '"kind":"revocation".*"rule":"backchannel_logout"' "$FB_TMP/audit.jsonl" || fail "no revocation record"
+hdr=$(curl -s -D - -o /dev/null -H "Authorization: Fed $tok2" -H "X-Fed-Tenant: HWqHczeM2P" \
+	-H "X-Fed-Peer-Cert-S256: $(cert_s256 "$keys/a-to-b.cert.pem")" -H "X-Request-Id: relay-req-42" "$b/validate")
+case "$hdr" in *"X-Correlation-Id: relay-req-42"*"X-Fed-Reason: revoked"* | *"X-Fed-Reason: revoked"*"X-Correlation-Id: relay-req-42"*) ;;
+*) fail "/validate at B: $hdr" ;; esac
+grep -q "relay \[relay-req-42\]: deny revoked: tenant HWqHczeM2P, jti $jti2" "$FB_TMP/b.log" ||
+	fail "B's log lacks the denial with the request id and jti: $(grep relay "$FB_TMP/b.log")"
+ok "audit: login_allowed and token_issued (jti $jti2) at A; B's relay denial logged under the relay's request id with that jti"
 
 echo "oidc_login: $passed passed, 0 failed"
