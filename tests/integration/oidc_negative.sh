@@ -163,6 +163,32 @@ done
 case "$stats" in *'"good":1'*'"userinfo-bad-sub-claim":1'*) ;; *) fail "userinfo calls: $stats" ;; esac
 ok "userinfo is never called after a bad ID token or response (calls: $stats)"
 
+# ---- return_to: known open-redirect payloads never leave the bridge ----
+# (the allow-list holds http://127.0.0.1:9/cb; payloads from the usual lists)
+payloads=(
+	"https://evil.example/" "//evil.example" "///evil.example" "/\\evil.example" "\\\\evil.example"
+	"http://127.0.0.1:9/cb@evil.example" "http://127.0.0.1:9@evil.example/cb"
+	"http://evil.example\\@127.0.0.1:9/cb" "http://127.0.0.1:9/cb.evil.example"
+	"http://127.0.0.1:9/cbx" "http://127.0.0.1:9/cb/" "http://127.0.0.1:9/cb/../evil"
+	"http://127.0.0.1:9/cb#@evil.example" "http://127.0.0.1:9/cb\\@evil.example"
+	"http://127.0.0.1:90/cb" "https://127.0.0.1:9/cb" "http://127.0.0.1:9/CB"
+	"http://127.0.0.1:9/cb%2F..%2F..%2Fevil" "javascript:alert(1)//http://127.0.0.1:9/cb"
+	"data:text/html,<script>alert(1)</script>" "http:/\\/evil.example"
+	"http://127.0.0.1:9/cb$(printf '\r\n')Location: https://evil.example"
+	"http://127.0.0.1:9/cb$(printf '\t')x" " http://127.0.0.1:9/cb" "http://127.0.0.1:9/cb "
+	"http://127.0.0.1:9/cb%00https://evil.example" "" "http://[::1]:9/cb" "http://localhost:9/cb"
+)
+enc() { node -e 'process.stdout.write(encodeURIComponent(process.argv[1]))' -- "$1"; }
+for p in "${payloads[@]}"; do
+	st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$a/login/good?return_to=$(enc "$p")")
+	[ "$st" = "400 " ] || fail "return_to $(printf '%q' "$p") got: $st"
+done
+st=$(curl -s -o /dev/null -w '%{http_code}' "$a/login/good")
+[ "$st" = 400 ] || fail "no return_to got: $st"
+st=$(curl -s -o /dev/null -w '%{http_code}' "$a/login/good?return_to=$(enc "http://127.0.0.1:9/cb?next=%2Fchat&x=@evil")")
+[ "$st" = 302 ] || fail "the listed URL with a query string got: $st"
+ok "return_to: ${#payloads[@]} open-redirect payloads and a missing one refused with 400; the listed URL with a query passes"
+
 # ---- state and replay ----
 jar="$FB_TMP/replay.jar"
 st=$(start good "$jar")
