@@ -42,11 +42,17 @@ wait_for() {
 	done
 }
 
-# A TCP port nobody listens on, on loopback.
+# A TCP port nobody listens on, on loopback: below the kernel's ephemeral range
+# (32768 and up), where outgoing connections cannot take it before the test
+# binds it, and never one handed out before in this test.
 free_port() {
 	while :; do
-		p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+		p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000 ))
+		grep -qx "$p" "$FB_TMP/ports" 2>/dev/null && continue
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+		echo "$p" >>"$FB_TMP/ports"
+		echo "$p"
+		return
 	done
 }
 
