@@ -53,7 +53,8 @@ struct fb_login_site {
 	size_t n_clients;
 	unsigned char k_state[SEAL_KEY_LEN], k_code[SEAL_KEY_LEN], k_refresh[SEAL_KEY_LEN];
 	char token_url[2200]; /* PUBLIC_URL/token: the aud of client assertions */
-	bool secure; /* public_url is https: cookies are Secure and __Host- */
+	bool secure; /* public_url is https: cookies are Secure and __Secure- (a __Host- cookie
+	                would need Path=/) */
 };
 
 /* ---- keys and sealing ---- */
@@ -499,7 +500,7 @@ find_rp(const struct fb_login_site *s, const char *name, const struct fb_conf_te
 static void
 cookie_name(const struct fb_login_site *s, const char *state, char *out, size_t size)
 {
-	(void)snprintf(out, size, "%sfb_login_%s", s->secure ? "__Host-" : "", state);
+	(void)snprintf(out, size, "%sfb_login_%s", s->secure ? "__Secure-" : "", state);
 }
 
 enum MHD_Result
@@ -642,15 +643,30 @@ opened_clear(struct opened *o)
  * exchange. NULL when the session is open; else the reason ("mapping",
  * "refused", "revoked", "session"), already logged and audited.
  */
+/* What a login established, whatever the protocol (all borrowed). */
+struct login_facts {
+	const char *tenant, *provider;
+	const struct fb_identity *id;
+	json_t *claims; /* OpenID Connect; NULL for SAML */
+	const json_t *attrs; /* SAML attributes; NULL for OpenID Connect */
+	const char *nameid; /* SAML */
+	int64_t expires_cap; /* the IdP's limit on the session (SessionNotOnOrAfter); 0: none */
+};
+
 static const char *
-open_session(struct runtime *rt, struct fb_store *store, const char *tenant, const char *provider,
-    const struct fb_identity *id, json_t *claims, const char *corr, struct opened *o)
+open_session(struct runtime *rt, struct fb_store *store, const struct login_facts *f,
+    const char *corr, struct opened *o)
 {
+	const char *tenant = f->tenant, *provider = f->provider;
+	const struct fb_identity *id = f->id;
+	json_t *claims = f->claims;
 	struct fb_login in = { .tenant = tenant,
 		.provider = provider,
 		.issuer = id->issuer,
 		.subject = id->subject,
-		.claims = claims };
+		.claims = claims,
+		.attrs = f->attrs,
+		.nameid = f->nameid };
 	struct fb_session *sess = &o->sess;
 	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
 	struct fb_err err = { 0 };
@@ -682,6 +698,8 @@ open_session(struct runtime *rt, struct fb_store *store, const char *tenant, con
 	sess->attrs = session_outcome(&o->p);
 	sess->created = sess->last_seen = now;
 	sess->expires = now + rt->conf->tokens.session_ttl;
+	if (f->expires_cap > 0 && f->expires_cap < sess->expires)
+		sess->expires = f->expires_cap;
 	sess->idle_timeout = rt->conf->tokens.session_idle;
 	if (fb_session_id_new(sess->id) != FB_OK || sess->attrs == NULL ||
 	    fb_store_session_revoked(store, sess, now, &rk, &err) != FB_OK ||
@@ -812,7 +830,13 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 		goto done;
 	}
 
-	why = open_session(rt, store, tenant, provider, out.identity, out.claims, corr, &opened);
+	{
+		struct login_facts facts = { .tenant = tenant,
+			.provider = provider,
+			.id = out.identity,
+			.claims = out.claims };
+		why = open_session(rt, store, &facts, corr, &opened);
+	}
 	if (why == NULL &&
 	    (code_new(rt->login, opened.sess.id, tenant, return_to, now, &code) != FB_OK ||
 	        asprintf(&location, "%s%ccode=%s", return_to, strchr(return_to, '?') ? '&' : '?',
@@ -1300,8 +1324,12 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	if (fb_identity_new(prov->name, prov->issuer, jstr(claims, "sub"),
 	        json_is_string(sid) ? json_string_value(sid) : NULL, &id, &err) != FB_OK)
 		why = "id_token";
-	else
-		why = open_session(rt, store, c->t->id, prov->name, id, claims, corr, &opened);
+	else {
+		struct login_facts facts = {
+			.tenant = c->t->id, .provider = prov->name, .id = id, .claims = claims
+		};
+		why = open_session(rt, store, &facts, corr, &opened);
+	}
 	if (why != NULL)
 		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant",
 		    strcmp(why, "refused") == 0       ? "the tenant's rules refuse this user"
