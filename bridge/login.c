@@ -51,6 +51,9 @@ struct fb_login_site {
 	size_t n_rps;
 	struct site_client *clients;
 	size_t n_clients;
+	struct fb_saml_sp **sps; /* one per saml provider */
+	const struct fb_conf_tenant **sp_tenants;
+	size_t n_sps;
 	unsigned char k_state[SEAL_KEY_LEN], k_code[SEAL_KEY_LEN], k_refresh[SEAL_KEY_LEN];
 	char token_url[2200]; /* PUBLIC_URL/token: the aud of client assertions */
 	bool secure; /* public_url is https: cookies are Secure and __Secure- (a __Host- cookie
@@ -181,6 +184,10 @@ fb_login_site_free(struct fb_login_site *s)
 		return;
 	for (size_t i = 0; i < s->n_rps; i++)
 		fb_oidc_rp_free(s->rps[i]);
+	for (size_t i = 0; i < s->n_sps; i++)
+		fb_saml_sp_free(s->sps[i]);
+	free(s->sps);
+	free(s->sp_tenants);
 	for (size_t i = 0; i < s->n_clients; i++) {
 		fb_oidc_keys_free(s->clients[i].keys);
 		if (s->clients[i].secret != NULL) {
@@ -234,7 +241,7 @@ fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct
 {
 	struct fb_login_site *s = calloc(1, sizeof(*s));
 	char redirect[2200], *secret = NULL;
-	size_t n_oidc = 0, n_clients = 0, len = 0;
+	size_t n_oidc = 0, n_saml = 0, n_clients = 0, len = 0;
 	fb_rc rc = FB_OK;
 
 	*out = NULL;
@@ -244,13 +251,18 @@ fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct
 	s->secure = strncmp(conf->installation.public_url, "https://", 8) == 0;
 	for (size_t t = 0; t < conf->n_tenants; t++) {
 		n_clients += conf->tenants[t].n_clients;
-		for (size_t i = 0; i < conf->tenants[t].n_providers; i++)
+		for (size_t i = 0; i < conf->tenants[t].n_providers; i++) {
 			n_oidc += conf->tenants[t].providers[i].type == FB_PROVIDER_OIDC;
+			n_saml += conf->tenants[t].providers[i].type == FB_PROVIDER_SAML;
+		}
 	}
 	s->rps = calloc(n_oidc ? n_oidc : 1, sizeof(struct fb_oidc_rp *));
 	s->rp_tenants = calloc(n_oidc ? n_oidc : 1, sizeof(const struct fb_conf_tenant *));
 	s->clients = calloc(n_clients ? n_clients : 1, sizeof(*s->clients));
-	if (s->rps == NULL || s->rp_tenants == NULL || s->clients == NULL) {
+	s->sps = calloc(n_saml ? n_saml : 1, sizeof(struct fb_saml_sp *));
+	s->sp_tenants = calloc(n_saml ? n_saml : 1, sizeof(const struct fb_conf_tenant *));
+	if (s->rps == NULL || s->rp_tenants == NULL || s->clients == NULL || s->sps == NULL ||
+	    s->sp_tenants == NULL) {
 		fb_login_site_free(s);
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	}
@@ -280,8 +292,14 @@ fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct
 				.redirect_uri = redirect,
 				.skew = conf->tokens.clock_skew,
 				.refetch_min = conf->keys.refetch_min };
-			if (ten->providers[i].type != FB_PROVIDER_OIDC)
+			if (ten->providers[i].type == FB_PROVIDER_SAML) {
+				s->sp_tenants[s->n_sps] = ten;
+				if ((rc = fb_saml_sp_new(&ten->providers[i],
+				         conf->installation.public_url, &s->sps[s->n_sps], err)) ==
+				    FB_OK)
+					s->n_sps++;
 				continue;
+			}
 			s->rp_tenants[s->n_rps] = ten;
 			if ((rc = fb_oidc_rp_new(&o, &s->rps[s->n_rps], err)) == FB_OK)
 				s->n_rps++;
@@ -503,6 +521,107 @@ cookie_name(const struct fb_login_site *s, const char *state, char *out, size_t 
 	(void)snprintf(out, size, "%sfb_login_%s", s->secure ? "__Secure-" : "", state);
 }
 
+/* ---- SAML: GET /login/<provider>, GET /saml/metadata, POST /saml/acs/<provider> ---- */
+
+static struct fb_saml_sp *
+find_sp(const struct fb_login_site *s, const char *name, const struct fb_conf_tenant **tenant)
+{
+	for (size_t i = 0; i < s->n_sps; i++) {
+		if (strcmp(fb_saml_sp_provider(s->sps[i])->name, name) == 0) {
+			*tenant = s->sp_tenants[i];
+			return s->sps[i];
+		}
+	}
+	return NULL;
+}
+
+static void
+saml_cookie_name(const struct fb_login_site *s, const char *handle, char *out, size_t size)
+{
+	(void)snprintf(out, size, "%sfb_saml_%s", s->secure ? "__Secure-" : "", handle);
+}
+
+static bool return_to_allowed(const struct fb_conf_tenant *t, const char *r);
+
+/*
+ * The SP-initiated login: a signed AuthnRequest by HTTP-Redirect. What the
+ * ACS must know (the request ID, provider, tenant, return_to, deadline)
+ * travels sealed in a cookie named after a random RelayState. The IdP posts
+ * its answer cross-site, so the cookie is SameSite=None (and Secure on https).
+ */
+static enum MHD_Result
+saml_start(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const char *provider, const char *return_to, const char *corr)
+{
+	const struct fb_conf_tenant *t = NULL;
+	struct fb_saml_sp *sp = find_sp(rt->login, provider, &t);
+	struct fb_err err = { 0 };
+	char handle[CORRELATION_LEN + 1], cname[80], *url = NULL, *rid = NULL, *sealed = NULL;
+	char *cookie = NULL;
+	int64_t now = (int64_t)time(NULL);
+	json_t *st = NULL;
+	enum MHD_Result ret;
+
+	if (return_to == NULL || !return_to_allowed(t, return_to)) {
+		fb_log(FB_LOG_WARN, "login [%s]: provider %s: return_to %s", corr, provider,
+		    return_to ? "not in the tenant's allow-list" : "missing");
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, "return_to",
+		    return_to ? "not in the allow-list" : "missing");
+		return error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_return_to",
+		    "The application that sent you here asked to come back to an address this "
+		    "site does not allow.",
+		    corr, NULL);
+	}
+	correlation_new(handle);
+	if (fb_saml_sp_authn_request(sp, handle, &url, &rid, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "login [%s]: provider %s: %s", corr, provider, err.msg);
+		return error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		    "The login could not be started.", corr, NULL);
+	}
+	st = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "p", provider, "t", t->id, "h", handle,
+	    "rid", rid, "r", return_to, "c", corr, "e", (json_int_t)now + LOGIN_TTL);
+	saml_cookie_name(rt->login, handle, cname, sizeof(cname));
+	if (st == NULL || seal(rt->login->k_state, "saml login", st, &sealed) != FB_OK ||
+	    asprintf(&cookie, "%s=%s; Path=/saml/acs/%s; Max-Age=%d; HttpOnly; SameSite=None%s",
+	        cname, sealed, provider, LOGIN_TTL, rt->login->secure ? "; Secure" : "") < 0) {
+		cookie = NULL;
+		ret = error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		    "The login could not be started.", corr, NULL);
+	} else {
+		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, url, MHD_HTTP_HEADER_SET_COOKIE,
+			cookie, "X-Correlation-Id", corr, NULL };
+		fb_log(FB_LOG_INFO, "login [%s]: provider %s: AuthnRequest %s to the IdP", corr,
+		    provider, rid);
+		ret = queue(conn, MHD_HTTP_FOUND, NULL, "", 0, headers);
+	}
+	json_decref(st);
+	free(sealed);
+	free(cookie);
+	free(url);
+	free(rid);
+	return ret;
+}
+
+enum MHD_Result
+fb_login_saml_metadata(struct MHD_Connection *conn, struct runtime *rt, const char *provider)
+{
+	static const char ctype[] = "application/samlmetadata+xml";
+	const struct fb_conf_tenant *t = NULL;
+	struct fb_saml_sp *sp = NULL;
+	const char *xml;
+
+	if (provider != NULL)
+		sp = find_sp(rt->login, provider, &t);
+	else if (rt->login->n_sps == 1)
+		sp = rt->login->sps[0];
+	if (sp == NULL)
+		return queue(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
+		    "no such SAML provider: use /saml/metadata/<provider>\n",
+		    sizeof("no such SAML provider: use /saml/metadata/<provider>\n") - 1, NULL);
+	xml = fb_saml_sp_metadata(sp);
+	return queue(conn, MHD_HTTP_OK, ctype, xml, strlen(xml), NULL);
+}
+
 enum MHD_Result
 fb_login_start(
     struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store, const char *provider)
@@ -519,8 +638,10 @@ fb_login_start(
 	enum MHD_Result ret;
 
 	correlation_new(corr);
+	if (find_sp(rt->login, provider, &t) != NULL)
+		return saml_start(conn, rt, store, provider, return_to, corr);
 	if ((rp = find_rp(rt->login, provider, &t)) == NULL) {
-		fb_log(FB_LOG_INFO, "login [%s]: no OpenID Connect provider %.64s", corr, provider);
+		fb_log(FB_LOG_INFO, "login [%s]: no provider %.64s", corr, provider);
 		return error_page(conn, MHD_HTTP_NOT_FOUND, "unknown_provider",
 		    "This login address names no identity provider of this site.", corr, NULL);
 	}
@@ -1584,5 +1705,163 @@ fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, str
 	json_decref(claims);
 	free(iss);
 	fb_form_clear(&f);
+	return ret;
+}
+
+/* ---- POST /saml/acs/<provider> ---- */
+
+enum MHD_Result
+fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const char *provider, const struct fb_http_body *body)
+{
+	const struct fb_conf_tenant *t = NULL;
+	struct fb_saml_sp *sp = find_sp(rt->login, provider, &t);
+	struct fb_saml_outcome out = { 0 };
+	struct fb_identity *id = NULL;
+	struct opened opened = { 0 };
+	struct fb_form f = { 0 };
+	struct fb_err err = { 0 };
+	char corr[CORRELATION_LEN + 1], cname[80], clear[160], *code = NULL, *location = NULL;
+	const char *relay, *return_to = NULL, *rid = NULL, *why = NULL;
+	int64_t now = (int64_t)time(NULL);
+	json_t *st = NULL;
+	enum MHD_Result ret;
+	bool first = false;
+
+	correlation_new(corr);
+	clear[0] = '\0';
+	if (sp == NULL)
+		return error_page(conn, MHD_HTTP_NOT_FOUND, "unknown_provider",
+		    "This address names no SAML identity provider of this site.", corr, NULL);
+	if (!form_content_type(conn) || fb_form_parse(body->data, body->len, &f, &err) != FB_OK ||
+	    fb_form_get(&f, "SAMLResponse") == NULL) {
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL,
+		    "bad_response", "no SAMLResponse form field");
+		fb_form_clear(&f);
+		return error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_response",
+		    "This page expects a SAML response from your identity provider.", corr, NULL);
+	}
+	/* The login this answers: the sealed cookie named by RelayState. */
+	relay = fb_form_get(&f, "RelayState");
+	if (relay != NULL && strlen(relay) == CORRELATION_LEN &&
+	    strspn(relay, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+	        CORRELATION_LEN) {
+		saml_cookie_name(rt->login, relay, cname, sizeof(cname));
+		(void)snprintf(clear, sizeof(clear),
+		    "%s=; Path=/saml/acs/%s; Max-Age=0; HttpOnly%s", cname, provider,
+		    rt->login->secure ? "; Secure" : "");
+		st = unseal(rt->login->k_state, "saml login",
+		    MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, cname));
+	}
+	if (st != NULL) {
+		if (jstr(st, "c") != NULL)
+			(void)snprintf(corr, sizeof(corr), "%s", jstr(st, "c"));
+		if (jstr(st, "p") == NULL || strcmp(jstr(st, "p"), provider) != 0 ||
+		    jstr(st, "h") == NULL || strcmp(jstr(st, "h"), relay) != 0 ||
+		    jint(st, "e") < now)
+			why = jint(st, "e") < now ? "expired" : "bad_state";
+		rid = jstr(st, "rid");
+		return_to = jstr(st, "r");
+	} else if (!fb_saml_sp_provider(sp)->allow_idp_initiated) {
+		why = "unsolicited";
+	} else {
+		/* IdP-initiated: RelayState may name where to go, if the tenant allows it. */
+		return_to = relay != NULL && return_to_allowed(t, relay) ? relay
+		    : t->return_to.n > 0                                 ? t->return_to.v[0]
+		                                                         : NULL;
+		if (return_to == NULL)
+			why = "bad_return_to";
+	}
+	if (why != NULL) {
+		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s)", corr, provider, why);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, why,
+		    strcmp(why, "unsolicited") == 0
+		        ? "a response without a login in progress (IdP-initiated login is off)"
+		        : why);
+		ret = error_page(conn, MHD_HTTP_BAD_REQUEST, why,
+		    strcmp(why, "expired") == 0
+		        ? "The login took too long. Start again from your application."
+		        : "No login is in progress in this browser for this answer of the identity "
+		          "provider. Start again from your application.",
+		    corr, clear[0] ? clear : NULL);
+		goto done;
+	}
+	if (fb_saml_sp_acs(sp, fb_form_get(&f, "SAMLResponse"), rid, now,
+	        rt->conf->tokens.clock_skew, &out, &err) != FB_OK) {
+		const char *step = fb_saml_failure_name(out.failure);
+		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s): %s", corr, provider,
+		    step, err.msg);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, step,
+		    err.msg);
+		ret = error_page(conn, MHD_HTTP_FORBIDDEN, step,
+		    "The answer of your identity provider could not be accepted.", corr,
+		    clear[0] ? clear : NULL);
+		goto done;
+	}
+	/* One-time use of the assertion and of the request, across nodes and restarts. */
+	if (fb_store_once_consume(store, FB_ONCE_SAML_ASSERTION, out.assertion_id,
+	        (out.assertion_expires > 0 ? out.assertion_expires : now + LOGIN_TTL) +
+	            rt->conf->tokens.clock_skew,
+	        now, &first, &err) != FB_OK ||
+	    !first ||
+	    (rid != NULL &&
+	        (fb_store_once_consume(
+	             store, FB_ONCE_SAML_REQUEST, rid, jint(st, "e"), now, &first, &err) != FB_OK ||
+	            !first))) {
+		why = first ? "unavailable" : "replayed";
+		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s)", corr, provider, why);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, why,
+		    first ? err.msg : "assertion or request used before");
+		ret = error_page(conn, first ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_FORBIDDEN,
+		    why,
+		    first ? "The login could not be completed. Try again in a minute."
+		          : "This answer of the identity provider was already used. Start again "
+		            "from your application.",
+		    corr, clear[0] ? clear : NULL);
+		goto done;
+	}
+	if (fb_identity_new(provider, out.id.issuer ? out.id.issuer : fb_saml_sp_idp_entity_id(sp),
+	        out.id.nameid, out.id.session_index, &id, &err) != FB_OK) {
+		why = "bad_response";
+	} else {
+		struct login_facts facts = { .tenant = t->id,
+			.provider = provider,
+			.id = id,
+			.attrs = out.id.attrs,
+			.nameid = out.id.nameid,
+			.expires_cap = out.session_not_on_or_after };
+		why = open_session(rt, store, &facts, corr, &opened);
+	}
+	if (why == NULL &&
+	    (code_new(rt->login, opened.sess.id, t->id, return_to, now, &code) != FB_OK ||
+	        asprintf(&location, "%s%ccode=%s", return_to, strchr(return_to, '?') ? '&' : '?',
+	            code) < 0)) {
+		location = NULL;
+		why = "session";
+	}
+	if (why != NULL) {
+		ret = error_page(conn,
+		    strcmp(why, "session") == 0 ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_FORBIDDEN,
+		    why,
+		    strcmp(why, "refused") == 0
+		        ? "Your organisation's rules do not let this account federate."
+		        : "The login could not be completed.",
+		    corr, clear[0] ? clear : NULL);
+		goto done;
+	}
+	{
+		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, location,
+			MHD_HTTP_HEADER_SET_COOKIE, clear[0] ? clear : NULL, "X-Correlation-Id",
+			corr, NULL };
+		ret = queue(conn, MHD_HTTP_SEE_OTHER, NULL, "", 0, headers);
+	}
+done:
+	opened_clear(&opened);
+	fb_identity_free(id);
+	fb_saml_outcome_clear(&out);
+	json_decref(st);
+	fb_form_clear(&f);
+	free(code);
+	free(location);
 	return ret;
 }

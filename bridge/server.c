@@ -28,6 +28,7 @@
 #define PEER_CERT_MAX 16384
 
 #define SERVE_BODY_MAX 65536 /* the largest request body read (POST /token, logout) */
+#define SERVE_ACS_BODY_MAX ((size_t)2 << 20) /* a SAML response, base64 and form-encoded */
 
 static struct {
 	pthread_mutex_t lock;
@@ -626,7 +627,7 @@ login_route(
 	struct runtime *rt;
 	enum MHD_Result ret;
 	bool is_post = strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
-	    strcmp(url, "/oidc/backchannel-logout") == 0;
+	    strcmp(url, "/oidc/backchannel-logout") == 0 || strncmp(url, "/saml/acs/", 10) == 0;
 
 	if (is_post ? !post : !get)
 		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -639,6 +640,10 @@ login_route(
 		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"store\"}\n", NULL);
 	if (strcmp(url, "/token") == 0)
 		ret = fb_login_token(conn, rt, state.store, &body);
+	else if (strncmp(url, "/saml/acs/", 10) == 0)
+		ret = fb_login_saml_acs(conn, rt, state.store, url + 10, &body);
+	else if (strncmp(url, "/saml/metadata", 14) == 0)
+		ret = fb_login_saml_metadata(conn, rt, url[14] == '/' ? url + 15 : NULL);
 	else if (strcmp(url, "/logout") == 0)
 		ret = fb_login_logout(conn, rt, state.store, &body);
 	else if (strcmp(url, "/oidc/backchannel-logout") == 0)
@@ -666,10 +671,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (req == NULL) {
 		if ((req = calloc(1, sizeof(*req))) == NULL)
 			return MHD_NO;
+		bool acs = strncmp(url, "/saml/acs/", 10) == 0;
 		req->keep = post &&
 		    (strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
-		        strcmp(url, "/oidc/backchannel-logout") == 0);
-		fb_buf_init(&req->body, SERVE_BODY_MAX);
+		        strcmp(url, "/oidc/backchannel-logout") == 0 || acs);
+		fb_buf_init(&req->body, acs ? SERVE_ACS_BODY_MAX : SERVE_BODY_MAX);
 		*req_cls = req;
 		return MHD_YES;
 	}
@@ -682,7 +688,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	if (strncmp(url, "/login/", 7) == 0 || strcmp(url, "/oidc/callback") == 0 ||
 	    strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
-	    strcmp(url, "/oidc/backchannel-logout") == 0)
+	    strcmp(url, "/oidc/backchannel-logout") == 0 || strncmp(url, "/saml/acs/", 10) == 0 ||
+	    strcmp(url, "/saml/metadata") == 0 || strncmp(url, "/saml/metadata/", 15) == 0)
 		return login_route(conn, url, get, post, req);
 	if (strcmp(url, "/validate") == 0) {
 		/* POST, or GET with the same headers as an nginx auth_request subrequest. */

@@ -75,6 +75,12 @@ enum MHD_Result fb_login_token(struct MHD_Connection *conn, struct runtime *rt,
  * browser to end it at the IdP too. */
 enum MHD_Result fb_login_logout(struct MHD_Connection *conn, struct runtime *rt,
     struct fb_store *store, const struct fb_http_body *body);
+/* GET /saml/metadata[/<provider>] (provider NULL: the only SAML provider) */
+enum MHD_Result fb_login_saml_metadata(
+    struct MHD_Connection *conn, struct runtime *rt, const char *provider);
+/* POST /saml/acs/<provider> */
+enum MHD_Result fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt,
+    struct fb_store *store, const char *provider, const struct fb_http_body *body);
 /* POST /oidc/backchannel-logout */
 enum MHD_Result fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt,
     struct fb_store *store, const struct fb_http_body *body);

@@ -149,6 +149,77 @@ fb_rc fb_oidc_discovery_parse(const char *text, size_t len, const char *issuer,
     struct fb_oidc_discovery *out, struct fb_err *err);
 void fb_oidc_discovery_clear(struct fb_oidc_discovery *d);
 
+/* ---- the SAML 2.0 service provider (saml_sp.c) ---- */
+
+/*
+ * Initialises Lasso once per process; call it from the main thread before
+ * any other starts. Refused when the environment sets LASSO_FLAG (it can
+ * switch signature verification off).
+ */
+fb_rc fb_saml_init(struct fb_err *err);
+
+/* One configured SAML provider, as this SP sees it; read-only, shared by threads. */
+struct fb_saml_sp;
+
+/*
+ * Builds the SP for provider p: entityID PUBLIC_URL/saml/metadata/NAME, ACS
+ * PUBLIC_URL/saml/acs/NAME (HTTP-POST), SLO PUBLIC_URL/saml/slo/NAME, signed
+ * with sp_key (0600) and sp_cert; the IdP's metadata (a file, or a URL
+ * fetched now) must describe exactly one IdP with an SSO service.
+ */
+fb_rc fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url,
+    struct fb_saml_sp **out, struct fb_err *err);
+void fb_saml_sp_free(struct fb_saml_sp *sp);
+const char *fb_saml_sp_metadata(const struct fb_saml_sp *sp); /* the SP's metadata XML */
+const char *fb_saml_sp_entity_id(const struct fb_saml_sp *sp);
+const char *fb_saml_sp_idp_entity_id(const struct fb_saml_sp *sp);
+const struct fb_conf_provider *fb_saml_sp_provider(const struct fb_saml_sp *sp);
+
+/*
+ * An SP-initiated login: the URL of a signed (RSA-SHA256) HTTP-Redirect
+ * AuthnRequest asking for an HTTP-POST response, and its ID (what the
+ * response's InResponseTo must be). Both malloc'd.
+ */
+fb_rc fb_saml_sp_authn_request(const struct fb_saml_sp *sp, const char *relay_state, char **url,
+    char **request_id, struct fb_err *err);
+
+/* Why a SAML response was refused, for the error page, the audit trail and the tests. */
+enum fb_saml_failure {
+	FB_SAML_OK = 0,
+	FB_SAML_BAD_RESPONSE, /* not base64, not XML, a structure that is not one Response with one
+	                         Assertion, duplicated IDs, no AuthnStatement or NameID */
+	FB_SAML_SIGNATURE, /* missing, misplaced, not covering its element, not by the IdP's keys */
+	FB_SAML_ALGORITHM, /* SHA-1 (or weaker) without allow_sha1 */
+	FB_SAML_ISSUER,
+	FB_SAML_STATUS,
+	FB_SAML_DESTINATION,
+	FB_SAML_IN_RESPONSE_TO,
+	FB_SAML_SUBJECT_CONFIRMATION, /* no bearer confirmation with our Recipient, in time */
+	FB_SAML_CONDITIONS, /* times, unknown conditions, SessionNotOnOrAfter past */
+	FB_SAML_AUDIENCE,
+	FB_SAML_UNSUPPORTED, /* encrypted assertions (not yet) */
+};
+const char *fb_saml_failure_name(enum fb_saml_failure f);
+
+struct fb_saml_outcome {
+	enum fb_saml_failure failure;
+	struct fb_saml_identity id; /* issuer, NameID and format, SessionIndex, attributes */
+	char *assertion_id; /* to be consumed once */
+	int64_t assertion_expires; /* the earliest NotOnOrAfter: how long to remember the ID */
+	int64_t session_not_on_or_after; /* 0: the IdP set no cap */
+};
+void fb_saml_outcome_clear(struct fb_saml_outcome *o);
+
+/*
+ * Reads an HTTP-POST SAMLResponse (base64) at this SP's ACS. request_id is
+ * the ID of the AuthnRequest of this login, or NULL for an unsolicited
+ * response (which the caller allows only when the provider does). Every
+ * check is listed in saml_acs.c; a refusal sets out->failure and err. The
+ * caller consumes out->assertion_id once.
+ */
+fb_rc fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const char *request_id,
+    int64_t now, int64_t skew, struct fb_saml_outcome *out, struct fb_err *err);
+
 /* ---- the OpenID Connect relying party (oidc_rp.c) ---- */
 
 /*

@@ -7,9 +7,11 @@ set -eu
 
 profile=${1:-run}
 build="build-essential cmake pkg-config libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
-libjansson-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev libxml2-dev libcjose-dev"
+libjansson-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev libxml2-dev libcjose-dev
+liblasso3-dev libxmlsec1-dev libglib2.0-dev"
 run="$build openssl curl ca-certificates"
-test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy nginx wrk postgresql"
+test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy nginx wrk postgresql
+python3-lxml python3-xmlsec"
 
 case "$profile" in
 run) want=$run ;;

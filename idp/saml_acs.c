@@ -1,0 +1,608 @@
+/*
+ * The assertion consumer service: a SAML 2.0 Response (HTTP-POST binding)
+ * checked the way mod_auth_mellon checks it, and more, before anything in it
+ * is believed. Lasso processes the message too, as a second opinion, but
+ * every check that decides is made here on one hardened parse of the
+ * document:
+ *
+ *   - structure: one Response (the root), one Assertion, no encrypted or
+ *     duplicated parts, IDs unique, every Signature where it belongs;
+ *   - signatures: the Assertion's always, the Response's when present, each
+ *     by a certificate of the IdP's metadata (a key in KeyInfo is never
+ *     used), covering exactly its parent element, with SHA-256 or better;
+ *   - Issuer, Status, Destination, InResponseTo, the bearer
+ *     SubjectConfirmation (Recipient, NotOnOrAfter, InResponseTo),
+ *     Conditions (times, Audience, nothing unknown), the AuthnStatement.
+ *
+ * Counting elements over the whole document is what defeats signature
+ * wrapping: a second Assertion or Response anywhere is refused before any
+ * signature is looked at.
+ */
+#include "fb_idp.h"
+#include "saml_int.h"
+#include "saml_sp_int.h"
+
+#include <lasso/lasso.h>
+#include <libxml/tree.h>
+#include <libxml/valid.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xmlsec/crypto.h>
+#include <xmlsec/xmldsig.h>
+#include <xmlsec/xmlsec.h>
+
+#define NS_DSIG "http://www.w3.org/2000/09/xmldsig#"
+#define SAML_B64_MAX (FB_SAML_XML_MAX / 3 * 4 + 4096)
+#define STATUS_SUCCESS "urn:oasis:names:tc:SAML:2.0:status:Success"
+#define CM_BEARER "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+
+const char *
+fb_saml_failure_name(enum fb_saml_failure f)
+{
+	static const char *const names[] = { "ok", "bad_response", "signature", "algorithm",
+		"issuer", "status", "destination", "in_response_to", "subject_confirmation",
+		"conditions", "audience", "unsupported" };
+
+	return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "unknown";
+}
+
+void
+fb_saml_outcome_clear(struct fb_saml_outcome *o)
+{
+	fb_saml_identity_clear(&o->id);
+	free(o->assertion_id);
+	memset(o, 0, sizeof(*o));
+}
+
+static fb_rc refuse(struct fb_saml_outcome *o, enum fb_saml_failure f, struct fb_err *err,
+    const char *fmt, ...) FB_PRINTF(4, 5);
+
+static fb_rc
+refuse(struct fb_saml_outcome *o, enum fb_saml_failure f, struct fb_err *err, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o->failure = f;
+	return FB_ERR_SET(err, FB_ERR_INVALID, "saml: %s", msg);
+}
+
+/* xs:dateTime in UTC ("2026-11-22T10:00:00Z", fractions allowed); false otherwise. */
+static bool
+saml_time(const char *s, int64_t *out)
+{
+	struct tm tm;
+	const char *p;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || (p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return false;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (strcmp(p, "Z") != 0 || (t = timegm(&tm)) == (time_t)-1)
+		return false;
+	*out = (int64_t)t;
+	return true;
+}
+
+static xmlNode *
+child(const xmlNode *n, const char *ns, const char *name)
+{
+	for (xmlNode *c = n ? n->children : NULL; c != NULL; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && fb_saml_xml_is(c, ns, name))
+			return c;
+	return NULL;
+}
+
+static size_t
+count(const xmlNode *n, const char *ns, const char *name)
+{
+	size_t k = 0;
+
+	for (const xmlNode *c = n; c != NULL; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		k += fb_saml_xml_is(c, ns, name) ? 1 : 0;
+		k += count(c->children, ns, name);
+	}
+	return k;
+}
+
+/* An attribute without namespace; NULL when absent. The caller xmlFree()s it. */
+static char *
+attr(const xmlNode *n, const char *name)
+{
+	return n ? (char *)xmlGetNoNsProp((xmlNode *)n, (const xmlChar *)name) : NULL;
+}
+
+/* All the text inside n (comments cannot split it); the caller xmlFree()s it. */
+static char *
+text(const xmlNode *n)
+{
+	return n ? (char *)xmlNodeGetContent(n) : NULL;
+}
+
+static bool
+attr_is(const xmlNode *n, const char *name, const char *want)
+{
+	char *v = attr(n, name);
+	bool eq = v != NULL && want != NULL && strcmp(v, want) == 0;
+
+	xmlFree(v);
+	return eq;
+}
+
+/* Every element with an ID: unique across the document, and registered for xmlsec. */
+static bool
+register_ids(xmlDoc *doc, xmlNode *n, char **dup)
+{
+	for (xmlNode *c = n; c != NULL; c = c->next) {
+		xmlAttr *a;
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if ((a = xmlHasNsProp(c, (const xmlChar *)"ID", NULL)) != NULL) {
+			xmlChar *id = xmlNodeListGetString(doc, a->children, 1);
+			if (id == NULL || xmlGetID(doc, id) != NULL ||
+			    xmlAddID(NULL, doc, id, a) == NULL) {
+				*dup = id ? strndup((const char *)id, 128) : NULL;
+				xmlFree(id);
+				return false;
+			}
+			xmlFree(id);
+		}
+		if (!register_ids(doc, c->children, dup))
+			return false;
+	}
+	return true;
+}
+
+static bool
+strong_alg(const char *alg, bool allow_sha1, bool digest)
+{
+	static const char *const sigs[] = { "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+		"http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+		"http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+		"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+		"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+		"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512" };
+	static const char *const digests[] = { "http://www.w3.org/2001/04/xmlenc#sha256",
+		"http://www.w3.org/2001/04/xmldsig-more#sha384",
+		"http://www.w3.org/2001/04/xmlenc#sha512" };
+	const char *const *v = digest ? digests : sigs;
+	size_t n = digest ? 3 : 6;
+
+	if (alg == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(alg, v[i]) == 0)
+			return true;
+	return allow_sha1 &&
+	    strcmp(alg,
+	        digest ? "http://www.w3.org/2000/09/xmldsig#sha1"
+	               : "http://www.w3.org/2000/09/xmldsig#rsa-sha1") == 0;
+}
+
+/* Every SignatureMethod and DigestMethod in the document is strong enough. */
+static const char *
+weak_alg(const xmlNode *n, bool allow_sha1)
+{
+	for (const xmlNode *c = n; c != NULL; c = c->next) {
+		const char *bad;
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (fb_saml_xml_is(c, NS_DSIG, "SignatureMethod") ||
+		    fb_saml_xml_is(c, NS_DSIG, "DigestMethod")) {
+			char *alg = attr(c, "Algorithm");
+			bool ok =
+			    strong_alg(alg, allow_sha1, fb_saml_xml_is(c, NS_DSIG, "DigestMethod"));
+			xmlFree(alg);
+			if (!ok)
+				return fb_saml_xml_is(c, NS_DSIG, "DigestMethod")
+				    ? "DigestMethod"
+				    : "SignatureMethod";
+		}
+		if ((bad = weak_alg(c->children, allow_sha1)) != NULL)
+			return bad;
+	}
+	return NULL;
+}
+
+/*
+ * The Signature that is a child of el covers exactly el: one Reference,
+ * URI "#<el's ID>", transforms enveloped-signature and exclusive c14n only;
+ * and it verifies with one of the IdP's certificates.
+ */
+static bool
+signature_ok(const struct fb_saml_sp *sp, xmlNode *el, xmlNode *sig, const char **why)
+{
+	xmlNode *si = child(sig, NS_DSIG, "SignedInfo"), *ref = child(si, NS_DSIG, "Reference");
+	xmlSecDSigCtxPtr ctx;
+	char *id = attr(el, "ID"), *uri = attr(ref, "URI");
+	bool ok = false;
+
+	*why = "its Reference is not to its own element";
+	if (si == NULL || ref == NULL || count(si->children, NS_DSIG, "Reference") != 1 ||
+	    id == NULL || uri == NULL || uri[0] != '#' || strcmp(uri + 1, id) != 0) {
+		xmlFree(id);
+		xmlFree(uri);
+		return false;
+	}
+	xmlFree(id);
+	xmlFree(uri);
+	*why = "it does not verify with a certificate of the IdP's metadata";
+	for (size_t i = 0; i < sp->n_idp_keys && !ok; i++) {
+		if ((ctx = xmlSecDSigCtxCreate(NULL)) == NULL)
+			return false;
+		/* The key is set: xmlsec then never takes one from KeyInfo. */
+		ctx->signKey = xmlSecKeyDuplicate(sp->idp_keys[i]);
+		ctx->enabledReferenceUris = xmlSecTransformUriTypeSameDocument;
+		if (ctx->signKey != NULL &&
+		    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformEnvelopedId) >= 0 &&
+		    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformExclC14NId) >= 0 &&
+		    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha256Id) >= 0 &&
+		    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha384Id) >= 0 &&
+		    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha512Id) >= 0 &&
+		    (!sp->p->allow_sha1 ||
+		        xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha1Id) >= 0) &&
+		    xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformExclC14NId) >= 0 &&
+		    xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha256Id) >= 0 &&
+		    xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha384Id) >= 0 &&
+		    xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha512Id) >= 0 &&
+		    xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha256Id) >= 0 &&
+		    (!sp->p->allow_sha1 ||
+		        xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha1Id) >=
+		            0) &&
+		    xmlSecDSigCtxVerify(ctx, sig) >= 0 && ctx->status == xmlSecDSigStatusSucceeded)
+			ok = true;
+		xmlSecDSigCtxDestroy(ctx);
+	}
+	return ok;
+}
+
+/* Times: not before (minus skew) and strictly before not-on-or-after (plus skew). */
+static const char *
+window(const xmlNode *n, int64_t now, int64_t skew, bool need_end, int64_t *end)
+{
+	char *nb = attr(n, "NotBefore"), *noa = attr(n, "NotOnOrAfter");
+	int64_t t;
+	const char *why = NULL;
+
+	if (nb != NULL && (!saml_time(nb, &t) || t - skew > now))
+		why = saml_time(nb, &t) ? "is not valid yet (NotBefore)" : "has a bad NotBefore";
+	else if (noa == NULL && need_end)
+		why = "has no NotOnOrAfter";
+	else if (noa != NULL && (!saml_time(noa, &t) || t + skew <= now))
+		why = saml_time(noa, &t) ? "has expired (NotOnOrAfter)" : "has a bad NotOnOrAfter";
+	else if (noa != NULL && end != NULL && (*end == 0 || t < *end))
+		*end = t;
+	xmlFree(nb);
+	xmlFree(noa);
+	return why;
+}
+
+static fb_rc
+check_subject(const struct fb_saml_sp *sp, xmlNode *assertion, const char *request_id, int64_t now,
+    int64_t skew, struct fb_saml_outcome *out, struct fb_err *err)
+{
+	xmlNode *subject = child(assertion, FB_SAML_NS_ASSERTION, "Subject");
+	const char *last = "no SubjectConfirmation with Method bearer";
+
+	for (xmlNode *c = subject ? subject->children : NULL; c != NULL; c = c->next) {
+		xmlNode *d;
+		char *irt;
+		const char *why;
+		if (c->type != XML_ELEMENT_NODE ||
+		    !fb_saml_xml_is(c, FB_SAML_NS_ASSERTION, "SubjectConfirmation") ||
+		    !attr_is(c, "Method", CM_BEARER))
+			continue;
+		if ((d = child(c, FB_SAML_NS_ASSERTION, "SubjectConfirmationData")) == NULL) {
+			last = "the bearer SubjectConfirmation has no SubjectConfirmationData";
+			continue;
+		}
+		if (!attr_is(d, "Recipient", sp->acs_url)) {
+			last = "SubjectConfirmationData Recipient is not this ACS";
+			continue;
+		}
+		if ((why = window(d, now, skew, true, &out->assertion_expires)) != NULL) {
+			last = why;
+			continue;
+		}
+		irt = attr(d, "InResponseTo");
+		if (request_id != NULL ? irt == NULL || strcmp(irt, request_id) != 0
+		                       : irt != NULL) {
+			last = "SubjectConfirmationData InResponseTo is not the request's";
+			xmlFree(irt);
+			continue;
+		}
+		xmlFree(irt);
+		return FB_OK;
+	}
+	if (strstr(last, "NotBefore") || strstr(last, "NotOnOrAfter") || strstr(last, "expired"))
+		return refuse(
+		    out, FB_SAML_SUBJECT_CONFIRMATION, err, "SubjectConfirmationData %s", last);
+	return refuse(out, FB_SAML_SUBJECT_CONFIRMATION, err, "%s", last);
+}
+
+static fb_rc
+check_conditions(const struct fb_saml_sp *sp, xmlNode *assertion, int64_t now, int64_t skew,
+    struct fb_saml_outcome *out, struct fb_err *err)
+{
+	xmlNode *cond = child(assertion, FB_SAML_NS_ASSERTION, "Conditions");
+	size_t restrictions = 0;
+	const char *why;
+
+	if (cond == NULL)
+		return refuse(out, FB_SAML_CONDITIONS, err, "the Assertion has no Conditions");
+	if ((why = window(cond, now, skew, false, &out->assertion_expires)) != NULL)
+		return refuse(out, FB_SAML_CONDITIONS, err, "Conditions %s", why);
+	for (xmlNode *c = cond->children; c != NULL; c = c->next) {
+		bool ours = false;
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (fb_saml_xml_is(c, FB_SAML_NS_ASSERTION, "OneTimeUse") ||
+		    fb_saml_xml_is(c, FB_SAML_NS_ASSERTION, "ProxyRestriction"))
+			continue; /* every assertion is used once here anyway; no proxying */
+		if (!fb_saml_xml_is(c, FB_SAML_NS_ASSERTION, "AudienceRestriction"))
+			return refuse(out, FB_SAML_CONDITIONS, err, "unknown condition <%s>",
+			    (const char *)c->name);
+		restrictions++;
+		/* Each AudienceRestriction must name us (SAML core 2.5.1.4). */
+		for (xmlNode *a = c->children; a != NULL && !ours; a = a->next) {
+			char *v;
+			if (a->type != XML_ELEMENT_NODE ||
+			    !fb_saml_xml_is(a, FB_SAML_NS_ASSERTION, "Audience"))
+				continue;
+			v = text(a);
+			ours = v != NULL && strcmp(v, sp->entity_id) == 0;
+			xmlFree(v);
+		}
+		if (!ours)
+			return refuse(
+			    out, FB_SAML_AUDIENCE, err, "Audience is not %s", sp->entity_id);
+	}
+	if (restrictions == 0)
+		return refuse(out, FB_SAML_AUDIENCE, err, "no AudienceRestriction");
+	return FB_OK;
+}
+
+/* The AuthnStatement: present; its SessionNotOnOrAfter caps the session. */
+static fb_rc
+check_authn(
+    xmlNode *assertion, int64_t now, int64_t skew, struct fb_saml_outcome *out, struct fb_err *err)
+{
+	xmlNode *st = child(assertion, FB_SAML_NS_ASSERTION, "AuthnStatement");
+	char *snoa;
+	int64_t t;
+
+	if (st == NULL)
+		return refuse(
+		    out, FB_SAML_BAD_RESPONSE, err, "the Assertion has no AuthnStatement");
+	if ((snoa = attr(st, "SessionNotOnOrAfter")) != NULL) {
+		bool ok = saml_time(snoa, &t) && t + skew > now;
+		xmlFree(snoa);
+		if (!ok)
+			return refuse(out, FB_SAML_CONDITIONS, err,
+			    "AuthnStatement SessionNotOnOrAfter is bad or past");
+		out->session_not_on_or_after = t;
+	}
+	return FB_OK;
+}
+
+/* Lasso's view: it must accept the message too (signatures against the metadata, status). */
+static fb_rc
+lasso_opinion(
+    const struct fb_saml_sp *sp, const char *b64, struct fb_saml_outcome *out, struct fb_err *err)
+{
+	LassoLogin *login = lasso_login_new(sp->server);
+	int rc;
+
+	if (login == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	rc = lasso_login_process_authn_response_msg(login, (gchar *)b64);
+	lasso_login_destroy(login);
+	if (rc != 0)
+		return refuse(out,
+		    rc == LASSO_PROFILE_ERROR_STATUS_NOT_SUCCESS ? FB_SAML_STATUS
+		                                                 : FB_SAML_SIGNATURE,
+		    err, "Lasso refuses the response: %s", lasso_strerror(rc));
+	return FB_OK;
+}
+
+static fb_rc
+decode(const char *b64, char **xml, size_t *len)
+{
+	size_t n = strlen(b64), k = 0;
+	char *clean = malloc(n + 1);
+	unsigned char *raw;
+	int dec;
+
+	*xml = NULL;
+	if (clean == NULL)
+		return FB_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (b64[i] != '\r' && b64[i] != '\n' && b64[i] != ' ' && b64[i] != '\t')
+			clean[k++] = b64[i];
+	if (k == 0 || k % 4 != 0 || (raw = malloc(k / 4 * 3 + 1)) == NULL) {
+		free(clean);
+		return FB_ERR_INVALID;
+	}
+	dec = EVP_DecodeBlock(raw, (const unsigned char *)clean, (int)k);
+	if (dec < 0) {
+		free(clean);
+		free(raw);
+		return FB_ERR_INVALID;
+	}
+	*len = (size_t)dec - (clean[k - 1] == '=') - (clean[k - 2] == '=');
+	free(clean);
+	raw[*len] = '\0';
+	*xml = (char *)raw;
+	return FB_OK;
+}
+
+fb_rc
+fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const char *request_id,
+    int64_t now, int64_t skew, struct fb_saml_outcome *out, struct fb_err *err)
+{
+	xmlDoc *doc = NULL;
+	xmlNode *root, *assertion, *sig;
+	char *xml = NULL, *v = NULL, *dup = NULL;
+	const char *why, *bad;
+	size_t len = 0;
+	fb_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if (saml_response == NULL || strlen(saml_response) > SAML_B64_MAX)
+		return refuse(out, FB_SAML_BAD_RESPONSE, err, "SAMLResponse missing or too large");
+	if ((rc = decode(saml_response, &xml, &len)) != FB_OK)
+		return rc == FB_ERR_NOMEM
+		    ? FB_ERR_SET(err, rc, "out of memory")
+		    : refuse(out, FB_SAML_BAD_RESPONSE, err, "SAMLResponse is not base64");
+	if ((rc = fb_saml_xml_parse(xml, len, &doc, err)) != FB_OK) {
+		out->failure = FB_SAML_BAD_RESPONSE;
+		goto done;
+	}
+	root = xmlDocGetRootElement(doc);
+	/* Structure first: anything doubled anywhere is refused before signatures count. */
+	if (root == NULL || !fb_saml_xml_is(root, FB_SAML_NS_PROTOCOL, "Response")) {
+		rc = refuse(out, FB_SAML_BAD_RESPONSE, err, "the document is not a samlp:Response");
+		goto done;
+	}
+	if (count(root, FB_SAML_NS_PROTOCOL, "Response") != 1 ||
+	    count(root, FB_SAML_NS_ASSERTION, "Assertion") != 1 ||
+	    (assertion = child(root, FB_SAML_NS_ASSERTION, "Assertion")) == NULL) {
+		rc = refuse(out, FB_SAML_BAD_RESPONSE, err,
+		    "a Response must hold exactly one Assertion, as its child, and nothing else "
+		    "may be a Response or an Assertion");
+		goto done;
+	}
+	if (count(root, FB_SAML_NS_ASSERTION, "EncryptedAssertion") != 0 ||
+	    count(root, FB_SAML_NS_ASSERTION, "EncryptedID") != 0 ||
+	    count(root, FB_SAML_NS_ASSERTION, "EncryptedAttribute") != 0) {
+		rc = refuse(out, FB_SAML_UNSUPPORTED, err,
+		    "encrypted assertions are not accepted yet: configure the IdP to sign without "
+		    "encrypting");
+		goto done;
+	}
+	if (!register_ids(doc, root, &dup)) {
+		rc = refuse(
+		    out, FB_SAML_BAD_RESPONSE, err, "ID \"%s\" appears twice", dup ? dup : "?");
+		free(dup);
+		goto done;
+	}
+	/* Signatures only where they belong: one on the Assertion, at most one on the Response. */
+	if (count(root, NS_DSIG, "Signature") !=
+	    (size_t)(child(root, NS_DSIG, "Signature") != NULL) +
+	        (size_t)(child(assertion, NS_DSIG, "Signature") != NULL)) {
+		rc = refuse(out, FB_SAML_SIGNATURE, err,
+		    "a Signature outside the Response and Assertion elements");
+		goto done;
+	}
+	if ((bad = weak_alg(root, sp->p->allow_sha1)) != NULL) {
+		rc = refuse(out, FB_SAML_ALGORITHM, err,
+		    "a %s weaker than SHA-256 (allow_sha1 is not set for this IdP)", bad);
+		goto done;
+	}
+	if ((sig = child(assertion, NS_DSIG, "Signature")) == NULL) {
+		rc = refuse(out, FB_SAML_SIGNATURE, err, "the Assertion is not signed");
+		goto done;
+	}
+	if (!signature_ok(sp, assertion, sig, &why)) {
+		rc = refuse(out, FB_SAML_SIGNATURE, err, "the Assertion's signature: %s", why);
+		goto done;
+	}
+	if ((sig = child(root, NS_DSIG, "Signature")) != NULL &&
+	    !signature_ok(sp, root, sig, &why)) {
+		rc = refuse(out, FB_SAML_SIGNATURE, err, "the Response's signature: %s", why);
+		goto done;
+	}
+
+	/* What the signed elements say. */
+	v = text(child(assertion, FB_SAML_NS_ASSERTION, "Issuer"));
+	if (v == NULL || strcmp(v, sp->idp_entity_id) != 0) {
+		rc = refuse(out, FB_SAML_ISSUER, err, "the Assertion's Issuer is not %s",
+		    sp->idp_entity_id);
+		goto done;
+	}
+	xmlFree(v);
+	v = NULL;
+	if (child(root, FB_SAML_NS_ASSERTION, "Issuer") != NULL) {
+		v = text(child(root, FB_SAML_NS_ASSERTION, "Issuer"));
+		if (v == NULL || strcmp(v, sp->idp_entity_id) != 0) {
+			rc = refuse(out, FB_SAML_ISSUER, err, "the Response's Issuer is not %s",
+			    sp->idp_entity_id);
+			goto done;
+		}
+		xmlFree(v);
+		v = NULL;
+	}
+	if (!attr_is(child(child(root, FB_SAML_NS_PROTOCOL, "Status"), FB_SAML_NS_PROTOCOL,
+	                 "StatusCode"),
+	        "Value", STATUS_SUCCESS)) {
+		rc = refuse(out, FB_SAML_STATUS, err, "the IdP did not answer Success");
+		goto done;
+	}
+	if (!attr_is(root, "Destination", sp->acs_url)) {
+		rc = refuse(
+		    out, FB_SAML_DESTINATION, err, "Destination is not this ACS (%s)", sp->acs_url);
+		goto done;
+	}
+	v = attr(root, "InResponseTo");
+	if (request_id != NULL ? v == NULL || strcmp(v, request_id) != 0 : v != NULL) {
+		rc = refuse(out, FB_SAML_IN_RESPONSE_TO, err, "%s",
+		    request_id == NULL ? "InResponseTo names a request, but no login is in progress"
+		        : v == NULL    ? "no InResponseTo (an unsolicited response)"
+		                       : "InResponseTo is not this login's request");
+		goto done;
+	}
+	if ((rc = check_subject(sp, assertion, request_id, now, skew, out, err)) != FB_OK ||
+	    (rc = check_conditions(sp, assertion, now, skew, out, err)) != FB_OK ||
+	    (rc = check_authn(assertion, now, skew, out, err)) != FB_OK ||
+	    (rc = lasso_opinion(sp, saml_response, out, err)) != FB_OK)
+		goto done;
+	if ((out->assertion_id = attr(assertion, "ID")) == NULL) {
+		rc = refuse(out, FB_SAML_BAD_RESPONSE, err, "the Assertion has no ID");
+		goto done;
+	}
+	/* The identity, read from the same bytes (text joined across comments). */
+	if ((rc = fb_saml_identity_read(xml, len, &out->id, err)) != FB_OK ||
+	    out->id.nameid == NULL) {
+		if (rc == FB_OK)
+			rc = refuse(out, FB_SAML_BAD_RESPONSE, err, "the Subject has no NameID");
+		else
+			out->failure = FB_SAML_BAD_RESPONSE;
+		goto done;
+	}
+	out->failure = FB_SAML_OK;
+done:
+	xmlFree(v);
+	if (rc != FB_OK) {
+		char *id = out->assertion_id;
+		enum fb_saml_failure f = out->failure;
+		out->assertion_id = NULL;
+		xmlFree(id);
+		fb_saml_identity_clear(&out->id);
+		out->failure = f == FB_SAML_OK ? FB_SAML_BAD_RESPONSE : f;
+	} else {
+		/* xmlFree'd memory into a malloc'd field: copy. */
+		char *id = strdup(out->assertion_id);
+		xmlFree(out->assertion_id);
+		out->assertion_id = id;
+		if (id == NULL)
+			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	xmlFreeDoc(doc);
+	free(xml);
+	return rc;
+}

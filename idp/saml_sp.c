@@ -1,0 +1,393 @@
+/*
+ * The SAML 2.0 service provider on Lasso: one read-only LassoServer per
+ * configured provider (this SP's metadata, key and certificate, and the
+ * IdP's metadata), shared across threads; one LassoLogin per request.
+ *
+ * Lasso builds and signs the messages. What Lasso leaves to the application
+ * in the SSO path (conditions, audience, subject confirmation, replay, the
+ * strength of signature algorithms) fedbridge checks itself when it reads a
+ * response.
+ */
+#include "fb_idp.h"
+#include "oidc_int.h"
+#include "saml_int.h"
+#include "saml_sp_int.h"
+
+#include <lasso/lasso.h>
+#include <lasso/xml/saml-2.0/samlp2_authn_request.h>
+#include <lasso/xml/saml-2.0/samlp2_name_id_policy.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xmlsec/crypto.h>
+#include <openssl/evp.h>
+
+#define SAML_PEM_MAX 65536
+#define SAML_METADATA_MAX ((size_t)1 << 20)
+
+static pthread_once_t lasso_once = PTHREAD_ONCE_INIT;
+static fb_rc lasso_status = FB_ERR_INTERNAL;
+
+static void
+lasso_start(void)
+{
+	lasso_status = lasso_init() == 0 ? FB_OK : FB_ERR_INTERNAL;
+}
+
+fb_rc
+fb_saml_init(struct fb_err *err)
+{
+	/* LASSO_FLAG can switch signature verification off: never run with it set. */
+	if (getenv("LASSO_FLAG") != NULL)
+		return FB_ERR_SET(err, FB_ERR_CONFIG,
+		    "the environment sets LASSO_FLAG, which can disable SAML signature checks: "
+		    "unset it");
+	(void)pthread_once(&lasso_once, lasso_start);
+	if (lasso_status != FB_OK)
+		return FB_ERR_SET(err, FB_ERR_INTERNAL, "lasso_init failed");
+	return FB_OK;
+}
+
+/* The PEM body of a certificate, without armour or line breaks (for KeyDescriptor). */
+static char *
+cert_base64(const char *pem)
+{
+	const char *b = strstr(pem, "-----BEGIN CERTIFICATE-----"), *e;
+	struct fb_buf out;
+
+	if (b == NULL || (e = strstr(b, "-----END CERTIFICATE-----")) == NULL)
+		return NULL;
+	b += sizeof("-----BEGIN CERTIFICATE-----") - 1;
+	fb_buf_init(&out, SAML_PEM_MAX);
+	for (; b < e; b++)
+		if (*b != '\n' && *b != '\r' && *b != ' ' && fb_buf_append(&out, b, 1) != FB_OK)
+			break;
+	if (out.data == NULL || fb_buf_append(&out, "", 0) != FB_OK) {
+		fb_buf_free(&out);
+		return NULL;
+	}
+	return out.data;
+}
+
+/* A key file only its owner can read. */
+static fb_rc
+read_key(const char *path, char **out, struct fb_err *err)
+{
+	struct stat st;
+	size_t len = 0;
+
+	if (stat(path, &st) != 0)
+		return FB_ERR_SET(err, FB_ERR_IO, "%s: cannot read", path);
+	if ((st.st_mode & 077) != 0)
+		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: mode %04o, must be 0600", path,
+		    (unsigned)(st.st_mode & 07777));
+	return fb_file_read(path, SAML_PEM_MAX, out, &len, err);
+}
+
+static fb_rc
+sp_metadata(struct fb_saml_sp *sp, const char *cert_pem, struct fb_err *err)
+{
+	char *b64 = cert_base64(cert_pem);
+	struct fb_buf m;
+
+	if (b64 == NULL)
+		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: not a PEM certificate", sp->p->sp_cert);
+	fb_buf_init(&m, 262144);
+	(void)fb_buf_printf(&m,
+	    "<?xml version=\"1.0\"?>\n"
+	    "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" "
+	    "xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" entityID=\"%s\">\n"
+	    "  <md:SPSSODescriptor AuthnRequestsSigned=\"true\" WantAssertionsSigned=\"true\" "
+	    "protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">\n",
+	    sp->entity_id);
+	for (int use = 0; use < 2; use++)
+		(void)fb_buf_printf(&m,
+		    "    <md:KeyDescriptor use=\"%s\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>"
+		    "%s</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>\n",
+		    use ? "encryption" : "signing", b64);
+	(void)fb_buf_printf(&m,
+	    "    <md:SingleLogoutService "
+	    "Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"%s\"/>\n"
+	    "    <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+	    "</md:NameIDFormat>\n"
+	    "    <md:AssertionConsumerService index=\"0\" isDefault=\"true\" "
+	    "Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" Location=\"%s\"/>\n"
+	    "  </md:SPSSODescriptor>\n</md:EntityDescriptor>\n",
+	    sp->slo_url, sp->acs_url);
+	free(b64);
+	if (m.data == NULL) {
+		fb_buf_free(&m);
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	sp->metadata = m.data;
+	return FB_OK;
+}
+
+/* The IdP's metadata: a file, or an https URL fetched now. */
+static fb_rc
+idp_metadata(const struct fb_conf_provider *p, char **out, struct fb_err *err)
+{
+	struct oidc_http_reply r;
+	size_t len = 0;
+	fb_rc rc;
+
+	if (strncmp(p->idp_metadata, "https://", 8) != 0 &&
+	    strncmp(p->idp_metadata, "http://", 7) != 0)
+		return fb_file_read(p->idp_metadata, SAML_METADATA_MAX, out, &len, err);
+	if ((rc = oidc_http_get(p->idp_metadata, NULL, &r, err)) != FB_OK)
+		return rc;
+	if (r.status != 200) {
+		free(r.body);
+		return FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", p->idp_metadata, r.status);
+	}
+	*out = r.body;
+	return FB_OK;
+}
+
+static xmlNode *
+first_child(const xmlNode *n, const char *ns, const char *name)
+{
+	for (xmlNode *c = n ? n->children : NULL; c != NULL; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && fb_saml_xml_is(c, ns, name))
+			return c;
+	return NULL;
+}
+
+static const xmlNode *
+find_idpsso(const xmlNode *n, size_t *found)
+{
+	const xmlNode *hit = NULL, *sub;
+
+	for (const xmlNode *c = n; c != NULL; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (fb_saml_xml_is(c, "urn:oasis:names:tc:SAML:2.0:metadata", "IDPSSODescriptor")) {
+			(*found)++;
+			hit = c;
+		}
+		if ((sub = find_idpsso(c->children, found)) != NULL)
+			hit = sub;
+	}
+	return hit;
+}
+
+/* The signing certificates of the IdP's metadata (KeyDescriptor use="signing" or no use). */
+static fb_rc
+idp_keys(struct fb_saml_sp *sp, const char *metadata, struct fb_err *err)
+{
+	static const char md[] = "urn:oasis:names:tc:SAML:2.0:metadata";
+	static const char ds[] = "http://www.w3.org/2000/09/xmldsig#";
+	xmlDoc *doc = NULL;
+	const xmlNode *sso;
+	size_t found = 0;
+	fb_rc rc;
+
+	if (metadata == NULL)
+		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: empty", sp->p->idp_metadata);
+	if ((rc = fb_saml_xml_parse(metadata, strlen(metadata), &doc, err)) != FB_OK)
+		return rc;
+	sso = find_idpsso(xmlDocGetRootElement(doc), &found);
+	if (found != 1) {
+		xmlFreeDoc(doc);
+		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: %zu IDPSSODescriptors, expected one",
+		    sp->p->idp_metadata, found);
+	}
+	{
+		xmlChar *eid =
+		    sso->parent ? xmlGetNoNsProp(sso->parent, (const xmlChar *)"entityID") : NULL;
+		if (eid == NULL || !fb_saml_xml_is(sso->parent, md, "EntityDescriptor") ||
+		    (sp->idp_entity_id = strdup((const char *)eid)) == NULL) {
+			xmlFree(eid);
+			xmlFreeDoc(doc);
+			return FB_ERR_SET(err, FB_ERR_CONFIG,
+			    "%s: the IdP's EntityDescriptor has no entityID", sp->p->idp_metadata);
+		}
+		xmlFree(eid);
+	}
+	for (xmlNode *kd = sso->children; kd != NULL; kd = kd->next) {
+		xmlChar *use, *b64;
+		xmlNode *cert;
+		unsigned char der[16384];
+		char clean[22000];
+		size_t k = 0;
+		int n;
+		if (kd->type != XML_ELEMENT_NODE || !fb_saml_xml_is(kd, md, "KeyDescriptor"))
+			continue;
+		use = xmlGetNoNsProp(kd, (const xmlChar *)"use");
+		if (use != NULL && strcmp((const char *)use, "signing") != 0) {
+			xmlFree(use);
+			continue;
+		}
+		xmlFree(use);
+		cert = first_child(first_child(first_child(kd, ds, "KeyInfo"), ds, "X509Data"), ds,
+		    "X509Certificate");
+		if (cert == NULL || (b64 = xmlNodeGetContent(cert)) == NULL)
+			continue;
+		for (const xmlChar *p = b64; *p != '\0' && k < sizeof(clean) - 1; p++)
+			if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
+				clean[k++] = (char)*p;
+		xmlFree(b64);
+		n = k >= 4 && k % 4 == 0 && k / 4 * 3 <= sizeof(der)
+		    ? EVP_DecodeBlock(der, (const unsigned char *)clean, (int)k)
+		    : -1;
+		if (n <= 0 || sp->n_idp_keys == FB_SAML_IDP_KEYS_MAX ||
+		    (sp->idp_keys[sp->n_idp_keys] = xmlSecCryptoAppKeyLoadMemory(der,
+		         (xmlSecSize)n - (clean[k - 1] == '=') - (clean[k - 2] == '='),
+		         xmlSecKeyDataFormatCertDer, NULL, NULL, NULL)) == NULL) {
+			xmlFreeDoc(doc);
+			return FB_ERR_SET(err, FB_ERR_CONFIG,
+			    "%s: a signing certificate that cannot be read (or more than %d)",
+			    sp->p->idp_metadata, FB_SAML_IDP_KEYS_MAX);
+		}
+		sp->n_idp_keys++;
+	}
+	xmlFreeDoc(doc);
+	if (sp->n_idp_keys == 0)
+		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: the IdP has no signing certificate",
+		    sp->p->idp_metadata);
+	return FB_OK;
+}
+
+void
+fb_saml_sp_free(struct fb_saml_sp *sp)
+{
+	if (sp == NULL)
+		return;
+	if (sp->server != NULL)
+		lasso_server_destroy(sp->server);
+	for (size_t i = 0; i < sp->n_idp_keys; i++)
+		xmlSecKeyDestroy(sp->idp_keys[i]);
+	free(sp->entity_id);
+	free(sp->acs_url);
+	free(sp->slo_url);
+	free(sp->idp_entity_id);
+	free(sp->metadata);
+	free(sp);
+}
+
+fb_rc
+fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url, struct fb_saml_sp **out,
+    struct fb_err *err)
+{
+	struct fb_saml_sp *sp;
+	char *cert = NULL, *key = NULL, *idp = NULL;
+	size_t len = 0;
+	fb_rc rc;
+
+	*out = NULL;
+	if ((rc = fb_saml_init(err)) != FB_OK)
+		return rc;
+	if ((sp = calloc(1, sizeof(*sp))) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	sp->p = p;
+	if (asprintf(&sp->entity_id, "%s/saml/metadata/%s", public_url, p->name) < 0 ||
+	    asprintf(&sp->acs_url, "%s/saml/acs/%s", public_url, p->name) < 0 ||
+	    asprintf(&sp->slo_url, "%s/saml/slo/%s", public_url, p->name) < 0) {
+		fb_saml_sp_free(sp);
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	if ((rc = fb_file_read(p->sp_cert, SAML_PEM_MAX, &cert, &len, err)) != FB_OK ||
+	    (rc = read_key(p->sp_key, &key, err)) != FB_OK ||
+	    (rc = sp_metadata(sp, cert, err)) != FB_OK ||
+	    (rc = idp_metadata(p, &idp, err)) != FB_OK || (rc = idp_keys(sp, idp, err)) != FB_OK)
+		goto done;
+	sp->server = lasso_server_new_from_buffers(sp->metadata, key, NULL, cert);
+	if (sp->server == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "Lasso refused the SP key or certificate");
+		goto done;
+	}
+	/* Requests are signed with RSA-SHA256 (Lasso's default is RSA-SHA1). */
+	sp->server->signature_method = LASSO_SIGNATURE_METHOD_RSA_SHA256;
+	if (lasso_server_add_provider_from_buffer(
+	        sp->server, LASSO_PROVIDER_ROLE_IDP, idp, NULL, NULL) != 0) {
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "%s: not SAML 2.0 IdP metadata Lasso can load",
+		    p->idp_metadata);
+		goto done;
+	}
+	/* idp_keys() found the one IDPSSODescriptor and its entity; Lasso must know it too. */
+	if (lasso_server_get_provider(sp->server, sp->idp_entity_id) == NULL)
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "%s: Lasso does not know the IdP %s",
+		    p->idp_metadata, sp->idp_entity_id);
+done:
+	if (key != NULL)
+		fb_cleanse(key, strlen(key));
+	free(key);
+	free(cert);
+	free(idp);
+	if (rc != FB_OK) {
+		fb_err_prefix(err, "provider %s", p->name);
+		fb_saml_sp_free(sp);
+		return rc;
+	}
+	*out = sp;
+	return FB_OK;
+}
+
+const char *
+fb_saml_sp_metadata(const struct fb_saml_sp *sp)
+{
+	return sp->metadata;
+}
+
+const char *
+fb_saml_sp_entity_id(const struct fb_saml_sp *sp)
+{
+	return sp->entity_id;
+}
+
+const char *
+fb_saml_sp_idp_entity_id(const struct fb_saml_sp *sp)
+{
+	return sp->idp_entity_id;
+}
+
+const struct fb_conf_provider *
+fb_saml_sp_provider(const struct fb_saml_sp *sp)
+{
+	return sp->p;
+}
+
+fb_rc
+fb_saml_sp_authn_request(const struct fb_saml_sp *sp, const char *relay_state, char **url,
+    char **request_id, struct fb_err *err)
+{
+	LassoLogin *login;
+	LassoSamlp2AuthnRequest *req;
+	fb_rc rc = FB_OK;
+
+	*url = *request_id = NULL;
+	if ((login = lasso_login_new(sp->server)) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	if (lasso_login_init_authn_request(login, sp->idp_entity_id, LASSO_HTTP_METHOD_REDIRECT) !=
+	        0 ||
+	    !LASSO_IS_SAMLP2_AUTHN_REQUEST(LASSO_PROFILE(login)->request)) {
+		rc = FB_ERR_SET(err, FB_ERR_INTERNAL, "Lasso cannot start an AuthnRequest");
+		goto done;
+	}
+	req = LASSO_SAMLP2_AUTHN_REQUEST(LASSO_PROFILE(login)->request);
+	g_free(req->ProtocolBinding);
+	req->ProtocolBinding = g_strdup(LASSO_SAML2_METADATA_BINDING_POST);
+	if (req->NameIDPolicy != NULL) {
+		g_free(req->NameIDPolicy->Format);
+		req->NameIDPolicy->Format = g_strdup(LASSO_SAML2_NAME_IDENTIFIER_FORMAT_PERSISTENT);
+		req->NameIDPolicy->AllowCreate = TRUE;
+	}
+	if (relay_state != NULL)
+		LASSO_PROFILE(login)->msg_relayState = g_strdup(relay_state);
+	if (lasso_login_build_authn_request_msg(login) != 0 ||
+	    LASSO_PROFILE(login)->msg_url == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_INTERNAL, "Lasso cannot build the AuthnRequest");
+		goto done;
+	}
+	if ((*url = strdup(LASSO_PROFILE(login)->msg_url)) == NULL ||
+	    (*request_id = strdup(LASSO_SAMLP2_REQUEST_ABSTRACT(req)->ID)) == NULL) {
+		free(*url);
+		*url = NULL;
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+done:
+	lasso_login_destroy(login);
+	return rc;
+}

@@ -1,0 +1,190 @@
+#!/bin/bash
+# The SAML service provider's ACS against forged responses: each attack or
+# mistake is refused with its own reason on the error page (and the detail in
+# the log), never a crash. Responses are built and signed with test keys by
+# fixtures/saml/forge.py (python3-lxml, python3-xmlsec); the bridge's
+# AuthnRequests are real (Lasso, RSA-SHA256), and every response answers one.
+. "$(dirname "$0")/lib.sh"
+
+py=/usr/bin/python3 # Debian's: python3-lxml and python3-xmlsec live there
+"$py" -c 'import lxml, xmlsec' 2>/dev/null ||
+	fail "python3-lxml and python3-xmlsec are needed; scripts/deps.sh test installs them"
+
+passed=0
+ok() {
+	passed=$((passed + 1))
+	pass "$1"
+}
+
+examples_copy
+pair="$FB_TMP/examples/pair"
+keys="$pair/keys"
+pa=$(free_port)
+a="http://127.0.0.1:$pa"
+app="http://127.0.0.1:9/cb"
+idp="http://127.0.0.1:9/idp"
+(
+	cd "$keys"
+	umask 077
+	for k in sp idp other; do
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$k.key" -out "$k.pem" -days 30 \
+			-subj "/CN=$k" 2>/dev/null || exit 1
+	done
+	chmod 644 sp.pem idp.pem other.pem
+) || fail "openssl"
+cert=$(grep -v CERTIFICATE "$keys/idp.pem" | tr -d '\n')
+cat >"$keys/idp-metadata.xml" <<XML
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$idp">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$cert</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="$idp/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>
+XML
+cat >"$pair/saml.yaml" <<YAML
+installation: {name: installation_A, domain: a.example, public_url: "$a", listen: "127.0.0.1:$pa"}
+keys: {signing: [keys/a-signing.pem], fid_secret: keys/a-fid.secret}
+store: embedded:state-saml
+tenants:
+  - id: HZnKEBoqDU
+    return_to: ["$app"]
+    providers:
+      - {name: corp, type: saml, idp_metadata: keys/idp-metadata.xml, sp_key: keys/sp.key, sp_cert: keys/sp.pem}
+    mapping:
+      - provider: corp
+        fid: pairwise(nameid)
+        attributes: {email: "first(attrs.mail)", groups: "attrs.groups"}
+YAML
+"$FB_BINARY" serve -c "$pair/saml.yaml" --listen "127.0.0.1:$pa" 2>"$FB_TMP/a2.log" &
+FB_PIDS="$FB_PIDS $!"
+wait_for "$FB_TMP/a2.log" "listening on 127.0.0.1:$pa"
+sp="$a/saml/metadata/corp"
+acs="$a/saml/acs/corp"
+
+# The SP's metadata names its entity, ACS and SLO, and its certificate.
+md=$(curl -s "$a/saml/metadata")
+case "$md" in *"entityID=\"$sp\""*"Location=\"$acs\""*) ;; *) fail "SP metadata: $md" ;; esac
+ok "GET /saml/metadata: entityID $sp, ACS $acs"
+
+# login JAR: starts a login; sets RID (the AuthnRequest's ID) and RELAY.
+login() {
+	loc=$(curl -s -c "$1" -b "$1" -o /dev/null -w '%{redirect_url}' \
+		"$a/login/corp?return_to=$(printf '%s' "$app" | sed 's/:/%3A/g; s/\//%2F/g')")
+	read -r RID RELAY SIGALG < <("$py" - "$loc" <<'PY'
+import base64, re, sys, urllib.parse, zlib
+q = urllib.parse.parse_qs(urllib.parse.urlparse(sys.argv[1]).query)
+xml = zlib.decompress(base64.b64decode(q["SAMLRequest"][0]), -15).decode()
+print(re.search(r' ID="([^"]+)"', xml).group(1), q["RelayState"][0], q["SigAlg"][0])
+PY
+	)
+	[ -n "$RID" ] || fail "no AuthnRequest in $loc"
+}
+forge() { # CASE [ARGS...] -> base64 SAMLResponse for the login in progress
+	"$py" "$FB_SOURCE_DIR/tests/integration/fixtures/saml/forge.py" "$1" --key "$keys/idp.key" \
+		--cert "$keys/idp.pem" --other-key "$keys/other.key" --other-cert "$keys/other.pem" \
+		--idp "$idp" --sp "$sp" --acs "$acs" --request-id "$RID" "${@:2}"
+}
+# post JAR B64: the ACS's answer: "303 LOCATION" or "STATUS reason correlation".
+post() {
+	printf '%s' "$2" >"$FB_TMP/resp.b64"
+	curl -s -c "$1" -b "$1" -o "$FB_TMP/page.html" -w '%{http_code} %{redirect_url}' \
+		--data-urlencode "SAMLResponse@$FB_TMP/resp.b64" --data-urlencode "RelayState=$RELAY" "$acs" >"$FB_TMP/cb"
+	code=$(cut -d' ' -f1 "$FB_TMP/cb")
+	if [ "$code" = 303 ]; then
+		cat "$FB_TMP/cb"
+	else
+		printf '%s %s %s' "$code" \
+			"$(sed -n 's/.*<code id="reason">\([^<]*\)<.*/\1/p' "$FB_TMP/page.html")" \
+			"$(sed -n 's/.*<code id="correlation">\([^<]*\)<.*/\1/p' "$FB_TMP/page.html")"
+	fi
+}
+
+login "$FB_TMP/j0"
+[ "$SIGALG" = http://www.w3.org/2001/04/xmldsig-more#rsa-sha256 ] || fail "AuthnRequest SigAlg: $SIGALG"
+ok "the AuthnRequest is signed with RSA-SHA256 and answered by the RelayState-named cookie"
+
+good=$(forge good)
+out=$(post "$FB_TMP/j0" "$good")
+case "$out" in "303 $app?code="*) ;; *) fail "a good response: $out $(tail -3 "$FB_TMP/a2.log")" ;; esac
+ok "a good response (Response and Assertion signed) logs in: 303 to return_to with a code"
+
+# refused CASE REASON DETAIL [FORGE ARGS...]
+refused() {
+	c=$1 reason=$2 detail=$3
+	shift 3
+	login "$FB_TMP/j-$c"
+	out=$(post "$FB_TMP/j-$c" "$(forge "$c" "$@")")
+	set -- $out
+	[ "$2" = "$reason" ] || fail "$c: expected $reason, got: $out ($(tail -2 "$FB_TMP/a2.log"))"
+	line=$(grep "login \[$3\]" "$FB_TMP/a2.log" | tail -1)
+	case "$line" in *"$detail"*) ;; *) fail "$c: the log line lacks '$detail': $line" ;; esac
+	ok "$c: $reason: ${line#*refused }"
+}
+refused unsigned signature "the Assertion is not signed"
+refused response-only signature "the Assertion is not signed"
+refused wrong-key signature "does not verify with a certificate of the IdP's metadata"
+refused wrong-key-keyvalue signature "does not verify with a certificate of the IdP's metadata"
+refused tampered signature "does not verify"
+refused sha1 algorithm "weaker than SHA-256"
+refused second-idp signature "the Response's signature"
+refused extra-unsigned-assertion bad_response "exactly one Assertion"
+for n in 1 2 3 4 5 6 7 8; do
+	login "$FB_TMP/j-xsw$n"
+	out=$(post "$FB_TMP/j-xsw$n" "$(forge "xsw$n")")
+	set -- $out
+	case "$2" in bad_response | signature) ;; *) fail "xsw$n: $out" ;; esac
+done
+ok "XML signature wrapping XSW1-8: all refused (bad_response or signature)"
+refused duplicate-id bad_response "appears twice"
+refused wrong-issuer issuer "Issuer is not $idp"
+refused status-failure status "did not answer Success"
+refused wrong-destination destination "Destination is not this ACS"
+refused no-destination destination "Destination is not this ACS"
+refused wrong-recipient subject_confirmation "Recipient is not this ACS"
+refused not-bearer subject_confirmation "no SubjectConfirmation with Method bearer"
+refused wrong-in-response-to in_response_to "InResponseTo is not this login's request"
+refused no-in-response-to in_response_to "no InResponseTo"
+refused wrong-audience audience "Audience is not $sp"
+refused expired subject_confirmation "expired"
+refused not-yet-valid conditions "not valid yet"
+refused unknown-condition conditions "unknown condition"
+refused doctype bad_response "DOCTYPE"
+refused billion-laughs bad_response "DOCTYPE"
+refused xxe bad_response "DOCTYPE"
+refused oversized bad_response "too large"
+
+# Comment injection: the value is the whole text, so the login maps the full NameID.
+login "$FB_TMP/jc"
+out=$(post "$FB_TMP/jc" "$(forge comment-nameid)")
+case "$out" in "303 $app?code="*) ;; *) fail "comment-nameid: $out" ;; esac
+"$FB_BINARY" sessions list -c "$pair/saml.yaml" --limit 1000 | grep -q "alice@a.example.evil.example" ||
+	fail "the session's subject is not the whole NameID: $("$FB_BINARY" sessions list -c "$pair/saml.yaml")"
+ok "a comment inside the NameID does not cut it: the subject is alice@a.example.evil.example"
+
+# Replay: the same assertion again (in a new login) is refused, also after a restart.
+aid="_replay$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+login "$FB_TMP/jr1"
+out=$(post "$FB_TMP/jr1" "$(forge good --assertion-id "$aid")")
+case "$out" in "303 "*) ;; *) fail "replay setup: $out" ;; esac
+login "$FB_TMP/jr2"
+out=$(post "$FB_TMP/jr2" "$(forge good --assertion-id "$aid")")
+set -- $out
+[ "$2" = replayed ] || fail "a replayed assertion: $out"
+kill "$(pgrep -f "serve -c $pair/saml.yaml --listen 127.0.0.1:$pa")"
+sleep 0.2
+"$FB_BINARY" serve -c "$pair/saml.yaml" --listen "127.0.0.1:$pa" 2>"$FB_TMP/a3.log" &
+FB_PIDS="$FB_PIDS $!"
+wait_for "$FB_TMP/a3.log" "listening on 127.0.0.1:$pa"
+login "$FB_TMP/jr3"
+out=$(post "$FB_TMP/jr3" "$(forge good --assertion-id "$aid")")
+set -- $out
+[ "$2" = replayed ] || fail "a replayed assertion after a restart: $out"
+ok "a replayed assertion is refused (replayed), also after a restart"
+
+# Unsolicited (no login cookie) is refused while IdP-initiated login is off.
+out=$(post "$FB_TMP/none.jar" "$good")
+set -- $out
+[ "$2" = unsolicited ] || fail "an unsolicited response: $out"
+ok "an unsolicited response is refused (IdP-initiated login is off by default)"
+
+echo "saml_negative: $passed passed, 0 failed"
