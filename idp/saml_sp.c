@@ -30,9 +30,20 @@
 static pthread_once_t lasso_once = PTHREAD_ONCE_INIT;
 static fb_rc lasso_status = FB_ERR_INTERNAL;
 
+/* Lasso reports through GLib's log: into fedbridge's, at debug level (callers report errors). */
+static void
+lasso_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer arg)
+{
+	(void)level;
+	(void)arg;
+	fb_log(FB_LOG_DEBUG, "%s: %s", domain ? domain : "lasso", msg);
+}
+
 static void
 lasso_start(void)
 {
+	(void)g_log_set_handler(
+	    "Lasso", (GLogLevelFlags)(G_LOG_LEVEL_MASK & ~G_LOG_LEVEL_ERROR), lasso_log, NULL);
 	lasso_status = lasso_init() == 0 ? FB_OK : FB_ERR_INTERNAL;
 }
 
@@ -173,6 +184,40 @@ find_idpsso(const xmlNode *n, size_t *found)
 	return hit;
 }
 
+/*
+ * Lasso 2.8 dereferences a role descriptor's protocolSupportEnumeration
+ * without checking that it is there (found by fuzz_saml_metadata): every
+ * role descriptor must carry one before Lasso sees the document.
+ */
+static bool
+roles_have_protocols(const xmlNode *n)
+{
+	static const char md[] = "urn:oasis:names:tc:SAML:2.0:metadata";
+	static const char *const roles[] = { "RoleDescriptor", "IDPSSODescriptor",
+		"SPSSODescriptor", "AuthnAuthorityDescriptor", "AttributeAuthorityDescriptor",
+		"PDPDescriptor" };
+
+	for (const xmlNode *c = n; c != NULL; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+			xmlChar *v;
+			bool ok;
+			if (!fb_saml_xml_is(c, md, roles[i]))
+				continue;
+			v = xmlGetNoNsProp(
+			    (xmlNode *)c, (const xmlChar *)"protocolSupportEnumeration");
+			ok = v != NULL && v[0] != '\0';
+			xmlFree(v);
+			if (!ok)
+				return false;
+		}
+		if (!roles_have_protocols(c->children))
+			return false;
+	}
+	return true;
+}
+
 /* The signing certificates of the IdP's metadata (KeyDescriptor use="signing" or no use). */
 static fb_rc
 idp_keys(struct fb_saml_sp *sp, const char *metadata, struct fb_err *err)
@@ -188,6 +233,12 @@ idp_keys(struct fb_saml_sp *sp, const char *metadata, struct fb_err *err)
 		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: empty", sp->p->idp_metadata);
 	if ((rc = fb_saml_xml_parse(metadata, strlen(metadata), &doc, err)) != FB_OK)
 		return rc;
+	if (!roles_have_protocols(xmlDocGetRootElement(doc))) {
+		xmlFreeDoc(doc);
+		return FB_ERR_SET(err, FB_ERR_CONFIG,
+		    "%s: a role descriptor without protocolSupportEnumeration",
+		    sp->p->idp_metadata);
+	}
 	sso = find_idpsso(xmlDocGetRootElement(doc), &found);
 	if (found != 1) {
 		xmlFreeDoc(doc);
