@@ -1865,3 +1865,58 @@ done:
 	free(location);
 	return ret;
 }
+
+/* ---- GET /saml/slo/<provider>: single logout initiated by the IdP ---- */
+
+enum MHD_Result
+fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const char *provider, const char *query)
+{
+	const struct fb_conf_tenant *t = NULL;
+	struct fb_saml_sp *sp = find_sp(rt->login, provider, &t);
+	struct fb_saml_logout lo = { 0 };
+	struct fb_revocation r = { 0 };
+	struct fb_err err = { 0 };
+	char corr[CORRELATION_LEN + 1];
+	int64_t now = (int64_t)time(NULL), seq = 0;
+	int64_t longest = rt->conf->tokens.session_ttl > rt->conf->tokens.max_ttl
+	    ? rt->conf->tokens.session_ttl
+	    : rt->conf->tokens.max_ttl;
+	enum MHD_Result ret;
+
+	correlation_new(corr);
+	if (sp == NULL)
+		return error_page(conn, MHD_HTTP_NOT_FOUND, "unknown_provider",
+		    "This address names no SAML identity provider of this site.", corr, NULL);
+	if (fb_saml_sp_logout_request(sp, query, now, rt->conf->tokens.clock_skew, &lo, &err) !=
+	    FB_OK) {
+		fb_log(FB_LOG_WARN, "saml logout [%s]: provider %s: refused: %s", corr, provider,
+		    err.msg);
+		audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL, "saml_logout",
+		    err.msg);
+		return error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_logout_request",
+		    "This logout request could not be accepted.", corr, NULL);
+	}
+	/* The IdP session when named (every bridge session it opened), else the subject. */
+	r.kind = lo.session_index ? FB_REVOCATION_IDP_SESSION : FB_REVOCATION_SUBJECT;
+	r.issuer = fb_saml_sp_idp_entity_id(sp);
+	r.value = lo.session_index ? lo.session_index : lo.nameid;
+	r.until = now + longest;
+	r.reason = "SAML single logout";
+	r.actor = provider;
+	if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "saml logout [%s]: %s", corr, err.msg);
+		ret = error_page(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+		    "The logout could not be recorded. Try again in a minute.", corr, NULL);
+	} else {
+		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, lo.response_url,
+			"X-Correlation-Id", corr, NULL };
+		fb_log(FB_LOG_INFO, "saml logout [%s]: provider %s: %s revoked (%lld)", corr,
+		    provider, fb_revocation_kind_name(r.kind), (long long)seq);
+		audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL, "saml_logout",
+		    fb_revocation_kind_name(r.kind));
+		ret = queue(conn, MHD_HTTP_FOUND, NULL, "", 0, headers);
+	}
+	fb_saml_logout_clear(&lo);
+	return ret;
+}

@@ -27,6 +27,7 @@
 #define PEER_CERT_CACHE 64
 #define PEER_CERT_MAX 16384
 
+#define SERVE_URI_MAX 65536 /* longer request URIs are not kept (and SAML refuses them) */
 #define SERVE_BODY_MAX 65536 /* the largest request body read (POST /token, logout) */
 #define SERVE_ACS_BODY_MAX ((size_t)2 << 20) /* a SAML response, base64 and form-encoded */
 
@@ -597,8 +598,22 @@ handle_validate(struct MHD_Connection *conn)
 /* Per request: the body, gathered for the endpoints that read one. */
 struct request {
 	struct fb_buf body;
-	bool keep, too_big;
+	bool started, keep, too_big;
+	char *uri; /* the request line's URI, query included (the SAML Redirect binding signs it) */
 };
+
+/* MHD calls this first for every request: its result becomes the request's context. */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct request *req = calloc(1, sizeof(*req));
+
+	(void)cls;
+	(void)conn;
+	if (req != NULL && uri != NULL && strlen(uri) <= SERVE_URI_MAX)
+		req->uri = strdup(uri);
+	return req;
+}
 
 static void
 on_completed(
@@ -614,6 +629,7 @@ on_completed(
 	if (req->body.data != NULL)
 		fb_cleanse(req->body.data, req->body.len); /* it may hold client secrets */
 	fb_buf_free(&req->body);
+	free(req->uri);
 	free(req);
 	*req_cls = NULL;
 }
@@ -642,6 +658,9 @@ login_route(
 		ret = fb_login_token(conn, rt, state.store, &body);
 	else if (strncmp(url, "/saml/acs/", 10) == 0)
 		ret = fb_login_saml_acs(conn, rt, state.store, url + 10, &body);
+	else if (strncmp(url, "/saml/slo/", 10) == 0)
+		ret = fb_login_saml_slo(conn, rt, state.store, url + 10,
+		    req->uri && strchr(req->uri, '?') ? strchr(req->uri, '?') + 1 : NULL);
 	else if (strncmp(url, "/saml/metadata", 14) == 0)
 		ret = fb_login_saml_metadata(conn, rt, url[14] == '/' ? url + 15 : NULL);
 	else if (strcmp(url, "/logout") == 0)
@@ -668,9 +687,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	(void)cls;
 	(void)version;
 	/* First call per request: headers only. Only the form endpoints keep a body. */
-	if (req == NULL) {
-		if ((req = calloc(1, sizeof(*req))) == NULL)
-			return MHD_NO;
+	if (req == NULL)
+		return MHD_NO; /* on_uri could not allocate */
+	if (!req->started) {
+		req->started = true;
 		bool acs = strncmp(url, "/saml/acs/", 10) == 0;
 		req->keep = post &&
 		    (strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
@@ -689,7 +709,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (strncmp(url, "/login/", 7) == 0 || strcmp(url, "/oidc/callback") == 0 ||
 	    strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
 	    strcmp(url, "/oidc/backchannel-logout") == 0 || strncmp(url, "/saml/acs/", 10) == 0 ||
-	    strcmp(url, "/saml/metadata") == 0 || strncmp(url, "/saml/metadata/", 15) == 0)
+	    strcmp(url, "/saml/metadata") == 0 || strncmp(url, "/saml/metadata/", 15) == 0 ||
+	    strncmp(url, "/saml/slo/", 10) == 0)
 		return login_route(conn, url, get, post, req);
 	if (strcmp(url, "/validate") == 0) {
 		/* POST, or GET with the same headers as an nginx auth_request subrequest. */
@@ -1026,7 +1047,7 @@ fb_serve(const struct fb_serve_opts *opts)
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_CONNECTION_LIMIT,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_CONNECTION_MEMORY,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-	    MHD_OPTION_END);
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_END);
 	if (d == NULL) {
 		fb_log(FB_LOG_ERROR, "cannot listen on %s: %s", listen, strerror(errno));
 		goto done;

@@ -81,6 +81,9 @@ enum MHD_Result fb_login_saml_metadata(
 /* POST /saml/acs/<provider> */
 enum MHD_Result fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt,
     struct fb_store *store, const char *provider, const struct fb_http_body *body);
+/* GET /saml/slo/<provider>?SAMLRequest=... (query: the raw query string, or NULL) */
+enum MHD_Result fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt,
+    struct fb_store *store, const char *provider, const char *query);
 /* POST /oidc/backchannel-logout */
 enum MHD_Result fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt,
     struct fb_store *store, const struct fb_http_body *body);

@@ -220,6 +220,23 @@ void fb_saml_outcome_clear(struct fb_saml_outcome *o);
 fb_rc fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const char *request_id,
     int64_t now, int64_t skew, struct fb_saml_outcome *out, struct fb_err *err);
 
+/* What an IdP's LogoutRequest asks to end (owned; fb_saml_logout_clear). */
+struct fb_saml_logout {
+	char *nameid;
+	char *session_index; /* the first SessionIndex; NULL when the IdP named none */
+	char *response_url; /* where to send the browser with our LogoutResponse */
+};
+void fb_saml_logout_clear(struct fb_saml_logout *l);
+
+/*
+ * Reads an IdP-initiated LogoutRequest by HTTP-Redirect (query is the raw
+ * query string): it must be signed by the IdP (Lasso checks the query
+ * signature against the metadata), from the IdP's entity, for this SP's SLO
+ * URL and not expired; the answer is a LogoutResponse URL (signed).
+ */
+fb_rc fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_t now,
+    int64_t skew, struct fb_saml_logout *out, struct fb_err *err);
+
 /* ---- the OpenID Connect relying party (oidc_rp.c) ---- */
 
 /*

@@ -74,8 +74,8 @@ refuse(struct fb_saml_outcome *o, enum fb_saml_failure f, struct fb_err *err, co
 }
 
 /* xs:dateTime in UTC ("2026-11-22T10:00:00Z", fractions allowed); false otherwise. */
-static bool
-saml_time(const char *s, int64_t *out)
+bool
+fb_saml_time(const char *s, int64_t *out)
 {
 	struct tm tm;
 	const char *p;
@@ -279,12 +279,13 @@ window(const xmlNode *n, int64_t now, int64_t skew, bool need_end, int64_t *end)
 	int64_t t;
 	const char *why = NULL;
 
-	if (nb != NULL && (!saml_time(nb, &t) || t - skew > now))
-		why = saml_time(nb, &t) ? "is not valid yet (NotBefore)" : "has a bad NotBefore";
+	if (nb != NULL && (!fb_saml_time(nb, &t) || t - skew > now))
+		why = fb_saml_time(nb, &t) ? "is not valid yet (NotBefore)" : "has a bad NotBefore";
 	else if (noa == NULL && need_end)
 		why = "has no NotOnOrAfter";
-	else if (noa != NULL && (!saml_time(noa, &t) || t + skew <= now))
-		why = saml_time(noa, &t) ? "has expired (NotOnOrAfter)" : "has a bad NotOnOrAfter";
+	else if (noa != NULL && (!fb_saml_time(noa, &t) || t + skew <= now))
+		why =
+		    fb_saml_time(noa, &t) ? "has expired (NotOnOrAfter)" : "has a bad NotOnOrAfter";
 	else if (noa != NULL && end != NULL && (*end == 0 || t < *end))
 		*end = t;
 	xmlFree(nb);
@@ -390,7 +391,7 @@ check_authn(
 		return refuse(
 		    out, FB_SAML_BAD_RESPONSE, err, "the Assertion has no AuthnStatement");
 	if ((snoa = attr(st, "SessionNotOnOrAfter")) != NULL) {
-		bool ok = saml_time(snoa, &t) && t + skew > now;
+		bool ok = fb_saml_time(snoa, &t) && t + skew > now;
 		xmlFree(snoa);
 		if (!ok)
 			return refuse(out, FB_SAML_CONDITIONS, err,

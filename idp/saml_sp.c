@@ -14,7 +14,9 @@
 #include "saml_sp_int.h"
 
 #include <lasso/lasso.h>
+#include <lasso/xml/saml-2.0/saml2_name_id.h>
 #include <lasso/xml/saml-2.0/samlp2_authn_request.h>
+#include <lasso/xml/saml-2.0/samlp2_logout_request.h>
 #include <lasso/xml/saml-2.0/samlp2_name_id_policy.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -441,4 +443,98 @@ fb_saml_sp_authn_request(const struct fb_saml_sp *sp, const char *relay_state, c
 done:
 	lasso_login_destroy(login);
 	return rc;
+}
+
+/* ---- single logout initiated by the IdP ---- */
+
+void
+fb_saml_logout_clear(struct fb_saml_logout *l)
+{
+	free(l->nameid);
+	free(l->session_index);
+	free(l->response_url);
+	memset(l, 0, sizeof(*l));
+}
+
+fb_rc
+fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_t now, int64_t skew,
+    struct fb_saml_logout *out, struct fb_err *err)
+{
+	LassoLogout *logout;
+	LassoSamlp2LogoutRequest *req;
+	LassoSamlp2RequestAbstract *ra;
+	LassoNode *nid;
+	GList *indexes = NULL;
+	const char *issuer;
+	int rc;
+	fb_rc frc = FB_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (query == NULL || strlen(query) > 65536)
+		return FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: no or an oversized query");
+	if ((logout = lasso_logout_new(sp->server)) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	/* Signed by HTTP-Redirect rules (the query's SigAlg and Signature), by a metadata key. */
+	rc = lasso_logout_process_request_msg(logout, (gchar *)query);
+	if (rc != 0) {
+		frc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: Lasso refuses the request: %s",
+		    lasso_strerror(rc));
+		goto done;
+	}
+	if (!LASSO_IS_SAMLP2_LOGOUT_REQUEST(LASSO_PROFILE(logout)->request)) {
+		frc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: not a LogoutRequest");
+		goto done;
+	}
+	req = LASSO_SAMLP2_LOGOUT_REQUEST(LASSO_PROFILE(logout)->request);
+	ra = LASSO_SAMLP2_REQUEST_ABSTRACT(req);
+	issuer = ra->Issuer ? ra->Issuer->content : NULL;
+	if (issuer == NULL || strcmp(issuer, sp->idp_entity_id) != 0) {
+		frc = FB_ERR_SET(
+		    err, FB_ERR_INVALID, "saml logout: Issuer is not %s", sp->idp_entity_id);
+		goto done;
+	}
+	if (ra->Destination == NULL || strcmp(ra->Destination, sp->slo_url) != 0) {
+		frc = FB_ERR_SET(
+		    err, FB_ERR_INVALID, "saml logout: Destination is not %s", sp->slo_url);
+		goto done;
+	}
+	if (req->NotOnOrAfter != NULL) {
+		int64_t t;
+		if (!fb_saml_time(req->NotOnOrAfter, &t) || t + skew <= now) {
+			frc =
+			    FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: the request has expired");
+			goto done;
+		}
+	}
+	nid = LASSO_NODE(req->NameID);
+	if (!LASSO_IS_SAML2_NAME_ID(nid) || LASSO_SAML2_NAME_ID(nid)->content == NULL) {
+		frc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: no NameID");
+		goto done;
+	}
+	indexes = lasso_samlp2_logout_request_get_session_indexes(req);
+	if ((out->nameid = strdup(LASSO_SAML2_NAME_ID(nid)->content)) == NULL ||
+	    (indexes != NULL &&
+	        (out->session_index = strdup((const char *)indexes->data)) == NULL)) {
+		frc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	/* Lasso keeps no session here (sessions are in the store): its "no session" is fine. */
+	rc = lasso_logout_validate_request(logout);
+	if (rc != 0 && rc != LASSO_PROFILE_ERROR_SESSION_NOT_FOUND &&
+	    rc != LASSO_PROFILE_ERROR_IDENTITY_NOT_FOUND) {
+		frc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: %s", lasso_strerror(rc));
+		goto done;
+	}
+	/* No SingleLogoutService for HTTP-Redirect in the IdP's metadata: nowhere to answer. */
+	if (lasso_logout_build_response_msg(logout) == 0 &&
+	    LASSO_PROFILE(logout)->msg_url != NULL &&
+	    (out->response_url = strdup(LASSO_PROFILE(logout)->msg_url)) == NULL)
+		frc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+done:
+	if (indexes != NULL)
+		g_list_free_full(indexes, g_free);
+	lasso_logout_destroy(logout);
+	if (frc != FB_OK)
+		fb_saml_logout_clear(out);
+	return frc;
 }

@@ -23,4 +23,7 @@ struct fb_saml_sp {
 	size_t n_idp_keys;
 };
 
+/* xs:dateTime in UTC ("2026-11-22T10:00:00Z", fractions allowed) to Unix seconds. */
+bool fb_saml_time(const char *s, int64_t *out);
+
 #endif

@@ -187,4 +187,24 @@ set -- $out
 [ "$2" = unsolicited ] || fail "an unsolicited response: $out"
 ok "an unsolicited response is refused (IdP-initiated login is off by default)"
 
+# ---- single logout initiated by the IdP (HTTP-Redirect, signed) ----
+login "$FB_TMP/js"
+out=$(post "$FB_TMP/js" "$(forge good --nameid slo-user --session-index _slo-session-1)")
+case "$out" in "303 "*) ;; *) fail "slo setup: $out" ;; esac
+sid=$("$FB_BINARY" sessions list -c "$pair/saml.yaml" --limit 1000 2>/dev/null | awk '$5 == "slo-user" { print $1 }')
+[ -n "$sid" ] || fail "no session for slo-user"
+slo="$a/saml/slo/corp"
+logout_q() { "$py" "$FB_SOURCE_DIR/tests/integration/fixtures/saml/logout.py" --idp "$idp" --slo "$slo" "$@"; }
+st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --unsigned)")
+[ "$st" = 400 ] || fail "an unsigned LogoutRequest got $st"
+st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/other.key" --nameid slo-user --session-index _slo-session-1)")
+[ "$st" = 400 ] || fail "a LogoutRequest signed by another key got $st"
+"$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *no" || fail "the session was revoked by a bad request"
+ok "LogoutRequests unsigned or signed by a key not in the metadata are refused (400); the session stays"
+st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1)")
+case "$st" in "302 $idp/"*) ;; "302 "*) ;; *) fail "a good LogoutRequest got: $st ($(tail -2 "$FB_TMP/a3.log"))" ;; esac
+"$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *idp_session" ||
+	fail "the session is not revoked: $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid")"
+ok "an IdP-initiated LogoutRequest (signed, HTTP-Redirect) revokes the IdP session and answers with a LogoutResponse"
+
 echo "saml_negative: $passed passed, 0 failed"
