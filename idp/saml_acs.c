@@ -31,10 +31,14 @@
 #include <string.h>
 #include <time.h>
 #include <xmlsec/crypto.h>
+#include <xmlsec/app.h>
+#include <xmlsec/keysmngr.h>
 #include <xmlsec/xmldsig.h>
+#include <xmlsec/xmlenc.h>
 #include <xmlsec/xmlsec.h>
 
 #define NS_DSIG "http://www.w3.org/2000/09/xmldsig#"
+#define NS_XENC "http://www.w3.org/2001/04/xmlenc#"
 #define SAML_B64_MAX (FB_SAML_XML_MAX / 3 * 4 + 4096)
 #define STATUS_SUCCESS "urn:oasis:names:tc:SAML:2.0:status:Success"
 #define CM_BEARER "urn:oasis:names:tc:SAML:2.0:cm:bearer"
@@ -401,6 +405,87 @@ check_authn(
 	return FB_OK;
 }
 
+static bool
+enc_alg_ok(const xmlNode *method, bool key_transport)
+{
+	static const char *const data[] = { "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+		"http://www.w3.org/2001/04/xmlenc#aes192-cbc",
+		"http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+		"http://www.w3.org/2009/xmlenc11#aes128-gcm",
+		"http://www.w3.org/2009/xmlenc11#aes256-gcm" };
+	/* RSA 1.5 key transport is refused: it is open to Bleichenbacher's attack. */
+	static const char *const transport[] = { "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+		"http://www.w3.org/2009/xmlenc11#rsa-oaep" };
+	const char *const *v = key_transport ? transport : data;
+	size_t n = key_transport ? 2 : 5;
+	char *alg = attr(method, "Algorithm");
+	bool ok = false;
+
+	for (size_t i = 0; alg != NULL && i < n && !ok; i++)
+		ok = strcmp(alg, v[i]) == 0;
+	xmlFree(alg);
+	return ok;
+}
+
+/*
+ * Replaces the EncryptedAssertion by the Assertion it holds, decrypted with
+ * the SP's key: the EncryptedKey must be inside the EncryptedData's KeyInfo,
+ * with RSA-OAEP, and the data AES (CBC or GCM).
+ */
+static fb_rc
+decrypt_assertion(
+    const struct fb_saml_sp *sp, xmlNode *enc, struct fb_saml_outcome *out, struct fb_err *err)
+{
+	xmlNode *ed = child(enc, NS_XENC, "EncryptedData"), *ek, *plain;
+	xmlSecKeysMngrPtr mngr = NULL;
+	xmlSecEncCtxPtr ctx = NULL;
+	xmlSecKeyPtr key = NULL;
+	fb_rc rc = FB_OK;
+
+	ek = child(child(ed, NS_DSIG, "KeyInfo"), NS_XENC, "EncryptedKey");
+	if (ed == NULL || ek == NULL || count(enc->children, NS_XENC, "EncryptedData") != 1 ||
+	    count(enc->children, NS_XENC, "EncryptedKey") != 1)
+		return refuse(out, FB_SAML_UNSUPPORTED, err,
+		    "an EncryptedAssertion must hold one EncryptedData with its EncryptedKey in "
+		    "its KeyInfo");
+	if (!enc_alg_ok(child(ed, NS_XENC, "EncryptionMethod"), false) ||
+	    !enc_alg_ok(child(ek, NS_XENC, "EncryptionMethod"), true))
+		return refuse(out, FB_SAML_ALGORITHM, err,
+		    "the assertion is encrypted with an algorithm not accepted (AES and RSA-OAEP "
+		    "only)");
+	if ((mngr = xmlSecKeysMngrCreate()) == NULL ||
+	    xmlSecCryptoAppDefaultKeysMngrInit(mngr) < 0 ||
+	    (key = xmlSecKeyDuplicate(sp->sp_key)) == NULL ||
+	    xmlSecCryptoAppDefaultKeysMngrAdoptKey(mngr, key) < 0) {
+		xmlSecKeyDestroy(key);
+		rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "saml: cannot set up decryption");
+		goto done;
+	}
+	if ((ctx = xmlSecEncCtxCreate(mngr)) == NULL || xmlSecEncCtxDecrypt(ctx, ed) < 0 ||
+	    !ctx->resultReplaced) {
+		rc = refuse(out, FB_SAML_BAD_RESPONSE, err,
+		    "the EncryptedAssertion does not decrypt with this SP's key");
+		goto done;
+	}
+	/* What replaced EncryptedData must be exactly one Assertion. */
+	plain = child(enc, FB_SAML_NS_ASSERTION, "Assertion");
+	if (plain == NULL || count(enc->children, FB_SAML_NS_ASSERTION, "Assertion") != 1 ||
+	    count(plain->children, FB_SAML_NS_ASSERTION, "Assertion") != 0) {
+		rc = refuse(out, FB_SAML_BAD_RESPONSE, err,
+		    "the EncryptedAssertion does not hold exactly one Assertion");
+		goto done;
+	}
+	xmlUnlinkNode(plain);
+	(void)xmlReplaceNode(enc, plain);
+	xmlFreeNode(enc);
+done:
+	if (ctx != NULL)
+		xmlSecEncCtxDestroy(ctx);
+	if (mngr != NULL)
+		xmlSecKeysMngrDestroy(mngr);
+	return rc;
+}
+
 /* Lasso's view: it must accept the message too (signatures against the metadata, status). */
 static fb_rc
 lasso_opinion(
@@ -458,7 +543,7 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 {
 	xmlDoc *doc = NULL;
 	xmlNode *root, *assertion, *sig;
-	char *xml = NULL, *v = NULL, *dup = NULL;
+	char *xml = NULL, *v = NULL, *dup = NULL, *decrypted = NULL;
 	const char *why, *bad;
 	size_t len = 0;
 	fb_rc rc;
@@ -480,6 +565,41 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 		rc = refuse(out, FB_SAML_BAD_RESPONSE, err, "the document is not a samlp:Response");
 		goto done;
 	}
+	/* One assertion, in clear or encrypted: decrypted in place, then checked the same way. */
+	if (count(root, FB_SAML_NS_PROTOCOL, "Response") == 1 &&
+	    count(root, FB_SAML_NS_ASSERTION, "Assertion") == 0 &&
+	    count(root, FB_SAML_NS_ASSERTION, "EncryptedAssertion") == 1 &&
+	    child(root, FB_SAML_NS_ASSERTION, "EncryptedAssertion") != NULL) {
+		if ((rc = decrypt_assertion(
+		         sp, child(root, FB_SAML_NS_ASSERTION, "EncryptedAssertion"), out, err)) !=
+		    FB_OK)
+			goto done;
+		/* The identity reader reads the decrypted document. */
+		xmlChar *dump = NULL;
+		int n = 0;
+		xmlDocDumpMemory(doc, &dump, &n);
+		if (dump == NULL || n <= 0) {
+			xmlFree(dump);
+			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		free(xml);
+		xml = strndup((const char *)dump, (size_t)n);
+		len = (size_t)n;
+		/* Lasso's opinion is asked of the decrypted response too (it keeps the signature).
+		 */
+		if ((decrypted = malloc((size_t)n / 3 * 4 + 8)) != NULL)
+			(void)EVP_EncodeBlock((unsigned char *)decrypted, dump, n);
+		xmlFree(dump);
+		if (decrypted == NULL) {
+			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		if (xml == NULL) {
+			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+			goto done;
+		}
+	}
 	if (count(root, FB_SAML_NS_PROTOCOL, "Response") != 1 ||
 	    count(root, FB_SAML_NS_ASSERTION, "Assertion") != 1 ||
 	    (assertion = child(root, FB_SAML_NS_ASSERTION, "Assertion")) == NULL) {
@@ -492,8 +612,8 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 	    count(root, FB_SAML_NS_ASSERTION, "EncryptedID") != 0 ||
 	    count(root, FB_SAML_NS_ASSERTION, "EncryptedAttribute") != 0) {
 		rc = refuse(out, FB_SAML_UNSUPPORTED, err,
-		    "encrypted assertions are not accepted yet: configure the IdP to sign without "
-		    "encrypting");
+		    "encrypted NameIDs and attributes are not accepted (an encrypted assertion "
+		    "is)");
 		goto done;
 	}
 	if (!register_ids(doc, root, &dup)) {
@@ -570,7 +690,7 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 	if ((rc = check_subject(sp, assertion, request_id, now, skew, out, err)) != FB_OK ||
 	    (rc = check_conditions(sp, assertion, now, skew, out, err)) != FB_OK ||
 	    (rc = check_authn(assertion, now, skew, out, err)) != FB_OK ||
-	    (rc = lasso_opinion(sp, saml_response, out, err)) != FB_OK)
+	    (rc = lasso_opinion(sp, decrypted ? decrypted : saml_response, out, err)) != FB_OK)
 		goto done;
 	if ((out->assertion_id = attr(assertion, "ID")) == NULL) {
 		rc = refuse(out, FB_SAML_BAD_RESPONSE, err, "the Assertion has no ID");
@@ -605,5 +725,6 @@ done:
 	}
 	xmlFreeDoc(doc);
 	free(xml);
+	free(decrypted);
 	return rc;
 }

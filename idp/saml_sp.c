@@ -312,6 +312,8 @@ fb_saml_sp_free(struct fb_saml_sp *sp)
 		lasso_server_destroy(sp->server);
 	for (size_t i = 0; i < sp->n_idp_keys; i++)
 		xmlSecKeyDestroy(sp->idp_keys[i]);
+	if (sp->sp_key != NULL)
+		xmlSecKeyDestroy(sp->sp_key);
 	free(sp->entity_id);
 	free(sp->acs_url);
 	free(sp->slo_url);
@@ -346,9 +348,22 @@ fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url, struct 
 	    (rc = sp_metadata(sp, cert, err)) != FB_OK ||
 	    (rc = idp_metadata(p, &idp, err)) != FB_OK || (rc = idp_keys(sp, idp, err)) != FB_OK)
 		goto done;
+	if (key == NULL || cert == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "empty SP key or certificate");
+		goto done;
+	}
 	sp->server = lasso_server_new_from_buffers(sp->metadata, key, NULL, cert);
 	if (sp->server == NULL) {
 		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "Lasso refused the SP key or certificate");
+		goto done;
+	}
+	/* The same key decrypts what the IdP encrypts to the certificate of our metadata. */
+	sp->sp_key = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)key, (xmlSecSize)strlen(key),
+	    xmlSecKeyDataFormatPem, NULL, NULL, NULL);
+	if (sp->sp_key == NULL ||
+	    lasso_server_set_encryption_private_key_with_password(sp->server, key, NULL) != 0) {
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG,
+		    "%s: not a private key xmlsec and Lasso can use", p->sp_key);
 		goto done;
 	}
 	/* Requests are signed with RSA-SHA256 (Lasso's default is RSA-SHA1). */

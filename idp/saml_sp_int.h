@@ -21,6 +21,7 @@ struct fb_saml_sp {
 	/* The IdP's signing certificates from its metadata: the only keys a signature may use. */
 	xmlSecKeyPtr idp_keys[FB_SAML_IDP_KEYS_MAX];
 	size_t n_idp_keys;
+	xmlSecKeyPtr sp_key; /* decrypts EncryptedAssertions */
 };
 
 /* xs:dateTime in UTC ("2026-11-22T10:00:00Z", fractions allowed) to Unix seconds. */

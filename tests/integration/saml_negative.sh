@@ -153,6 +153,14 @@ refused billion-laughs bad_response "DOCTYPE"
 refused xxe bad_response "DOCTYPE"
 refused oversized bad_response "too large"
 
+# Encrypted assertions: decrypted with the SP's key, then checked the same way.
+login "$FB_TMP/je"
+out=$(post "$FB_TMP/je" "$(forge encrypted --sp-cert "$keys/sp.pem" --nameid encrypted-user)")
+case "$out" in "303 $app?code="*) ;; *) fail "an encrypted assertion: $out ($(tail -2 "$FB_TMP/a2.log"))" ;; esac
+ok "an assertion signed, then encrypted to the SP's certificate (AES-128, RSA-OAEP), logs in"
+refused encrypted-rsa15 algorithm "RSA-OAEP only" --sp-cert "$keys/sp.pem"
+refused encrypted bad_response "does not decrypt" --sp-cert "$keys/other.pem"
+
 # Comment injection: the value is the whole text, so the login maps the full NameID.
 login "$FB_TMP/jc"
 out=$(post "$FB_TMP/jc" "$(forge comment-nameid)")
