@@ -11,7 +11,7 @@ libjansson-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev libxml2-dev libc
 liblasso3-dev libxmlsec1-dev libglib2.0-dev"
 run="$build openssl curl ca-certificates"
 test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy nginx wrk postgresql
-python3-lxml python3-xmlsec"
+python3-lxml python3-xmlsec simplesamlphp php-cli php-xml php-mbstring"
 
 case "$profile" in
 run) want=$run ;;

@@ -1,11 +1,14 @@
 // A scripted browser for fedbridge's end-to-end login tests: follows
 // redirects across hosts with one cookie jar (a JSON file, so several runs
-// share it), fills in the provider's login form, and confirms its logout
-// page.
+// share it), fills in the provider's login form, confirms its logout page,
+// and submits the self-posting forms of the SAML HTTP-POST binding (what a
+// browser's JavaScript would do).
 //
 //   node browser.mjs login --jar JAR --user U --password P --stop PREFIX URL
 //       prints the first redirect target that starts with PREFIX (exit 0);
 //       any other end prints "status CODE" and the page (exit 1)
+//       --print-saml-response 1: at the SAML POST form, print SAMLResponse, RelayState
+//       and the form's action (one a line) instead of posting it (exit 0)
 //   node browser.mjs logout --jar JAR URL
 //       RP-initiated logout at the provider: confirms and follows to the end (exit 0 on 200)
 //
@@ -63,9 +66,12 @@ function parseForm(html, base) {
   if (!f) return null;
   const action = (/action="([^"]*)"/i.exec(f[1]) || [])[1] || base.href;
   const inputs = {};
+  const unescape = (v) => v.replace(/&quot;/g, '"').replace(/&#0?39;/g, "'").replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>').replace(/&#x([0-9a-f]+);/gi, (_, h) => String.fromCharCode(parseInt(h, 16)))
+    .replace(/&#([0-9]+);/g, (_, d) => String.fromCharCode(Number(d))).replace(/&amp;/g, '&');
   for (const m of f[2].matchAll(/<input([^>]*)>/gi)) {
     const name = (/name="([^"]*)"/i.exec(m[1]) || [])[1];
-    if (name) inputs[name] = (/value="([^"]*)"/i.exec(m[1]) || [])[1] || '';
+    if (name) inputs[name] = unescape((/value="([^"]*)"/i.exec(m[1]) || [])[1] || '');
   }
   return { action: new URL(action.replace(/&amp;/g, '&'), base), inputs };
 }
@@ -95,6 +101,18 @@ async function run() {
       submittedLogin = true;
       form.inputs.username = opt.user;
       form.inputs.password = opt.password;
+      url = form.action;
+      method = 'POST';
+      body = new URLSearchParams(form.inputs).toString();
+      continue;
+    }
+    if (form && ('SAMLResponse' in form.inputs || 'SAMLRequest' in form.inputs)) {
+      if (opt['print-saml-response'] && 'SAMLResponse' in form.inputs) {
+        console.log(form.inputs.SAMLResponse);
+        console.log(form.inputs.RelayState || '');
+        console.log(form.action.href);
+        return 0;
+      }
       url = form.action;
       method = 'POST';
       body = new URLSearchParams(form.inputs).toString();
