@@ -169,6 +169,14 @@ case "$out" in "303 $app?code="*) ;; *) fail "comment-nameid: $out" ;; esac
 	fail "the session's subject is not the whole NameID: $("$FB_BINARY" sessions list -c "$pair/saml.yaml")"
 ok "a comment inside the NameID does not cut it: the subject is alice@a.example.evil.example"
 
+login "$FB_TMP/jca"
+out=$(post "$FB_TMP/jca" "$(forge comment-attribute --nameid comment-attr-user)")
+case "$out" in "303 $app?code="*) ;; *) fail "comment-attribute: $out" ;; esac
+csid=$("$FB_BINARY" sessions list -c "$pair/saml.yaml" --limit 1000 2>/dev/null | awk '$5 == "comment-attr-user" { print $1 }')
+"$FB_BINARY" sessions show -c "$pair/saml.yaml" "$csid" | grep -q '"groups":\["staffadmin","federation"\]' ||
+	fail "the attribute value was cut: $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$csid" | grep attributes)"
+ok "a comment inside an attribute value does not cut it: groups [staffadmin, federation]"
+
 # Replay: the same assertion again (in a new login) is refused, also after a restart.
 aid="_replay$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 login "$FB_TMP/jr1"
