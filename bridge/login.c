@@ -521,6 +521,20 @@ cookie_name(const struct fb_login_site *s, const char *state, char *out, size_t 
 	(void)snprintf(out, size, "%sfb_login_%s", s->secure ? "__Secure-" : "", state);
 }
 
+void
+fb_login_site_refresh(struct fb_login_site *s, int64_t now)
+{
+	for (size_t i = 0; s != NULL && i < s->n_sps; i++) {
+		struct fb_err err = { 0 };
+		bool changed = false;
+		if (fb_saml_sp_refresh(s->sps[i], now, &changed, &err) != FB_OK)
+			fb_log(FB_LOG_WARN, "%s", err.msg);
+		else if (changed)
+			fb_log(FB_LOG_INFO, "provider %s: the IdP's metadata was fetched again",
+			    fb_saml_sp_provider(s->sps[i])->name);
+	}
+}
+
 /* ---- SAML: GET /login/<provider>, GET /saml/metadata, POST /saml/acs/<provider> ---- */
 
 static struct fb_saml_sp *

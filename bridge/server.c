@@ -185,6 +185,8 @@ refresher_main(void *arg)
 
 		if ((rt = runtime_acquire()) == NULL)
 			continue;
+		/* SAML IdP metadata from URLs, when due (each at most once a minute). */
+		fb_login_site_refresh(rt->login, (int64_t)time(NULL));
 		struct fb_refresh_opts ro = { .now = (int64_t)time(NULL),
 			.unknown_kid = unknown_kid };
 		fb_buf_init(&log, 65536);

@@ -61,6 +61,8 @@ void fb_form_clear(struct fb_form *f);
 struct fb_login_site;
 fb_rc fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct fb_err *err);
 void fb_login_site_free(struct fb_login_site *s);
+/* Fetches again the IdP metadata that is due (from URLs); what happened is logged. */
+void fb_login_site_refresh(struct fb_login_site *s, int64_t now);
 
 /* GET /login/<provider>?return_to=... */
 enum MHD_Result fb_login_start(

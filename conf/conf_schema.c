@@ -1155,8 +1155,8 @@ check_provider(struct conf_ctx *c, const struct conf_node *map, const char *path
 {
 	static const char *const oidc_keys[] = { "issuer", "client_id", "client_secret_file",
 		"client_key", "client_auth", "scopes", "allowed_algs", "userinfo", NULL };
-	static const char *const saml_keys[] = { "idp_metadata", "sp_key", "sp_cert",
-		"allow_idp_initiated", "allow_sha1", NULL };
+	static const char *const saml_keys[] = { "idp_metadata", "idp_metadata_cert", "sp_key",
+		"sp_cert", "allow_idp_initiated", "allow_sha1", NULL };
 	static const char *const oidc_need[] = { "issuer", "client_id", NULL };
 	static const char *const saml_need[] = { "idp_metadata", "sp_key", "sp_cert", NULL };
 	static const char *const secret_need[] = { "client_secret_file", NULL };
@@ -1248,7 +1248,12 @@ static const struct conf_field provider_fields[] = {
 	    .doc = "oidc: also fetch the userinfo endpoint; its claims add to the ID token's "
 	           "and may not contradict them." },
 	{ FIELD(struct fb_conf_provider, "idp_metadata", T_STR, idp_metadata), .kind = &K_FILE_URL,
-	    .doc = "saml: the IdP's metadata, a file or an https URL." },
+	    .doc = "saml: the IdP's metadata, a file or an https URL (fetched again as its "
+	           "cacheDuration says, an hour by default; validUntil honoured)." },
+	{ FIELD(struct fb_conf_provider, "idp_metadata_cert", T_STR, idp_metadata_cert),
+	    .kind = &K_FILE,
+	    .doc = "saml: the certificate that must have signed the IdP's metadata (checked at "
+	           "every fetch)." },
 	{ FIELD(struct fb_conf_provider, "sp_key", T_STR, sp_key), .flags = F_SECRET,
 	    .kind = &K_SECRET,
 	    .doc = "saml: the service provider's private key (PEM, mode 0600)." },

@@ -65,6 +65,8 @@ struct fb_conf_provider {
 	bool userinfo; /* fetch the userinfo endpoint after the ID token */
 	/* SAML 2.0 */
 	const char *idp_metadata; /* resolved path or https URL */
+	const char
+	    *idp_metadata_cert; /* resolved path; when set, the metadata must be signed by it */
 	const char *sp_key;
 	const char *sp_cert;
 	bool allow_idp_initiated;

@@ -176,6 +176,15 @@ const char *fb_saml_sp_idp_entity_id(const struct fb_saml_sp *sp);
 const struct fb_conf_provider *fb_saml_sp_provider(const struct fb_saml_sp *sp);
 
 /*
+ * Reads the IdP's metadata again (its URL or its file) when it is due (its
+ * cacheDuration, within a minute and a day; an hour without one): checked
+ * as at load (signature when idp_metadata_cert is set, validUntil, the same
+ * entityID) and swapped in; a failure keeps the last good one and retries
+ * in a minute. *changed says whether new metadata is in force.
+ */
+fb_rc fb_saml_sp_refresh(struct fb_saml_sp *sp, int64_t now, bool *changed, struct fb_err *err);
+
+/*
  * An SP-initiated login: the URL of a signed (RSA-SHA256) HTTP-Redirect
  * AuthnRequest asking for an HTTP-POST response, and its ID (what the
  * response's InResponseTo must be). Both malloc'd.
@@ -197,7 +206,8 @@ enum fb_saml_failure {
 	FB_SAML_SUBJECT_CONFIRMATION, /* no bearer confirmation with our Recipient, in time */
 	FB_SAML_CONDITIONS, /* times, unknown conditions, SessionNotOnOrAfter past */
 	FB_SAML_AUDIENCE,
-	FB_SAML_UNSUPPORTED, /* encrypted assertions (not yet) */
+	FB_SAML_UNSUPPORTED, /* encrypted NameIDs or attributes */
+	FB_SAML_UNAVAILABLE, /* the IdP's metadata has expired */
 };
 const char *fb_saml_failure_name(enum fb_saml_failure f);
 

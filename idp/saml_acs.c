@@ -48,7 +48,7 @@ fb_saml_failure_name(enum fb_saml_failure f)
 {
 	static const char *const names[] = { "ok", "bad_response", "signature", "algorithm",
 		"issuer", "status", "destination", "in_response_to", "subject_confirmation",
-		"conditions", "audience", "unsupported" };
+		"conditions", "audience", "unsupported", "unavailable" };
 
 	return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "unknown";
 }
@@ -229,7 +229,8 @@ weak_alg(const xmlNode *n, bool allow_sha1)
  * and it verifies with one of the IdP's certificates.
  */
 static bool
-signature_ok(const struct fb_saml_sp *sp, xmlNode *el, xmlNode *sig, const char **why)
+signature_ok(const struct fb_saml_sp *sp, const struct saml_idp *idp, xmlNode *el, xmlNode *sig,
+    const char **why)
 {
 	xmlNode *si = child(sig, NS_DSIG, "SignedInfo"), *ref = child(si, NS_DSIG, "Reference");
 	xmlSecDSigCtxPtr ctx;
@@ -246,11 +247,11 @@ signature_ok(const struct fb_saml_sp *sp, xmlNode *el, xmlNode *sig, const char 
 	xmlFree(id);
 	xmlFree(uri);
 	*why = "it does not verify with a certificate of the IdP's metadata";
-	for (size_t i = 0; i < sp->n_idp_keys && !ok; i++) {
+	for (size_t i = 0; i < idp->n_keys && !ok; i++) {
 		if ((ctx = xmlSecDSigCtxCreate(NULL)) == NULL)
 			return false;
 		/* The key is set: xmlsec then never takes one from KeyInfo. */
-		ctx->signKey = xmlSecKeyDuplicate(sp->idp_keys[i]);
+		ctx->signKey = xmlSecKeyDuplicate(idp->keys[i]);
 		ctx->enabledReferenceUris = xmlSecTransformUriTypeSameDocument;
 		if (ctx->signKey != NULL &&
 		    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformEnvelopedId) >= 0 &&
@@ -489,9 +490,9 @@ done:
 /* Lasso's view: it must accept the message too (signatures against the metadata, status). */
 static fb_rc
 lasso_opinion(
-    const struct fb_saml_sp *sp, const char *b64, struct fb_saml_outcome *out, struct fb_err *err)
+    const struct saml_idp *idp, const char *b64, struct fb_saml_outcome *out, struct fb_err *err)
 {
-	LassoLogin *login = lasso_login_new(sp->server);
+	LassoLogin *login = lasso_login_new(idp->server);
 	int rc;
 
 	if (login == NULL)
@@ -543,6 +544,7 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 {
 	xmlDoc *doc = NULL;
 	xmlNode *root, *assertion, *sig;
+	struct saml_idp *idp = NULL;
 	char *xml = NULL, *v = NULL, *dup = NULL, *decrypted = NULL;
 	const char *why, *bad;
 	size_t len = 0;
@@ -551,6 +553,13 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 	memset(out, 0, sizeof(*out));
 	if (saml_response == NULL || strlen(saml_response) > SAML_B64_MAX)
 		return refuse(out, FB_SAML_BAD_RESPONSE, err, "SAMLResponse missing or too large");
+	idp = saml_idp_get(sp);
+	if (idp->valid_until != 0 && idp->valid_until <= now) {
+		saml_idp_put(idp);
+		return refuse(out, FB_SAML_UNAVAILABLE, err,
+		    "the IdP's metadata has expired (validUntil) and no fresh one could be "
+		    "fetched");
+	}
 	if ((rc = decode(saml_response, &xml, &len)) != FB_OK)
 		return rc == FB_ERR_NOMEM
 		    ? FB_ERR_SET(err, rc, "out of memory")
@@ -639,12 +648,12 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 		rc = refuse(out, FB_SAML_SIGNATURE, err, "the Assertion is not signed");
 		goto done;
 	}
-	if (!signature_ok(sp, assertion, sig, &why)) {
+	if (!signature_ok(sp, idp, assertion, sig, &why)) {
 		rc = refuse(out, FB_SAML_SIGNATURE, err, "the Assertion's signature: %s", why);
 		goto done;
 	}
 	if ((sig = child(root, NS_DSIG, "Signature")) != NULL &&
-	    !signature_ok(sp, root, sig, &why)) {
+	    !signature_ok(sp, idp, root, sig, &why)) {
 		rc = refuse(out, FB_SAML_SIGNATURE, err, "the Response's signature: %s", why);
 		goto done;
 	}
@@ -690,7 +699,7 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 	if ((rc = check_subject(sp, assertion, request_id, now, skew, out, err)) != FB_OK ||
 	    (rc = check_conditions(sp, assertion, now, skew, out, err)) != FB_OK ||
 	    (rc = check_authn(assertion, now, skew, out, err)) != FB_OK ||
-	    (rc = lasso_opinion(sp, decrypted ? decrypted : saml_response, out, err)) != FB_OK)
+	    (rc = lasso_opinion(idp, decrypted ? decrypted : saml_response, out, err)) != FB_OK)
 		goto done;
 	if ((out->assertion_id = attr(assertion, "ID")) == NULL) {
 		rc = refuse(out, FB_SAML_BAD_RESPONSE, err, "the Assertion has no ID");
@@ -726,5 +735,6 @@ done:
 	xmlFreeDoc(doc);
 	free(xml);
 	free(decrypted);
+	saml_idp_put(idp);
 	return rc;
 }

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <xmlsec/xmldsig.h>
 #include <xmlsec/crypto.h>
 #include <openssl/evp.h>
 
@@ -220,45 +222,160 @@ roles_have_protocols(const xmlNode *n)
 	return true;
 }
 
-/* The signing certificates of the IdP's metadata (KeyDescriptor use="signing" or no use). */
+/* xs:duration as cacheDuration uses it (PnDTnHnMnS, no years or months); false otherwise. */
+static bool
+saml_duration(const char *s, int64_t *out)
+{
+	int64_t total = 0, v;
+	bool time = false, any = false;
+
+	if (s == NULL || *s++ != 'P')
+		return false;
+	while (*s != '\0') {
+		if (*s == 'T') {
+			time = true;
+			s++;
+			continue;
+		}
+		if (*s < '0' || *s > '9')
+			return false;
+		for (v = 0; *s >= '0' && *s <= '9'; s++)
+			if ((v = v * 10 + (*s - '0')) > 100000000)
+				return false;
+		switch (*s++) {
+		case 'D':
+			total += v * 86400;
+			break;
+		case 'H':
+			total += time ? v * 3600 : -1;
+			break;
+		case 'M':
+			if (!time)
+				return false; /* months have no fixed length */
+			total += v * 60;
+			break;
+		case 'S':
+			total += time ? v : -1;
+			break;
+		default:
+			return false;
+		}
+		if (total < 0)
+			return false;
+		any = true;
+	}
+	*out = total;
+	return any;
+}
+
+/* An enveloped signature of the metadata's root by the configured metadata certificate. */
+static bool
+metadata_signed(const struct fb_saml_sp *sp, xmlDoc *doc, xmlNode *root)
+{
+	static const char ds[] = "http://www.w3.org/2000/09/xmldsig#";
+	xmlNode *sig = first_child(root, ds, "Signature");
+	xmlSecDSigCtxPtr ctx;
+	xmlAttr *id = xmlHasNsProp(root, (const xmlChar *)"ID", NULL);
+	bool ok;
+
+	if (sig == NULL)
+		return false;
+	if (id != NULL) {
+		xmlChar *v = xmlNodeListGetString(doc, id->children, 1);
+		if (v != NULL)
+			(void)xmlAddID(NULL, doc, v, id);
+		xmlFree(v);
+	}
+	if ((ctx = xmlSecDSigCtxCreate(NULL)) == NULL)
+		return false;
+	ctx->signKey = xmlSecKeyDuplicate(sp->metadata_key); /* never a key from KeyInfo */
+	ctx->enabledReferenceUris =
+	    xmlSecTransformUriTypeSameDocument | xmlSecTransformUriTypeEmpty;
+	ok = ctx->signKey != NULL &&
+	    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformEnvelopedId) >= 0 &&
+	    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformExclC14NId) >= 0 &&
+	    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha256Id) >= 0 &&
+	    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha512Id) >= 0 &&
+	    xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformExclC14NId) >= 0 &&
+	    xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha256Id) >= 0 &&
+	    xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha512Id) >= 0 &&
+	    xmlSecDSigCtxVerify(ctx, sig) >= 0 && ctx->status == xmlSecDSigStatusSucceeded &&
+	    xmlSecPtrListGetSize(&ctx->signedInfoReferences) == 1;
+	xmlSecDSigCtxDestroy(ctx);
+	return ok;
+}
+
+/*
+ * Reads the IdP's metadata into idp: the one IDPSSODescriptor, its entity
+ * (*entity, malloc'd), its signing certificates, validUntil (an expired
+ * document is refused) and cacheDuration (*cache, 0 when absent), and its
+ * signature when idp_metadata_cert is set.
+ */
 static fb_rc
-idp_keys(struct fb_saml_sp *sp, const char *metadata, struct fb_err *err)
+idp_parse(const struct fb_saml_sp *sp, const char *metadata, int64_t now, struct saml_idp *idp,
+    char **entity, int64_t *cache, struct fb_err *err)
 {
 	static const char md[] = "urn:oasis:names:tc:SAML:2.0:metadata";
 	static const char ds[] = "http://www.w3.org/2000/09/xmldsig#";
+	const char *src = sp->p->idp_metadata;
 	xmlDoc *doc = NULL;
+	xmlNode *root;
 	const xmlNode *sso;
+	xmlChar *v;
 	size_t found = 0;
 	fb_rc rc;
 
+	*entity = NULL;
+	*cache = 0;
 	if (metadata == NULL)
-		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: empty", sp->p->idp_metadata);
+		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: empty", src);
 	if ((rc = fb_saml_xml_parse(metadata, strlen(metadata), &doc, err)) != FB_OK)
 		return rc;
-	if (!roles_have_protocols(xmlDocGetRootElement(doc))) {
+	root = xmlDocGetRootElement(doc);
+	if (sp->metadata_key != NULL && !metadata_signed(sp, doc, root)) {
 		xmlFreeDoc(doc);
 		return FB_ERR_SET(err, FB_ERR_CONFIG,
-		    "%s: a role descriptor without protocolSupportEnumeration",
-		    sp->p->idp_metadata);
+		    "%s: not signed by the certificate of idp_metadata_cert", src);
 	}
-	sso = find_idpsso(xmlDocGetRootElement(doc), &found);
+	if ((v = xmlGetNoNsProp(root, (const xmlChar *)"validUntil")) != NULL) {
+		int64_t t = 0;
+		bool ok = fb_saml_time((const char *)v, &t);
+		xmlFree(v);
+		if (!ok || t <= now) {
+			xmlFreeDoc(doc);
+			return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: %s", src,
+			    ok ? "the metadata has expired (validUntil)" : "a bad validUntil");
+		}
+		idp->valid_until = t;
+	}
+	if ((v = xmlGetNoNsProp(root, (const xmlChar *)"cacheDuration")) != NULL) {
+		bool ok = saml_duration((const char *)v, cache);
+		xmlFree(v);
+		if (!ok) {
+			xmlFreeDoc(doc);
+			return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: a bad cacheDuration", src);
+		}
+	}
+	if (!roles_have_protocols(root)) {
+		xmlFreeDoc(doc);
+		return FB_ERR_SET(err, FB_ERR_CONFIG,
+		    "%s: a role descriptor without protocolSupportEnumeration", src);
+	}
+	sso = find_idpsso(root, &found);
 	if (found != 1) {
 		xmlFreeDoc(doc);
-		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: %zu IDPSSODescriptors, expected one",
-		    sp->p->idp_metadata, found);
+		return FB_ERR_SET(
+		    err, FB_ERR_CONFIG, "%s: %zu IDPSSODescriptors, expected one", src, found);
 	}
-	{
-		xmlChar *eid =
-		    sso->parent ? xmlGetNoNsProp(sso->parent, (const xmlChar *)"entityID") : NULL;
-		if (eid == NULL || !fb_saml_xml_is(sso->parent, md, "EntityDescriptor") ||
-		    (sp->idp_entity_id = strdup((const char *)eid)) == NULL) {
-			xmlFree(eid);
-			xmlFreeDoc(doc);
-			return FB_ERR_SET(err, FB_ERR_CONFIG,
-			    "%s: the IdP's EntityDescriptor has no entityID", sp->p->idp_metadata);
-		}
-		xmlFree(eid);
+	v = sso->parent ? xmlGetNoNsProp(sso->parent, (const xmlChar *)"entityID") : NULL;
+	if (v == NULL || !fb_saml_xml_is(sso->parent, md, "EntityDescriptor") ||
+	    (*entity = strdup((const char *)v)) == NULL) {
+		xmlFree(v);
+		xmlFreeDoc(doc);
+		return FB_ERR_SET(
+		    err, FB_ERR_CONFIG, "%s: the IdP's EntityDescriptor has no entityID", src);
 	}
+	xmlFree(v);
 	for (xmlNode *kd = sso->children; kd != NULL; kd = kd->next) {
 		xmlChar *use, *b64;
 		xmlNode *cert;
@@ -278,28 +395,150 @@ idp_keys(struct fb_saml_sp *sp, const char *metadata, struct fb_err *err)
 		    "X509Certificate");
 		if (cert == NULL || (b64 = xmlNodeGetContent(cert)) == NULL)
 			continue;
-		for (const xmlChar *p = b64; *p != '\0' && k < sizeof(clean) - 1; p++)
-			if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
-				clean[k++] = (char)*p;
+		for (const xmlChar *c = b64; *c != '\0' && k < sizeof(clean) - 1; c++)
+			if (*c != ' ' && *c != '\n' && *c != '\r' && *c != '\t')
+				clean[k++] = (char)*c;
 		xmlFree(b64);
 		n = k >= 4 && k % 4 == 0 && k / 4 * 3 <= sizeof(der)
 		    ? EVP_DecodeBlock(der, (const unsigned char *)clean, (int)k)
 		    : -1;
-		if (n <= 0 || sp->n_idp_keys == FB_SAML_IDP_KEYS_MAX ||
-		    (sp->idp_keys[sp->n_idp_keys] = xmlSecCryptoAppKeyLoadMemory(der,
+		if (n <= 0 || idp->n_keys == FB_SAML_IDP_KEYS_MAX ||
+		    (idp->keys[idp->n_keys] = xmlSecCryptoAppKeyLoadMemory(der,
 		         (xmlSecSize)n - (clean[k - 1] == '=') - (clean[k - 2] == '='),
 		         xmlSecKeyDataFormatCertDer, NULL, NULL, NULL)) == NULL) {
 			xmlFreeDoc(doc);
 			return FB_ERR_SET(err, FB_ERR_CONFIG,
-			    "%s: a signing certificate that cannot be read (or more than %d)",
-			    sp->p->idp_metadata, FB_SAML_IDP_KEYS_MAX);
+			    "%s: a signing certificate that cannot be read (or more than %d)", src,
+			    FB_SAML_IDP_KEYS_MAX);
 		}
-		sp->n_idp_keys++;
+		idp->n_keys++;
 	}
 	xmlFreeDoc(doc);
-	if (sp->n_idp_keys == 0)
-		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: the IdP has no signing certificate",
+	if (idp->n_keys == 0)
+		return FB_ERR_SET(
+		    err, FB_ERR_CONFIG, "%s: the IdP has no signing certificate", src);
+	return FB_OK;
+}
+
+void
+saml_idp_put(struct saml_idp *idp)
+{
+	if (idp == NULL || atomic_fetch_sub_explicit(&idp->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (idp->server != NULL)
+		lasso_server_destroy(idp->server);
+	for (size_t i = 0; i < idp->n_keys; i++)
+		xmlSecKeyDestroy(idp->keys[i]);
+	free(idp);
+}
+
+struct saml_idp *
+saml_idp_get(const struct fb_saml_sp *csp)
+{
+	struct fb_saml_sp *sp = (struct fb_saml_sp *)csp; /* the lock is not part of its value */
+	struct saml_idp *idp;
+
+	pthread_mutex_lock(&sp->lock);
+	idp = sp->idp;
+	atomic_fetch_add_explicit(&idp->refs, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&sp->lock);
+	return idp;
+}
+
+/* A new IdP value from metadata: parsed, checked, and loaded into a Lasso server. */
+static fb_rc
+idp_build(const struct fb_saml_sp *sp, const char *metadata, int64_t now, struct saml_idp **out,
+    int64_t *cache, struct fb_err *err)
+{
+	struct saml_idp *idp = calloc(1, sizeof(*idp));
+	char *entity = NULL;
+	fb_rc rc;
+
+	*out = NULL;
+	if (idp == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	atomic_init(&idp->refs, 1);
+	if ((rc = idp_parse(sp, metadata, now, idp, &entity, cache, err)) != FB_OK)
+		goto done;
+	if (entity == NULL) { /* idp_parse sets it whenever it succeeds */
+		rc = FB_ERR_SET(err, FB_ERR_INTERNAL, "no entityID");
+		goto done;
+	}
+	if (sp->idp_entity_id != NULL && strcmp(entity, sp->idp_entity_id) != 0) {
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "%s: the IdP's entityID changed from %s to %s",
+		    sp->p->idp_metadata, sp->idp_entity_id, entity);
+		goto done;
+	}
+	idp->server = lasso_server_new_from_buffers(sp->metadata, sp->key_pem, NULL, sp->cert_pem);
+	if (idp->server == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "Lasso refused the SP key or certificate");
+		goto done;
+	}
+	/* The SP key decrypts what the IdP encrypts to the certificate of our metadata. */
+	if (lasso_server_set_encryption_private_key_with_password(idp->server, sp->key_pem, NULL) !=
+	    0) {
+		rc = FB_ERR_SET(
+		    err, FB_ERR_CONFIG, "%s: a private key Lasso cannot use", sp->p->sp_key);
+		goto done;
+	}
+	/* Requests are signed with RSA-SHA256 (Lasso's default is RSA-SHA1). */
+	idp->server->signature_method = LASSO_SIGNATURE_METHOD_RSA_SHA256;
+	if (lasso_server_add_provider_from_buffer(
+	        idp->server, LASSO_PROVIDER_ROLE_IDP, metadata, NULL, NULL) != 0 ||
+	    lasso_server_get_provider(idp->server, entity) == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "%s: not SAML 2.0 IdP metadata Lasso can load",
 		    sp->p->idp_metadata);
+		goto done;
+	}
+	*out = idp;
+	idp = NULL;
+done:
+	saml_idp_put(idp);
+	if (rc == FB_OK && sp->idp_entity_id == NULL)
+		((struct fb_saml_sp *)sp)->idp_entity_id = entity; /* the first load fixes it */
+	else
+		free(entity);
+	return rc;
+}
+
+/* Refetch interval from cacheDuration, within bounds (default an hour). */
+static int64_t
+refresh_interval(int64_t cache)
+{
+	return cache <= 0 ? 3600 : cache < 60 ? 60 : cache > 86400 ? 86400 : cache;
+}
+
+fb_rc
+fb_saml_sp_refresh(struct fb_saml_sp *sp, int64_t now, bool *changed, struct fb_err *err)
+{
+	struct saml_idp *fresh = NULL, *old;
+	char *text = NULL;
+	int64_t due, cache = 0;
+	fb_rc rc;
+
+	*changed = false;
+	pthread_mutex_lock(&sp->lock);
+	due = sp->refresh_at;
+	pthread_mutex_unlock(&sp->lock);
+	if (due == 0 || now < due)
+		return FB_OK;
+	if ((rc = idp_metadata(sp->p, &text, err)) == FB_OK)
+		rc = idp_build(sp, text, now, &fresh, &cache, err);
+	free(text);
+	pthread_mutex_lock(&sp->lock);
+	if (rc != FB_OK) {
+		sp->refresh_at = now + 60; /* keep the last good metadata; try again soon */
+		pthread_mutex_unlock(&sp->lock);
+		fb_err_prefix(
+		    err, "provider %s: metadata refresh (the last good one stays)", sp->p->name);
+		return rc;
+	}
+	old = sp->idp;
+	sp->idp = fresh;
+	sp->refresh_at = now + refresh_interval(cache);
+	pthread_mutex_unlock(&sp->lock);
+	saml_idp_put(old);
+	*changed = true;
 	return FB_OK;
 }
 
@@ -308,17 +547,22 @@ fb_saml_sp_free(struct fb_saml_sp *sp)
 {
 	if (sp == NULL)
 		return;
-	if (sp->server != NULL)
-		lasso_server_destroy(sp->server);
-	for (size_t i = 0; i < sp->n_idp_keys; i++)
-		xmlSecKeyDestroy(sp->idp_keys[i]);
+	saml_idp_put(sp->idp);
 	if (sp->sp_key != NULL)
 		xmlSecKeyDestroy(sp->sp_key);
+	if (sp->metadata_key != NULL)
+		xmlSecKeyDestroy(sp->metadata_key);
+	if (sp->key_pem != NULL) {
+		fb_cleanse(sp->key_pem, strlen(sp->key_pem));
+		free(sp->key_pem);
+	}
+	free(sp->cert_pem);
 	free(sp->entity_id);
 	free(sp->acs_url);
 	free(sp->slo_url);
 	free(sp->idp_entity_id);
 	free(sp->metadata);
+	pthread_mutex_destroy(&sp->lock);
 	free(sp);
 }
 
@@ -327,8 +571,9 @@ fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url, struct 
     struct fb_err *err)
 {
 	struct fb_saml_sp *sp;
-	char *cert = NULL, *key = NULL, *idp = NULL;
+	char *idp = NULL, *mcert = NULL;
 	size_t len = 0;
+	int64_t now = (int64_t)time(NULL), cache = 0;
 	fb_rc rc;
 
 	*out = NULL;
@@ -336,6 +581,7 @@ fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url, struct 
 		return rc;
 	if ((sp = calloc(1, sizeof(*sp))) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&sp->lock, NULL);
 	sp->p = p;
 	if (asprintf(&sp->entity_id, "%s/saml/metadata/%s", public_url, p->name) < 0 ||
 	    asprintf(&sp->acs_url, "%s/saml/acs/%s", public_url, p->name) < 0 ||
@@ -343,47 +589,42 @@ fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url, struct 
 		fb_saml_sp_free(sp);
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	}
-	if ((rc = fb_file_read(p->sp_cert, SAML_PEM_MAX, &cert, &len, err)) != FB_OK ||
-	    (rc = read_key(p->sp_key, &key, err)) != FB_OK ||
-	    (rc = sp_metadata(sp, cert, err)) != FB_OK ||
-	    (rc = idp_metadata(p, &idp, err)) != FB_OK || (rc = idp_keys(sp, idp, err)) != FB_OK)
+	if ((rc = fb_file_read(p->sp_cert, SAML_PEM_MAX, &sp->cert_pem, &len, err)) != FB_OK ||
+	    (rc = read_key(p->sp_key, &sp->key_pem, err)) != FB_OK ||
+	    (rc = sp_metadata(sp, sp->cert_pem, err)) != FB_OK)
 		goto done;
-	if (key == NULL || cert == NULL) {
+	if (sp->key_pem == NULL || sp->cert_pem == NULL) {
 		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "empty SP key or certificate");
 		goto done;
 	}
-	sp->server = lasso_server_new_from_buffers(sp->metadata, key, NULL, cert);
-	if (sp->server == NULL) {
-		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "Lasso refused the SP key or certificate");
+	sp->sp_key = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)sp->key_pem,
+	    (xmlSecSize)strlen(sp->key_pem), xmlSecKeyDataFormatPem, NULL, NULL, NULL);
+	if (sp->sp_key == NULL) {
+		rc = FB_ERR_SET(
+		    err, FB_ERR_CONFIG, "%s: not a private key xmlsec can use", p->sp_key);
 		goto done;
 	}
-	/* The same key decrypts what the IdP encrypts to the certificate of our metadata. */
-	sp->sp_key = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)key, (xmlSecSize)strlen(key),
-	    xmlSecKeyDataFormatPem, NULL, NULL, NULL);
-	if (sp->sp_key == NULL ||
-	    lasso_server_set_encryption_private_key_with_password(sp->server, key, NULL) != 0) {
-		rc = FB_ERR_SET(err, FB_ERR_CONFIG,
-		    "%s: not a private key xmlsec and Lasso can use", p->sp_key);
-		goto done;
+	if (p->idp_metadata_cert != NULL) {
+		if ((rc = fb_file_read(p->idp_metadata_cert, SAML_PEM_MAX, &mcert, &len, err)) !=
+		    FB_OK)
+			goto done;
+		sp->metadata_key = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)mcert,
+		    (xmlSecSize)len, xmlSecKeyDataFormatCertPem, NULL, NULL, NULL);
+		if (sp->metadata_key == NULL) {
+			rc = FB_ERR_SET(
+			    err, FB_ERR_CONFIG, "%s: not a PEM certificate", p->idp_metadata_cert);
+			goto done;
+		}
 	}
-	/* Requests are signed with RSA-SHA256 (Lasso's default is RSA-SHA1). */
-	sp->server->signature_method = LASSO_SIGNATURE_METHOD_RSA_SHA256;
-	if (lasso_server_add_provider_from_buffer(
-	        sp->server, LASSO_PROVIDER_ROLE_IDP, idp, NULL, NULL) != 0) {
-		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "%s: not SAML 2.0 IdP metadata Lasso can load",
-		    p->idp_metadata);
+	if ((rc = idp_metadata(p, &idp, err)) != FB_OK ||
+	    (rc = idp_build(sp, idp, now, &sp->idp, &cache, err)) != FB_OK)
 		goto done;
-	}
-	/* idp_keys() found the one IDPSSODescriptor and its entity; Lasso must know it too. */
-	if (lasso_server_get_provider(sp->server, sp->idp_entity_id) == NULL)
-		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "%s: Lasso does not know the IdP %s",
-		    p->idp_metadata, sp->idp_entity_id);
+	/* Metadata is read again when its cacheDuration says (an hour by default): a URL's
+	 * publisher, or the admin who replaces the file, rotates keys without a reload. */
+	sp->refresh_at = now + refresh_interval(cache);
 done:
-	if (key != NULL)
-		fb_cleanse(key, strlen(key));
-	free(key);
-	free(cert);
 	free(idp);
+	free(mcert);
 	if (rc != FB_OK) {
 		fb_err_prefix(err, "provider %s", p->name);
 		fb_saml_sp_free(sp);
@@ -421,13 +662,16 @@ fb_rc
 fb_saml_sp_authn_request(const struct fb_saml_sp *sp, const char *relay_state, char **url,
     char **request_id, struct fb_err *err)
 {
+	struct saml_idp *idp = saml_idp_get(sp);
 	LassoLogin *login;
 	LassoSamlp2AuthnRequest *req;
 	fb_rc rc = FB_OK;
 
 	*url = *request_id = NULL;
-	if ((login = lasso_login_new(sp->server)) == NULL)
+	if ((login = lasso_login_new(idp->server)) == NULL) {
+		saml_idp_put(idp);
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
 	if (lasso_login_init_authn_request(login, sp->idp_entity_id, LASSO_HTTP_METHOD_REDIRECT) !=
 	        0 ||
 	    !LASSO_IS_SAMLP2_AUTHN_REQUEST(LASSO_PROFILE(login)->request)) {
@@ -457,6 +701,7 @@ fb_saml_sp_authn_request(const struct fb_saml_sp *sp, const char *relay_state, c
 	}
 done:
 	lasso_login_destroy(login);
+	saml_idp_put(idp);
 	return rc;
 }
 
@@ -475,6 +720,7 @@ fb_rc
 fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_t now, int64_t skew,
     struct fb_saml_logout *out, struct fb_err *err)
 {
+	struct saml_idp *idp = saml_idp_get(sp);
 	LassoLogout *logout;
 	LassoSamlp2LogoutRequest *req;
 	LassoSamlp2RequestAbstract *ra;
@@ -485,10 +731,14 @@ fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_
 	fb_rc frc = FB_OK;
 
 	memset(out, 0, sizeof(*out));
-	if (query == NULL || strlen(query) > 65536)
+	if (query == NULL || strlen(query) > 65536) {
+		saml_idp_put(idp);
 		return FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: no or an oversized query");
-	if ((logout = lasso_logout_new(sp->server)) == NULL)
+	}
+	if ((logout = lasso_logout_new(idp->server)) == NULL) {
+		saml_idp_put(idp);
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
 	/* Signed by HTTP-Redirect rules (the query's SigAlg and Signature), by a metadata key. */
 	rc = lasso_logout_process_request_msg(logout, (gchar *)query);
 	if (rc != 0) {
@@ -549,6 +799,7 @@ done:
 	if (indexes != NULL)
 		g_list_free_full(indexes, g_free);
 	lasso_logout_destroy(logout);
+	saml_idp_put(idp);
 	if (frc != FB_OK)
 		fb_saml_logout_clear(out);
 	return frc;

@@ -1,6 +1,6 @@
 /*
  * Private to idp/: the SAML service provider shared by saml_sp.c (building
- * it, requests, metadata) and saml_acs.c (reading responses).
+ * it, requests, metadata, logout) and saml_acs.c (reading responses).
  */
 #ifndef FB_SAML_SP_INT_H
 #define FB_SAML_SP_INT_H
@@ -8,21 +8,42 @@
 #include "fb_idp.h"
 
 #include <lasso/lasso.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <xmlsec/keys.h>
 
 #define FB_SAML_IDP_KEYS_MAX 8
 
+/*
+ * What the IdP's metadata says, as one immutable, reference-counted value:
+ * a refresh builds a new one and swaps it in, requests in flight keep the
+ * one they took.
+ */
+struct saml_idp {
+	atomic_uint refs;
+	LassoServer *server; /* this SP and the IdP, for Lasso */
+	/* The IdP's signing certificates: the only keys a signature may use. */
+	xmlSecKeyPtr keys[FB_SAML_IDP_KEYS_MAX];
+	size_t n_keys;
+	int64_t valid_until; /* the metadata's validUntil; 0: none */
+};
+
 struct fb_saml_sp {
 	const struct fb_conf_provider *p;
-	LassoServer *server; /* read-only after creation */
 	char *entity_id, *acs_url, *slo_url;
-	char *idp_entity_id;
+	char *idp_entity_id; /* fixed at load: a refresh may not change it */
 	char *metadata; /* this SP's metadata document */
-	/* The IdP's signing certificates from its metadata: the only keys a signature may use. */
-	xmlSecKeyPtr idp_keys[FB_SAML_IDP_KEYS_MAX];
-	size_t n_idp_keys;
+	char *key_pem, *cert_pem; /* to build Lasso servers on refresh; the key is cleansed */
 	xmlSecKeyPtr sp_key; /* decrypts EncryptedAssertions */
+	xmlSecKeyPtr metadata_key; /* idp_metadata_cert: what must sign the IdP's metadata */
+	pthread_mutex_t lock;
+	struct saml_idp *idp; /* under lock */
+	int64_t refresh_at; /* under lock; 0: never (a file) */
 };
+
+/* The IdP's metadata now (a new reference; release with saml_idp_put). */
+struct saml_idp *saml_idp_get(const struct fb_saml_sp *sp);
+void saml_idp_put(struct saml_idp *idp);
 
 /* xs:dateTime in UTC ("2026-11-22T10:00:00Z", fractions allowed) to Unix seconds. */
 bool fb_saml_time(const char *s, int64_t *out);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct saml_fixture {
 	char dir[64], key[96], cert[96], metadata[96];
@@ -70,6 +71,18 @@ saml_fixture_init(struct saml_fixture *fx)
 	fx->p.idp_metadata = fx->metadata;
 	fx->p.sp_key = fx->key;
 	fx->p.sp_cert = fx->cert;
+}
+
+/* Removes the fixture's files and directory. */
+static inline void
+saml_fixture_remove(struct saml_fixture *fx)
+{
+	(void)unlink(fx->key);
+	(void)unlink(fx->cert);
+	(void)unlink(fx->metadata);
+	(void)rmdir(fx->dir);
+	free(fx->cert_b64);
+	fx->cert_b64 = NULL;
 }
 
 /* IdP metadata naming entity with the fixture's certificate as its signing key. */

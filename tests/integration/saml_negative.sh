@@ -215,12 +215,65 @@ st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.ke
 [ "$st" = 400 ] || fail "an unsigned LogoutRequest got $st"
 st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/other.key" --nameid slo-user --session-index _slo-session-1)")
 [ "$st" = 400 ] || fail "a LogoutRequest signed by another key got $st"
-"$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *no" || fail "the session was revoked by a bad request"
+"$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *no" || fail "the session was revoked by a bad request: sid=$sid $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" 2>&1)"
 ok "LogoutRequests unsigned or signed by a key not in the metadata are refused (400); the session stays"
 st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1)")
 case "$st" in "302 $idp/"*) ;; "302 "*) ;; *) fail "a good LogoutRequest got: $st ($(tail -2 "$FB_TMP/a3.log"))" ;; esac
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *idp_session" ||
 	fail "the session is not revoked: $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid")"
 ok "an IdP-initiated LogoutRequest (signed, HTTP-Redirect) revokes the IdP session and answers with a LogoutResponse"
+
+# ---- the IdP's metadata: validUntil, and a signature when idp_metadata_cert is set ----
+(
+	cd "$keys"
+	umask 077
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout meta.key -out meta.pem -days 30 -subj /CN=meta 2>/dev/null
+	chmod 644 meta.pem
+) || fail "openssl"
+"$py" - "$keys" <<'PY' || fail "signing the metadata"
+import sys, xmlsec
+from lxml import etree
+d = sys.argv[1]
+def sign(name, out, tamper=False):
+    doc = etree.fromstring(open(f"{d}/{name}", "rb").read())
+    doc.set("ID", "_md1")
+    sig = xmlsec.template.create(doc, xmlsec.Transform.EXCL_C14N, xmlsec.Transform.RSA_SHA256, ns="ds")
+    doc.insert(0, sig)
+    ref = xmlsec.template.add_reference(sig, xmlsec.Transform.SHA256, uri="#_md1")
+    xmlsec.template.add_transform(ref, xmlsec.Transform.ENVELOPED)
+    xmlsec.template.add_transform(ref, xmlsec.Transform.EXCL_C14N)
+    ctx = xmlsec.SignatureContext()
+    ctx.key = xmlsec.Key.from_file(f"{d}/meta.key", xmlsec.KeyFormat.PEM)
+    xmlsec.tree.add_ids(doc, ["ID"])
+    ctx.sign(sig)
+    data = etree.tostring(doc)
+    if tamper:
+        data = data.replace(b"/sso", b"/evil")
+    open(f"{d}/{out}", "wb").write(data)
+sign("idp-metadata.xml", "signed-metadata.xml")
+sign("idp-metadata.xml", "tampered-metadata.xml", tamper=True)
+PY
+sed 's/entityID=/validUntil="2001-01-01T00:00:00Z" entityID=/' "$keys/idp-metadata.xml" >"$keys/expired-metadata.xml"
+# starts CONFIG_SUFFIX METADATA [CERT]: "ok" when a bridge with it starts, else its error.
+starts() {
+	sed -e "s#idp_metadata: keys/idp-metadata.xml#idp_metadata: $2${3:+, idp_metadata_cert: $3}#" \
+		-e "s#embedded:state-saml#embedded:state-saml-$1#" "$pair/saml.yaml" >"$pair/saml-$1.yaml"
+	"$FB_BINARY" serve -c "$pair/saml-$1.yaml" --listen 127.0.0.1:0 2>"$FB_TMP/s-$1.log" &
+	spid=$!
+	while kill -0 "$spid" 2>/dev/null && ! grep -q "listening on" "$FB_TMP/s-$1.log"; do sleep 0.05; done
+	if grep -q "listening on" "$FB_TMP/s-$1.log"; then
+		kill "$spid"
+		wait "$spid" 2>/dev/null || true
+		echo ok
+	else
+		wait "$spid" 2>/dev/null || true
+		grep -o "provider corp: .*" "$FB_TMP/s-$1.log" | head -1
+	fi
+}
+[ "$(starts signed keys/signed-metadata.xml keys/meta.pem)" = ok ] || fail "signed metadata: $(cat "$FB_TMP/s-signed.log")"
+case "$(starts unsigned keys/idp-metadata.xml keys/meta.pem)" in *"not signed by the certificate of idp_metadata_cert"*) ;; *) fail "unsigned metadata with idp_metadata_cert: $(cat "$FB_TMP/s-unsigned.log")" ;; esac
+case "$(starts tampered keys/tampered-metadata.xml keys/meta.pem)" in *"not signed by"*) ;; *) fail "tampered metadata: $(cat "$FB_TMP/s-tampered.log")" ;; esac
+case "$(starts expired keys/expired-metadata.xml)" in *"has expired (validUntil)"*) ;; *) fail "expired metadata: $(cat "$FB_TMP/s-expired.log")" ;; esac
+ok "IdP metadata: signed by idp_metadata_cert is taken; unsigned, tampered or past its validUntil is refused at load"
 
 echo "saml_negative: $passed passed, 0 failed"
