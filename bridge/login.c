@@ -1590,9 +1590,16 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 		    "logout", c->c->client_id);
 		fb_log(FB_LOG_INFO, "logout [%s]: session of %s ended by client %s", corr, sess.fid,
 		    c->c->client_id);
+		struct fb_saml_sp *sp;
 		if ((rp = find_rp(rt->login, sess.provider, &t)) != NULL &&
 		    fb_oidc_rp_end_session_url(rp, after, now, &url, &err) != FB_OK)
 			fb_log(FB_LOG_WARN, "logout [%s]: no end-session URL: %s", corr, err.msg);
+		/* SAML: a signed LogoutRequest; the IdP answers at /saml/slo with RelayState. */
+		if ((sp = find_sp(rt->login, sess.provider, &t)) != NULL &&
+		    fb_saml_sp_logout_url(
+		        sp, sess.subject, sess.idp_session, after, now, &url, &err) != FB_OK)
+			fb_log(
+			    FB_LOG_WARN, "logout [%s]: no SAML LogoutRequest: %s", corr, err.msg);
 	}
 	resp = json_pack("{s:b}", "session_ended", 1);
 	if (resp != NULL && url != NULL)
@@ -1902,6 +1909,24 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	if (sp == NULL)
 		return error_page(conn, MHD_HTTP_NOT_FOUND, "unknown_provider",
 		    "This address names no SAML identity provider of this site.", corr, NULL);
+	/* The IdP's answer to a logout this bridge started: the session ended already (at
+	 * POST /logout), so nothing changes here; the browser goes on to RelayState only when
+	 * the tenant allows that address. */
+	if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "SAMLResponse") != NULL &&
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "SAMLRequest") == NULL) {
+		static const char page[] = "<!doctype html>\n<html lang=\"en\"><head><meta "
+		                           "charset=\"utf-8\"><title>Logged out</title></head>\n"
+		                           "<body><h1>You are logged out</h1></body></html>\n";
+		const char *relay =
+		    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "RelayState");
+		if (relay != NULL && return_to_allowed(t, relay)) {
+			const char *headers[] = { MHD_HTTP_HEADER_LOCATION, relay,
+				"X-Correlation-Id", corr, NULL };
+			return queue(conn, MHD_HTTP_SEE_OTHER, NULL, "", 0, headers);
+		}
+		return queue(
+		    conn, MHD_HTTP_OK, "text/html; charset=utf-8", page, sizeof(page) - 1, NULL);
+	}
 	if (fb_saml_sp_logout_request(sp, query, now, rt->conf->tokens.clock_skew, &lo, &err) !=
 	    FB_OK) {
 		fb_log(FB_LOG_WARN, "saml logout [%s]: provider %s: refused: %s", corr, provider,

@@ -239,6 +239,16 @@ struct fb_saml_logout {
 void fb_saml_logout_clear(struct fb_saml_logout *l);
 
 /*
+ * SP-initiated single logout: the URL of a LogoutRequest for nameid (and
+ * session_index, when known) to the IdP's SingleLogoutService, by
+ * HTTP-Redirect, signed with RSA-SHA256 by the SP key. *url is malloc'd, or
+ * NULL when the IdP's metadata offers no such service.
+ */
+fb_rc fb_saml_sp_logout_url(const struct fb_saml_sp *sp, const char *nameid,
+    const char *session_index, const char *relay_state, int64_t now, char **url,
+    struct fb_err *err);
+
+/*
  * Reads an IdP-initiated LogoutRequest by HTTP-Redirect (query is the raw
  * query string): it must be signed by the IdP (Lasso checks the query
  * signature against the metadata), from the IdP's entity, for this SP's SLO

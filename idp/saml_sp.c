@@ -25,8 +25,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <xmlsec/xmldsig.h>
+#include <zlib.h>
 #include <xmlsec/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #define SAML_PEM_MAX 65536
 #define SAML_METADATA_MAX ((size_t)1 << 20)
@@ -376,6 +378,22 @@ idp_parse(const struct fb_saml_sp *sp, const char *metadata, int64_t now, struct
 		    err, FB_ERR_CONFIG, "%s: the IdP's EntityDescriptor has no entityID", src);
 	}
 	xmlFree(v);
+	for (xmlNode *c = sso->children; c != NULL && idp->slo_url == NULL; c = c->next) {
+		xmlChar *binding, *loc;
+		if (c->type != XML_ELEMENT_NODE || !fb_saml_xml_is(c, md, "SingleLogoutService"))
+			continue;
+		binding = xmlGetNoNsProp(c, (const xmlChar *)"Binding");
+		loc = xmlGetNoNsProp(c, (const xmlChar *)"Location");
+		if (binding != NULL && loc != NULL &&
+		    strcmp((const char *)binding,
+		        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect") == 0 &&
+		    (strncmp((const char *)loc, "https://", 8) == 0 ||
+		        strncmp((const char *)loc, "http://127.0.0.1", 16) == 0 ||
+		        strncmp((const char *)loc, "http://localhost", 16) == 0))
+			idp->slo_url = strdup((const char *)loc);
+		xmlFree(binding);
+		xmlFree(loc);
+	}
 	for (xmlNode *kd = sso->children; kd != NULL; kd = kd->next) {
 		xmlChar *use, *b64;
 		xmlNode *cert;
@@ -429,6 +447,7 @@ saml_idp_put(struct saml_idp *idp)
 		lasso_server_destroy(idp->server);
 	for (size_t i = 0; i < idp->n_keys; i++)
 		xmlSecKeyDestroy(idp->keys[i]);
+	free(idp->slo_url);
 	free(idp);
 }
 
@@ -803,4 +822,160 @@ done:
 	if (frc != FB_OK)
 		fb_saml_logout_clear(out);
 	return frc;
+}
+
+/* ---- single logout initiated here ---- */
+
+static void
+xml_escape(struct fb_buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '&':
+			(void)fb_buf_printf(b, "&amp;");
+			break;
+		case '<':
+			(void)fb_buf_printf(b, "&lt;");
+			break;
+		case '>':
+			(void)fb_buf_printf(b, "&gt;");
+			break;
+		case '"':
+			(void)fb_buf_printf(b, "&quot;");
+			break;
+		default:
+			(void)fb_buf_append(b, s, 1);
+		}
+	}
+}
+
+/* Raw DEFLATE (RFC 1951), as the HTTP-Redirect binding wants; *out malloc'd. */
+static fb_rc
+deflate_raw(const char *in, size_t len, unsigned char **out, size_t *out_len)
+{
+	z_stream z;
+	size_t cap = len + 128;
+	int rc;
+
+	memset(&z, 0, sizeof(z));
+	if ((*out = malloc(cap)) == NULL)
+		return FB_ERR_NOMEM;
+	if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(*out);
+		return FB_ERR_INTERNAL;
+	}
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)len;
+	z.next_out = *out;
+	z.avail_out = (uInt)cap;
+	rc = deflate(&z, Z_FINISH);
+	*out_len = z.total_out;
+	deflateEnd(&z);
+	if (rc != Z_STREAM_END) {
+		free(*out);
+		return FB_ERR_INTERNAL;
+	}
+	return FB_OK;
+}
+
+static fb_rc
+b64_urlencoded(struct fb_buf *b, const unsigned char *data, size_t len)
+{
+	char *enc = malloc(len / 3 * 4 + 8);
+	fb_rc rc;
+
+	if (enc == NULL)
+		return FB_ERR_NOMEM;
+	(void)EVP_EncodeBlock((unsigned char *)enc, data, (int)len);
+	rc = oidc_url_encode(b, enc);
+	free(enc);
+	return rc;
+}
+
+fb_rc
+fb_saml_sp_logout_url(const struct fb_saml_sp *sp, const char *nameid, const char *session_index,
+    const char *relay_state, int64_t now, char **url, struct fb_err *err)
+{
+	struct saml_idp *idp = saml_idp_get(sp);
+	unsigned char rnd[16], *z = NULL, sig[1024];
+	char id[40], issued[32], until[32];
+	struct fb_buf xml, q;
+	size_t zlen = 0, siglen = sizeof(sig);
+	EVP_PKEY *key = NULL;
+	EVP_MD_CTX *md = NULL;
+	BIO *bio = NULL;
+	time_t t = (time_t)now, t5 = (time_t)(now + 300);
+	struct tm tm;
+	fb_rc rc = FB_OK;
+
+	*url = NULL;
+	fb_buf_init(&xml, 65536);
+	fb_buf_init(&q, 262144);
+	if (idp->slo_url == NULL)
+		goto done; /* the IdP has no SingleLogoutService for HTTP-Redirect */
+	if (nameid == NULL || fb_random_bytes(rnd, sizeof(rnd)) != FB_OK) {
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: no NameID or no randomness");
+		goto done;
+	}
+	(void)snprintf(id, sizeof(id), "_");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		(void)snprintf(id + 1 + 2 * i, sizeof(id) - 1 - 2 * i, "%02x", rnd[i]);
+	(void)strftime(issued, sizeof(issued), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	(void)strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t5, &tm));
+	(void)fb_buf_printf(&xml,
+	    "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" "
+	    "xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"%s\" Version=\"2.0\" "
+	    "IssueInstant=\"%s\" NotOnOrAfter=\"%s\" Destination=\"",
+	    id, issued, until);
+	xml_escape(&xml, idp->slo_url);
+	(void)fb_buf_printf(&xml, "\"><saml:Issuer>");
+	xml_escape(&xml, sp->entity_id);
+	(void)fb_buf_printf(&xml, "</saml:Issuer><saml:NameID>");
+	xml_escape(&xml, nameid);
+	(void)fb_buf_printf(&xml, "</saml:NameID>");
+	if (session_index != NULL) {
+		(void)fb_buf_printf(&xml, "<samlp:SessionIndex>");
+		xml_escape(&xml, session_index);
+		(void)fb_buf_printf(&xml, "</samlp:SessionIndex>");
+	}
+	(void)fb_buf_printf(&xml, "</samlp:LogoutRequest>");
+	if (xml.data == NULL || deflate_raw(xml.data, xml.len, &z, &zlen) != FB_OK) {
+		rc =
+		    FB_ERR_SET(err, FB_ERR_INTERNAL, "saml logout: cannot build the LogoutRequest");
+		goto done;
+	}
+	/* HTTP-Redirect binding, 3.4.4.1: the signature covers SAMLRequest, RelayState, SigAlg. */
+	(void)fb_buf_printf(&q, "SAMLRequest=");
+	if (b64_urlencoded(&q, z, zlen) != FB_OK ||
+	    (relay_state != NULL &&
+	        (fb_buf_printf(&q, "&RelayState=") != FB_OK ||
+	            oidc_url_encode(&q, relay_state) != FB_OK)) ||
+	    fb_buf_printf(&q, "&SigAlg=") != FB_OK ||
+	    oidc_url_encode(&q, "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256") != FB_OK) {
+		rc = FB_ERR_SET(err, FB_ERR_LIMIT, "saml logout: the request is too large");
+		goto done;
+	}
+	if ((bio = BIO_new_mem_buf(sp->key_pem, -1)) == NULL ||
+	    (key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL ||
+	    (md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)q.data, q.len) != 1) {
+		rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "saml logout: cannot sign the LogoutRequest");
+		goto done;
+	}
+	if (fb_buf_printf(&q, "&Signature=") != FB_OK || b64_urlencoded(&q, sig, siglen) != FB_OK ||
+	    asprintf(url, "%s%c%s", idp->slo_url, strchr(idp->slo_url, '?') ? '&' : '?', q.data) <
+	        0) {
+		*url = NULL;
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+done:
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	free(z);
+	fb_buf_free(&xml);
+	fb_buf_free(&q);
+	saml_idp_put(idp);
+	return rc;
 }

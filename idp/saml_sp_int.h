@@ -26,6 +26,7 @@ struct saml_idp {
 	xmlSecKeyPtr keys[FB_SAML_IDP_KEYS_MAX];
 	size_t n_keys;
 	int64_t valid_until; /* the metadata's validUntil; 0: none */
+	char *slo_url; /* the IdP's SingleLogoutService for HTTP-Redirect; NULL: none */
 };
 
 struct fb_saml_sp {

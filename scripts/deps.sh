@@ -8,7 +8,7 @@ set -eu
 profile=${1:-run}
 build="build-essential cmake pkg-config libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
 libjansson-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev libxml2-dev libcjose-dev
-liblasso3-dev libxmlsec1-dev libglib2.0-dev"
+liblasso3-dev libxmlsec1-dev libglib2.0-dev zlib1g-dev"
 run="$build openssl curl ca-certificates"
 test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy nginx wrk postgresql
 python3-lxml python3-xmlsec simplesamlphp php-cli php-xml php-mbstring"

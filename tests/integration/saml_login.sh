@@ -210,4 +210,23 @@ until [ "$(verify_at_b "$tok")" = revoked ]; do
 done
 ok "fedbridge token verify at B answers revoked"
 
+# 7. Logout started by the messenger: POST /logout answers a signed LogoutRequest URL;
+# the IdP ends its session and answers at /saml/slo, which sends the browser on.
+jar2="$FB_TMP/alice2.jar"
+back=$(login alice alice-pw "$jar2") || fail "alice's second login: $back"
+resp=$(token_post grant_type=authorization_code "code=${back#"$app?code="}" "redirect_uri=$app")
+refresh2=$(printf '%s' "$resp" | json refresh_token)
+[ -n "$refresh2" ] || fail "second /token: $resp"
+out=$(curl -s -u "messenger:$messenger_secret" --data-urlencode "refresh_token=$refresh2" \
+	--data-urlencode "post_logout_redirect_uri=$app" "$a/logout")
+url=$(printf '%s' "$out" | json end_session_url)
+case "$url" in "$idp_base/saml2/idp/SingleLogoutService.php?SAMLRequest="*"&SigAlg="*"&Signature="*) ;;
+*) fail "POST /logout for a SAML session: $out" ;; esac
+r4=$(token_post grant_type=refresh_token "refresh_token=$refresh2")
+[ "$(printf '%s' "$r4" | json error)" = invalid_grant ] || fail "refresh after POST /logout: $r4"
+end=$(browser logout --jar "$jar2" --stop "$app" "$url") ||
+	fail "the IdP did not take the LogoutRequest: $(printf '%s' "$end" | head -c 2000) $(tail -3 "$FB_TMP/ssp/log/ssp.log")"
+[ "$end" = "$app" ] || fail "after the IdP's LogoutResponse: $end"
+ok "POST /logout ends the session and gives a signed LogoutRequest; the IdP takes it and answers at /saml/slo, which returns the browser to $app"
+
 echo "saml_login: $passed passed, 0 failed"
