@@ -50,10 +50,13 @@ tenants:
     return_to: ["$app"]
     providers:
       - {name: corp, type: saml, idp_metadata: keys/idp-metadata.xml, sp_key: keys/sp.key, sp_cert: keys/sp.pem}
+      - {name: corp-unsolicited, type: saml, idp_metadata: keys/idp-metadata.xml, sp_key: keys/sp.key, sp_cert: keys/sp.pem, allow_idp_initiated: true}
     mapping:
       - provider: corp
         fid: pairwise(nameid)
         attributes: {email: "first(attrs.mail)", groups: "attrs.groups"}
+      - provider: corp-unsolicited
+        fid: pairwise(nameid)
 YAML
 "$FB_BINARY" serve -c "$pair/saml.yaml" --listen "127.0.0.1:$pa" 2>"$FB_TMP/a2.log" &
 FB_PIDS="$FB_PIDS $!"
@@ -62,7 +65,7 @@ sp="$a/saml/metadata/corp"
 acs="$a/saml/acs/corp"
 
 # The SP's metadata names its entity, ACS and SLO, and its certificate.
-md=$(curl -s "$a/saml/metadata")
+md=$(curl -s "$a/saml/metadata/corp")
 case "$md" in *"entityID=\"$sp\""*"Location=\"$acs\""*) ;; *) fail "SP metadata: $md" ;; esac
 ok "GET /saml/metadata: entityID $sp, ACS $acs"
 
@@ -202,6 +205,20 @@ out=$(post "$FB_TMP/none.jar" "$good")
 set -- $out
 [ "$2" = unsolicited ] || fail "an unsolicited response: $out"
 ok "an unsolicited response is refused (IdP-initiated login is off by default)"
+
+# IdP-initiated login, where the provider allows it: no request, RelayState names where to go.
+u_sp="$a/saml/metadata/corp-unsolicited" u_acs="$a/saml/acs/corp-unsolicited"
+unsolicited=$("$py" "$FB_SOURCE_DIR/tests/integration/fixtures/saml/forge.py" no-in-response-to \
+	--key "$keys/idp.key" --cert "$keys/idp.pem" --other-key "$keys/other.key" --other-cert "$keys/other.pem" \
+	--idp "$idp" --sp "$u_sp" --acs "$u_acs" --request-id unused)
+printf '%s' "$unsolicited" >"$FB_TMP/u.b64"
+st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --data-urlencode "SAMLResponse@$FB_TMP/u.b64" \
+	--data-urlencode "RelayState=$app?from=idp" "$u_acs")
+case "$st" in "303 $app?from=idp&code="*) ;; *) fail "an IdP-initiated login where it is allowed: $st $(tail -2 "$FB_TMP/a3.log")" ;; esac
+st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --data-urlencode "SAMLResponse@$FB_TMP/u.b64" \
+	--data-urlencode "RelayState=$app?from=idp" "$u_acs")
+[ "${st%% *}" = 403 ] || fail "the same unsolicited response again: $st"
+ok "IdP-initiated login where allow_idp_initiated is set: accepted once (303 to the allowed RelayState), replay refused"
 
 # ---- single logout initiated by the IdP (HTTP-Redirect, signed) ----
 login "$FB_TMP/js"
