@@ -1959,3 +1959,59 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	fb_saml_logout_clear(&lo);
 	return ret;
 }
+
+/* ---- POST /saml/slo/<provider>: single logout over SOAP ---- */
+
+enum MHD_Result
+fb_login_saml_slo_soap(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const char *provider, const struct fb_http_body *body)
+{
+	const struct fb_conf_tenant *t = NULL;
+	struct fb_saml_sp *sp = find_sp(rt->login, provider, &t);
+	struct fb_saml_logout lo = { 0 };
+	struct fb_revocation r = { 0 };
+	struct fb_err err = { 0 };
+	char corr[CORRELATION_LEN + 1], *soap = NULL;
+	int64_t now = (int64_t)time(NULL), seq = 0;
+	int64_t longest = rt->conf->tokens.session_ttl > rt->conf->tokens.max_ttl
+	    ? rt->conf->tokens.session_ttl
+	    : rt->conf->tokens.max_ttl;
+	const char *headers[] = { "X-Correlation-Id", NULL, NULL };
+	enum MHD_Result ret;
+
+	correlation_new(corr);
+	headers[1] = corr;
+	if (sp == NULL)
+		return queue(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
+		    "no such SAML provider\n", 22, headers);
+	if (fb_saml_sp_logout_soap(sp, body->data, body->len, now, rt->conf->tokens.clock_skew, &lo,
+	        &soap, &err) != FB_OK) {
+		fb_log(FB_LOG_WARN, "saml logout [%s]: provider %s: SOAP: refused: %s", corr,
+		    provider, err.msg);
+		audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL, "saml_logout",
+		    err.msg);
+		return queue(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
+		    "logout request refused\n", 23, headers);
+	}
+	r.kind = lo.session_index ? FB_REVOCATION_IDP_SESSION : FB_REVOCATION_SUBJECT;
+	r.issuer = fb_saml_sp_idp_entity_id(sp);
+	r.value = lo.session_index ? lo.session_index : lo.nameid;
+	r.until = now + longest;
+	r.reason = "SAML single logout (SOAP)";
+	r.actor = provider;
+	if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "saml logout [%s]: %s", corr, err.msg);
+		ret = queue(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+		    "store unavailable\n", 18, headers);
+	} else {
+		fb_log(FB_LOG_INFO, "saml logout [%s]: provider %s: SOAP: %s revoked (%lld)", corr,
+		    provider, fb_revocation_kind_name(r.kind), (long long)seq);
+		audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL, "saml_logout",
+		    fb_revocation_kind_name(r.kind));
+		ret = queue(
+		    conn, MHD_HTTP_OK, "text/xml; charset=utf-8", soap, strlen(soap), headers);
+	}
+	fb_saml_logout_clear(&lo);
+	free(soap);
+	return ret;
+}

@@ -646,8 +646,9 @@ login_route(
 	enum MHD_Result ret;
 	bool is_post = strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
 	    strcmp(url, "/oidc/backchannel-logout") == 0 || strncmp(url, "/saml/acs/", 10) == 0;
+	bool slo = strncmp(url, "/saml/slo/", 10) == 0; /* GET (Redirect) or POST (SOAP) */
 
-	if (is_post ? !post : !get)
+	if (slo ? !get && !post : is_post ? !post : !get)
 		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "{\"error\":\"method_not_allowed\"}\n", is_post ? "POST" : "GET, HEAD");
 	if (req->too_big)
@@ -660,7 +661,9 @@ login_route(
 		ret = fb_login_token(conn, rt, state.store, &body);
 	else if (strncmp(url, "/saml/acs/", 10) == 0)
 		ret = fb_login_saml_acs(conn, rt, state.store, url + 10, &body);
-	else if (strncmp(url, "/saml/slo/", 10) == 0)
+	else if (slo && post)
+		ret = fb_login_saml_slo_soap(conn, rt, state.store, url + 10, &body);
+	else if (slo)
 		ret = fb_login_saml_slo(conn, rt, state.store, url + 10,
 		    req->uri && strchr(req->uri, '?') ? strchr(req->uri, '?') + 1 : NULL);
 	else if (strncmp(url, "/saml/metadata", 14) == 0)
@@ -696,7 +699,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		bool acs = strncmp(url, "/saml/acs/", 10) == 0;
 		req->keep = post &&
 		    (strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
-		        strcmp(url, "/oidc/backchannel-logout") == 0 || acs);
+		        strcmp(url, "/oidc/backchannel-logout") == 0 || acs ||
+		        strncmp(url, "/saml/slo/", 10) == 0);
 		fb_buf_init(&req->body, acs ? SERVE_ACS_BODY_MAX : SERVE_BODY_MAX);
 		*req_cls = req;
 		return MHD_YES;

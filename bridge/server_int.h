@@ -86,6 +86,9 @@ enum MHD_Result fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *r
 /* GET /saml/slo/<provider>?SAMLRequest=... (query: the raw query string, or NULL) */
 enum MHD_Result fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt,
     struct fb_store *store, const char *provider, const char *query);
+/* POST /saml/slo/<provider>: a LogoutRequest over SOAP */
+enum MHD_Result fb_login_saml_slo_soap(struct MHD_Connection *conn, struct runtime *rt,
+    struct fb_store *store, const char *provider, const struct fb_http_body *body);
 /* POST /oidc/backchannel-logout */
 enum MHD_Result fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt,
     struct fb_store *store, const struct fb_http_body *body);

@@ -249,6 +249,16 @@ fb_rc fb_saml_sp_logout_url(const struct fb_saml_sp *sp, const char *nameid,
     struct fb_err *err);
 
 /*
+ * Reads a LogoutRequest the IdP sends over SOAP (body: the envelope, len
+ * bytes): hardened parse, exactly one LogoutRequest, signed (XML signature
+ * by a metadata key, over exactly the request, SHA-256 or better), the
+ * IdP's Issuer, Destination (when present) this SLO URL, not expired, a
+ * NameID. *response is the SOAP LogoutResponse to answer (malloc'd).
+ */
+fb_rc fb_saml_sp_logout_soap(const struct fb_saml_sp *sp, const char *body, size_t len, int64_t now,
+    int64_t skew, struct fb_saml_logout *out, char **response, struct fb_err *err);
+
+/*
  * Reads an IdP-initiated LogoutRequest by HTTP-Redirect (query is the raw
  * query string): it must be signed by the IdP (Lasso checks the query
  * signature against the metadata), from the IdP's entity, for this SP's SLO

@@ -23,6 +23,7 @@
 #include "saml_sp_int.h"
 
 #include <lasso/lasso.h>
+#include <lasso/id-ff/logout.h>
 #include <libxml/tree.h>
 #include <libxml/valid.h>
 #include <openssl/evp.h>
@@ -736,5 +737,122 @@ done:
 	free(xml);
 	free(decrypted);
 	saml_idp_put(idp);
+	return rc;
+}
+
+/* ---- single logout over SOAP (the IdP's back channel) ---- */
+
+#define NS_SOAP "http://schemas.xmlsoap.org/soap/envelope/"
+
+fb_rc
+fb_saml_sp_logout_soap(const struct fb_saml_sp *sp, const char *body, size_t len, int64_t now,
+    int64_t skew, struct fb_saml_logout *out, char **response, struct fb_err *err)
+{
+	struct saml_idp *idp = saml_idp_get(sp);
+	LassoLogout *logout = NULL;
+	xmlDoc *doc = NULL;
+	xmlNode *env, *req, *sig, *nid;
+	char *v = NULL, *dup = NULL, *copy = NULL;
+	const char *why, *bad;
+	int64_t t;
+	int lrc;
+	fb_rc rc = FB_OK;
+
+	memset(out, 0, sizeof(*out));
+	*response = NULL;
+	if ((rc = fb_saml_xml_parse(body, len, &doc, err)) != FB_OK)
+		goto done;
+	env = xmlDocGetRootElement(doc);
+	req = child(child(env, NS_SOAP, "Body"), FB_SAML_NS_PROTOCOL, "LogoutRequest");
+	if (env == NULL || !fb_saml_xml_is(env, NS_SOAP, "Envelope") || req == NULL ||
+	    count(env, FB_SAML_NS_PROTOCOL, "LogoutRequest") != 1) {
+		rc = FB_ERR_SET(err, FB_ERR_INVALID,
+		    "saml logout: not a SOAP envelope with one "
+		    "LogoutRequest");
+		goto done;
+	}
+	if (!register_ids(doc, env, &dup)) {
+		free(dup);
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: an ID appears twice");
+		goto done;
+	}
+	/* Signed like an assertion: by a metadata key, over exactly the request. */
+	if ((bad = weak_alg(env, sp->p->allow_sha1)) != NULL ||
+	    count(env, NS_DSIG, "Signature") != 1 ||
+	    (sig = child(req, NS_DSIG, "Signature")) == NULL ||
+	    !signature_ok(sp, idp, req, sig, &why)) {
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: the LogoutRequest %s",
+		    bad ? "uses an algorithm weaker than SHA-256"
+		        : "is not signed by a key of the IdP's metadata");
+		goto done;
+	}
+	v = text(child(req, FB_SAML_NS_ASSERTION, "Issuer"));
+	if (v == NULL || strcmp(v, sp->idp_entity_id) != 0) {
+		rc = FB_ERR_SET(
+		    err, FB_ERR_INVALID, "saml logout: Issuer is not %s", sp->idp_entity_id);
+		goto done;
+	}
+	xmlFree(v);
+	v = attr(req, "Destination");
+	if (v != NULL && strcmp(v, sp->slo_url) != 0) {
+		rc = FB_ERR_SET(
+		    err, FB_ERR_INVALID, "saml logout: Destination is not %s", sp->slo_url);
+		goto done;
+	}
+	xmlFree(v);
+	v = attr(req, "NotOnOrAfter");
+	if (v != NULL && (!fb_saml_time(v, &t) || t + skew <= now)) {
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: the request has expired");
+		goto done;
+	}
+	xmlFree(v);
+	v = NULL;
+	nid = child(req, FB_SAML_NS_ASSERTION, "NameID");
+	if (nid == NULL || (v = text(nid)) == NULL || v[0] == '\0' ||
+	    (out->nameid = strdup(v)) == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: no NameID");
+		goto done;
+	}
+	xmlFree(v);
+	v = text(child(req, FB_SAML_NS_PROTOCOL, "SessionIndex"));
+	if (v != NULL && (out->session_index = strdup(v)) == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	/* Lasso builds the SOAP LogoutResponse (and checks the message as well). */
+	if ((logout = lasso_logout_new(idp->server)) == NULL ||
+	    (copy = strndup(body, len)) == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	if ((lrc = lasso_logout_process_request_msg(logout, copy)) != 0) {
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: Lasso refuses the request: %s",
+		    lasso_strerror(lrc));
+		goto done;
+	}
+	lrc = lasso_logout_validate_request(logout);
+	if (lrc != 0 && lrc != LASSO_PROFILE_ERROR_SESSION_NOT_FOUND &&
+	    lrc != LASSO_PROFILE_ERROR_IDENTITY_NOT_FOUND) {
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: %s", lasso_strerror(lrc));
+		goto done;
+	}
+	saml_logout_response_success(logout);
+	if (lasso_logout_build_response_msg(logout) != 0 ||
+	    LASSO_PROFILE(logout)->msg_body == NULL ||
+	    (*response = strdup(LASSO_PROFILE(logout)->msg_body)) == NULL)
+		rc =
+		    FB_ERR_SET(err, FB_ERR_INTERNAL, "saml logout: cannot build the SOAP response");
+done:
+	xmlFree(v);
+	free(copy);
+	if (logout != NULL)
+		lasso_logout_destroy(logout);
+	xmlFreeDoc(doc);
+	saml_idp_put(idp);
+	if (rc != FB_OK) {
+		fb_saml_logout_clear(out);
+		free(*response);
+		*response = NULL;
+	}
 	return rc;
 }

@@ -17,6 +17,9 @@
 #include <lasso/xml/saml-2.0/saml2_name_id.h>
 #include <lasso/xml/saml-2.0/samlp2_authn_request.h>
 #include <lasso/xml/saml-2.0/samlp2_logout_request.h>
+#include <lasso/xml/saml-2.0/samlp2_status.h>
+#include <lasso/xml/saml-2.0/samlp2_status_code.h>
+#include <lasso/xml/saml-2.0/samlp2_status_response.h>
 #include <lasso/xml/saml-2.0/samlp2_name_id_policy.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -127,12 +130,14 @@ sp_metadata(struct fb_saml_sp *sp, const char *cert_pem, struct fb_err *err)
 	(void)fb_buf_printf(&m,
 	    "    <md:SingleLogoutService "
 	    "Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"%s\"/>\n"
+	    "    <md:SingleLogoutService "
+	    "Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:SOAP\" Location=\"%s\"/>\n"
 	    "    <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 	    "</md:NameIDFormat>\n"
 	    "    <md:AssertionConsumerService index=\"0\" isDefault=\"true\" "
 	    "Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" Location=\"%s\"/>\n"
 	    "  </md:SPSSODescriptor>\n</md:EntityDescriptor>\n",
-	    sp->slo_url, sp->acs_url);
+	    sp->slo_url, sp->slo_url, sp->acs_url);
 	free(b64);
 	if (m.data == NULL) {
 		fb_buf_free(&m);
@@ -727,6 +732,28 @@ done:
 /* ---- single logout initiated by the IdP ---- */
 
 void
+saml_logout_response_success(LassoLogout *logout)
+{
+	LassoNode *r = LASSO_PROFILE(logout)->response;
+	LassoSamlp2StatusResponse *sr;
+	LassoSamlp2StatusCode *code;
+
+	if (!LASSO_IS_SAMLP2_STATUS_RESPONSE(r))
+		return;
+	sr = LASSO_SAMLP2_STATUS_RESPONSE(r);
+	if (sr->Status == NULL || (code = sr->Status->StatusCode) == NULL)
+		return;
+	g_free(code->Value);
+	code->Value = g_strdup(LASSO_SAML2_STATUS_CODE_SUCCESS);
+	if (code->StatusCode != NULL) {
+		g_object_unref(code->StatusCode);
+		code->StatusCode = NULL;
+	}
+	g_free(sr->Status->StatusMessage);
+	sr->Status->StatusMessage = NULL;
+}
+
+void
 fb_saml_logout_clear(struct fb_saml_logout *l)
 {
 	free(l->nameid);
@@ -809,6 +836,7 @@ fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_
 		frc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: %s", lasso_strerror(rc));
 		goto done;
 	}
+	saml_logout_response_success(logout);
 	/* No SingleLogoutService for HTTP-Redirect in the IdP's metadata: nowhere to answer. */
 	if (lasso_logout_build_response_msg(logout) == 0 &&
 	    LASSO_PROFILE(logout)->msg_url != NULL &&

@@ -8,6 +8,7 @@
 #include "fb_idp.h"
 
 #include <lasso/lasso.h>
+#include <lasso/id-ff/logout.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <xmlsec/keys.h>
@@ -45,6 +46,13 @@ struct fb_saml_sp {
 /* The IdP's metadata now (a new reference; release with saml_idp_put). */
 struct saml_idp *saml_idp_get(const struct fb_saml_sp *sp);
 void saml_idp_put(struct saml_idp *idp);
+
+/*
+ * The bridge keeps no Lasso session (sessions live in the store), so Lasso
+ * answers a logout it validated with a failure status; the revocation did
+ * end the sessions: the response says Success.
+ */
+void saml_logout_response_success(LassoLogout *logout);
 
 /* xs:dateTime in UTC ("2026-11-22T10:00:00Z", fractions allowed) to Unix seconds. */
 bool fb_saml_time(const char *s, int64_t *out);

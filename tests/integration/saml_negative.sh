@@ -240,6 +240,27 @@ case "$st" in "302 $idp/"*) ;; "302 "*) ;; *) fail "a good LogoutRequest got: $s
 	fail "the session is not revoked: $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid")"
 ok "an IdP-initiated LogoutRequest (signed, HTTP-Redirect) revokes the IdP session and answers with a LogoutResponse"
 
+# ---- single logout over SOAP: an XML-signed LogoutRequest in a SOAP envelope ----
+grep -q 'Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="'"$slo"'"' <<<"$(curl -s "$a/saml/metadata/corp")" ||
+	fail "the SP metadata offers no SOAP SingleLogoutService"
+login "$FB_TMP/jsoap"
+out=$(post "$FB_TMP/jsoap" "$(forge good --nameid soap-user --session-index _soap-session-1)")
+case "$out" in "303 "*) ;; *) fail "soap setup: $out" ;; esac
+ssid=$("$FB_BINARY" sessions list -c "$pair/saml.yaml" --limit 1000 2>/dev/null | awk '$5 == "soap-user" { print $1 }')
+soap() { # ARGS... -> "STATUS" of POST /saml/slo/corp, body in $FB_TMP/soap.out
+	logout_q --nameid soap-user --session-index _soap-session-1 --soap "$@" >"$FB_TMP/soap.xml"
+	curl -s -o "$FB_TMP/soap.out" -w '%{http_code}' -H 'Content-Type: text/xml' \
+		--data-binary "@$FB_TMP/soap.xml" "$slo"
+}
+[ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --unsigned)" = 400 ] || fail "an unsigned SOAP LogoutRequest was taken"
+[ "$(soap --key "$keys/other.key" --cert "$keys/other.pem")" = 400 ] || fail "a SOAP LogoutRequest signed by another key was taken"
+"$FB_BINARY" sessions show -c "$pair/saml.yaml" "$ssid" | grep -q "^revoked *no" || fail "a bad SOAP request revoked the session"
+st=$(soap --key "$keys/idp.key" --cert "$keys/idp.pem")
+[ "$st" = 200 ] && grep -q "LogoutResponse" "$FB_TMP/soap.out" && grep -q "status:Success" "$FB_TMP/soap.out" ||
+	fail "a good SOAP LogoutRequest: $st $(head -c 600 "$FB_TMP/soap.out") $(grep SOAP "$FB_TMP/a3.log" | tail -2)"
+"$FB_BINARY" sessions show -c "$pair/saml.yaml" "$ssid" | grep -q "^revoked *idp_session" || fail "the SOAP logout did not revoke the session"
+ok "SOAP single logout: unsigned or foreign-key requests refused (400); a signed one revokes the IdP session and answers a LogoutResponse"
+
 # ---- the IdP's metadata: validUntil, and a signature when idp_metadata_cert is set ----
 (
 	cd "$keys"
