@@ -476,6 +476,30 @@ token_jti(const char *tok, char *out, size_t size)
 	free(raw);
 }
 
+/* A login asked to come back somewhere the tenant does not allow: logged, audited, a page. */
+static enum MHD_Result
+refuse_return_to(struct MHD_Connection *conn, struct fb_store *store,
+    const struct fb_conf_tenant *t, const char *provider, const char *return_to, const char *corr)
+{
+	fb_log(FB_LOG_WARN, "login [%s]: provider %s: return_to %s", corr, provider,
+	    return_to ? "not in the tenant's allow-list" : "missing");
+	audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, "return_to",
+	    return_to ? "not in the allow-list" : "missing");
+	return error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_return_to",
+	    "The application that sent you here asked to come back to an address this site does "
+	    "not allow.",
+	    corr, NULL);
+}
+
+/* How long a revocation must be kept: past every token and session it can affect. */
+static int64_t
+revocation_until(const struct fb_conf *conf, int64_t now)
+{
+	return now +
+	    (conf->tokens.session_ttl > conf->tokens.max_ttl ? conf->tokens.session_ttl
+	                                                     : conf->tokens.max_ttl);
+}
+
 /* ---- return_to ---- */
 
 /*
@@ -576,16 +600,8 @@ saml_start(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *sto
 	json_t *st = NULL;
 	enum MHD_Result ret;
 
-	if (return_to == NULL || !return_to_allowed(t, return_to)) {
-		fb_log(FB_LOG_WARN, "login [%s]: provider %s: return_to %s", corr, provider,
-		    return_to ? "not in the tenant's allow-list" : "missing");
-		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, "return_to",
-		    return_to ? "not in the allow-list" : "missing");
-		return error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_return_to",
-		    "The application that sent you here asked to come back to an address this "
-		    "site does not allow.",
-		    corr, NULL);
-	}
+	if (return_to == NULL || !return_to_allowed(t, return_to))
+		return refuse_return_to(conn, store, t, provider, return_to, corr);
 	correlation_new(handle);
 	if (fb_saml_sp_authn_request(sp, handle, &url, &rid, &err) != FB_OK) {
 		fb_log(FB_LOG_ERROR, "login [%s]: provider %s: %s", corr, provider, err.msg);
@@ -659,16 +675,8 @@ fb_login_start(
 		return error_page(conn, MHD_HTTP_NOT_FOUND, "unknown_provider",
 		    "This login address names no identity provider of this site.", corr, NULL);
 	}
-	if (return_to == NULL || !return_to_allowed(t, return_to)) {
-		fb_log(FB_LOG_WARN, "login [%s]: provider %s: return_to %s", corr, provider,
-		    return_to ? "not in the tenant's allow-list" : "missing");
-		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, "return_to",
-		    return_to ? "not in the allow-list" : "missing");
-		return error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_return_to",
-		    "The application that sent you here asked to come back to an address this "
-		    "site does not allow.",
-		    corr, NULL);
-	}
+	if (return_to == NULL || !return_to_allowed(t, return_to))
+		return refuse_return_to(conn, store, t, provider, return_to, corr);
 	if (fb_oidc_login_new(&l, &err) != FB_OK ||
 	    fb_oidc_rp_auth_url(rp, &l, now, &url, &err) != FB_OK) {
 		fb_log(FB_LOG_ERROR, "login [%s]: provider %s: %s", corr, provider, err.msg);
@@ -1573,12 +1581,9 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 	}
 	/* Ending a session that already ended is not an error (as in RFC 7009). */
 	if (fb_store_session_get(store, jstr(doc, "sid"), &sess, &err) == FB_OK) {
-		int64_t longest = rt->conf->tokens.session_ttl > rt->conf->tokens.max_ttl
-		    ? rt->conf->tokens.session_ttl
-		    : rt->conf->tokens.max_ttl;
 		struct fb_revocation r = { .kind = FB_REVOCATION_SESSION,
 			.value = sess.id,
-			.until = now + longest,
+			.until = revocation_until(rt->conf, now),
 			.reason = "logout",
 			.actor = c->c->client_id };
 		if (fb_store_revoke(store, &r, now, NULL, &err) != FB_OK) {
@@ -1699,13 +1704,10 @@ fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, str
 	}
 	if (why == NULL) {
 		/* The IdP session when named (every bridge session it opened), else the subject. */
-		int64_t longest = rt->conf->tokens.session_ttl > rt->conf->tokens.max_ttl
-		    ? rt->conf->tokens.session_ttl
-		    : rt->conf->tokens.max_ttl;
 		r.kind = jstr(claims, "sid") ? FB_REVOCATION_IDP_SESSION : FB_REVOCATION_SUBJECT;
 		r.issuer = prov->issuer;
 		r.value = jstr(claims, "sid") ? jstr(claims, "sid") : jstr(claims, "sub");
-		r.until = now + longest;
+		r.until = revocation_until(rt->conf, now);
 		r.reason = "OpenID Connect back-channel logout";
 		r.actor = prov->name;
 		if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK)
@@ -1889,6 +1891,42 @@ done:
 
 /* ---- GET /saml/slo/<provider>: single logout initiated by the IdP ---- */
 
+#define LOGGED_OUT_PAGE                                                                            \
+	"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Logged "          \
+	"out</title></head>\n<body><h1>You are logged out</h1></body></html>\n"
+
+/*
+ * What an IdP's LogoutRequest ends: its session when it names one (every
+ * bridge session that session opened), else the subject. Logged and
+ * audited; false (logged) when the store could not record it.
+ */
+static bool
+saml_logout_revoke(struct runtime *rt, struct fb_store *store, const struct fb_saml_sp *sp,
+    const struct fb_conf_tenant *t, const struct fb_saml_logout *lo, const char *binding,
+    const char *corr)
+{
+	const char *provider = fb_saml_sp_provider(sp)->name;
+	int64_t now = (int64_t)time(NULL), seq = 0;
+	struct fb_revocation r = { .kind = lo->session_index ? FB_REVOCATION_IDP_SESSION
+		                                             : FB_REVOCATION_SUBJECT,
+		.issuer = fb_saml_sp_idp_entity_id(sp),
+		.value = lo->session_index ? lo->session_index : lo->nameid,
+		.until = revocation_until(rt->conf, now),
+		.reason = "SAML single logout",
+		.actor = provider };
+	struct fb_err err = { 0 };
+
+	if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
+		fb_log(FB_LOG_ERROR, "saml logout [%s]: %s", corr, err.msg);
+		return false;
+	}
+	fb_log(FB_LOG_INFO, "saml logout [%s]: provider %s: %s%s revoked (%lld)", corr, provider,
+	    binding, fb_revocation_kind_name(r.kind), (long long)seq);
+	audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL, "saml_logout",
+	    fb_revocation_kind_name(r.kind));
+	return true;
+}
+
 enum MHD_Result
 fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
     const char *provider, const char *query)
@@ -1896,13 +1934,9 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_saml_sp *sp = find_sp(rt->login, provider, &t);
 	struct fb_saml_logout lo = { 0 };
-	struct fb_revocation r = { 0 };
 	struct fb_err err = { 0 };
 	char corr[CORRELATION_LEN + 1];
-	int64_t now = (int64_t)time(NULL), seq = 0;
-	int64_t longest = rt->conf->tokens.session_ttl > rt->conf->tokens.max_ttl
-	    ? rt->conf->tokens.session_ttl
-	    : rt->conf->tokens.max_ttl;
+	int64_t now = (int64_t)time(NULL);
 	enum MHD_Result ret;
 
 	correlation_new(corr);
@@ -1914,9 +1948,6 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	 * the tenant allows that address. */
 	if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "SAMLResponse") != NULL &&
 	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "SAMLRequest") == NULL) {
-		static const char page[] = "<!doctype html>\n<html lang=\"en\"><head><meta "
-		                           "charset=\"utf-8\"><title>Logged out</title></head>\n"
-		                           "<body><h1>You are logged out</h1></body></html>\n";
 		const char *relay =
 		    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "RelayState");
 		if (relay != NULL && return_to_allowed(t, relay)) {
@@ -1924,8 +1955,8 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 				"X-Correlation-Id", corr, NULL };
 			return queue(conn, MHD_HTTP_SEE_OTHER, NULL, "", 0, headers);
 		}
-		return queue(
-		    conn, MHD_HTTP_OK, "text/html; charset=utf-8", page, sizeof(page) - 1, NULL);
+		return queue(conn, MHD_HTTP_OK, "text/html; charset=utf-8", LOGGED_OUT_PAGE,
+		    sizeof(LOGGED_OUT_PAGE) - 1, NULL);
 	}
 	if (fb_saml_sp_logout_request(sp, query, now, rt->conf->tokens.clock_skew, &lo, &err) !=
 	    FB_OK) {
@@ -1936,24 +1967,17 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 		return error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_logout_request",
 		    "This logout request could not be accepted.", corr, NULL);
 	}
-	/* The IdP session when named (every bridge session it opened), else the subject. */
-	r.kind = lo.session_index ? FB_REVOCATION_IDP_SESSION : FB_REVOCATION_SUBJECT;
-	r.issuer = fb_saml_sp_idp_entity_id(sp);
-	r.value = lo.session_index ? lo.session_index : lo.nameid;
-	r.until = now + longest;
-	r.reason = "SAML single logout";
-	r.actor = provider;
-	if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
-		fb_log(FB_LOG_ERROR, "saml logout [%s]: %s", corr, err.msg);
+	if (!saml_logout_revoke(rt, store, sp, t, &lo, "", corr)) {
 		ret = error_page(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
 		    "The logout could not be recorded. Try again in a minute.", corr, NULL);
+	} else if (lo.response_url == NULL) {
+		/* The IdP's metadata names no SLO service to answer to. */
+		const char *headers[] = { "X-Correlation-Id", corr, NULL };
+		ret = queue(conn, MHD_HTTP_OK, "text/html; charset=utf-8", LOGGED_OUT_PAGE,
+		    sizeof(LOGGED_OUT_PAGE) - 1, headers);
 	} else {
 		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, lo.response_url,
 			"X-Correlation-Id", corr, NULL };
-		fb_log(FB_LOG_INFO, "saml logout [%s]: provider %s: %s revoked (%lld)", corr,
-		    provider, fb_revocation_kind_name(r.kind), (long long)seq);
-		audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL, "saml_logout",
-		    fb_revocation_kind_name(r.kind));
 		ret = queue(conn, MHD_HTTP_FOUND, NULL, "", 0, headers);
 	}
 	fb_saml_logout_clear(&lo);
@@ -1969,13 +1993,9 @@ fb_login_saml_slo_soap(struct MHD_Connection *conn, struct runtime *rt, struct f
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_saml_sp *sp = find_sp(rt->login, provider, &t);
 	struct fb_saml_logout lo = { 0 };
-	struct fb_revocation r = { 0 };
 	struct fb_err err = { 0 };
 	char corr[CORRELATION_LEN + 1], *soap = NULL;
-	int64_t now = (int64_t)time(NULL), seq = 0;
-	int64_t longest = rt->conf->tokens.session_ttl > rt->conf->tokens.max_ttl
-	    ? rt->conf->tokens.session_ttl
-	    : rt->conf->tokens.max_ttl;
+	int64_t now = (int64_t)time(NULL);
 	const char *headers[] = { "X-Correlation-Id", NULL, NULL };
 	enum MHD_Result ret;
 
@@ -1993,21 +2013,10 @@ fb_login_saml_slo_soap(struct MHD_Connection *conn, struct runtime *rt, struct f
 		return queue(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
 		    "logout request refused\n", 23, headers);
 	}
-	r.kind = lo.session_index ? FB_REVOCATION_IDP_SESSION : FB_REVOCATION_SUBJECT;
-	r.issuer = fb_saml_sp_idp_entity_id(sp);
-	r.value = lo.session_index ? lo.session_index : lo.nameid;
-	r.until = now + longest;
-	r.reason = "SAML single logout (SOAP)";
-	r.actor = provider;
-	if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
-		fb_log(FB_LOG_ERROR, "saml logout [%s]: %s", corr, err.msg);
+	if (!saml_logout_revoke(rt, store, sp, t, &lo, "SOAP: ", corr)) {
 		ret = queue(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
 		    "store unavailable\n", 18, headers);
 	} else {
-		fb_log(FB_LOG_INFO, "saml logout [%s]: provider %s: SOAP: %s revoked (%lld)", corr,
-		    provider, fb_revocation_kind_name(r.kind), (long long)seq);
-		audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL, "saml_logout",
-		    fb_revocation_kind_name(r.kind));
 		ret = queue(
 		    conn, MHD_HTTP_OK, "text/xml; charset=utf-8", soap, strlen(soap), headers);
 	}

@@ -234,7 +234,8 @@ fb_rc fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, con
 struct fb_saml_logout {
 	char *nameid;
 	char *session_index; /* the first SessionIndex; NULL when the IdP named none */
-	char *response_url; /* where to send the browser with our LogoutResponse */
+	char *response_url; /* our LogoutResponse; NULL when the IdP's metadata names no SLO
+	                       service to send it to */
 };
 void fb_saml_logout_clear(struct fb_saml_logout *l);
 

@@ -37,10 +37,12 @@ cat >"$keys/idp-metadata.xml" <<XML
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$idp">
   <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$cert</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="$idp/slo"/>
     <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="$idp/sso"/>
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>
 XML
+grep -v SingleLogoutService "$keys/idp-metadata.xml" | sed "s#entityID=\"$idp\"#entityID=\"$idp-noslo\"#" >"$keys/idp-metadata-noslo.xml"
 cat >"$pair/saml.yaml" <<YAML
 installation: {name: installation_A, domain: a.example, public_url: "$a", listen: "127.0.0.1:$pa"}
 keys: {signing: [keys/a-signing.pem], fid_secret: keys/a-fid.secret}
@@ -51,11 +53,14 @@ tenants:
     providers:
       - {name: corp, type: saml, idp_metadata: keys/idp-metadata.xml, sp_key: keys/sp.key, sp_cert: keys/sp.pem}
       - {name: corp-unsolicited, type: saml, idp_metadata: keys/idp-metadata.xml, sp_key: keys/sp.key, sp_cert: keys/sp.pem, allow_idp_initiated: true}
+      - {name: corp-noslo, type: saml, idp_metadata: keys/idp-metadata-noslo.xml, sp_key: keys/sp.key, sp_cert: keys/sp.pem}
     mapping:
       - provider: corp
         fid: pairwise(nameid)
         attributes: {email: "first(attrs.mail)", groups: "attrs.groups"}
       - provider: corp-unsolicited
+        fid: pairwise(nameid)
+      - provider: corp-noslo
         fid: pairwise(nameid)
 YAML
 "$FB_BINARY" serve -c "$pair/saml.yaml" --listen "127.0.0.1:$pa" 2>"$FB_TMP/a2.log" &
@@ -235,10 +240,14 @@ st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/other.
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *no" || fail "the session was revoked by a bad request: sid=$sid $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" 2>&1)"
 ok "LogoutRequests unsigned or signed by a key not in the metadata are refused (400); the session stays"
 st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1)")
-case "$st" in "302 $idp/"*) ;; "302 "*) ;; *) fail "a good LogoutRequest got: $st ($(tail -2 "$FB_TMP/a3.log"))" ;; esac
+case "$st" in "302 $idp/slo?SAMLResponse="*) ;; *) fail "a good LogoutRequest got: $st ($(tail -2 "$FB_TMP/a3.log"))" ;; esac
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *idp_session" ||
 	fail "the session is not revoked: $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid")"
 ok "an IdP-initiated LogoutRequest (signed, HTTP-Redirect) revokes the IdP session and answers with a LogoutResponse"
+noslo="$a/saml/slo/corp-noslo"
+st=$(curl -s -o "$FB_TMP/noslo.html" -w '%{http_code}' "$noslo?$("$py" "$FB_SOURCE_DIR/tests/integration/fixtures/saml/logout.py" --idp "$idp-noslo" --slo "$noslo" --key "$keys/idp.key" --nameid someone --session-index _noslo)")
+[ "$st" = 200 ] && grep -q "You are logged out" "$FB_TMP/noslo.html" || fail "a LogoutRequest from an IdP without an SLO service: $st $(cat "$FB_TMP/noslo.html")"
+ok "an IdP whose metadata names no SLO service: the logout is recorded and the browser sees a logged-out page"
 
 # ---- single logout over SOAP: an XML-signed LogoutRequest in a SOAP envelope ----
 grep -q 'Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="'"$slo"'"' <<<"$(curl -s "$a/saml/metadata/corp")" ||
