@@ -7,7 +7,6 @@
 #include "cli_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -23,6 +22,9 @@
 
 static const char usage_import[] =
     "usage: fedbridge import whitelist [--tenant ID] --out PINS.json FILE...\n"
+    "       fedbridge import federation -c FILE [--dry-run] FEDERATION.yml\n"
+    "\n"
+    "(fedbridge import federation --help tells about the second.)\n"
     "\n"
     "Turns the messenger's legacy whitelist files into the pin table that a\n"
     "mapping's `pins:` names, so users who had a fid keep it. Each FILE is\n"
@@ -413,69 +415,6 @@ render(struct merge *m)
 	return out;
 }
 
-/* So the rename itself survives a crash, not only the file's content. */
-static bool
-sync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int fd;
-	bool ok;
-
-	if (copy == NULL)
-		return false;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(copy);
-	if (fd < 0)
-		return false;
-	ok = fsync(fd) == 0;
-	(void)close(fd);
-	return ok;
-}
-
-/* Temp file in the same directory, fsync, rename: readers see the old table or the new. */
-static bool
-write_atomic(const char *path, const char *text, struct fb_err *err)
-{
-	char tmp[WHERE_MAX];
-	size_t len = strlen(text), off = 0;
-	int fd;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
-		FB_ERR_SET(err, FB_ERR_INVALID, "%s: path too long", path);
-		return false;
-	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
-		FB_ERR_SET(err, FB_ERR_IO, "%s: %s", tmp, strerror(errno));
-		return false;
-	}
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	/* fchmod, not open's mode: the umask must not decide who may read the table. */
-	if (off != len || fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-		FB_ERR_SET(err, FB_ERR_IO, "%s: %s", tmp, strerror(errno ? errno : EIO));
-		(void)close(fd);
-		(void)unlink(tmp);
-		return false;
-	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
-		FB_ERR_SET(err, FB_ERR_IO, "%s: %s", path, strerror(errno));
-		(void)unlink(tmp);
-		return false;
-	}
-	if (!sync_dir(path)) {
-		FB_ERR_SET(err, FB_ERR_IO, "%s: written, but syncing its directory failed: %s",
-		    path, strerror(errno));
-		return false;
-	}
-	return true;
-}
-
 /* Renders, checks with the bridge's own parser (never write what it would refuse), writes. */
 static bool
 finish(struct merge *m, const char *out, struct fb_err *err)
@@ -489,7 +428,7 @@ finish(struct merge *m, const char *out, struct fb_err *err)
 		return false;
 	}
 	ok = fb_pins_parse(text, strlen(text), out, &check, err) == FB_OK &&
-	    write_atomic(out, text, err);
+	    fb_file_write_atomic(out, text, strlen(text), 0644, err) == FB_OK;
 	if (ok)
 		fprintf(stderr, "%s: %zu pins (%zu with fid, %zu with remotes), %zu new\n", out,
 		    fb_pins_count(check), m->fids, m->remotes, m->added);
@@ -547,16 +486,199 @@ import_whitelist(int argc, char **argv)
 	return ok ? 0 : 1;
 }
 
+static const char usage_federation[] =
+    "usage: fedbridge import federation -c FILE [--dry-run] FEDERATION.yml\n"
+    "\n"
+    "Turns the messenger's federation.yml into trusts of its localTenant (which\n"
+    "must be a tenant of FILE with a trusts_dir): one NAME.yaml per instance, with\n"
+    "its address as relay, cert_cn, cacert as ca, ssl_cert and ssl_key as our\n"
+    "client certificate and key, and its tenants. The trusts have no keys yet\n"
+    "(fedbridge check says so): import each remote's trust export to add them.\n"
+    "An instance already imported keeps its keys, issuer and policies; a trust\n"
+    "written by hand in FILE is never touched. Relative paths are taken from\n"
+    "FEDERATION.yml's folder. Nothing is kept unless FILE still loads.\n"
+    "\n"
+    "  -c, --config FILE   the configuration file\n"
+    "  -n, --dry-run       print the trusts, write nothing\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 written, 1 a file is wrong, 2 usage error.\n";
+
+/* A federation.yml path as a trust file names it: absolute. */
+static char *
+vk_path(const char *base, const char *p)
+{
+	char *out = NULL;
+	size_t n;
+
+	if (p[0] == '/')
+		return strdup(p);
+	n = strlen(base) + strlen(p) + 2;
+	if ((out = malloc(n)) != NULL)
+		(void)snprintf(out, n, "%s/%s", base, p);
+	return out;
+}
+
+static int
+import_federation(int argc, char **argv)
+{
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+		{ "dry-run", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
+	const char *config = NULL, *file;
+	bool dry = false;
+	struct fb_conf *conf = NULL;
+	struct fb_vkfed vk = { 0 };
+	struct fb_err err = { 0 };
+	struct fb_buf notes;
+	struct fb_undo *u = NULL;
+	const struct fb_conf_tenant *t;
+	char *data = NULL, *copy = NULL, origin[600];
+	const char *base;
+	size_t len = 0;
+	int ch, status = 1;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:nh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case 'h':
+			fputs(usage_federation, stdout);
+			return 0;
+		default:
+			fputs(usage_federation, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (config == NULL || optind + 1 != argc) {
+		fprintf(stderr,
+		    "fedbridge import federation: -c FILE and one FEDERATION.yml are "
+		    "required\n%s",
+		    usage_federation);
+		return EXIT_USAGE;
+	}
+	file = argv[optind];
+	fb_buf_init(&notes, 1 << 20);
+	if (fb_file_read(file, (size_t)1 << 20, &data, &len, &err) != FB_OK ||
+	    fb_vkfed_parse(data, len, file, &vk, &notes, &err) != FB_OK) {
+		fprintf(stderr, "fedbridge import federation: %s\n", err.msg);
+		goto out;
+	}
+	if (notes.len > 0)
+		fputs(notes.data, stderr);
+	if (!vk.mtls_enabled)
+		fprintf(stderr,
+		    "fedbridge import federation: %s: mtlsEnabled is not true; relays "
+		    "must use mTLS: tokens are bound to the client certificates\n",
+		    file);
+	if ((conf = fb_cli_load_conf(config, NULL)) == NULL)
+		goto out;
+	if ((t = fb_conf_tenant_find(conf, vk.local_tenant)) == NULL) {
+		fprintf(stderr,
+		    "fedbridge import federation: %s:%u:%u: localTenant %s is not a tenant of %s\n",
+		    file, vk.local_line, vk.local_col, vk.local_tenant, config);
+		goto out;
+	}
+	if (!fb_cli_trusts_dir(conf, t, "import federation"))
+		goto out;
+	if ((copy = strdup(file)) == NULL || (u = fb_undo_new()) == NULL)
+		goto out;
+	base = dirname(copy);
+	for (size_t i = 0; i < vk.n; i++) {
+		const struct fb_vkfed_instance *in = &vk.v[i];
+		const struct fb_conf_trust *old = fb_cli_trust_find(t, in->name);
+		char *ca = vk_path(base, in->cacert), *cert = vk_path(base, in->ssl_cert),
+		     *key = vk_path(base, in->ssl_key);
+		struct fb_trust_file tf = { 0 };
+		fb_rc rc;
+
+		if (!fb_cli_trust_writable(conf, old, "import federation")) {
+			free(ca);
+			free(cert);
+			free(key);
+			fb_undo_finish(u, true);
+			u = NULL;
+			goto out;
+		}
+		(void)snprintf(origin, sizeof(origin), "Trust with %s, from %s:%u:%u.", in->name,
+		    file, in->line, in->col);
+		tf.origin = origin;
+		tf.remote = in->name;
+		tf.tenants = (const char *const *)in->tenants;
+		tf.n_tenants = in->n_tenants;
+		tf.relay = in->address;
+		tf.cert_cn = in->cert_cn && strcmp(in->cert_cn, in->name) != 0 ? in->cert_cn : NULL;
+		tf.ca = ca;
+		tf.client_cert = cert;
+		tf.client_key = key;
+		if (old != NULL) {
+			tf.keys = old->keys;
+			tf.issuer = old->issuer;
+			tf.outbound = old->outbound.src;
+			tf.inbound = old->inbound.src;
+			tf.release = old->release.v;
+			tf.n_release = old->release.n;
+		}
+		printf("%s trust with %s (relay %s, tenants", old ? "update" : "add", in->name,
+		    in->address);
+		for (size_t j = 0; j < in->n_tenants; j++)
+			printf(" %s", in->tenants[j]);
+		printf(") for tenant %s%s\n", t->id, tf.keys ? "" : "; no keys yet");
+		rc = (ca && cert && key)
+		    ? (dry ? FB_OK : fb_cli_trust_file_write(u, t->trusts_dir, &tf, &err))
+		    : FB_ERR_SET(&err, FB_ERR_NOMEM, "out of memory");
+		free(ca);
+		free(cert);
+		free(key);
+		if (rc != FB_OK) {
+			fprintf(stderr, "fedbridge import federation: %s\n", err.msg);
+			fb_undo_finish(u, true);
+			u = NULL;
+			goto out;
+		}
+	}
+	if (dry) {
+		fb_undo_finish(u, false);
+		u = NULL;
+		status = 0;
+		goto out;
+	}
+	if (!fb_cli_undo_unless_valid(config, u)) {
+		u = NULL;
+		goto out;
+	}
+	u = NULL;
+	printf("%zu trust%s written to %s; import each remote's trust export for its keys, then "
+	       "reload the bridge\n",
+	    vk.n, vk.n == 1 ? "" : "s", t->trusts_dir);
+	status = 0;
+out:
+	fb_undo_finish(u, true);
+	free(copy);
+	free(data);
+	fb_buf_free(&notes);
+	fb_vkfed_free(&vk);
+	fb_conf_unref(conf);
+	return status;
+}
+
 int
 fb_cli_import(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage("what to import? (known: whitelist)");
+		return usage("what to import? (known: whitelist, federation)");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		fputs(usage_import, stdout);
 		return 0;
 	}
 	if (strcmp(argv[1], "whitelist") == 0)
 		return import_whitelist(argc - 1, argv + 1);
-	return usage("unknown import '%s' (known: whitelist)", argv[1]);
+	if (strcmp(argv[1], "federation") == 0)
+		return import_federation(argc - 1, argv + 1);
+	return usage("unknown import '%s' (known: whitelist, federation)", argv[1]);
 }

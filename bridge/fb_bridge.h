@@ -224,4 +224,39 @@ fb_rc fb_bridge_feed_apply(struct fb_store *store, const struct fb_conf *conf,
     const struct fb_conf_trust *t, json_t *doc, int64_t cursor, int64_t now, int64_t *next,
     size_t *recorded, struct fb_err *err);
 
+/* ---- trusts between installations (trust.c) ---- */
+
+struct fb_cert_info {
+	char cn[256]; /* subject CN, "" when none */
+	int64_t not_after;
+	bool is_ca;
+};
+fb_rc fb_cert_info(const char *path, struct fb_cert_info *out, struct fb_err *err);
+/* FB_OK when the CA certificate in ca_path verifies the certificate in cert_path at now. */
+fb_rc fb_cert_verify_by_ca(
+    const char *ca_path, const char *cert_path, int64_t now, struct fb_err *err);
+
+/*
+ * What a loadable configuration still lacks: trusts without keys, a trust's
+ * CA that does not verify its client certificate, certificates and signing
+ * keys at or near their end. Appended to out as "file:line:col: warning: ...".
+ */
+void fb_trust_findings(const struct fb_conf *conf, int64_t now, struct fb_conf_diags *out);
+
+/* What one installation hands another to be trusted (fedbridge trust export / import). */
+struct fb_trust_export {
+	char *installation, *domain, *issuer, *jwks_uri, *relay;
+	char *ca_pem; /* the installation's federation CA */
+	char *jwks; /* its public keys when exported (compact JSON) */
+	char **tenants;
+	size_t n_tenants;
+};
+/* The export document of this installation (n_tenants 0: every tenant); *out is malloc'd. */
+fb_rc fb_trust_export(const struct fb_conf *conf, const struct fb_federation *fed,
+    const char *const *tenants, size_t n_tenants, int64_t now, char **out, struct fb_err *err);
+/* Parses and checks an export document (name for messages); free with fb_trust_export_free. */
+fb_rc fb_trust_export_parse(const char *data, size_t len, const char *name,
+    struct fb_trust_export *out, struct fb_err *err);
+void fb_trust_export_free(struct fb_trust_export *e);
+
 #endif

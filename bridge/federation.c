@@ -204,7 +204,9 @@ sources_load(struct fb_federation *f, struct fb_err *err)
 			char *text = NULL;
 			size_t len = 0;
 
-			if (is_local_trust(conf, tr) || source_find(f, tr->keys) != NULL)
+			/* A trust still waiting for the remote's keys checks nothing. */
+			if (is_local_trust(conf, tr) || tr->keys == NULL ||
+			    source_find(f, tr->keys) != NULL)
 				continue;
 			src = &f->sources[f->n_sources++];
 			src->keys = tr->keys;
@@ -360,7 +362,11 @@ fb_federation_trusts(struct fb_federation *f, struct fb_verify_trusts **out, str
 		const struct fb_conf_tenant *t = &conf->tenants[ti];
 		for (size_t k = 0; k < t->n_trusts; k++) {
 			const struct fb_conf_trust *tr = &t->trusts[k];
-			struct fb_verify_trust_spec *sp = &specs[n_specs++];
+			struct fb_verify_trust_spec *sp;
+
+			if (!is_local_trust(conf, tr) && (tr->keys == NULL || tr->issuer == NULL))
+				continue; /* pending: its tokens are refused as untrusted_issuer */
+			sp = &specs[n_specs++];
 
 			sp->local_tenant = t->id;
 			sp->remote_tenants = tr->tenants.v;

@@ -18,8 +18,9 @@ static const char usage_main[] =
     "  keys    generate, list and publish signing keys\n"
     "  token   issue a federation token, or run the relay check on one\n"
     "  mapping dry-run the mapping rules on saved identities (test, diff)\n"
-    "  import  turn legacy whitelist files into a pin table (whitelist)\n"
+    "  import  legacy files: whitelists into a pin table, federation.yml into trusts\n"
     "  sessions list, show and revoke sessions, users, tenants and trusts\n"
+    "  trust   export this installation, import a remote's export, show, remove\n"
     "\n"
     "Run 'fedbridge <command> --help' for a command's options.\n";
 
@@ -131,6 +132,7 @@ cmd_check(int argc, char **argv)
 	bool reference = false;
 	struct fb_federation *fed = NULL;
 	struct fb_verify_trusts *table = NULL;
+	struct fb_conf_diags findings = { 0 };
 	struct fb_conf *conf;
 	size_t providers = 0, trusts = 0;
 	int ch;
@@ -177,9 +179,18 @@ cmd_check(int argc, char **argv)
 		providers += conf->tenants[i].n_providers;
 		trusts += conf->tenants[i].n_trusts;
 	}
-	printf("%s: ok: installation %s, %zu tenant%s, %zu provider%s, %zu trust%s\n", path,
+	/* What loads but is not ready yet: said, not refused (the bridge runs without it). */
+	fb_trust_findings(conf, (int64_t)time(NULL), &findings);
+	for (size_t i = 0; i < findings.n; i++)
+		fprintf(stderr, "%s\n", findings.v[i].msg);
+	printf("%s: ok: installation %s, %zu tenant%s, %zu provider%s, %zu trust%s", path,
 	    conf->installation.name, conf->n_tenants, conf->n_tenants == 1 ? "" : "s", providers,
 	    providers == 1 ? "" : "s", trusts, trusts == 1 ? "" : "s");
+	if (findings.n + findings.dropped > 0)
+		printf(", %zu warning%s", findings.n + findings.dropped,
+		    findings.n + findings.dropped == 1 ? "" : "s");
+	printf("\n");
+	fb_conf_diags_free(&findings);
 	fb_conf_unref(conf);
 	return 0;
 }
@@ -224,7 +235,8 @@ main(int argc, char **argv)
 		int (*run)(int, char **);
 	} commands[] = { { "check", cmd_check }, { "serve", cmd_serve }, { "keys", fb_cli_keys },
 		{ "token", fb_cli_token }, { "mapping", fb_cli_mapping },
-		{ "import", fb_cli_import }, { "sessions", fb_cli_sessions } };
+		{ "import", fb_cli_import }, { "sessions", fb_cli_sessions },
+		{ "trust", fb_cli_trust } };
 
 	if (argc < 2) {
 		fputs(usage_main, stderr);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,5 +185,61 @@ fb_file_read(const char *path, size_t max, char **out, size_t *out_len, struct f
 	}
 	*out = b.data;
 	*out_len = b.len;
+	return FB_OK;
+}
+
+/* So the rename itself survives a crash, not only the file's content. */
+static bool
+sync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd;
+	bool ok;
+
+	if (copy == NULL)
+		return false;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (fd < 0)
+		return false;
+	ok = fsync(fd) == 0;
+	(void)close(fd);
+	return ok;
+}
+
+fb_rc
+fb_file_write_atomic(
+    const char *path, const void *data, size_t len, unsigned mode, struct fb_err *err)
+{
+	char tmp[4200];
+	size_t off = 0;
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
+		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: path too long", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return FB_ERR_SET(err, FB_ERR_IO, "%s: %s", tmp, strerror(errno));
+	while (off < len) {
+		ssize_t w = write(fd, (const char *)data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	if (off != len || fchmod(fd, (mode_t)mode) != 0 || fsync(fd) != 0) {
+		int e = errno ? errno : EIO;
+		(void)close(fd);
+		(void)unlink(tmp);
+		return FB_ERR_SET(err, FB_ERR_IO, "%s: %s", tmp, strerror(e));
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		int e = errno;
+		(void)unlink(tmp);
+		return FB_ERR_SET(err, FB_ERR_IO, "%s: %s", path, strerror(e));
+	}
+	if (!sync_dir_of(path))
+		return FB_ERR_SET(err, FB_ERR_IO, "%s: written, but syncing its folder failed: %s",
+		    path, strerror(errno));
 	return FB_OK;
 }

@@ -94,6 +94,14 @@ void fb_cleanse(void *p, size_t n);
 fb_rc fb_file_read(const char *path, size_t max, char **out, size_t *out_len, struct fb_err *err);
 
 /*
+ * Replaces path with data whole: a temporary file in the same folder, written, given mode
+ * (not left to the umask), synced, renamed over path, and the folder synced, so readers and
+ * a crash see the old content or the new, never a mix.
+ */
+fb_rc fb_file_write_atomic(
+    const char *path, const void *data, size_t len, unsigned mode, struct fb_err *err);
+
+/*
  * base64url without padding (RFC 7515 section 2). Decoding is strict: only
  * the canonical form is accepted (no padding, no whitespace, no non-zero
  * trailing bits), so one value has exactly one encoding.

@@ -101,16 +101,28 @@ diags_add(struct fb_conf_diags *d, struct fb_conf_pos pos, char *msg)
 	d->n++;
 }
 
-/* File order reads best; insertion sort keeps equal positions in the order found. */
+/* The configuration file first, then included files by name; each in file order. */
+static bool
+pos_after(struct fb_conf_pos a, struct fb_conf_pos b)
+{
+	if (a.file != b.file) {
+		if (a.file == NULL || b.file == NULL)
+			return b.file == NULL;
+		int c = strcmp(a.file, b.file);
+		if (c != 0)
+			return c > 0;
+	}
+	return a.line > b.line || (a.line == b.line && a.col > b.col);
+}
+
+/* Insertion sort keeps equal positions in the order found. */
 static void
 diags_sort(struct fb_conf_diags *d)
 {
 	for (size_t i = 1; i < d->n; i++) {
 		struct fb_conf_diag x = d->v[i];
 		size_t j = i;
-		while (j > 0 &&
-		    (d->v[j - 1].pos.line > x.pos.line ||
-		        (d->v[j - 1].pos.line == x.pos.line && d->v[j - 1].pos.col > x.pos.col))) {
+		while (j > 0 && pos_after(d->v[j - 1].pos, x.pos)) {
 			d->v[j] = d->v[j - 1];
 			j--;
 		}
@@ -130,9 +142,10 @@ conf_diag(struct conf_ctx *c, struct fb_conf_pos pos, const char *path, const ch
 	va_end(ap);
 	fb_buf_init(&b, 4096);
 	if (pos.line > 0)
-		(void)fb_buf_printf(&b, "%s:%u:%u: ", c->name, pos.line, pos.col);
+		(void)fb_buf_printf(
+		    &b, "%s:%u:%u: ", pos.file ? pos.file : c->name, pos.line, pos.col);
 	else
-		(void)fb_buf_printf(&b, "%s: ", c->name);
+		(void)fb_buf_printf(&b, "%s: ", pos.file ? pos.file : c->name);
 	if (path != NULL && *path != '\0')
 		(void)fb_buf_printf(&b, "%s: ", path);
 	(void)fb_buf_printf(&b, "%s", body);
@@ -153,9 +166,10 @@ fb_conf_diag_add(struct fb_conf_diags *diags, const struct fb_conf *conf, struct
 	va_end(ap);
 	fb_buf_init(&b, 4096);
 	if (pos.line > 0)
-		(void)fb_buf_printf(&b, "%s:%u:%u: %s", conf->path, pos.line, pos.col, body);
+		(void)fb_buf_printf(
+		    &b, "%s:%u:%u: %s", pos.file ? pos.file : conf->path, pos.line, pos.col, body);
 	else
-		(void)fb_buf_printf(&b, "%s: %s", conf->path, body);
+		(void)fb_buf_printf(&b, "%s: %s", pos.file ? pos.file : conf->path, body);
 	diags_add(diags, pos, b.data);
 }
 
@@ -195,7 +209,7 @@ conf_pos_lookup(const struct conf_pos_entry *v, size_t n, const void *addr)
 {
 	struct conf_pos_entry key = { .addr = addr };
 	const struct conf_pos_entry *e;
-	struct fb_conf_pos none = { 0, 0 };
+	struct fb_conf_pos none = { 0 };
 
 	if (v == NULL || n == 0)
 		return none;
@@ -222,7 +236,7 @@ fb_conf_load_buffer(const char *data, size_t len, const char *name, const char *
 
 	impl = calloc(1, sizeof(*impl));
 	if (impl == NULL) {
-		diags_add(diags, (struct fb_conf_pos){ 0, 0 }, NULL);
+		diags_add(diags, (struct fb_conf_pos){ 0 }, NULL);
 		return NULL;
 	}
 	memset(&c, 0, sizeof(c));
@@ -235,7 +249,7 @@ fb_conf_load_buffer(const char *data, size_t len, const char *name, const char *
 	impl->pub.path = conf_arena_strndup(&impl->arena, name, strlen(name));
 	impl->pub.basedir = conf_arena_strndup(&impl->arena, basedir, strlen(basedir));
 	if (len > FB_CONF_MAX_BYTES) {
-		ok = conf_diag(&c, (struct fb_conf_pos){ 0, 0 }, NULL,
+		ok = conf_diag(&c, (struct fb_conf_pos){ 0 }, NULL,
 		    "the file is %zu bytes, more than the limit of %d", len, FB_CONF_MAX_BYTES);
 	} else {
 		root = conf_yaml_parse(&c, data, len);
@@ -246,11 +260,11 @@ fb_conf_load_buffer(const char *data, size_t len, const char *name, const char *
 		}
 	}
 	if (c.nomem) {
-		ok = conf_diag(&c, (struct fb_conf_pos){ 0, 0 }, NULL, "out of memory");
+		ok = conf_diag(&c, (struct fb_conf_pos){ 0 }, NULL, "out of memory");
 	}
 	if (!ok || diags->n > 0) {
 		if (diags->n == 0)
-			conf_diag(&c, (struct fb_conf_pos){ 0, 0 }, NULL, "invalid configuration");
+			conf_diag(&c, (struct fb_conf_pos){ 0 }, NULL, "invalid configuration");
 		diags_sort(diags);
 		free(c.pos);
 		conf_arena_free(&impl->arena);
@@ -275,17 +289,16 @@ fb_conf_load_file(const char *path, unsigned flags, struct fb_conf_diags *diags)
 	/* Read one byte past the cap so an oversized file is reported as such. */
 	if (fb_file_read(path, FB_CONF_MAX_BYTES + 1, &data, &len, &err) != FB_OK) {
 		if (err.rc == FB_ERR_LIMIT)
-			conf_diag(&c, (struct fb_conf_pos){ 0, 0 }, NULL,
+			conf_diag(&c, (struct fb_conf_pos){ 0 }, NULL,
 			    "the file is larger than the limit of %d bytes", FB_CONF_MAX_BYTES);
 		else
-			conf_diag(
-			    &c, (struct fb_conf_pos){ 0, 0 }, NULL, "cannot read: %s", err.msg);
+			conf_diag(&c, (struct fb_conf_pos){ 0 }, NULL, "cannot read: %s", err.msg);
 		return NULL;
 	}
 	copy = strdup(path);
 	if (copy == NULL) {
 		free(data);
-		conf_diag(&c, (struct fb_conf_pos){ 0, 0 }, NULL, "out of memory");
+		conf_diag(&c, (struct fb_conf_pos){ 0 }, NULL, "out of memory");
 		return NULL;
 	}
 	dir = dirname(copy);

@@ -229,13 +229,14 @@ check_trust_keys(struct conf_ctx *c, const struct fb_conf *conf, size_t ti, size
 		const void *field;
 		bool set;
 		bool local_may; /* a local trust may name it too */
+		bool pending_may; /* a remote trust may lack it until the remote's export arrives */
 	} remote_only[] = {
-		{ "relay", &tr->relay, tr->relay != NULL, false },
-		{ "ca", &tr->ca, tr->ca != NULL, false },
-		{ "client_cert", &tr->client_cert, tr->client_cert != NULL, true },
-		{ "client_key", &tr->client_key, tr->client_key != NULL, false },
-		{ "keys", &tr->keys, tr->keys != NULL, false },
-		{ "issuer", &tr->issuer, tr->issuer != NULL, false },
+		{ "relay", &tr->relay, tr->relay != NULL, false, false },
+		{ "ca", &tr->ca, tr->ca != NULL, false, false },
+		{ "client_cert", &tr->client_cert, tr->client_cert != NULL, true, false },
+		{ "client_key", &tr->client_key, tr->client_key != NULL, false, false },
+		{ "keys", &tr->keys, tr->keys != NULL, false, true },
+		{ "issuer", &tr->issuer, tr->issuer != NULL, false, true },
 	};
 
 	for (size_t i = 0; i < sizeof(remote_only) / sizeof(remote_only[0]); i++) {
@@ -244,12 +245,20 @@ check_trust_keys(struct conf_ctx *c, const struct fb_conf *conf, size_t ti, size
 			    remote_only[i].key);
 			ok = conf_diag(c, AT(remote_only[i].field), path,
 			    "not used for a trust between tenants of this installation");
-		} else if (!local && !remote_only[i].set) {
+		} else if (!local && !remote_only[i].set && !remote_only[i].pending_may) {
 			(void)snprintf(path, sizeof(path), "tenants[%zu].trusts[%zu]", ti, k);
 			ok = conf_diag(c, AT(&tr->remote), path,
 			    "missing required key \"%s\" for a trust with remote installation %s",
 			    remote_only[i].key, tr->remote);
 		}
+	}
+	/* Keys without an issuer (or the reverse) cannot check anything: say which is missing. */
+	if (!local && (tr->keys == NULL) != (tr->issuer == NULL)) {
+		(void)snprintf(path, sizeof(path), "tenants[%zu].trusts[%zu]", ti, k);
+		ok =
+		    conf_diag(c, AT(tr->keys ? (const void *)&tr->keys : (const void *)&tr->issuer),
+		        path, "\"%s\" is set without \"%s\": a remote's tokens need both",
+		        tr->keys ? "keys" : "issuer", tr->keys ? "issuer" : "keys");
 	}
 	return ok;
 }

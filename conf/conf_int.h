@@ -43,6 +43,7 @@ struct fb_conf_impl;
 /* State of one load. */
 struct conf_ctx {
 	const char *name; /* file name for messages */
+	const char *file; /* NULL for the configuration file, else the included file being read */
 	const char *basedir; /* for relative paths */
 	unsigned flags;
 	struct conf_arena *arena;

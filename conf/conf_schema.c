@@ -6,6 +6,7 @@
 #include "conf_int.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -1211,6 +1212,185 @@ check_client(struct conf_ctx *c, const struct conf_node *map, const char *path, 
 	        "for client_auth client_secret_basic or client_secret_post");
 }
 
+static bool
+check_installation(struct conf_ctx *c, const struct conf_node *map, const char *path, void *obj)
+{
+	struct fb_conf *conf = obj;
+
+	(void)map;
+	(void)path;
+	if (conf->installation.relay == NULL && conf->installation.domain != NULL) {
+		conf->installation.relay =
+		    conf_arena_printf(c->arena, "federation.%s:443", conf->installation.domain);
+		if (conf->installation.relay == NULL)
+			c->nomem = true;
+	}
+	return true;
+}
+
+#define TRUST_FILE_MAX 65536
+#define TRUSTS_MAX 1000
+
+static const struct conf_struct trust_struct;
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The NAME.yaml files of a folder, sorted (strings and array from malloc). */
+static bool
+trust_files(struct conf_ctx *c, const char *dir, struct fb_conf_pos pos, const char *path,
+    char ***out, size_t *n_out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **v = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (d == NULL)
+		return conf_diag(
+		    c, pos, path, "cannot read the folder %s: %s", dir, strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		char **nv;
+		if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+			continue;
+		if (n == TRUSTS_MAX) {
+			closedir(d);
+			for (size_t i = 0; i < n; i++)
+				free(v[i]);
+			free(v);
+			return conf_diag(
+			    c, pos, path, "%s holds more than %d trust files", dir, TRUSTS_MAX);
+		}
+		if ((nv = realloc(v, (n + 1) * sizeof(*v))) == NULL ||
+		    (nv[n] = strdup(e->d_name)) == NULL) {
+			if (nv != NULL)
+				v = nv;
+			c->nomem = true;
+			break;
+		}
+		v = nv;
+		n++;
+	}
+	closedir(d);
+	if (c->nomem) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return false;
+	}
+	if (n > 0)
+		qsort(v, n, sizeof(*v), name_cmp);
+	*out = v;
+	*n_out = n;
+	return true;
+}
+
+/* Reads one trust file into *t, with positions and relative paths of that file. */
+static bool
+trust_file_apply(struct conf_ctx *c, const char *dir, const char *file, const char *path,
+    struct fb_conf_trust *t)
+{
+	const char *name = conf_arena_printf(c->arena, "%s/%s", dir, file);
+	const char *saved_name = c->name, *saved_file = c->file, *saved_base = c->basedir;
+	struct fb_err err = { 0 };
+	struct conf_node *root;
+	char *data = NULL;
+	size_t len = 0;
+	bool ok;
+
+	if (name == NULL) {
+		c->nomem = true;
+		return false;
+	}
+	if (fb_file_read(name, TRUST_FILE_MAX, &data, &len, &err) != FB_OK)
+		return conf_diag(c, (struct fb_conf_pos){ 0, 0, name }, NULL, "%s", err.msg);
+	c->name = name;
+	c->file = name;
+	c->basedir = dir;
+	root = conf_yaml_parse(c, data, len);
+	if (root == NULL) {
+		ok = false;
+	} else if (root->type != CONF_NODE_MAP) {
+		ok = conf_diag(c, root->pos, NULL, "expected a mapping (one trust), got %s",
+		    root->type == CONF_NODE_SEQ ? "a list" : "a scalar");
+	} else {
+		ok = apply_struct(c, &trust_struct, root, path, t);
+	}
+	t->imported = name;
+	c->name = saved_name;
+	c->file = saved_file;
+	c->basedir = saved_base;
+	free(data);
+	return ok;
+}
+
+/* Appends the trusts of trusts_dir to those written inline. */
+static bool
+check_tenant(struct conf_ctx *c, const struct conf_node *map, const char *path, void *obj)
+{
+	struct fb_conf_tenant *t = obj;
+	const struct conf_node *at = map_get(map, "trusts_dir");
+	char ipath[320];
+	char **files = NULL;
+	size_t n_files = 0;
+	struct fb_conf_trust *all;
+	struct stat st;
+	bool ok = true;
+
+	if (t->trusts_dir == NULL || (c->flags & FB_CONF_NO_FS))
+		return true;
+	(void)snprintf(ipath, sizeof(ipath), "%s.trusts_dir", path);
+	if (stat(t->trusts_dir, &st) != 0)
+		return conf_diag(
+		    c, at->pos, ipath, "cannot use %s: %s", t->trusts_dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return conf_diag(c, at->pos, ipath, "%s is not a folder", t->trusts_dir);
+	if (!trust_files(c, t->trusts_dir, at->pos, ipath, &files, &n_files))
+		return false;
+	if (n_files == 0) {
+		free(files);
+		return true;
+	}
+	if (t->n_trusts + n_files > TRUSTS_MAX) {
+		ok = conf_diag(c, at->pos, ipath, "more than %d trusts with those of %s",
+		    TRUSTS_MAX, t->trusts_dir);
+		goto out;
+	}
+	if ((all = conf_arena_alloc(c->arena, (t->n_trusts + n_files) * sizeof(*all))) == NULL) {
+		c->nomem = true;
+		ok = false;
+		goto out;
+	}
+	/* Moving the inline trusts moves where their fields were written. */
+	if (t->n_trusts > 0) {
+		const char *lo = (const char *)t->trusts, *hi = lo + t->n_trusts * sizeof(*all);
+		memcpy(all, t->trusts, t->n_trusts * sizeof(*all));
+		for (size_t i = 0; i < c->n_pos; i++) {
+			const char *a = c->pos[i].addr;
+			if (a >= lo && a < hi)
+				c->pos[i].addr = (const char *)all + (a - lo);
+		}
+	}
+	for (size_t i = 0; i < n_files; i++) {
+		(void)snprintf(ipath, sizeof(ipath), "%s.trusts[%s]", path, files[i]);
+		if (!trust_file_apply(c, t->trusts_dir, files[i], ipath, &all[t->n_trusts + i]))
+			ok = false;
+	}
+	t->trusts = all;
+	t->n_trusts += n_files;
+out:
+	for (size_t i = 0; i < n_files; i++)
+		free(files[i]);
+	free(files);
+	return ok;
+}
+
 /* ---- the table ---- */
 
 #define FIELD(st, k, t, member) .key = (k), .type = (t), .offset = offsetof(st, member)
@@ -1307,7 +1487,9 @@ static const struct conf_field trust_fields[] = {
 	{ FIELD(struct fb_conf_trust, "cert_cn", T_STR, cert_cn), .kind = &K_INSTALL,
 	    .doc = "CN of the remote relay's client certificate; defaults to remote." },
 	{ FIELD(struct fb_conf_trust, "ca", T_STR, ca), .kind = &K_FILE,
-	    .doc = "CA file that signs the remote relay's client certificate." },
+	    .doc = "The remote's federation CA (federation.yml cacert): it issued our "
+	           "client_cert and the remote relay's server certificate; fedbridge check "
+	           "says when it does not verify client_cert." },
 	{ FIELD(struct fb_conf_trust, "client_cert", T_STR, client_cert), .kind = &K_FILE,
 	    .doc =
 	        "Our relay's client certificate toward this remote (for a trust between "
@@ -1375,6 +1557,10 @@ static const struct conf_field tenant_fields[] = {
 	    .max = 1000,
 	    .sub = &trust_struct,
 	    .doc = "Remote tenants this tenant federates with." },
+	{ FIELD(struct fb_conf_tenant, "trusts_dir", T_STR, trusts_dir), .kind = &K_PATH,
+	    .doc = "A folder of trusts added by fedbridge trust import and import federation: "
+	           "each NAME.yaml in it holds one trust, as an item of trusts would; relative "
+	           "paths in it resolve against the folder. Read at every load." },
 	{ FIELD(struct fb_conf_tenant, "return_to", T_STRLIST, return_to), .max = 64,
 	    .kind = &K_URL,
 	    .doc = "Where a login may send the browser back to: one of these URLs exactly, "
@@ -1389,7 +1575,7 @@ static const struct conf_field tenant_fields[] = {
 	{ 0 },
 };
 static const struct conf_struct tenant_struct = { "tenant", tenant_fields,
-	sizeof(struct fb_conf_tenant), NULL };
+	sizeof(struct fb_conf_tenant), check_tenant };
 
 static const struct conf_field installation_fields[] = {
 	{ FIELD(struct fb_conf, "name", T_STR, installation.name), .flags = F_REQUIRED,
@@ -1400,6 +1586,13 @@ static const struct conf_field installation_fields[] = {
 	    .kind = &K_URL, .doc = "The bridge's public URL: the iss of its tokens." },
 	{ FIELD(struct fb_conf, "listen", T_STR, installation.listen), .def = "127.0.0.1:8080",
 	    .kind = &K_HOSTPORT, .doc = "Address the bridge listens on (HTTP)." },
+	{ FIELD(struct fb_conf, "relay", T_STR, installation.relay), .kind = &K_HOSTPORT,
+	    .doc = "Our relay as remotes reach it; default federation.DOMAIN:443. Written into "
+	           "fedbridge trust export." },
+	{ FIELD(struct fb_conf, "ca", T_STR, installation.ca), .kind = &K_FILE,
+	    .doc = "Our federation CA certificate (PEM): it signs our relay's server "
+	           "certificate and the client certificates we issue to remotes. Written into "
+	           "fedbridge trust export." },
 	{ 0 },
 };
 
@@ -1454,7 +1647,7 @@ static const struct conf_field log_fields[] = {
 
 /* Sections embedded in struct fb_conf: their fields' offsets are from the root. */
 static const struct conf_struct installation_struct = { "installation", installation_fields, 0,
-	NULL };
+	check_installation };
 static const struct conf_struct keys_struct = { "keys", keys_fields, 0, NULL };
 static const struct conf_struct tokens_struct = { "tokens", tokens_fields, 0, NULL };
 static const struct conf_struct log_struct = { "log", log_fields, 0, NULL };

@@ -38,7 +38,7 @@ struct yaml_state {
 static struct fb_conf_pos
 mark_pos(yaml_mark_t m)
 {
-	struct fb_conf_pos p = { (unsigned)m.line + 1, (unsigned)m.column + 1 };
+	struct fb_conf_pos p = { (unsigned)m.line + 1, (unsigned)m.column + 1, NULL };
 
 	return p;
 }
@@ -54,6 +54,7 @@ value_pos(const struct yaml_state *st, yaml_mark_t m)
 	struct fb_conf_pos pos = mark_pos(m);
 	const char *p = st->data, *end = st->data + st->len;
 
+	pos.file = st->c->file;
 	for (size_t line = 0; line < m.line && p < end; p++)
 		if (*p == '\n')
 			line++;
@@ -154,6 +155,7 @@ new_node(struct yaml_state *st, enum conf_node_type type, yaml_mark_t mark)
 	}
 	n->type = type;
 	n->pos = mark_pos(mark);
+	n->pos.file = st->c->file;
 	return n;
 }
 
@@ -250,7 +252,7 @@ on_end(struct yaml_state *st)
 	size_t count;
 
 	if (st->depth == 0 || (n = st->stack[st->depth - 1].node) == NULL)
-		return conf_diag(st->c, (struct fb_conf_pos){ 0, 0 }, NULL,
+		return conf_diag(st->c, (struct fb_conf_pos){ 0 }, NULL,
 		    "internal error: unbalanced YAML events");
 	top = &st->stack[st->depth - 1];
 	count = st->n_pending - top->first;
@@ -307,7 +309,7 @@ syntax_error(struct yaml_state *st, const yaml_parser_t *p)
 	const char *problem = p->problem ? p->problem : "unknown problem";
 
 	if (p->error == YAML_READER_ERROR) {
-		conf_diag(st->c, (struct fb_conf_pos){ 0, 0 }, NULL, "YAML error at byte %zu: %s",
+		conf_diag(st->c, (struct fb_conf_pos){ 0 }, NULL, "YAML error at byte %zu: %s",
 		    p->problem_offset, problem);
 		return;
 	}
@@ -378,7 +380,7 @@ conf_yaml_parse(struct conf_ctx *c, const char *data, size_t len)
 	if (!ok)
 		return NULL;
 	if (st.root == NULL) {
-		conf_diag(c, (struct fb_conf_pos){ 0, 0 }, NULL, "the configuration is empty");
+		conf_diag(c, (struct fb_conf_pos){ 0 }, NULL, "the configuration is empty");
 		return NULL;
 	}
 	return st.root;

@@ -22,6 +22,7 @@
 struct fb_conf_pos {
 	unsigned line;
 	unsigned col;
+	const char *file; /* NULL: the configuration file; else the included file (trusts_dir) */
 };
 
 /* A mapping expression, kept as source text with where it starts. */
@@ -102,6 +103,7 @@ struct fb_conf_trust {
 	struct fb_conf_expr outbound;
 	struct fb_conf_strlist release;
 	struct fb_conf_expr inbound;
+	const char *imported; /* the file in trusts_dir it was read from; NULL when inline */
 };
 
 /* An OAuth client of POST /token: the tenant's messenger backend. */
@@ -121,6 +123,7 @@ struct fb_conf_tenant {
 	size_t n_mappings;
 	struct fb_conf_trust *trusts;
 	size_t n_trusts;
+	const char *trusts_dir; /* resolved path: imported trusts, one file each */
 	struct fb_conf_strlist return_to;
 	struct fb_conf_client *clients;
 	size_t n_clients;
@@ -136,6 +139,9 @@ struct fb_conf {
 		const char *domain;
 		const char *public_url;
 		const char *listen; /* host:port */
+		const char *relay; /* host:port of our relay; federation.DOMAIN:443 by default */
+		const char
+		    *ca; /* resolved path: our federation CA, handed to remotes; may be NULL */
 	} installation;
 	struct {
 		struct fb_conf_strlist

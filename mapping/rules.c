@@ -430,7 +430,7 @@ fb_rules_compile(const struct fb_conf *conf, const struct fb_rules_params *param
 	return FB_OK;
 nomem:
 	fb_rules_free(r);
-	fb_conf_diag_add(diags, conf, (struct fb_conf_pos){ 0, 0 }, "out of memory");
+	fb_conf_diag_add(diags, conf, (struct fb_conf_pos){ 0 }, "out of memory");
 	return FB_ERR_NOMEM;
 }
 

@@ -679,14 +679,27 @@ static const struct bad_row bad_rows[] = {
 	    20, 17,
 	    "tenants[0].trusts[0]: missing required key \"relay\" for a trust with remote "
 	    "installation installation_B" },
-	{ "remote trust without keys",
+	{ "remote trust without its CA",
 	    BASE "    trusts:\n"
 	         "      - remote: installation_B\n"
 	         "        tenants: [HWqHczeM2P]\n"
 	         "        relay: federation.b.example:443\n",
 	    20, 17,
-	    "tenants[0].trusts[0]: missing required key \"keys\" for a trust with remote "
+	    "tenants[0].trusts[0]: missing required key \"ca\" for a trust with remote "
 	    "installation installation_B" },
+	/* A trust waiting for the remote's export has neither; one without the other is a slip. */
+	{ "remote trust with keys but no issuer",
+	    BASE "    trusts:\n"
+	         "      - remote: installation_B\n"
+	         "        tenants: [HWqHczeM2P]\n"
+	         "        relay: federation.b.example:443\n"
+	         "        ca: ca.pem\n"
+	         "        client_cert: client.crt\n"
+	         "        client_key: client.key\n"
+	         "        keys: remote.jwks\n",
+	    26, 15,
+	    "tenants[0].trusts[0]: \"keys\" is set without \"issuer\": a remote's tokens need "
+	    "both" },
 	{ "local trust with a relay",
 	    BASE "    trusts:\n"
 	         "      - remote: installation_A\n"

@@ -21,13 +21,13 @@ ca() {
 	chmod 644 "$1-ca.pem"
 }
 
-# client ISSUER HOLDER: ISSUER's CA signs a client certificate with CN=HOLDER,
+# client ISSUER HOLDER: ISSUER's CA signs a client certificate with CN=installation_HOLDER,
 # which HOLDER's relay presents to ISSUER's relay.
 client() {
 	out="$2-to-$1"
 	if [ ! -s "$out.cert.pem" ]; then
 		openssl req -new -newkey rsa:2048 -nodes -keyout "$out.key.pem" -out "$out.csr.pem" \
-		    -subj "/CN=$2" 2>/dev/null
+		    -subj "/CN=installation_$(echo "$2" | tr a-z A-Z)" 2>/dev/null
 		openssl x509 -req -in "$out.csr.pem" -CA "$1-ca.pem" -CAkey "$1-ca.key" \
 		    -CAcreateserial -out "$out.cert.pem" -days 365 2>/dev/null
 		rm -f "$out.csr.pem"
