@@ -3,7 +3,9 @@
 
 #include <curl/curl.h>
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@ static const char usage_main[] =
     "commands:\n"
     "  check   validate a configuration file and exit (like nginx -t)\n"
     "  serve   run the bridge\n"
+    "  reload  check a configuration, then have the running bridge load it\n"
     "  keys    generate, list and publish signing keys\n"
     "  token   issue a federation token, or run the relay check on one\n"
     "  mapping dry-run the mapping rules on saved identities (test, diff)\n"
@@ -37,7 +40,7 @@ static const char usage_check[] =
     "  -h, --help          this text\n";
 
 static const char usage_serve[] =
-    "usage: fedbridge serve -c FILE [--listen HOST:PORT]\n"
+    "usage: fedbridge serve -c FILE [--listen HOST:PORT] [--pid-file FILE]\n"
     "\n"
     "Runs the bridge in the foreground, logging to stderr. SIGHUP reloads FILE:\n"
     "a file with errors is refused (the errors are logged) and the running\n"
@@ -45,6 +48,7 @@ static const char usage_serve[] =
     "\n"
     "  -c, --config FILE        the configuration file\n"
     "  -l, --listen HOST:PORT   override installation.listen (port 0: any free port)\n"
+    "  -p, --pid-file FILE      write the process id there once listening (for reload)\n"
     "  -h, --help               this text\n";
 
 static int
@@ -199,18 +203,22 @@ static int
 cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
-		{ "listen", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "pid-file", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	struct fb_serve_opts so = { 0 };
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:p:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			so.conf_path = optarg;
 			break;
 		case 'l':
 			so.listen = optarg;
+			break;
+		case 'p':
+			so.pid_file = optarg;
 			break;
 		case 'h':
 			fputs(usage_serve, stdout);
@@ -227,6 +235,80 @@ cmd_serve(int argc, char **argv)
 	return fb_serve(&so);
 }
 
+static const char usage_reload[] =
+    "usage: fedbridge reload -c FILE --pid-file PIDFILE\n"
+    "\n"
+    "Like nginx -s reload: checks FILE as fedbridge check does and, only when it\n"
+    "loads, sends SIGHUP to the bridge whose pid PIDFILE holds (serve --pid-file).\n"
+    "The bridge swaps the new configuration in whole; checks in flight finish on\n"
+    "the old one. Exit status: 0 sent, 1 refused (nothing sent), 2 usage error.\n"
+    "\n"
+    "  -c, --config FILE      the configuration file the bridge serves\n"
+    "  -p, --pid-file FILE    the bridge's pid file\n"
+    "  -h, --help             this text\n";
+
+static int
+cmd_reload(int argc, char **argv)
+{
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+		{ "pid-file", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
+	const char *path = NULL, *pid_file = NULL;
+	struct fb_federation *fed = NULL;
+	struct fb_verify_trusts *table = NULL;
+	struct fb_conf *conf = NULL;
+	struct fb_err err = { 0 };
+	char *text = NULL, *end = NULL;
+	size_t len = 0;
+	long pid;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:p:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'p':
+			pid_file = optarg;
+			break;
+		case 'h':
+			fputs(usage_reload, stdout);
+			return 0;
+		default:
+			fputs(usage_reload, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || path == NULL || pid_file == NULL)
+		return usage_error(
+		    usage_reload, "reload: %s", "-c FILE and --pid-file FILE are required");
+	if (!fb_cli_open(path, &conf, &fed, &table, NULL)) {
+		fprintf(
+		    stderr, "fedbridge reload: nothing sent: the bridge keeps its configuration\n");
+		return 1;
+	}
+	fb_verify_trusts_free(table);
+	fb_federation_free(fed);
+	fb_conf_unref(conf);
+	if (fb_file_read(pid_file, 64, &text, &len, &err) != FB_OK) {
+		fprintf(stderr, "fedbridge reload: %s\n", err.msg);
+		return 1;
+	}
+	pid = strtol(text, &end, 10);
+	if (end == text || (*end != '\n' && *end != '\0') || pid <= 1) {
+		fprintf(stderr, "fedbridge reload: %s holds no process id\n", pid_file);
+		free(text);
+		return 1;
+	}
+	free(text);
+	if (kill((pid_t)pid, SIGHUP) != 0) {
+		fprintf(stderr, "fedbridge reload: process %ld: %s\n", pid, strerror(errno));
+		return 1;
+	}
+	printf("%s: ok; sent SIGHUP to fedbridge %ld\n", path, pid);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -236,7 +318,7 @@ main(int argc, char **argv)
 	} commands[] = { { "check", cmd_check }, { "serve", cmd_serve }, { "keys", fb_cli_keys },
 		{ "token", fb_cli_token }, { "mapping", fb_cli_mapping },
 		{ "import", fb_cli_import }, { "sessions", fb_cli_sessions },
-		{ "trust", fb_cli_trust } };
+		{ "trust", fb_cli_trust }, { "reload", cmd_reload } };
 
 	if (argc < 2) {
 		fputs(usage_main, stderr);

@@ -1075,6 +1075,13 @@ fb_serve(const struct fb_serve_opts *opts)
 		goto done;
 	}
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	if (opts->pid_file != NULL) {
+		char pid[32];
+		struct fb_err perr = { 0 };
+		int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+		if (fb_file_write_atomic(opts->pid_file, pid, (size_t)n, 0644, &perr) != FB_OK)
+			fb_log(FB_LOG_WARN, "pid file: %s", perr.msg);
+	}
 	fb_log(FB_LOG_INFO, "fedbridge %s: installation %s listening on %.*s:%u", FB_VERSION,
 	    rt->conf->installation.name, (int)(strrchr(listen, ':') - listen), listen,
 	    info ? (unsigned)info->port : 0U);
@@ -1090,6 +1097,8 @@ fb_serve(const struct fb_serve_opts *opts)
 		break;
 	}
 	MHD_stop_daemon(d);
+	if (opts->pid_file != NULL)
+		(void)unlink(opts->pid_file);
 	pthread_mutex_lock(&refresher.lock);
 	refresher.stop = true;
 	pthread_cond_signal(&refresher.wake);
