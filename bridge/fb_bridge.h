@@ -136,6 +136,8 @@ struct fb_key_source_info {
 	int64_t fetched; /* last successful fetch; 0 for files */
 	uint64_t failures; /* failed fetches */
 };
+/* True when the key set fetched from URL keys lacks kid (false for files and unknown sets). */
+bool fb_federation_keys_lack(struct fb_federation *f, const char *keys, const char *kid);
 void fb_federation_key_sources(struct fb_federation *f,
     void (*fn)(void *arg, const struct fb_key_source_info *info), void *arg);
 

@@ -473,3 +473,17 @@ fb_federation_signing_key(const struct fb_federation *f)
 {
 	return f->keys[0];
 }
+
+bool
+fb_federation_keys_lack(struct fb_federation *f, const char *keys, const char *kid)
+{
+	const struct key_source *src;
+	bool lack = false;
+
+	pthread_mutex_lock(&f->lock);
+	src = keys ? source_find(f, keys) : NULL;
+	if (src != NULL && fb_keys_source_is_url(src->keys))
+		lack = !fb_verify_keyset_has_kid(src->ks, kid);
+	pthread_mutex_unlock(&f->lock);
+	return lack;
+}

@@ -134,10 +134,24 @@ fb_bridge_feed_document(const struct fb_federation *fed, const struct fb_conf *c
 		}
 	}
 	if (rc == FB_OK) {
-		doc = json_pack("{s:s, s:I, s:I, s:I, s:b, s:O}", "iss",
-		    conf->installation.public_url, "iat", (json_int_t)now, "since",
-		    (json_int_t)since, "next", (json_int_t)next, "more", l.n == FEED_PAGE,
-		    "revocations", arr);
+		/* The kids we publish: a remote that lacks one fetches our keys at once, so a
+		 * key published ahead of a rotation is known there long before it signs. */
+		json_t *jwks = json_loads(fb_federation_jwks(fed), 0, NULL), *kids = json_array(),
+		       *k;
+		size_t ki;
+		json_array_foreach(json_object_get(jwks, "keys"), ki, k)
+		{
+			json_t *kid = json_object_get(k, "kid");
+			if (json_is_string(kid) && kids != NULL)
+				(void)json_array_append(kids, kid);
+		}
+		doc = kids == NULL
+		    ? NULL
+		    : json_pack("{s:s, s:I, s:I, s:I, s:b, s:O, s:o}", "iss",
+		          conf->installation.public_url, "iat", (json_int_t)now, "since",
+		          (json_int_t)since, "next", (json_int_t)next, "more", l.n == FEED_PAGE,
+		          "revocations", arr, "kids", kids);
+		json_decref(jwks);
 		rc = doc ? sign_document(fb_federation_signing_key(fed), doc, out, err)
 		         : FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	}

@@ -773,8 +773,30 @@ static struct {
 #define FEED_INTERVAL_S 2
 #define FEED_PAGES_MAX 20
 
+/* A key the remote publishes that we lack: fetch its key set now, not at its max-age. */
 static void
-feed_pull(const struct fb_conf *conf, const struct fb_conf_trust *t)
+feed_kids(struct fb_federation *fed, const struct fb_conf_trust *t, json_t *kids)
+{
+	json_t *k;
+	size_t i;
+
+	json_array_foreach(kids, i, k)
+	{
+		if (!json_is_string(k) ||
+		    !fb_federation_keys_lack(fed, t->keys, json_string_value(k)))
+			continue;
+		fb_log(FB_LOG_INFO, "revocation feed of %s: announces key %.64s: fetching its keys",
+		    t->remote, json_string_value(k));
+		pthread_mutex_lock(&refresher.lock);
+		refresher.unknown_kid = true;
+		pthread_cond_signal(&refresher.wake);
+		pthread_mutex_unlock(&refresher.lock);
+		return;
+	}
+}
+
+static void
+feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb_conf_trust *t)
 {
 	struct fb_jwks_fetch got;
 	struct fb_err err = { 0 };
@@ -808,6 +830,7 @@ feed_pull(const struct fb_conf *conf, const struct fb_conf_trust *t)
 		if (recorded > 0)
 			fb_log(FB_LOG_INFO, "revocation feed of %s: %zu recorded (cursor %lld)",
 			    t->remote, recorded, (long long)next);
+		feed_kids(fed, t, json_object_get(doc, "kids"));
 		bool more = json_is_true(json_object_get(doc, "more"));
 		free(got.body);
 		json_decref(doc);
@@ -857,7 +880,7 @@ feeder_main(void *arg)
 						seen = strcmp(o->remote, t->remote) == 0;
 					}
 				if (!seen)
-					feed_pull(rt->conf, t);
+					feed_pull(rt->fed, rt->conf, t);
 			}
 		}
 		runtime_unref(rt);

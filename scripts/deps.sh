@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs what fedbridge needs from Debian's packages, and nothing when it is
-# all there already (quiet then). Usage: scripts/deps.sh run|test
-#   run   build and run the bridge and its demo
+# all there already (quiet then). Usage: scripts/deps.sh run|demo|test
+#   run   build and run the bridge
+#   demo  also what the two-installation demo runs: nginx (the relays), Node.js
+#         (the OpenID provider, from npm's registry), SimpleSAMLphp (the SAML IdP)
 #   test  also the test tools: cmocka, clang for fuzzing, lint tools
 set -eu
 
@@ -10,13 +12,15 @@ build="build-essential cmake pkg-config libyaml-dev libcurl4-openssl-dev libmicr
 libjansson-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev libxml2-dev libcjose-dev
 liblasso3-dev libxmlsec1-dev libglib2.0-dev zlib1g-dev"
 run="$build openssl curl ca-certificates"
-test="$run libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy nginx wrk postgresql
-python3-lxml python3-xmlsec simplesamlphp php-cli php-xml php-mbstring"
+demo="$run nginx simplesamlphp php-cli php-xml php-mbstring procps"
+test="$demo libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy wrk postgresql
+python3-lxml python3-xmlsec"
 
 case "$profile" in
 run) want=$run ;;
+demo) want=$demo ;;
 test) want=$test ;;
-*) echo "usage: $0 run|test" >&2; exit 2 ;;
+*) echo "usage: $0 run|demo|test" >&2; exit 2 ;;
 esac
 
 missing=""
@@ -24,8 +28,9 @@ for p in $want; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[ "$status" = "install ok installed" ] || missing="$missing $p"
 done
-# Node.js runs the JOSE interoperability test; any node and npm on PATH will do.
-if [ "$profile" = test ]; then
+# Node.js runs the OpenID provider and the JOSE interoperability test; any node and npm
+# on PATH will do.
+if [ "$profile" != run ]; then
 	command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 	command -v npm >/dev/null 2>&1 || missing="$missing npm"
 fi

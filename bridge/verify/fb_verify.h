@@ -66,6 +66,8 @@ struct fb_verify_keyset;
  */
 fb_rc fb_verify_keyset_from_jwks(
     const char *json, size_t len, struct fb_verify_keyset **out, struct fb_err *err);
+/* True when the set holds a key with this kid. */
+bool fb_verify_keyset_has_kid(const struct fb_verify_keyset *ks, const char *kid);
 /* A set with no keys (a remote whose keys were not fetched yet): every kid is unknown. */
 fb_rc fb_verify_keyset_empty(struct fb_verify_keyset **out, struct fb_err *err);
 struct fb_verify_keyset *fb_verify_keyset_ref(struct fb_verify_keyset *ks);

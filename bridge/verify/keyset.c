@@ -358,3 +358,9 @@ verify_signature(const struct verify_key *k, const unsigned char *data, size_t l
 	EVP_PKEY_CTX_free(ctx);
 	return ok;
 }
+
+bool
+fb_verify_keyset_has_kid(const struct fb_verify_keyset *ks, const char *kid)
+{
+	return ks != NULL && kid != NULL && verify_keyset_find(ks, kid, strlen(kid)) != NULL;
+}
