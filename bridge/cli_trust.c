@@ -639,7 +639,12 @@ trust_show(const char *config)
 				printf(" %s", tr->tenants.v[j]);
 			printf("\n");
 			if (!local) {
-				printf("  %-12s %s\n", "relay", tr->relay);
+				if (tr->discover != NULL)
+					printf(
+					    "  %-12s _fedbridge._tcp.%s (relay, issuer and keys)\n",
+					    "discover", tr->discover);
+				else
+					printf("  %-12s %s\n", "relay", tr->relay);
 				printf("  %-12s %s\n", "cert_cn", tr->cert_cn);
 				printf("  %-12s %s\n", "issuer",
 				    tr->issuer ? tr->issuer : "(none yet)");

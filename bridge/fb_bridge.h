@@ -136,8 +136,15 @@ struct fb_key_source_info {
 	int64_t fetched; /* last successful fetch; 0 for files */
 	uint64_t failures; /* failed fetches */
 };
-/* True when the key set fetched from URL keys lacks kid (false for files and unknown sets). */
-bool fb_federation_keys_lack(struct fb_federation *f, const char *keys, const char *kid);
+/* True when the key set fetched for a trust lacks kid (false for files and pending trusts). */
+bool fb_federation_keys_lack(
+    struct fb_federation *f, const struct fb_conf_trust *tr, const char *kid);
+/*
+ * The issuer and relay of a remote trust: as configured, or as found through discover.
+ * False (and "" written) while a discover trust has not been found yet.
+ */
+bool fb_federation_trust_found(struct fb_federation *f, const struct fb_conf_trust *tr,
+    char *issuer, size_t issuer_size, char *relay, size_t relay_size);
 void fb_federation_key_sources(struct fb_federation *f,
     void (*fn)(void *arg, const struct fb_key_source_info *info), void *arg);
 
@@ -238,6 +245,8 @@ fb_rc fb_cert_info(const char *path, struct fb_cert_info *out, struct fb_err *er
 /* FB_OK when the CA certificate in ca_path verifies the certificate in cert_path at now. */
 fb_rc fb_cert_verify_by_ca(
     const char *ca_path, const char *cert_path, int64_t now, struct fb_err *err);
+/* True when pem's first certificate is the one in path. */
+bool fb_cert_pem_same(const char *pem, const char *path);
 
 /*
  * What a loadable configuration still lacks: trusts without keys, a trust's
@@ -261,5 +270,21 @@ fb_rc fb_trust_export(const struct fb_conf *conf, const struct fb_federation *fe
 fb_rc fb_trust_export_parse(const char *data, size_t len, const char *name,
     struct fb_trust_export *out, struct fb_err *err);
 void fb_trust_export_free(struct fb_trust_export *e);
+
+/* ---- DNS SRV (srv.c) ---- */
+
+struct fb_srv_target {
+	char host[256];
+	unsigned port;
+};
+/*
+ * The SRV record name (e.g. _fedbridge._tcp.b.example) with the lowest priority (highest
+ * weight among equals); server: "ip:port" of the name server to ask, NULL for the system's.
+ */
+/* Picks the target from a DNS answer to an SRV query (the part fb_srv_lookup parses). */
+fb_rc fb_srv_answer_parse(const unsigned char *answer, size_t len, const char *name,
+    struct fb_srv_target *out, struct fb_err *err);
+fb_rc fb_srv_lookup(
+    const char *name, const char *server, struct fb_srv_target *out, struct fb_err *err);
 
 #endif

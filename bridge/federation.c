@@ -14,10 +14,16 @@
 #define JWKS_FILE_MAX 262144
 #define CERT_FILE_MAX 262144
 
-/* Where one remote's keys come from: a file (read at load) or its bridge's JWKS URL. */
+/*
+ * Where one remote's keys come from: a file (read at load), its bridge's JWKS URL, or its
+ * bridge found through DNS (discover), which also says the remote's issuer and relay.
+ */
 struct key_source {
-	const char *keys; /* path or URL, from the configuration */
+	const char *keys; /* path or URL, from the configuration; the SRV name for discover */
 	const char *remote; /* its installation, for messages */
+	const struct fb_conf_trust *trust; /* the first trust naming it (discover: checks) */
+	char *srv_name; /* discover: _fedbridge._tcp.DOMAIN */
+	char *issuer, *relay; /* discover: as the remote's bridge said (NULL until found) */
 	struct fb_verify_keyset *ks; /* current set (an empty set until a first fetch) */
 	uint64_t digest; /* of the last JWKS text, to skip unchanged sets */
 	int64_t fetched, next_fetch, last_attempt;
@@ -46,8 +52,12 @@ fb_federation_free(struct fb_federation *f)
 	free(f->keys);
 	free(f->exps);
 	free(f->jwks);
-	for (size_t i = 0; i < f->n_sources; i++)
+	for (size_t i = 0; i < f->n_sources; i++) {
 		fb_verify_keyset_unref(f->sources[i].ks);
+		free(f->sources[i].srv_name);
+		free(f->sources[i].issuer);
+		free(f->sources[i].relay);
+	}
 	free(f->sources);
 	pthread_mutex_destroy(&f->lock);
 	fb_verify_keyset_unref(f->own_keys);
@@ -184,6 +194,25 @@ source_find(const struct fb_federation *f, const char *keys)
 	return NULL;
 }
 
+static bool
+source_is_fetched(const struct key_source *src)
+{
+	return src->srv_name != NULL || fb_keys_source_is_url(src->keys);
+}
+
+/* A trust's source (discover: by its SRV name), or NULL for pending and local trusts. */
+static struct key_source *
+trust_source(const struct fb_federation *f, const struct fb_conf_trust *tr)
+{
+	char name[300];
+
+	if (tr->discover != NULL) {
+		(void)snprintf(name, sizeof(name), "_fedbridge._tcp.%s", tr->discover);
+		return source_find(f, name);
+	}
+	return tr->keys ? source_find(f, tr->keys) : NULL;
+}
+
 /* One source per distinct JWKS file or URL among the remote trusts; files are read now. */
 static fb_rc
 sources_load(struct fb_federation *f, struct fb_err *err)
@@ -205,12 +234,26 @@ sources_load(struct fb_federation *f, struct fb_err *err)
 			size_t len = 0;
 
 			/* A trust still waiting for the remote's keys checks nothing. */
-			if (is_local_trust(conf, tr) || tr->keys == NULL ||
-			    source_find(f, tr->keys) != NULL)
+			if (is_local_trust(conf, tr) ||
+			    (tr->keys == NULL && tr->discover == NULL) ||
+			    trust_source(f, tr) != NULL)
 				continue;
 			src = &f->sources[f->n_sources++];
 			src->keys = tr->keys;
 			src->remote = tr->remote;
+			src->trust = tr;
+			if (tr->discover != NULL) {
+				size_t n = strlen(tr->discover) + sizeof("_fedbridge._tcp.");
+				if ((src->srv_name = malloc(n)) == NULL) {
+					rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+					break;
+				}
+				(void)snprintf(
+				    src->srv_name, n, "_fedbridge._tcp.%s", tr->discover);
+				src->keys = src->srv_name;
+				rc = fb_verify_keyset_empty(&src->ks, err);
+				continue;
+			}
 			if (fb_keys_source_is_url(tr->keys)) {
 				rc = fb_verify_keyset_empty(&src->ks, err);
 				continue;
@@ -234,8 +277,15 @@ fb_federation_adopt(struct fb_federation *f, const struct fb_federation *prev)
 	pthread_mutex_lock((pthread_mutex_t *)&prev->lock);
 	for (size_t i = 0; i < f->n_sources; i++) {
 		struct key_source *old = source_find(prev, f->sources[i].keys);
-		if (old == NULL || !fb_keys_source_is_url(old->keys) || old->fetched == 0)
+		if (old == NULL || !source_is_fetched(old) || old->fetched == 0 ||
+		    (old->srv_name == NULL) != (f->sources[i].srv_name == NULL))
 			continue;
+		if (old->issuer != NULL) {
+			free(f->sources[i].issuer);
+			free(f->sources[i].relay);
+			f->sources[i].issuer = strdup(old->issuer);
+			f->sources[i].relay = old->relay ? strdup(old->relay) : NULL;
+		}
 		fb_verify_keyset_unref(f->sources[i].ks);
 		f->sources[i].ks = fb_verify_keyset_ref(old->ks);
 		f->sources[i].fetched = old->fetched;
@@ -244,6 +294,70 @@ fb_federation_adopt(struct fb_federation *f, const struct fb_federation *prev)
 		f->sources[i].digest = old->digest;
 	}
 	pthread_mutex_unlock((pthread_mutex_t *)&prev->lock);
+}
+
+/*
+ * A remote found through DNS: the SRV record names its bridge; the bridge's
+ * /.well-known/fedbridge (its trust export) must name the trust's remote, its
+ * tenants and the CA the trust holds; its keys are then fetched from there.
+ * On success got holds the JWKS, and *issuer and *relay are malloc'd.
+ */
+static fb_rc
+discover_fetch(const struct fb_federation *f, const struct key_source *src,
+    struct fb_jwks_fetch *got, char **issuer, char **relay, struct fb_err *err)
+{
+	const struct fb_conf_trust *tr = src->trust;
+	struct fb_srv_target t;
+	struct fb_trust_export ex = { 0 };
+	struct fb_jwks_fetch doc = { 0 };
+	char url[600], host[270];
+	size_t hl;
+	bool loopback;
+	fb_rc rc;
+
+	if ((rc = fb_srv_lookup(src->srv_name, f->conf->installation.resolver, &t, err)) != FB_OK)
+		return rc;
+	(void)snprintf(host, sizeof(host), "%s", t.host);
+	hl = strlen(host);
+	if (hl > 0 && host[hl - 1] == '.')
+		host[hl - 1] = '\0';
+	/* Plain HTTP only on loopback, as everywhere else in the configuration. */
+	loopback = strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0;
+	(void)snprintf(url, sizeof(url), "%s://%s:%u/.well-known/fedbridge",
+	    loopback ? "http" : "https", host, t.port);
+	if ((rc = fb_jwks_fetch(url, &doc, err)) != FB_OK ||
+	    (rc = fb_trust_export_parse(doc.body, doc.len, url, &ex, err)) != FB_OK) {
+		free(doc.body);
+		fb_err_prefix(err, "%s -> %s", src->srv_name, url);
+		return rc;
+	}
+	free(doc.body);
+	if (strcmp(ex.installation, src->remote) != 0)
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "%s is installation %s, not %s", url,
+		    ex.installation, src->remote);
+	for (size_t i = 0; rc == FB_OK && i < tr->tenants.n; i++) {
+		bool found = false;
+		for (size_t j = 0; j < ex.n_tenants && !found; j++)
+			found = strcmp(ex.tenants[j], tr->tenants.v[i]) == 0;
+		if (!found)
+			rc = FB_ERR_SET(err, FB_ERR_INVALID, "%s does not list tenant %s", url,
+			    tr->tenants.v[i]);
+	}
+	if (rc == FB_OK && tr->ca != NULL && !fb_cert_pem_same(ex.ca_pem, tr->ca))
+		rc = FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s names another CA than the trust's ca %s: refusing its keys", url, tr->ca);
+	if (rc == FB_OK && (rc = fb_jwks_fetch(ex.jwks_uri, got, err)) != FB_OK)
+		fb_err_prefix(err, "%s", ex.jwks_uri);
+	if (rc == FB_OK &&
+	    ((*issuer = strdup(ex.issuer)) == NULL || (*relay = strdup(ex.relay)) == NULL)) {
+		free(*issuer);
+		*issuer = NULL;
+		free(got->body);
+		memset(got, 0, sizeof(*got));
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	fb_trust_export_free(&ex);
+	return rc;
 }
 
 /* Key sets fetched from remote bridges: due ones, or all with force, or the one with issuer. */
@@ -258,11 +372,13 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 		struct key_source *src = &f->sources[i];
 		struct fb_verify_keyset *ks = NULL;
 		struct fb_err ferr = { 0 };
-		struct fb_jwks_fetch got;
+		struct fb_jwks_fetch got = { 0 };
 		bool due;
 		int64_t expiry;
 
-		if (!fb_keys_source_is_url(src->keys))
+		char *issuer = NULL, *relay = NULL;
+
+		if (!source_is_fetched(src))
 			continue;
 		pthread_mutex_lock(&f->lock);
 		due = ro->force || ro->now >= src->next_fetch ||
@@ -272,7 +388,11 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 		pthread_mutex_unlock(&f->lock);
 		if (!due)
 			continue;
-		one = fb_jwks_fetch(src->keys, &got, &ferr);
+		if (src->srv_name != NULL) {
+			one = discover_fetch(f, src, &got, &issuer, &relay, &ferr);
+		} else {
+			one = fb_jwks_fetch(src->keys, &got, &ferr);
+		}
 		if (one == FB_OK)
 			one = fb_verify_keyset_from_jwks(got.body, got.len, &ks, &ferr);
 		pthread_mutex_lock(&f->lock);
@@ -290,6 +410,20 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 			}
 		} else {
 			src->next_fetch = ro->now + got.max_age;
+			if (issuer != NULL &&
+			    (src->issuer == NULL || strcmp(src->issuer, issuer) != 0)) {
+				(void)fb_buf_printf(log,
+				    "trust %s: found through %s: issuer %s, relay %s\n",
+				    src->remote, src->srv_name, issuer, relay ? relay : "-");
+				*changed = true;
+			}
+			if (issuer != NULL) {
+				free(src->issuer);
+				free(src->relay);
+				src->issuer = issuer;
+				src->relay = relay;
+				issuer = relay = NULL;
+			}
 			if (got.digest != src->digest || src->fetched == 0) {
 				fb_verify_keyset_unref(src->ks);
 				src->ks = ks;
@@ -310,6 +444,8 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 		}
 		pthread_mutex_unlock(&f->lock);
 		fb_verify_keyset_unref(ks);
+		free(issuer);
+		free(relay);
 		free(got.body);
 		memset(&got, 0, sizeof(got));
 	}
@@ -338,7 +474,7 @@ fb_federation_next_refresh(struct fb_federation *f)
 
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n_sources; i++)
-		if (fb_keys_source_is_url(f->sources[i].keys) &&
+		if (source_is_fetched(&f->sources[i]) &&
 		    (next == 0 || f->sources[i].next_fetch < next))
 			next = f->sources[i].next_fetch;
 	pthread_mutex_unlock(&f->lock);
@@ -364,7 +500,9 @@ fb_federation_trusts(struct fb_federation *f, struct fb_verify_trusts **out, str
 			const struct fb_conf_trust *tr = &t->trusts[k];
 			struct fb_verify_trust_spec *sp;
 
-			if (!is_local_trust(conf, tr) && (tr->keys == NULL || tr->issuer == NULL))
+			const struct key_source *src = trust_source(f, tr);
+			if (!is_local_trust(conf, tr) &&
+			    (src == NULL || (tr->discover ? src->issuer : tr->issuer) == NULL))
 				continue; /* pending: its tokens are refused as untrusted_issuer */
 			sp = &specs[n_specs++];
 
@@ -375,8 +513,8 @@ fb_federation_trusts(struct fb_federation *f, struct fb_verify_trusts **out, str
 				sp->issuer = conf->installation.public_url;
 				sp->keys = f->own_keys;
 			} else {
-				sp->issuer = tr->issuer;
-				sp->keys = source_find(f, tr->keys)->ks;
+				sp->issuer = tr->discover ? src->issuer : tr->issuer;
+				sp->keys = src->ks;
 			}
 		}
 	}
@@ -475,15 +613,38 @@ fb_federation_signing_key(const struct fb_federation *f)
 }
 
 bool
-fb_federation_keys_lack(struct fb_federation *f, const char *keys, const char *kid)
+fb_federation_keys_lack(struct fb_federation *f, const struct fb_conf_trust *tr, const char *kid)
 {
 	const struct key_source *src;
 	bool lack = false;
 
 	pthread_mutex_lock(&f->lock);
-	src = keys ? source_find(f, keys) : NULL;
-	if (src != NULL && fb_keys_source_is_url(src->keys))
+	src = trust_source(f, tr);
+	if (src != NULL && source_is_fetched(src))
 		lack = !fb_verify_keyset_has_kid(src->ks, kid);
 	pthread_mutex_unlock(&f->lock);
 	return lack;
+}
+
+bool
+fb_federation_trust_found(struct fb_federation *f, const struct fb_conf_trust *tr, char *issuer,
+    size_t issuer_size, char *relay, size_t relay_size)
+{
+	const struct key_source *src;
+	bool found = false;
+
+	if (tr->discover == NULL) {
+		(void)snprintf(issuer, issuer_size, "%s", tr->issuer ? tr->issuer : "");
+		(void)snprintf(relay, relay_size, "%s", tr->relay ? tr->relay : "");
+		return tr->issuer != NULL;
+	}
+	pthread_mutex_lock(&f->lock);
+	src = trust_source(f, tr);
+	if (src != NULL && src->issuer != NULL) {
+		(void)snprintf(issuer, issuer_size, "%s", src->issuer);
+		(void)snprintf(relay, relay_size, "%s", src->relay ? src->relay : "");
+		found = true;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return found;
 }

@@ -114,11 +114,12 @@ fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
 		fprintf(stderr, "%s: %s\n%s: configuration is invalid (1 error)\n", path, err.msg,
 		    path);
 		fb_federation_free(*fed);
-		fb_conf_unref(*conf);
+		/* The rules point into the configuration: they go first. */
 		if (rules != NULL) {
 			fb_rules_free(*rules);
 			*rules = NULL;
 		}
+		fb_conf_unref(*conf);
 		*fed = NULL;
 		*conf = NULL;
 		return false;

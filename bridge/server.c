@@ -297,6 +297,36 @@ handle_healthz(struct MHD_Connection *conn)
 	return ret;
 }
 
+/*
+ * This installation's trust export, for remotes that find this bridge through DNS
+ * (_fedbridge._tcp.DOMAIN): the same document fedbridge trust export writes.
+ */
+static enum MHD_Result
+handle_discovery(struct MHD_Connection *conn)
+{
+	struct runtime *rt = runtime_acquire();
+	struct fb_err err = { 0 };
+	struct MHD_Response *r;
+	char *doc = NULL;
+	enum MHD_Result ret;
+
+	if (fb_trust_export(rt->conf, rt->fed, NULL, 0, (int64_t)time(NULL), &doc, &err) != FB_OK) {
+		runtime_unref(rt);
+		return respond(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}\n", NULL);
+	}
+	runtime_unref(rt);
+	r = MHD_create_response_from_buffer(strlen(doc), doc, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(doc);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=300");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result
 handle_jwks(struct MHD_Connection *conn)
 {
@@ -731,6 +761,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			    "{\"error\":\"method_not_allowed\"}\n", "GET, HEAD");
 		return handle_feed(conn);
 	}
+	if (strcmp(url, "/.well-known/fedbridge") == 0) {
+		if (!get)
+			return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+			    "{\"error\":\"method_not_allowed\"}\n", "GET, HEAD");
+		return handle_discovery(conn);
+	}
 	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/.well-known/jwks.json") == 0 ||
 	    strcmp(url, "/metrics") == 0 || strcmp(url, "/readyz") == 0) {
 		if (!get)
@@ -782,8 +818,7 @@ feed_kids(struct fb_federation *fed, const struct fb_conf_trust *t, json_t *kids
 
 	json_array_foreach(kids, i, k)
 	{
-		if (!json_is_string(k) ||
-		    !fb_federation_keys_lack(fed, t->keys, json_string_value(k)))
+		if (!json_is_string(k) || !fb_federation_keys_lack(fed, t, json_string_value(k)))
 			continue;
 		fb_log(FB_LOG_INFO, "revocation feed of %s: announces key %.64s: fetching its keys",
 		    t->remote, json_string_value(k));
@@ -800,25 +835,28 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 {
 	struct fb_jwks_fetch got;
 	struct fb_err err = { 0 };
-	char url[2300];
+	char url[2300], issuer[2048], relay[300];
 	int64_t cursor = 0, next = 0;
 	size_t recorded = 0;
 	json_t *doc = NULL;
 
+	/* A trust found through DNS has an issuer once its bridge was found. */
+	if (!fb_federation_trust_found(fed, t, issuer, sizeof(issuer), relay, sizeof(relay)))
+		return;
 	if (fb_store_cursor_get(state.store, t->remote, &cursor, &err) != FB_OK) {
 		fb_log(FB_LOG_WARN, "revocation feed of %s: %s", t->remote, err.msg);
 		return;
 	}
 	for (int page = 0; page < FEED_PAGES_MAX; page++) {
-		(void)snprintf(url, sizeof(url), "%s%s?since=%lld", t->issuer, FB_FEED_PATH,
-		    (long long)cursor);
+		(void)snprintf(
+		    url, sizeof(url), "%s%s?since=%lld", issuer, FB_FEED_PATH, (long long)cursor);
 		if (fb_jwks_fetch(url, &got, &err) != FB_OK) {
 			fb_log(
 			    FB_LOG_WARN, "revocation feed of %s: %s: %s", t->remote, url, err.msg);
 			return;
 		}
-		if (fb_verifier_verify_jws(state.verifier, t->issuer, FB_FEED_TYP, got.body,
-		        got.len, &doc, &err) != FB_OK ||
+		if (fb_verifier_verify_jws(state.verifier, issuer, FB_FEED_TYP, got.body, got.len,
+		        &doc, &err) != FB_OK ||
 		    fb_bridge_feed_apply(state.store, conf, t, doc, cursor, (int64_t)time(NULL),
 		        &next, &recorded, &err) != FB_OK) {
 			fb_log(
@@ -867,7 +905,7 @@ feeder_main(void *arg)
 			for (size_t x = 0; x < rt->conf->tenants[i].n_trusts; x++) {
 				const struct fb_conf_trust *t = &rt->conf->tenants[i].trusts[x];
 				bool seen = false;
-				if (t->issuer == NULL ||
+				if ((t->issuer == NULL && t->discover == NULL) ||
 				    strcmp(t->remote, rt->conf->installation.name) == 0)
 					continue;
 				for (size_t j = 0; j <= i && !seen; j++)

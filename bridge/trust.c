@@ -106,6 +106,24 @@ fb_cert_verify_by_ca(const char *ca_path, const char *cert_path, int64_t now, st
 	return rc;
 }
 
+bool
+fb_cert_pem_same(const char *pem, const char *path)
+{
+	struct fb_err err = { 0 };
+	X509 *a = cert_read(path, &err), *b = NULL;
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	bool same;
+
+	if (bio != NULL)
+		b = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	same = a != NULL && b != NULL && X509_cmp(a, b) == 0;
+	BIO_free(bio);
+	X509_free(a);
+	X509_free(b);
+	ERR_clear_error();
+	return same;
+}
+
 /* ---- findings ---- */
 
 static void finding(struct fb_conf_diags *out, const struct fb_conf *conf, const void *field,
@@ -164,7 +182,7 @@ trust_findings(struct fb_conf_diags *out, const struct fb_conf *conf,
 
 	if (strcmp(tr->remote, conf->installation.name) == 0)
 		return;
-	if (tr->keys == NULL)
+	if (tr->keys == NULL && tr->discover == NULL)
 		finding(out, conf, &tr->remote,
 		    "tenant %s's trust with %s has no keys yet: its users' tokens are refused "
 		    "(untrusted_issuer) until %s's trust export is imported (fedbridge trust "

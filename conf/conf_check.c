@@ -239,7 +239,35 @@ check_trust_keys(struct conf_ctx *c, const struct fb_conf *conf, size_t ti, size
 		{ "issuer", &tr->issuer, tr->issuer != NULL, false, true },
 	};
 
+	/* discover finds relay, issuer and keys: naming them too would say two things. */
+	if (tr->discover != NULL) {
+		const struct {
+			const char *key;
+			const void *field;
+			bool set;
+		} found[] = { { "relay", &tr->relay, tr->relay != NULL },
+			{ "keys", &tr->keys, tr->keys != NULL },
+			{ "issuer", &tr->issuer, tr->issuer != NULL } };
+		for (size_t i = 0; i < sizeof(found) / sizeof(found[0]); i++) {
+			if (!found[i].set)
+				continue;
+			(void)snprintf(
+			    path, sizeof(path), "tenants[%zu].trusts[%zu].%s", ti, k, found[i].key);
+			ok = conf_diag(c, AT(found[i].field), path,
+			    "not used with discover, which finds it through DNS");
+		}
+		if (local) {
+			(void)snprintf(
+			    path, sizeof(path), "tenants[%zu].trusts[%zu].discover", ti, k);
+			ok = conf_diag(c, AT(&tr->discover), path,
+			    "not used for a trust between tenants of this installation");
+		}
+	}
 	for (size_t i = 0; i < sizeof(remote_only) / sizeof(remote_only[0]); i++) {
+		if (tr->discover != NULL &&
+		    (remote_only[i].field == (const void *)&tr->relay ||
+		        remote_only[i].pending_may))
+			continue;
 		if (local && remote_only[i].set && !remote_only[i].local_may) {
 			(void)snprintf(path, sizeof(path), "tenants[%zu].trusts[%zu].%s", ti, k,
 			    remote_only[i].key);
@@ -253,7 +281,7 @@ check_trust_keys(struct conf_ctx *c, const struct fb_conf *conf, size_t ti, size
 		}
 	}
 	/* Keys without an issuer (or the reverse) cannot check anything: say which is missing. */
-	if (!local && (tr->keys == NULL) != (tr->issuer == NULL)) {
+	if (!local && tr->discover == NULL && (tr->keys == NULL) != (tr->issuer == NULL)) {
 		(void)snprintf(path, sizeof(path), "tenants[%zu].trusts[%zu]", ti, k);
 		ok =
 		    conf_diag(c, AT(tr->keys ? (const void *)&tr->keys : (const void *)&tr->issuer),

@@ -1501,6 +1501,11 @@ static const struct conf_field trust_fields[] = {
 	           "/.well-known/jwks.json (fetched, refreshed, last good set kept)." },
 	{ FIELD(struct fb_conf_trust, "issuer", T_STR, issuer), .kind = &K_URL,
 	    .doc = "The remote bridge's public URL, the iss of its tokens." },
+	{ FIELD(struct fb_conf_trust, "discover", T_STR, discover), .kind = &K_DOMAIN,
+	    .doc = "The remote's domain: its bridge is found through the DNS SRV record "
+	           "_fedbridge._tcp.DOMAIN, and relay, issuer and keys through that bridge's "
+	           "/.well-known/fedbridge (which must name this remote and its CA). Instead "
+	           "of relay, keys and issuer." },
 	{ FIELD(struct fb_conf_trust, "outbound", T_EXPR, outbound),
 	    .doc = "Which local users get tokens for this remote (default: none)." },
 	{ FIELD(struct fb_conf_trust, "release", T_STRLIST, release), .max = 32, .kind = &K_ATTR,
@@ -1589,6 +1594,9 @@ static const struct conf_field installation_fields[] = {
 	{ FIELD(struct fb_conf, "relay", T_STR, installation.relay), .kind = &K_HOSTPORT,
 	    .doc = "Our relay as remotes reach it; default federation.DOMAIN:443. Written into "
 	           "fedbridge trust export." },
+	{ FIELD(struct fb_conf, "resolver", T_STR, installation.resolver), .kind = &K_HOSTPORT,
+	    .doc = "The name server (IPv4 address:port) asked for the SRV records of trusts with "
+	           "discover; default: the system's (/etc/resolv.conf)." },
 	{ FIELD(struct fb_conf, "ca", T_STR, installation.ca), .kind = &K_FILE,
 	    .doc = "Our federation CA certificate (PEM): it signs our relay's server "
 	           "certificate and the client certificates we issue to remotes. Written into "

@@ -100,6 +100,7 @@ struct fb_conf_trust {
 	const char *client_key;
 	const char *keys; /* JWKS file, resolved path */
 	const char *issuer;
+	const char *discover; /* the remote's domain: relay, issuer and keys via DNS SRV */
 	struct fb_conf_expr outbound;
 	struct fb_conf_strlist release;
 	struct fb_conf_expr inbound;
@@ -140,8 +141,9 @@ struct fb_conf {
 		const char *public_url;
 		const char *listen; /* host:port */
 		const char *relay; /* host:port of our relay; federation.DOMAIN:443 by default */
+		const char *ca; /* resolved path: our federation CA, for remotes; may be NULL */
 		const char
-		    *ca; /* resolved path: our federation CA, handed to remotes; may be NULL */
+		    *resolver; /* ip:port of the name server for SRV lookups; NULL: system's */
 	} installation;
 	struct {
 		struct fb_conf_strlist

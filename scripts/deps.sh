@@ -14,7 +14,7 @@ liblasso3-dev libxmlsec1-dev libglib2.0-dev zlib1g-dev"
 run="$build openssl curl ca-certificates"
 demo="$run nginx simplesamlphp php-cli php-xml php-mbstring procps"
 test="$demo libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy wrk postgresql
-python3-lxml python3-xmlsec"
+python3-lxml python3-xmlsec dnsmasq-base"
 
 case "$profile" in
 run) want=$run ;;

@@ -687,6 +687,15 @@ static const struct bad_row bad_rows[] = {
 	    20, 17,
 	    "tenants[0].trusts[0]: missing required key \"ca\" for a trust with remote "
 	    "installation installation_B" },
+	/* discover finds the relay through DNS: naming one too would say two things. */
+	{ "remote trust with discover and a relay",
+	    BASE "    trusts:\n"
+	         "      - remote: installation_B\n"
+	         "        tenants: [HWqHczeM2P]\n"
+	         "        discover: b.example\n"
+	         "        relay: federation.b.example:443\n",
+	    23, 16,
+	    "tenants[0].trusts[0].relay: not used with discover, which finds it through DNS" },
 	/* A trust waiting for the remote's export has neither; one without the other is a slip. */
 	{ "remote trust with keys but no issuer",
 	    BASE "    trusts:\n"
