@@ -80,6 +80,7 @@ fb_rc fb_keyring_rotate(const struct fb_conf *conf, enum fb_verify_alg alg, bool
 struct fb_token_claims {
 	const char *iss, *sub, *tid, *aud, *sid;
 	const char *idp, *acr; /* optional */
+	const char *cid; /* optional: the correlation id of the login the session began with */
 	const char *const *amr;
 	size_t n_amr;
 	json_t *attrs; /* borrowed JSON object, or NULL for none */
@@ -162,6 +163,7 @@ struct fb_issue_request {
 	const char *fid; /* fid:0/<tenant>/<local-id> */
 	const char *audience; /* the remote tenant */
 	const char *sid; /* NULL: a fresh one */
+	const char *cid; /* the login's correlation id, carried for logs; may be NULL */
 	json_t *attrs; /* borrowed, NULL for none */
 	int64_t ttl; /* 0: tokens.ttl */
 	int64_t now;
@@ -213,6 +215,8 @@ fb_rc fb_bridge_revocations_load(struct fb_verifier *v, const struct fb_conf *co
 
 /* The key that signs tokens now (and the feed). */
 const struct fb_signing_key *fb_federation_signing_key(const struct fb_federation *f);
+/* When the active signing key stops signing (its keyring exp); 0 when it has no end. */
+int64_t fb_federation_signing_expiry(const struct fb_federation *f);
 
 /*
  * The feed after cursor since: a compact JWS (typ fedrev+jwt) signed with the
@@ -286,5 +290,23 @@ fb_rc fb_srv_answer_parse(const unsigned char *answer, size_t len, const char *n
     struct fb_srv_target *out, struct fb_err *err);
 fb_rc fb_srv_lookup(
     const char *name, const char *server, struct fb_srv_target *out, struct fb_err *err);
+
+/* ---- metrics (metrics.c) ---- */
+
+enum fb_metric {
+	FB_METRIC_LOGIN, /* provider, outcome (allowed | refused) */
+	FB_METRIC_REFUSAL, /* rule (a mapping rule's path, or the login step that failed) */
+	FB_METRIC_TOKEN, /* audience */
+	FB_METRIC_IDP_REFRESH_FAILURE, /* provider */
+	FB_METRIC_STORE_ERROR, /* operation */
+	FB_METRIC_FEED_FAILURE, /* remote */
+};
+enum fb_hist { FB_HIST_VALIDATE, FB_HIST_LOGIN_CALLBACK };
+/* Adds one to a counter; b is NULL for families with one label. Thread-safe. */
+void fb_metric_count(enum fb_metric family, const char *a, const char *b);
+/* Records one duration (nanoseconds) in a histogram. Lock-free. */
+void fb_metric_observe(enum fb_hist h, int64_t ns);
+/* Appends every counter and histogram in the Prometheus text format. */
+void fb_metrics_render(struct fb_buf *out);
 
 #endif

@@ -599,6 +599,7 @@ fb_federation_issue(const struct fb_federation *f, const struct fb_issue_request
 	c.tid = t->id;
 	c.aud = req->audience;
 	c.sid = req->sid ? req->sid : sid;
+	c.cid = req->cid;
 	c.attrs = req->attrs;
 	c.cnf_sha256 = cnf;
 	c.iat = req->now;
@@ -647,4 +648,10 @@ fb_federation_trust_found(struct fb_federation *f, const struct fb_conf_trust *t
 	}
 	pthread_mutex_unlock(&f->lock);
 	return found;
+}
+
+int64_t
+fb_federation_signing_expiry(const struct fb_federation *f)
+{
+	return f->exps != NULL ? f->exps[0] : 0;
 }

@@ -435,8 +435,16 @@ audit(struct fb_store *store, enum fb_audit_kind kind, const char *corr, const c
 		.detail = detail };
 	struct fb_err err = { 0 };
 
-	if (fb_store_audit_append(store, &rec, NULL, &err) != FB_OK)
+	/* Every login ends in one audit record: the metrics count there too. */
+	if (kind == FB_AUDIT_LOGIN_ALLOWED || kind == FB_AUDIT_LOGIN_REFUSED)
+		fb_metric_count(FB_METRIC_LOGIN, provider ? provider : "-",
+		    kind == FB_AUDIT_LOGIN_ALLOWED ? "allowed" : "refused");
+	if (kind == FB_AUDIT_LOGIN_REFUSED)
+		fb_metric_count(FB_METRIC_REFUSAL, rule ? rule : "-", NULL);
+	if (fb_store_audit_append(store, &rec, NULL, &err) != FB_OK) {
+		fb_metric_count(FB_METRIC_STORE_ERROR, "audit", NULL);
 		fb_log(FB_LOG_ERROR, "audit [%s]: not recorded: %s", corr, err.msg);
+	}
 }
 
 static void
@@ -454,8 +462,11 @@ audit_token(struct fb_store *store, const char *corr, const struct fb_session *s
 		.detail = detail };
 	struct fb_err err = { 0 };
 
-	if (fb_store_audit_append(store, &rec, NULL, &err) != FB_OK)
+	fb_metric_count(FB_METRIC_TOKEN, aud, NULL);
+	if (fb_store_audit_append(store, &rec, NULL, &err) != FB_OK) {
+		fb_metric_count(FB_METRIC_STORE_ERROR, "audit", NULL);
 		fb_log(FB_LOG_ERROR, "audit [%s]: not recorded: %s", corr, err.msg);
+	}
 }
 
 /* The jti of a token this bridge just signed (its payload is ours: no check needed). */
@@ -551,9 +562,11 @@ fb_login_site_refresh(struct fb_login_site *s, int64_t now)
 	for (size_t i = 0; s != NULL && i < s->n_sps; i++) {
 		struct fb_err err = { 0 };
 		bool changed = false;
-		if (fb_saml_sp_refresh(s->sps[i], now, &changed, &err) != FB_OK)
+		if (fb_saml_sp_refresh(s->sps[i], now, &changed, &err) != FB_OK) {
+			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE,
+			    fb_saml_sp_provider(s->sps[i])->name, NULL);
 			fb_log(FB_LOG_WARN, "%s", err.msg);
-		else if (changed)
+		} else if (changed)
 			fb_log(FB_LOG_INFO, "provider %s: the IdP's metadata was fetched again",
 			    fb_saml_sp_provider(s->sps[i])->name);
 	}
@@ -679,6 +692,7 @@ fb_login_start(
 		return refuse_return_to(conn, store, t, provider, return_to, corr);
 	if (fb_oidc_login_new(&l, &err) != FB_OK ||
 	    fb_oidc_rp_auth_url(rp, &l, now, &url, &err) != FB_OK) {
+		fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, provider, NULL);
 		fb_log(FB_LOG_ERROR, "login [%s]: provider %s: %s", corr, provider, err.msg);
 		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL,
 		    "unavailable", err.msg);
@@ -714,7 +728,7 @@ fb_login_start(
 
 /* The session's record of the mapping: its attributes and the audiences it may get. */
 static char *
-session_outcome(const struct fb_principal *p)
+session_outcome(const struct fb_principal *p, const char *corr)
 {
 	json_t *doc = json_object(), *auds = json_array(),
 	       *attrs = fb_principal_attrs_json(p, NULL);
@@ -724,9 +738,12 @@ session_outcome(const struct fb_principal *p)
 		for (size_t k = 0; p->trusts[i].outbound && k < p->trusts[i].trust->tenants.n; k++)
 			(void)json_array_append_new(
 			    auds, json_string(p->trusts[i].trust->tenants.v[k]));
+	/* The login's correlation id travels in the session's tokens (cid), so the relay
+	 * decisions about them, at home and at the remote, name the login. */
 	if (doc != NULL && attrs != NULL && auds != NULL &&
 	    json_object_set(doc, "attrs", attrs) == 0 &&
-	    json_object_set(doc, "audiences", auds) == 0)
+	    json_object_set(doc, "audiences", auds) == 0 &&
+	    json_object_set_new(doc, "login", json_string(corr)) == 0)
 		text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(attrs);
 	json_decref(auds);
@@ -838,7 +855,7 @@ open_session(struct runtime *rt, struct fb_store *store, const struct login_fact
 	sess->idp_session = id->idp_session;
 	sess->acr = (char *)jstr(claims, "acr");
 	sess->amr = join_amr(claims);
-	sess->attrs = session_outcome(&o->p);
+	sess->attrs = session_outcome(&o->p, corr);
 	sess->created = sess->last_seen = now;
 	sess->expires = now + rt->conf->tokens.session_ttl;
 	if (f->expires_cap > 0 && f->expires_cap < sess->expires)
@@ -1260,6 +1277,7 @@ token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 			.fid = sess->fid,
 			.audience = aud,
 			.sid = sess->id,
+			.cid = json_string_value(json_object_get(outcome, "login")),
 			.attrs = rel && json_object_size(rel) ? rel : NULL,
 			.now = now };
 		if (fb_federation_issue(rt->fed, &req, &tok, &err) != FB_OK) {

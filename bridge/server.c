@@ -402,6 +402,14 @@ handle_metrics(struct MHD_Connection *conn)
 	    "# TYPE fedbridge_remote_keys_expiry_timestamp_seconds gauge\n"
 	    "# TYPE fedbridge_remote_keys_fetch_failures_total counter\n");
 	fb_federation_key_sources(rt->fed, metrics_source, &b);
+	(void)fb_buf_printf(&b,
+	    "# HELP fedbridge_signing_key_expiry_timestamp_seconds When the active signing key "
+	    "stops signing (0: no end set).\n"
+	    "# TYPE fedbridge_signing_key_expiry_timestamp_seconds gauge\n"
+	    "fedbridge_signing_key_expiry_timestamp_seconds{kid=\"%s\"} %lld\n",
+	    fb_signing_key_kid(fb_federation_signing_key(rt->fed)),
+	    (long long)fb_federation_signing_expiry(rt->fed));
+	fb_metrics_render(&b);
 	runtime_unref(rt);
 	if (b.data == NULL) {
 		fb_buf_free(&b);
@@ -547,8 +555,29 @@ correlation_for(struct MHD_Connection *conn, char out[65])
 		(void)snprintf(out, 65, "-");
 }
 
+static enum MHD_Result handle_validate_timed(struct MHD_Connection *conn);
+
+static int64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static enum MHD_Result
 handle_validate(struct MHD_Connection *conn)
+{
+	int64_t t0 = mono_ns();
+	enum MHD_Result ret = handle_validate_timed(conn);
+
+	fb_metric_observe(FB_HIST_VALIDATE, mono_ns() - t0);
+	return ret;
+}
+
+static enum MHD_Result
+handle_validate_timed(struct MHD_Connection *conn)
 {
 	const char *auth, *tenant, *sender, *cert, *s256;
 	struct fb_verify_input in;
@@ -595,11 +624,21 @@ handle_validate(struct MHD_Connection *conn)
 	 * Denials are logged with it and the token's jti and sid, which tie them to the
 	 * token_issued and login records of the audit trail. */
 	correlation_for(conn, corr);
-	if (r.reason != FB_VERIFY_ALLOW)
-		fb_log(FB_LOG_INFO, "relay [%s]: deny %s: tenant %s, jti %s, sid %s", corr,
-		    fb_verify_reason_name(r.reason),
-		    in.receiving_tenant ? in.receiving_tenant : "-", r.jti ? r.jti : "-",
-		    r.sid ? r.sid : "-");
+	{
+		/* The login the token's session began with (its cid), when the token says. */
+		const char *cid = json_string_value(json_object_get(r.claims, "cid"));
+		if (r.reason != FB_VERIFY_ALLOW)
+			fb_log(FB_LOG_INFO,
+			    "relay [%s]: deny %s: tenant %s, jti %s, sid %s, login %s", corr,
+			    fb_verify_reason_name(r.reason),
+			    in.receiving_tenant ? in.receiving_tenant : "-", r.jti ? r.jti : "-",
+			    r.sid ? r.sid : "-", cid ? cid : "-");
+		else
+			fb_log(FB_LOG_DEBUG,
+			    "relay [%s]: allow: tenant %s, jti %s, sid %s, login %s", corr,
+			    in.receiving_tenant ? in.receiving_tenant : "-", r.jti, r.sid,
+			    cid ? cid : "-");
+	}
 	status = reason_status(r.reason);
 	fb_buf_init(&body, 16384);
 	if (r.reason == FB_VERIFY_ALLOW) {
@@ -687,11 +726,13 @@ login_route(
 		    NULL);
 	if (state.store == NULL || (rt = runtime_acquire()) == NULL)
 		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"store\"}\n", NULL);
-	if (strcmp(url, "/token") == 0)
+	if (strcmp(url, "/token") == 0) {
 		ret = fb_login_token(conn, rt, state.store, &body);
-	else if (strncmp(url, "/saml/acs/", 10) == 0)
+	} else if (strncmp(url, "/saml/acs/", 10) == 0) {
+		int64_t t0 = mono_ns();
 		ret = fb_login_saml_acs(conn, rt, state.store, url + 10, &body);
-	else if (slo && post)
+		fb_metric_observe(FB_HIST_LOGIN_CALLBACK, mono_ns() - t0);
+	} else if (slo && post)
 		ret = fb_login_saml_slo_soap(conn, rt, state.store, url + 10, &body);
 	else if (slo)
 		ret = fb_login_saml_slo(conn, rt, state.store, url + 10,
@@ -702,9 +743,11 @@ login_route(
 		ret = fb_login_logout(conn, rt, state.store, &body);
 	else if (strcmp(url, "/oidc/backchannel-logout") == 0)
 		ret = fb_login_backchannel_logout(conn, rt, state.store, &body);
-	else if (strcmp(url, "/oidc/callback") == 0)
+	else if (strcmp(url, "/oidc/callback") == 0) {
+		int64_t t0 = mono_ns();
 		ret = fb_login_oidc_callback(conn, rt, state.store);
-	else
+		fb_metric_observe(FB_HIST_LOGIN_CALLBACK, mono_ns() - t0);
+	} else
 		ret = fb_login_start(conn, rt, state.store, url + sizeof("/login/") - 1);
 	runtime_unref(rt);
 	return ret;
@@ -844,6 +887,7 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 	if (!fb_federation_trust_found(fed, t, issuer, sizeof(issuer), relay, sizeof(relay)))
 		return;
 	if (fb_store_cursor_get(state.store, t->remote, &cursor, &err) != FB_OK) {
+		fb_metric_count(FB_METRIC_STORE_ERROR, "feed_cursor", NULL);
 		fb_log(FB_LOG_WARN, "revocation feed of %s: %s", t->remote, err.msg);
 		return;
 	}
@@ -851,6 +895,7 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 		(void)snprintf(
 		    url, sizeof(url), "%s%s?since=%lld", issuer, FB_FEED_PATH, (long long)cursor);
 		if (fb_jwks_fetch(url, &got, &err) != FB_OK) {
+			fb_metric_count(FB_METRIC_FEED_FAILURE, t->remote, NULL);
 			fb_log(
 			    FB_LOG_WARN, "revocation feed of %s: %s: %s", t->remote, url, err.msg);
 			return;
@@ -859,6 +904,7 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 		        &doc, &err) != FB_OK ||
 		    fb_bridge_feed_apply(state.store, conf, t, doc, cursor, (int64_t)time(NULL),
 		        &next, &recorded, &err) != FB_OK) {
+			fb_metric_count(FB_METRIC_FEED_FAILURE, t->remote, NULL);
 			fb_log(
 			    FB_LOG_WARN, "revocation feed of %s: refused: %s", t->remote, err.msg);
 			free(got.body);

@@ -33,7 +33,7 @@ claims_check(const struct fb_token_claims *c, struct fb_err *err)
 {
 	struct fb_fid fid;
 	bool ok = text_ok(c->iss) && text_ok(c->sub) && text_ok(c->tid) && text_ok(c->aud) &&
-	    text_ok(c->sid) && text_ok(c->idp) && text_ok(c->acr);
+	    text_ok(c->sid) && text_ok(c->idp) && text_ok(c->acr) && text_ok(c->cid);
 
 	for (size_t i = 0; ok && i < c->n_amr; i++)
 		ok = text_ok(c->amr[i]);
@@ -96,6 +96,8 @@ fb_token_issue(
 		rc = claim_str(&pl, "idp", c->idp);
 	if (rc == FB_OK && c->acr != NULL)
 		rc = claim_str(&pl, "acr", c->acr);
+	if (rc == FB_OK && c->cid != NULL)
+		rc = claim_str(&pl, "cid", c->cid);
 	for (size_t i = 0; rc == FB_OK && i < c->n_amr; i++) {
 		rc = fb_buf_append(&pl, i == 0 ? ",\"amr\":[" : ",", i == 0 ? 8 : 1);
 		if (rc == FB_OK)

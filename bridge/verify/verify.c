@@ -511,7 +511,7 @@ static bool
 claims_known(json_t *payload)
 {
 	static const char *const known[] = { "iss", "sub", "tid", "aud", "iat", "nbf", "exp", "jti",
-		"sid", "cnf", "idp", "acr", "amr", "attrs", NULL };
+		"sid", "cnf", "idp", "acr", "amr", "attrs", "cid", NULL };
 	const char *key;
 	json_t *val;
 
@@ -559,6 +559,12 @@ optional_claims_valid(json_t *pl)
 	if (json_object_get(pl, "idp") != NULL && !json_str(pl, "idp", &s, 256))
 		return false;
 	if (json_object_get(pl, "acr") != NULL && !json_str(pl, "acr", &s, 256))
+		return false;
+	/* cid goes into log lines as it is: a short id of safe characters only. */
+	if (json_object_get(pl, "cid") != NULL &&
+	    (!json_str(pl, "cid", &s, 64) || *s == '\0' ||
+	        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+	            strlen(s)))
 		return false;
 	if (amr == NULL)
 		return true;
@@ -657,7 +663,7 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 	if (!sub_is_fid_of(sub, tid))
 		DENY(FB_VERIFY_MALFORMED, "sub is not a fid of tenant tid");
 	if (!optional_claims_valid(pl))
-		DENY(FB_VERIFY_MALFORMED, "idp, acr or amr is mistyped");
+		DENY(FB_VERIFY_MALFORMED, "idp, acr, amr or cid is mistyped");
 	attrs = json_object_get(pl, "attrs");
 	if (attrs == NULL || !fb_verify_attrs_valid(attrs))
 		DENY(FB_VERIFY_MALFORMED, "attrs must map names to strings or lists of strings");

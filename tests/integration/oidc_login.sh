@@ -299,8 +299,47 @@ hdr=$(curl -s -D - -o /dev/null -H "Authorization: Fed $tok2" -H "X-Fed-Tenant: 
 	-H "X-Fed-Peer-Cert-S256: $(cert_s256 "$keys/a-to-b.cert.pem")" -H "X-Request-Id: relay-req-42" "$b/validate")
 case "$hdr" in *"X-Correlation-Id: relay-req-42"*"X-Fed-Reason: revoked"* | *"X-Fed-Reason: revoked"*"X-Correlation-Id: relay-req-42"*) ;;
 *) fail "/validate at B: $hdr" ;; esac
-grep -q "relay \[relay-req-42\]: deny revoked: tenant HWqHczeM2P, jti $jti2" "$FB_TMP/b.log" ||
-	fail "B's log lacks the denial with the request id and jti: $(grep relay "$FB_TMP/b.log")"
-ok "audit: login_allowed and token_issued (jti $jti2) at A; B's relay denial logged under the relay's request id with that jti"
+sid2=$(token_claims "$tok2" | json sid)
+login_corr=$(grep '"kind":"login_allowed"' "$FB_TMP/audit.jsonl" | grep "\"detail\":\"session $sid2\"" |
+	sed -n 's/.*"correlation":"\([^"]*\)".*/\1/p')
+[ -n "$login_corr" ] && [ "$(token_claims "$tok2" | json cid)" = "$login_corr" ] ||
+	fail "the token's cid is not the correlation id of its login ($login_corr): $(token_claims "$tok2")"
+grep -q "relay \[relay-req-42\]: deny revoked: tenant HWqHczeM2P, jti $jti2, sid $sid2, login $login_corr" "$FB_TMP/b.log" ||
+	fail "B's log lacks the denial with the request id, jti and login: $(grep relay "$FB_TMP/b.log")"
+ok "audit: login_allowed ($login_corr) and token_issued (jti $jti2) at A; B's relay denial logged under the relay's request id with that jti and A's login correlation id"
+
+# ---- metrics: the counters agree with the audit trail; histograms are well formed ----
+curl -fsS "$a/metrics" >"$FB_TMP/metrics-a" || fail "GET /metrics at A"
+curl -fsS "$b/metrics" >"$FB_TMP/metrics-b" || fail "GET /metrics at B"
+metric() { # FILE SERIES -> value (0 when absent)
+	v=$(grep -F "$2 " "$1" | awk '{ print $NF }' | head -1)
+	echo "${v:-0}"
+}
+allowed=$(grep -c '"kind":"login_allowed"' "$FB_TMP/audit.jsonl")
+issued=$(grep -c '"kind":"token_issued".*"audience":"HWqHczeM2P"' "$FB_TMP/audit.jsonl")
+[ "$(metric "$FB_TMP/metrics-a" 'fedbridge_logins_total{provider="corp",outcome="allowed"}')" = "$allowed" ] ||
+	fail "logins allowed: metrics $(metric "$FB_TMP/metrics-a" 'fedbridge_logins_total{provider="corp",outcome="allowed"}'), audit $allowed"
+[ "$(metric "$FB_TMP/metrics-a" 'fedbridge_tokens_issued_total{audience="HWqHczeM2P"}')" = "$issued" ] ||
+	fail "tokens issued: metrics $(metric "$FB_TMP/metrics-a" 'fedbridge_tokens_issued_total{audience="HWqHczeM2P"}'), audit $issued"
+[ "$(metric "$FB_TMP/metrics-a" 'fedbridge_login_refusals_total{rule="tenants[0].mapping[0].deny[0]"}')" = 1 ] &&
+	[ "$(metric "$FB_TMP/metrics-a" 'fedbridge_login_refusals_total{rule="tenants[0].mapping[0].require[0]"}')" = 1 ] ||
+	fail "refusals by rule: $(grep refusals "$FB_TMP/metrics-a")"
+hist_ok() { # FILE NAME MIN_COUNT: cumulative buckets, +Inf = count >= MIN_COUNT
+	awk -v n="$2" -v min="$3" '
+		index($0, n "_bucket{") == 1 { if ($NF < last) bad = 1; last = $NF; inf = $NF }
+		index($0, n "_count ") == 1 { count = $NF }
+		END { exit !(bad == 0 && count == inf && count >= min) }' "$1"
+}
+callbacks=4 # alice twice, bob and carol came back through /oidc/callback
+hist_ok "$FB_TMP/metrics-a" fedbridge_login_callback_duration_seconds "$callbacks" &&
+	[ "$(metric "$FB_TMP/metrics-a" fedbridge_login_callback_duration_seconds_count)" = "$callbacks" ] ||
+	fail "login callback histogram: $(grep login_callback "$FB_TMP/metrics-a")"
+checks=$(grep '^fedbridge_relay_checks_total' "$FB_TMP/metrics-b" | awk '{ s += $NF } END { print s }')
+hist_ok "$FB_TMP/metrics-b" fedbridge_validate_duration_seconds "$checks" &&
+	[ "$(metric "$FB_TMP/metrics-b" fedbridge_validate_duration_seconds_count)" = "$checks" ] ||
+	fail "validate histogram ($checks checks): $(grep validate_duration "$FB_TMP/metrics-b")"
+grep -Eq '^fedbridge_signing_key_expiry_timestamp_seconds\{kid="[A-Za-z0-9_-]+"\} [0-9]+$' "$FB_TMP/metrics-a" ||
+	fail "no signing key expiry: $(grep signing_key "$FB_TMP/metrics-a")"
+ok "metrics: $allowed logins allowed and $issued tokens issued (as the audit trail says), refusals by rule, login callback and /validate histograms ($checks checks)"
 
 echo "oidc_login: $passed passed, 0 failed"

@@ -1787,6 +1787,16 @@ static const struct row rows[] = {
 	{ "idp, acr, amr well typed", b_patch,
 	    "{\"idp\":\"https://idp.a.example\",\"acr\":\"urn:mfa\",\"amr\":[\"pwd\",\"otp\"]}",
 	    .want = FB_VERIFY_ALLOW },
+	{ "cid a login correlation id", b_patch, "{\"cid\":\"at0-k1oWp_vmtu8.oYU\"}",
+	    .want = FB_VERIFY_ALLOW },
+	{ "cid empty", b_patch, "{\"cid\":\"\"}", .want = FB_VERIFY_MALFORMED },
+	{ "cid with a space (log injection)", b_patch, "{\"cid\":\"a b\"}",
+	    .want = FB_VERIFY_MALFORMED },
+	{ "cid with a newline", b_patch, "{\"cid\":\"a\\nb\"}", .want = FB_VERIFY_MALFORMED },
+	{ "cid too long", b_patch,
+	    "{\"cid\":\"0123456789012345678901234567890123456789012345678901234567890123X\"}",
+	    .want = FB_VERIFY_MALFORMED },
+	{ "cid a number", b_patch, "{\"cid\":7}", .want = FB_VERIFY_MALFORMED },
 	{ "cnf missing", b_patch, "{\"cnf\":null}", .want = FB_VERIFY_MALFORMED },
 	{ "cnf thumbprint too short", b_patch, "{\"cnf\":{\"x5t#S256\":\"AAAA\"}}",
 	    .want = FB_VERIFY_MALFORMED },
@@ -2602,7 +2612,7 @@ test_issue_optional(void **state)
 {
 	static const char *const amr[] = { "pwd", "otp" };
 	static const char *const pnames[] = { "iss", "sub", "tid", "aud", "iat", "nbf", "exp",
-		"jti", "sid", "cnf", "idp", "acr", "amr", "attrs" };
+		"jti", "sid", "cnf", "idp", "acr", "amr", "attrs", "cid" };
 	struct fb_token_claims c = { 0 };
 	struct fb_verify_result r;
 	struct fb_err err = { 0 };
@@ -2622,14 +2632,17 @@ test_issue_optional(void **state)
 	c.acr = "urn:mfa";
 	c.amr = amr;
 	c.n_amr = 2;
+	c.cid = "N-DWpn5Ya_c70tFaNxmp2Q";
 	c.attrs = attrs;
 	c.cnf_sha256 = fx.thumb;
 	c.iat = fx.now;
 	c.ttl = 60;
 	assert_int_equal(fb_token_issue(fx.ed, &c, &tok, &err), FB_OK);
 	split(tok, &hdr, &pl, &sc);
-	assert_members(pl, pnames, 14);
+	assert_members(pl, pnames, 15);
 	assert_int_equal(json_array_size(json_object_get(pl, "amr")), 2);
+	assert_string_equal(
+	    json_string_value(json_object_get(pl, "cid")), "N-DWpn5Ya_c70tFaNxmp2Q");
 	assert_reason(check(tok, &r), FB_VERIFY_ALLOW);
 	assert_string_equal(r.attrs_json, "{\"groups\":[\"a\",\"b\"],\"q\":\"\\\"x\\\\\"}");
 	fb_verify_result_clear(&r);
