@@ -4,11 +4,13 @@
 # token fedbridge issued.
 . "$(dirname "$0")/lib.sh"
 : "${FB_BUILD_DIR:?FB_BUILD_DIR must name the build directory}"
-prefix="$FB_TMP/prefix"
-cmake --install "$FB_BUILD_DIR" --prefix "$prefix" >/dev/null || fail "cmake --install"
+# DESTDIR: nothing is installed outside the test's folder (the example configuration
+# goes to an absolute sysconfdir).
+prefix="$FB_TMP/root"
+DESTDIR="$prefix" cmake --install "$FB_BUILD_DIR" >/dev/null || fail "cmake --install"
 pcdir=$(dirname "$(find "$prefix" -name fedverify.pc | head -1)")
 [ -f "$pcdir/fedverify.pc" ] || fail "no fedverify.pc installed"
-[ -f "$prefix/include/fedbridge/fb_verify.h" ] || fail "no fb_verify.h installed"
+[ -n "$(find "$prefix" -path '*/include/fedbridge/fb_verify.h')" ] || fail "no fb_verify.h installed"
 export PKG_CONFIG_PATH="$pcdir"
 # shellcheck disable=SC2046,SC2086
 cc -std=c17 ${FB_TEST_CFLAGS:-} -o "$FB_TMP/relay_check" "$FB_SOURCE_DIR/tests/consumer/relay_check.c" \
