@@ -493,7 +493,10 @@ idp_build(const struct fb_saml_sp *sp, const char *metadata, int64_t now, struct
 		    sp->p->idp_metadata, sp->idp_entity_id, entity);
 		goto done;
 	}
-	idp->server = lasso_server_new_from_buffers(sp->metadata, sp->key_pem, NULL, sp->cert_pem);
+	/* No certificate for Lasso: the IdP knows it from our metadata, and with one Lasso
+	 * asks xmlsec to read it as a file name first, which leaks a BIO per signed
+	 * message in xmlsec 1.2.37 (xmlSecOpenSSLAppKeyCertLoad). */
+	idp->server = lasso_server_new_from_buffers(sp->metadata, sp->key_pem, NULL, NULL);
 	if (idp->server == NULL) {
 		rc = FB_ERR_SET(err, FB_ERR_CONFIG, "Lasso refused the SP key or certificate");
 		goto done;

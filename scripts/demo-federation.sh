@@ -29,13 +29,34 @@ fb() { "$FB_BINARY" "$@"; }
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/fedbridge-demo.XXXXXX")
 pids=""
+bridges="" # "pid:log" of each fedbridge serve: they must stop cleanly
 cleanup() {
+	local status=$? bad=""
+	# The bridges first, one by one: SIGTERM, exit 0, and nothing from the sanitizers
+	# (a build with ASan and LeakSanitizer reports leaks at exit and fails it).
+	for b in $bridges; do
+		kill "${b%%:*}" 2>/dev/null || true
+		if ! wait "${b%%:*}" 2>/dev/null; then
+			bad="$bad ${b#*:}"
+		elif grep -q "LeakSanitizer\|AddressSanitizer\|runtime error:" "${b#*:}"; then
+			bad="$bad ${b#*:}"
+		fi
+	done
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	if [ -n "$bad" ]; then
+		for f in $bad; do
+			printf 'demo: FAILED: %s did not stop cleanly:\n' "$f" >&2
+			tail -n 40 "$f" >&2
+		done
+		status=1
+	fi
 	[ -n "${FB_DEMO_KEEP:-}" ] || rm -rf "$W"
+	exit "$status"
 }
 trap cleanup EXIT
 started() { pids="$pids $1"; }
+bridge_started() { bridges="$bridges $1:$2"; }
 
 say() { printf '%s\n' "$*"; }
 die() {
@@ -234,7 +255,7 @@ for side in a b; do
 	(cd "$W/$side" && fb keys rotate -c fedbridge.yaml >/dev/null) || die "keys rotate at $side"
 	fb check -c "$W/$side/fedbridge.yaml" >/dev/null 2>"$W/$side/check.log" || die "check at $side: $(cat "$W/$side/check.log")"
 	"$FB_BINARY" serve -c "$W/$side/fedbridge.yaml" --pid-file "$W/$side/fedbridge.pid" 2>"$W/$side/bridge.log" &
-	started $!
+	bridge_started $! "$W/$side/bridge.log"
 done
 wait_for "$W/a/bridge.log" "listening on"
 wait_for "$W/b/bridge.log" "listening on"
@@ -554,7 +575,7 @@ conf c installation_C c.example "$pc" 443 "$C_TENANT" \
 	"http://127.0.0.1:$pc/app" >"$W/c/fedbridge.yaml"
 fb keys rotate -c "$W/c/fedbridge.yaml" >/dev/null || die "keys rotate at C"
 "$FB_BINARY" serve -c "$W/c/fedbridge.yaml" --pid-file "$W/c/fedbridge.pid" 2>"$W/c/bridge.log" &
-started $!
+bridge_started $! "$W/c/bridge.log"
 wait_for "$W/c/bridge.log" "listening on"
 fb trust export -c "$W/c/fedbridge.yaml" --out "$W/b/installation_C.trust.json" 2>/dev/null || die "trust export at C"
 fb trust import -c "$W/c/fedbridge.yaml" --client-cert "$W/c-from-b/client.cert.pem" \

@@ -15,6 +15,7 @@ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DFB_SANITIZE=ON -DFB_WERROR=ON >/
 cmake --build "$dir" -j "$jobs" >/dev/null
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export LSAN_OPTIONS=print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null 2>&1; then

@@ -8,9 +8,22 @@ set -eu
 FB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedbridge-test.XXXXXX")
 FB_PIDS=""
 cleanup() {
+	status=$?
 	for pid in $FB_PIDS; do kill "$pid" 2>/dev/null || true; done
 	for pid in $FB_PIDS; do wait "$pid" 2>/dev/null || true; done
+	# Bridges built with the sanitizers report leaks and errors when they stop, into
+	# their logs: a test whose processes did so fails, whatever it checked before.
+	reports=$(grep -rl --include='*.log' -e 'ERROR: LeakSanitizer' -e 'ERROR: AddressSanitizer' \
+		-e 'runtime error:' "$FB_TMP" 2>/dev/null || true)
+	if [ -n "$reports" ]; then
+		for f in $reports; do
+			echo "FAIL: sanitizer report in $f:" >&2
+			grep -A 30 -e 'ERROR: LeakSanitizer' -e 'ERROR: AddressSanitizer' -e 'runtime error:' "$f" | head -60 >&2
+		done
+		status=1
+	fi
 	rm -rf "$FB_TMP"
+	exit "$status"
 }
 trap cleanup EXIT
 
