@@ -87,9 +87,11 @@ fb_form_parse(const char *body, size_t len, struct fb_form *f, struct fb_err *er
 		p += nl + 1;
 		vl = eq < end ? decode(body + eq + 1, end - eq - 1, p) : (*p = '\0', 0);
 		if (vl < 0 || !fb_utf8_valid(p, (size_t)vl)) {
-			fb_form_clear(&tmp);
-			return FB_ERR_SET(err, FB_ERR_INVALID,
+			/* The message first: clearing frees the name it quotes. */
+			fb_rc rc = FB_ERR_SET(err, FB_ERR_INVALID,
 			    "parameter %.64s: bad value encoding", tmp.name[tmp.n]);
+			fb_form_clear(&tmp);
+			return rc;
 		}
 		tmp.value[tmp.n] = p;
 		p += vl + 1;

@@ -179,7 +179,7 @@ vk_instance(struct vk_parser *p, yaml_node_t *map, size_t idx, struct fb_vkfed_i
 		"cacert", NULL };
 	char **fields[] = { &in->address, &in->name, &in->cert_cn, &in->ssl_cert, &in->ssl_key,
 		&in->cacert };
-	char key[64];
+	char key[96];
 
 	if (map->type != YAML_MAPPING_NODE)
 		return vk_fail(p, map, "instances[%zu]: expected a mapping", idx);

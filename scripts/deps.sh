@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs what fedbridge needs from Debian's packages, and nothing when it is
-# all there already (quiet then). Usage: scripts/deps.sh run|demo|test
+# all there already (quiet then). Usage: scripts/deps.sh run|demo|test|report
 #   run   build and run the bridge
 #   demo  also what the two-installation demo runs: nginx (the relays), Node.js
 #         (the OpenID provider, from npm's registry), SimpleSAMLphp (the SAML IdP)
 #   test  also the test tools: cmocka, clang for fuzzing, lint tools
+#   report  also gnuplot, for scripts/perf-report.sh's plots
 set -eu
 
 profile=${1:-run}
@@ -16,11 +17,14 @@ demo="$run nginx simplesamlphp php-cli php-xml php-mbstring procps"
 test="$demo libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy wrk postgresql
 python3-lxml python3-xmlsec dnsmasq-base"
 
+report="$test gnuplot-nox"
+
 case "$profile" in
 run) want=$run ;;
+report) want=$report ;;
 demo) want=$demo ;;
 test) want=$test ;;
-*) echo "usage: $0 run|demo|test" >&2; exit 2 ;;
+*) echo "usage: $0 run|demo|test|report" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -253,8 +253,48 @@ make_verifier(struct bench *b, struct fb_verify_keyset *ks, size_t cache, size_t
 	return v;
 }
 
+/*
+ * --sweep: the cached check against the number of revocations and of trusts,
+ * each point paired with the plain cached check (no revocation, one trust) of
+ * the same run. One line per point, for scripts/perf-report.sh to plot.
+ */
+static void
+sweep(struct bench *b, struct fb_verify_keyset *ks)
+{
+	static const size_t revs[] = { 0, 1000, 10000, 100000, 1000000 };
+	static const size_t trusts[] = { 1, 10, 100, 1000, 10000 };
+	double base, x;
+
+	for (size_t i = 0; i < sizeof(revs) / sizeof(revs[0]); i++) {
+		struct fb_verifier *v = make_verifier(b, ks, 4096, 0);
+		for (size_t r = 0; r < revs[i]; r++) {
+			char rs[32];
+			(void)snprintf(rs, sizeof(rs), "revoked%015zu", r);
+			if (fb_verifier_revoke(v, FB_REVOKE_SESSION, rs, time(NULL) + 3600) !=
+			    FB_OK)
+				die("revoke", NULL);
+		}
+		b->loaded = v;
+		paired(op_cached, op_loaded, b, 0.3, &base, &x);
+		printf("sweep revocations %zu trusts 1 checks_per_s %.0f baseline_per_s %.0f "
+		       "ratio %.2f\n",
+		    revs[i], x, base, x / base);
+		fb_verifier_free(v);
+	}
+	for (size_t i = 0; i < sizeof(trusts) / sizeof(trusts[0]); i++) {
+		struct fb_verifier *v = make_verifier(b, ks, 4096, trusts[i] - 1);
+		b->loaded = v;
+		paired(op_cached, op_loaded, b, 0.3, &base, &x);
+		printf("sweep revocations 0 trusts %zu checks_per_s %.0f baseline_per_s %.0f "
+		       "ratio %.2f\n",
+		    trusts[i], x, base, x / base);
+		fb_verifier_free(v);
+	}
+	b->loaded = NULL;
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	char dir[] = "/tmp/fb-bench.XXXXXX", path[64], sid[32], *jwks = NULL;
 	struct fb_verify_keyset *ks = NULL;
@@ -309,6 +349,24 @@ main(void)
 
 	b->first = make_verifier(b, ks, 0, 0);
 	b->cached = make_verifier(b, ks, 4096, 0);
+	if (argc > 1 && strcmp(argv[1], "--sweep") == 0) {
+		sweep(b, ks);
+		for (int i = 0; i < CACHED_TOKENS; i++)
+			free(b->tokens[i]);
+		json_decref(b->claims.attrs);
+		fb_verifier_free(b->first);
+		fb_verifier_free(b->cached);
+		fb_rules_free(rules);
+		fb_conf_unref(rules_conf);
+		fb_verify_keyset_unref(ks);
+		fb_signing_key_free(b->key);
+		EVP_PKEY_free(b->pkey);
+		free(jwks);
+		free(b);
+		(void)unlink(path);
+		(void)rmdir(dir);
+		return 0;
+	}
 	b->loaded = make_verifier(b, ks, 4096, 10000);
 	b->policed = make_verifier(b, ks, 4096, 0);
 	fb_verifier_set_policy(b->policed, fb_bridge_inbound_policy, rules);

@@ -46,7 +46,7 @@ test_refusals(void **state)
 		const char *body, *why;
 	} cases[] = {
 		{ "code=1&code=2", "given twice" },
-		{ "a=1&b=%2", "bad value encoding" },
+		{ "a=1&b=%2", "parameter b: bad value encoding" },
 		{ "a=%zz", "bad value encoding" },
 		{ "a=x%00y", "bad value encoding" },
 		{ "a=%ff", "bad value encoding" },
