@@ -313,22 +313,6 @@ doc_string(json_t *doc, const char *key, const char *name, struct fb_err *err)
 	return json_string_value(v);
 }
 
-static bool
-install_name_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64 ||
-	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
-	        (s[0] >= '0' && s[0] <= '9')))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		        (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-			return false;
-	return true;
-}
-
 static fb_rc
 export_check_ca(const char *pem, const char *name, struct fb_err *err)
 {
@@ -396,7 +380,7 @@ fb_trust_export_parse(
 		rc = err->rc;
 		goto out;
 	}
-	if (!install_name_valid(inst)) {
+	if (!fb_conf_install_name_valid(inst)) {
 		rc = FB_ERR_SET(err, FB_ERR_INVALID,
 		    "%s: \"installation\" is not an installation name (1 to 64 letters, digits, "
 		    "'_', '.', '-'): %.80s",

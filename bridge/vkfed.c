@@ -160,18 +160,6 @@ vk_note(struct vk_parser *p, const yaml_node_t *n, const char *fmt, ...)
 	    (size_t)n->start_mark.column + 1, msg);
 }
 
-static bool
-install_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64 ||
-	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
-	        (s[0] >= '0' && s[0] <= '9')))
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
-}
-
 static fb_rc
 vk_instance(struct vk_parser *p, yaml_node_t *map, size_t idx, struct fb_vkfed_instance *in)
 {
@@ -243,13 +231,13 @@ vk_instance(struct vk_parser *p, yaml_node_t *map, size_t idx, struct fb_vkfed_i
 			return vk_fail(p, map, "instances[%zu]: missing \"%s\"", idx, keys[i]);
 	if (in->tenants == NULL)
 		return vk_fail(p, map, "instances[%zu]: missing \"tenants\"", idx);
-	if (!install_name_ok(in->name))
+	if (!fb_conf_install_name_valid(in->name))
 		return vk_fail(p, map,
 		    "instances[%zu].name: \"%.64s\" cannot name a trust (1 to 64 letters, digits, "
 		    "'_', '.', '-'); write the installation's name as its relay certificate's CN "
 		    "has it",
 		    idx, in->name);
-	if (in->cert_cn != NULL && !install_name_ok(in->cert_cn))
+	if (in->cert_cn != NULL && !fb_conf_install_name_valid(in->cert_cn))
 		return vk_fail(p, map,
 		    "instances[%zu].cert_cn: \"%.64s\" is not an installation name (1 to 64 "
 		    "letters, digits, '_', '.', '-')",

@@ -244,12 +244,19 @@ check_tenant_id(
 	return NULL;
 }
 
+bool
+fb_conf_install_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 64 && all_chars(s, "_.-") && isalnum((unsigned char)s[0]);
+}
+
 static const char *
 check_install_name(
     struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
 {
-	if (n->len >= 1 && n->len <= 64 && all_chars(n->value, "_.-") &&
-	    isalnum((unsigned char)n->value[0]))
+	if (strlen(n->value) == n->len && fb_conf_install_name_valid(n->value))
 		return n->value;
 	conf_diag(c, n->pos, path,
 	    "expected an installation name such as installation_A (1 to 64 letters, digits, "

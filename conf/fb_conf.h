@@ -230,5 +230,7 @@ bool fb_conf_duration_parse(const char *s, int64_t *seconds);
 
 /* True for a tenantID in the messenger's form: 8 to 16 ASCII letters and digits. */
 bool fb_conf_tenant_id_valid(const char *s);
+/* True for an installation name: 1 to 64 letters, digits, '_', '.', '-', starting alphanumeric. */
+bool fb_conf_install_name_valid(const char *s);
 
 #endif

@@ -351,21 +351,7 @@ main(int argc, char **argv)
 	b->cached = make_verifier(b, ks, 4096, 0);
 	if (argc > 1 && strcmp(argv[1], "--sweep") == 0) {
 		sweep(b, ks);
-		for (int i = 0; i < CACHED_TOKENS; i++)
-			free(b->tokens[i]);
-		json_decref(b->claims.attrs);
-		fb_verifier_free(b->first);
-		fb_verifier_free(b->cached);
-		fb_rules_free(rules);
-		fb_conf_unref(rules_conf);
-		fb_verify_keyset_unref(ks);
-		fb_signing_key_free(b->key);
-		EVP_PKEY_free(b->pkey);
-		free(jwks);
-		free(b);
-		(void)unlink(path);
-		(void)rmdir(dir);
-		return 0;
+		goto out;
 	}
 	b->loaded = make_verifier(b, ks, 4096, 10000);
 	b->policed = make_verifier(b, ks, 4096, 0);
@@ -397,6 +383,7 @@ main(int argc, char **argv)
 	printf("(g) cached, with inbound policy    %10.0f /s   (g)/(c) = %.2f  target >= 0.90\n", g,
 	    g / c2);
 
+out:
 	for (int i = 0; i < CACHED_TOKENS; i++)
 		free(b->tokens[i]);
 	json_decref(b->claims.attrs);
