@@ -298,7 +298,6 @@ enum fb_metric {
 	FB_METRIC_REFUSAL, /* rule (a mapping rule's path, or the login step that failed) */
 	FB_METRIC_TOKEN, /* audience */
 	FB_METRIC_IDP_REFRESH_FAILURE, /* provider */
-	FB_METRIC_STORE_ERROR, /* operation */
 	FB_METRIC_FEED_FAILURE, /* remote */
 };
 enum fb_hist { FB_HIST_VALIDATE, FB_HIST_LOGIN_CALLBACK };

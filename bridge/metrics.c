@@ -37,8 +37,6 @@ static const struct {
 	    "Federation tokens issued, by audience (remote tenant).", "audience", NULL },
 	[FB_METRIC_IDP_REFRESH_FAILURE] = { "fedbridge_idp_refresh_failures_total",
 	    "Failed refreshes of an IdP's discovery, JWKS or SAML metadata.", "provider", NULL },
-	[FB_METRIC_STORE_ERROR] = { "fedbridge_store_errors_total",
-	    "Session store operations that failed, by operation.", "operation", NULL },
 	[FB_METRIC_FEED_FAILURE] = { "fedbridge_revocation_feed_failures_total",
 	    "Pulls of a remote's revocation feed that failed.", "remote", NULL },
 };

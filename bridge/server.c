@@ -409,6 +409,15 @@ handle_metrics(struct MHD_Connection *conn)
 	    "fedbridge_signing_key_expiry_timestamp_seconds{kid=\"%s\"} %lld\n",
 	    fb_signing_key_kid(fb_federation_signing_key(rt->fed)),
 	    (long long)fb_federation_signing_expiry(rt->fed));
+	/* Counted by the store itself, so every call is (audit, sessions, revocations…). */
+	(void)fb_buf_printf(&b,
+	    "# HELP fedbridge_store_errors_total Session store calls that failed in the store "
+	    "(it did not answer or broke), by operation.\n"
+	    "# TYPE fedbridge_store_errors_total counter\n");
+	for (int op = 0; op < FB_STORE_OPS; op++)
+		(void)fb_buf_printf(&b, "fedbridge_store_errors_total{operation=\"%s\"} %llu\n",
+		    fb_store_op_name((enum fb_store_op)op),
+		    (unsigned long long)fb_store_errors(state.store, (enum fb_store_op)op));
 	fb_metrics_render(&b);
 	runtime_unref(rt);
 	if (b.data == NULL) {
@@ -887,7 +896,6 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 	if (!fb_federation_trust_found(fed, t, issuer, sizeof(issuer), relay, sizeof(relay)))
 		return;
 	if (fb_store_cursor_get(state.store, t->remote, &cursor, &err) != FB_OK) {
-		fb_metric_count(FB_METRIC_STORE_ERROR, "feed_cursor", NULL);
 		fb_log(FB_LOG_WARN, "revocation feed of %s: %s", t->remote, err.msg);
 		return;
 	}

@@ -74,6 +74,34 @@ struct fb_store;
  * PostgreSQL store connects once at open to create or migrate the schema.
  */
 fb_rc fb_store_open(const struct fb_store_opts *opts, struct fb_store **out, struct fb_err *err);
+
+/* The store's operations, as its error counters name them. */
+enum fb_store_op {
+	FB_STORE_OP_SESSION_PUT,
+	FB_STORE_OP_SESSION_GET,
+	FB_STORE_OP_SESSION_TOUCH,
+	FB_STORE_OP_SESSION_DELETE,
+	FB_STORE_OP_SESSION_LIST,
+	FB_STORE_OP_PURGE,
+	FB_STORE_OP_REVOKE,
+	FB_STORE_OP_REVOCATIONS_SINCE,
+	FB_STORE_OP_REVOCATION_SEQ,
+	FB_STORE_OP_REVOKED,
+	FB_STORE_OP_ONCE_CONSUME,
+	FB_STORE_OP_AUDIT_APPEND,
+	FB_STORE_OP_AUDIT_LIST,
+	FB_STORE_OP_CURSOR_GET,
+	FB_STORE_OP_CURSOR_SET,
+	FB_STORE_OP_WATCH, /* the revocation watch thread's reads and waits */
+	FB_STORE_OPS
+};
+const char *fb_store_op_name(enum fb_store_op op);
+/*
+ * How many calls of op failed in the store itself since it was opened: it
+ * did not answer or broke. Refused input, absent records and caps are not
+ * counted. Safe from any thread.
+ */
+uint64_t fb_store_errors(struct fb_store *st, enum fb_store_op op);
 /* Stops the watch and purge threads and closes; NULL is a no-op. */
 void fb_store_close(struct fb_store *store);
 

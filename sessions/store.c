@@ -548,6 +548,37 @@ fb_store_close(struct fb_store *st)
 
 /* ---- sessions ---- */
 
+/*
+ * Counts a failure of the store itself (it did not answer, or broke): not a
+ * refusal of bad input, an absent record or a cap, which are the caller's.
+ */
+static fb_rc
+counted(struct fb_store *st, enum fb_store_op op, fb_rc rc)
+{
+	if (rc != FB_OK && rc != FB_ERR_NOTFOUND && rc != FB_ERR_INVALID && rc != FB_ERR_LIMIT)
+		atomic_fetch_add_explicit(&st->errors[op], 1, memory_order_relaxed);
+	return rc;
+}
+
+const char *
+fb_store_op_name(enum fb_store_op op)
+{
+	static const char *const names[FB_STORE_OPS] = { "session_put", "session_get",
+		"session_touch", "session_delete", "session_list", "purge", "revoke",
+		"revocations_since", "revocation_seq", "revoked", "once_consume", "audit_append",
+		"audit_list", "cursor_get", "cursor_set", "watch" };
+
+	return (unsigned)op < FB_STORE_OPS ? names[op] : "unknown";
+}
+
+uint64_t
+fb_store_errors(struct fb_store *st, enum fb_store_op op)
+{
+	return st != NULL && (unsigned)op < FB_STORE_OPS
+	    ? atomic_load_explicit(&st->errors[op], memory_order_relaxed)
+	    : 0;
+}
+
 fb_rc
 fb_store_session_put(struct fb_store *st, const struct fb_session *s, struct fb_err *err)
 {
@@ -555,7 +586,7 @@ fb_store_session_put(struct fb_store *st, const struct fb_session *s, struct fb_
 
 	if ((rc = check_store(st, err)) != FB_OK || (rc = check_session(s, err)) != FB_OK)
 		return rc;
-	return st->ops->session_put(st, s, err);
+	return counted(st, FB_STORE_OP_SESSION_PUT, st->ops->session_put(st, s, err));
 }
 
 fb_rc
@@ -569,7 +600,7 @@ fb_store_session_get(
 		return rc;
 	if (out == NULL)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "no session to fill");
-	return st->ops->session_get(st, id, out, err);
+	return counted(st, FB_STORE_OP_SESSION_GET, st->ops->session_get(st, id, out, err));
 }
 
 fb_rc
@@ -581,7 +612,8 @@ fb_store_session_touch(
 	if ((rc = check_store(st, err)) != FB_OK ||
 	    (rc = check_sid("session id", id, err)) != FB_OK)
 		return rc;
-	return st->ops->session_touch(st, id, now, out, err);
+	return counted(
+	    st, FB_STORE_OP_SESSION_TOUCH, st->ops->session_touch(st, id, now, out, err));
 }
 
 fb_rc
@@ -592,7 +624,7 @@ fb_store_session_delete(struct fb_store *st, const char *id, struct fb_err *err)
 	if ((rc = check_store(st, err)) != FB_OK ||
 	    (rc = check_sid("session id", id, err)) != FB_OK)
 		return rc;
-	return st->ops->session_delete(st, id, err);
+	return counted(st, FB_STORE_OP_SESSION_DELETE, st->ops->session_delete(st, id, err));
 }
 
 fb_rc
@@ -616,7 +648,7 @@ fb_store_session_list(struct fb_store *st, const struct fb_session_filter *f, st
 		return rc;
 	*v = NULL;
 	*n = 0;
-	return st->ops->session_list(st, f, v, n, err);
+	return counted(st, FB_STORE_OP_SESSION_LIST, st->ops->session_list(st, f, v, n, err));
 }
 
 fb_rc
@@ -627,7 +659,8 @@ fb_store_purge(struct fb_store *st, int64_t now, struct fb_purge_counts *counts,
 
 	if ((rc = check_store(st, err)) != FB_OK)
 		return rc;
-	if ((rc = st->ops->purge(st, now, &c, err)) == FB_OK && counts != NULL)
+	if ((rc = counted(st, FB_STORE_OP_PURGE, st->ops->purge(st, now, &c, err))) == FB_OK &&
+	    counts != NULL)
 		*counts = c;
 	return rc;
 }
@@ -649,7 +682,8 @@ purge_main(void *arg)
 			break;
 		pthread_mutex_unlock(&st->purge_lock);
 		/* Nobody waits on this thread: a failure is logged and retried next round. */
-		if (st->ops->purge(st, (int64_t)time(NULL), &c, &err) != FB_OK)
+		if (counted(st, FB_STORE_OP_PURGE,
+		        st->ops->purge(st, (int64_t)time(NULL), &c, &err)) != FB_OK)
 			fb_log(FB_LOG_WARN, "store purge: %s", err.msg);
 		pthread_mutex_lock(&st->purge_lock);
 	}
@@ -678,7 +712,7 @@ fb_store_revoke(struct fb_store *st, const struct fb_revocation *r, int64_t now,
 
 	if ((rc = check_store(st, err)) != FB_OK || (rc = check_revocation(r, now, err)) != FB_OK)
 		return rc;
-	if ((rc = st->ops->revoke(st, r, now, &s, err)) != FB_OK)
+	if ((rc = counted(st, FB_STORE_OP_REVOKE, st->ops->revoke(st, r, now, &s, err))) != FB_OK)
 		return rc;
 	wake(st);
 	if (seq != NULL)
@@ -698,7 +732,8 @@ fb_store_revocations_since(struct fb_store *st, int64_t cursor, size_t limit,
 	if (out == NULL || cursor < 0)
 		return FB_ERR_SET(
 		    err, FB_ERR_INVALID, "a cursor is 0 or more, and a list is needed");
-	if ((rc = st->ops->revocations_since(st, cursor, limit, &l, err)) != FB_OK) {
+	if ((rc = counted(st, FB_STORE_OP_REVOCATIONS_SINCE,
+	         st->ops->revocations_since(st, cursor, limit, &l, err))) != FB_OK) {
 		fb_revocation_list_free(&l);
 		return rc;
 	}
@@ -716,7 +751,7 @@ fb_store_revocation_seq(struct fb_store *st, int64_t *seq, struct fb_err *err)
 		return rc;
 	if (seq == NULL)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "no result given");
-	return st->ops->revocation_seq(st, seq, err);
+	return counted(st, FB_STORE_OP_REVOCATION_SEQ, st->ops->revocation_seq(st, seq, err));
 }
 
 fb_rc
@@ -730,7 +765,7 @@ fb_store_revoked(struct fb_store *st, const struct fb_revocation_query *q, int64
 		return rc;
 	if (kind == NULL)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "no result given");
-	if ((rc = st->ops->revoked(st, q, now, &k, err)) == FB_OK)
+	if ((rc = counted(st, FB_STORE_OP_REVOKED, st->ops->revoked(st, q, now, &k, err))) == FB_OK)
 		*kind = k;
 	return rc;
 }
@@ -778,7 +813,8 @@ watch_deliver(struct fb_store *st, int64_t *last, bool *failing)
 	struct fb_err err = { 0 };
 	bool more;
 
-	if (st->ops->revocations_since(st, *last, WATCH_BATCH, &l, &err) != FB_OK) {
+	if (counted(st, FB_STORE_OP_WATCH,
+	        st->ops->revocations_since(st, *last, WATCH_BATCH, &l, &err)) != FB_OK) {
 		if (!*failing)
 			fb_log(FB_LOG_WARN, "store watch: %s (will catch up)", err.msg);
 		*failing = true;
@@ -812,7 +848,8 @@ watch_main(void *arg)
 		if (atomic_load(&st->watch_stop))
 			break;
 		if (st->ops->watch_wait != NULL) {
-			if (st->ops->watch_wait(st, st->ops->watch_poll_ms, &err) != FB_OK) {
+			if (counted(st, FB_STORE_OP_WATCH,
+			        st->ops->watch_wait(st, st->ops->watch_poll_ms, &err)) != FB_OK) {
 				/* The listener lost its server: it reconnects with backoff. */
 				(void)poll(&pfd, 1, 200);
 			}
@@ -840,7 +877,8 @@ fb_store_watch(
 		return FB_ERR_SET(err, FB_ERR_INVALID, "the store is already watched");
 	}
 	if (after == FB_STORE_WATCH_NEW &&
-	    (rc = st->ops->revocation_seq(st, &after, err)) != FB_OK) {
+	    (rc = counted(st, FB_STORE_OP_REVOCATION_SEQ,
+	         st->ops->revocation_seq(st, &after, err))) != FB_OK) {
 		pthread_mutex_unlock(&st->watch_lock);
 		return rc;
 	}
@@ -906,7 +944,8 @@ fb_store_once_consume(struct fb_store *st, enum fb_once_kind kind, const char *v
 	if (expires <= now)
 		return FB_ERR_SET(
 		    err, FB_ERR_INVALID, "a one-time value must expire in the future");
-	if ((rc = st->ops->once_consume(st, kind, value, expires, now, &f, err)) == FB_OK)
+	if ((rc = counted(st, FB_STORE_OP_ONCE_CONSUME,
+	         st->ops->once_consume(st, kind, value, expires, now, &f, err))) == FB_OK)
 		*first = f;
 	return rc;
 }
@@ -937,7 +976,9 @@ fb_store_audit_append(
 	    (rc = check_audit_text("actor", rec->actor, FB_STORE_NAME_MAX, err)) != FB_OK ||
 	    (rc = check_audit_text("detail", rec->detail, FB_STORE_JSON_MAX, err)) != FB_OK)
 		return rc;
-	if ((rc = st->ops->audit_append(st, rec, &i, err)) == FB_OK && id != NULL)
+	if ((rc = counted(st, FB_STORE_OP_AUDIT_APPEND, st->ops->audit_append(st, rec, &i, err))) ==
+	        FB_OK &&
+	    id != NULL)
 		*id = i;
 	return rc;
 }
@@ -954,7 +995,8 @@ fb_store_audit_list(
 	if (out == NULL || after < 0)
 		return FB_ERR_SET(
 		    err, FB_ERR_INVALID, "a cursor is 0 or more, and a list is needed");
-	if ((rc = st->ops->audit_list(st, after, limit, &l, err)) != FB_OK) {
+	if ((rc = counted(st, FB_STORE_OP_AUDIT_LIST,
+	         st->ops->audit_list(st, after, limit, &l, err))) != FB_OK) {
 		fb_audit_list_free(&l);
 		return rc;
 	}
@@ -974,7 +1016,8 @@ fb_store_cursor_get(struct fb_store *st, const char *remote, int64_t *cursor, st
 		return rc;
 	if (cursor == NULL)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "no result given");
-	if ((rc = st->ops->cursor_get(st, remote, &c, err)) == FB_OK)
+	if ((rc = counted(st, FB_STORE_OP_CURSOR_GET, st->ops->cursor_get(st, remote, &c, err))) ==
+	    FB_OK)
 		*cursor = c;
 	return rc;
 }
@@ -989,5 +1032,5 @@ fb_store_cursor_set(struct fb_store *st, const char *remote, int64_t cursor, str
 		return rc;
 	if (cursor < 0)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "a cursor is 0 or more");
-	return st->ops->cursor_set(st, remote, cursor, err);
+	return counted(st, FB_STORE_OP_CURSOR_SET, st->ops->cursor_set(st, remote, cursor, err));
 }

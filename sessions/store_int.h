@@ -71,6 +71,8 @@ struct fb_store {
 	void *watch_arg;
 	int64_t watch_after;
 
+	atomic_uint_fast64_t errors[FB_STORE_OPS]; /* failures of the store itself, by operation */
+
 	bool purging;
 	pthread_t purge_thread;
 	pthread_mutex_t purge_lock;
