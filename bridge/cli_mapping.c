@@ -464,9 +464,9 @@ write_json_file(const char *path, json_t *j)
 	char tmp[4200];
 	FILE *f;
 	bool ok;
+	int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 
-	(void)snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) == NULL)
+	if (n < 0 || (size_t)n >= sizeof(tmp) || (f = fopen(tmp, "w")) == NULL)
 		return false;
 	ok = json_dumpf(j, f, JSON_INDENT(2) | JSON_SORT_KEYS) == 0 && fputc('\n', f) != EOF;
 	ok = fclose(f) == 0 && ok;

@@ -442,7 +442,6 @@ audit(struct fb_store *store, enum fb_audit_kind kind, const char *corr, const c
 	if (kind == FB_AUDIT_LOGIN_REFUSED)
 		fb_metric_count(FB_METRIC_REFUSAL, rule ? rule : "-", NULL);
 	if (fb_store_audit_append(store, &rec, NULL, &err) != FB_OK) {
-		fb_metric_count(FB_METRIC_STORE_ERROR, "audit", NULL);
 		fb_log(FB_LOG_ERROR, "audit [%s]: not recorded: %s", corr, err.msg);
 	}
 }
@@ -464,7 +463,6 @@ audit_token(struct fb_store *store, const char *corr, const struct fb_session *s
 
 	fb_metric_count(FB_METRIC_TOKEN, aud, NULL);
 	if (fb_store_audit_append(store, &rec, NULL, &err) != FB_OK) {
-		fb_metric_count(FB_METRIC_STORE_ERROR, "audit", NULL);
 		fb_log(FB_LOG_ERROR, "audit [%s]: not recorded: %s", corr, err.msg);
 	}
 }
@@ -905,7 +903,7 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	int64_t now = (int64_t)time(NULL);
 	json_t *st = NULL;
 	enum MHD_Result ret;
-	bool first = false;
+	bool first = false, down;
 	size_t slen = resp.state ? strlen(resp.state) : 0;
 
 	memset(&l, 0, sizeof(l));
@@ -948,19 +946,21 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 		    corr, clear);
 		goto done;
 	}
-	/* Consumed once across every bridge node: a replayed answer stops here. */
-	if (fb_store_once_consume(
-	        store, FB_ONCE_OIDC_STATE, resp.state, jint(st, "e"), now, &first, &err) != FB_OK ||
-	    !first) {
+	/* Consumed once across every bridge node: a replayed answer stops here. A store
+	 * that does not answer is not a replay: the user is told to try again. */
+	down = fb_store_once_consume(store, FB_ONCE_OIDC_STATE, resp.state, jint(st, "e"), now,
+	           &first, &err) != FB_OK;
+	if (down || !first) {
 		fb_log(FB_LOG_WARN, "login [%s]: callback: %s", corr,
-		    first ? err.msg : "state already used (a replayed answer)");
+		    down ? err.msg : "state already used (a replayed answer)");
 		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
-		    "state_replayed", first ? "store unavailable" : "state used before");
-		ret = error_page(conn, first ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
-		    first ? "unavailable" : "state_replayed",
-		    first ? "The login could not be completed. Try again in a minute."
-		          : "This answer of the identity provider was already used. Start again "
-		            "from your application.",
+		    down ? "unavailable" : "state_replayed",
+		    down ? "store unavailable" : "state used before");
+		ret = error_page(conn, down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
+		    down ? "unavailable" : "state_replayed",
+		    down ? "The login could not be completed. Try again in a minute."
+		         : "This answer of the identity provider was already used. Start again "
+		           "from your application.",
 		    corr, clear);
 		goto done;
 	}
@@ -976,17 +976,23 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	(void)snprintf(l.verifier, sizeof(l.verifier), "%s", jstr(st, "v") ? jstr(st, "v") : "");
 	if (fb_oidc_rp_finish(rp, &l, &resp, now, &out, &err) != FB_OK) {
 		const char *step = fb_oidc_failure_name(out.failure);
+		bool unavailable = out.failure == FB_OIDC_UNAVAILABLE;
+
+		if (unavailable)
+			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, provider, NULL);
 		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s): %s", corr, provider,
 		    step, err.msg);
 		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL, step,
 		    err.msg);
-		ret = error_page(conn,
-		    out.failure == FB_OIDC_UNAVAILABLE ? MHD_HTTP_BAD_GATEWAY : MHD_HTTP_FORBIDDEN,
-		    step,
-		    out.failure == FB_OIDC_IDP_ERROR
-		        ? "Your identity provider did not log you in."
-		        : "The answer of your identity provider could not be accepted.",
-		    corr, clear);
+		ret =
+		    error_page(conn, unavailable ? MHD_HTTP_BAD_GATEWAY : MHD_HTTP_FORBIDDEN, step,
+		        unavailable
+		            ? "Your identity provider cannot be reached right now. Try again in a "
+		              "minute."
+		            : out.failure == FB_OIDC_IDP_ERROR
+		            ? "Your identity provider did not log you in."
+		            : "The answer of your identity provider could not be accepted.",
+		        corr, clear);
 		goto done;
 	}
 
@@ -1157,9 +1163,11 @@ client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const
 		return NULL;
 	}
 	if (fb_store_once_consume(store, FB_ONCE_CLIENT_ASSERTION, jstr(claims, "jti"),
-	        jint(claims, "exp") + s->conf->tokens.clock_skew, now, &first, &err) != FB_OK ||
-	    !first) {
-		*why = first ? "the store is unavailable" : "client_assertion replayed";
+	        jint(claims, "exp") + s->conf->tokens.clock_skew, now, &first, &err) != FB_OK) {
+		*why = "the store is unavailable";
+		c = NULL;
+	} else if (!first) {
+		*why = "client_assertion replayed";
 		c = NULL;
 	}
 	json_decref(claims);
@@ -1325,24 +1333,40 @@ token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	return ret;
 }
 
-/* The session, if it is live and not revoked; *why otherwise. */
+/* Why a grant was refused when the store did not answer (compared by address). */
+static const char STORE_DOWN[] = "the store is unavailable";
+
+/* The session, if it is live and not revoked; *why otherwise (STORE_DOWN: no answer). */
 static bool
 session_live(
     struct fb_store *store, const char *sid, int64_t now, struct fb_session *out, const char **why)
 {
 	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
 	struct fb_err err = { 0 };
+	fb_rc rc =
+	    sid == NULL ? FB_ERR_NOTFOUND : fb_store_session_touch(store, sid, now, out, &err);
 
-	if (sid == NULL || fb_store_session_touch(store, sid, now, out, &err) != FB_OK) {
+	if (rc == FB_OK)
+		rc = fb_store_session_revoked(store, out, now, &rk, &err);
+	if (rc != FB_OK && rc != FB_ERR_NOTFOUND) {
+		fb_log(FB_LOG_WARN, "session: %s", err.msg);
+		*why = STORE_DOWN;
+	} else if (rc == FB_ERR_NOTFOUND)
 		*why = "the session has ended";
-		return false;
-	}
-	if (fb_store_session_revoked(store, out, now, &rk, &err) != FB_OK ||
-	    rk != FB_REVOCATION_NONE) {
+	else if (rk != FB_REVOCATION_NONE)
 		*why = "the session was revoked";
-		return false;
-	}
-	return true;
+	return *why == NULL;
+}
+
+/* A grant refused because the store did not answer: 503, so the client retries and keeps its
+ * user; invalid_grant would tell it the session is over. */
+static enum MHD_Result
+grant_refused(struct MHD_Connection *conn, const char *why, const char *corr)
+{
+	if (why == STORE_DOWN)
+		return oauth_error(
+		    conn, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", why, corr);
+	return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", why, corr);
 }
 
 static enum MHD_Result
@@ -1368,7 +1392,7 @@ grant_code(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *sto
 		why = "redirect_uri is not the return_to of the login";
 	else if (fb_store_once_consume(store, FB_ONCE_AUTH_CODE, jstr(doc, "j"), jint(doc, "e"),
 	             now, &first, &err) != FB_OK)
-		why = "the store is unavailable";
+		why = STORE_DOWN;
 	else if (!first)
 		why = "the code was used before";
 	if (why == NULL && session_live(store, jstr(doc, "sid"), now, &sess, &why)) {
@@ -1380,7 +1404,7 @@ grant_code(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *sto
 	}
 	if (why != NULL) {
 		fb_log(FB_LOG_WARN, "token [%s]: authorization_code refused: %s", corr, why);
-		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", why, corr);
+		ret = grant_refused(conn, why, corr);
 	} else {
 		ret = token_response(
 		    conn, rt, store, &sess, fb_form_get(f, "audience"), refresh, NULL, corr);
@@ -1409,7 +1433,7 @@ grant_refresh(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *
 		(void)session_live(store, jstr(doc, "sid"), (int64_t)time(NULL), &sess, &why);
 	if (why != NULL) {
 		fb_log(FB_LOG_INFO, "token [%s]: refresh_token refused: %s", corr, why);
-		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", why, corr);
+		ret = grant_refused(conn, why, corr);
 	} else {
 		/* Syncless: the outcome of the login's mapping stands until the session ends. */
 		ret = token_response(
@@ -1441,6 +1465,7 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	const char *type = fb_form_get(f, "subject_token_type");
 	const char *want = fb_form_get(f, "requested_token_type");
 	const struct fb_conf_provider *prov = NULL;
+	const char *down = NULL; /* the provider whose keys could not be fetched */
 	struct fb_identity *id = NULL;
 	struct opened opened = { 0 };
 	struct fb_err err = { 0 };
@@ -1468,17 +1493,27 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 		const struct fb_conf_provider *p = fb_oidc_rp_provider(rt->login->rps[i]);
 		if (rt->login->rp_tenants[i] != c->t || strcmp(p->issuer, iss) != 0)
 			continue;
-		if (fb_oidc_rp_validate_id_token(rt->login->rps[i], subject, NULL,
-		        (int64_t)time(NULL), &claims, &err) == FB_OK)
+		fb_rc vrc = fb_oidc_rp_validate_id_token(
+		    rt->login->rps[i], subject, NULL, (int64_t)time(NULL), &claims, &err);
+		if (vrc == FB_OK)
 			prov = p;
-		else
+		else {
 			(void)snprintf(detail, sizeof(detail), "%s", err.msg);
+			down = vrc == FB_ERR_IO ? p->name : NULL;
+		}
 	}
 	if (prov == NULL) {
 		fb_log(FB_LOG_WARN, "token [%s]: token exchange refused: %s", corr, detail);
-		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, c->t->id, NULL, NULL, NULL, "id_token",
-		    detail);
+		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, c->t->id, NULL, NULL, NULL,
+		    down ? "unavailable" : "id_token", detail);
 		free(iss);
+		if (down != NULL) {
+			/* The IdP's keys could not be fetched: try again later, the token may be
+			 * good. */
+			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, down, NULL);
+			return oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "temporarily_unavailable", detail, corr);
+		}
 		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", detail, corr);
 	}
 	sid = json_object_get(claims, "sid");
@@ -1575,6 +1610,7 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 	int64_t now = (int64_t)time(NULL);
 	json_t *doc = NULL, *resp = NULL;
 	enum MHD_Result ret;
+	fb_rc grc;
 
 	correlation_new(corr);
 	if (!form_content_type(conn) || fb_form_parse(body->data, body->len, &f, &err) != FB_OK)
@@ -1597,8 +1633,16 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", why, corr);
 		goto done;
 	}
-	/* Ending a session that already ended is not an error (as in RFC 7009). */
-	if (fb_store_session_get(store, jstr(doc, "sid"), &sess, &err) == FB_OK) {
+	/* Ending a session that already ended is not an error (as in RFC 7009); a store
+	 * that does not answer is: the session may well be live. */
+	grc = fb_store_session_get(store, jstr(doc, "sid"), &sess, &err);
+	if (grc != FB_OK && grc != FB_ERR_NOTFOUND) {
+		fb_log(FB_LOG_WARN, "logout [%s]: %s", corr, err.msg);
+		ret = oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
+		    "the store is unavailable", corr);
+		goto done;
+	}
+	if (grc == FB_OK) {
 		struct fb_revocation r = { .kind = FB_REVOCATION_SESSION,
 			.value = sess.id,
 			.until = revocation_until(rt->conf, now),
@@ -1767,7 +1811,7 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	int64_t now = (int64_t)time(NULL);
 	json_t *st = NULL;
 	enum MHD_Result ret;
-	bool first = false;
+	bool first = false, down;
 
 	correlation_new(corr);
 	clear[0] = '\0';
@@ -1840,25 +1884,24 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 		goto done;
 	}
 	/* One-time use of the assertion and of the request, across nodes and restarts. */
-	if (fb_store_once_consume(store, FB_ONCE_SAML_ASSERTION, out.assertion_id,
-	        (out.assertion_expires > 0 ? out.assertion_expires : now + LOGIN_TTL) +
-	            rt->conf->tokens.clock_skew,
-	        now, &first, &err) != FB_OK ||
-	    !first ||
-	    (rid != NULL &&
-	        (fb_store_once_consume(
-	             store, FB_ONCE_SAML_REQUEST, rid, jint(st, "e"), now, &first, &err) != FB_OK ||
-	            !first))) {
-		why = first ? "unavailable" : "replayed";
+	down = fb_store_once_consume(store, FB_ONCE_SAML_ASSERTION, out.assertion_id,
+	           (out.assertion_expires > 0 ? out.assertion_expires : now + LOGIN_TTL) +
+	               rt->conf->tokens.clock_skew,
+	           now, &first, &err) != FB_OK;
+	if (!down && first && rid != NULL)
+		down = fb_store_once_consume(store, FB_ONCE_SAML_REQUEST, rid, jint(st, "e"), now,
+		           &first, &err) != FB_OK;
+	if (down || !first) {
+		why = down ? "unavailable" : "replayed";
 		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s)", corr, provider, why);
 		audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, why,
-		    first ? err.msg : "assertion or request used before");
-		ret = error_page(conn, first ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_FORBIDDEN,
-		    why,
-		    first ? "The login could not be completed. Try again in a minute."
-		          : "This answer of the identity provider was already used. Start again "
-		            "from your application.",
-		    corr, clear[0] ? clear : NULL);
+		    down ? err.msg : "assertion or request used before");
+		ret =
+		    error_page(conn, down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_FORBIDDEN, why,
+		        down ? "The login could not be completed. Try again in a minute."
+		             : "This answer of the identity provider was already used. Start again "
+		               "from your application.",
+		        corr, clear[0] ? clear : NULL);
 		goto done;
 	}
 	if (fb_identity_new(provider, out.id.issuer ? out.id.issuer : fb_saml_sp_idp_entity_id(sp),

@@ -41,6 +41,7 @@ struct fb_oidc_rp {
 	int64_t disc_failed; /* last failed fetch */
 	struct fb_oidc_keys *keys;
 	int64_t keys_fetched, keys_tried;
+	bool keys_stale; /* the last fetch failed */
 };
 
 const char *
@@ -235,6 +236,7 @@ fetch_keys(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
 	fb_rc rc;
 
 	rp->keys_tried = now;
+	rp->keys_stale = true;
 	rc = oidc_http_get(rp->disc.jwks_uri, NULL, &r, err);
 	if (rc == FB_OK && r.status != 200)
 		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", rp->disc.jwks_uri, r.status);
@@ -249,6 +251,7 @@ fetch_keys(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
 	fb_oidc_keys_free(rp->keys);
 	rp->keys = k;
 	rp->keys_fetched = now;
+	rp->keys_stale = false;
 	return FB_OK;
 }
 
@@ -539,13 +542,27 @@ validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, boo
 	};
 	fb_rc rc;
 
+	bool looked = false;
+
 	rc = fb_oidc_id_token_validate(rp->keys, token, strlen(token), &e, claims, err);
 	if (rc == FB_ERR_NOTFOUND && now - rp->keys_tried >= rp->refetch_min) {
 		/* An unknown kid: the issuer may have rotated. One fetch, then once more. */
 		struct fb_err ferr = { 0 };
-		if (fetch_keys(rp, now, &ferr) == FB_OK)
+		if (fetch_keys(rp, now, &ferr) == FB_OK) {
+			looked = true;
 			rc = fb_oidc_id_token_validate(
 			    rp->keys, token, strlen(token), &e, claims, err);
+		}
+	}
+	if (rc == FB_ERR_NOTFOUND && !looked) {
+		/* The key may be in a set we could not fetch, or may not fetch again yet
+		 * (keys.refetch_min): the token is not proven bad, the IdP is unavailable. */
+		if (rp->keys_stale)
+			fb_err_prefix(err, "%s: its key set could not be fetched", rp->p->issuer);
+		else
+			fb_err_prefix(err, "%s: its key set was fetched less than %llds ago",
+			    rp->p->issuer, (long long)rp->refetch_min);
+		return FB_ERR_IO;
 	}
 	if (rc == FB_ERR_NOTFOUND)
 		rc = FB_ERR_INVALID;
@@ -718,7 +735,7 @@ fb_oidc_rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l,
 	    false, now, &claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	if (rc != FB_OK) {
-		(void)fail(out, FB_OIDC_ID_TOKEN, rc);
+		(void)fail(out, rc == FB_ERR_IO ? FB_OIDC_UNAVAILABLE : FB_OIDC_ID_TOKEN, rc);
 		goto done;
 	}
 	if (rp->p->userinfo) {
