@@ -875,8 +875,10 @@ open_session(struct runtime *rt, struct fb_store *store, const struct login_fact
 		audit(store, FB_AUDIT_LOGIN_ALLOWED, corr, tenant, o->p.fid, provider, NULL,
 		    o->p.fid_source, detail);
 	}
-	fb_log(FB_LOG_INFO, "login [%s]: %s logged in through %s (session %.6s…)", corr, o->p.fid,
-	    provider, sess->id);
+	/* Personal data only where the configuration allows (log.attributes). */
+	fb_log(FB_LOG_INFO, "login [%s]: %s logged in through %s (session %.6s…)%s%s", corr,
+	    o->p.fid, provider, sess->id, rt->conf->log.attributes ? ", attributes " : "",
+	    rt->conf->log.attributes ? sess->attrs : "");
 	return NULL;
 }
 

@@ -351,6 +351,8 @@ handle_jwks(struct MHD_Connection *conn)
 /* ---- metrics (Prometheus text format) ---- */
 
 static atomic_uint_fast64_t relay_checks[FB_VERIFY_REASONS];
+/* log.attributes of the configuration in force, read on every relay decision. */
+static atomic_bool log_attributes;
 
 static void
 metrics_source(void *arg, const struct fb_key_source_info *s)
@@ -636,17 +638,22 @@ handle_validate_timed(struct MHD_Connection *conn)
 	{
 		/* The login the token's session began with (its cid), when the token says. */
 		const char *cid = json_string_value(json_object_get(r.claims, "cid"));
+		/* Personal data only where the configuration allows (log.attributes). */
+		bool attrs = atomic_load_explicit(&log_attributes, memory_order_relaxed) &&
+		    r.attrs_json != NULL;
 		if (r.reason != FB_VERIFY_ALLOW)
 			fb_log(FB_LOG_INFO,
-			    "relay [%s]: deny %s: tenant %s, jti %s, sid %s, login %s", corr,
+			    "relay [%s]: deny %s: tenant %s, jti %s, sid %s, login %s%s%s", corr,
 			    fb_verify_reason_name(r.reason),
 			    in.receiving_tenant ? in.receiving_tenant : "-", r.jti ? r.jti : "-",
-			    r.sid ? r.sid : "-", cid ? cid : "-");
+			    r.sid ? r.sid : "-", cid ? cid : "-", attrs ? ", attributes " : "",
+			    attrs ? r.attrs_json : "");
 		else
 			fb_log(FB_LOG_DEBUG,
-			    "relay [%s]: allow: tenant %s, jti %s, sid %s, login %s", corr,
+			    "relay [%s]: allow: tenant %s, jti %s, sid %s, login %s%s%s", corr,
 			    in.receiving_tenant ? in.receiving_tenant : "-", r.jti, r.sid,
-			    cid ? cid : "-");
+			    cid ? cid : "-", attrs ? ", attributes " : "",
+			    attrs ? r.attrs_json : "");
 	}
 	status = reason_status(r.reason);
 	fb_buf_init(&body, 16384);
@@ -1109,6 +1116,7 @@ reload(const char *path)
 		    next->conf->installation.listen);
 	runtime_unref(cur);
 	fb_log_setup(next->conf->log.level, next->conf->log.format);
+	atomic_store(&log_attributes, next->conf->log.attributes);
 	runtime_install(next, trusts);
 	fb_log(FB_LOG_INFO, "configuration reloaded: generation %lu", next->generation);
 }
@@ -1133,6 +1141,7 @@ fb_serve(const struct fb_serve_opts *opts)
 	if ((rt = load_runtime(opts->conf_path, "configuration", &trusts)) == NULL)
 		return 1;
 	fb_log_setup(rt->conf->log.level, rt->conf->log.format);
+	atomic_store(&log_attributes, rt->conf->log.attributes);
 	fb_federation_verify_opts(rt->conf, &vo);
 	vo.cache_entries = SERVE_VERIFY_CACHE;
 	if (fb_verifier_new(&vo, &state.verifier, &err) != FB_OK) {

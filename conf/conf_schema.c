@@ -1657,6 +1657,9 @@ static const struct conf_field log_fields[] = {
 	    .doc = "Least severe level logged." },
 	{ FIELD(struct fb_conf, "format", T_ENUM, log.format), .def = "text", .names = log_formats,
 	    .doc = "text lines or JSON lines on stderr." },
+	{ FIELD(struct fb_conf, "attributes", T_BOOL, log.attributes), .def = "false",
+	    .doc = "Log users' mapped attributes (e-mail, department, ...) with each login and "
+	           "relay decision. They are personal data: off unless your policy allows it." },
 	{ 0 },
 };
 

@@ -170,6 +170,7 @@ struct fb_conf {
 	struct {
 		enum fb_log_level level;
 		enum fb_log_format format;
+		bool attributes; /* users' mapped attributes may be logged */
 	} log;
 	struct fb_conf_tenant *tenants;
 	size_t n_tenants;

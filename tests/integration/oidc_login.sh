@@ -114,6 +114,7 @@ tenants:
 YAML
 cat >"$pair/b-oidc.yaml" <<YAML
 installation: {name: installation_B, domain: b.example, public_url: "$b", listen: "127.0.0.1:$pb"}
+log: {attributes: true}
 keys: {signing: [keys/b-signing.pem], fid_secret: keys/b-fid.secret}
 store: embedded:state-b-oidc
 tenants:
@@ -307,6 +308,13 @@ login_corr=$(grep '"kind":"login_allowed"' "$FB_TMP/audit.jsonl" | grep "\"detai
 grep -q "relay \[relay-req-42\]: deny revoked: tenant HWqHczeM2P, jti $jti2, sid $sid2, login $login_corr" "$FB_TMP/b.log" ||
 	fail "B's log lacks the denial with the request id, jti and login: $(grep relay "$FB_TMP/b.log")"
 ok "audit: login_allowed ($login_corr) and token_issued (jti $jti2) at A; B's relay denial logged under the relay's request id with that jti and A's login correlation id"
+
+# Personal attributes are logged only where log.attributes allows: B (true) names
+# alice's e-mail with its decision, A (default false) never writes it anywhere.
+grep "relay \[relay-req-42\]: deny revoked" "$FB_TMP/b.log" | grep -q ', attributes {.*"email":"alice@a.example"' ||
+	fail "B (log.attributes: true) does not log the attributes: $(grep 'relay \[relay-req-42\]' "$FB_TMP/b.log")"
+! grep -qi 'alice@a.example' "$FB_TMP/a.log" || fail "A logged alice's e-mail with log.attributes off: $(grep -i 'alice@a.example' "$FB_TMP/a.log" | head -2)"
+ok "log.attributes: B logs the token's attributes with its decision; A (off, the default) never logs alice's e-mail"
 
 # ---- metrics: the counters agree with the audit trail; histograms are well formed ----
 curl -fsS "$a/metrics" >"$FB_TMP/metrics-a" || fail "GET /metrics at A"
