@@ -339,6 +339,8 @@ http {
 	uwsgi_temp_path $d/tmp/uwsgi;
 	scgi_temp_path $d/tmp/scgi;
 	log_format inbox escape=none 'from=\$http_x_fed_fid tenant=\$http_x_fed_tid attrs=\$http_x_fed_attrs message="\$http_x_message"';
+	# The bridge's /validate, over kept-alive connections (docs/relay-guide.md).
+	upstream bridge_$1 { server 127.0.0.1:$4; keepalive 16; }
 	# federation.$2: what remote relays connect to.
 	server {
 		listen 127.0.0.1:$5 ssl;
@@ -362,7 +364,10 @@ http {
 		}
 		location = /_fed_validate {
 			internal;
-			proxy_pass http://127.0.0.1:$4/validate;
+			proxy_pass http://bridge_$1/validate;
+			proxy_method HEAD;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
 			proxy_pass_request_body off;
 			proxy_set_header Content-Length "";
 			proxy_set_header X-Fed-Peer-Cert \$ssl_client_escaped_cert;

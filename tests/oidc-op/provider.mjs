@@ -6,11 +6,15 @@
 //   node provider.mjs CONFIG.json
 //
 // CONFIG: { host, port, issuer, clients: [client metadata...],
-//           users: [{ sub, username, password, claims: {...} }] }
+//           users: [{ sub, username, password, claims: {...} }],
+//           jwks_down_file: PATH (optional) }
+// Each start signs with a new RSA key (a new kid), as an IdP rotating its
+// key would. While the file jwks_down_file names exists, the key set
+// endpoint answers 503 (the fault tests' IdP outage).
 // Prints "ready ISSUER" once it listens; stops on SIGTERM.
 import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
@@ -23,7 +27,13 @@ const scopeClaims = {
   groups: ['groups', 'department', 'employee_number'],
 };
 
+const signingKey = {
+  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  kid: randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256',
+};
+
 const provider = new Provider(config.issuer, {
+  jwks: { keys: [signingKey] },
   clients: config.clients.map((c) => ({ response_types: ['code'], grant_types: ['authorization_code'], ...c })),
   claims: scopeClaims,
   scopes: Object.keys(scopeClaims),
@@ -95,6 +105,10 @@ function passwordOk(user, given) {
 
 const callback = provider.callback();
 const server = createServer(async (req, res) => {
+  if (config.jwks_down_file && req.url.split('?')[0] === '/jwks' && existsSync(config.jwks_down_file)) {
+    res.writeHead(503, { 'content-type': 'text/plain' });
+    return res.end('key set unavailable\n');
+  }
   const m = /^\/interaction\/([^/?]+)(\/login)?$/.exec(req.url.split('?')[0]);
   if (!m) return callback(req, res);
   try {
