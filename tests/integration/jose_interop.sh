@@ -36,10 +36,7 @@ pkcs8() {
 
 # ---- jose, installed from the lock file into a scratch copy ----
 interop="$FB_TMP/interop"
-mkdir -p "$interop"
-tar -C "$FB_SOURCE_DIR/tests/interop" --exclude=node_modules -cf - . | tar -C "$interop" -xf -
-(cd "$interop" && npm ci --no-audit --no-fund --loglevel=error) >"$FB_TMP/npm.log" 2>&1 ||
-	{ cat "$FB_TMP/npm.log" >&2; fail "npm ci in tests/interop failed"; }
+npm_copy interop "$interop"
 jose_version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$interop/node_modules/jose/package.json")
 [ -n "$jose_version" ] || fail "jose did not install"
 ok "jose $jose_version on node $(node --version)"

@@ -46,6 +46,15 @@ examples_copy() {
 	done
 }
 
+# npm_copy DIR DEST: tests/DIR (a package with its lock file) copied to DEST
+# without node_modules, and its packages installed there with npm ci.
+npm_copy() {
+	mkdir -p "$2"
+	tar -C "$FB_SOURCE_DIR/tests/$1" --exclude=node_modules -cf - . | tar -C "$2" -xf -
+	(cd "$2" && npm ci --no-audit --no-fund --loglevel=error) >"$FB_TMP/npm.log" 2>&1 ||
+		{ cat "$FB_TMP/npm.log" >&2; fail "npm ci in tests/$1 failed"; }
+}
+
 # wait_for FILE PATTERN [SECONDS]: polls FILE until a line matches (no fixed sleeps).
 wait_for() {
 	deadline=$(( $(date +%s) + ${3:-20} ))
@@ -88,6 +97,52 @@ cert_s256() {
 cert_escaped() {
 	sed -e 's/%/%25/g' -e 's/ /%20/g' -e 's/+/%2B/g' -e 's/\//%2F/g' -e 's/=/%3D/g' "$1" |
 		awk '{ printf "%s%%0A", $0 }'
+}
+
+# relay_inbound PORT BRIDGE_PORT INBOX_PORT KEYS TENANT: the http{} blocks of
+# installation B's inbound relay as docs/relay-guide.md shows it: mTLS (B's
+# relay certificate; B's CA checks the client certificates), one auth_request
+# per message to the bridge's /validate (HEAD, over kept-alive connections),
+# then the inbox at INBOX_PORT with the verified fid and attributes.
+relay_inbound() {
+	cat <<NGINX
+	upstream relay_bridge { server 127.0.0.1:$2; keepalive 32; }
+	upstream relay_inbox { server 127.0.0.1:$3; keepalive 32; }
+	server {
+		listen 127.0.0.1:$1 ssl;
+		server_name federation.b.example;
+		ssl_certificate $4/b-relay.cert.pem;
+		ssl_certificate_key $4/b-relay.key.pem;
+		ssl_client_certificate $4/b-ca.pem;
+		ssl_verify_client on;
+		# (return would answer in the rewrite phase, before auth_request runs:
+		# the message must go to a content handler, here the inbox upstream.)
+		location = /inbox {
+			auth_request /_fed_validate;
+			auth_request_set \$fed_fid \$upstream_http_x_fed_fid;
+			auth_request_set \$fed_attrs \$upstream_http_x_fed_attrs;
+			proxy_set_header X-Fed-Fid \$fed_fid;
+			proxy_set_header X-Fed-Attrs \$fed_attrs;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_pass http://relay_inbox/inbox;
+		}
+		location = /_fed_validate {
+			internal;
+			proxy_pass http://relay_bridge/validate;
+			# auth_request reads no body: asked with HEAD, the bridge sends none,
+			# so the connection to it stays open for the next check.
+			proxy_method HEAD;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_pass_request_body off;
+			proxy_set_header Content-Length "";
+			proxy_set_header X-Fed-Peer-Cert \$ssl_client_escaped_cert;
+			proxy_set_header X-Fed-Tenant $5;
+			proxy_set_header X-Fed-Sender \$http_x_fed_sender;
+		}
+	}
+NGINX
 }
 
 # start_nginx PORT WORKERS < SERVER_BLOCKS: nginx from Debian, run by the test

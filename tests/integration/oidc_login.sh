@@ -26,10 +26,7 @@ ok() {
 
 # ---- the provider, installed from the lock file into a scratch copy ----
 op_dir="$FB_TMP/oidc-op"
-mkdir -p "$op_dir"
-tar -C "$FB_SOURCE_DIR/tests/oidc-op" --exclude=node_modules -cf - . | tar -C "$op_dir" -xf -
-(cd "$op_dir" && npm ci --no-audit --no-fund --loglevel=error) >"$FB_TMP/npm.log" 2>&1 ||
-	{ cat "$FB_TMP/npm.log" >&2; fail "npm ci in tests/oidc-op failed"; }
+npm_copy oidc-op "$op_dir"
 op_version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$op_dir/node_modules/oidc-provider/package.json")
 [ -n "$op_version" ] || fail "oidc-provider did not install"
 

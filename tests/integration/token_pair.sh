@@ -94,34 +94,8 @@ validate_deny 401 malformed -H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert-S2
 command -v nginx >/dev/null 2>&1 || fail "nginx is not installed (scripts/deps.sh test installs it)"
 relay_port=$(free_port)
 inbox_port=$(free_port)
-start_nginx "$relay_port" 1 <<NGINX
-	server {
-		listen 127.0.0.1:$relay_port ssl;
-		server_name federation.b.example;
-		ssl_certificate $keys/b-relay.cert.pem;
-		ssl_certificate_key $keys/b-relay.key.pem;
-		ssl_client_certificate $keys/b-ca.pem;
-		ssl_verify_client on;
-		# (return would answer in the rewrite phase, before auth_request runs:
-		# the message must go to a content handler, here the inbox upstream.)
-		location = /inbox {
-			auth_request /_fed_validate;
-			auth_request_set \$fed_fid \$upstream_http_x_fed_fid;
-			auth_request_set \$fed_attrs \$upstream_http_x_fed_attrs;
-			proxy_set_header X-Fed-Fid \$fed_fid;
-			proxy_set_header X-Fed-Attrs \$fed_attrs;
-			proxy_pass http://127.0.0.1:$inbox_port/inbox;
-		}
-		location = /_fed_validate {
-			internal;
-			proxy_pass http://127.0.0.1:$BRIDGE_PORT/validate;
-			proxy_pass_request_body off;
-			proxy_set_header Content-Length "";
-			proxy_set_header X-Fed-Peer-Cert \$ssl_client_escaped_cert;
-			proxy_set_header X-Fed-Tenant HWqHczeM2P;
-			proxy_set_header X-Fed-Sender \$http_x_fed_sender;
-		}
-	}
+start_nginx "$relay_port" 1 < <(relay_inbound "$relay_port" "$BRIDGE_PORT" "$inbox_port" "$keys" HWqHczeM2P
+	cat <<NGINX
 	# The stand-in messenger inbox: shows what the relay passed on.
 	server {
 		listen 127.0.0.1:$inbox_port;
@@ -131,6 +105,7 @@ start_nginx "$relay_port" 1 <<NGINX
 		}
 	}
 NGINX
+)
 relay() { # client-cert client-key curl-args...
 	cert=$1 key=$2
 	shift 2

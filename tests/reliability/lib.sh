@@ -72,10 +72,7 @@ op_setup() {
 	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
 		fail "node and npm are needed; scripts/deps.sh test installs them"
 	OP_DIR="$FB_TMP/oidc-op"
-	mkdir -p "$OP_DIR"
-	tar -C "$FB_SOURCE_DIR/tests/oidc-op" --exclude=node_modules -cf - . | tar -C "$OP_DIR" -xf -
-	(cd "$OP_DIR" && npm ci --no-audit --no-fund --loglevel=error) >"$FB_TMP/npm.log" 2>&1 ||
-		{ cat "$FB_TMP/npm.log" >&2; fail "npm ci in tests/oidc-op failed"; }
+	npm_copy oidc-op "$OP_DIR"
 	examples_copy
 	PAIR="$FB_TMP/examples/pair"
 	KEYS="$PAIR/keys"

@@ -40,11 +40,11 @@ bport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$FB_TMP/b.log"
 out_port=$(free_port)
 in_port=$(free_port)
 inbox_port=$(free_port)
-start_nginx "$out_port" 2 <<NGINX
+# B's inbound relay as the relay guide shows it; A's outbound relay (plain HTTP
+# on loopback) forwards the messenger's messages over mTLS as installation_A.
+start_nginx "$out_port" 2 < <(relay_inbound "$in_port" "$bport" "$inbox_port" "$keys" HWqHczeM2P
+	cat <<NGINX
 	upstream b_relay { server 127.0.0.1:$in_port; keepalive 32; }
-	upstream b_bridge { server 127.0.0.1:$bport; keepalive 32; }
-	upstream b_inbox { server 127.0.0.1:$inbox_port; keepalive 32; }
-	# A's outbound relay: the messenger's messages to B, over mTLS as installation_A.
 	server {
 		listen 127.0.0.1:$out_port;
 		location / {
@@ -59,41 +59,12 @@ start_nginx "$out_port" 2 <<NGINX
 			proxy_ssl_session_reuse on;
 		}
 	}
-	# B's inbound relay: every message checked at B's bridge.
-	server {
-		listen 127.0.0.1:$in_port ssl;
-		server_name federation.b.example;
-		ssl_certificate $keys/b-relay.cert.pem;
-		ssl_certificate_key $keys/b-relay.key.pem;
-		ssl_client_certificate $keys/b-ca.pem;
-		ssl_verify_client on;
-		location = /inbox {
-			auth_request /_fed_validate;
-			auth_request_set \$fed_fid \$upstream_http_x_fed_fid;
-			proxy_set_header X-Fed-Fid \$fed_fid;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_pass http://b_inbox/inbox;
-		}
-		location = /_fed_validate {
-			internal;
-			proxy_pass http://b_bridge/validate;
-			# auth_request reads no body: asked with HEAD, the bridge sends none, so
-			# the connection to it stays open for the next check.
-			proxy_method HEAD;
-			proxy_http_version 1.1;
-			proxy_pass_request_body off;
-			proxy_set_header Connection "";
-			proxy_set_header Content-Length "";
-			proxy_set_header X-Fed-Peer-Cert \$ssl_client_escaped_cert;
-			proxy_set_header X-Fed-Tenant HWqHczeM2P;
-		}
-	}
 	server {
 		listen 127.0.0.1:$inbox_port;
 		location = /inbox { default_type text/plain; return 200 "delivered to \$http_x_fed_fid\n"; }
 	}
 NGINX
+)
 url="http://127.0.0.1:$out_port/inbox"
 body=$(curl -s -H "Authorization: Fed $(head -1 "$FB_TMP/tokens")" "$url")
 case "$body" in "delivered to fid:0/HZnKEBoqDU/200000") ;; *) fail "first message: $body $(cat "$FB_TMP/nginx/logs/error.log")" ;; esac
