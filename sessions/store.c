@@ -563,12 +563,27 @@ counted(struct fb_store *st, enum fb_store_op op, fb_rc rc)
 const char *
 fb_store_op_name(enum fb_store_op op)
 {
-	static const char *const names[FB_STORE_OPS] = { "session_put", "session_get",
-		"session_touch", "session_delete", "session_list", "purge", "revoke",
-		"revocations_since", "revocation_seq", "revoked", "once_consume", "audit_append",
-		"audit_list", "cursor_get", "cursor_set", "watch" };
+	static const char *const names[FB_STORE_OPS] = {
+		[FB_STORE_OP_SESSION_PUT] = "session_put",
+		[FB_STORE_OP_SESSION_GET] = "session_get",
+		[FB_STORE_OP_SESSION_TOUCH] = "session_touch",
+		[FB_STORE_OP_SESSION_DELETE] = "session_delete",
+		[FB_STORE_OP_SESSION_LIST] = "session_list",
+		[FB_STORE_OP_PURGE] = "purge",
+		[FB_STORE_OP_REVOKE] = "revoke",
+		[FB_STORE_OP_REVOCATIONS_SINCE] = "revocations_since",
+		[FB_STORE_OP_REVOCATION_SEQ] = "revocation_seq",
+		[FB_STORE_OP_REVOKED] = "revoked",
+		[FB_STORE_OP_ONCE_CONSUME] = "once_consume",
+		[FB_STORE_OP_AUDIT_APPEND] = "audit_append",
+		[FB_STORE_OP_AUDIT_LIST] = "audit_list",
+		[FB_STORE_OP_CURSOR_GET] = "cursor_get",
+		[FB_STORE_OP_CURSOR_SET] = "cursor_set",
+		[FB_STORE_OP_WATCH] = "watch",
+	};
 
-	return (unsigned)op < FB_STORE_OPS ? names[op] : "unknown";
+	/* An operation added without a name here still renders, as "unknown". */
+	return (unsigned)op < FB_STORE_OPS && names[op] != NULL ? names[op] : "unknown";
 }
 
 uint64_t

@@ -1104,7 +1104,7 @@ static void
 test_sqlite_disk_full(void **state)
 {
 	struct fixture *fx = *state;
-	char keep[FB_SESSION_ID_LEN + 1], attrs[4096];
+	char keep[FB_SESSION_ID_LEN + 1], absent[FB_SESSION_ID_LEN + 1], attrs[4096];
 	struct rlimit old, lim;
 	struct fb_session s, got = { 0 };
 	struct fb_err err = { 0 };
@@ -1131,6 +1131,17 @@ test_sqlite_disk_full(void **state)
 	(void)signal(SIGXFSZ, old_handler);
 	assert_int_equal(rc, FB_ERR_IO);
 	assert_non_null(strstr(err.msg, "store file"));
+	/* The store counts its own failure, once; not an absent record. */
+	assert_int_equal(fb_store_errors(fx->st, FB_STORE_OP_SESSION_PUT), 1);
+	assert_int_equal(fb_session_id_new(absent), FB_OK);
+	assert_int_equal(fb_store_session_get(fx->st, absent, &got, &err), FB_ERR_NOTFOUND);
+	assert_int_equal(fb_store_errors(fx->st, FB_STORE_OP_SESSION_GET), 0);
+	for (int op = 0; op < FB_STORE_OPS; op++) {
+		assert_string_not_equal(fb_store_op_name((enum fb_store_op)op), "unknown");
+		for (int other = 0; other < op; other++)
+			assert_string_not_equal(fb_store_op_name((enum fb_store_op)op),
+			    fb_store_op_name((enum fb_store_op)other));
+	}
 	/* Still usable, and what was there before is there. */
 	assert_int_equal(fb_store_session_get(fx->st, keep, &got, &err), FB_OK);
 	fb_session_clear(&got);
