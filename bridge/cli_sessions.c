@@ -16,7 +16,7 @@
 static const char usage_sessions[] =
     "usage: fedbridge sessions list -c FILE [--tenant ID] [--fid FID]\n"
     "                               [--issuer URL --subject SUB] [--limit N]\n"
-    "       fedbridge sessions show -c FILE SESSION-ID\n"
+    "       fedbridge sessions show -c FILE [--] SESSION-ID\n"
     "       fedbridge sessions revoke -c FILE WHAT [--reason TEXT]\n"
     "       fedbridge sessions audit -c FILE [--after ID] [--limit N]\n"
     "\n"
