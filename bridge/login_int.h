@@ -1,0 +1,111 @@
+/*
+ * What the login endpoints share (login.c: the site, sealing, responses,
+ * audit, GET /login and the OpenID Connect callback, and the session a login
+ * opens; login_token.c: POST /token, /logout and back-channel logout;
+ * login_saml.c: the SAML endpoints). Private to the bridge.
+ */
+#ifndef FB_LOGIN_INT_H
+#define FB_LOGIN_INT_H
+
+#include "server_int.h"
+
+#include "fb_idp.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SEAL_KEY_LEN 32
+#define SEAL_IV_LEN 12
+#define SEAL_TAG_LEN 16
+#define SEALED_MAX 4096
+#define LOGIN_TTL 600 /* seconds a login may take at the IdP */
+#define CODE_TTL 60 /* seconds the backend has to redeem a code */
+#define RETURN_TO_MAX 2048
+#define FORM_MAX_PARAMS 32
+#define SCRATCH_BYTES ((size_t)256 * 1024)
+#define CORRELATION_LEN 22
+
+struct site_client {
+	const struct fb_conf_client *c;
+	const struct fb_conf_tenant *t;
+	char *secret; /* client_secret_*; cleansed on free */
+	struct fb_oidc_keys *keys; /* private_key_jwt */
+};
+
+struct fb_login_site {
+	const struct fb_conf *conf; /* borrowed from the runtime */
+	struct fb_oidc_rp **rps; /* one per oidc provider, in configuration order */
+	const struct fb_conf_tenant **rp_tenants;
+	size_t n_rps;
+	struct site_client *clients;
+	size_t n_clients;
+	struct fb_saml_sp **sps; /* one per saml provider */
+	const struct fb_conf_tenant **sp_tenants;
+	size_t n_sps;
+	unsigned char k_state[SEAL_KEY_LEN], k_code[SEAL_KEY_LEN], k_refresh[SEAL_KEY_LEN];
+	char token_url[2200]; /* PUBLIC_URL/token: the aud of client assertions */
+	bool secure; /* public_url is https: cookies are Secure and __Secure- (a __Host- cookie
+	                would need Path=/) */
+};
+
+/* A session opened by a login: what the store holds, and what it borrows from. */
+struct opened {
+	struct fb_session sess; /* fid..subject borrowed; amr and attrs owned */
+	struct fb_principal p;
+	struct fb_expr_scratch *scratch;
+};
+
+/* What a login established, whatever the protocol (all borrowed). */
+struct login_facts {
+	const char *tenant, *provider;
+	const struct fb_identity *id;
+	json_t *claims; /* OpenID Connect; NULL for SAML */
+	const json_t *attrs; /* SAML attributes; NULL for OpenID Connect */
+	const char *nameid; /* SAML */
+	int64_t expires_cap; /* the IdP's limit on the session (SessionNotOnOrAfter); 0: none */
+};
+
+/* Seals plain for purpose under key; *out (base64url text) is the caller's to free. */
+fb_rc login_seal(
+    const unsigned char key[SEAL_KEY_LEN], const char *purpose, json_t *plain, char **out);
+/* The sealed document, a new reference (NULL: forged, expired key, other purpose). */
+json_t *login_unseal(const unsigned char key[SEAL_KEY_LEN], const char *purpose, const char *text);
+/* Borrowed string and integer members (NULL, 0 when absent or of another type). */
+const char *login_jstr(json_t *o, const char *k);
+int64_t login_jint(json_t *o, const char *k);
+void login_correlation_new(char out[CORRELATION_LEN + 1]);
+/* Queues a response; headers: name, value pairs ending in NULL. */
+enum MHD_Result login_queue(struct MHD_Connection *conn, unsigned status, const char *ctype,
+    const char *body, size_t len, const char *const *headers);
+/* The user-facing error page with the correlation id; clear_cookie: a Set-Cookie or NULL. */
+enum MHD_Result login_error_page(struct MHD_Connection *conn, unsigned status, const char *code,
+    const char *what, const char *corr, const char *clear_cookie);
+/* Appends an audit record and counts the login metrics; a store failure is logged. */
+void login_audit(struct fb_store *store, enum fb_audit_kind kind, const char *corr,
+    const char *tenant, const char *fid, const char *provider, const char *audience,
+    const char *rule, const char *detail);
+void login_audit_token(struct fb_store *store, const char *corr, const struct fb_session *sess,
+    const char *aud, const char *jti, const char *detail);
+void login_token_jti(const char *tok, char *out, size_t size);
+enum MHD_Result login_refuse_return_to(struct MHD_Connection *conn, struct fb_store *store,
+    const struct fb_conf_tenant *t, const char *provider, const char *return_to, const char *corr);
+int64_t login_revocation_until(const struct fb_conf *conf, int64_t now);
+bool login_return_to_allowed(const struct fb_conf_tenant *t, const char *r);
+struct fb_oidc_rp *login_find_rp(
+    const struct fb_login_site *s, const char *name, const struct fb_conf_tenant **tenant);
+void login_cookie_name(const struct fb_login_site *s, const char *state, char *out, size_t size);
+struct fb_saml_sp *login_find_sp(
+    const struct fb_login_site *s, const char *name, const struct fb_conf_tenant **tenant);
+/* A one-time code for the backend; *out is the caller's to free. */
+fb_rc login_code_new(const struct fb_login_site *s, const char *sid, const char *tenant,
+    const char *return_to, int64_t now, char **out);
+void login_opened_clear(struct opened *o);
+/* identity -> mapping -> session; NULL when opened (o then holds it: login_opened_clear),
+ * else the reason, already logged and audited. */
+const char *login_open_session(struct runtime *rt, struct fb_store *store,
+    const struct login_facts *f, const char *corr, struct opened *o);
+bool login_form_content_type(struct MHD_Connection *conn);
+enum MHD_Result login_saml_start(struct MHD_Connection *conn, struct runtime *rt,
+    struct fb_store *store, const char *provider, const char *return_to, const char *corr);
+
+#endif

@@ -1,0 +1,777 @@
+/*
+ * The messenger backend's endpoints: POST /token (authorization code,
+ * refresh and RFC 8693 token exchange, with client authentication by secret
+ * or private_key_jwt), POST /logout, and the IdP's POST
+ * /oidc/backchannel-logout.
+ */
+#include "login_int.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---- POST /token ---- */
+
+/* An RFC 6749 5.2 error. */
+static enum MHD_Result
+oauth_error(struct MHD_Connection *conn, unsigned status, const char *code, const char *desc,
+    const char *corr)
+{
+	const char *headers[] = { "Pragma", "no-cache", "X-Correlation-Id", corr,
+		status == MHD_HTTP_UNAUTHORIZED ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL,
+		"Basic realm=\"fedbridge\"", NULL };
+	struct fb_buf b;
+	enum MHD_Result ret;
+
+	fb_buf_init(&b, 4096);
+	(void)fb_buf_printf(&b, "{\"error\":\"%s\",\"error_description\":", code);
+	(void)fb_buf_append_json_string(&b, desc);
+	(void)fb_buf_printf(&b, "}\n");
+	ret =
+	    b.data ? login_queue(conn, status, "application/json", b.data, b.len, headers) : MHD_NO;
+	fb_buf_free(&b);
+	return ret;
+}
+
+static bool
+same_secret(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return b != NULL && n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* Splits "Basic base64(enc(id):enc(secret))" (RFC 6749 2.3.1) into decoded parts. */
+static bool
+basic_credentials(const char *h, struct fb_form *out)
+{
+	size_t len, n;
+	unsigned char *raw;
+	char *colon, *body;
+	int dec;
+	bool ok;
+
+	while (*h == ' ')
+		h++;
+	len = strlen(h);
+	if (len == 0 || len > 4096 || len % 4 != 0 || (raw = malloc(len + 1)) == NULL)
+		return false;
+	dec = EVP_DecodeBlock(raw, (const unsigned char *)h, (int)len);
+	if (dec < 0) {
+		free(raw);
+		return false;
+	}
+	n = (size_t)dec;
+	while (n > 0 && h[len - 1] == '=' && (len--, true))
+		n--; /* EVP_DecodeBlock counts padding as zero bytes */
+	raw[n] = '\0';
+	if (memchr(raw, '\0', n) != NULL || (colon = strchr((char *)raw, ':')) == NULL) {
+		fb_cleanse(raw, n);
+		free(raw);
+		return false;
+	}
+	/* id:secret as a form "client_id=id&client_secret=secret", each part form-encoded. */
+	*colon = '\0';
+	ok = asprintf(&body, "client_id=%s&client_secret=%s", (char *)raw, colon + 1) >= 0;
+	fb_cleanse(raw, n);
+	free(raw);
+	if (!ok)
+		return false;
+	ok = strchr(body + 10, '&') == strstr(body, "&client_secret=") &&
+	    fb_form_parse(body, strlen(body), out, NULL) == FB_OK;
+	fb_cleanse(body, strlen(body));
+	free(body);
+	return ok;
+}
+
+static char *peek_claim(const char *token, const char *name);
+
+/*
+ * private_key_jwt (RFC 7523 2.2): the assertion names its client (sub), is
+ * signed by one of that client's keys, is for this endpoint, and is used
+ * once.
+ */
+static const struct site_client *
+client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const struct fb_form *f,
+    const char **why)
+{
+	static const char jwt_bearer[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+	const char *type = fb_form_get(f, "client_assertion_type"),
+	           *id = fb_form_get(f, "client_id");
+	const char *assertion = fb_form_get(f, "client_assertion");
+	const struct site_client *c = NULL;
+	struct fb_err err = { 0 };
+	int64_t now = (int64_t)time(NULL);
+	json_t *claims = NULL;
+	char *sub;
+	bool first = false;
+
+	if (type == NULL || strcmp(type, jwt_bearer) != 0) {
+		*why = "client_assertion_type must be jwt-bearer";
+		return NULL;
+	}
+	if ((sub = peek_claim(assertion, "sub")) == NULL) {
+		*why = "client_assertion: not a JWT naming its client (sub)";
+		return NULL;
+	}
+	for (size_t i = 0; i < s->n_clients && c == NULL; i++)
+		if (strcmp(s->clients[i].c->client_id, sub) == 0)
+			c = &s->clients[i];
+	free(sub);
+	if (c == NULL || (id != NULL && strcmp(id, c->c->client_id) != 0)) {
+		*why =
+		    c == NULL ? "unknown client" : "client_id differs from the assertion's client";
+		return NULL;
+	}
+	if (c->c->auth != FB_CLIENT_AUTH_PRIVATE_KEY_JWT || c->keys == NULL) {
+		*why = "this client must use its configured authentication method";
+		return NULL;
+	}
+	if (fb_oidc_client_assertion_validate(c->keys, assertion, c->c->client_id, s->token_url,
+	        now, s->conf->tokens.clock_skew, &claims, &err) != FB_OK) {
+		fb_log(FB_LOG_WARN, "token: client %s: %s", c->c->client_id, err.msg);
+		*why = "client_assertion refused (see the log)";
+		return NULL;
+	}
+	if (fb_store_once_consume(store, FB_ONCE_CLIENT_ASSERTION, login_jstr(claims, "jti"),
+	        login_jint(claims, "exp") + s->conf->tokens.clock_skew, now, &first,
+	        &err) != FB_OK) {
+		*why = "the store is unavailable";
+		c = NULL;
+	} else if (!first) {
+		*why = "client_assertion replayed";
+		c = NULL;
+	}
+	json_decref(claims);
+	return c;
+}
+
+/* Finds and authenticates the client; NULL (with *why) when it is not one of ours. */
+static const struct site_client *
+client_authenticate(struct MHD_Connection *conn, const struct fb_login_site *s,
+    struct fb_store *store, const struct fb_form *f, const char **why)
+{
+	const char *auth =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *id, *secret;
+	struct fb_form basic = { 0 };
+	const struct site_client *c = NULL;
+	enum fb_conf_client_auth used;
+
+	if (auth != NULL && strncasecmp(auth, "Basic ", 6) == 0) {
+		if (fb_form_get(f, "client_secret") != NULL ||
+		    fb_form_get(f, "client_assertion") != NULL) {
+			*why = "more than one client authentication";
+			return NULL;
+		}
+		if (!basic_credentials(auth + 6, &basic)) {
+			*why = "malformed Basic credentials";
+			return NULL;
+		}
+		id = fb_form_get(&basic, "client_id");
+		secret = fb_form_get(&basic, "client_secret");
+		used = FB_CLIENT_AUTH_SECRET_BASIC;
+		if (fb_form_get(f, "client_id") != NULL &&
+		    strcmp(fb_form_get(f, "client_id"), id) != 0) {
+			fb_form_clear(&basic);
+			*why = "client_id differs from the authenticated client";
+			return NULL;
+		}
+	} else if (fb_form_get(f, "client_assertion") != NULL) {
+		return client_by_assertion(s, store, f, why);
+	} else {
+		id = fb_form_get(f, "client_id");
+		secret = fb_form_get(f, "client_secret");
+		used = FB_CLIENT_AUTH_SECRET_POST;
+	}
+	for (size_t i = 0; id != NULL && i < s->n_clients && c == NULL; i++)
+		if (strcmp(s->clients[i].c->client_id, id) == 0)
+			c = &s->clients[i];
+	if (c == NULL || c->c->auth != used || c->secret == NULL ||
+	    !same_secret(c->secret, secret)) {
+		*why = c == NULL ? "unknown client"
+		    : c->c->auth != used
+		    ? "this client must use its configured authentication method"
+		    : "bad client secret";
+		c = NULL;
+	}
+	fb_form_clear(&basic);
+	return c;
+}
+
+/* The trust of tenant t that covers remote tenant aud, or NULL. */
+static const struct fb_conf_trust *
+trust_for(const struct fb_conf_tenant *t, const char *aud)
+{
+	for (size_t k = 0; k < t->n_trusts; k++)
+		for (size_t i = 0; i < t->trusts[k].tenants.n; i++)
+			if (strcmp(t->trusts[k].tenants.v[i], aud) == 0)
+				return &t->trusts[k];
+	return NULL;
+}
+
+/* What the trust releases of the session's attributes (a new object). */
+static json_t *
+released(json_t *attrs, const struct fb_conf_trust *tr)
+{
+	json_t *out = json_object(), *v;
+
+	for (size_t i = 0; out != NULL && i < tr->release.n; i++)
+		if ((v = json_object_get(attrs, tr->release.v[i])) != NULL)
+			(void)json_object_set(out, tr->release.v[i], v);
+	return out;
+}
+
+/*
+ * The token response for a live session: one federation token per audience
+ * the session's outbound decisions allow (or only want, when the request
+ * names one), plus the refresh token when one is given.
+ */
+static enum MHD_Result
+token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct fb_session *sess, const char *want, const char *refresh, const char *issued_type,
+    const char *corr)
+{
+	const struct fb_conf_tenant *t = fb_conf_tenant_find(rt->conf, sess->tenant);
+	json_t *outcome = json_loads(sess->attrs ? sess->attrs : "{}", 0, NULL);
+	json_t *auds = json_object_get(outcome, "audiences"), *attrs, *toks = json_object(), *v;
+	json_t *resp = NULL;
+	const char *first = NULL;
+	char *body = NULL;
+	size_t i;
+	int64_t now = (int64_t)time(NULL);
+	enum MHD_Result ret;
+
+	attrs = json_object_get(outcome, "attrs");
+	json_array_foreach(auds, i, v)
+	{
+		const char *aud = json_string_value(v);
+		const struct fb_conf_trust *tr = t && aud ? trust_for(t, aud) : NULL;
+		struct fb_err err = { 0 };
+		json_t *rel;
+		char *tok = NULL;
+		if (tr == NULL || (want != NULL && strcmp(want, aud) != 0))
+			continue;
+		rel = released(attrs, tr);
+		struct fb_issue_request req = { .tenant = sess->tenant,
+			.fid = sess->fid,
+			.audience = aud,
+			.sid = sess->id,
+			.cid = json_string_value(json_object_get(outcome, "login")),
+			.attrs = rel && json_object_size(rel) ? rel : NULL,
+			.now = now };
+		if (fb_federation_issue(rt->fed, &req, &tok, &err) != FB_OK) {
+			fb_log(FB_LOG_ERROR, "token [%s]: %s for %s: %s", corr, sess->fid, aud,
+			    err.msg);
+		} else {
+			char jti[64], detail[64];
+			(void)json_object_set_new(toks, aud, json_string(tok));
+			login_token_jti(tok, jti, sizeof(jti));
+			(void)snprintf(detail, sizeof(detail), "session %s", sess->id);
+			login_audit_token(store, corr, sess, aud, jti, detail);
+			if (first == NULL)
+				first = json_string_value(json_object_get(toks, aud));
+		}
+		json_decref(rel);
+		free(tok);
+	}
+	if (first == NULL) {
+		json_decref(outcome);
+		json_decref(toks);
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST,
+		    want ? "invalid_target" : "invalid_grant",
+		    want ? "this user gets no token for that audience"
+		         : "the outbound policy gives this user no remote tenant",
+		    corr);
+	}
+	resp = json_pack("{s:s,s:s,s:I,s:s,s:O}", "access_token", first, "token_type", "Fed",
+	    "expires_in", (json_int_t)rt->conf->tokens.ttl, "fid", sess->fid, "federation_tokens",
+	    toks);
+	if (resp != NULL && refresh != NULL)
+		(void)json_object_set_new(resp, "refresh_token", json_string(refresh));
+	if (resp != NULL && issued_type != NULL) /* RFC 8693 2.2.1 */
+		(void)json_object_set_new(resp, "issued_token_type", json_string(issued_type));
+	body = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+	{
+		const char *headers[] = { "Pragma", "no-cache", "X-Correlation-Id", corr, NULL };
+		ret = body ? login_queue(
+		                 conn, MHD_HTTP_OK, "application/json", body, strlen(body), headers)
+		           : MHD_NO;
+	}
+	json_decref(resp);
+	json_decref(outcome);
+	json_decref(toks);
+	free(body);
+	return ret;
+}
+
+/* Why a grant was refused when the store did not answer (compared by address). */
+static const char STORE_DOWN[] = "the store is unavailable";
+
+/* The session, if it is live and not revoked; *why otherwise (STORE_DOWN: no answer). */
+static bool
+session_live(
+    struct fb_store *store, const char *sid, int64_t now, struct fb_session *out, const char **why)
+{
+	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
+	struct fb_err err = { 0 };
+	fb_rc rc =
+	    sid == NULL ? FB_ERR_NOTFOUND : fb_store_session_touch(store, sid, now, out, &err);
+
+	if (rc == FB_OK)
+		rc = fb_store_session_revoked(store, out, now, &rk, &err);
+	if (rc != FB_OK && rc != FB_ERR_NOTFOUND) {
+		fb_log(FB_LOG_WARN, "session: %s", err.msg);
+		*why = STORE_DOWN;
+	} else if (rc == FB_ERR_NOTFOUND)
+		*why = "the session has ended";
+	else if (rk != FB_REVOCATION_NONE)
+		*why = "the session was revoked";
+	return *why == NULL;
+}
+
+/* A grant refused because the store did not answer: 503, so the client retries and keeps its
+ * user; invalid_grant would tell it the session is over. */
+static enum MHD_Result
+grant_refused(struct MHD_Connection *conn, const char *why, const char *corr)
+{
+	if (why == STORE_DOWN)
+		return oauth_error(
+		    conn, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", why, corr);
+	return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", why, corr);
+}
+
+static enum MHD_Result
+grant_code(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct site_client *c, const struct fb_form *f, const char *corr)
+{
+	const char *code = fb_form_get(f, "code"), *redirect = fb_form_get(f, "redirect_uri");
+	struct fb_session sess = { 0 };
+	struct fb_err err = { 0 };
+	int64_t now = (int64_t)time(NULL);
+	json_t *doc = login_unseal(rt->login->k_code, "code", code), *rt_doc = NULL;
+	const char *why = NULL;
+	char *refresh = NULL;
+	enum MHD_Result ret;
+	bool first = false;
+
+	if (doc == NULL || login_jint(doc, "e") < now || login_jstr(doc, "j") == NULL)
+		why = doc == NULL ? "not a code of this bridge" : "the code expired";
+	else if (login_jstr(doc, "t") == NULL || strcmp(login_jstr(doc, "t"), c->t->id) != 0)
+		why = "the code was issued to another tenant";
+	else if (redirect == NULL || login_jstr(doc, "r") == NULL ||
+	    strcmp(redirect, login_jstr(doc, "r")) != 0)
+		why = "redirect_uri is not the return_to of the login";
+	else if (fb_store_once_consume(store, FB_ONCE_AUTH_CODE, login_jstr(doc, "j"),
+	             login_jint(doc, "e"), now, &first, &err) != FB_OK)
+		why = STORE_DOWN;
+	else if (!first)
+		why = "the code was used before";
+	if (why == NULL && session_live(store, login_jstr(doc, "sid"), now, &sess, &why)) {
+		rt_doc = json_pack("{s:s,s:s,s:s,s:I}", "sid", sess.id, "t", c->t->id, "cid",
+		    c->c->client_id, "iat", (json_int_t)now);
+		if (rt_doc == NULL ||
+		    login_seal(rt->login->k_refresh, "refresh", rt_doc, &refresh) != FB_OK)
+			why = "internal error";
+	}
+	if (why != NULL) {
+		fb_log(FB_LOG_WARN, "token [%s]: authorization_code refused: %s", corr, why);
+		ret = grant_refused(conn, why, corr);
+	} else {
+		ret = token_response(
+		    conn, rt, store, &sess, fb_form_get(f, "audience"), refresh, NULL, corr);
+	}
+	fb_session_clear(&sess);
+	json_decref(doc);
+	json_decref(rt_doc);
+	free(refresh);
+	return ret;
+}
+
+static enum MHD_Result
+grant_refresh(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct site_client *c, const struct fb_form *f, const char *corr)
+{
+	json_t *doc =
+	    login_unseal(rt->login->k_refresh, "refresh", fb_form_get(f, "refresh_token"));
+	struct fb_session sess = { 0 };
+	const char *why = NULL;
+	enum MHD_Result ret;
+
+	if (doc == NULL)
+		why = "not a refresh token of this bridge";
+	else if (login_jstr(doc, "cid") == NULL ||
+	    strcmp(login_jstr(doc, "cid"), c->c->client_id) != 0)
+		why = "the refresh token was issued to another client";
+	if (why == NULL)
+		(void)session_live(store, login_jstr(doc, "sid"), (int64_t)time(NULL), &sess, &why);
+	if (why != NULL) {
+		fb_log(FB_LOG_INFO, "token [%s]: refresh_token refused: %s", corr, why);
+		ret = grant_refused(conn, why, corr);
+	} else {
+		/* Syncless: the outcome of the login's mapping stands until the session ends. */
+		ret = token_response(
+		    conn, rt, store, &sess, fb_form_get(f, "audience"), NULL, NULL, corr);
+	}
+	fb_session_clear(&sess);
+	json_decref(doc);
+	return ret;
+}
+
+static char *peek_issuer(const char *token);
+
+#define GRANT_TOKEN_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
+#define TOKEN_TYPE_ID_TOKEN "urn:ietf:params:oauth:token-type:id_token"
+#define TOKEN_TYPE_JWT "urn:ietf:params:oauth:token-type:jwt"
+
+/*
+ * RFC 8693: the backend holds the user's ID token from one of its tenant's
+ * providers and gets federation tokens without a browser. The ID token is
+ * validated as at a login (no nonce: none was sent) and mapped the same way,
+ * into a new session; no refresh token is given (the backend can exchange a
+ * fresh ID token).
+ */
+static enum MHD_Result
+grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct site_client *c, const struct fb_form *f, const char *corr)
+{
+	const char *subject = fb_form_get(f, "subject_token");
+	const char *type = fb_form_get(f, "subject_token_type");
+	const char *want = fb_form_get(f, "requested_token_type");
+	const struct fb_conf_provider *prov = NULL;
+	const char *down = NULL; /* the provider whose keys could not be fetched */
+	struct fb_identity *id = NULL;
+	struct opened opened = { 0 };
+	struct fb_err err = { 0 };
+	const char *why = NULL;
+	char *iss = NULL, detail[FB_ERR_MSG_MAX];
+	json_t *claims = NULL, *sid;
+	enum MHD_Result ret;
+
+	if (subject == NULL || type == NULL)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "subject_token and subject_token_type are required", corr);
+	if (strcmp(type, TOKEN_TYPE_ID_TOKEN) != 0)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "subject_token_type must be " TOKEN_TYPE_ID_TOKEN, corr);
+	if (want != NULL && strcmp(want, TOKEN_TYPE_JWT) != 0)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "requested_token_type can only be " TOKEN_TYPE_JWT, corr);
+	if (fb_form_get(f, "actor_token") != NULL)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "delegation (actor_token) is not supported", corr);
+	iss = peek_issuer(subject);
+	(void)snprintf(
+	    detail, sizeof(detail), "no provider of tenant %s has that issuer", c->t->id);
+	for (size_t i = 0; iss != NULL && i < rt->login->n_rps && claims == NULL; i++) {
+		const struct fb_conf_provider *p = fb_oidc_rp_provider(rt->login->rps[i]);
+		if (rt->login->rp_tenants[i] != c->t || strcmp(p->issuer, iss) != 0)
+			continue;
+		fb_rc vrc = fb_oidc_rp_validate_id_token(
+		    rt->login->rps[i], subject, NULL, (int64_t)time(NULL), &claims, &err);
+		if (vrc == FB_OK)
+			prov = p;
+		else {
+			(void)snprintf(detail, sizeof(detail), "%s", err.msg);
+			down = vrc == FB_ERR_IO ? p->name : NULL;
+		}
+	}
+	if (prov == NULL) {
+		fb_log(FB_LOG_WARN, "token [%s]: token exchange refused: %s", corr, detail);
+		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, c->t->id, NULL, NULL, NULL,
+		    down ? "unavailable" : "id_token", detail);
+		free(iss);
+		if (down != NULL) {
+			/* The IdP's keys could not be fetched: try again later, the token may be
+			 * good. */
+			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, down, NULL);
+			return oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "temporarily_unavailable", detail, corr);
+		}
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", detail, corr);
+	}
+	sid = json_object_get(claims, "sid");
+	if (fb_identity_new(prov->name, prov->issuer, login_jstr(claims, "sub"),
+	        json_is_string(sid) ? json_string_value(sid) : NULL, &id, &err) != FB_OK)
+		why = "id_token";
+	else {
+		struct login_facts facts = {
+			.tenant = c->t->id, .provider = prov->name, .id = id, .claims = claims
+		};
+		why = login_open_session(rt, store, &facts, corr, &opened);
+	}
+	if (why != NULL)
+		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant",
+		    strcmp(why, "refused") == 0       ? "the tenant's rules refuse this user"
+		        : strcmp(why, "revoked") == 0 ? "this user's federation access is revoked"
+		                                      : "the user could not be mapped",
+		    corr);
+	else
+		ret = token_response(conn, rt, store, &opened.sess, fb_form_get(f, "audience"),
+		    NULL, TOKEN_TYPE_JWT, corr);
+	login_opened_clear(&opened);
+	fb_identity_free(id);
+	json_decref(claims);
+	free(iss);
+	return ret;
+}
+
+bool
+login_form_content_type(struct MHD_Connection *conn)
+{
+	const char *ct =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	static const char want[] = "application/x-www-form-urlencoded";
+
+	return ct != NULL && strncasecmp(ct, want, sizeof(want) - 1) == 0 &&
+	    (ct[sizeof(want) - 1] == '\0' || ct[sizeof(want) - 1] == ';');
+}
+
+enum MHD_Result
+fb_login_token(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct fb_http_body *body)
+{
+	struct fb_form f = { 0 };
+	struct fb_err err = { 0 };
+	const struct site_client *c;
+	const char *grant, *why = NULL;
+	char corr[CORRELATION_LEN + 1];
+	enum MHD_Result ret;
+
+	login_correlation_new(corr);
+	if (!login_form_content_type(conn))
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "the body must be application/x-www-form-urlencoded", corr);
+	if (fb_form_parse(body->data, body->len, &f, &err) != FB_OK)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", err.msg, corr);
+	if ((c = client_authenticate(conn, rt->login, store, &f, &why)) == NULL) {
+		fb_log(FB_LOG_WARN, "token [%s]: client refused: %s", corr, why);
+		fb_form_clear(&f);
+		return oauth_error(conn, MHD_HTTP_UNAUTHORIZED, "invalid_client", why, corr);
+	}
+	grant = fb_form_get(&f, "grant_type");
+	if (grant == NULL)
+		ret = oauth_error(
+		    conn, MHD_HTTP_BAD_REQUEST, "invalid_request", "grant_type is missing", corr);
+	else if (strcmp(grant, "authorization_code") == 0)
+		ret = grant_code(conn, rt, store, c, &f, corr);
+	else if (strcmp(grant, "refresh_token") == 0)
+		ret = grant_refresh(conn, rt, store, c, &f, corr);
+	else if (strcmp(grant, GRANT_TOKEN_EXCHANGE) == 0)
+		ret = grant_exchange(conn, rt, store, c, &f, corr);
+	else
+		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "unsupported_grant_type",
+		    "grant_type must be authorization_code, refresh_token or " GRANT_TOKEN_EXCHANGE,
+		    corr);
+	fb_form_clear(&f);
+	return ret;
+}
+
+/* ---- POST /logout ---- */
+
+enum MHD_Result
+fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct fb_http_body *body)
+{
+	struct fb_form f = { 0 };
+	struct fb_err err = { 0 };
+	struct fb_session sess = { 0 };
+	const struct site_client *c;
+	const struct fb_conf_tenant *t = NULL;
+	struct fb_oidc_rp *rp;
+	const char *why = NULL, *after;
+	char corr[CORRELATION_LEN + 1], *url = NULL;
+	int64_t now = (int64_t)time(NULL);
+	json_t *doc = NULL, *resp = NULL;
+	enum MHD_Result ret;
+	fb_rc grc;
+
+	login_correlation_new(corr);
+	if (!login_form_content_type(conn) ||
+	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK)
+		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    err.msg[0] ? err.msg : "the body must be application/x-www-form-urlencoded",
+		    corr);
+	if ((c = client_authenticate(conn, rt->login, store, &f, &why)) == NULL) {
+		fb_form_clear(&f);
+		return oauth_error(conn, MHD_HTTP_UNAUTHORIZED, "invalid_client", why, corr);
+	}
+	after = fb_form_get(&f, "post_logout_redirect_uri");
+	doc = login_unseal(rt->login->k_refresh, "refresh", fb_form_get(&f, "refresh_token"));
+	if (doc == NULL)
+		why = "not a refresh token of this bridge";
+	else if (login_jstr(doc, "cid") == NULL ||
+	    strcmp(login_jstr(doc, "cid"), c->c->client_id) != 0)
+		why = "the refresh token was issued to another client";
+	else if (after != NULL && !login_return_to_allowed(c->t, after))
+		why = "post_logout_redirect_uri is not in the tenant's return_to list";
+	if (why != NULL) {
+		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", why, corr);
+		goto done;
+	}
+	/* Ending a session that already ended is not an error (as in RFC 7009); a store
+	 * that does not answer is: the session may well be live. */
+	grc = fb_store_session_get(store, login_jstr(doc, "sid"), &sess, &err);
+	if (grc != FB_OK && grc != FB_ERR_NOTFOUND) {
+		fb_log(FB_LOG_WARN, "logout [%s]: %s", corr, err.msg);
+		ret = oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
+		    "the store is unavailable", corr);
+		goto done;
+	}
+	if (grc == FB_OK) {
+		struct fb_revocation r = { .kind = FB_REVOCATION_SESSION,
+			.value = sess.id,
+			.until = login_revocation_until(rt->conf, now),
+			.reason = "logout",
+			.actor = c->c->client_id };
+		if (fb_store_revoke(store, &r, now, NULL, &err) != FB_OK) {
+			ret = oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "temporarily_unavailable", "the store is unavailable", corr);
+			goto done;
+		}
+		login_audit(store, FB_AUDIT_REVOCATION, corr, sess.tenant, sess.fid, sess.provider,
+		    NULL, "logout", c->c->client_id);
+		fb_log(FB_LOG_INFO, "logout [%s]: session of %s ended by client %s", corr, sess.fid,
+		    c->c->client_id);
+		struct fb_saml_sp *sp;
+		if ((rp = login_find_rp(rt->login, sess.provider, &t)) != NULL &&
+		    fb_oidc_rp_end_session_url(rp, after, now, &url, &err) != FB_OK)
+			fb_log(FB_LOG_WARN, "logout [%s]: no end-session URL: %s", corr, err.msg);
+		/* SAML: a signed LogoutRequest; the IdP answers at /saml/slo with RelayState. */
+		if ((sp = login_find_sp(rt->login, sess.provider, &t)) != NULL &&
+		    fb_saml_sp_logout_url(
+		        sp, sess.subject, sess.idp_session, after, now, &url, &err) != FB_OK)
+			fb_log(
+			    FB_LOG_WARN, "logout [%s]: no SAML LogoutRequest: %s", corr, err.msg);
+	}
+	resp = json_pack("{s:b}", "session_ended", 1);
+	if (resp != NULL && url != NULL)
+		(void)json_object_set_new(resp, "end_session_url", json_string(url));
+	{
+		char *text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+		const char *headers[] = { "X-Correlation-Id", corr, NULL };
+		ret = text ? login_queue(
+		                 conn, MHD_HTTP_OK, "application/json", text, strlen(text), headers)
+		           : MHD_NO;
+		free(text);
+	}
+done:
+	fb_session_clear(&sess);
+	json_decref(doc);
+	json_decref(resp);
+	free(url);
+	fb_form_clear(&f);
+	return ret;
+}
+
+/* ---- POST /oidc/backchannel-logout ---- */
+
+/* A string claim of a compact JWS, unverified: only to choose whose keys verify it. */
+static char *
+peek_claim(const char *token, const char *name)
+{
+	const char *a = strchr(token, '.'), *b = a ? strchr(a + 1, '.') : NULL;
+	size_t n = 0, len = a && b ? (size_t)(b - a - 1) : 0;
+	unsigned char *raw;
+	json_t *doc;
+	char *v = NULL;
+
+	if (len == 0 || len > 16384 || (raw = malloc(len)) == NULL)
+		return NULL;
+	if (fb_b64url_decode(a + 1, len, raw, len, &n) == FB_OK &&
+	    (doc = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL)) != NULL) {
+		if (json_is_string(json_object_get(doc, name)))
+			v = strdup(login_jstr(doc, name));
+		json_decref(doc);
+	}
+	free(raw);
+	return v;
+}
+
+static char *
+peek_issuer(const char *token)
+{
+	return peek_claim(token, "iss");
+}
+
+enum MHD_Result
+fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct fb_http_body *body)
+{
+	const char *headers[] = { "X-Correlation-Id", NULL, NULL };
+	struct fb_form f = { 0 };
+	struct fb_err err = { 0 };
+	struct fb_revocation r = { 0 };
+	const struct fb_conf_provider *prov = NULL;
+	const struct fb_conf_tenant *t = NULL;
+	const char *token, *why = NULL;
+	char corr[CORRELATION_LEN + 1], *iss = NULL;
+	int64_t now = (int64_t)time(NULL), seq = 0;
+	json_t *claims = NULL;
+	enum MHD_Result ret;
+	bool first = false;
+
+	login_correlation_new(corr);
+	headers[1] = corr;
+	/* Back-Channel Logout 1.0, 2.8: 200 when done, 400 with an OAuth error otherwise. */
+	if (!login_form_content_type(conn) ||
+	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK ||
+	    (token = fb_form_get(&f, "logout_token")) == NULL) {
+		fb_form_clear(&f);
+		return oauth_error(
+		    conn, MHD_HTTP_BAD_REQUEST, "invalid_request", "no logout_token", corr);
+	}
+	iss = peek_issuer(token);
+	why = "no provider of this bridge has that issuer";
+	for (size_t i = 0; iss != NULL && i < rt->login->n_rps && claims == NULL; i++) {
+		prov = fb_oidc_rp_provider(rt->login->rps[i]);
+		if (strcmp(prov->issuer, iss) != 0)
+			continue;
+		t = rt->login->rp_tenants[i];
+		if (fb_oidc_rp_validate_logout(rt->login->rps[i], token, now, &claims, &err) !=
+		    FB_OK)
+			why = err.msg;
+	}
+	if (claims != NULL) {
+		why = NULL;
+		if (fb_store_once_consume(store, FB_ONCE_LOGOUT_TOKEN, login_jstr(claims, "jti"),
+		        login_jint(claims, "exp") + rt->conf->tokens.clock_skew, now, &first,
+		        &err) != FB_OK)
+			why = "the store is unavailable";
+		else if (!first)
+			why = "logout token replayed";
+	}
+	if (why == NULL) {
+		/* The IdP session when named (every bridge session it opened), else the subject. */
+		r.kind =
+		    login_jstr(claims, "sid") ? FB_REVOCATION_IDP_SESSION : FB_REVOCATION_SUBJECT;
+		r.issuer = prov->issuer;
+		r.value = login_jstr(claims, "sid") ? login_jstr(claims, "sid")
+		                                    : login_jstr(claims, "sub");
+		r.until = login_revocation_until(rt->conf, now);
+		r.reason = "OpenID Connect back-channel logout";
+		r.actor = prov->name;
+		if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK)
+			why = "the store is unavailable";
+	}
+	if (why != NULL) {
+		fb_log(FB_LOG_WARN, "back-channel logout [%s]: refused: %s", corr, why);
+		login_audit(store, FB_AUDIT_REVOCATION, corr, t ? t->id : NULL, NULL,
+		    prov ? prov->name : NULL, NULL, "backchannel_logout", why);
+		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", why, corr);
+	} else {
+		fb_log(FB_LOG_INFO, "back-channel logout [%s]: provider %s: %s revoked (%lld)",
+		    corr, prov->name, fb_revocation_kind_name(r.kind), (long long)seq);
+		login_audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, prov->name, NULL,
+		    "backchannel_logout", fb_revocation_kind_name(r.kind));
+		ret = login_queue(conn, MHD_HTTP_OK, "application/json", "{}\n", 3, headers);
+	}
+	json_decref(claims);
+	free(iss);
+	fb_form_clear(&f);
+	return ret;
+}
