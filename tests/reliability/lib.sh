@@ -51,15 +51,20 @@ LUA
 	wrk -t1 -c32 -d"${secs}s" -s "$FB_TMP/wrk.lua" "$url" | sed -n 's/^wrk //p'
 }
 
-# issue_tokens N FILE: N tokens from installation A (examples/pair) to B's
-# tenant, for N different users, one a line.
+# issue_tokens N FILE FROM TO: N tokens, for N different users, from the
+# examples/pair installation FROM (a or b) to the other's tenant, one a line.
 issue_tokens() {
+	case "$3-$4" in
+	a-b) set -- "$1" "$2" installation-a.yaml HZnKEBoqDU HWqHczeM2P 200000 a.example ;;
+	b-a) set -- "$1" "$2" installation-b.yaml HWqHczeM2P HZnKEBoqDU 300000 b.example ;;
+	*) fail "issue_tokens: FROM TO is a b or b a" ;;
+	esac
 	: >"$2"
 	i=0
 	while [ "$i" -lt "$1" ]; do
-		"$FB_BINARY" token issue -c "$FB_TMP/examples/pair/installation-a.yaml" --tenant HZnKEBoqDU \
-			--fid "fid:0/HZnKEBoqDU/$((200000 + i))" --audience HWqHczeM2P --attr email=u$i@a.example \
-			--ttl 15m >>"$2" || fail "token issue"
+		"$FB_BINARY" token issue -c "$FB_TMP/examples/pair/$3" --tenant "$4" \
+			--fid "fid:0/$4/$(($6 + i))" --audience "$5" --attr "email=u$i@$7" \
+			--ttl 15m >>"$2" || fail "token issue ($3)"
 		i=$((i + 1))
 	done
 }
@@ -167,13 +172,10 @@ logins() {
 # json_field JSON KEY: one top-level field of a JSON object.
 json_field() { node -e 'const v=JSON.parse(process.argv[1])[process.argv[2]];console.log(typeof v==="object"?JSON.stringify(v):v)' "$1" "$2"; }
 
-# b_tokens N FILE: N tokens from B (examples/pair) to A's tenant, one a line.
-b_tokens() {
-	: >"$2"
-	i=0
-	while [ "$i" -lt "$1" ]; do
-		"$FB_BINARY" token issue -c "$PAIR/installation-b.yaml" --tenant HWqHczeM2P \
-			--fid "fid:0/HWqHczeM2P/$((300000 + i))" --audience HZnKEBoqDU --ttl 15m >>"$2" || fail "token issue at B"
-		i=$((i + 1))
-	done
+# a_checks SECONDS: relay checks at A's /validate with the tokens of B in
+# $FB_TMP/b-tokens (issue_tokens ... b a), as B's messages would be; prints
+# wrk_run's figures.
+a_checks() {
+	wrk_run "$1" "$FB_TMP/b-tokens" "$A/validate" "X-Fed-Tenant: HZnKEBoqDU" \
+		"X-Fed-Peer-Cert-S256: $(cert_s256 "$KEYS/b-to-a.cert.pem")"
 }

@@ -20,12 +20,8 @@ op_setup
 op_start
 a_config embedded:state-a
 a_start "$FB_TMP/a.log"
-b_tokens 16 "$FB_TMP/b-tokens"
-s256=$(cert_s256 "$KEYS/b-to-a.cert.pem")
-checks() { # SECONDS: relay checks at A's /validate with B's tokens, as B's messages would be
-	wrk_run "$1" "$FB_TMP/b-tokens" "$A/validate" "X-Fed-Tenant: HZnKEBoqDU" "X-Fed-Peer-Cert-S256: $s256"
-}
-read -r n non2xx sock rate p50 p99 max <<<"$(checks 3)"
+issue_tokens 16 "$FB_TMP/b-tokens" b a
+read -r n non2xx sock rate p50 p99 max <<<"$(a_checks 3)"
 [ "$n" -gt 0 ] && [ "$non2xx" = 0 ] && [ "$sock" = 0 ] || fail "relay checks at A before any fault: $n $non2xx $sock"
 figure checks_rate_before "${rate%.*}" "relay checks/s at A with no fault (3 s)"
 
@@ -57,7 +53,7 @@ kill "$OP_PID"
 wait "$OP_PID" 2>/dev/null || true
 op_start
 fails0=$(metric "$A" 'fedbridge_idp_refresh_failures_total{provider="corp"}')
-checks 6 >"$FB_TMP/checks.jwks" &
+a_checks 6 >"$FB_TMP/checks.jwks" &
 checks_pid=$!
 out=$(logins run --provider corp --return-to "$APP" --users "$LOGIN_USERS" --out "$FB_TMP/jwks2.jsonl" --count 20 --concurrency 4)
 wait "$checks_pid"

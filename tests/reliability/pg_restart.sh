@@ -19,8 +19,7 @@ op_setup
 op_start
 a_config "postgresql://postgres@localhost/postgres?host=$PG_DIR"
 a_start "$FB_TMP/a.log"
-b_tokens 16 "$FB_TMP/b-tokens"
-s256=$(cert_s256 "$KEYS/b-to-a.cert.pem")
+issue_tokens 16 "$FB_TMP/b-tokens" b a
 ready() { curl -s -o /dev/null -w '%{http_code}' "$A/readyz"; }
 [ "$(ready)" = 200 ] || fail "A is not ready"
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -28,8 +27,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 logins run --provider corp --return-to "$APP" --users "$LOGIN_USERS" --out "$FB_TMP/pg.jsonl" \
 	--seconds "$seconds" --concurrency 16 --logout-every 4 >"$FB_TMP/pg.out" &
 driver=$!
-wrk_run "$seconds" "$FB_TMP/b-tokens" "$A/validate" "X-Fed-Tenant: HZnKEBoqDU" \
-	"X-Fed-Peer-Cert-S256: $s256" >"$FB_TMP/checks.out" &
+a_checks "$seconds" >"$FB_TMP/checks.out" &
 checks=$!
 # The database goes away once 30 sessions are acknowledged.
 deadline=$(( $(date +%s) + seconds ))

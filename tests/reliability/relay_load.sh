@@ -22,7 +22,7 @@ examples_copy
 pair="$FB_TMP/examples/pair"
 keys="$pair/keys"
 B="$pair/installation-b.yaml"
-issue_tokens 64 "$FB_TMP/tokens"
+issue_tokens 64 "$FB_TMP/tokens" a b
 
 # Under AddressSanitizer two things of its own would read as growth: freed
 # memory waits in a quarantine (256 MiB by default) before reuse, and the
