@@ -51,10 +51,11 @@ static struct {
 	atomic_uint_fast64_t bucket[N_BOUNDS + 1];
 	atomic_uint_fast64_t sum_ns;
 } hists[] = {
-	[FB_HIST_VALIDATE] = { "fedbridge_validate_duration_seconds",
-	    "Time to answer one relay check at /validate." },
-	[FB_HIST_LOGIN_CALLBACK] = { "fedbridge_login_callback_duration_seconds",
-	    "Time to finish a login at /oidc/callback or /saml/acs (IdP round trips included)." },
+	[FB_HIST_VALIDATE] = { .name = "fedbridge_validate_duration_seconds",
+	    .help = "Time to answer one relay check at /validate." },
+	[FB_HIST_LOGIN_CALLBACK] = { .name = "fedbridge_login_callback_duration_seconds",
+	    .help = "Time to finish a login at /oidc/callback or /saml/acs (IdP round trips "
+	            "included)." },
 };
 
 static void

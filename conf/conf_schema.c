@@ -1210,13 +1210,16 @@ check_client(struct conf_ctx *c, const struct conf_node *map, const char *path, 
 	static const char *const secret_keys[] = { "client_secret_file", NULL };
 	static const char *const jwks_keys[] = { "jwks", NULL };
 	struct fb_conf_client *cl = obj;
+	bool ok; /* both checks run, so one pass reports every finding */
 
-	if (cl->auth == FB_CLIENT_AUTH_PRIVATE_KEY_JWT)
-		return forbid_keys(c, map, path, secret_keys, "not used with private_key_jwt") &
-		    need_keys(c, map, path, jwks_need, "for client_auth private_key_jwt");
-	return forbid_keys(c, map, path, jwks_keys, "only used with private_key_jwt") &
-	    need_keys(c, map, path, secret_need,
-	        "for client_auth client_secret_basic or client_secret_post");
+	if (cl->auth == FB_CLIENT_AUTH_PRIVATE_KEY_JWT) {
+		ok = forbid_keys(c, map, path, secret_keys, "not used with private_key_jwt");
+		return need_keys(c, map, path, jwks_need, "for client_auth private_key_jwt") && ok;
+	}
+	ok = forbid_keys(c, map, path, jwks_keys, "only used with private_key_jwt");
+	return need_keys(c, map, path, secret_need,
+	           "for client_auth client_secret_basic or client_secret_post") &&
+	    ok;
 }
 
 static bool

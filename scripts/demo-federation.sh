@@ -59,19 +59,25 @@ started() { pids="$pids $1"; }
 bridge_started() { bridges="$bridges $1:$2"; }
 
 say() { printf '%s\n' "$*"; }
+# die MESSAGE: names the failed step, then shows the tail of every log the demo
+# wrote (the bridges', the relays', the IdPs', npm's), since the scratch folder
+# holding them is removed on exit.
 die() {
+	local f
 	printf 'demo: FAILED: %s\n' "$*" >&2
-	for f in "$W"/a/bridge.log "$W"/b/bridge.log "$W"/*/nginx/error.log; do
-		[ -s "$f" ] && { echo "--- tail of $f" >&2; tail -n 15 "$f" >&2; }
-	done
+	while IFS= read -r f; do
+		[ -s "$f" ] && { echo "--- tail of ${f#"$W"/}" >&2; tail -n 15 "$f" >&2; }
+	done < <(find "$W" -name '*.log' -not -path '*/node_modules/*' | sort)
 	exit 1
 }
 ms() { date +%s%3N; }
-# wait_for FILE PATTERN: polls a log (no fixed sleeps).
+# wait_for FILE PATTERN [SECONDS] [PID]: polls a log (no fixed sleeps); stops
+# waiting, failing, when PID has exited.
 wait_for() {
 	local deadline=$(($(date +%s) + ${3:-30}))
 	until grep -q -- "$2" "$1" 2>/dev/null; do
 		[ "$(date +%s)" -lt "$deadline" ] || die "timed out waiting for '$2' in $1"
+		[ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || die "the process writing $1 exited before '$2'"
 		sleep 0.05
 	done
 }
@@ -102,6 +108,8 @@ urlenc() { printf '%s' "$1" | sed 's/%/%25/g; s/:/%3A/g; s/\//%2F/g; s/?/%3F/g; 
 for tool in node npm nginx php openssl curl; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (scripts/deps.sh demo installs it)"
 done
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 18) ? 0 : 1)' ||
+	die "node $(node --version) at $(command -v node) is too old: the OpenID provider needs Node.js 20.18 or later (scripts/deps.sh demo brings one into .deps/node)"
 
 A_TENANT=HZnKEBoqDU
 B_TENANT=HWqHczeM2P
@@ -188,7 +196,7 @@ cat >"$W/op.json" <<JSON
 JSON
 node "$W/oidc-op/provider.mjs" "$W/op.json" >"$W/op.log" 2>&1 &
 started $!
-wait_for "$W/op.log" "^ready "
+wait_for "$W/op.log" "^ready " 30 $!
 op_version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$W/oidc-op/node_modules/oidc-provider/package.json")
 
 conf() { # SIDE NAME DOMAIN PORT RELAY_PORT TENANT PROVIDER_YAML MAPPING_YAML APP

@@ -8,6 +8,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh demo
+root=$(pwd)
+. scripts/node-env.sh
 
 if [ -z "${FB_BINARY:-}" ]; then
 	dir=build

@@ -16,12 +16,20 @@ for f in $files; do
 	fi
 done
 # clang-tidy reads the flags of each translation unit from the build.
-# Sanitizer flags are GCC's there too; clang-tidy understands them.
+# Sanitizer flags are GCC's there too; clang-tidy understands them. One
+# clang-tidy per core, a few files each, each batch's report kept whole.
 srcs=$(echo "$files" | tr ' ' '\n' | grep '\.c$')
-if ! clang-tidy -p "$build" --quiet $srcs >"${TMPDIR:-/tmp}/fb-tidy.$$" 2>&1; then
-	cat "${TMPDIR:-/tmp}/fb-tidy.$$" >&2
+jobs=$(nproc 2>/dev/null || echo 2)
+reports=$(mktemp -d "${TMPDIR:-/tmp}/fb-tidy.XXXXXX")
+# shellcheck disable=SC2016
+if ! printf '%s\n' $srcs | xargs -P "$jobs" -n 4 sh -c '
+	reports=$0 build=$1
+	shift
+	out=$(mktemp "$reports/batch.XXXXXX")
+	clang-tidy -p "$build" --quiet "$@" >"$out" 2>&1 && rm -f "$out"' "$reports" "$build"; then
+	cat "$reports"/batch.* >&2
 	bad=1
 fi
-rm -f "${TMPDIR:-/tmp}/fb-tidy.$$"
+rm -rf "$reports"
 [ "$bad" = 0 ] && echo "lint: $(echo "$files" | wc -w) files clean"
 exit "$bad"

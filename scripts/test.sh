@@ -6,6 +6,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
+root=$(pwd)
+. scripts/node-env.sh
 
 jobs=$(nproc 2>/dev/null || echo 2)
 dir=${FB_BUILD_DIR:-build-test}
@@ -19,7 +21,7 @@ export LSAN_OPTIONS=print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null 2>&1; then
-	CC=clang cmake -S . -B "$dir-fuzz" -DCMAKE_BUILD_TYPE=Debug -DFB_FUZZ=ON \
+	CC=clang cmake -S . -B "$dir-fuzz" -DCMAKE_BUILD_TYPE=Debug -DFB_FUZZ=ON -DFB_WERROR=ON \
 	    -DFB_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
 	cmake --build "$dir-fuzz" -j "$jobs" --target fuzzers >/dev/null
 	(cd "$dir-fuzz" && ctest -L '^fuzz-run$' --output-on-failure -j "$jobs")

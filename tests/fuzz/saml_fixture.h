@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,17 +33,36 @@ fixture_write(const char *path, const char *text, size_t len, mode_t mode)
 		abort();
 }
 
+static inline void saml_fixture_remove(struct saml_fixture *fx);
+
+/* The fixture whose files go at exit: libFuzzer and the corpus replay never
+ * return to the target, so the throwaway private key is removed by atexit. */
+static struct saml_fixture *saml_fixture_at_exit;
+
+static inline void
+saml_fixture_cleanup(void)
+{
+	if (saml_fixture_at_exit != NULL)
+		saml_fixture_remove(saml_fixture_at_exit);
+	saml_fixture_at_exit = NULL;
+}
+
 static inline void
 saml_fixture_init(struct saml_fixture *fx)
 {
+	static bool registered;
 	EVP_PKEY *k = EVP_RSA_gen(2048);
 	X509 *x = X509_new();
 	FILE *f;
 	unsigned char *der = NULL;
 	int n;
+	const char *tmp = getenv("TMPDIR");
 
 	memset(fx, 0, sizeof(*fx));
-	(void)snprintf(fx->dir, sizeof(fx->dir), "/tmp/fb-fuzz-saml.XXXXXX");
+	if (tmp == NULL || *tmp == '\0' ||
+	    strlen(tmp) > sizeof(fx->dir) - sizeof("/fb-fuzz-saml.XXXXXX"))
+		tmp = "/tmp";
+	(void)snprintf(fx->dir, sizeof(fx->dir), "%s/fb-fuzz-saml.XXXXXX", tmp);
 	if (k == NULL || x == NULL || mkdtemp(fx->dir) == NULL)
 		abort();
 	(void)snprintf(fx->key, sizeof(fx->key), "%s/sp.key", fx->dir);
@@ -71,6 +91,10 @@ saml_fixture_init(struct saml_fixture *fx)
 	fx->p.idp_metadata = fx->metadata;
 	fx->p.sp_key = fx->key;
 	fx->p.sp_cert = fx->cert;
+	if (!registered && atexit(saml_fixture_cleanup) != 0)
+		abort();
+	registered = true;
+	saml_fixture_at_exit = fx;
 }
 
 /* Removes the fixture's files and directory. */
@@ -83,6 +107,8 @@ saml_fixture_remove(struct saml_fixture *fx)
 	(void)rmdir(fx->dir);
 	free(fx->cert_b64);
 	fx->cert_b64 = NULL;
+	if (saml_fixture_at_exit == fx)
+		saml_fixture_at_exit = NULL;
 }
 
 /* IdP metadata naming entity with the fixture's certificate as its signing key. */

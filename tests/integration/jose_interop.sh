@@ -7,8 +7,7 @@
 # break the contract are denied for the right reason.
 . "$(dirname "$0")/lib.sh"
 
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
-	fail "node and npm are needed for the JOSE interop test; scripts/deps.sh test installs them"
+need_node "the JOSE interop test"
 
 passed=0
 ok() {

@@ -4,6 +4,8 @@ set -eu
 
 : "${FB_BINARY:?FB_BINARY must name the fedbridge binary}"
 : "${FB_SOURCE_DIR:?FB_SOURCE_DIR must name the source tree}"
+root=$FB_SOURCE_DIR
+. "$FB_SOURCE_DIR/scripts/node-env.sh"
 
 FB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedbridge-test.XXXXXX")
 FB_PIDS=""
@@ -44,6 +46,15 @@ examples_copy() {
 	for mk in "$FB_TMP"/examples/make-keys.sh "$FB_TMP"/examples/*/make-keys.sh; do
 		"$mk" >/dev/null
 	done
+}
+
+# need_node WHAT: node and npm on PATH, Node.js 20.18 or later (what
+# oidc-provider and the scripted browser call); fails naming WHAT otherwise.
+need_node() {
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+		fail "node and npm are needed for $1; scripts/deps.sh test installs them"
+	node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 18) ? 0 : 1)' ||
+		fail "node $(node --version) at $(command -v node) is too old for $1: Node.js 20.18 or later is needed (scripts/deps.sh test brings one into .deps/node)"
 }
 
 # npm_copy DIR DEST: tests/DIR (a package with its lock file) copied to DEST

@@ -15,8 +15,7 @@
 # refresh is refused and B answers revoked.
 . "$(dirname "$0")/lib.sh"
 
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
-	fail "node and npm are needed for the OpenID Connect test; scripts/deps.sh test installs them"
+need_node "the OpenID Connect test"
 
 passed=0
 ok() {

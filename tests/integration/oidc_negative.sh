@@ -9,7 +9,7 @@
 # callback replay and RFC 9207 mix-ups are refused.
 . "$(dirname "$0")/lib.sh"
 
-command -v node >/dev/null 2>&1 || fail "node is needed for the OpenID Connect tests"
+need_node "the OpenID Connect tests"
 
 passed=0
 ok() {

@@ -14,7 +14,7 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$FB_SOURCE_DIR/
 
 command -v php >/dev/null 2>&1 && [ -d /usr/share/simplesamlphp/www ] ||
 	fail "simplesamlphp and php-cli are needed; scripts/deps.sh test installs them"
-command -v node >/dev/null 2>&1 || fail "node is needed for the scripted browser"
+need_node "the scripted browser"
 
 passed=0
 ok() {

@@ -74,8 +74,7 @@ issue_tokens() {
 # $FB_TMP, copies the examples, picks ports and writes the secrets. Sets
 # PAIR, KEYS, OP (issuer URL), A_PORT, A (bridge URL), APP (return_to).
 op_setup() {
-	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
-		fail "node and npm are needed; scripts/deps.sh test installs them"
+	need_node "the OpenID provider"
 	OP_DIR="$FB_TMP/oidc-op"
 	npm_copy oidc-op "$OP_DIR"
 	examples_copy
