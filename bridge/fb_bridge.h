@@ -16,6 +16,7 @@
 struct fb_serve_opts {
 	const char *conf_path;
 	const char *listen; /* overrides installation.listen when set; port 0 picks a free one */
+	const char *relay_listen; /* overrides installation.relay_listen the same way */
 	const char *pid_file; /* written once listening, removed at a clean stop; may be NULL */
 };
 

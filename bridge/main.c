@@ -40,7 +40,8 @@ static const char usage_check[] =
     "  -h, --help          this text\n";
 
 static const char usage_serve[] =
-    "usage: fedbridge serve -c FILE [--listen HOST:PORT] [--pid-file FILE]\n"
+    "usage: fedbridge serve -c FILE [--listen HOST:PORT] [--relay-listen HOST:PORT]\n"
+    "       [--pid-file FILE]\n"
     "\n"
     "Runs the bridge in the foreground, logging to stderr. SIGHUP reloads FILE:\n"
     "a file with errors is refused (the errors are logged) and the running\n"
@@ -48,6 +49,7 @@ static const char usage_serve[] =
     "\n"
     "  -c, --config FILE        the configuration file\n"
     "  -l, --listen HOST:PORT   override installation.listen (port 0: any free port)\n"
+    "  -r, --relay-listen HOST:PORT  override installation.relay_listen (port 0: any free port)\n"
     "  -p, --pid-file FILE      write the process id there once listening (for reload)\n"
     "  -h, --help               this text\n";
 
@@ -205,18 +207,22 @@ cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "relay-listen", required_argument, NULL, 'r' },
 		{ "pid-file", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	struct fb_serve_opts so = { 0 };
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:l:p:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:r:p:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			so.conf_path = optarg;
 			break;
 		case 'l':
 			so.listen = optarg;
+			break;
+		case 'r':
+			so.relay_listen = optarg;
 			break;
 		case 'p':
 			so.pid_file = optarg;

@@ -351,6 +351,10 @@ handle_jwks(struct MHD_Connection *conn)
 /* ---- metrics (Prometheus text format) ---- */
 
 static atomic_uint_fast64_t relay_checks[FB_VERIFY_REASONS];
+/* Checks refused before any decision: a peer-certificate header the listener does not take. */
+static atomic_uint_fast64_t relay_header_refusals;
+/* installation.relay_peer_cert_header of the configuration in force. */
+static atomic_int relay_peer_cert_header;
 /* log.attributes of the configuration in force, read on every relay decision. */
 static atomic_bool log_attributes;
 
@@ -389,6 +393,10 @@ handle_metrics(struct MHD_Connection *conn)
 		    i == FB_VERIFY_ALLOW ? "allow" : "deny",
 		    fb_verify_reason_name((enum fb_verify_reason)i),
 		    (unsigned long long)atomic_load(&relay_checks[i]));
+	(void)fb_buf_printf(&b,
+	    "# TYPE fedbridge_relay_bad_requests_total counter\n"
+	    "fedbridge_relay_bad_requests_total{reason=\"peer_cert_header\"} %llu\n",
+	    (unsigned long long)atomic_load(&relay_header_refusals));
 	(void)fb_buf_printf(&b,
 	    "# TYPE fedbridge_verify_cache_hits_total counter\nfedbridge_verify_cache_hits_total "
 	    "%llu\n"
@@ -587,10 +595,58 @@ handle_validate(struct MHD_Connection *conn)
 	return ret;
 }
 
+/* How often each peer-certificate header occurs in one request. */
+struct peer_headers {
+	unsigned n[2]; /* by enum fb_conf_peer_cert_header */
+};
+
+static const char *const peer_header_names[] = {
+	[FB_PEER_CERT_PEM] = "X-Fed-Peer-Cert",
+	[FB_PEER_CERT_S256] = "X-Fed-Peer-Cert-S256",
+};
+
+static enum MHD_Result
+count_peer_headers(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct peer_headers *h = cls;
+
+	(void)kind;
+	(void)value;
+	for (size_t i = 0; i < 2; i++)
+		if (strcasecmp(key, peer_header_names[i]) == 0)
+			h->n[i]++;
+	return MHD_YES;
+}
+
+/*
+ * A relay gives the peer's certificate through one header, the one the
+ * configuration names. The other one, or either twice, can only come from a
+ * relay that passes a sender's own headers on to /validate: the check is
+ * refused before any decision, never answered from what the sender claims.
+ */
+static enum MHD_Result
+refuse_peer_headers(
+    struct MHD_Connection *conn, const struct peer_headers *h, enum fb_conf_peer_cert_header want)
+{
+	const char *headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", "X-Fed-Reason",
+		"peer_cert_header", NULL };
+	char corr[65];
+
+	correlation_for(conn, corr);
+	atomic_fetch_add_explicit(&relay_header_refusals, 1, memory_order_relaxed);
+	fb_log(FB_LOG_WARN,
+	    "relay [%s]: refused: %u %s and %u %s header(s), this bridge takes one %s only "
+	    "(installation.relay_peer_cert_header); does the relay pass a sender's headers on?",
+	    corr, h->n[FB_PEER_CERT_PEM], peer_header_names[FB_PEER_CERT_PEM],
+	    h->n[FB_PEER_CERT_S256], peer_header_names[FB_PEER_CERT_S256], peer_header_names[want]);
+	return respond_with(conn, MHD_HTTP_BAD_REQUEST,
+	    "{\"decision\":\"deny\",\"reason\":\"peer_cert_header\"}\n", headers);
+}
+
 static enum MHD_Result
 handle_validate_timed(struct MHD_Connection *conn)
 {
-	const char *auth, *tenant, *sender, *cert, *s256;
+	const char *auth, *tenant, *sender, *peer;
 	struct fb_verify_input in;
 	struct fb_verify_result r;
 	unsigned char sha[FB_VERIFY_SHA256_LEN];
@@ -599,16 +655,21 @@ handle_validate_timed(struct MHD_Connection *conn)
 	struct fb_buf body;
 	enum MHD_Result ret;
 	unsigned status;
+	struct peer_headers ph = { { 0 } };
+	enum fb_conf_peer_cert_header want = (enum fb_conf_peer_cert_header)atomic_load_explicit(
+	    &relay_peer_cert_header, memory_order_relaxed);
 
+	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, count_peer_headers, &ph);
+	if (ph.n[want == FB_PEER_CERT_PEM ? FB_PEER_CERT_S256 : FB_PEER_CERT_PEM] != 0 ||
+	    ph.n[want] > 1)
+		return refuse_peer_headers(conn, &ph, want);
 	auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	tenant = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Fed-Tenant");
 	sender = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Fed-Sender");
-	cert = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Fed-Peer-Cert");
-	s256 = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Fed-Peer-Cert-S256");
-	if (s256 != NULL && *s256 != '\0')
-		have_cert = peer_s256(s256, sha);
-	else if (cert != NULL && *cert != '\0')
-		have_cert = peer_cert_sha256(cert, sha);
+	peer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, peer_header_names[want]);
+	if (peer != NULL && *peer != '\0')
+		have_cert =
+		    want == FB_PEER_CERT_S256 ? peer_s256(peer, sha) : peer_cert_sha256(peer, sha);
 
 	memset(&in, 0, sizeof(in));
 	if (auth != NULL && strncasecmp(auth, "Fed ", 4) == 0) {
@@ -681,6 +742,13 @@ handle_validate_timed(struct MHD_Connection *conn)
 	fb_verify_result_clear(&r);
 	return ret;
 }
+
+/* Which listener a request came in on: the public one (browsers, backends,
+ * remotes) or the relays' own (installation.relay_listen). */
+enum listener { LISTENER_PUBLIC, LISTENER_RELAY };
+static const enum listener listener_public = LISTENER_PUBLIC, listener_relay = LISTENER_RELAY;
+/* Set once at start: a relays' listener serves /validate, the public one does not. */
+static bool has_relay_listener;
 
 /* Per request: the body, gathered for the endpoints that read one. */
 struct request {
@@ -777,8 +845,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	    strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 	struct request *req = *req_cls;
+	const enum listener *at = cls;
 
-	(void)cls;
 	(void)version;
 	/* First call per request: headers only. Only the form endpoints keep a body. */
 	if (req == NULL)
@@ -801,6 +869,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	/* The relays' listener answers the relay check and health, nothing else; with one,
+	 * the public listener no longer answers the relay check. */
+	if (*at == LISTENER_RELAY && strcmp(url, "/validate") != 0 &&
+	    strcmp(url, "/healthz") != 0 && strcmp(url, "/readyz") != 0)
+		return respond(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}\n", NULL);
+	if (*at == LISTENER_PUBLIC && has_relay_listener && strcmp(url, "/validate") == 0)
+		return respond(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}\n", NULL);
 	if (strncmp(url, "/login/", 7) == 0 || strcmp(url, "/oidc/callback") == 0 ||
 	    strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
 	    strcmp(url, "/oidc/backchannel-logout") == 0 || strncmp(url, "/saml/acs/", 10) == 0 ||
@@ -1045,6 +1120,47 @@ parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
+/* Both NULL, or the same text. */
+static bool
+same_str(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * One HTTP listener on LISTEN (host:port, port 0: any free one) whose
+ * requests are routed as AT says; its port goes to *port. NULL (logged)
+ * when it cannot listen.
+ */
+static struct MHD_Daemon *
+start_listener(const char *listen, const enum listener *at, unsigned threads, unsigned *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+
+	if (parse_listen(listen, &ss, &sslen) != 0) {
+		fb_log(FB_LOG_ERROR, "cannot listen on %s: expected host:port", listen);
+		return NULL;
+	}
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
+	    NULL, NULL, on_request, (void *)at, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)SERVE_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)SERVE_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)SERVE_CONNECTION_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+	    NULL, MHD_OPTION_END);
+	if (d == NULL) {
+		fb_log(FB_LOG_ERROR, "cannot listen on %s: %s", listen, strerror(errno));
+		return NULL;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	*port = info ? (unsigned)info->port : 0U;
+	return d;
+}
+
 static void
 log_diags(const struct fb_conf_diags *d, const char *what)
 {
@@ -1114,9 +1230,15 @@ reload(const char *path)
 	if (strcmp(next->conf->installation.listen, cur->conf->installation.listen) != 0)
 		fb_log(FB_LOG_WARN, "installation.listen changed to %s: takes effect on restart",
 		    next->conf->installation.listen);
+	if (!same_str(next->conf->installation.relay_listen, cur->conf->installation.relay_listen))
+		fb_log(FB_LOG_WARN,
+		    "installation.relay_listen changed to %s: takes effect on restart",
+		    next->conf->installation.relay_listen ? next->conf->installation.relay_listen
+		                                          : "none");
 	runtime_unref(cur);
 	fb_log_setup(next->conf->log.level, next->conf->log.format);
 	atomic_store(&log_attributes, next->conf->log.attributes);
+	atomic_store(&relay_peer_cert_header, (int)next->conf->installation.relay_peer_cert);
 	runtime_install(next, trusts);
 	fb_log(FB_LOG_INFO, "configuration reloaded: generation %lu", next->generation);
 }
@@ -1127,21 +1249,20 @@ fb_serve(const struct fb_serve_opts *opts)
 	struct fb_verify_trusts *trusts = NULL;
 	struct fb_verify_opts vo;
 	struct fb_err err = { 0 };
-	struct sockaddr_storage ss;
-	socklen_t sslen = 0;
-	struct MHD_Daemon *d;
-	const union MHD_DaemonInfo *info;
-	const char *listen;
+	struct MHD_Daemon *d, *relay_d = NULL;
+	const char *listen, *relay_listen;
 	struct runtime *rt;
 	sigset_t set;
 	pthread_t refresher_thread, feeder_thread;
 	long ncpu;
+	unsigned threads, port = 0, relay_port = 0;
 	int sig, status = 1;
 
 	if ((rt = load_runtime(opts->conf_path, "configuration", &trusts)) == NULL)
 		return 1;
 	fb_log_setup(rt->conf->log.level, rt->conf->log.format);
 	atomic_store(&log_attributes, rt->conf->log.attributes);
+	atomic_store(&relay_peer_cert_header, (int)rt->conf->installation.relay_peer_cert);
 	fb_federation_verify_opts(rt->conf, &vo);
 	vo.cache_entries = SERVE_VERIFY_CACHE;
 	if (fb_verifier_new(&vo, &state.verifier, &err) != FB_OK) {
@@ -1152,11 +1273,10 @@ fb_serve(const struct fb_serve_opts *opts)
 	}
 	runtime_install(rt, trusts);
 	listen = opts->listen ? opts->listen : rt->conf->installation.listen;
+	relay_listen =
+	    opts->relay_listen ? opts->relay_listen : rt->conf->installation.relay_listen;
+	has_relay_listener = relay_listen != NULL;
 	refresher.stop = false;
-	if (parse_listen(listen, &ss, &sslen) != 0) {
-		fb_log(FB_LOG_ERROR, "cannot listen on %s: expected host:port", listen);
-		goto done;
-	}
 
 	/* Every thread started from here inherits a mask without these signals. */
 	sigemptyset(&set);
@@ -1170,27 +1290,28 @@ fb_serve(const struct fb_serve_opts *opts)
 		goto done;
 
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
-	    NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(ncpu > 0 ? ncpu : 1),
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVE_CONNECTION_TIMEOUT_S,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_CONNECTION_LIMIT,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_CONNECTION_MEMORY,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_END);
-	if (d == NULL) {
-		fb_log(FB_LOG_ERROR, "cannot listen on %s: %s", listen, strerror(errno));
+	threads = (unsigned)(ncpu > 0 ? ncpu : 1);
+	if ((d = start_listener(listen, &listener_public, threads, &port)) == NULL)
+		goto done;
+	if (relay_listen != NULL &&
+	    (relay_d = start_listener(relay_listen, &listener_relay, threads, &relay_port)) ==
+	        NULL) {
+		MHD_stop_daemon(d);
 		goto done;
 	}
 	if (pthread_create(&refresher_thread, NULL, refresher_main, NULL) != 0) {
 		fb_log(FB_LOG_ERROR, "cannot start the key refresher");
 		MHD_stop_daemon(d);
+		if (relay_d != NULL)
+			MHD_stop_daemon(relay_d);
 		goto done;
 	}
 	feeder.stop = false;
 	if (pthread_create(&feeder_thread, NULL, feeder_main, NULL) != 0) {
 		fb_log(FB_LOG_ERROR, "cannot start the revocation feed");
 		MHD_stop_daemon(d);
+		if (relay_d != NULL)
+			MHD_stop_daemon(relay_d);
 		pthread_mutex_lock(&refresher.lock);
 		refresher.stop = true;
 		pthread_cond_signal(&refresher.wake);
@@ -1198,7 +1319,6 @@ fb_serve(const struct fb_serve_opts *opts)
 		pthread_join(refresher_thread, NULL);
 		goto done;
 	}
-	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	if (opts->pid_file != NULL) {
 		char pid[32];
 		struct fb_err perr = { 0 };
@@ -1206,9 +1326,14 @@ fb_serve(const struct fb_serve_opts *opts)
 		if (fb_file_write_atomic(opts->pid_file, pid, (size_t)n, 0644, &perr) != FB_OK)
 			fb_log(FB_LOG_WARN, "pid file: %s", perr.msg);
 	}
+	/* The relays' listener first: a test or an init script that waits for "listening on"
+	 * then finds both. */
+	if (relay_d != NULL)
+		fb_log(FB_LOG_INFO, "relay checks (/validate, %s) on %.*s:%u",
+		    peer_header_names[rt->conf->installation.relay_peer_cert],
+		    (int)(strrchr(relay_listen, ':') - relay_listen), relay_listen, relay_port);
 	fb_log(FB_LOG_INFO, "fedbridge %s: installation %s listening on %.*s:%u", FB_VERSION,
-	    rt->conf->installation.name, (int)(strrchr(listen, ':') - listen), listen,
-	    info ? (unsigned)info->port : 0U);
+	    rt->conf->installation.name, (int)(strrchr(listen, ':') - listen), listen, port);
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
@@ -1221,6 +1346,8 @@ fb_serve(const struct fb_serve_opts *opts)
 		break;
 	}
 	MHD_stop_daemon(d);
+	if (relay_d != NULL)
+		MHD_stop_daemon(relay_d);
 	if (opts->pid_file != NULL)
 		(void)unlink(opts->pid_file);
 	pthread_mutex_lock(&refresher.lock);

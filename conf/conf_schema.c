@@ -1592,6 +1592,8 @@ static const struct conf_field tenant_fields[] = {
 static const struct conf_struct tenant_struct = { "tenant", tenant_fields,
 	sizeof(struct fb_conf_tenant), check_tenant };
 
+static const char *const peer_cert_headers[] = { "X-Fed-Peer-Cert", "X-Fed-Peer-Cert-S256", NULL };
+
 static const struct conf_field installation_fields[] = {
 	{ FIELD(struct fb_conf, "name", T_STR, installation.name), .flags = F_REQUIRED,
 	    .kind = &K_INSTALL, .doc = "This installation's name, the CN its relay presents." },
@@ -1601,6 +1603,17 @@ static const struct conf_field installation_fields[] = {
 	    .kind = &K_URL, .doc = "The bridge's public URL: the iss of its tokens." },
 	{ FIELD(struct fb_conf, "listen", T_STR, installation.listen), .def = "127.0.0.1:8080",
 	    .kind = &K_HOSTPORT, .doc = "Address the bridge listens on (HTTP)." },
+	{ FIELD(struct fb_conf, "relay_listen", T_STR, installation.relay_listen),
+	    .kind = &K_HOSTPORT,
+	    .doc = "Address of the relays' own listener (HTTP, loopback or a private network): "
+	           "/validate, /healthz and /readyz only, and /validate no longer on listen. "
+	           "Default: none, listen serves /validate." },
+	{ FIELD(struct fb_conf, "relay_peer_cert_header", T_ENUM, installation.relay_peer_cert),
+	    .def = "X-Fed-Peer-Cert", .names = peer_cert_headers,
+	    .doc = "The header through which the relays give /validate the peer's certificate: "
+	           "X-Fed-Peer-Cert (URL-escaped PEM, nginx $ssl_client_escaped_cert) or "
+	           "X-Fed-Peer-Cert-S256 (its SHA-256). A check carrying the other one, or "
+	           "either twice, is refused with 400." },
 	{ FIELD(struct fb_conf, "relay", T_STR, installation.relay), .kind = &K_HOSTPORT,
 	    .doc = "Our relay as remotes reach it; default federation.DOMAIN:443. Written into "
 	           "fedbridge trust export." },

@@ -132,6 +132,12 @@ struct fb_conf_tenant {
 
 enum fb_conf_store_kind { FB_STORE_MEMORY, FB_STORE_EMBEDDED, FB_STORE_POSTGRESQL };
 
+/* The one header through which relays give /validate the peer's certificate. */
+enum fb_conf_peer_cert_header {
+	FB_PEER_CERT_PEM, /* X-Fed-Peer-Cert: URL-escaped PEM (nginx $ssl_client_escaped_cert) */
+	FB_PEER_CERT_S256, /* X-Fed-Peer-Cert-S256: its SHA-256, base64url or hex */
+};
+
 struct fb_conf {
 	const char *path; /* the file as given */
 	const char *basedir; /* relative paths resolve against it */
@@ -140,6 +146,9 @@ struct fb_conf {
 		const char *domain;
 		const char *public_url;
 		const char *listen; /* host:port */
+		const char
+		    *relay_listen; /* host:port serving /validate alone; NULL: listen serves it */
+		enum fb_conf_peer_cert_header relay_peer_cert; /* the header relays send */
 		const char *relay; /* host:port of our relay; federation.DOMAIN:443 by default */
 		const char *ca; /* resolved path: our federation CA, for remotes; may be NULL */
 		const char

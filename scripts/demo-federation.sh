@@ -375,9 +375,11 @@ http {
 			proxy_pass http://bridge_$1/validate;
 			proxy_method HEAD;
 			proxy_http_version 1.1;
-			proxy_set_header Connection "";
 			proxy_pass_request_body off;
+			proxy_pass_request_headers off;
+			proxy_set_header Connection "";
 			proxy_set_header Content-Length "";
+			proxy_set_header Authorization \$http_authorization;
 			proxy_set_header X-Fed-Peer-Cert \$ssl_client_escaped_cert;
 			proxy_set_header X-Fed-Tenant $3;
 			proxy_set_header X-Fed-Sender \$http_x_fed_sender;

@@ -15,7 +15,7 @@ examples_copy
 pair="$FB_TMP/examples/pair"
 token=$("$FB_BINARY" token issue -c "$pair/installation-a.yaml" --tenant HZnKEBoqDU \
 	--fid fid:0/HZnKEBoqDU/100401 --audience HWqHczeM2P --attr email=alice@a.example --ttl 15m)
-s256=$(cert_s256 "$pair/keys/a-to-b.cert.pem")
+peer=$(cert_escaped "$pair/keys/a-to-b.cert.pem")
 start_bridge "$pair/installation-b.yaml" "$FB_TMP/b.log"
 
 port=$(free_port)
@@ -26,7 +26,7 @@ start_nginx "$port" auto <<NGINX
 	}
 NGINX
 
-h=(-H "Authorization: Fed $token" -H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert-S256: $s256")
+h=(-H "Authorization: Fed $token" -H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert: $peer")
 code=$(curl -s -o /dev/null -w '%{http_code}' "${h[@]}" "http://127.0.0.1:$BRIDGE_PORT/validate")
 [ "$code" = 200 ] || fail "/validate answered $code"
 rps() { wrk -t1 -c32 -d"${seconds}s" "$@" | awk '/Requests\/sec/ { print $2 }'; }

@@ -12,7 +12,7 @@ pair="$FB_TMP/examples/pair"
 sed "s|^store: .*|store: \"postgresql://postgres@localhost/postgres?host=$PG_DIR\"|" "$pair/installation-b.yaml" >"$pair/b-pg.yaml"
 grep -q '^store: "postgresql://' "$pair/b-pg.yaml" || fail "could not write b-pg.yaml"
 "$FB_BINARY" check -c "$pair/b-pg.yaml" >/dev/null || fail "check of b-pg.yaml"
-cnf=$(cert_s256 "$pair/keys/a-to-b.cert.pem")
+peer=$(cert_escaped "$pair/keys/a-to-b.cert.pem")
 passed=0
 ok() {
 	passed=$((passed + 1))
@@ -20,7 +20,7 @@ ok() {
 }
 check() { # PORT TOKEN -> "200" or the reason
 	curl -s -D - -o /dev/null -H "Authorization: Fed $2" -H "X-Fed-Tenant: HWqHczeM2P" \
-		-H "X-Fed-Peer-Cert-S256: $cnf" "http://127.0.0.1:$1/validate" |
+		-H "X-Fed-Peer-Cert: $peer" "http://127.0.0.1:$1/validate" |
 		sed -n 's/^HTTP\/1\.[01] 200.*/200/p; s/^X-Fed-Reason: \([a-z_]*\).*/\1/p'
 }
 ready() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz"; }

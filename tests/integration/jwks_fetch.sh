@@ -21,7 +21,7 @@ sed -e "s|keys: keys/a.jwks .*|keys: $a_url|" \
 	"$pair/installation-b.yaml" >"$B"
 grep -q "keys: $a_url" "$B" || fail "could not point B at A's JWKS URL"
 issue() { "$FB_BINARY" token issue -c "$A" --tenant HZnKEBoqDU --fid "fid:0/HZnKEBoqDU/$1" --audience HWqHczeM2P; }
-s256=$(cert_s256 "$pair/keys/a-to-b.cert.pem")
+peer=$(cert_escaped "$pair/keys/a-to-b.cert.pem")
 
 "$FB_BINARY" check -c "$B" >/dev/null || fail "check could not fetch A's keys"
 t1=$(issue 1)
@@ -32,7 +32,7 @@ ok "check and token verify fetch A's keys from its bridge"
 start_bridge "$B" "$FB_TMP/b.log"
 b_url="http://127.0.0.1:$BRIDGE_PORT/validate"
 validate() { curl -s -o "$FB_TMP/body" -w '%{http_code}' "$b_url" -H "Authorization: Fed $1" \
-	-H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert-S256: $s256"; }
+	-H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert: $peer"; }
 [ "$(validate "$t1")" = 200 ] || fail "B's bridge refused A's token: $(cat "$FB_TMP/body")"
 grep -q "trust installation_A: 1 keys from $a_url" "$FB_TMP/b.log" || fail "no fetch logged"
 grep -q "ALARM trust installation_A: the newest key of $a_url stops signing in" "$FB_TMP/b.log" ||

@@ -91,11 +91,15 @@ free_port() {
 
 # start_bridge CONFIG LOG: runs fedbridge serve on a free port; sets BRIDGE_PID and BRIDGE_PORT.
 start_bridge() {
-	"$FB_BINARY" serve -c "$1" --listen 127.0.0.1:0 2>"$2" &
+	conf=$1 log=$2
+	shift 2
+	"$FB_BINARY" serve -c "$conf" --listen 127.0.0.1:0 "$@" 2>"$log" &
 	BRIDGE_PID=$!
 	FB_PIDS="$FB_PIDS $BRIDGE_PID"
-	wait_for "$2" "listening on 127.0.0.1:[1-9]"
-	BRIDGE_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$2" | head -1)
+	wait_for "$log" "listening on 127.0.0.1:[1-9]"
+	BRIDGE_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
+	# With --relay-listen: the relays' own listener (/validate).
+	BRIDGE_RELAY_PORT=$(sed -n 's/.*relay checks (.*) on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
 }
 
 # base64url of the SHA-256 of a PEM certificate's DER, as in cnf x5t#S256.
@@ -110,50 +114,31 @@ cert_escaped() {
 		awk '{ printf "%s%%0A", $0 }'
 }
 
-# relay_inbound PORT BRIDGE_PORT INBOX_PORT KEYS TENANT: the http{} blocks of
-# installation B's inbound relay as docs/relay-guide.md shows it: mTLS (B's
-# relay certificate; B's CA checks the client certificates), one auth_request
-# per message to the bridge's /validate (HEAD, over kept-alive connections),
-# then the inbox at INBOX_PORT with the verified fid and attributes.
+# relay_inbound PORT BRIDGE_RELAY_PORT INBOX_PORT KEYS TENANT: the http{}
+# blocks of installation B's inbound relay taken from docs/relay-guide.md's
+# own text (its nginx block up to the outbound server), with this test's
+# ports, files and tenant put in, and the messenger (grpc_pass) replaced by
+# the inbox at INBOX_PORT: mTLS (B's relay certificate; B's CA checks the
+# client certificates), one auth_request per message to the bridge's relay
+# listener (HEAD, over kept-alive connections, only the relay's own headers).
+# Fails when the guide no longer has what it substitutes.
 relay_inbound() {
-	cat <<NGINX
-	upstream relay_bridge { server 127.0.0.1:$2; keepalive 32; }
-	upstream relay_inbox { server 127.0.0.1:$3; keepalive 32; }
-	server {
-		listen 127.0.0.1:$1 ssl;
-		server_name federation.b.example;
-		ssl_certificate $4/b-relay.cert.pem;
-		ssl_certificate_key $4/b-relay.key.pem;
-		ssl_client_certificate $4/b-ca.pem;
-		ssl_verify_client on;
-		# (return would answer in the rewrite phase, before auth_request runs:
-		# the message must go to a content handler, here the inbox upstream.)
-		location = /inbox {
-			auth_request /_fed_validate;
-			auth_request_set \$fed_fid \$upstream_http_x_fed_fid;
-			auth_request_set \$fed_attrs \$upstream_http_x_fed_attrs;
-			proxy_set_header X-Fed-Fid \$fed_fid;
-			proxy_set_header X-Fed-Attrs \$fed_attrs;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_pass http://relay_inbox/inbox;
-		}
-		location = /_fed_validate {
-			internal;
-			proxy_pass http://relay_bridge/validate;
-			# auth_request reads no body: asked with HEAD, the bridge sends none,
-			# so the connection to it stays open for the next check.
-			proxy_method HEAD;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_pass_request_body off;
-			proxy_set_header Content-Length "";
-			proxy_set_header X-Fed-Peer-Cert \$ssl_client_escaped_cert;
-			proxy_set_header X-Fed-Tenant $5;
-			proxy_set_header X-Fed-Sender \$http_x_fed_sender;
-		}
-	}
-NGINX
+	guide=$FB_SOURCE_DIR/docs/relay-guide.md
+	awk '/^```nginx/ { on = 1; next } on && /^# Outbound/ { exit } on { print }' "$guide" >"$FB_TMP/guide-inbound.conf"
+	for want in 'server 127.0.0.1:8081;' 'listen 443 ssl;' '/etc/fedbridge/certs/server.cert.pem' \
+		'/etc/fedbridge/certs/server.key.pem' '/etc/fedbridge/certs/server.cacert.pem' \
+		'grpc_pass grpc://messenger-federation;' 'HWqHczeM2P'; do
+		grep -qF -- "$want" "$FB_TMP/guide-inbound.conf" ||
+			fail "docs/relay-guide.md's inbound nginx block no longer has '$want': update relay_inbound with it"
+	done
+	printf '\tupstream relay_inbox { server 127.0.0.1:%s; keepalive 32; }\n' "$3"
+	sed -e "s|server 127.0.0.1:8081;|server 127.0.0.1:$2;|" \
+		-e "s|listen 443 ssl;|listen 127.0.0.1:$1 ssl;|" \
+		-e "s|/etc/fedbridge/certs/server.cert.pem|$4/b-relay.cert.pem|" \
+		-e "s|/etc/fedbridge/certs/server.key.pem|$4/b-relay.key.pem|" \
+		-e "s|/etc/fedbridge/certs/server.cacert.pem|$4/b-ca.pem|" \
+		-e "s|grpc_pass grpc://messenger-federation;|proxy_pass http://relay_inbox; proxy_http_version 1.1; proxy_set_header Connection \"\";|" \
+		-e "s|HWqHczeM2P|$5|g" "$FB_TMP/guide-inbound.conf"
 }
 
 # start_nginx PORT WORKERS < SERVER_BLOCKS: nginx from Debian, run by the test

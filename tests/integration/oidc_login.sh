@@ -293,7 +293,7 @@ grep '"kind":"login_allowed"' "$FB_TMP/audit.jsonl" | grep -q "\"fid\":\"$fid\".
 	fail "no login_allowed record for $fid"
 grep -q '"kind":"revocation".*"rule":"backchannel_logout"' "$FB_TMP/audit.jsonl" || fail "no revocation record"
 hdr=$(curl -s -D - -o /dev/null -H "Authorization: Fed $tok2" -H "X-Fed-Tenant: HWqHczeM2P" \
-	-H "X-Fed-Peer-Cert-S256: $(cert_s256 "$keys/a-to-b.cert.pem")" -H "X-Request-Id: relay-req-42" "$b/validate")
+	-H "X-Fed-Peer-Cert: $(cert_escaped "$keys/a-to-b.cert.pem")" -H "X-Request-Id: relay-req-42" "$b/validate")
 case "$hdr" in *"X-Correlation-Id: relay-req-42"*"X-Fed-Reason: revoked"* | *"X-Fed-Reason: revoked"*"X-Correlation-Id: relay-req-42"*) ;;
 *) fail "/validate at B: $hdr" ;; esac
 sid2=$(token_claims "$tok2" | json sid)

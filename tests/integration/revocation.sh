@@ -9,7 +9,7 @@ examples_copy
 pair="$FB_TMP/examples/pair"
 a="$pair/installation-a.yaml"
 b="$pair/installation-b.yaml"
-cnf=$(cert_s256 "$pair/keys/a-to-b.cert.pem")
+peer=$(cert_escaped "$pair/keys/a-to-b.cert.pem")
 passed=0
 ok() {
 	passed=$((passed + 1))
@@ -20,7 +20,7 @@ issue() { # FID SID -> token
 }
 check() { # TOKEN -> "200" or the reason /validate at B gives
 	curl -s -D - -o /dev/null -H "Authorization: Fed $1" -H "X-Fed-Tenant: HWqHczeM2P" \
-		-H "X-Fed-Peer-Cert-S256: $cnf" "http://127.0.0.1:$BRIDGE_PORT/validate" |
+		-H "X-Fed-Peer-Cert: $peer" "http://127.0.0.1:$BRIDGE_PORT/validate" |
 		sed -n 's/^HTTP\/1\.[01] 200.*/200/p; s/^X-Fed-Reason: \([a-z_]*\).*/\1/p'
 }
 # until_denied TOKEN: polls /validate until it says revoked, at most 2 s; prints the ms taken.

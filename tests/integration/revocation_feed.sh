@@ -10,7 +10,7 @@ pa=$(free_port)
 sed "s|public_url: https://sso.a.example|public_url: http://127.0.0.1:$pa|" "$pair/installation-a.yaml" >"$pair/a.yaml"
 sed "s|issuer: https://sso.a.example|issuer: http://127.0.0.1:$pa|" "$pair/installation-b.yaml" >"$pair/b.yaml"
 grep -q "127.0.0.1:$pa" "$pair/a.yaml" && grep -q "127.0.0.1:$pa" "$pair/b.yaml" || fail "could not write the configs"
-cnf=$(cert_s256 "$pair/keys/a-to-b.cert.pem")
+peer=$(cert_escaped "$pair/keys/a-to-b.cert.pem")
 passed=0
 ok() {
 	passed=$((passed + 1))
@@ -18,7 +18,7 @@ ok() {
 }
 check() { # TOKEN -> "200" or the reason /validate at B gives
 	curl -s -D - -o /dev/null -H "Authorization: Fed $1" -H "X-Fed-Tenant: HWqHczeM2P" \
-		-H "X-Fed-Peer-Cert-S256: $cnf" "http://127.0.0.1:$port_b/validate" |
+		-H "X-Fed-Peer-Cert: $peer" "http://127.0.0.1:$port_b/validate" |
 		sed -n 's/^HTTP\/1\.[01] 200.*/200/p; s/^X-Fed-Reason: \([a-z_]*\).*/\1/p'
 }
 

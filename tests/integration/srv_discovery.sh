@@ -86,10 +86,10 @@ FB_PIDS="$FB_PIDS $!"
 wait_for "$FB_TMP/b.log" "listening on"
 grep -q "trust installation_A: found through _fedbridge._tcp.a.example: issuer http://127.0.0.1:$pa, relay federation.a.example:443" "$FB_TMP/b.log" ||
 	fail "B's log: $(cat "$FB_TMP/b.log")"
-s256=$(cert_s256 "$keys/a-to-b.cert.pem")
+peer=$(cert_escaped "$keys/a-to-b.cert.pem")
 validate() {
 	curl -s -o "$FB_TMP/body" -w '%{http_code}' "http://127.0.0.1:$pb/validate" -H "Authorization: Fed $token" \
-		-H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert-S256: $s256"
+		-H "X-Fed-Tenant: HWqHczeM2P" -H "X-Fed-Peer-Cert: $peer"
 }
 [ "$(validate)" = 200 ] || fail "/validate at B: $(cat "$FB_TMP/body")"
 ok "B's bridge logs what it found and allows A's token at /validate"

@@ -176,5 +176,5 @@ json_field() { node -e 'const v=JSON.parse(process.argv[1])[process.argv[2]];con
 # wrk_run's figures.
 a_checks() {
 	wrk_run "$1" "$FB_TMP/b-tokens" "$A/validate" "X-Fed-Tenant: HZnKEBoqDU" \
-		"X-Fed-Peer-Cert-S256: $(cert_s256 "$KEYS/b-to-a.cert.pem")"
+		"X-Fed-Peer-Cert: $(cert_escaped "$KEYS/b-to-a.cert.pem")"
 }

@@ -31,18 +31,20 @@ issue_tokens 64 "$FB_TMP/tokens" a b
 # 160 bytes a request, measured). Both are turned down for this bridge: a
 # leak still fails the test, reported without its stack.
 ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4:malloc_context_size=0" \
-	"$FB_BINARY" serve -c "$B" --listen 127.0.0.1:0 --pid-file "$FB_TMP/b.pid" 2>"$FB_TMP/b.log" &
+	"$FB_BINARY" serve -c "$B" --listen 127.0.0.1:0 --relay-listen 127.0.0.1:0 \
+	--pid-file "$FB_TMP/b.pid" 2>"$FB_TMP/b.log" &
 bpid=$!
 FB_PIDS="$FB_PIDS $bpid"
 wait_for "$FB_TMP/b.log" "listening on 127.0.0.1:[1-9]"
 bport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$FB_TMP/b.log" | head -1)
+brelay=$(sed -n 's/.*relay checks (.*) on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$FB_TMP/b.log" | head -1)
 
 out_port=$(free_port)
 in_port=$(free_port)
 inbox_port=$(free_port)
 # B's inbound relay as the relay guide shows it; A's outbound relay (plain HTTP
 # on loopback) forwards the messenger's messages over mTLS as installation_A.
-start_nginx "$out_port" 2 < <(relay_inbound "$in_port" "$bport" "$inbox_port" "$keys" HWqHczeM2P
+start_nginx "$out_port" 2 < <(relay_inbound "$in_port" "$brelay" "$inbox_port" "$keys" HWqHczeM2P
 	cat <<NGINX
 	upstream b_relay { server 127.0.0.1:$in_port; keepalive 32; }
 	server {
