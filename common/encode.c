@@ -2,6 +2,8 @@
 #include "fb_common.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 
 static const char b64url_alphabet[] =
@@ -151,45 +153,113 @@ fb_b64url_decode(const char *in, size_t len, void *out, size_t out_size, size_t 
 	return FB_OK;
 }
 
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs,
+ * surrogates or > U+10FFFF) and its code point; 0 when there is none.
+ */
+static size_t
+utf8_sequence(const unsigned char *p, const unsigned char *end, uint32_t *cp_out)
+{
+	unsigned char c = *p;
+	size_t n;
+	uint32_t cp;
+
+	if (c < 0x80) {
+		*cp_out = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 1;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 2;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 3;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if ((size_t)(end - p) <= n)
+		return 0;
+	for (size_t i = 1; i <= n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*cp_out = cp;
+	return n + 1;
+}
+
 bool
 fb_utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	uint32_t cp;
+	size_t n;
 
-	while (p < end) {
-		unsigned char c = *p;
-		size_t n;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
+	for (; p < end; p += n)
+		if ((n = utf8_sequence(p, end, &cp)) == 0)
 			return false;
-		}
-		if ((size_t)(end - p) <= n)
-			return false;
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += n + 1;
-	}
 	return true;
+}
+
+/*
+ * Code points that change how a line reads on a terminal or in a viewer:
+ * C1 controls (U+009B starts an escape sequence on some terminals), the
+ * Unicode line and paragraph separators, and the bidirectional overrides
+ * and isolates that reorder what follows them.
+ */
+static bool
+cp_needs_escape(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f || cp == 0x2028 ||
+	    cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* The escaped form of the character at p into unit; its length. *n: bytes of p taken. */
+static size_t
+escape_unit(
+    const unsigned char *p, const unsigned char *end, char unit[FB_ESCAPE_UNIT_MAX], size_t *n)
+{
+	uint32_t cp;
+
+	if ((*n = utf8_sequence(p, end, &cp)) == 0) { /* a byte that is not UTF-8: shown */
+		*n = 1;
+		return (size_t)snprintf(unit, FB_ESCAPE_UNIT_MAX, "\\x%02x", *p);
+	}
+	if (cp < 0x20 || cp == 0x7f)
+		return (size_t)snprintf(unit, FB_ESCAPE_UNIT_MAX, "\\x%02x", (unsigned)cp);
+	if (cp_needs_escape(cp))
+		return (size_t)snprintf(unit, FB_ESCAPE_UNIT_MAX, "\\u{%04x}", (unsigned)cp);
+	memcpy(unit, p, *n);
+	return *n;
+}
+
+fb_rc
+fb_text_escape(struct fb_buf *out, const char *s, size_t len, size_t max)
+{
+	static const char cut[] = FB_ESCAPE_CUT_MARKER;
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	char unit[FB_ESCAPE_UNIT_MAX];
+	size_t total = 0, written = 0, n, ulen;
+	fb_rc rc = FB_OK;
+
+	/* Whether it all fits decides whether room for the marker is kept. */
+	for (const unsigned char *q = p; q < end && total <= max; q += n)
+		total += escape_unit(q, end, unit, &n);
+	for (; p < end && rc == FB_OK; p += n, written += ulen) {
+		ulen = escape_unit(p, end, unit, &n);
+		if (total > max && written + ulen + sizeof(cut) - 1 > max)
+			return written + sizeof(cut) - 1 <= max
+			    ? fb_buf_append(out, cut, sizeof(cut) - 1)
+			    : FB_OK;
+		rc = fb_buf_append(out, unit, ulen);
+	}
+	return rc;
 }
 
 fb_rc

@@ -117,6 +117,20 @@ fb_rc fb_b64url_decode(const char *in, size_t len, void *out, size_t out_size, s
 /* True when s is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
 bool fb_utf8_valid(const char *s, size_t len);
 
+/* What a cut escaped text ends with, and the longest escape of one character. */
+#define FB_ESCAPE_CUT_MARKER "...[cut]"
+#define FB_ESCAPE_UNIT_MAX 16
+
+/*
+ * Appends len bytes of s to out as text that cannot break a line or drive a
+ * terminal: control characters, DEL and bytes that are not UTF-8 become
+ * \xNN, C1 controls, line separators and bidirectional overrides \u{NNNN};
+ * the rest passes as it is. At most max bytes are appended: a longer text is
+ * cut at a character boundary and ends with FB_ESCAPE_CUT_MARKER. For every
+ * value from outside that reaches a log line or an audit record.
+ */
+fb_rc fb_text_escape(struct fb_buf *out, const char *s, size_t len, size_t max);
+
 /* Fills buf with n bytes from the kernel's CSPRNG (getrandom). */
 fb_rc fb_random_bytes(void *buf, size_t n);
 

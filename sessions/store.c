@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -114,16 +115,50 @@ looks_like_token(const char *s)
 	}
 }
 
-static fb_rc
-check_audit_text(const char *what, const char *s, size_t max, struct fb_err *err)
-{
-	fb_rc rc;
+/* The text fields of an audit record and their bounds. */
+static const struct {
+	const char *name;
+	size_t offset, max;
+} audit_texts[] = {
+	{ "correlation", offsetof(struct fb_audit_record, correlation), FB_STORE_NAME_MAX },
+	{ "tenant", offsetof(struct fb_audit_record, tenant), FB_STORE_NAME_MAX },
+	{ "fid", offsetof(struct fb_audit_record, fid), FB_STORE_NAME_MAX },
+	{ "provider", offsetof(struct fb_audit_record, provider), FB_STORE_NAME_MAX },
+	{ "audience", offsetof(struct fb_audit_record, audience), FB_STORE_NAME_MAX },
+	{ "jti", offsetof(struct fb_audit_record, jti), FB_STORE_NAME_MAX },
+	{ "rule", offsetof(struct fb_audit_record, rule), FB_STORE_NAME_MAX },
+	{ "actor", offsetof(struct fb_audit_record, actor), FB_STORE_NAME_MAX },
+	{ "detail", offsetof(struct fb_audit_record, detail), FB_STORE_JSON_MAX },
+};
+#define N_AUDIT_TEXTS (sizeof(audit_texts) / sizeof(audit_texts[0]))
 
-	if ((rc = check_text(what, s, max, false, err)) != FB_OK)
-		return rc;
-	if (s != NULL && looks_like_token(s))
-		return FB_ERR_SET(err, FB_ERR_INVALID,
-		    "%s looks like a whole token; audit records keep its jti only", what);
+/* What an audit record keeps in place of a value that holds a whole token. */
+#define AUDIT_TOKEN_NOTE "(a whole token: not kept)"
+
+/*
+ * Audit records keep what outsiders sent (a remote's jti, an IdP's error
+ * text, a browser's provider name): such a value is escaped and cut to max
+ * here, never refused, so the record of a refusal is always written. A
+ * whole token is never kept, only a note that there was one. *out is NULL
+ * for NULL, else owned by the caller.
+ */
+static fb_rc
+audit_text(const char *what, const char *s, size_t max, char **out, struct fb_err *err)
+{
+	struct fb_buf b;
+
+	*out = NULL;
+	if (s == NULL)
+		return FB_OK;
+	if (looks_like_token(s))
+		s = AUDIT_TOKEN_NOTE;
+	fb_buf_init(&b, max + 1);
+	if (fb_text_escape(&b, s, strlen(s), max) != FB_OK || fb_buf_append(&b, "", 0) != FB_OK ||
+	    b.data == NULL) {
+		fb_buf_free(&b);
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "audit %s: out of memory", what);
+	}
+	*out = b.data; /* fb_buf keeps its text NUL-terminated */
 	return FB_OK;
 }
 
@@ -969,6 +1004,8 @@ fb_rc
 fb_store_audit_append(
     struct fb_store *st, const struct fb_audit_record *rec, int64_t *id, struct fb_err *err)
 {
+	struct fb_audit_record safe; /* the record as stored: every text through audit_text */
+	char *copies[N_AUDIT_TEXTS] = { NULL };
 	int64_t i = 0;
 	fb_rc rc;
 
@@ -980,21 +1017,19 @@ fb_store_audit_append(
 		return FB_ERR_SET(err, FB_ERR_INVALID, "unknown audit kind %d", (int)rec->kind);
 	if (rec->time <= 0)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "an audit record needs a time");
-	if ((rc = check_audit_text("correlation", rec->correlation, FB_STORE_NAME_MAX, err)) !=
-	        FB_OK ||
-	    (rc = check_audit_text("tenant", rec->tenant, FB_STORE_NAME_MAX, err)) != FB_OK ||
-	    (rc = check_audit_text("fid", rec->fid, FB_STORE_NAME_MAX, err)) != FB_OK ||
-	    (rc = check_audit_text("provider", rec->provider, FB_STORE_NAME_MAX, err)) != FB_OK ||
-	    (rc = check_audit_text("audience", rec->audience, FB_STORE_NAME_MAX, err)) != FB_OK ||
-	    (rc = check_audit_text("jti", rec->jti, FB_STORE_NAME_MAX, err)) != FB_OK ||
-	    (rc = check_audit_text("rule", rec->rule, FB_STORE_NAME_MAX, err)) != FB_OK ||
-	    (rc = check_audit_text("actor", rec->actor, FB_STORE_NAME_MAX, err)) != FB_OK ||
-	    (rc = check_audit_text("detail", rec->detail, FB_STORE_JSON_MAX, err)) != FB_OK)
-		return rc;
-	if ((rc = counted(st, FB_STORE_OP_AUDIT_APPEND, st->ops->audit_append(st, rec, &i, err))) ==
-	        FB_OK &&
+	safe = *rec;
+	for (size_t k = 0; k < N_AUDIT_TEXTS && rc == FB_OK; k++) {
+		const char *v = *(const char *const *)((const char *)rec + audit_texts[k].offset);
+		rc = audit_text(audit_texts[k].name, v, audit_texts[k].max, &copies[k], err);
+		*(const char **)((char *)&safe + audit_texts[k].offset) = copies[k];
+	}
+	if (rc == FB_OK &&
+	    (rc = counted(st, FB_STORE_OP_AUDIT_APPEND,
+	         st->ops->audit_append(st, &safe, &i, err))) == FB_OK &&
 	    id != NULL)
 		*id = i;
+	for (size_t k = 0; k < N_AUDIT_TEXTS; k++)
+		free(copies[k]);
 	return rc;
 }
 

@@ -7,6 +7,8 @@
 
 #include "fb_common.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +159,139 @@ test_file_read(void **state)
 	assert_non_null(strstr(err.msg, "not a regular file"));
 }
 
+/* Escapes text into a fresh string (the test frees it). */
+static char *
+escaped(const char *s, size_t len, size_t max)
+{
+	struct fb_buf b;
+	char *out;
+
+	fb_buf_init(&b, 1 << 16);
+	assert_int_equal(fb_text_escape(&b, s, len, max), FB_OK);
+	out = strdup(b.data ? b.data : "");
+	fb_buf_free(&b);
+	return out;
+}
+
+static void
+test_text_escape(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "plain text, fid:0/a/1", "plain text, fid:0/a/1" },
+		{ "a\nb", "a\\x0ab" },
+		{ "x\r\n2026-01-01T00:00:00Z info admin",
+		    "x\\x0d\\x0a2026-01-01T00:00:00Z info admin" },
+		{ "\x1b[31mred\x7f", "\\x1b[31mred\\x7f" },
+		{ "caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac" }, /* UTF-8 passes */
+		{ "bad \xff\xc3", "bad \\xff\\xc3" }, /* not UTF-8: shown byte by byte */
+		{ "\xc2\x9b"
+		  "2J",
+		    "\\u{009b}2J" }, /* C1 CSI */
+		{ "a\xe2\x80\xa8"
+		  "b\xe2\x80\xae"
+		  "c",
+		    "a\\u{2028}b\\u{202e}c" },
+	};
+	char *out;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		out = escaped(cases[i].in, strlen(cases[i].in), 1024);
+		assert_string_equal(out, cases[i].want);
+		free(out);
+	}
+	/* An embedded NUL cannot end the value early either. */
+	out = escaped("a\0b", 3, 1024);
+	assert_string_equal(out, "a\\x00b");
+	free(out);
+	/* Cut at max with the marker, never inside an escape or a character. */
+	out = escaped("0123456789abcdefghij", 20, 16);
+	assert_string_equal(out, "01234567" FB_ESCAPE_CUT_MARKER);
+	free(out);
+	out = escaped("\n\n\n\n\n\n", 6, 16);
+	assert_string_equal(out, "\\x0a\\x0a" FB_ESCAPE_CUT_MARKER); /* 4 + 4 + 8 */
+	free(out);
+	out = escaped("0123456789abcdef", 16, 16); /* exactly max: whole */
+	assert_string_equal(out, "0123456789abcdef");
+	free(out);
+}
+
+/* Runs fn with stderr sent to a file; returns what was written (the test frees it). */
+static char *
+captured_log(void (*fn)(void))
+{
+	char path[] = "/tmp/fb-test-log.XXXXXX", *text = NULL;
+	struct fb_err err = { 0 };
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	size_t len = 0;
+
+	assert_true(fd >= 0 && saved >= 0);
+	assert_true(dup2(fd, STDERR_FILENO) >= 0);
+	fn();
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	close(fd);
+	assert_int_equal(fb_file_read(path, 1 << 20, &text, &len, &err), FB_OK);
+	unlink(path);
+	return text;
+}
+
+static void
+log_forged_line(void)
+{
+	fb_log(FB_LOG_INFO, "login: no provider %s",
+	    "x\n2026-12-07T00:00:00.000Z info fid:0/t/1 admin logged in\x1b[2J");
+}
+
+static void
+log_long_controls(void)
+{
+	char v[3000];
+
+	memset(v, '\n', sizeof(v) - 1);
+	v[sizeof(v) - 1] = '\0';
+	fb_log(FB_LOG_WARN, "jti %s", v);
+}
+
+static size_t
+count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void
+test_log_escapes(void **state)
+{
+	char *text;
+	json_t *j;
+
+	(void)state;
+	fb_log_setup(FB_LOG_INFO, FB_LOG_TEXT);
+	text = captured_log(log_forged_line);
+	assert_int_equal(count_lines(text), 1);
+	assert_non_null(strstr(text,
+	    "no provider x\\x0a2026-12-07T00:00:00.000Z info fid:0/t/1 "
+	    "admin logged in\\x1b[2J\n"));
+	assert_null(strchr(text, '\x1b'));
+	free(text);
+	/* JSON lines stay whole and parse, however many characters need escaping. */
+	fb_log_setup(FB_LOG_INFO, FB_LOG_JSON);
+	text = captured_log(log_long_controls);
+	assert_int_equal(count_lines(text), 1);
+	j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "msg")), FB_ESCAPE_CUT_MARKER));
+	json_decref(j);
+	free(text);
+	fb_log_setup(FB_LOG_INFO, FB_LOG_TEXT);
+}
+
 int
 main(void)
 {
@@ -168,6 +303,8 @@ main(void)
 		cmocka_unit_test(test_b64url_strict),
 		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_file_read),
+		cmocka_unit_test(test_text_escape),
+		cmocka_unit_test(test_log_escapes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
