@@ -115,6 +115,7 @@ A_TENANT=HZnKEBoqDU
 B_TENANT=HWqHczeM2P
 pa=$(free_port) pb=$(free_port) po=$(free_port) pi=$(free_port)
 ra=$(free_port) rb=$(free_port) oa=$(free_port) ob=$(free_port) ia=$(free_port) ib=$(free_port)
+va=$(free_port) vb=$(free_port) # the bridges' relay listeners (installation.relay_listen)
 a="http://127.0.0.1:$pa"
 b="http://127.0.0.1:$pb"
 op="http://127.0.0.1:$po"
@@ -199,7 +200,9 @@ started $!
 wait_for "$W/op.log" "^ready " 30 $!
 op_version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$W/oidc-op/node_modules/oidc-provider/package.json")
 
-conf() { # SIDE NAME DOMAIN PORT RELAY_PORT TENANT PROVIDER_YAML MAPPING_YAML APP
+conf() { # SIDE NAME DOMAIN PORT RELAY_PORT TENANT PROVIDER_YAML MAPPING_YAML APP [RELAY_LISTEN_PORT]
+	local relay_listen="" # the relay's own listener: /validate is answered only there
+	[ -z "${10:-}" ] || relay_listen="  relay_listen: \"127.0.0.1:${10}\""
 	cat <<YAML
 # installation $2 of the fedbridge demo (scripts/demo-federation.sh)
 installation:
@@ -207,6 +210,7 @@ installation:
   domain: $3
   public_url: "http://127.0.0.1:$4"
   listen: "127.0.0.1:$4"
+$relay_listen
   relay: "federation.$3:$5"
   ca: certs/server.cacert.pem
 keys:
@@ -233,7 +237,7 @@ conf a installation_A a.example "$pa" "$ra" "$A_TENANT" \
 	"      - provider: corp
         fid: pairwise(claims.sub)
         attributes: {email: lower(claims.email), department: claims.department, groups: claims.groups}
-        require: claims.email_verified == true" "$app_a" >"$W/a/fedbridge.yaml"
+        require: claims.email_verified == true" "$app_a" "$va" >"$W/a/fedbridge.yaml"
 
 # B's SAML IdP trusts B's service provider metadata, which B's bridge serves;
 # B starts with a placeholder IdP, then loads SimpleSAMLphp's metadata.
@@ -255,7 +259,7 @@ b_conf() { # IDP_METADATA
 		"      - {name: corp, type: saml, idp_metadata: \"$1\", sp_key: keys/sp.key, sp_cert: keys/sp.pem}" \
 		"      - provider: corp
         fid: first(attrs.uid)
-        attributes: {email: lower(first(attrs.mail)), department: first(attrs.department)}" "$app_b"
+        attributes: {email: lower(first(attrs.mail)), department: first(attrs.department)}" "$app_b" "$vb"
 }
 b_conf keys/placeholder-idp.xml >"$W/b/fedbridge.yaml"
 
@@ -347,7 +351,7 @@ http {
 	uwsgi_temp_path $d/tmp/uwsgi;
 	scgi_temp_path $d/tmp/scgi;
 	log_format inbox escape=none 'from=\$http_x_fed_fid tenant=\$http_x_fed_tid attrs=\$http_x_fed_attrs message="\$http_x_message"';
-	# The bridge's /validate, over kept-alive connections (docs/relay-guide.md).
+	# The bridge's relay listener (/validate), over kept-alive connections (docs/relay-guide.md).
 	upstream bridge_$1 { server 127.0.0.1:$4; keepalive 16; }
 	# federation.$2: what remote relays connect to.
 	server {
@@ -415,8 +419,8 @@ NGINX
 	wait_port "$6" "relay of $1"
 }
 ia2=$(free_port) ib2=$(free_port)
-relay a a.example "$A_TENANT" "$pa" "$ra" "$oa" "$ia2" installation_B b.example "$rb"
-relay b b.example "$B_TENANT" "$pb" "$rb" "$ob" "$ib2" installation_A a.example "$ra"
+relay a a.example "$A_TENANT" "$va" "$ra" "$oa" "$ia2" installation_B b.example "$rb"
+relay b b.example "$B_TENANT" "$vb" "$rb" "$ob" "$ib2" installation_A a.example "$ra"
 say "relays: nginx $nginx_version: federation.a.example:$ra and federation.b.example:$rb (mTLS, ssl_verify_client on, auth_request /validate per message)"
 
 # ---------------------------------------------------------------------------
