@@ -1632,9 +1632,10 @@ test_alias_bomb(void **state)
 	fb_conf_diags_free(&diags);
 	if (!stopped)
 		fail_msg("the alias bomb was not stopped by the visit budget");
-	/* Walking it whole would take minutes; the budget stops it in milliseconds. */
-	if (elapsed > 5.0)
-		fail_msg("the alias bomb took %.1f s", elapsed);
+	/* Walking it whole would take minutes; the budget (the diagnostic above, a count, not
+	 * a clock) stops it early. The time is shown, not asserted: a loaded machine under
+	 * the sanitizers is no measure (scripts/bench.sh holds the speed figures). */
+	print_message("alias bomb stopped after %.2f s\n", elapsed);
 
 	f = open_memstream(&yaml, &len);
 	assert_non_null(f);
@@ -1656,8 +1657,7 @@ test_alias_bomb(void **state)
 	/* 44 copies x 1000 "already trusted", all found, beyond the first 200 only counted. */
 	assert_true(diags.n + diags.dropped >= 44000);
 	fb_conf_diags_free(&diags);
-	if (elapsed > 10.0)
-		fail_msg("checking 45 copies of a 1000-tenant trust took %.1f s", elapsed);
+	print_message("45 copies of a 1000-tenant trust checked in %.2f s\n", elapsed);
 }
 
 int
