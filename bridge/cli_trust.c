@@ -19,6 +19,8 @@
 
 #define EXPORT_FILE_MAX 1048576
 #define PEM_MAX 262144
+/* What a private key is written with, and read back by fb_secret_read's rules. */
+#define SECRET_FILE_MODE 0600
 #define LIST_MAX 64
 
 static const char usage_trust[] =
@@ -115,6 +117,7 @@ struct fb_undo {
 		char *old; /* previous content; NULL when the file was new */
 		size_t old_len;
 		unsigned mode;
+		bool secret; /* old came from fb_secret_read */
 	} * v;
 	size_t n;
 };
@@ -140,9 +143,13 @@ fb_undo_write(struct fb_undo *u, const char *path, const void *data, size_t len,
 	if ((f->path = strdup(path)) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	f->mode = mode;
+	/* A key's previous content is a secret too: read by the same rules. */
+	f->secret = mode == SECRET_FILE_MODE;
 	if (stat(path, &st) == 0) {
 		f->mode = (unsigned)(st.st_mode & 07777);
-		if (fb_file_read(path, EXPORT_FILE_MAX, &f->old, &f->old_len, err) != FB_OK) {
+		if ((f->secret ? fb_secret_read(path, FB_SECRET_PEM_MAX, &f->old, &f->old_len, err)
+		               : fb_file_read(path, EXPORT_FILE_MAX, &f->old, &f->old_len, err)) !=
+		    FB_OK) {
 			free(f->path);
 			fb_err_prefix(err, "cannot keep the previous content");
 			return err->rc;
@@ -165,9 +172,12 @@ fb_undo_finish(struct fb_undo *u, bool restore)
 			(void)fb_file_write_atomic(f->path, f->old, f->old_len, f->mode, &ignored);
 		else if (restore)
 			(void)unlink(f->path);
-		if (f->old != NULL)
-			fb_cleanse(f->old, f->old_len); /* may have been a key */
-		free(f->old);
+		if (f->secret) {
+			fb_secret_free(f->old);
+		} else {
+			fb_cleanse(f->old, f->old_len); /* a trust file: not secret, but cheap */
+			free(f->old);
+		}
 		free(f->path);
 	}
 	free(u->v);
@@ -413,18 +423,18 @@ copy_into(struct fb_undo *u, const char *from, const char *to, unsigned mode, st
 {
 	char *data = NULL;
 	size_t len = 0;
-	struct stat st;
 	fb_rc rc;
 
-	if (mode == 0600 && stat(from, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
-		return FB_ERR_SET(err, FB_ERR_INVALID,
-		    "%s holds a private key but is accessible by group or others (mode %04o); run "
-		    "chmod 600 on it",
-		    from, (unsigned)(st.st_mode & 07777));
+	if (mode == SECRET_FILE_MODE) {
+		if ((rc = fb_secret_read(from, FB_SECRET_PEM_MAX, &data, &len, err)) != FB_OK)
+			return rc;
+		rc = fb_undo_write(u, to, data, len, mode, err);
+		fb_secret_free(data);
+		return rc;
+	}
 	if ((rc = fb_file_read(from, PEM_MAX, &data, &len, err)) != FB_OK)
 		return rc;
 	rc = fb_undo_write(u, to, data, len, mode, err);
-	fb_cleanse(data, len);
 	free(data);
 	return rc;
 }
@@ -525,7 +535,7 @@ trust_import(const struct import_opts *o)
 	if (fb_undo_write(u, ca_path, ex.ca_pem, strlen(ex.ca_pem), 0644, &err) != FB_OK ||
 	    (o->client_cert != NULL &&
 	        (copy_into(u, o->client_cert, cert_path, 0644, &err) != FB_OK ||
-	            copy_into(u, o->client_key, key_path, 0600, &err) != FB_OK))) {
+	            copy_into(u, o->client_key, key_path, SECRET_FILE_MODE, &err) != FB_OK))) {
 		refuse("import: %s", err.msg);
 		fb_undo_finish(u, true);
 		goto out;

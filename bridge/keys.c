@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 struct fb_signing_key {
@@ -102,24 +101,22 @@ fb_rc
 fb_signing_key_load(const char *path, struct fb_signing_key **out, struct fb_err *err)
 {
 	struct fb_signing_key *k;
-	struct stat st;
-	FILE *f;
+	char *pem = NULL;
+	size_t len = 0;
+	BIO *bio;
 	fb_rc rc;
 
-	if ((f = fopen(path, "re")) == NULL)
-		return FB_ERR_SET(err, FB_ERR_IO, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		(void)fclose(f);
-		return FB_ERR_SET(err, FB_ERR_INVALID,
-		    "%s: a private key must not be accessible by group or others (chmod 600)",
-		    path);
-	}
+	if ((rc = fb_secret_read(path, FB_SECRET_PEM_MAX, &pem, &len, err)) != FB_OK)
+		return rc;
 	if ((k = calloc(1, sizeof(*k))) == NULL) {
-		(void)fclose(f);
+		fb_secret_free(pem);
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	}
-	k->pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	(void)fclose(f);
+	/* len <= FB_SECRET_PEM_MAX, so it fits BIO's int. */
+	bio = BIO_new_mem_buf(pem, (int)len);
+	k->pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	fb_secret_free(pem);
 	if (k->pkey == NULL) {
 		fb_signing_key_free(k);
 		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: not a PEM private key", path);

@@ -25,6 +25,9 @@
 #include <strings.h>
 #include <time.h>
 
+/* What a /token client's shared secret must have at least (conf checks the same). */
+#define CLIENT_SECRET_MIN 32
+
 /* ---- keys and sealing ---- */
 
 static fb_rc
@@ -155,10 +158,7 @@ fb_login_site_free(struct fb_login_site *s)
 	free(s->sp_tenants);
 	for (size_t i = 0; i < s->n_clients; i++) {
 		fb_oidc_keys_free(s->clients[i].keys);
-		if (s->clients[i].secret != NULL) {
-			fb_cleanse(s->clients[i].secret, strlen(s->clients[i].secret));
-			free(s->clients[i].secret);
-		}
+		fb_secret_free(s->clients[i].secret);
 	}
 	free(s->rps);
 	free(s->rp_tenants);
@@ -171,14 +171,15 @@ static fb_rc
 read_client_secret(const char *path, char **out, struct fb_err *err)
 {
 	size_t len = 0;
+	fb_rc rc;
 
-	if (fb_file_read(path, 4096, out, &len, err) != FB_OK)
-		return err ? err->rc : FB_ERR_IO;
+	if ((rc = fb_secret_read(path, FB_SECRET_SHORT_MAX, out, &len, err)) != FB_OK)
+		return rc;
 	while (len > 0 && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r'))
 		(*out)[--len] = '\0';
-	if (len < 32)
-		return FB_ERR_SET(
-		    err, FB_ERR_CONFIG, "%s: a client secret needs at least 32 bytes", path);
+	if (len < CLIENT_SECRET_MIN)
+		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: a client secret needs at least %d bytes",
+		    path, CLIENT_SECRET_MIN);
 	return FB_OK;
 }
 
@@ -233,7 +234,8 @@ fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct
 	}
 	/* Login state, codes and refresh tokens are sealed under keys derived from the fid
 	 * secret, each for its own purpose: one secret file for the admin to keep. */
-	if (fb_file_read(conf->keys.fid_secret, 4096, &secret, &len, err) != FB_OK) {
+	if (fb_secret_read(conf->keys.fid_secret, FB_SECRET_SHORT_MAX, &secret, &len, err) !=
+	    FB_OK) {
 		fb_login_site_free(s);
 		fb_err_prefix(err, "keys.fid_secret");
 		return FB_ERR_CONFIG;
@@ -244,8 +246,7 @@ fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct
 	    derive((unsigned char *)secret, len, "fedbridge refresh token v1", s->k_refresh) !=
 	        FB_OK)
 		rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "HKDF failed");
-	fb_cleanse(secret, len);
-	free(secret);
+	fb_secret_free(secret);
 	(void)snprintf(
 	    redirect, sizeof(redirect), "%s/oidc/callback", conf->installation.public_url);
 	(void)snprintf(

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static const char usage_main[] =
@@ -316,6 +318,31 @@ cmd_reload(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Before any secret is read: no core dump (it would hold the signing keys, the fid secret
+ * and client secrets) and no ptrace by other processes of the same user. Not dumpable also
+ * keeps /proc/PID/mem and environ to root. Fails closed: a bridge that cannot promise this
+ * does not start.
+ */
+static bool
+no_core_dumps(void)
+{
+	static const struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none) != 0) {
+		fprintf(stderr, "fedbridge: cannot turn core dumps off (RLIMIT_CORE 0): %s\n",
+		    strerror(errno));
+		return false;
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr,
+		    "fedbridge: cannot make the process non-dumpable (PR_SET_DUMPABLE 0): %s\n",
+		    strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -331,6 +358,9 @@ main(int argc, char **argv)
 		fputs(usage_main, stderr);
 		return EXIT_USAGE;
 	}
+	/* First of all: almost every command reads keys or secrets. */
+	if (!no_core_dumps())
+		return 1;
 	/* Once, before any thread: libcurl fetches remote key sets. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "fedbridge: cannot initialise libcurl\n");

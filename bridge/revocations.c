@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STORE_PASSWORD_MAX 1024
 #define APPLY_PAGE 1000
 
 fb_rc
@@ -23,7 +22,7 @@ fb_bridge_store_open(const struct fb_conf *conf, struct fb_store **out, struct f
 	o.location = conf->store.location;
 	o.purge_interval = 300;
 	if (conf->store.password_file != NULL) {
-		if ((rc = fb_file_read(conf->store.password_file, STORE_PASSWORD_MAX, &password,
+		if ((rc = fb_secret_read(conf->store.password_file, FB_SECRET_SHORT_MAX, &password,
 		         &len, err)) != FB_OK)
 			return rc;
 		while (len > 0 && (password[len - 1] == '\n' || password[len - 1] == '\r'))
@@ -31,10 +30,7 @@ fb_bridge_store_open(const struct fb_conf *conf, struct fb_store **out, struct f
 		o.password = password;
 	}
 	rc = fb_store_open(&o, out, err);
-	if (password != NULL) {
-		fb_cleanse(password, len);
-		free(password);
-	}
+	fb_secret_free(password);
 	return rc;
 }
 

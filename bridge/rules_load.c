@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FID_SECRET_MAX 4096
 #define PINS_FILE_MAX ((size_t)1 << 30)
 /* Inbound policies are small; this is ample for lower(), split() and friends. */
 #define INBOUND_SCRATCH 16384
@@ -32,7 +31,8 @@ fb_bridge_rules_load(const struct fb_conf *conf, struct fb_rules **out, struct f
 
 	*out = NULL;
 	if (conf->keys.fid_secret != NULL &&
-	    fb_file_read(conf->keys.fid_secret, FID_SECRET_MAX, &secret, &len, &err) != FB_OK) {
+	    fb_secret_read(conf->keys.fid_secret, FB_SECRET_SHORT_MAX, &secret, &len, &err) !=
+	        FB_OK) {
 		fb_conf_diag_add(diags, conf, fb_conf_pos_of(conf, &conf->keys.fid_secret),
 		    "keys.fid_secret: %s", err.msg);
 		return FB_ERR_CONFIG;
@@ -40,9 +40,7 @@ fb_bridge_rules_load(const struct fb_conf *conf, struct fb_rules **out, struct f
 	params.fid_secret = (const unsigned char *)secret;
 	params.fid_secret_len = len;
 	rc = fb_rules_compile(conf, &params, out, diags);
-	if (secret != NULL)
-		fb_cleanse(secret, len);
-	free(secret);
+	fb_secret_free(secret);
 	return rc;
 }
 

@@ -93,6 +93,23 @@ void fb_cleanse(void *p, size_t n);
  */
 fb_rc fb_file_read(const char *path, size_t max, char **out, size_t *out_len, struct fb_err *err);
 
+/* Caps on secret files: a shared secret or password, and a private key in PEM. */
+#define FB_SECRET_SHORT_MAX 4096
+#define FB_SECRET_PEM_MAX 65536
+
+/*
+ * Reads a secret file (a private key, the fid secret, a client secret, a password), the one
+ * way fedbridge does. The path is opened without following a symbolic link, and on the open
+ * descriptor it must be a regular file owned by the effective user or root, with no
+ * permission bits beyond 0600, of at most max bytes; each refusal names the file and the
+ * reason. On success *out holds *out_len bytes plus a NUL, owned by the caller, who frees it
+ * with fb_secret_free (never free: the buffer is not malloc's). On failure *out is NULL and no
+ * byte of the file is left in memory.
+ */
+fb_rc fb_secret_read(const char *path, size_t max, char **out, size_t *out_len, struct fb_err *err);
+/* Wipes a buffer from fb_secret_read, whole, and frees it; NULL is fine. */
+void fb_secret_free(char *data);
+
 /*
  * Replaces path with data whole: a temporary file in the same folder, written, given mode
  * (not left to the umask), synced, renamed over path, and the folder synced, so readers and

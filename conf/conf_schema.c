@@ -63,6 +63,7 @@ struct conf_field {
 	const char *def; /* default, in the same text form a user writes */
 	int64_t min, max;
 	int64_t min_bytes; /* secret files: shortest acceptable content */
+	size_t max_bytes; /* secret files: longest; 0 is FB_SECRET_PEM_MAX (a key) */
 	const struct conf_kind *kind;
 	const struct conf_struct *sub;
 	const char *const *names; /* T_ENUM */
@@ -440,6 +441,38 @@ resolve_path(struct conf_ctx *c, const struct conf_node *n)
 	return conf_arena_printf(c->arena, "%s/%s", c->basedir, n->value);
 }
 
+/*
+ * A secret file: read with fb_secret_read, the very reader the bridge uses, so check and serve
+ * apply one set of rules to what is opened (no stat-then-open race), then wiped.
+ */
+static const char *
+check_secret_content(struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n,
+    const char *path, const char *p)
+{
+	struct fb_err err = { 0 };
+	char *data = NULL;
+	size_t len = 0;
+	bool short_ok;
+
+	if (fb_secret_read(p, f->max_bytes > 0 ? f->max_bytes : FB_SECRET_PEM_MAX, &data, &len,
+	        &err) != FB_OK) {
+		if (err.rc == FB_ERR_NOMEM)
+			c->nomem = true;
+		conf_diag(c, n->pos, path, "%s", err.msg);
+		return NULL;
+	}
+	short_ok = f->min_bytes <= 0 || len >= (size_t)f->min_bytes;
+	fb_secret_free(data);
+	if (!short_ok) {
+		conf_diag(c, n->pos, path,
+		    "%s is too short: a secret of at least %lld bytes is "
+		    "needed",
+		    p, (long long)f->min_bytes);
+		return NULL;
+	}
+	return p;
+}
+
 static const char *
 check_file_common(struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n,
     const char *path, bool secret)
@@ -457,6 +490,8 @@ check_file_common(struct conf_ctx *c, const struct conf_field *f, const struct c
 	}
 	if (c->flags & FB_CONF_NO_FS)
 		return p;
+	if (secret)
+		return check_secret_content(c, f, n, path, p);
 	if (stat(p, &st) != 0) {
 		conf_diag(c, n->pos, path, "cannot use %s: %s", p, strerror(errno));
 		return NULL;
@@ -467,28 +502,6 @@ check_file_common(struct conf_ctx *c, const struct conf_field *f, const struct c
 	}
 	if (access(p, R_OK) != 0) {
 		conf_diag(c, n->pos, path, "cannot read %s: %s", p, strerror(errno));
-		return NULL;
-	}
-	if (!secret)
-		return p;
-	/* Like ssh and OpenBSD daemons: a secret others can read is no longer a secret. */
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		conf_diag(c, n->pos, path,
-		    "%s holds a secret but is accessible by group or others (mode %04o); "
-		    "run chmod 600 on it",
-		    p, (unsigned)(st.st_mode & 07777));
-		return NULL;
-	}
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		conf_diag(c, n->pos, path, "%s holds a secret but belongs to another user (uid %u)",
-		    p, (unsigned)st.st_uid);
-		return NULL;
-	}
-	if (f->min_bytes > 0 && st.st_size < f->min_bytes) {
-		conf_diag(c, n->pos, path,
-		    "%s is too short: a secret of at least %lld bytes is "
-		    "needed",
-		    p, (long long)f->min_bytes);
 		return NULL;
 	}
 	return p;
@@ -1422,7 +1435,7 @@ static const struct conf_field provider_fields[] = {
 	{ FIELD(struct fb_conf_provider, "client_id", T_STR, client_id), .kind = &K_TEXT,
 	    .doc = "oidc: the client id registered at the IdP." },
 	{ FIELD(struct fb_conf_provider, "client_secret_file", T_STR, client_secret_file),
-	    .flags = F_SECRET, .min_bytes = 16, .kind = &K_SECRET,
+	    .flags = F_SECRET, .min_bytes = 16, .max_bytes = FB_SECRET_SHORT_MAX, .kind = &K_SECRET,
 	    .doc = "oidc: file holding the client secret (mode 0600)." },
 	{ FIELD(struct fb_conf_provider, "client_key", T_STR, client_key), .flags = F_SECRET,
 	    .kind = &K_SECRET, .doc = "oidc: private key (PEM, mode 0600) for private_key_jwt." },
@@ -1533,7 +1546,7 @@ static const struct conf_field client_fields[] = {
 	{ FIELD(struct fb_conf_client, "client_auth", T_ENUM, auth), .def = "client_secret_basic",
 	    .names = client_auths, .doc = "How the backend authenticates at /token." },
 	{ FIELD(struct fb_conf_client, "client_secret_file", T_STR, secret_file), .flags = F_SECRET,
-	    .min_bytes = 32, .kind = &K_SECRET,
+	    .min_bytes = 32, .max_bytes = FB_SECRET_SHORT_MAX, .kind = &K_SECRET,
 	    .doc = "File holding the client secret (mode 0600, at least 32 bytes)." },
 	{ FIELD(struct fb_conf_client, "jwks", T_STR, jwks), .kind = &K_FILE,
 	    .doc = "private_key_jwt: the backend's public keys (a JWKS file)." },
@@ -1647,7 +1660,8 @@ static const struct conf_field keys_fields[] = {
 	    .doc = "Least time between two fetches of a remote's keys prompted by unknown "
 	           "kids." },
 	{ FIELD(struct fb_conf, "fid_secret", T_STR, keys.fid_secret),
-	    .flags = F_REQUIRED | F_SECRET, .min_bytes = 32, .kind = &K_SECRET,
+	    .flags = F_REQUIRED | F_SECRET, .min_bytes = 32, .max_bytes = FB_SECRET_SHORT_MAX,
+	    .kind = &K_SECRET,
 	    .doc = "At least 32 random bytes (mode 0600) keying pairwise fids." },
 	{ 0 },
 };
@@ -1701,7 +1715,7 @@ static const struct conf_field root_fields[] = {
 	    .def = "embedded:/var/lib/fedbridge", .kind = &K_STORE,
 	    .doc = "Where sessions and revocations live." },
 	{ FIELD(struct fb_conf, "store_password_file", T_STR, store.password_file),
-	    .flags = F_SECRET, .kind = &K_SECRET,
+	    .flags = F_SECRET, .max_bytes = FB_SECRET_SHORT_MAX, .kind = &K_SECRET,
 	    .doc = "PostgreSQL password (mode 0600), for a postgresql store." },
 	{ .key = "tokens",
 	    .type = T_STRUCT,

@@ -19,10 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#define RP_SECRET_MAX 4096
-#define RP_KEY_MAX 65536
+#define RP_SECRET_MAX FB_SECRET_SHORT_MAX
+#define RP_KEY_MAX FB_SECRET_PEM_MAX
 #define RP_RETRY_S 10 /* least time between two failed discovery fetches */
 #define RP_KEYS_MAX_AGE 3600 /* keys are refetched this often */
 #define RP_ASSERTION_TTL 60
@@ -53,19 +52,14 @@ fb_oidc_failure_name(enum fb_oidc_failure f)
 	return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "unknown";
 }
 
-/* Reads a secret file that only its owner may read; trailing newlines dropped. */
+/* Reads a secret file (fb_secret_read's rules); trailing newlines dropped. */
 static fb_rc
 read_secret(const char *path, size_t max, char **out, size_t *len, struct fb_err *err)
 {
-	struct stat st;
+	fb_rc rc;
 
-	if (stat(path, &st) != 0)
-		return FB_ERR_SET(err, FB_ERR_IO, "%s: cannot read", path);
-	if ((st.st_mode & 077) != 0)
-		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: mode %04o, must be 0600", path,
-		    (unsigned)(st.st_mode & 07777));
-	if (fb_file_read(path, max, out, len, err) != FB_OK)
-		return err ? err->rc : FB_ERR_IO;
+	if ((rc = fb_secret_read(path, max, out, len, err)) != FB_OK)
+		return rc;
 	while (*len > 0 && ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r'))
 		(*out)[--*len] = '\0';
 	return FB_OK;
@@ -84,8 +78,7 @@ load_client_key(struct fb_oidc_rp *rp, const char *path, struct fb_err *err)
 	bio = BIO_new_mem_buf(pem, (int)len);
 	rp->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
-	fb_cleanse(pem, len);
-	free(pem);
+	fb_secret_free(pem);
 	if (rp->key == NULL)
 		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: not a PEM private key", path);
 	if (EVP_PKEY_is_a(rp->key, "RSA") && EVP_PKEY_get_bits(rp->key) >= 2048) {
@@ -144,10 +137,7 @@ fb_oidc_rp_free(struct fb_oidc_rp *rp)
 {
 	if (rp == NULL)
 		return;
-	if (rp->secret != NULL) {
-		fb_cleanse(rp->secret, strlen(rp->secret));
-		free(rp->secret);
-	}
+	fb_secret_free(rp->secret);
 	EVP_PKEY_free(rp->key);
 	free(rp->redirect_uri);
 	fb_oidc_discovery_clear(&rp->disc);

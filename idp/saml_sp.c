@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <xmlsec/xmldsig.h>
 #include <zlib.h>
@@ -91,19 +90,13 @@ cert_base64(const char *pem)
 	return out.data;
 }
 
-/* A key file only its owner can read. */
+/* The SP's private key, by fb_secret_read's rules; handed to Lasso and xmlsec from memory. */
 static fb_rc
 read_key(const char *path, char **out, struct fb_err *err)
 {
-	struct stat st;
 	size_t len = 0;
 
-	if (stat(path, &st) != 0)
-		return FB_ERR_SET(err, FB_ERR_IO, "%s: cannot read", path);
-	if ((st.st_mode & 077) != 0)
-		return FB_ERR_SET(err, FB_ERR_CONFIG, "%s: mode %04o, must be 0600", path,
-		    (unsigned)(st.st_mode & 07777));
-	return fb_file_read(path, SAML_PEM_MAX, out, &len, err);
+	return fb_secret_read(path, FB_SECRET_PEM_MAX, out, &len, err);
 }
 
 static fb_rc
@@ -579,10 +572,7 @@ fb_saml_sp_free(struct fb_saml_sp *sp)
 		xmlSecKeyDestroy(sp->sp_key);
 	if (sp->metadata_key != NULL)
 		xmlSecKeyDestroy(sp->metadata_key);
-	if (sp->key_pem != NULL) {
-		fb_cleanse(sp->key_pem, strlen(sp->key_pem));
-		free(sp->key_pem);
-	}
+	fb_secret_free(sp->key_pem);
 	free(sp->cert_pem);
 	free(sp->entity_id);
 	free(sp->acs_url);

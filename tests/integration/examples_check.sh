@@ -30,7 +30,7 @@ chmod 644 "$FB_TMP/examples/keys/fid.secret"
 if "$FB_BINARY" check -c "$FB_TMP/examples/minimal.yaml" 2>"$FB_TMP/err"; then
 	fail "a world-readable fid secret was accepted"
 fi
-grep -q "keys.fid_secret: .*accessible by group or others (mode 0644); run chmod 600" "$FB_TMP/err" ||
+grep -q "keys.fid_secret: .*fid.secret: mode 0644, must be 0600 or 0400: group or others can get at the secret; run chmod 600" "$FB_TMP/err" ||
 	{ cat "$FB_TMP/err" >&2; fail "no clear refusal of a world-readable secret"; }
 pass "world-readable secret refused"
 echo "examples: $n passed, 0 failed"

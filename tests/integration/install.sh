@@ -44,7 +44,8 @@ unit=$(find "$root" -path '*/systemd/system/fedbridge.service')
 grep -q "^ExecStart=${bin#"$root"} serve -c " "$unit" || fail "ExecStart: $(grep ExecStart "$unit")"
 grep -q "^ExecReload=${bin#"$root"} reload -c " "$unit" || fail "ExecReload: $(grep ExecReload "$unit")"
 for d in User=fedbridge NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
-	PrivateDevices=yes CapabilityBoundingSet= StateDirectory=fedbridge MemoryDenyWriteExecute=yes; do
+	PrivateDevices=yes CapabilityBoundingSet= StateDirectory=fedbridge MemoryDenyWriteExecute=yes \
+	LimitCORE=0; do
 	grep -qx "$d" "$unit" || fail "the unit lacks $d"
 done
 grep -q '^u fedbridge ' "$(find "$root" -path '*/sysusers.d/fedbridge.conf')" || fail "sysusers.d: no user fedbridge"
@@ -53,7 +54,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 	out=$(systemd-analyze verify --man=no "$unit" 2>&1 | grep -v "is not executable\|No such file\|Command .* is not" || true)
 	[ -z "$out" ] || fail "systemd-analyze: $out"
 fi
-ok "the systemd unit runs the installed binary as fedbridge with NoNewPrivileges, ProtectSystem=strict, PrivateTmp and no capabilities"
+ok "the systemd unit runs the installed binary as fedbridge with NoNewPrivileges, ProtectSystem=strict, PrivateTmp, no capabilities and no core dumps"
 
 # The example configuration checks once the files it names exist.
 etc="$FB_TMP/etc"

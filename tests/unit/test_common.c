@@ -1,4 +1,4 @@
-/* Unit tests for common/: errors, bounded buffers, strict base64url, randomness. */
+/* Unit tests for common/: errors, bounded buffers, strict base64url, randomness, secret files. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define OTHER_UID 65534 /* nobody */
 
 static void
 test_err_set_and_prefix(void **state)
@@ -292,6 +294,135 @@ test_log_escapes(void **state)
 	fb_log_setup(FB_LOG_INFO, FB_LOG_TEXT);
 }
 
+/* A scratch folder for the secret-file tests, removed with everything in it. */
+struct secret_dir {
+	char dir[64];
+	char path[128];
+};
+
+static const char *
+secret_path(struct secret_dir *d, const char *name)
+{
+	(void)snprintf(d->path, sizeof(d->path), "%s/%s", d->dir, name);
+	return d->path;
+}
+
+static void
+secret_write(struct secret_dir *d, const char *name, const char *text, mode_t mode)
+{
+	FILE *f = fopen(secret_path(d, name), "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(d->path, mode), 0);
+}
+
+static int
+secret_setup(void **state)
+{
+	struct secret_dir *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return -1;
+	(void)snprintf(d->dir, sizeof(d->dir), "/tmp/fb-test-secret.XXXXXX");
+	if (mkdtemp(d->dir) == NULL) {
+		free(d);
+		return -1;
+	}
+	*state = d;
+	return 0;
+}
+
+static int
+secret_teardown(void **state)
+{
+	struct secret_dir *d = *state;
+	char cmd[128];
+
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+	free(d);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Expects fb_secret_read to refuse name with rc and a message holding want; nothing returned. */
+static void
+secret_refused(struct secret_dir *d, const char *name, size_t max, fb_rc rc, const char *want)
+{
+	struct fb_err err = { 0 };
+	char *data = (char *)"untouched";
+	size_t len = 1;
+
+	assert_int_equal(fb_secret_read(secret_path(d, name), max, &data, &len, &err), rc);
+	assert_null(data);
+	assert_int_equal(len, 0);
+	if (strstr(err.msg, want) == NULL || strstr(err.msg, name) == NULL)
+		fail_msg("%s: expected a message naming it with \"%s\", got \"%s\"", name, want,
+		    err.msg);
+}
+
+static void
+test_secret_read_good(void **state)
+{
+	struct secret_dir *d = *state;
+	struct fb_err err = { 0 };
+	char *data = NULL;
+	size_t len = 0;
+
+	secret_write(d, "rw.secret", "0123456789abcdef\n", 0600);
+	assert_int_equal(fb_secret_read(d->path, 17, &data, &len, &err), FB_OK);
+	assert_int_equal(len, 17);
+	assert_string_equal(data, "0123456789abcdef\n");
+	data[0] = '\0'; /* what callers do to a trailing newline: the free still wipes all */
+	fb_secret_free(data);
+	secret_write(d, "ro.secret", "", 0400);
+	assert_int_equal(fb_secret_read(d->path, 17, &data, &len, &err), FB_OK);
+	assert_int_equal(len, 0);
+	assert_string_equal(data, "");
+	fb_secret_free(data);
+	fb_secret_free(NULL);
+}
+
+static void
+test_secret_read_refusals(void **state)
+{
+	struct secret_dir *d = *state;
+
+	secret_write(d, "target.secret", "0123456789abcdef", 0600);
+	/* A link to a good secret file: only the link is wrong. */
+	assert_int_equal(symlink("target.secret", secret_path(d, "link.secret")), 0);
+	secret_refused(d, "link.secret", 64, FB_ERR_INVALID, "is a symbolic link");
+	secret_write(d, "group.secret", "0123456789abcdef", 0640);
+	secret_refused(d, "group.secret", 64, FB_ERR_INVALID, "mode 0640, must be 0600 or 0400");
+	secret_write(d, "world.secret", "0123456789abcdef", 0644);
+	secret_refused(d, "world.secret", 64, FB_ERR_INVALID, "mode 0644, must be 0600 or 0400");
+	secret_write(d, "exec.secret", "0123456789abcdef", 0700);
+	secret_refused(d, "exec.secret", 64, FB_ERR_INVALID, "mode 0700, must be 0600 or 0400");
+	secret_write(d, "big.secret", "0123456789abcdef", 0600);
+	secret_refused(d, "big.secret", 15, FB_ERR_LIMIT, "larger than 15 bytes");
+	assert_int_equal(mkfifo(secret_path(d, "fifo.secret"), 0600), 0);
+	/* Opening a FIFO with no writer must not hang: refused on the descriptor. */
+	secret_refused(d, "fifo.secret", 64, FB_ERR_INVALID, "is a FIFO, not a regular file");
+	assert_int_equal(mkdir(secret_path(d, "dir.secret"), 0700), 0);
+	secret_refused(d, "dir.secret", 64, FB_ERR_INVALID, "is a directory, not a regular file");
+	secret_refused(d, "missing.secret", 64, FB_ERR_IO, "No such file");
+}
+
+/* Tests run as root here: chown gives the file to another user, as an attacker's would be. */
+static void
+test_secret_read_other_owner(void **state)
+{
+	struct secret_dir *d = *state;
+	char want[64];
+
+	if (geteuid() != 0)
+		skip();
+	secret_write(d, "nobody.secret", "0123456789abcdef", 0600);
+	assert_int_equal(chown(d->path, OTHER_UID, OTHER_UID), 0);
+	(void)snprintf(want, sizeof(want), "owned by uid %d, must be owned by uid 0", OTHER_UID);
+	secret_refused(d, "nobody.secret", 64, FB_ERR_INVALID, want);
+}
+
 int
 main(void)
 {
@@ -305,6 +436,12 @@ main(void)
 		cmocka_unit_test(test_file_read),
 		cmocka_unit_test(test_text_escape),
 		cmocka_unit_test(test_log_escapes),
+		cmocka_unit_test_setup_teardown(
+		    test_secret_read_good, secret_setup, secret_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_secret_read_refusals, secret_setup, secret_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_secret_read_other_owner, secret_setup, secret_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

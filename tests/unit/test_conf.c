@@ -544,8 +544,8 @@ static const struct bad_row bad_rows[] = {
 	{ "secret readable by others (0644)",
 	    INSTALLATION "keys:\n  signing: [signing.pem]\n  fid_secret: open644.secret\n" TENANTS,
 	    7, 15,
-	    "open644.secret holds a secret but is accessible by group or others (mode 0644); "
-	    "run chmod 600 on it" },
+	    "open644.secret: mode 0644, must be 0600 or 0400: group or others can get at the "
+	    "secret; run chmod 600 on it" },
 	{ "secret readable by the group (0640)",
 	    HEAD TENANT_HEAD "      - name: corp\n"
 	                     "        type: oidc\n"
@@ -553,11 +553,11 @@ static const struct bad_row bad_rows[] = {
 	                     "        client_id: fedbridge\n"
 	                     "        client_secret_file: open640.secret\n" CORP_MAPPING,
 	    15, 29,
-	    "open640.secret holds a secret but is accessible by group or others (mode 0640); run "
-	    "chmod 600 on it" },
+	    "open640.secret: mode 0640, must be 0600 or 0400: group or others can get at the "
+	    "secret; run chmod 600 on it" },
 	{ "missing file",
 	    INSTALLATION "keys:\n  signing: [nope.pem]\n  fid_secret: fid.secret\n" TENANTS, 6, 13,
-	    "keys.signing[0]: cannot use " },
+	    "/nope.pem: cannot open: No such file" },
 	{ "directory where a file is expected",
 	    HEAD TENANT_HEAD "      - name: adfs\n"
 	                     "        type: saml\n"
@@ -847,8 +847,8 @@ test_bad_row(void **state)
 static void
 test_secret_mode_in_list(void **state)
 {
-	static const char hint[] = "open644.secret holds a secret but is accessible by group or "
-	                           "others (mode 0644); run chmod 600 on it";
+	static const char hint[] = "open644.secret: mode 0644, must be 0600 or 0400: group or "
+	                           "others can get at the secret; run chmod 600 on it";
 	struct fb_conf_diags diags = { 0 };
 	struct fb_conf *conf;
 	bool ok;
@@ -1393,7 +1393,7 @@ test_secrets_not_shown(void **state)
 	    "store: postgresql://fedbridge:pg-canary-4711@db.a.example/fedbridge\n",
 	    &diags);
 	/* The diagnostics about the very places that hold the secrets are there... */
-	ok = conf == NULL && expect_diag(&diags, 15, 29, "canary.secret holds a secret") &&
+	ok = conf == NULL && expect_diag(&diags, 15, 29, "canary.secret: mode 0644") &&
 	    expect_diag(&diags, 21, 22, "client_auth: expected one of") &&
 	    expect_diag(&diags, 25, 8, "the PostgreSQL URL holds a password");
 	/* ...and none shows them. */
@@ -1432,11 +1432,44 @@ test_secret_other_owner(void **state)
 	    &diags);
 	ok = conf == NULL &&
 	    expect_diag(&diags, 7, 15,
-	        "nobody.secret holds a secret but belongs to another user (uid 65534)");
+	        "nobody.secret: owned by uid 65534, must be owned by uid 0 (the user fedbridge "
+	        "runs as) or root");
 	fb_conf_unref(conf);
 	fb_conf_diags_free(&diags);
 	if (!ok)
 		fail_msg("a secret of another user was not refused at 7:15");
+}
+
+/*
+ * The check reads a secret by the bridge's own rules, on the open file: a link to a good
+ * key is refused (it could be repointed between check and use), and so is a fid secret
+ * longer than the bridge reads.
+ */
+static void
+test_secret_link_and_size(void **state)
+{
+	struct fb_conf_diags diags = { 0 };
+	struct fb_conf *conf;
+	char big[FB_SECRET_SHORT_MAX + 2];
+	bool ok;
+
+	(void)state;
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(write_file("big.secret", big, 0600), 0);
+	(void)unlink(in_dir("link.pem"));
+	assert_int_equal(symlink("signing.pem", in_dir("link.pem")), 0);
+	conf = load_yaml(INSTALLATION "keys:\n  signing: [link.pem]\n  fid_secret: "
+	                              "big.secret\n" TENANTS,
+	    &diags);
+	ok = conf == NULL &&
+	    expect_diag(&diags, 6, 13,
+	        "link.pem is a symbolic link: a secret is read from the file itself") &&
+	    expect_diag(&diags, 7, 15, "big.secret: larger than 4096 bytes");
+	fb_conf_unref(conf);
+	fb_conf_diags_free(&diags);
+	if (!ok)
+		fail_msg("a linked signing key or an oversize fid secret was not refused");
 }
 
 /* ---- limits ---- */
@@ -1676,6 +1709,7 @@ main(void)
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_secrets_not_shown),
 		cmocka_unit_test(test_secret_other_owner),
+		cmocka_unit_test(test_secret_link_and_size),
 		cmocka_unit_test(test_limit_bytes),
 		cmocka_unit_test(test_limit_nodes),
 		cmocka_unit_test(test_limit_scalar),
