@@ -346,9 +346,12 @@ fb_trust_export_parse(
 	memset(out, 0, sizeof(*out));
 	if (len > EXPORT_MAX)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: more than %d bytes", name, EXPORT_MAX);
-	if ((doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+	if ((doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		char reason[FB_EXCERPT_MAX];
+		fb_json_reason(jerr.text, reason, sizeof(reason));
 		return FB_ERR_SET(
-		    err, FB_ERR_INVALID, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+		    err, FB_ERR_INVALID, "%s:%d:%d: %s", name, jerr.line, jerr.column, reason);
+	}
 	if (!json_is_object(doc)) {
 		json_decref(doc);
 		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: not a fedbridge trust export", name);
@@ -442,6 +445,25 @@ out:
 	json_decref(doc);
 	if (rc != FB_OK)
 		fb_trust_export_free(out);
+	return rc;
+}
+
+fb_rc
+fb_trust_export_check_urls(const struct fb_trust_export *ex, const char *host, const char *domain,
+    bool loopback_http, struct fb_err *err)
+{
+	const struct fb_url_rule rule = { .loopback_http = loopback_http,
+		.public_only = !loopback_http,
+		.host = host,
+		.domain = domain };
+	fb_rc rc;
+
+	if ((rc = fb_url_check(ex->issuer, &rule, err)) != FB_OK) {
+		fb_err_prefix(err, "\"issuer\"");
+		return rc;
+	}
+	if ((rc = fb_url_check(ex->jwks_uri, &rule, err)) != FB_OK)
+		fb_err_prefix(err, "\"jwks_uri\"");
 	return rc;
 }
 
