@@ -286,6 +286,11 @@ void fb_trust_export_free(struct fb_trust_export *e);
  */
 fb_rc fb_trust_export_check_urls(const struct fb_trust_export *ex, const char *host,
     const char *domain, bool loopback_http, struct fb_err *err);
+/*
+ * The certificates in the PEM file path, re-encoded (a malloc'd string in *out): never
+ * anything else the file holds. A private key in the file is an error naming it.
+ */
+fb_rc fb_cert_file_pem(const char *path, char **out, struct fb_err *err);
 
 /* ---- DNS SRV (srv.c) ---- */
 

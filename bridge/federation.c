@@ -104,6 +104,24 @@ load_keyring(struct fb_federation *f, const char *dir, struct fb_err *err)
 	return rc;
 }
 
+/* installation.ca is published (trust export, /.well-known/fedbridge): certificates only. */
+static fb_rc
+ca_publishable(const struct fb_conf *conf, struct fb_err *err)
+{
+	struct fb_conf_pos pos;
+	char *pem = NULL;
+	fb_rc rc;
+
+	if (conf->installation.ca == NULL)
+		return FB_OK;
+	if ((rc = fb_cert_file_pem(conf->installation.ca, &pem, err)) != FB_OK) {
+		pos = fb_conf_pos_of(conf, &conf->installation.ca);
+		fb_err_prefix(err, "%u:%u: installation.ca", pos.line, pos.col);
+	}
+	free(pem);
+	return rc;
+}
+
 fb_rc
 fb_federation_load(const struct fb_conf *conf, struct fb_federation **out, struct fb_err *err)
 {
@@ -142,6 +160,8 @@ fb_federation_load(const struct fb_conf *conf, struct fb_federation **out, struc
 		}
 	}
 publish:
+	if ((rc = ca_publishable(conf, err)) != FB_OK)
+		goto done;
 	if ((rc = fb_keys_jwks(f->keys, f->exps, f->n_keys, &f->jwks, err)) != FB_OK)
 		goto done;
 	if ((rc = fb_verify_keyset_from_jwks(f->jwks, strlen(f->jwks), &f->own_keys, err)) != FB_OK)

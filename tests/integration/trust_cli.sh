@@ -88,6 +88,24 @@ assert "PRIVATE" not in open(sys.argv[1]).read()
 PY
 ok "trust export: name, tenants, issuer, keys, CA, relay, nothing secret; fingerprint $fp"
 
+# installation.ca is published: certificates only, re-encoded; a key in that file is an error.
+cp "$keys/a-ca.pem" "$FB_TMP/a-ca.orig.pem"
+{ echo "note: not for publication"; cat "$FB_TMP/a-ca.orig.pem"; } >"$keys/a-ca.pem"
+fb trust export -c "$A" --out "$FB_TMP/a-notes.json" 2>"$FB_TMP/err" || fail "export with a note in the CA file: $(cat "$FB_TMP/err")"
+! grep -q "not for publication" "$FB_TMP/a-notes.json" || fail "the export copied the CA file byte for byte"
+python3 -c "import json,sys; c=json.load(open('$FB_TMP/a-notes.json'))['ca']; assert c.startswith('-----BEGIN CERTIFICATE-----') and c.count('BEGIN')==1, c" ||
+	fail "export ca is not the certificate alone"
+cat "$FB_TMP/a-ca.orig.pem" "$keys/a-ca.key" >"$keys/a-ca.pem"
+expect_fail "installation.ca: .*a-ca.pem holds a private key where only certificates belong" fb check -c "$A"
+set +e
+fb trust export -c "$A" --out "$FB_TMP/a-key.json" >"$FB_TMP/out" 2>"$FB_TMP/err"
+rc=$?
+set -e
+[ "$rc" != 0 ] || fail "export from a CA file holding its key succeeded"
+! grep -qs "PRIVATE" "$FB_TMP/a-key.json" "$FB_TMP/out" || fail "the CA key was published"
+grep -q "a-ca.pem holds a private key" "$FB_TMP/err" || fail "export did not name the file: $(cat "$FB_TMP/err")"
+cp "$FB_TMP/a-ca.orig.pem" "$keys/a-ca.pem"
+ok "installation.ca: the export carries its certificate alone; a CA file holding its key is an error in check and export"
 
 before=$(cat "$pair"/trusts.d/* | sha256sum)
 # Refusals that change nothing.
