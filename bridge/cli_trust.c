@@ -477,6 +477,15 @@ trust_import(const struct import_opts *o)
 		refuse("import: %s", err.msg);
 		goto out;
 	}
+	/* What the export asks us to fetch lies under the domain it claims; loopback http only
+	 * for an installation that itself runs on loopback http (tests, demos). */
+	if (fb_trust_export_check_urls(&ex, NULL, ex.domain, fb_conf_on_loopback(conf), &err) !=
+	    FB_OK) {
+		char domain[FB_EXCERPT_MAX];
+		fb_excerpt(ex.domain, strlen(ex.domain), domain, sizeof(domain));
+		refuse("import: %s: %s (its domain is %s)", o->file, err.msg, domain);
+		goto out;
+	}
 	fingerprint(data, len, fp, sizeof(fp));
 	fprintf(stderr, "fedbridge trust import: %s %s of %s\n", o->file, fp, ex.installation);
 	if (strcmp(ex.installation, conf->installation.name) == 0) {

@@ -116,8 +116,12 @@ struct fb_jwks_fetch {
 	uint64_t digest;
 	int64_t max_age; /* seconds until the next fetch */
 };
-/* GET url: status 200, at most 256 KiB, 10 s, no redirects, TLS verified. */
-fb_rc fb_jwks_fetch(const char *url, struct fb_jwks_fetch *out, struct fb_err *err);
+/*
+ * GET url: status 200, at most 256 KiB, 10 s, no redirects, TLS verified, under rule (the
+ * outbound URL policy, fb_conf.h). The body of a failed fetch is dropped, never quoted.
+ */
+fb_rc fb_jwks_fetch(
+    const char *url, const struct fb_url_rule *rule, struct fb_jwks_fetch *out, struct fb_err *err);
 
 struct fb_refresh_opts {
 	int64_t now;
@@ -275,6 +279,18 @@ fb_rc fb_trust_export(const struct fb_conf *conf, const struct fb_federation *fe
 fb_rc fb_trust_export_parse(const char *data, size_t len, const char *name,
     struct fb_trust_export *out, struct fb_err *err);
 void fb_trust_export_free(struct fb_trust_export *e);
+/*
+ * The URLs an export (imported, or a discovered bridge's answer) asks us to fetch: issuer and
+ * jwks_uri on host (the bridge that answered; NULL for a file) or under domain; plain http
+ * toward loopback only with loopback_http (fb_conf_on_loopback), else no inside address.
+ */
+fb_rc fb_trust_export_check_urls(const struct fb_trust_export *ex, const char *host,
+    const char *domain, bool loopback_http, struct fb_err *err);
+/*
+ * The certificates in the PEM file path, re-encoded (a malloc'd string in *out): never
+ * anything else the file holds. A private key in the file is an error naming it.
+ */
+fb_rc fb_cert_file_pem(const char *path, char **out, struct fb_err *err);
 
 /* ---- DNS SRV (srv.c) ---- */
 

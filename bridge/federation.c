@@ -104,6 +104,24 @@ load_keyring(struct fb_federation *f, const char *dir, struct fb_err *err)
 	return rc;
 }
 
+/* installation.ca is published (trust export, /.well-known/fedbridge): certificates only. */
+static fb_rc
+ca_publishable(const struct fb_conf *conf, struct fb_err *err)
+{
+	struct fb_conf_pos pos;
+	char *pem = NULL;
+	fb_rc rc;
+
+	if (conf->installation.ca == NULL)
+		return FB_OK;
+	if ((rc = fb_cert_file_pem(conf->installation.ca, &pem, err)) != FB_OK) {
+		pos = fb_conf_pos_of(conf, &conf->installation.ca);
+		fb_err_prefix(err, "%u:%u: installation.ca", pos.line, pos.col);
+	}
+	free(pem);
+	return rc;
+}
+
 fb_rc
 fb_federation_load(const struct fb_conf *conf, struct fb_federation **out, struct fb_err *err)
 {
@@ -142,6 +160,8 @@ fb_federation_load(const struct fb_conf *conf, struct fb_federation **out, struc
 		}
 	}
 publish:
+	if ((rc = ca_publishable(conf, err)) != FB_OK)
+		goto done;
 	if ((rc = fb_keys_jwks(f->keys, f->exps, f->n_keys, &f->jwks, err)) != FB_OK)
 		goto done;
 	if ((rc = fb_verify_keyset_from_jwks(f->jwks, strlen(f->jwks), &f->own_keys, err)) != FB_OK)
@@ -312,7 +332,9 @@ discover_fetch(const struct fb_federation *f, const struct key_source *src,
 	struct fb_jwks_fetch doc = { 0 };
 	char url[600], host[270];
 	size_t hl;
-	bool loopback;
+	const bool dev = fb_conf_on_loopback(f->conf);
+	/* The bridge DNS names, its documents and its keys are named from outside. */
+	struct fb_url_rule rule = { .loopback_http = dev, .public_only = !dev };
 	fb_rc rc;
 
 	if ((rc = fb_srv_lookup(src->srv_name, f->conf->installation.resolver, &t, err)) != FB_OK)
@@ -321,11 +343,11 @@ discover_fetch(const struct fb_federation *f, const struct key_source *src,
 	hl = strlen(host);
 	if (hl > 0 && host[hl - 1] == '.')
 		host[hl - 1] = '\0';
-	/* Plain HTTP only on loopback, as everywhere else in the configuration. */
-	loopback = strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0;
+	/* DNS says where, not how: plain http only toward loopback, and only for an installation
+	 * that itself runs on loopback http (the policy refuses it otherwise). */
 	(void)snprintf(url, sizeof(url), "%s://%s:%u/.well-known/fedbridge",
-	    loopback ? "http" : "https", host, t.port);
-	if ((rc = fb_jwks_fetch(url, &doc, err)) != FB_OK ||
+	    dev && fb_url_host_is_loopback(host) ? "http" : "https", host, t.port);
+	if ((rc = fb_jwks_fetch(url, &rule, &doc, err)) != FB_OK ||
 	    (rc = fb_trust_export_parse(doc.body, doc.len, url, &ex, err)) != FB_OK) {
 		free(doc.body);
 		fb_err_prefix(err, "%s -> %s", src->srv_name, url);
@@ -346,8 +368,13 @@ discover_fetch(const struct fb_federation *f, const struct key_source *src,
 	if (rc == FB_OK && tr->ca != NULL && !fb_cert_pem_same(ex.ca_pem, tr->ca))
 		rc = FB_ERR_SET(err, FB_ERR_INVALID,
 		    "%s names another CA than the trust's ca %s: refusing its keys", url, tr->ca);
-	if (rc == FB_OK && (rc = fb_jwks_fetch(ex.jwks_uri, got, err)) != FB_OK)
-		fb_err_prefix(err, "%s", ex.jwks_uri);
+	if (rc == FB_OK &&
+	    (rc = fb_trust_export_check_urls(&ex, host, tr->discover, dev, err)) != FB_OK)
+		fb_err_prefix(err, "%s", url);
+	rule.host = host;
+	rule.domain = tr->discover;
+	if (rc == FB_OK && (rc = fb_jwks_fetch(ex.jwks_uri, &rule, got, err)) != FB_OK)
+		fb_err_prefix(err, "%s", url);
 	if (rc == FB_OK &&
 	    ((*issuer = strdup(ex.issuer)) == NULL || (*relay = strdup(ex.relay)) == NULL)) {
 		free(*issuer);
@@ -391,7 +418,9 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 		if (src->srv_name != NULL) {
 			one = discover_fetch(f, src, &got, &issuer, &relay, &ferr);
 		} else {
-			one = fb_jwks_fetch(src->keys, &got, &ferr);
+			/* The configuration names this URL: loopback http allowed if it says so. */
+			static const struct fb_url_rule configured = { .loopback_http = true };
+			one = fb_jwks_fetch(src->keys, &configured, &got, &ferr);
 		}
 		if (one == FB_OK)
 			one = fb_verify_keyset_from_jwks(got.body, got.len, &ks, &ferr);

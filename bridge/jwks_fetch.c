@@ -1,7 +1,8 @@
 /*
- * Fetching a remote bridge's JWKS over HTTPS with libcurl: bounded in time
- * and size, TLS verified, no redirects, Cache-Control max-age honoured
- * within bounds.
+ * Fetching a remote bridge's JWKS, feed or discovery document over HTTPS with
+ * libcurl: bounded in time and size, TLS verified, the outbound URL policy
+ * (fb_url_curl_setup: no redirects, no inside addresses where the rule says),
+ * Cache-Control max-age honoured within bounds.
  */
 #include "fb_bridge.h"
 
@@ -66,9 +67,12 @@ text_digest(const char *s, size_t n)
 }
 
 fb_rc
-fb_jwks_fetch(const char *url, struct fb_jwks_fetch *out, struct fb_err *err)
+fb_jwks_fetch(
+    const char *url, const struct fb_url_rule *rule, struct fb_jwks_fetch *out, struct fb_err *err)
 {
 	struct fetch_ctx ctx;
+	struct fb_url_guard guard;
+	fb_rc rc;
 	CURL *c;
 	CURLcode cc;
 	long status = 0;
@@ -79,9 +83,10 @@ fb_jwks_fetch(const char *url, struct fb_jwks_fetch *out, struct fb_err *err)
 	ctx.max_age = FB_JWKS_DEFAULT_MAX_AGE;
 	if ((c = curl_easy_init()) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-	(void)curl_easy_setopt(c, CURLOPT_URL, url);
-	(void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
-	(void)curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	if ((rc = fb_url_curl_setup(c, url, rule, &guard, err)) != FB_OK) {
+		curl_easy_cleanup(c);
+		return rc;
+	}
 	(void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	(void)curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, FETCH_CONNECT_TIMEOUT_MS);
 	(void)curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, FETCH_TIMEOUT_MS);
@@ -97,6 +102,12 @@ fb_jwks_fetch(const char *url, struct fb_jwks_fetch *out, struct fb_err *err)
 	if (ctx.too_big) {
 		fb_buf_free(&ctx.body);
 		return FB_ERR_SET(err, FB_ERR_LIMIT, "larger than %d bytes", FETCH_MAX_BYTES);
+	}
+	if (guard.refused) {
+		fb_buf_free(&ctx.body);
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "refusing to connect: the host resolves to a loopback, link-local or private "
+		    "address");
 	}
 	if (cc != CURLE_OK) {
 		fb_buf_free(&ctx.body);

@@ -977,6 +977,10 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 	/* A trust found through DNS has an issuer once its bridge was found. */
 	if (!fb_federation_trust_found(fed, t, issuer, sizeof(issuer), relay, sizeof(relay)))
 		return;
+	/* A configured issuer is the configuration's word; a discovered one came from outside
+	 * (checked when found, and here again at connect time). */
+	const bool dev = t->discover == NULL || fb_conf_on_loopback(conf);
+	const struct fb_url_rule rule = { .loopback_http = dev, .public_only = !dev };
 	if (fb_store_cursor_get(state.store, t->remote, &cursor, &err) != FB_OK) {
 		fb_log(FB_LOG_WARN, "revocation feed of %s: %s", t->remote, err.msg);
 		return;
@@ -984,7 +988,7 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 	for (int page = 0; page < FEED_PAGES_MAX; page++) {
 		(void)snprintf(
 		    url, sizeof(url), "%s%s?since=%lld", issuer, FB_FEED_PATH, (long long)cursor);
-		if (fb_jwks_fetch(url, &got, &err) != FB_OK) {
+		if (fb_jwks_fetch(url, &rule, &got, &err) != FB_OK) {
 			fb_metric_count(FB_METRIC_FEED_FAILURE, t->remote, NULL);
 			fb_log(
 			    FB_LOG_WARN, "revocation feed of %s: %s: %s", t->remote, url, err.msg);

@@ -124,6 +124,76 @@ fb_cert_pem_same(const char *pem, const char *path)
 	return same;
 }
 
+/* Any PEM block whose label names a private key: "PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED
+ * PRIVATE KEY", "EC PRIVATE KEY"... Read with OpenSSL's PEM reader, not by hand. */
+static bool
+pem_holds_private_key(const char *pem, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	char *label = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long n = 0;
+	bool found = false;
+
+	while (bio != NULL && !found && PEM_read_bio(bio, &label, &header, &data, &n) == 1) {
+		found = strstr(label, "PRIVATE KEY") != NULL;
+		OPENSSL_free(label);
+		OPENSSL_free(header);
+		if (data != NULL)
+			OPENSSL_cleanse(data, (size_t)n);
+		OPENSSL_free(data);
+		label = header = NULL;
+		data = NULL;
+	}
+	BIO_free(bio);
+	ERR_clear_error();
+	return found;
+}
+
+fb_rc
+fb_cert_file_pem(const char *path, char **out, struct fb_err *err)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	BIO *in = NULL, *mem = NULL;
+	X509 *x;
+	BUF_MEM *bm = NULL;
+	int n = 0;
+	fb_rc rc = FB_OK;
+
+	*out = NULL;
+	if ((rc = fb_file_read(path, PEM_FILE_MAX, &pem, &len, err)) != FB_OK)
+		return rc;
+	if (pem_holds_private_key(pem, len)) {
+		fb_cleanse(pem, len);
+		free(pem);
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s holds a private key where only certificates belong: it would be "
+		    "published; keep the key in a file of its own",
+		    path);
+	}
+	if ((in = BIO_new_mem_buf(pem, (int)len)) == NULL || (mem = BIO_new(BIO_s_mem())) == NULL)
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	while (rc == FB_OK && (x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+		if (PEM_write_bio_X509(mem, x) != 1)
+			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		X509_free(x);
+		n++;
+	}
+	ERR_clear_error();
+	if (rc == FB_OK && n == 0)
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "%s holds no PEM certificate", path);
+	if (rc == FB_OK) {
+		BIO_get_mem_ptr(mem, &bm);
+		if (bm == NULL || (*out = fb_strndup(bm->data, bm->length)) == NULL)
+			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	BIO_free(in);
+	BIO_free(mem);
+	free(pem);
+	return rc;
+}
+
 /* ---- findings ---- */
 
 static void finding(struct fb_conf_diags *out, const struct fb_conf *conf, const void *field,
@@ -261,7 +331,6 @@ fb_trust_export(const struct fb_conf *conf, const struct fb_federation *fed,
 {
 	json_t *doc = NULL, *ids = json_array(), *jwks = NULL;
 	char *ca = NULL, uri[2200];
-	size_t ca_len = 0;
 	json_error_t jerr;
 	fb_rc rc = FB_OK;
 
@@ -269,8 +338,11 @@ fb_trust_export(const struct fb_conf *conf, const struct fb_federation *fed,
 	if (conf->installation.ca == NULL)
 		return FB_ERR_SET(err, FB_ERR_INVALID,
 		    "installation.ca is not set: a remote needs our CA to check our relay");
-	if ((rc = fb_file_read(conf->installation.ca, PEM_FILE_MAX, &ca, &ca_len, err)) != FB_OK)
+	/* Re-encoded certificates, not the file: what else it holds stays here. */
+	if ((rc = fb_cert_file_pem(conf->installation.ca, &ca, err)) != FB_OK) {
+		fb_err_prefix(err, "installation.ca");
 		return rc;
+	}
 	for (size_t i = 0; i < n_tenants; i++)
 		if (fb_conf_tenant_find(conf, tenants[i]) == NULL) {
 			rc = FB_ERR_SET(
@@ -346,9 +418,12 @@ fb_trust_export_parse(
 	memset(out, 0, sizeof(*out));
 	if (len > EXPORT_MAX)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: more than %d bytes", name, EXPORT_MAX);
-	if ((doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+	if ((doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		char reason[FB_EXCERPT_MAX];
+		fb_json_reason(jerr.text, reason, sizeof(reason));
 		return FB_ERR_SET(
-		    err, FB_ERR_INVALID, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+		    err, FB_ERR_INVALID, "%s:%d:%d: %s", name, jerr.line, jerr.column, reason);
+	}
 	if (!json_is_object(doc)) {
 		json_decref(doc);
 		return FB_ERR_SET(err, FB_ERR_INVALID, "%s: not a fedbridge trust export", name);
@@ -442,6 +517,25 @@ out:
 	json_decref(doc);
 	if (rc != FB_OK)
 		fb_trust_export_free(out);
+	return rc;
+}
+
+fb_rc
+fb_trust_export_check_urls(const struct fb_trust_export *ex, const char *host, const char *domain,
+    bool loopback_http, struct fb_err *err)
+{
+	const struct fb_url_rule rule = { .loopback_http = loopback_http,
+		.public_only = !loopback_http,
+		.host = host,
+		.domain = domain };
+	fb_rc rc;
+
+	if ((rc = fb_url_check(ex->issuer, &rule, err)) != FB_OK) {
+		fb_err_prefix(err, "\"issuer\"");
+		return rc;
+	}
+	if ((rc = fb_url_check(ex->jwks_uri, &rule, err)) != FB_OK)
+		fb_err_prefix(err, "\"jwks_uri\"");
 	return rc;
 }
 

@@ -279,3 +279,52 @@ fb_random_bytes(void *buf, size_t n)
 	}
 	return FB_OK;
 }
+
+#define EXCERPT_ESCAPE_LEN 4 /* \xNN */
+#define EXCERPT_CUT "..."
+
+void
+fb_excerpt(const char *s, size_t n, char *out, size_t out_size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, room;
+
+	if (out_size == 0)
+		return;
+	out[0] = '\0';
+	if (out_size <= sizeof(EXCERPT_CUT))
+		return; /* no room for text and the cut mark */
+	if (out_size > FB_EXCERPT_MAX)
+		out_size = FB_EXCERPT_MAX;
+	/* Leave room for the cut mark and the NUL. */
+	room = out_size - sizeof(EXCERPT_CUT);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool plain = c >= 0x20 && c < 0x7f && c != '\\' && c != '"';
+		size_t need = plain ? 1 : (c == '\\' || c == '"') ? 2 : EXCERPT_ESCAPE_LEN;
+		if (o + need > room) {
+			memcpy(out + o, EXCERPT_CUT, sizeof(EXCERPT_CUT));
+			return;
+		}
+		if (plain) {
+			out[o++] = (char)c;
+		} else if (c == '\\' || c == '"') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 0x0f];
+		}
+	}
+	out[o] = '\0';
+}
+
+void
+fb_json_reason(const char *text, char *out, size_t out_size)
+{
+	const char *near = strstr(text, " near ");
+
+	fb_excerpt(text, near != NULL ? (size_t)(near - text) : strlen(text), out, out_size);
+}

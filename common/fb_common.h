@@ -131,6 +131,17 @@ fb_rc fb_b64url_encode(const void *in, size_t n, char *out, size_t out_size);
  */
 fb_rc fb_b64url_decode(const char *in, size_t len, void *out, size_t out_size, size_t *out_len);
 
+/*
+ * Text from outside (a fetched body, a URL from a document) for a log line or an error:
+ * at most FB_EXCERPT_MAX - 1 bytes in out, printable ASCII kept, other bytes as \xNN,
+ * quotes and backslashes escaped, "..." when cut.
+ */
+#define FB_EXCERPT_MAX 200
+void fb_excerpt(const char *s, size_t n, char *out, size_t out_size);
+/* A JSON parser's error text without the " near '...'" part that quotes the input
+ * (a fetched document's content must not reach a log), as fb_excerpt. */
+void fb_json_reason(const char *text, char *out, size_t out_size);
+
 /* True when s is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
 bool fb_utf8_valid(const char *s, size_t len);
 

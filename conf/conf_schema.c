@@ -368,55 +368,25 @@ check_hostport(
 	return NULL;
 }
 
-/* localhost, an IPv4 literal in 127.0.0.0/8, or ::1; never a DNS name that merely starts with 127.
- */
-static bool
-host_is_loopback(const char *host)
-{
-	struct in_addr a4;
-
-	if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
-	    strcmp(host, "::1") == 0)
-		return true;
-	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
-}
-
 /*
- * An absolute https URL with a host and no user info or fragment; plain
- * http only toward loopback (test IdPs, a bridge behind a local proxy).
- * Parsed by libcurl's URL parser rather than by hand.
+ * A URL the configuration names: the outbound URL policy, where plain http
+ * toward loopback is allowed (test IdPs, a bridge behind a local proxy)
+ * because the configuration itself says so.
  */
 static const char *
 url_problem(const char *s)
 {
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *user = NULL, *frag = NULL;
-	const char *problem = NULL;
+	static const struct fb_url_rule configured = { .loopback_http = true };
 
-	if (u == NULL)
-		return "out of memory";
-	if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK)
-		problem = "not an absolute URL";
-	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0')
-		problem = "no host";
-	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
-		problem = "user info is not allowed";
-	else if (curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK)
-		problem = "a fragment is not allowed";
-	else if (strcmp(scheme, "https") != 0 &&
-	    !(strcmp(scheme, "http") == 0 && host_is_loopback(host)))
-		problem = "the scheme must be https (http only toward loopback)";
-	else if (strncasecmp(s, scheme, strlen(scheme)) != 0 ||
-	    strncmp(s + strlen(scheme), "://", 3) != 0)
-		/* libcurl guesses a scheme for "host/path"; a configuration must not. */
-		problem = "it must start with https://";
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(user);
-	curl_free(frag);
-	curl_url_cleanup(u);
-	return problem;
+	return fb_url_problem(s, &configured);
+}
+
+bool
+fb_conf_on_loopback(const struct fb_conf *conf)
+{
+	const char *u = conf->installation.public_url;
+
+	return u != NULL && strncmp(u, "http://", strlen("http://")) == 0 && url_problem(u) == NULL;
 }
 
 static const char *

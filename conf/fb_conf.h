@@ -215,6 +215,50 @@ struct fb_conf *fb_conf_load_buffer(const char *data, size_t len, const char *na
 
 void fb_conf_diags_free(struct fb_conf_diags *diags);
 
+/*
+ * The one outbound URL policy (url_policy.c), applied to every URL fedbridge
+ * fetches. Always: an absolute URL with a host, no user info or fragment,
+ * https (plain http only toward a loopback host, and only where the rule says).
+ */
+struct fb_url_rule {
+	bool loopback_http; /* plain http toward loopback: only when the configuration itself
+	                       names such a URL (or runs on one: fb_conf_on_loopback) */
+	bool public_only; /* refuse loopback, link-local and private addresses, literal in the
+	                     URL and, through fb_url_curl_setup, resolved at connect time */
+	const char *scheme; /* when set, the URL's scheme must be this one (the issuer's) */
+	const char *host; /* when host or domain is set, the URL's host must be host, */
+	const char *domain; /* or domain, or a name under domain */
+};
+
+/* Why url breaks rule (a static string), or NULL when it may be fetched. */
+const char *fb_url_problem(const char *url, const struct fb_url_rule *rule);
+/* FB_OK, or FB_ERR_INVALID naming the URL (escaped, bounded) and the reason. */
+fb_rc fb_url_check(const char *url, const struct fb_url_rule *rule, struct fb_err *err);
+/* localhost, 127.0.0.0/8 or [::1], as a URL's host; never a name that merely starts "127.". */
+bool fb_url_host_is_loopback(const char *host);
+struct sockaddr;
+/* False for loopback, link-local (169.254/16, fe80::/10), private (10/8, 172.16/12,
+ * 192.168/16, fc00::/7), unspecified addresses and non-internet families. */
+bool fb_addr_is_public(const struct sockaddr *sa);
+
+/* What a guarded transfer was allowed, and whether its connection was refused. */
+struct fb_url_guard {
+	bool http; /* plain http: the resolved address must be loopback */
+	bool public_only;
+	bool refused; /* set when a connection went to a forbidden address */
+};
+/*
+ * Checks url against rule and sets it on the libcurl handle curl (a CURL *) with
+ * what enforces the rule: protocols, no redirects, no proxy, and a check of every
+ * resolved address before connecting. guard must outlive the transfer.
+ */
+fb_rc fb_url_curl_setup(void *curl, const char *url, const struct fb_url_rule *rule,
+    struct fb_url_guard *guard, struct fb_err *err);
+
+/* True when installation.public_url is plain http toward loopback: a test or demo
+ * installation, whose remotes may be on loopback http too. */
+bool fb_conf_on_loopback(const struct fb_conf *conf);
+
 /* Reference counting, safe across threads. fb_conf_unref(NULL) is a no-op. */
 struct fb_conf *fb_conf_ref(struct fb_conf *conf);
 void fb_conf_unref(struct fb_conf *conf);

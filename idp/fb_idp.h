@@ -142,11 +142,18 @@ struct fb_oidc_discovery {
 /*
  * Parses /.well-known/openid-configuration of issuer: its issuer must be
  * exactly issuer (Discovery 1.0, 4.3), the authorization, token and JWKS
- * endpoints are required, every endpoint must be https (http only toward
- * loopback) without user info or fragment, and the code flow offered.
+ * endpoints are required, every endpoint must pass fb_oidc_endpoint_rule,
+ * and the code flow offered.
  */
 fb_rc fb_oidc_discovery_parse(const char *text, size_t len, const char *issuer,
     struct fb_oidc_discovery *out, struct fb_err *err);
+/*
+ * The outbound URL rule for an endpoint an issuer's discovery document names: the issuer's
+ * scheme (http only for a loopback issuer the configuration names); for an https issuer, an
+ * endpoint on another host than the issuer's is never a loopback, link-local or private
+ * address (the document may not aim our client secret at the bridge host's own ports).
+ */
+void fb_oidc_endpoint_rule(const char *issuer, const char *endpoint, struct fb_url_rule *rule);
 void fb_oidc_discovery_clear(struct fb_oidc_discovery *d);
 
 /* ---- the SAML 2.0 service provider (saml_sp.c) ---- */

@@ -3,66 +3,85 @@
  * issuer's /.well-known/openid-configuration says, checked before anything
  * in it is used. The issuer inside must be exactly the configured one (a
  * document served for another issuer is a mix-up), and every endpoint must
- * be https (http only toward loopback), without user info or fragment.
+ * pass the outbound URL policy for that issuer (fb_oidc_endpoint_rule).
  */
 #include "fb_idp.h"
 
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DISCOVERY_MAX ((size_t)256 * 1024)
 #define URL_MAX 2048
+#define HOST_MAX 256
 
+/* The host of url as libcurl reads it, into out; false when it has none. */
 static bool
-loopback_http(const char *u)
+url_host(const char *url, char *out, size_t size)
 {
-	static const char *const hosts[] = { "http://127.0.0.1", "http://[::1]",
-		"http://localhost" };
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool ok = false;
 
-	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
-		size_t n = strlen(hosts[i]);
-		if (strncmp(u, hosts[i], n) == 0 && (u[n] == ':' || u[n] == '/' || u[n] == '\0'))
-			return true;
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && strlen(host) < size) {
+		memcpy(out, host, strlen(host) + 1);
+		ok = true;
 	}
-	return false;
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
 }
 
-/* An endpoint URL fedbridge may call: https (or http to loopback), a host, no user info or
- * fragment. */
-static bool
-endpoint_ok(const char *u)
+void
+fb_oidc_endpoint_rule(const char *issuer, const char *endpoint, struct fb_url_rule *rule)
 {
-	const char *host, *end;
+	char ih[HOST_MAX], eh[HOST_MAX];
+	const bool https = strncmp(issuer, "https://", strlen("https://")) == 0;
+
+	memset(rule, 0, sizeof(*rule));
+	rule->scheme = https ? "https" : "http";
+	/* An http issuer passed the configuration's check: it is on loopback. */
+	rule->loopback_http = !https;
+	/* The issuer's own host is as trusted as the configuration that names it. */
+	rule->public_only = https &&
+	    !(url_host(issuer, ih, sizeof(ih)) && url_host(endpoint, eh, sizeof(eh)) &&
+	        strcasecmp(ih, eh) == 0);
+}
+
+/* Printable ASCII within URL_MAX, then the outbound URL policy. */
+static const char *
+endpoint_problem(const char *issuer, const char *u)
+{
+	struct fb_url_rule rule;
 	size_t len = strlen(u);
 
-	if (len == 0 || len > URL_MAX || strchr(u, '#') != NULL)
-		return false;
+	if (len == 0 || len > URL_MAX)
+		return "empty or too long";
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
-			return false;
-	if (strncmp(u, "https://", 8) == 0)
-		host = u + 8;
-	else if (loopback_http(u))
-		host = u + 7;
-	else
-		return false;
-	end = host + strcspn(host, "/?");
-	return end > host && memchr(host, '@', (size_t)(end - host)) == NULL;
+			return "a control, space or non-ASCII byte";
+	fb_oidc_endpoint_rule(issuer, u, &rule);
+	return fb_url_problem(u, &rule);
 }
 
 static fb_rc
-take_url(json_t *doc, const char *name, bool required, char **out, struct fb_err *err)
+take_url(json_t *doc, const char *issuer, const char *name, bool required, char **out,
+    struct fb_err *err)
 {
 	json_t *v = json_object_get(doc, name);
+	const char *problem;
 
 	*out = NULL;
 	if (v == NULL && !required)
 		return FB_OK;
-	if (!json_is_string(v) || !endpoint_ok(json_string_value(v)))
+	problem = json_is_string(v) ? endpoint_problem(issuer, json_string_value(v)) : "absent";
+	if (problem != NULL)
 		return FB_ERR_SET(err, FB_ERR_INVALID,
-		    "discovery: %s must be an https URL (http only toward loopback), without user "
-		    "info or fragment",
-		    name);
+		    "discovery: %s must be an https URL (http only toward loopback, for a loopback "
+		    "issuer), without user info or fragment: %s",
+		    name, problem);
 	if ((*out = strdup(json_string_value(v))) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	return FB_OK;
@@ -110,9 +129,13 @@ fb_oidc_discovery_parse(const char *text, size_t len, const char *issuer,
 	iss = json_object_get(doc, "issuer");
 	/* Discovery 4.3: the issuer inside must be the one we asked; otherwise a mix-up. */
 	if (!json_is_string(iss) || strcmp(json_string_value(iss), issuer) != 0) {
+		char shown[FB_EXCERPT_MAX];
+		/* The document's word, bounded and escaped before it can reach a log. */
+		if (json_is_string(iss))
+			fb_excerpt(
+			    json_string_value(iss), json_string_length(iss), shown, sizeof(shown));
 		rc = FB_ERR_SET(err, FB_ERR_INVALID, "discovery: issuer is %s%s%s, not %s",
-		    json_is_string(iss) ? "\"" : "",
-		    json_is_string(iss) ? json_string_value(iss) : "absent",
+		    json_is_string(iss) ? "\"" : "", json_is_string(iss) ? shown : "absent",
 		    json_is_string(iss) ? "\"" : "", issuer);
 		goto done;
 	}
@@ -120,14 +143,15 @@ fb_oidc_discovery_parse(const char *text, size_t len, const char *issuer,
 		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	if ((rc = take_url(doc, "authorization_endpoint", true, &out->authorization_endpoint,
-	         err)) != FB_OK ||
-	    (rc = take_url(doc, "token_endpoint", true, &out->token_endpoint, err)) != FB_OK ||
-	    (rc = take_url(doc, "jwks_uri", true, &out->jwks_uri, err)) != FB_OK ||
-	    (rc = take_url(doc, "userinfo_endpoint", false, &out->userinfo_endpoint, err)) !=
+	if ((rc = take_url(doc, issuer, "authorization_endpoint", true,
+	         &out->authorization_endpoint, err)) != FB_OK ||
+	    (rc = take_url(doc, issuer, "token_endpoint", true, &out->token_endpoint, err)) !=
 	        FB_OK ||
-	    (rc = take_url(doc, "end_session_endpoint", false, &out->end_session_endpoint, err)) !=
-	        FB_OK)
+	    (rc = take_url(doc, issuer, "jwks_uri", true, &out->jwks_uri, err)) != FB_OK ||
+	    (rc = take_url(
+	         doc, issuer, "userinfo_endpoint", false, &out->userinfo_endpoint, err)) != FB_OK ||
+	    (rc = take_url(doc, issuer, "end_session_endpoint", false, &out->end_session_endpoint,
+	         err)) != FB_OK)
 		goto done;
 	if (!list_has(doc, "response_types_supported", "code")) {
 		rc = FB_ERR_SET(err, FB_ERR_INVALID,

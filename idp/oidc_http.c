@@ -94,10 +94,12 @@ done:
 }
 
 static fb_rc
-perform(const char *url, const char *form, const char *auth_header, struct oidc_http_reply *out,
-    struct fb_err *err)
+perform(const char *url, const struct fb_url_rule *rule, const char *form, const char *auth_header,
+    struct oidc_http_reply *out, struct fb_err *err)
 {
 	struct reply_ctx ctx;
+	struct fb_url_guard guard;
+	fb_rc rc;
 	struct curl_slist *headers = NULL, *h;
 	CURL *c;
 	CURLcode cc;
@@ -108,13 +110,15 @@ perform(const char *url, const char *form, const char *auth_header, struct oidc_
 	fb_buf_init(&ctx.body, OIDC_HTTP_MAX);
 	if ((c = curl_easy_init()) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	/* Before any secret is attached: the URL and every address it resolves to. */
+	if ((rc = fb_url_curl_setup(c, url, rule, &guard, err)) != FB_OK) {
+		curl_easy_cleanup(c);
+		return rc;
+	}
 	if ((h = curl_slist_append(headers, "Accept: application/json")) != NULL)
 		headers = h;
 	if (auth_header != NULL && (h = curl_slist_append(headers, auth_header)) != NULL)
 		headers = h;
-	(void)curl_easy_setopt(c, CURLOPT_URL, url);
-	(void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
-	(void)curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	(void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	(void)curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, HTTP_CONNECT_TIMEOUT_MS);
 	(void)curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, HTTP_TIMEOUT_MS);
@@ -136,6 +140,13 @@ perform(const char *url, const char *form, const char *auth_header, struct oidc_
 		return FB_ERR_SET(
 		    err, FB_ERR_LIMIT, "%s: answer larger than %zu bytes", url, OIDC_HTTP_MAX);
 	}
+	if (guard.refused) {
+		fb_buf_free(&ctx.body);
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: refusing to connect: the host resolves to a loopback, link-local or "
+		    "private address",
+		    url);
+	}
 	if (cc != CURLE_OK) {
 		fb_buf_free(&ctx.body);
 		return FB_ERR_SET(err, FB_ERR_IO, "%s: %s", url, curl_easy_strerror(cc));
@@ -150,34 +161,35 @@ perform(const char *url, const char *form, const char *auth_header, struct oidc_
 }
 
 fb_rc
-oidc_http_get(const char *url, const char *bearer, struct oidc_http_reply *out, struct fb_err *err)
+oidc_http_get(const char *url, const struct fb_url_rule *rule, const char *bearer,
+    struct oidc_http_reply *out, struct fb_err *err)
 {
 	struct fb_buf hdr;
 	fb_rc rc;
 
 	if (bearer == NULL)
-		return perform(url, NULL, NULL, out, err);
+		return perform(url, rule, NULL, NULL, out, err);
 	fb_buf_init(&hdr, 16384);
 	if (fb_buf_printf(&hdr, "Authorization: Bearer %s", bearer) != FB_OK) {
 		fb_buf_free(&hdr);
 		return FB_ERR_SET(err, FB_ERR_LIMIT, "access token too large");
 	}
-	rc = perform(url, NULL, hdr.data, out, err);
+	rc = perform(url, rule, NULL, hdr.data, out, err);
 	fb_cleanse(hdr.data, hdr.len);
 	fb_buf_free(&hdr);
 	return rc;
 }
 
 fb_rc
-oidc_http_post_form(const char *url, const char *form, const char *basic_user,
-    const char *basic_pass, struct oidc_http_reply *out, struct fb_err *err)
+oidc_http_post_form(const char *url, const struct fb_url_rule *rule, const char *form,
+    const char *basic_user, const char *basic_pass, struct oidc_http_reply *out, struct fb_err *err)
 {
 	char *hdr = NULL;
 	fb_rc rc;
 
 	if (basic_user != NULL && (hdr = basic_header(basic_user, basic_pass)) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-	rc = perform(url, form, hdr, out, err);
+	rc = perform(url, rule, form, hdr, out, err);
 	if (hdr != NULL) {
 		fb_cleanse(hdr, strlen(hdr));
 		free(hdr);

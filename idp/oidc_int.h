@@ -1,12 +1,14 @@
 /*
  * Private to idp/: the HTTP calls the OpenID Connect relying party makes
  * (discovery, keys, token endpoint, userinfo), on libcurl. Bounded in time
- * and size, TLS verified, never following redirects.
+ * and size, TLS verified, never following redirects, each URL under the
+ * outbound URL rule its caller gives (fb_conf.h, fb_oidc_endpoint_rule).
  */
 #ifndef FB_OIDC_INT_H
 #define FB_OIDC_INT_H
 
 #include "fb_common.h"
+#include "fb_conf.h"
 
 #define OIDC_HTTP_MAX ((size_t)256 * 1024)
 
@@ -18,16 +20,17 @@ struct oidc_http_reply {
 };
 
 /* GET url, with "Authorization: Bearer <bearer>" when bearer is not NULL. */
-fb_rc oidc_http_get(
-    const char *url, const char *bearer, struct oidc_http_reply *out, struct fb_err *err);
+fb_rc oidc_http_get(const char *url, const struct fb_url_rule *rule, const char *bearer,
+    struct oidc_http_reply *out, struct fb_err *err);
 
 /*
  * POST an application/x-www-form-urlencoded body to url; basic_user and
  * basic_pass (both or neither) go in an HTTP Basic header, each form-encoded
  * first as RFC 6749 2.3.1 says.
  */
-fb_rc oidc_http_post_form(const char *url, const char *form, const char *basic_user,
-    const char *basic_pass, struct oidc_http_reply *out, struct fb_err *err);
+fb_rc oidc_http_post_form(const char *url, const struct fb_url_rule *rule, const char *form,
+    const char *basic_user, const char *basic_pass, struct oidc_http_reply *out,
+    struct fb_err *err);
 
 /* Appends s percent-encoded (everything but RFC 3986 unreserved characters). */
 fb_rc oidc_url_encode(struct fb_buf *b, const char *s);

@@ -25,6 +25,7 @@
 #define RP_RETRY_S 10 /* least time between two failed discovery fetches */
 #define RP_KEYS_MAX_AGE 3600 /* keys are refetched this often */
 #define RP_ASSERTION_TTL 60
+#define ERROR_CODE_SHOWN 72 /* an RFC 6749 error code, bounded in messages */
 
 struct fb_oidc_rp {
 	pthread_mutex_t lock;
@@ -187,6 +188,8 @@ fetch_discovery(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
 {
 	struct oidc_http_reply r;
 	struct fb_oidc_discovery d = { 0 };
+	/* The issuer is the configuration's word: loopback http where it says so. */
+	static const struct fb_url_rule configured = { .loopback_http = true };
 	char url[2200];
 	size_t n = strlen(rp->p->issuer);
 	fb_rc rc;
@@ -202,7 +205,7 @@ fetch_discovery(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
 		n--;
 	(void)snprintf(
 	    url, sizeof(url), "%.*s/.well-known/openid-configuration", (int)n, rp->p->issuer);
-	rc = oidc_http_get(url, NULL, &r, err);
+	rc = oidc_http_get(url, &configured, NULL, &r, err);
 	if (rc == FB_OK && r.status != 200)
 		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", url, r.status);
 	if (rc == FB_OK)
@@ -223,11 +226,13 @@ fetch_keys(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
 {
 	struct oidc_http_reply r;
 	struct fb_oidc_keys *k = NULL;
+	struct fb_url_rule rule;
 	fb_rc rc;
 
 	rp->keys_tried = now;
 	rp->keys_stale = true;
-	rc = oidc_http_get(rp->disc.jwks_uri, NULL, &r, err);
+	fb_oidc_endpoint_rule(rp->p->issuer, rp->disc.jwks_uri, &rule);
+	rc = oidc_http_get(rp->disc.jwks_uri, &rule, NULL, &r, err);
 	if (rc == FB_OK && r.status != 200)
 		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", rp->disc.jwks_uri, r.status);
 	if (rc == FB_OK && (rc = fb_oidc_keys_parse(r.body, r.len, &k, err)) != FB_OK)
@@ -447,6 +452,7 @@ redeem_code(struct fb_oidc_rp *rp, const char *code, const char *verifier, int64
     json_t **tokens, struct fb_err *err)
 {
 	struct oidc_http_reply r = { 0 };
+	struct fb_url_rule rule;
 	struct fb_buf form, assertion;
 	json_t *doc = NULL, *e;
 	fb_rc rc = FB_OK;
@@ -477,18 +483,24 @@ redeem_code(struct fb_oidc_rp *rp, const char *code, const char *verifier, int64
 			FB_ERR_SET(err, rc, "token request too long");
 		goto done;
 	}
-	rc = oidc_http_post_form(rp->disc.token_endpoint, form.data,
+	fb_oidc_endpoint_rule(rp->p->issuer, rp->disc.token_endpoint, &rule);
+	rc = oidc_http_post_form(rp->disc.token_endpoint, &rule, form.data,
 	    rp->p->client_auth == FB_CLIENT_AUTH_SECRET_BASIC ? rp->p->client_id : NULL,
 	    rp->p->client_auth == FB_CLIENT_AUTH_SECRET_BASIC ? rp->secret : NULL, &r, err);
 	if (rc != FB_OK)
 		goto done;
 	doc = json_loadb(r.body, r.len, JSON_REJECT_DUPLICATES, NULL);
 	if (r.status != 200) {
-		/* RFC 6749 5.2: error is an ASCII code; shown as is, but bounded. */
+		/* RFC 6749 5.2: error is an ASCII code; the endpoint's word, so bounded and
+		 * escaped before it reaches a log. */
+		char shown[ERROR_CODE_SHOWN];
 		e = json_object_get(doc, "error");
-		rc = FB_ERR_SET(err, FB_ERR_INVALID, "token endpoint: HTTP status %ld%s%.64s",
-		    r.status, json_is_string(e) ? ", error " : "",
-		    json_is_string(e) ? json_string_value(e) : "");
+		shown[0] = '\0';
+		if (json_is_string(e))
+			fb_excerpt(
+			    json_string_value(e), json_string_length(e), shown, sizeof(shown));
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "token endpoint: HTTP status %ld%s%s",
+		    r.status, json_is_string(e) ? ", error " : "", shown);
 		goto done;
 	}
 	if (!json_is_object(doc) || !json_is_string(json_object_get(doc, "id_token"))) {
@@ -608,11 +620,13 @@ userinfo_merge(struct fb_oidc_rp *rp, const char *endpoint, const char *access_t
     json_t *claims, struct fb_err *err)
 {
 	struct oidc_http_reply r;
+	struct fb_url_rule rule;
 	json_t *doc, *sub, *v, *mine;
 	const char *k;
 	fb_rc rc;
 
-	if ((rc = oidc_http_get(endpoint, access_token, &r, err)) != FB_OK)
+	fb_oidc_endpoint_rule(rp->p->issuer, endpoint, &rule);
+	if ((rc = oidc_http_get(endpoint, &rule, access_token, &r, err)) != FB_OK)
 		return rc;
 	if (r.status != 200) {
 		free(r.body);

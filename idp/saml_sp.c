@@ -151,7 +151,10 @@ idp_metadata(const struct fb_conf_provider *p, char **out, struct fb_err *err)
 	if (strncmp(p->idp_metadata, "https://", 8) != 0 &&
 	    strncmp(p->idp_metadata, "http://", 7) != 0)
 		return fb_file_read(p->idp_metadata, SAML_METADATA_MAX, out, &len, err);
-	if ((rc = oidc_http_get(p->idp_metadata, NULL, &r, err)) != FB_OK)
+	/* The configuration names this URL: loopback http where it says so. */
+	static const struct fb_url_rule configured = { .loopback_http = true };
+
+	if ((rc = oidc_http_get(p->idp_metadata, &configured, NULL, &r, err)) != FB_OK)
 		return rc;
 	if (r.status != 200) {
 		free(r.body);

@@ -161,9 +161,12 @@ fb_verify_keyset_from_jwks(
 	fb_rc rc = FB_OK;
 
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL)
+	if (root == NULL) {
+		char reason[FB_EXCERPT_MAX];
+		fb_json_reason(jerr.text, reason, sizeof(reason));
 		return FB_ERR_SET(
-		    err, FB_ERR_INVALID, "JWKS is not JSON: %s at line %d", jerr.text, jerr.line);
+		    err, FB_ERR_INVALID, "JWKS is not JSON: %s at line %d", reason, jerr.line);
+	}
 	keys = json_object_get(root, "keys");
 	if (!json_is_array(keys) || json_array_size(keys) == 0 ||
 	    json_array_size(keys) > JWKS_MAX_KEYS) {

@@ -88,6 +88,25 @@ assert "PRIVATE" not in open(sys.argv[1]).read()
 PY
 ok "trust export: name, tenants, issuer, keys, CA, relay, nothing secret; fingerprint $fp"
 
+# installation.ca is published: certificates only, re-encoded; a key in that file is an error.
+cp "$keys/a-ca.pem" "$FB_TMP/a-ca.orig.pem"
+{ echo "note: not for publication"; cat "$FB_TMP/a-ca.orig.pem"; } >"$keys/a-ca.pem"
+fb trust export -c "$A" --out "$FB_TMP/a-notes.json" 2>"$FB_TMP/err" || fail "export with a note in the CA file: $(cat "$FB_TMP/err")"
+! grep -q "not for publication" "$FB_TMP/a-notes.json" || fail "the export copied the CA file byte for byte"
+python3 -c "import json,sys; c=json.load(open('$FB_TMP/a-notes.json'))['ca']; assert c.startswith('-----BEGIN CERTIFICATE-----') and c.count('BEGIN')==1, c" ||
+	fail "export ca is not the certificate alone"
+cat "$FB_TMP/a-ca.orig.pem" "$keys/a-ca.key" >"$keys/a-ca.pem"
+expect_fail "installation.ca: .*a-ca.pem holds a private key where only certificates belong" fb check -c "$A"
+set +e
+fb trust export -c "$A" --out "$FB_TMP/a-key.json" >"$FB_TMP/out" 2>"$FB_TMP/err"
+rc=$?
+set -e
+[ "$rc" != 0 ] || fail "export from a CA file holding its key succeeded"
+! grep -qs "PRIVATE" "$FB_TMP/a-key.json" "$FB_TMP/out" || fail "the CA key was published"
+grep -q "a-ca.pem holds a private key" "$FB_TMP/err" || fail "export did not name the file: $(cat "$FB_TMP/err")"
+cp "$FB_TMP/a-ca.orig.pem" "$keys/a-ca.pem"
+ok "installation.ca: the export carries its certificate alone; a CA file holding its key is an error in check and export"
+
 before=$(cat "$pair"/trusts.d/* | sha256sum)
 # Refusals that change nothing.
 bad() { # name python-edit
@@ -117,6 +136,26 @@ grep -q "trusts.d/installation_A.yaml:.*inbound" "$FB_TMP/err" || fail "no posit
 [ "$(cat "$pair"/trusts.d/* | sha256sum)" = "$before" ] || fail "a refused import changed trusts.d"
 [ ! -e "$pair/trusts.d/installation_A.jwks" ] || fail "a refused import left its JWKS"
 ok "trust import refuses unknown keys, other versions, empty key sets, bad tenants, a non-CA, truncated JSON, a CA that did not issue the client certificate, our own export and a broken policy, changing nothing"
+
+# What an export asks us to fetch: its own domain's hosts, https, no inside address.
+bad farissuer "d['issuer']='https://sso.evil.example'"
+expect_fail '"issuer": refusing to fetch https://sso.evil.example: the host is neither the remote.s host nor under its domain' \
+	fb trust import -c "$B" --keys file "$FB_TMP/farissuer.json"
+grep -q "(its domain is a.example)" "$FB_TMP/err" || fail "the refusal does not name the export's domain: $(cat "$FB_TMP/err")"
+bad farjwks "d['jwks_uri']='https://a.example.evil.example/.well-known/jwks.json'"
+expect_fail '"jwks_uri": refusing to fetch https://a.example.evil.example/.well-known/jwks.json: the host is neither' \
+	fb trust import -c "$B" --keys url "$FB_TMP/farjwks.json"
+bad loopjwks "d['jwks_uri']='http://127.0.0.1:8081/.well-known/jwks.json'"
+expect_fail '"jwks_uri": refusing to fetch http://127.0.0.1:8081/.well-known/jwks.json: plain http to loopback only where the configuration itself names' \
+	fb trust import -c "$B" --keys url "$FB_TMP/loopjwks.json"
+bad loopissuer "d['issuer']='http://localhost:8081'"
+expect_fail '"issuer": refusing to fetch http://localhost:8081: plain http to loopback only' \
+	fb trust import -c "$B" --keys file "$FB_TMP/loopissuer.json"
+bad metadata "d['jwks_uri']='https://169.254.169.254/latest/meta-data/'"
+expect_fail '"jwks_uri": refusing to fetch https://169.254.169.254/latest/meta-data/: a loopback, link-local or private address' \
+	fb trust import -c "$B" --keys url "$FB_TMP/metadata.json"
+[ "$(cat "$pair"/trusts.d/* | sha256sum)" = "$before" ] || fail "a refused import changed trusts.d"
+ok "trust import refuses an export whose issuer or jwks_uri lies outside its domain, is loopback http or an inside address, changing nothing"
 
 fb trust import -c "$B" --keys file --release email --outbound true \
 	--inbound "token.attrs.email != 'mallory@a.example'" "$FB_TMP/a.json" >"$FB_TMP/out" 2>"$FB_TMP/err" ||

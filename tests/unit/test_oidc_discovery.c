@@ -71,6 +71,25 @@ test_refusals(void **state)
 		    ISS, "authorization_endpoint must be" },
 		{ "\"userinfo_endpoint\":\"https", "\"userinfo_endpoint\":\"ftp", ISS,
 		    "userinfo_endpoint must be" },
+		/* an https issuer's document aiming our client secret at the bridge host or an
+		 * inside service */
+		{ "\"token_endpoint\":\"" ISS, "\"token_endpoint\":\"https://127.0.0.1:8081", ISS,
+		    "token_endpoint must be an https URL (http only toward loopback, for a "
+		    "loopback "
+		    "issuer), without user info or fragment: a loopback, link-local or private "
+		    "address" },
+		{ "\"token_endpoint\":\"" ISS, "\"token_endpoint\":\"http://127.0.0.1:8081", ISS,
+		    "token_endpoint must be an https URL" },
+		{ "\"token_endpoint\":\"" ISS, "\"token_endpoint\":\"https://localhost", ISS,
+		    "a loopback, link-local or private address" },
+		{ "\"jwks_uri\":\"" ISS, "\"jwks_uri\":\"https://169.254.169.254/latest", ISS,
+		    "jwks_uri must be an https URL" },
+		{ "\"userinfo_endpoint\":\"" ISS, "\"userinfo_endpoint\":\"https://10.0.0.7", ISS,
+		    "a loopback, link-local or private address" },
+		{ "\"end_session_endpoint\":\"" ISS, "\"end_session_endpoint\":\"https://[fd00::1]",
+		    ISS, "a loopback, link-local or private address" },
+		{ "\"issuer\":\"" ISS "\"", "\"issuer\":\"https://evil.example/\\u001b[2J\"", ISS,
+		    "issuer is \"https://evil.example/\\x1b[2J\"" },
 		{ "[\"code\",\"none\",\"id_token\"]", "[\"id_token\"]", ISS,
 		    "does not offer the authorization code flow" },
 		{ "\"issuer\":", "\"issuer\":\"x\",\"issuer\":", ISS, "not a JSON object" },
@@ -116,6 +135,33 @@ test_loopback_http(void **state)
 	fb_oidc_discovery_clear(&d);
 }
 
+/* An https issuer on an inside address names its own host: the configuration's word. */
+static void
+test_issuer_own_host(void **state)
+{
+	static const char doc[] = "{\"issuer\":\"https://10.0.0.5\","
+	                          "\"authorization_endpoint\":\"https://10.0.0.5/auth\","
+	                          "\"token_endpoint\":\"https://10.0.0.5/token\","
+	                          "\"jwks_uri\":\"https://10.0.0.5/jwks\","
+	                          "\"response_types_supported\":[\"code\"]}";
+	struct fb_oidc_discovery d;
+	struct fb_err err = { 0 };
+	struct fb_url_rule rule;
+
+	(void)state;
+	assert_int_equal(
+	    fb_oidc_discovery_parse(doc, strlen(doc), "https://10.0.0.5", &d, &err), FB_OK);
+	fb_oidc_discovery_clear(&d);
+	fb_oidc_endpoint_rule(ISS, "https://other.example/token", &rule);
+	assert_true(rule.public_only);
+	assert_false(rule.loopback_http);
+	fb_oidc_endpoint_rule(ISS, ISS "/token", &rule);
+	assert_false(rule.public_only);
+	fb_oidc_endpoint_rule("http://127.0.0.1:9000", "http://localhost:9000/token", &rule);
+	assert_true(rule.loopback_http);
+	assert_string_equal(rule.scheme, "http");
+}
+
 int
 main(void)
 {
@@ -123,6 +169,7 @@ main(void)
 		cmocka_unit_test(test_keycloak),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_loopback_http),
+		cmocka_unit_test(test_issuer_own_host),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
