@@ -118,6 +118,10 @@ struct fb_jwks_fetch {
 };
 /* GET url: status 200, at most 256 KiB, 10 s, no redirects, TLS verified. */
 fb_rc fb_jwks_fetch(const char *url, struct fb_jwks_fetch *out, struct fb_err *err);
+/* The same over https only, trusting the CA certificate(s) in the PEM ca_pem and nothing
+ * else (not the system's store), with the server's host name verified. */
+fb_rc fb_jwks_fetch_pinned(const char *url, const char *ca_pem, size_t ca_len,
+    struct fb_jwks_fetch *out, struct fb_err *err);
 
 struct fb_refresh_opts {
 	int64_t now;
