@@ -122,6 +122,10 @@ struct fb_jwks_fetch {
  */
 fb_rc fb_jwks_fetch(
     const char *url, const struct fb_url_rule *rule, struct fb_jwks_fetch *out, struct fb_err *err);
+/* The same over https only, trusting the CA certificate(s) in the PEM ca_pem and nothing
+ * else (not the system's store), with the server's host name verified. */
+fb_rc fb_jwks_fetch_pinned(const char *url, const struct fb_url_rule *rule, const char *ca_pem,
+    size_t ca_len, struct fb_jwks_fetch *out, struct fb_err *err);
 
 struct fb_refresh_opts {
 	int64_t now;
@@ -151,6 +155,13 @@ bool fb_federation_keys_lack(
  */
 bool fb_federation_trust_found(struct fb_federation *f, const struct fb_conf_trust *tr,
     char *issuer, size_t issuer_size, char *relay, size_t relay_size);
+/* Whether url is an https URL whose host is domain or ends in "." domain (letter case
+ * aside): a discovered issuer must be, so one remote's bridge cannot speak for another. */
+bool fb_url_under_domain(const char *url, const char *domain);
+/* GET url of a remote: for a trust found through DNS, pinned to the CA its bridge proved
+ * itself with (fb_jwks_fetch_pinned); otherwise fb_jwks_fetch. */
+fb_rc fb_federation_remote_fetch(struct fb_federation *f, const struct fb_conf_trust *tr,
+    const char *url, const struct fb_url_rule *rule, struct fb_jwks_fetch *out, struct fb_err *err);
 void fb_federation_key_sources(struct fb_federation *f,
     void (*fn)(void *arg, const struct fb_key_source_info *info), void *arg);
 

@@ -7,9 +7,11 @@
 #include "fb_mapping.h"
 #include "fb_sessions.h"
 
+#include <curl/curl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define JWKS_FILE_MAX 262144
 #define CERT_FILE_MAX 262144
@@ -24,6 +26,7 @@ struct key_source {
 	const struct fb_conf_trust *trust; /* the first trust naming it (discover: checks) */
 	char *srv_name; /* discover: _fedbridge._tcp.DOMAIN */
 	char *issuer, *relay; /* discover: as the remote's bridge said (NULL until found) */
+	char *proven_ca; /* discover: the PEM of the trust's ca the bridge proved itself with */
 	struct fb_verify_keyset *ks; /* current set (an empty set until a first fetch) */
 	uint64_t digest; /* of the last JWKS text, to skip unchanged sets */
 	int64_t fetched, next_fetch, last_attempt;
@@ -57,6 +60,7 @@ fb_federation_free(struct fb_federation *f)
 		free(f->sources[i].srv_name);
 		free(f->sources[i].issuer);
 		free(f->sources[i].relay);
+		free(f->sources[i].proven_ca);
 	}
 	free(f->sources);
 	pthread_mutex_destroy(&f->lock);
@@ -300,11 +304,30 @@ fb_federation_adopt(struct fb_federation *f, const struct fb_federation *prev)
 		if (old == NULL || !source_is_fetched(old) || old->fetched == 0 ||
 		    (old->srv_name == NULL) != (f->sources[i].srv_name == NULL))
 			continue;
+		/* A remote found with another CA than the trust now names proved nothing to it:
+		 * found again, with this CA, or not at all. */
+		if (old->srv_name != NULL &&
+		    (old->proven_ca == NULL ||
+		        !fb_cert_pem_same(old->proven_ca, f->sources[i].trust->ca)))
+			continue;
 		if (old->issuer != NULL) {
 			free(f->sources[i].issuer);
 			free(f->sources[i].relay);
+			free(f->sources[i].proven_ca);
 			f->sources[i].issuer = strdup(old->issuer);
 			f->sources[i].relay = old->relay ? strdup(old->relay) : NULL;
+			f->sources[i].proven_ca = old->proven_ca ? strdup(old->proven_ca) : NULL;
+			if (f->sources[i].issuer == NULL ||
+			    (old->relay != NULL && f->sources[i].relay == NULL) ||
+			    (old->proven_ca != NULL && f->sources[i].proven_ca == NULL)) {
+				/* Out of memory: not found yet rather than half adopted. */
+				free(f->sources[i].issuer);
+				free(f->sources[i].relay);
+				free(f->sources[i].proven_ca);
+				f->sources[i].issuer = f->sources[i].relay = NULL;
+				f->sources[i].proven_ca = NULL;
+				continue;
+			}
 		}
 		fb_verify_keyset_unref(f->sources[i].ks);
 		f->sources[i].ks = fb_verify_keyset_ref(old->ks);
@@ -316,41 +339,93 @@ fb_federation_adopt(struct fb_federation *f, const struct fb_federation *prev)
 	pthread_mutex_unlock((pthread_mutex_t *)&prev->lock);
 }
 
+bool
+fb_url_under_domain(const char *issuer, const char *domain)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	bool ok = false;
+
+	if (u == NULL)
+		return false;
+	if (curl_url_set(u, CURLUPART_URL, issuer, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    strcasecmp(scheme, "https") == 0) {
+		size_t hl = strlen(host), dl = strlen(domain);
+		ok = strcasecmp(host, domain) == 0 ||
+		    (hl > dl + 1 && host[hl - dl - 1] == '.' &&
+		        strcasecmp(host + hl - dl, domain) == 0);
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+/* What a discovery found, proven: all malloc'd, the caller frees them. */
+struct discovered {
+	struct fb_jwks_fetch jwks;
+	char *issuer, *relay;
+	char *ca_pem; /* the trust's CA the bridge proved itself with */
+};
+
+static void
+discovered_free(struct discovered *d)
+{
+	free(d->jwks.body);
+	free(d->issuer);
+	free(d->relay);
+	free(d->ca_pem);
+	memset(d, 0, sizeof(*d));
+}
+
 /*
- * A remote found through DNS: the SRV record names its bridge; the bridge's
- * /.well-known/fedbridge (its trust export) must name the trust's remote, its
- * tenants and the CA the trust holds; its keys are then fetched from there.
- * On success got holds the JWKS, and *issuer and *relay are malloc'd.
+ * A remote found through DNS: the SRV record names its bridge. DNS is not
+ * trusted to say who the remote is, and neither is what the bridge there
+ * says: its /.well-known/fedbridge (its trust export) and the key set it
+ * names are taken only over TLS whose server certificate chains to the
+ * trust's ca alone (the remote's federation CA, not the system's store) and
+ * names the host fetched, so only a holder of a certificate of that CA can
+ * answer. The export must name the trust's remote, its tenants and that CA,
+ * and an issuer under the trust's domain. On success *out holds it all.
  */
 static fb_rc
-discover_fetch(const struct fb_federation *f, const struct key_source *src,
-    struct fb_jwks_fetch *got, char **issuer, char **relay, struct fb_err *err)
+discover_fetch(const struct key_source *src, const char *resolver, bool dev, struct discovered *out,
+    struct fb_err *err)
 {
 	const struct fb_conf_trust *tr = src->trust;
 	struct fb_srv_target t;
 	struct fb_trust_export ex = { 0 };
 	struct fb_jwks_fetch doc = { 0 };
 	char url[600], host[270];
-	size_t hl;
-	const bool dev = fb_conf_on_loopback(f->conf);
-	/* The bridge DNS names, its documents and its keys are named from outside. */
-	struct fb_url_rule rule = { .loopback_http = dev, .public_only = !dev };
+	size_t hl, ca_len = 0;
+	/* The bridge DNS names, its documents and its keys are named from outside: no inside
+	 * address unless this installation itself runs on loopback (tests, the demo). */
+	struct fb_url_rule rule = { .public_only = !dev };
 	fb_rc rc;
 
-	if ((rc = fb_srv_lookup(src->srv_name, f->conf->installation.resolver, &t, err)) != FB_OK)
+	memset(out, 0, sizeof(*out));
+	if ((rc = fb_file_read(tr->ca, CERT_FILE_MAX, &out->ca_pem, &ca_len, err)) != FB_OK) {
+		fb_err_prefix(err, "the trust's ca");
 		return rc;
+	}
+	if ((rc = fb_srv_lookup(src->srv_name, resolver, &t, err)) != FB_OK) {
+		discovered_free(out);
+		return rc;
+	}
 	(void)snprintf(host, sizeof(host), "%s", t.host);
 	hl = strlen(host);
 	if (hl > 0 && host[hl - 1] == '.')
 		host[hl - 1] = '\0';
-	/* DNS says where, not how: plain http only toward loopback, and only for an installation
-	 * that itself runs on loopback http (the policy refuses it otherwise). */
-	(void)snprintf(url, sizeof(url), "%s://%s:%u/.well-known/fedbridge",
-	    dev && fb_url_host_is_loopback(host) ? "http" : "https", host, t.port);
-	if ((rc = fb_jwks_fetch(url, &rule, &doc, err)) != FB_OK ||
+	/* DNS says where, not who: https with the trust's CA alone proves it. */
+	(void)snprintf(url, sizeof(url), "https://%s:%u/.well-known/fedbridge", host, t.port);
+	if ((rc = fb_jwks_fetch_pinned(url, &rule, out->ca_pem, ca_len, &doc, err)) != FB_OK ||
 	    (rc = fb_trust_export_parse(doc.body, doc.len, url, &ex, err)) != FB_OK) {
 		free(doc.body);
-		fb_err_prefix(err, "%s -> %s", src->srv_name, url);
+		discovered_free(out);
+		fb_err_prefix(
+		    err, "%s -> %s (with the trust's ca %s alone)", src->srv_name, url, tr->ca);
 		return rc;
 	}
 	free(doc.body);
@@ -365,24 +440,28 @@ discover_fetch(const struct fb_federation *f, const struct key_source *src,
 			rc = FB_ERR_SET(err, FB_ERR_INVALID, "%s does not list tenant %s", url,
 			    tr->tenants.v[i]);
 	}
-	if (rc == FB_OK && tr->ca != NULL && !fb_cert_pem_same(ex.ca_pem, tr->ca))
+	if (rc == FB_OK && !fb_cert_pem_same(ex.ca_pem, tr->ca))
 		rc = FB_ERR_SET(err, FB_ERR_INVALID,
 		    "%s names another CA than the trust's ca %s: refusing its keys", url, tr->ca);
+	if (rc == FB_OK && !fb_url_under_domain(ex.issuer, tr->discover))
+		rc = FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s names issuer %.300s, not an https URL on %s or a host under it: refusing "
+		    "its keys",
+		    url, ex.issuer, tr->discover);
 	if (rc == FB_OK &&
 	    (rc = fb_trust_export_check_urls(&ex, host, tr->discover, dev, err)) != FB_OK)
 		fb_err_prefix(err, "%s", url);
 	rule.host = host;
 	rule.domain = tr->discover;
-	if (rc == FB_OK && (rc = fb_jwks_fetch(ex.jwks_uri, &rule, got, err)) != FB_OK)
-		fb_err_prefix(err, "%s", url);
 	if (rc == FB_OK &&
-	    ((*issuer = strdup(ex.issuer)) == NULL || (*relay = strdup(ex.relay)) == NULL)) {
-		free(*issuer);
-		*issuer = NULL;
-		free(got->body);
-		memset(got, 0, sizeof(*got));
+	    (rc = fb_jwks_fetch_pinned(ex.jwks_uri, &rule, out->ca_pem, ca_len, &out->jwks, err)) !=
+	        FB_OK)
+		fb_err_prefix(err, "%s (with the trust's ca %s alone)", ex.jwks_uri, tr->ca);
+	if (rc == FB_OK &&
+	    ((out->issuer = strdup(ex.issuer)) == NULL || (out->relay = strdup(ex.relay)) == NULL))
 		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-	}
+	if (rc != FB_OK)
+		discovered_free(out);
 	fb_trust_export_free(&ex);
 	return rc;
 }
@@ -399,34 +478,39 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 		struct key_source *src = &f->sources[i];
 		struct fb_verify_keyset *ks = NULL;
 		struct fb_err ferr = { 0 };
-		struct fb_jwks_fetch got = { 0 };
+		struct discovered d = { 0 };
+		struct fb_jwks_fetch *got = &d.jwks;
 		bool due;
-		int64_t expiry;
-
-		char *issuer = NULL, *relay = NULL;
+		int64_t expiry, unknown_kid_min;
 
 		if (!source_is_fetched(src))
 			continue;
+		/* Anyone can show a token with a kid we lack: such fetches are spaced per source,
+		 * and a rediscovery (DNS and the remote's bridge) by its own, longer interval. */
+		unknown_kid_min = src->srv_name != NULL ? f->conf->keys.rediscover_min
+		                                        : f->conf->keys.refetch_min;
 		pthread_mutex_lock(&f->lock);
 		due = ro->force || ro->now >= src->next_fetch ||
-		    (ro->unknown_kid && ro->now >= src->last_attempt + f->conf->keys.refetch_min);
+		    (ro->unknown_kid && ro->now >= src->last_attempt + unknown_kid_min);
 		if (due)
 			src->last_attempt = ro->now;
 		pthread_mutex_unlock(&f->lock);
 		if (!due)
 			continue;
 		if (src->srv_name != NULL) {
-			one = discover_fetch(f, src, &got, &issuer, &relay, &ferr);
+			one = discover_fetch(src, f->conf->installation.resolver,
+			    fb_conf_on_loopback(f->conf), &d, &ferr);
 		} else {
 			/* The configuration names this URL: loopback http allowed if it says so. */
 			static const struct fb_url_rule configured = { .loopback_http = true };
-			one = fb_jwks_fetch(src->keys, &configured, &got, &ferr);
+			one = fb_jwks_fetch(src->keys, &configured, got, &ferr);
 		}
 		if (one == FB_OK)
-			one = fb_verify_keyset_from_jwks(got.body, got.len, &ks, &ferr);
+			one = fb_verify_keyset_from_jwks(got->body, got->len, &ks, &ferr);
 		pthread_mutex_lock(&f->lock);
 		if (one != FB_OK) {
-			/* Keep the last good set; try again soon. */
+			/* Keep the last good (for discover: proven) set, issuer and relay; try
+			 * again soon. */
 			src->next_fetch = ro->now + FB_JWKS_RETRY;
 			src->failures++;
 			(void)fb_buf_printf(log,
@@ -438,26 +522,28 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 				FB_ERR_SET(err, one, "%s: %s", src->keys, ferr.msg);
 			}
 		} else {
-			src->next_fetch = ro->now + got.max_age;
-			if (issuer != NULL &&
-			    (src->issuer == NULL || strcmp(src->issuer, issuer) != 0)) {
+			src->next_fetch = ro->now + got->max_age;
+			if (d.issuer != NULL &&
+			    (src->issuer == NULL || strcmp(src->issuer, d.issuer) != 0)) {
 				(void)fb_buf_printf(log,
 				    "trust %s: found through %s: issuer %s, relay %s\n",
-				    src->remote, src->srv_name, issuer, relay ? relay : "-");
+				    src->remote, src->srv_name, d.issuer, d.relay ? d.relay : "-");
 				*changed = true;
 			}
-			if (issuer != NULL) {
+			if (d.issuer != NULL) {
 				free(src->issuer);
 				free(src->relay);
-				src->issuer = issuer;
-				src->relay = relay;
-				issuer = relay = NULL;
+				free(src->proven_ca);
+				src->issuer = d.issuer;
+				src->relay = d.relay;
+				src->proven_ca = d.ca_pem;
+				d.issuer = d.relay = d.ca_pem = NULL;
 			}
-			if (got.digest != src->digest || src->fetched == 0) {
+			if (got->digest != src->digest || src->fetched == 0) {
 				fb_verify_keyset_unref(src->ks);
 				src->ks = ks;
 				ks = NULL;
-				src->digest = got.digest;
+				src->digest = got->digest;
 				*changed = true;
 				(void)fb_buf_printf(log, "trust %s: %zu keys from %s\n",
 				    src->remote, fb_verify_keyset_count(src->ks), src->keys);
@@ -473,10 +559,7 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 		}
 		pthread_mutex_unlock(&f->lock);
 		fb_verify_keyset_unref(ks);
-		free(issuer);
-		free(relay);
-		free(got.body);
-		memset(&got, 0, sizeof(got));
+		discovered_free(&d);
 	}
 	return rc;
 }
@@ -677,6 +760,36 @@ fb_federation_trust_found(struct fb_federation *f, const struct fb_conf_trust *t
 	}
 	pthread_mutex_unlock(&f->lock);
 	return found;
+}
+
+fb_rc
+fb_federation_remote_fetch(struct fb_federation *f, const struct fb_conf_trust *tr, const char *url,
+    const struct fb_url_rule *rule, struct fb_jwks_fetch *out, struct fb_err *err)
+{
+	const struct key_source *src;
+	char *ca = NULL;
+	bool found = false;
+	fb_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if (tr->discover == NULL)
+		return fb_jwks_fetch(url, rule, out, err);
+	/* A copy: the refresher may replace the source's CA while this fetch runs. */
+	pthread_mutex_lock(&f->lock);
+	src = trust_source(f, tr);
+	if (src != NULL && src->proven_ca != NULL) {
+		found = true;
+		ca = strdup(src->proven_ca);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (!found)
+		return FB_ERR_SET(err, FB_ERR_NOTFOUND, "%s is not found through %s yet",
+		    tr->remote, tr->discover);
+	if (ca == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	rc = fb_jwks_fetch_pinned(url, rule, ca, strlen(ca), out, err);
+	free(ca);
+	return rc;
 }
 
 int64_t

@@ -2,7 +2,9 @@
  * Fetching a remote bridge's JWKS, feed or discovery document over HTTPS with
  * libcurl: bounded in time and size, TLS verified, the outbound URL policy
  * (fb_url_curl_setup: no redirects, no inside addresses where the rule says),
- * Cache-Control max-age honoured within bounds.
+ * Cache-Control max-age honoured within bounds. A pinned fetch trusts one CA
+ * alone (a discovered bridge must prove it holds a certificate of the
+ * remote's federation CA).
  */
 #include "fb_bridge.h"
 
@@ -66,9 +68,32 @@ text_digest(const char *s, size_t n)
 	return h;
 }
 
-fb_rc
-fb_jwks_fetch(
-    const char *url, const struct fb_url_rule *rule, struct fb_jwks_fetch *out, struct fb_err *err)
+/* The pinned CA: a PEM the caller read; nothing else verifies the server. */
+struct pin {
+	const char *pem;
+	size_t len;
+};
+
+/* Only the pinned CA, https only, peer and host name verified; false if curl refuses. */
+static bool
+pin_ca(CURL *c, const struct pin *pin)
+{
+	struct curl_blob blob = { (void *)pin->pem, pin->len, CURL_BLOB_COPY };
+
+	return curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK &&
+	    /* NULL drops the build's default CA file and directory: the system store must
+	     * not count (the blob overrides the file, not the directory). */
+	    curl_easy_setopt(c, CURLOPT_CAINFO, NULL) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_CAPATH, NULL) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_SSL_OPTIONS, 0L) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
+}
+
+static fb_rc
+fetch(const char *url, const struct fb_url_rule *rule, const struct pin *pin,
+    struct fb_jwks_fetch *out, struct fb_err *err)
 {
 	struct fetch_ctx ctx;
 	struct fb_url_guard guard;
@@ -76,6 +101,7 @@ fb_jwks_fetch(
 	CURL *c;
 	CURLcode cc;
 	long status = 0;
+	char why[CURL_ERROR_SIZE] = ""; /* curl's detail (which certificate check failed) */
 
 	memset(out, 0, sizeof(*out));
 	memset(&ctx, 0, sizeof(ctx));
@@ -96,6 +122,12 @@ fb_jwks_fetch(
 	(void)curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	(void)curl_easy_setopt(c, CURLOPT_HEADERDATA, &ctx);
 	(void)curl_easy_setopt(c, CURLOPT_USERAGENT, "fedbridge/" FB_VERSION);
+	(void)curl_easy_setopt(c, CURLOPT_ERRORBUFFER, why);
+	if (pin != NULL && !pin_ca(c, pin)) {
+		curl_easy_cleanup(c);
+		fb_buf_free(&ctx.body);
+		return FB_ERR_SET(err, FB_ERR_IO, "this libcurl cannot trust one CA alone");
+	}
 	cc = curl_easy_perform(c);
 	(void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
@@ -111,7 +143,8 @@ fb_jwks_fetch(
 	}
 	if (cc != CURLE_OK) {
 		fb_buf_free(&ctx.body);
-		return FB_ERR_SET(err, FB_ERR_IO, "%s", curl_easy_strerror(cc));
+		return FB_ERR_SET(
+		    err, FB_ERR_IO, "%s", why[0] != '\0' ? why : curl_easy_strerror(cc));
 	}
 	if (status != 200) {
 		fb_buf_free(&ctx.body);
@@ -126,4 +159,20 @@ fb_jwks_fetch(
 	    : ctx.max_age > FETCH_MAX_AGE_MAX          ? FETCH_MAX_AGE_MAX
 	                                               : ctx.max_age;
 	return FB_OK;
+}
+
+fb_rc
+fb_jwks_fetch(
+    const char *url, const struct fb_url_rule *rule, struct fb_jwks_fetch *out, struct fb_err *err)
+{
+	return fetch(url, rule, NULL, out, err);
+}
+
+fb_rc
+fb_jwks_fetch_pinned(const char *url, const struct fb_url_rule *rule, const char *ca_pem,
+    size_t ca_len, struct fb_jwks_fetch *out, struct fb_err *err)
+{
+	struct pin pin = { ca_pem, ca_len };
+
+	return fetch(url, rule, &pin, out, err);
 }

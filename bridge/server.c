@@ -988,7 +988,7 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 	for (int page = 0; page < FEED_PAGES_MAX; page++) {
 		(void)snprintf(
 		    url, sizeof(url), "%s%s?since=%lld", issuer, FB_FEED_PATH, (long long)cursor);
-		if (fb_jwks_fetch(url, &rule, &got, &err) != FB_OK) {
+		if (fb_federation_remote_fetch(fed, t, url, &rule, &got, &err) != FB_OK) {
 			fb_metric_count(FB_METRIC_FEED_FAILURE, t->remote, NULL);
 			fb_log(
 			    FB_LOG_WARN, "revocation feed of %s: %s: %s", t->remote, url, err.msg);

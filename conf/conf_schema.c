@@ -1497,8 +1497,9 @@ static const struct conf_field trust_fields[] = {
 	{ FIELD(struct fb_conf_trust, "discover", T_STR, discover), .kind = &K_DOMAIN,
 	    .doc = "The remote's domain: its bridge is found through the DNS SRV record "
 	           "_fedbridge._tcp.DOMAIN, and relay, issuer and keys through that bridge's "
-	           "/.well-known/fedbridge (which must name this remote and its CA). Instead "
-	           "of relay, keys and issuer." },
+	           "/.well-known/fedbridge, taken only over TLS with a server certificate of "
+	           "the trust's ca for the SRV target (which must name this remote and its CA, "
+	           "and an issuer on DOMAIN). Instead of relay, keys and issuer." },
 	{ FIELD(struct fb_conf_trust, "outbound", T_EXPR, outbound),
 	    .doc = "Which local users get tokens for this remote (default: none)." },
 	{ FIELD(struct fb_conf_trust, "release", T_STRLIST, release), .max = 32, .kind = &K_ATTR,
@@ -1629,6 +1630,11 @@ static const struct conf_field keys_fields[] = {
 	    .min = 1, .max = 3600,
 	    .doc = "Least time between two fetches of a remote's keys prompted by unknown "
 	           "kids." },
+	{ FIELD(struct fb_conf, "rediscover_min", T_DURATION, keys.rediscover_min), .def = "5m",
+	    .min = 1, .max = 86400,
+	    .doc = "Least time between two rediscoveries of a remote found through DNS "
+	           "(discover) prompted by unknown kids: anyone can show a token with a kid "
+	           "we lack." },
 	{ FIELD(struct fb_conf, "fid_secret", T_STR, keys.fid_secret),
 	    .flags = F_REQUIRED | F_SECRET, .min_bytes = 32, .max_bytes = FB_SECRET_SHORT_MAX,
 	    .kind = &K_SECRET,

@@ -161,6 +161,7 @@ struct fb_conf {
 		int64_t publish_ahead; /* a next key is published this long before it signs */
 		int64_t lifetime; /* how long a key signs before it must be rotated */
 		int64_t refetch_min; /* least time between unknown-kid fetches of a remote's keys */
+		int64_t rediscover_min; /* the same for a remote found through DNS (discover) */
 		const char *fid_secret;
 	} keys;
 	struct {
