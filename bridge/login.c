@@ -837,6 +837,8 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	    l.nonce, sizeof(l.nonce), "%s", login_jstr(st, "n") ? login_jstr(st, "n") : "");
 	(void)snprintf(
 	    l.verifier, sizeof(l.verifier), "%s", login_jstr(st, "v") ? login_jstr(st, "v") : "");
+	/* The login began LOGIN_TTL before its deadline (fb_login_start seals "e" so). */
+	l.started = fb_time_sub(login_jint(st, "e"), LOGIN_TTL);
 	if (fb_oidc_rp_finish(rp, &l, &resp, now, &out, &err) != FB_OK) {
 		const char *step = fb_oidc_failure_name(out.failure);
 		bool unavailable = out.failure == FB_OIDC_UNAVAILABLE;

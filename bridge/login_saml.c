@@ -195,8 +195,8 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	}
 	/* One-time use of the assertion and of the request, across nodes and restarts. */
 	down = fb_store_once_consume(store, FB_ONCE_SAML_ASSERTION, out.assertion_id,
-	           (out.assertion_expires > 0 ? out.assertion_expires : now + LOGIN_TTL) +
-	               rt->conf->tokens.clock_skew,
+	           fb_time_add(out.assertion_expires > 0 ? out.assertion_expires : now + LOGIN_TTL,
+	               rt->conf->tokens.clock_skew),
 	           now, &first, &err) != FB_OK;
 	if (!down && first && rid != NULL)
 		down = fb_store_once_consume(store, FB_ONCE_SAML_REQUEST, rid, login_jint(st, "e"),

@@ -117,6 +117,33 @@ fb_rc fb_b64url_decode(const char *in, size_t len, void *out, size_t out_size, s
 /* True when s is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
 bool fb_utf8_valid(const char *s, size_t len);
 
+/*
+ * Time arithmetic on values from outside (exp, iat, nbf, IssueInstant, ...
+ * plus or minus the clock skew): a hostile claim near INT64_MAX or INT64_MIN
+ * must not overflow, which is undefined and could wrap "expired" into
+ * "valid". The result sticks at the bound instead, so a comparison with a
+ * real time still comes out on the side the claim is on.
+ */
+static inline int64_t
+fb_time_add(int64_t t, int64_t d)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(t, d, &r))
+		return d > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+static inline int64_t
+fb_time_sub(int64_t t, int64_t d)
+{
+	int64_t r;
+
+	if (__builtin_sub_overflow(t, d, &r))
+		return d > 0 ? INT64_MIN : INT64_MAX;
+	return r;
+}
+
 /* Fills buf with n bytes from the kernel's CSPRNG (getrandom). */
 fb_rc fb_random_bytes(void *buf, size_t n);
 

@@ -1663,6 +1663,10 @@ static const struct conf_field tokens_fields[] = {
 	    .min = 60, .max = 2592000, .doc = "Idle timeout of a login session." },
 	{ FIELD(struct fb_conf, "clock_skew", T_DURATION, tokens.clock_skew), .def = "30s",
 	    .min = 0, .max = 300, .doc = "Clock difference tolerated on iat, nbf and exp." },
+	{ FIELD(struct fb_conf, "exchange_max_age", T_DURATION, tokens.exchange_max_age),
+	    .def = "5m", .min = 10, .max = 86400,
+	    .doc = "Oldest ID token a token exchange (POST /token, RFC 8693) accepts: its iat "
+	           "at most this long ago (plus clock_skew), whatever its exp says." },
 	{ FIELD(struct fb_conf, "max_size", T_SIZE, tokens.max_size), .def = "8KiB", .min = 1024,
 	    .max = 65536, .doc = "Largest token accepted." },
 	{ 0 },

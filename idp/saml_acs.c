@@ -285,11 +285,11 @@ window(const xmlNode *n, int64_t now, int64_t skew, bool need_end, int64_t *end)
 	int64_t t;
 	const char *why = NULL;
 
-	if (nb != NULL && (!fb_saml_time(nb, &t) || t - skew > now))
+	if (nb != NULL && (!fb_saml_time(nb, &t) || fb_time_sub(t, skew) > now))
 		why = fb_saml_time(nb, &t) ? "is not valid yet (NotBefore)" : "has a bad NotBefore";
 	else if (noa == NULL && need_end)
 		why = "has no NotOnOrAfter";
-	else if (noa != NULL && (!fb_saml_time(noa, &t) || t + skew <= now))
+	else if (noa != NULL && (!fb_saml_time(noa, &t) || fb_time_add(t, skew) <= now))
 		why =
 		    fb_saml_time(noa, &t) ? "has expired (NotOnOrAfter)" : "has a bad NotOnOrAfter";
 	else if (noa != NULL && end != NULL && (*end == 0 || t < *end))
@@ -397,7 +397,7 @@ check_authn(
 		return refuse(
 		    out, FB_SAML_BAD_RESPONSE, err, "the Assertion has no AuthnStatement");
 	if ((snoa = attr(st, "SessionNotOnOrAfter")) != NULL) {
-		bool ok = fb_saml_time(snoa, &t) && t + skew > now;
+		bool ok = fb_saml_time(snoa, &t) && fb_time_add(t, skew) > now;
 		xmlFree(snoa);
 		if (!ok)
 			return refuse(out, FB_SAML_CONDITIONS, err,

@@ -157,11 +157,32 @@ test_file_read(void **state)
 	assert_non_null(strstr(err.msg, "not a regular file"));
 }
 
+/* Saturating time arithmetic: the ends of int64 stick instead of wrapping. */
+static void
+test_time_saturating(void **state)
+{
+	(void)state;
+	assert_true(fb_time_add(1800000000, 30) == 1800000030);
+	assert_true(fb_time_sub(1800000000, 30) == 1799999970);
+	assert_true(fb_time_add(INT64_MAX, 30) == INT64_MAX);
+	assert_true(fb_time_add(INT64_MAX - 10, 30) == INT64_MAX);
+	assert_true(fb_time_add(INT64_MIN, -30) == INT64_MIN);
+	assert_true(fb_time_add(INT64_MIN, 30) == INT64_MIN + 30);
+	assert_true(fb_time_sub(INT64_MIN, 30) == INT64_MIN);
+	assert_true(fb_time_sub(INT64_MIN + 10, 30) == INT64_MIN);
+	assert_true(fb_time_sub(INT64_MAX, -30) == INT64_MAX);
+	assert_true(fb_time_sub(0, INT64_MIN) == INT64_MAX);
+	assert_true(fb_time_sub(INT64_MAX, INT64_MIN) == INT64_MAX);
+	assert_true(fb_time_sub(INT64_MIN, INT64_MAX) == INT64_MIN);
+	assert_true(fb_time_add(INT64_MAX, INT64_MIN) == -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_err_set_and_prefix),
+		cmocka_unit_test(test_time_saturating),
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_buf_json_string),
 		cmocka_unit_test(test_b64url_vectors),
