@@ -114,6 +114,15 @@ fb_rc fb_b64url_encode(const void *in, size_t n, char *out, size_t out_size);
  */
 fb_rc fb_b64url_decode(const char *in, size_t len, void *out, size_t out_size, size_t *out_len);
 
+/*
+ * True when a URL's query string (what follows '?', up to a '#') has a
+ * parameter whose name, percent-decoded ('+' a space, "name[...]" as name),
+ * is one of names (a NULL-terminated list), or has a name that does not
+ * decode: a hostile query must not hide one. Parameters are split at '&'
+ * and at ';', which some frameworks also take.
+ */
+bool fb_query_has_param(const char *query, const char *const *names);
+
 /* True when s is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
 bool fb_utf8_valid(const char *s, size_t len);
 

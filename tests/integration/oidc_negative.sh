@@ -189,6 +189,16 @@ st=$(curl -s -o /dev/null -w '%{http_code}' "$a/login/good")
 st=$(curl -s -o /dev/null -w '%{http_code}' "$a/login/good?return_to=$(enc "http://127.0.0.1:9/cb?next=%2Fchat&x=@evil")")
 [ "$st" = 302 ] || fail "the listed URL with a query string got: $st"
 ok "return_to: ${#payloads[@]} open-redirect payloads and a missing one refused with 400; the listed URL with a query passes"
+# The login adds code= to return_to: a query already carrying code (or state, error), however
+# spelled, would hand the backend a second code of the caller's choosing.
+for p in "$app?code=attacker" "$app?x=1&code=attacker" "$app?cod%65=attacker" "$app?code%5B%5D=attacker" \
+	"$app?x=1;code=attacker" "$app?state=s" "$app?error=access_denied" "$app?%zz=1"; do
+	st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$a/login/good?return_to=$(enc "$p")")
+	[ "$st" = "400 " ] || fail "return_to $p got: $st"
+done
+grep -q "return_to its query carries code, state or error" "$FB_TMP/a.log" ||
+	fail "the return_to refusal does not say why: $(grep return_to "$FB_TMP/a.log" | tail -2)"
+ok "return_to whose query carries code, state or error (plain, percent-encoded, code[], after ';') is refused with 400"
 
 # ---- state and replay ----
 jar="$FB_TMP/replay.jar"
