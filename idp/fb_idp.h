@@ -242,6 +242,8 @@ struct fb_saml_logout {
 	char *session_index; /* the first SessionIndex; NULL when the IdP named none */
 	char *response_url; /* our LogoutResponse; NULL when the IdP's metadata names no SLO
 	                       service to send it to */
+	char *request_id; /* the LogoutRequest's ID: the caller consumes it once */
+	int64_t id_expires; /* until when to remember it: later, IssueInstant refuses it */
 };
 void fb_saml_logout_clear(struct fb_saml_logout *l);
 
@@ -259,8 +261,10 @@ fb_rc fb_saml_sp_logout_url(const struct fb_saml_sp *sp, const char *nameid,
  * Reads a LogoutRequest the IdP sends over SOAP (body: the envelope, len
  * bytes): hardened parse, exactly one LogoutRequest, signed (XML signature
  * by a metadata key, over exactly the request, SHA-256 or better), the
- * IdP's Issuer, Destination (when present) this SLO URL, not expired, a
- * NameID. *response is the SOAP LogoutResponse to answer (malloc'd).
+ * IdP's Issuer, Destination (when present) this SLO URL, fresh (IssueInstant
+ * within FB_SAML_LOGOUT_MAX_AGE and the skew, NotOnOrAfter not passed), a
+ * NameID. *response is the SOAP LogoutResponse to answer (malloc'd). The
+ * caller consumes out->request_id once before acting on it.
  */
 fb_rc fb_saml_sp_logout_soap(const struct fb_saml_sp *sp, const char *body, size_t len, int64_t now,
     int64_t skew, struct fb_saml_logout *out, char **response, struct fb_err *err);
@@ -269,7 +273,8 @@ fb_rc fb_saml_sp_logout_soap(const struct fb_saml_sp *sp, const char *body, size
  * Reads an IdP-initiated LogoutRequest by HTTP-Redirect (query is the raw
  * query string): it must be signed by the IdP (Lasso checks the query
  * signature against the metadata), from the IdP's entity, for this SP's SLO
- * URL and not expired; the answer is a LogoutResponse URL (signed).
+ * URL and fresh (as over SOAP); the answer is a LogoutResponse URL (signed).
+ * The caller consumes out->request_id once before acting on it.
  */
 fb_rc fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_t now,
     int64_t skew, struct fb_saml_logout *out, struct fb_err *err);
