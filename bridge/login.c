@@ -456,10 +456,13 @@ enum MHD_Result
 login_refuse_return_to(struct MHD_Connection *conn, struct fb_store *store,
     const struct fb_conf_tenant *t, const char *provider, const char *return_to, const char *corr)
 {
-	fb_log(FB_LOG_WARN, "login [%s]: provider %s: return_to %s", corr, provider,
-	    return_to ? "not in the tenant's allow-list" : "missing");
-	login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, "return_to",
-	    return_to ? "not in the allow-list" : "missing");
+	const char *why = return_to ? login_return_to_problem(t, return_to) : "missing";
+
+	if (why == NULL)
+		why = "not in the allow-list"; /* not reached: only a refused one comes here */
+	fb_log(FB_LOG_WARN, "login [%s]: provider %s: return_to %s", corr, provider, why);
+	login_audit(
+	    store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, "return_to", why);
 	return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_return_to",
 	    "The application that sent you here asked to come back to an address this site does "
 	    "not allow.",
@@ -477,27 +480,43 @@ login_revocation_until(const struct fb_conf *conf, int64_t now)
 
 /* ---- return_to ---- */
 
+/* What the login adds to return_to, or the IdP's answer carries: never the caller's own. */
+static const char *const login_return_to_reserved[] = { "code", "state", "error", NULL };
+
 /*
  * An allow-listed URL exactly, or followed by a query string: no prefix or
  * host games (user info, other ports, paths below, backslashes, fragments).
+ * The query may not carry code, state or error: the backend would read a
+ * code of the caller's choosing next to, or instead of, the login's own.
+ * NULL when allowed, else why not.
  */
-bool
-login_return_to_allowed(const struct fb_conf_tenant *t, const char *r)
+const char *
+login_return_to_problem(const struct fb_conf_tenant *t, const char *r)
 {
 	size_t len = strlen(r);
 
 	if (len == 0 || len > RETURN_TO_MAX || !fb_utf8_valid(r, len))
-		return false;
+		return "empty, too long or not UTF-8";
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)r[i] <= 0x20 || r[i] == 0x7f || r[i] == '\\' || r[i] == '#')
-			return false;
+			return "holds a control character, a space, a backslash or a fragment";
 	for (size_t i = 0; i < t->return_to.n; i++) {
 		size_t n = strlen(t->return_to.v[i]);
-		if (strncmp(r, t->return_to.v[i], n) == 0 && (r[n] == '\0' || r[n] == '?') &&
-		    strchr(t->return_to.v[i], '?') == NULL)
-			return true;
+		if (strncmp(r, t->return_to.v[i], n) != 0 || (r[n] != '\0' && r[n] != '?') ||
+		    strchr(t->return_to.v[i], '?') != NULL)
+			continue;
+		if (r[n] == '?' && fb_query_has_param(r + n + 1, login_return_to_reserved))
+			return "its query carries code, state or error (or a name that does not "
+			       "decode)";
+		return NULL;
 	}
-	return false;
+	return "not in the allow-list";
+}
+
+bool
+login_return_to_allowed(const struct fb_conf_tenant *t, const char *r)
+{
+	return login_return_to_problem(t, r) == NULL;
 }
 
 /* ---- GET /login/<provider> ---- */
@@ -838,6 +857,8 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	    l.nonce, sizeof(l.nonce), "%s", login_jstr(st, "n") ? login_jstr(st, "n") : "");
 	(void)snprintf(
 	    l.verifier, sizeof(l.verifier), "%s", login_jstr(st, "v") ? login_jstr(st, "v") : "");
+	/* The login began LOGIN_TTL before its deadline (fb_login_start seals "e" so). */
+	l.started = fb_time_sub(login_jint(st, "e"), LOGIN_TTL);
 	if (fb_oidc_rp_finish(rp, &l, &resp, now, &out, &err) != FB_OK) {
 		const char *step = fb_oidc_failure_name(out.failure);
 		bool unavailable = out.failure == FB_OIDC_UNAVAILABLE;

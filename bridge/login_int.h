@@ -90,6 +90,8 @@ void login_token_jti(const char *tok, char *out, size_t size);
 enum MHD_Result login_refuse_return_to(struct MHD_Connection *conn, struct fb_store *store,
     const struct fb_conf_tenant *t, const char *provider, const char *return_to, const char *corr);
 int64_t login_revocation_until(const struct fb_conf *conf, int64_t now);
+/* Why r may not be a return_to of tenant t; NULL when it may (login_return_to_allowed). */
+const char *login_return_to_problem(const struct fb_conf_tenant *t, const char *r);
 bool login_return_to_allowed(const struct fb_conf_tenant *t, const char *r);
 struct fb_oidc_rp *login_find_rp(
     const struct fb_login_site *s, const char *name, const struct fb_conf_tenant **tenant);

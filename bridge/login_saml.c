@@ -195,8 +195,8 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	}
 	/* One-time use of the assertion and of the request, across nodes and restarts. */
 	down = fb_store_once_consume(store, FB_ONCE_SAML_ASSERTION, out.assertion_id,
-	           (out.assertion_expires > 0 ? out.assertion_expires : now + LOGIN_TTL) +
-	               rt->conf->tokens.clock_skew,
+	           fb_time_add(out.assertion_expires > 0 ? out.assertion_expires : now + LOGIN_TTL,
+	               rt->conf->tokens.clock_skew),
 	           now, &first, &err) != FB_OK;
 	if (!down && first && rid != NULL)
 		down = fb_store_once_consume(store, FB_ONCE_SAML_REQUEST, rid, login_jint(st, "e"),
@@ -216,7 +216,12 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	}
 	if (fb_identity_new(provider, out.id.issuer ? out.id.issuer : fb_saml_sp_idp_entity_id(sp),
 	        out.id.nameid, out.id.session_index, &id, &err) != FB_OK) {
+		/* Refused like every other ACS refusal: one log line, one audit record. */
 		why = "bad_response";
+		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s): %s", corr, provider,
+		    why, err.msg);
+		login_audit(
+		    store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, why, err.msg);
 	} else {
 		struct login_facts facts = { .tenant = t->id,
 			.provider = provider,
@@ -267,6 +272,32 @@ done:
 	"out</title></head>\n<body><h1>You are logged out</h1></body></html>\n"
 
 /*
+ * The LogoutRequest's ID, consumed once across nodes and restarts: a signed
+ * request replayed within its freshness window is refused. NULL when
+ * first; else the reason ("unavailable" or "replayed"), logged and audited.
+ * Consumed before the revocation: a retry after a store failure needs a
+ * new request (IdPs build one per attempt), never the same one twice.
+ */
+static const char *
+saml_logout_once(struct fb_store *store, const struct fb_conf_tenant *t, const char *provider,
+    const struct fb_saml_logout *lo, int64_t now, const char *binding, const char *corr)
+{
+	struct fb_err err = { 0 };
+	bool first = false;
+	/* now: the instant the request was judged fresh at, so id_expires is past it. */
+	bool down = fb_store_once_consume(store, FB_ONCE_SAML_LOGOUT, lo->request_id,
+	                lo->id_expires, now, &first, &err) != FB_OK;
+
+	if (!down && first)
+		return NULL;
+	fb_log(FB_LOG_WARN, "saml logout [%s]: provider %s: %srefused: %s", corr, provider, binding,
+	    down ? err.msg : "the LogoutRequest was used before (a replay)");
+	login_audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL, "saml_logout",
+	    down ? "store unavailable" : "LogoutRequest used before");
+	return down ? "unavailable" : "replayed";
+}
+
+/*
  * What an IdP's LogoutRequest ends: its session when it names one (every
  * bridge session that session opened), else the subject. Logged and
  * audited; false (logged) when the store could not record it.
@@ -308,6 +339,7 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	struct fb_err err = { 0 };
 	char corr[CORRELATION_LEN + 1];
 	int64_t now = (int64_t)time(NULL);
+	const char *why;
 	enum MHD_Result ret;
 
 	login_correlation_new(corr);
@@ -338,7 +370,15 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 		return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_logout_request",
 		    "This logout request could not be accepted.", corr, NULL);
 	}
-	if (!saml_logout_revoke(rt, store, sp, t, &lo, "", corr)) {
+	if ((why = saml_logout_once(store, t, provider, &lo, now, "", corr)) != NULL) {
+		bool down = strcmp(why, "unavailable") == 0;
+		ret = login_error_page(conn,
+		    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
+		    down ? "unavailable" : "bad_logout_request",
+		    down ? "The logout could not be recorded. Try again in a minute."
+		         : "This logout request was already used.",
+		    corr, NULL);
+	} else if (!saml_logout_revoke(rt, store, sp, t, &lo, "", corr)) {
 		ret = login_error_page(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
 		    "The logout could not be recorded. Try again in a minute.", corr, NULL);
 	} else if (lo.response_url == NULL) {
@@ -368,6 +408,7 @@ fb_login_saml_slo_soap(struct MHD_Connection *conn, struct runtime *rt, struct f
 	char corr[CORRELATION_LEN + 1], *soap = NULL;
 	int64_t now = (int64_t)time(NULL);
 	const char *headers[] = { "X-Correlation-Id", NULL, NULL };
+	const char *why;
 	enum MHD_Result ret;
 
 	login_correlation_new(corr);
@@ -384,7 +425,13 @@ fb_login_saml_slo_soap(struct MHD_Connection *conn, struct runtime *rt, struct f
 		return login_queue(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
 		    "logout request refused\n", 23, headers);
 	}
-	if (!saml_logout_revoke(rt, store, sp, t, &lo, "SOAP: ", corr)) {
+	if ((why = saml_logout_once(store, t, provider, &lo, now, "SOAP: ", corr)) != NULL) {
+		bool down = strcmp(why, "unavailable") == 0;
+		ret = down ? login_queue(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                 "text/plain; charset=utf-8", "store unavailable\n", 18, headers)
+		           : login_queue(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
+		                 "logout request refused\n", 23, headers);
+	} else if (!saml_logout_revoke(rt, store, sp, t, &lo, "SOAP: ", corr)) {
 		ret = login_queue(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
 		    "store unavailable\n", 18, headers);
 	} else {

@@ -138,7 +138,7 @@ client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const
 		return NULL;
 	}
 	if (fb_store_once_consume(store, FB_ONCE_CLIENT_ASSERTION, login_jstr(claims, "jti"),
-	        login_jint(claims, "exp") + s->conf->tokens.clock_skew, now, &first,
+	        fb_time_add(login_jint(claims, "exp"), s->conf->tokens.clock_skew), now, &first,
 	        &err) != FB_OK) {
 		*why = "the store is unavailable";
 		c = NULL;
@@ -471,8 +471,8 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 		const struct fb_conf_provider *p = fb_oidc_rp_provider(rt->login->rps[i]);
 		if (rt->login->rp_tenants[i] != c->t || strcmp(p->issuer, iss) != 0)
 			continue;
-		fb_rc vrc = fb_oidc_rp_validate_id_token(
-		    rt->login->rps[i], subject, NULL, (int64_t)time(NULL), &claims, &err);
+		fb_rc vrc = fb_oidc_rp_validate_id_token(rt->login->rps[i], subject, NULL,
+		    (int64_t)time(NULL), rt->conf->tokens.exchange_max_age, &claims, &err);
 		if (vrc == FB_OK)
 			prov = p;
 		else {
@@ -496,9 +496,12 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	}
 	sid = json_object_get(claims, "sid");
 	if (fb_identity_new(prov->name, prov->issuer, login_jstr(claims, "sub"),
-	        json_is_string(sid) ? json_string_value(sid) : NULL, &id, &err) != FB_OK)
+	        json_is_string(sid) ? json_string_value(sid) : NULL, &id, &err) != FB_OK) {
 		why = "id_token";
-	else {
+		fb_log(FB_LOG_WARN, "token [%s]: token exchange refused: %s", corr, err.msg);
+		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, c->t->id, NULL, prov->name, NULL,
+		    why, err.msg);
+	} else {
 		struct login_facts facts = {
 			.tenant = c->t->id, .provider = prov->name, .id = id, .claims = claims
 		};
@@ -739,8 +742,8 @@ fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, str
 	if (claims != NULL) {
 		why = NULL;
 		if (fb_store_once_consume(store, FB_ONCE_LOGOUT_TOKEN, login_jstr(claims, "jti"),
-		        login_jint(claims, "exp") + rt->conf->tokens.clock_skew, now, &first,
-		        &err) != FB_OK)
+		        fb_time_add(login_jint(claims, "exp"), rt->conf->tokens.clock_skew), now,
+		        &first, &err) != FB_OK)
 			why = "the store is unavailable";
 		else if (!first)
 			why = "logout token replayed";

@@ -1,4 +1,4 @@
-/* Strict base64url and random bytes. */
+/* Strict base64url, UTF-8, query parameter names and random bytes. */
 #include "fb_common.h"
 
 #include <errno.h>
@@ -192,6 +192,63 @@ utf8_sequence(const unsigned char *p, const unsigned char *end, uint32_t *cp_out
 		return 0;
 	*cp_out = cp;
 	return n + 1;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Does the name (n bytes, as written in the query) decode to want? -1: it does not decode. */
+static int
+query_name_is(const char *name, size_t n, const char *want)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)name[i];
+		if (c == '%') {
+			int hi = i + 2 < n ? hex_value(name[i + 1]) : -1;
+			int lo = hi >= 0 ? hex_value(name[i + 2]) : -1;
+			if (lo < 0)
+				return -1;
+			c = hi * 16 + lo;
+			i += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		/* code[] and code[x] are code to PHP and Rails. */
+		if (c == '[' && want[w] == '\0')
+			return 1;
+		if (want[w] == '\0' || (unsigned char)want[w] != c)
+			return 0;
+		w++;
+	}
+	return want[w] == '\0';
+}
+
+bool
+fb_query_has_param(const char *query, const char *const *names)
+{
+	const char *p = query;
+
+	while (*p != '\0' && *p != '#') {
+		size_t seg = strcspn(p, "&;#"), n = strcspn(p, "=&;#");
+		for (size_t i = 0; names[i] != NULL; i++)
+			if (query_name_is(p, n < seg ? n : seg, names[i]) != 0)
+				return true; /* one of names, or a name that does not decode */
+		p += seg;
+		if (*p == '&' || *p == ';')
+			p++;
+	}
+	return false;
 }
 
 bool

@@ -142,6 +142,15 @@ void fb_excerpt(const char *s, size_t n, char *out, size_t out_size);
  * (a fetched document's content must not reach a log), as fb_excerpt. */
 void fb_json_reason(const char *text, char *out, size_t out_size);
 
+/*
+ * True when a URL's query string (what follows '?', up to a '#') has a
+ * parameter whose name, percent-decoded ('+' a space, "name[...]" as name),
+ * is one of names (a NULL-terminated list), or has a name that does not
+ * decode: a hostile query must not hide one. Parameters are split at '&'
+ * and at ';', which some frameworks also take.
+ */
+bool fb_query_has_param(const char *query, const char *const *names);
+
 /* True when s is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
 bool fb_utf8_valid(const char *s, size_t len);
 
@@ -158,6 +167,32 @@ bool fb_utf8_valid(const char *s, size_t len);
  * value from outside that reaches a log line or an audit record.
  */
 fb_rc fb_text_escape(struct fb_buf *out, const char *s, size_t len, size_t max);
+/*
+ * Time arithmetic on values from outside (exp, iat, nbf, IssueInstant, ...
+ * plus or minus the clock skew): a hostile claim near INT64_MAX or INT64_MIN
+ * must not overflow, which is undefined and could wrap "expired" into
+ * "valid". The result sticks at the bound instead, so a comparison with a
+ * real time still comes out on the side the claim is on.
+ */
+static inline int64_t
+fb_time_add(int64_t t, int64_t d)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(t, d, &r))
+		return d > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+static inline int64_t
+fb_time_sub(int64_t t, int64_t d)
+{
+	int64_t r;
+
+	if (__builtin_sub_overflow(t, d, &r))
+		return d > 0 ? INT64_MIN : INT64_MAX;
+	return r;
+}
 
 /* Fills buf with n bytes from the kernel's CSPRNG (getrandom). */
 fb_rc fb_random_bytes(void *buf, size_t n);

@@ -403,6 +403,29 @@ check_url(
 	return NULL;
 }
 
+/*
+ * A return_to: an https URL whose query, if any, carries none of the names
+ * a login adds to it (the backend would see two codes, one of them the
+ * configuration's).
+ */
+static const char *
+check_return_to(
+    struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
+{
+	static const char *const reserved[] = { "code", "state", "error", NULL };
+	const char *q;
+
+	if (check_url(c, f, n, path) == NULL)
+		return NULL;
+	if ((q = strchr(n->value, '?')) == NULL || !fb_query_has_param(q + 1, reserved))
+		return n->value;
+	conf_diag(c, n->pos, path,
+	    "expected a return address without code, state or error in its query (the login "
+	    "adds its own code), got %s",
+	    got(c, f, n));
+	return NULL;
+}
+
 static const char *
 resolve_path(struct conf_ctx *c, const struct conf_node *n)
 {
@@ -608,6 +631,7 @@ static const struct conf_kind K_IDENT = { "name", check_ident };
 static const struct conf_kind K_DOMAIN = { "DNS domain", check_domain };
 static const struct conf_kind K_HOSTPORT = { "host:port", check_hostport };
 static const struct conf_kind K_URL = { "https URL", check_url };
+static const struct conf_kind K_RETURN_TO = { "https URL", check_return_to };
 static const struct conf_kind K_FILE = { "file", check_file };
 static const struct conf_kind K_SECRET = { "secret file (mode 0600)", check_secret_file };
 static const struct conf_kind K_FILE_URL = { "file or https URL", check_file_or_url };
@@ -1561,9 +1585,10 @@ static const struct conf_field tenant_fields[] = {
 	           "each NAME.yaml in it holds one trust, as an item of trusts would; relative "
 	           "paths in it resolve against the folder. Read at every load." },
 	{ FIELD(struct fb_conf_tenant, "return_to", T_STRLIST, return_to), .max = 64,
-	    .kind = &K_URL,
+	    .kind = &K_RETURN_TO,
 	    .doc = "Where a login may send the browser back to: one of these URLs exactly, "
-	           "optionally followed by a query string." },
+	           "optionally followed by a query string without code, state or error "
+	           "parameters (the login adds its own code)." },
 	{ .key = "clients",
 	    .type = T_LIST,
 	    .offset = offsetof(struct fb_conf_tenant, clients),
@@ -1653,6 +1678,10 @@ static const struct conf_field tokens_fields[] = {
 	    .min = 60, .max = 2592000, .doc = "Idle timeout of a login session." },
 	{ FIELD(struct fb_conf, "clock_skew", T_DURATION, tokens.clock_skew), .def = "30s",
 	    .min = 0, .max = 300, .doc = "Clock difference tolerated on iat, nbf and exp." },
+	{ FIELD(struct fb_conf, "exchange_max_age", T_DURATION, tokens.exchange_max_age),
+	    .def = "5m", .min = 10, .max = 86400,
+	    .doc = "Oldest ID token a token exchange (POST /token, RFC 8693) accepts: its iat "
+	           "at most this long ago (plus clock_skew), whatever its exp says." },
 	{ FIELD(struct fb_conf, "max_size", T_SIZE, tokens.max_size), .def = "8KiB", .min = 1024,
 	    .max = 65536, .doc = "Largest token accepted." },
 	{ 0 },

@@ -175,6 +175,7 @@ struct fb_conf {
 		int64_t session_ttl;
 		int64_t session_idle;
 		int64_t clock_skew;
+		int64_t exchange_max_age; /* oldest iat of an ID token at a token exchange */
 		int64_t max_size; /* bytes */
 	} tokens;
 	struct {

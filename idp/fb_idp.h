@@ -100,6 +100,8 @@ struct fb_oidc_expect {
 	size_t n_algs;
 	int64_t now;
 	int64_t skew; /* seconds tolerated on exp, iat, nbf */
+	int64_t iat_min; /* iat earlier than this (minus skew) is refused: when the login began,
+	                    or now less an exchange's maximum age; INT64_MIN: no floor */
 	bool logout_token; /* a back-channel logout token: see fb_oidc_rp_validate_logout */
 };
 
@@ -109,7 +111,8 @@ struct fb_oidc_expect {
  * Validates an ID token as OpenID Connect Core 3.1.3.7 says: alg in the
  * allow-list (none and HS* never), a key of the issuer chosen by kid (no kid
  * with several fitting keys: refused), the signature, then iss, aud (only
- * this client), azp, exp, iat, nbf, nonce and sub. *claims is a new object.
+ * this client), azp, exp, iat (not in the future, not before iat_min), nbf,
+ * nonce and sub. *claims is a new object.
  * Errors are FB_ERR_INVALID with "id_token: <which check>", or FB_ERR_NOTFOUND
  * when the token names a kid the keys lack (the issuer may have rotated).
  */
@@ -120,9 +123,12 @@ fb_rc fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *tok
  * Validates a private_key_jwt client assertion (RFC 7523, RFC 7521 4.2) with
  * the client's keys: RS256, PS256 or ES256; iss and sub the client_id, aud
  * exactly audience (the endpoint's URL), exp required, iat and nbf checked
- * with skew, a jti (which the caller consumes once). *claims is a new
- * object. Errors are FB_ERR_INVALID with "client_assertion: <which check>".
+ * with skew, a lifetime of at most FB_CLIENT_ASSERTION_LIFETIME_MAX (exp -
+ * iat, or exp - now without iat, then with skew), a jti (which the caller
+ * consumes once, until exp plus skew). *claims is a new object. Errors are
+ * FB_ERR_INVALID with "client_assertion: <which check>".
  */
+#define FB_CLIENT_ASSERTION_LIFETIME_MAX 300 /* seconds; clients sign for 10 to 60 */
 fb_rc fb_oidc_client_assertion_validate(const struct fb_oidc_keys *keys, const char *token,
     const char *client_id, const char *audience, int64_t now, int64_t skew, json_t **claims,
     struct fb_err *err);
@@ -243,6 +249,8 @@ struct fb_saml_logout {
 	char *session_index; /* the first SessionIndex; NULL when the IdP named none */
 	char *response_url; /* our LogoutResponse; NULL when the IdP's metadata names no SLO
 	                       service to send it to */
+	char *request_id; /* the LogoutRequest's ID: the caller consumes it once */
+	int64_t id_expires; /* until when to remember it: later, IssueInstant refuses it */
 };
 void fb_saml_logout_clear(struct fb_saml_logout *l);
 
@@ -260,8 +268,10 @@ fb_rc fb_saml_sp_logout_url(const struct fb_saml_sp *sp, const char *nameid,
  * Reads a LogoutRequest the IdP sends over SOAP (body: the envelope, len
  * bytes): hardened parse, exactly one LogoutRequest, signed (XML signature
  * by a metadata key, over exactly the request, SHA-256 or better), the
- * IdP's Issuer, Destination (when present) this SLO URL, not expired, a
- * NameID. *response is the SOAP LogoutResponse to answer (malloc'd).
+ * IdP's Issuer, Destination (when present) this SLO URL, fresh (IssueInstant
+ * within FB_SAML_LOGOUT_MAX_AGE and the skew, NotOnOrAfter not passed), a
+ * NameID. *response is the SOAP LogoutResponse to answer (malloc'd). The
+ * caller consumes out->request_id once before acting on it.
  */
 fb_rc fb_saml_sp_logout_soap(const struct fb_saml_sp *sp, const char *body, size_t len, int64_t now,
     int64_t skew, struct fb_saml_logout *out, char **response, struct fb_err *err);
@@ -270,7 +280,8 @@ fb_rc fb_saml_sp_logout_soap(const struct fb_saml_sp *sp, const char *body, size
  * Reads an IdP-initiated LogoutRequest by HTTP-Redirect (query is the raw
  * query string): it must be signed by the IdP (Lasso checks the query
  * signature against the metadata), from the IdP's entity, for this SP's SLO
- * URL and not expired; the answer is a LogoutResponse URL (signed).
+ * URL and fresh (as over SOAP); the answer is a LogoutResponse URL (signed).
+ * The caller consumes out->request_id once before acting on it.
  */
 fb_rc fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_t now,
     int64_t skew, struct fb_saml_logout *out, struct fb_err *err);
@@ -305,6 +316,7 @@ struct fb_oidc_login {
 	char state[FB_OIDC_STATE_LEN + 1];
 	char nonce[FB_OIDC_STATE_LEN + 1];
 	char verifier[FB_OIDC_VERIFIER_LEN + 1];
+	int64_t started; /* when the browser left for the IdP: no older ID token is this login's */
 };
 
 fb_rc fb_oidc_login_new(struct fb_oidc_login *out, struct fb_err *err);
@@ -351,7 +363,8 @@ void fb_oidc_outcome_clear(struct fb_oidc_outcome *o);
 /*
  * Ends a login: checks the response against l (state, RFC 9207 iss),
  * redeems the code (with the PKCE verifier and the client's credentials),
- * validates the ID token (nonce l->nonce) and, when the provider is set to,
+ * validates the ID token (nonce l->nonce, iat not before l->started less
+ * the skew) and, when the provider is set to,
  * fetches userinfo, whose sub must be the ID token's. On failure
  * out->failure says which step and err why; userinfo is never called after
  * a bad ID token.
@@ -371,9 +384,10 @@ fb_rc fb_oidc_rp_validate_logout(
 
 /*
  * Validates an ID token of this provider outside a login (a token exchange):
- * the same checks, without a nonce. *claims is a new object.
+ * the same checks, without a nonce, and its iat at most max_age seconds
+ * (plus skew) before now. *claims is a new object.
  */
 fb_rc fb_oidc_rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const char *nonce,
-    int64_t now, json_t **claims, struct fb_err *err);
+    int64_t now, int64_t max_age, json_t **claims, struct fb_err *err);
 
 #endif

@@ -530,10 +530,11 @@ done:
 
 static fb_rc
 validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, bool logout,
-    int64_t now, json_t **claims, struct fb_err *err)
+    int64_t now, int64_t iat_min, json_t **claims, struct fb_err *err)
 {
 	struct fb_oidc_expect e = {
 		.logout_token = logout,
+		.iat_min = iat_min,
 		.issuer = rp->p->issuer,
 		.client_id = rp->p->client_id,
 		.nonce = nonce,
@@ -573,7 +574,7 @@ validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, boo
 
 fb_rc
 fb_oidc_rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const char *nonce,
-    int64_t now, json_t **claims, struct fb_err *err)
+    int64_t now, int64_t max_age, json_t **claims, struct fb_err *err)
 {
 	fb_rc rc;
 
@@ -581,7 +582,8 @@ fb_oidc_rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const cha
 	pthread_mutex_lock(&rp->lock);
 	rc = prepare(rp, now, err);
 	if (rc == FB_OK)
-		rc = validate_locked(rp, token, nonce, false, now, claims, err);
+		rc = validate_locked(
+		    rp, token, nonce, false, now, fb_time_sub(now, max_age), claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	return rc;
 }
@@ -596,7 +598,8 @@ fb_oidc_rp_validate_logout(
 	pthread_mutex_lock(&rp->lock);
 	rc = prepare(rp, now, err);
 	if (rc == FB_OK)
-		rc = validate_locked(rp, token, NULL, true, now, claims, err);
+		/* A logout token's replay is stopped by its jti, kept until its exp. */
+		rc = validate_locked(rp, token, NULL, true, now, INT64_MIN, claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	return rc;
 }
@@ -736,7 +739,7 @@ fb_oidc_rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l,
 	}
 	pthread_mutex_lock(&rp->lock);
 	rc = validate_locked(rp, json_string_value(json_object_get(tokens, "id_token")), l->nonce,
-	    false, now, &claims, err);
+	    false, now, l->started, &claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	if (rc != FB_OK) {
 		(void)fail(out, rc == FB_ERR_IO ? FB_OIDC_UNAVAILABLE : FB_OIDC_ID_TOKEN, rc);

@@ -230,6 +230,13 @@ aud_ok(json_t *aud, const char *client_id, size_t *n)
 	return true;
 }
 
+/* A JSON integer as int64_t (json_int_t is long long: the same width here). */
+static int64_t
+json_int(const json_t *v)
+{
+	return (int64_t)json_integer_value(v);
+}
+
 static bool
 sub_ok(json_t *sub)
 {
@@ -278,11 +285,16 @@ check_claims(json_t *c, const struct fb_oidc_expect *e, struct fb_err *err)
 		return refuse(err, "azp is not this client");
 	if (n_aud > 1 && azp == NULL)
 		return refuse(err, "several audiences and no azp");
-	if (!json_is_integer(exp) || json_integer_value(exp) + e->skew <= e->now)
+	if (!json_is_integer(exp) || fb_time_add(json_int(exp), e->skew) <= e->now)
 		return refuse(err, "%s", json_is_integer(exp) ? "expired" : "no exp");
-	if (!json_is_integer(iat) || json_integer_value(iat) - e->skew > e->now)
+	if (!json_is_integer(iat) || fb_time_sub(json_int(iat), e->skew) > e->now)
 		return refuse(err, "%s", json_is_integer(iat) ? "iat is in the future" : "no iat");
-	if (nbf != NULL && (!json_is_integer(nbf) || json_integer_value(nbf) - e->skew > e->now))
+	/* A token issued before this login began (or long before an exchange) was not issued
+	 * for it: a far exp does not make an old token fresh. */
+	if (fb_time_add(json_int(iat), e->skew) < e->iat_min)
+		return refuse(err, "iat is too old (%llds before the earliest accepted)",
+		    (long long)fb_time_sub(e->iat_min, json_int(iat)));
+	if (nbf != NULL && (!json_is_integer(nbf) || fb_time_sub(json_int(nbf), e->skew) > e->now))
 		return refuse(err, "not valid yet (nbf)");
 	if (e->logout_token)
 		return check_logout(c, err);
@@ -448,12 +460,19 @@ fb_oidc_client_assertion_validate(const struct fb_oidc_keys *keys, const char *t
 		rc = refuse_as(err, what, "iss and sub must be the client");
 	else if (!aud_ok(json_object_get(c, "aud"), audience, &n_aud))
 		rc = refuse_as(err, what, "aud must be exactly %s", audience);
-	else if (!json_is_integer(exp) || json_integer_value(exp) + skew <= now)
+	else if (!json_is_integer(exp) || fb_time_add(json_int(exp), skew) <= now)
 		rc = refuse_as(err, what, "%s", json_is_integer(exp) ? "expired" : "no exp");
-	else if (iat != NULL && (!json_is_integer(iat) || json_integer_value(iat) - skew > now))
+	else if (iat != NULL && (!json_is_integer(iat) || fb_time_sub(json_int(iat), skew) > now))
 		rc = refuse_as(err, what, "iat is in the future");
-	else if (nbf != NULL && (!json_is_integer(nbf) || json_integer_value(nbf) - skew > now))
+	else if (nbf != NULL && (!json_is_integer(nbf) || fb_time_sub(json_int(nbf), skew) > now))
 		rc = refuse_as(err, what, "not valid yet (nbf)");
+	/* A bounded lifetime (exp - iat, else exp - now with the client's clock ahead by
+	 * up to skew): an assertion valid for a year is a long-lived password. */
+	else if (iat != NULL
+	        ? fb_time_sub(json_int(exp), json_int(iat)) > FB_CLIENT_ASSERTION_LIFETIME_MAX
+	        : fb_time_sub(json_int(exp), now) > FB_CLIENT_ASSERTION_LIFETIME_MAX + skew)
+		rc = refuse_as(err, what, "its lifetime (exp - %s) is over %d s",
+		    iat != NULL ? "iat" : "now", FB_CLIENT_ASSERTION_LIFETIME_MAX);
 	else if (!json_is_string(jti) || json_string_length(jti) == 0 ||
 	    json_string_length(jti) > OIDC_SUB_MAX)
 		rc = refuse_as(err, what, "no jti");

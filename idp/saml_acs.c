@@ -102,6 +102,54 @@ fb_saml_time(const char *s, int64_t *out)
 	return true;
 }
 
+#define SAML_ID_MAX 256 /* a LogoutRequest ID longer than this is no IdP's */
+
+/* An xs:ID is an NCName: printable ASCII here, so the store takes it as it is. */
+static bool
+saml_id_ok(const char *id)
+{
+	size_t len = id ? strlen(id) : 0;
+
+	if (len == 0 || len > SAML_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)id[i] <= 0x20 || (unsigned char)id[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+fb_rc
+saml_logout_fresh(const char *id, const char *issue_instant, const char *not_on_or_after,
+    int64_t now, int64_t skew, struct fb_saml_logout *out, struct fb_err *err)
+{
+	int64_t issued, t;
+
+	if (!saml_id_ok(id))
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "saml logout: the request's ID is missing, over %d bytes or not printable "
+		    "ASCII",
+		    SAML_ID_MAX);
+	if (!fb_saml_time(issue_instant, &issued))
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "saml logout: IssueInstant is missing or not an xs:dateTime in UTC");
+	if (fb_time_sub(issued, skew) > now)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "saml logout: IssueInstant %s is in the future", issue_instant);
+	/* Without this, a LogoutRequest signed once ends every later session it names. */
+	if (fb_time_add(issued, FB_SAML_LOGOUT_MAX_AGE + skew) < now)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "saml logout: IssueInstant %s is more than %ds old", issue_instant,
+		    FB_SAML_LOGOUT_MAX_AGE);
+	if (not_on_or_after != NULL &&
+	    (!fb_saml_time(not_on_or_after, &t) || fb_time_add(t, skew) <= now))
+		return FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: the request has expired");
+	if ((out->request_id = strdup(id)) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	/* One second past the last instant IssueInstant lets it in. */
+	out->id_expires = fb_time_add(issued, FB_SAML_LOGOUT_MAX_AGE + skew + 1);
+	return FB_OK;
+}
+
 static xmlNode *
 child(const xmlNode *n, const char *ns, const char *name)
 {
@@ -285,11 +333,11 @@ window(const xmlNode *n, int64_t now, int64_t skew, bool need_end, int64_t *end)
 	int64_t t;
 	const char *why = NULL;
 
-	if (nb != NULL && (!fb_saml_time(nb, &t) || t - skew > now))
+	if (nb != NULL && (!fb_saml_time(nb, &t) || fb_time_sub(t, skew) > now))
 		why = fb_saml_time(nb, &t) ? "is not valid yet (NotBefore)" : "has a bad NotBefore";
 	else if (noa == NULL && need_end)
 		why = "has no NotOnOrAfter";
-	else if (noa != NULL && (!fb_saml_time(noa, &t) || t + skew <= now))
+	else if (noa != NULL && (!fb_saml_time(noa, &t) || fb_time_add(t, skew) <= now))
 		why =
 		    fb_saml_time(noa, &t) ? "has expired (NotOnOrAfter)" : "has a bad NotOnOrAfter";
 	else if (noa != NULL && end != NULL && (*end == 0 || t < *end))
@@ -397,7 +445,7 @@ check_authn(
 		return refuse(
 		    out, FB_SAML_BAD_RESPONSE, err, "the Assertion has no AuthnStatement");
 	if ((snoa = attr(st, "SessionNotOnOrAfter")) != NULL) {
-		bool ok = fb_saml_time(snoa, &t) && t + skew > now;
+		bool ok = fb_saml_time(snoa, &t) && fb_time_add(t, skew) > now;
 		xmlFree(snoa);
 		if (!ok)
 			return refuse(out, FB_SAML_CONDITIONS, err,
@@ -708,9 +756,10 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 	}
 	/* The identity, read from the same bytes (text joined across comments). */
 	if ((rc = fb_saml_identity_read(xml, len, &out->id, err)) != FB_OK ||
-	    out->id.nameid == NULL) {
+	    out->id.nameid == NULL || out->id.nameid[0] == '\0') {
 		if (rc == FB_OK)
-			rc = refuse(out, FB_SAML_BAD_RESPONSE, err, "the Subject has no NameID");
+			rc = refuse(out, FB_SAML_BAD_RESPONSE, err, "the Subject has %s",
+			    out->id.nameid == NULL ? "no NameID" : "an empty NameID");
 		else
 			out->failure = FB_SAML_BAD_RESPONSE;
 		goto done;
@@ -754,7 +803,6 @@ fb_saml_sp_logout_soap(const struct fb_saml_sp *sp, const char *body, size_t len
 	xmlNode *env, *req, *sig, *nid;
 	char *v = NULL, *dup = NULL, *copy = NULL;
 	const char *why, *bad;
-	int64_t t;
 	int lrc;
 	fb_rc rc = FB_OK;
 
@@ -800,13 +848,17 @@ fb_saml_sp_logout_soap(const struct fb_saml_sp *sp, const char *body, size_t len
 		goto done;
 	}
 	xmlFree(v);
-	v = attr(req, "NotOnOrAfter");
-	if (v != NULL && (!fb_saml_time(v, &t) || t + skew <= now)) {
-		rc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: the request has expired");
-		goto done;
-	}
-	xmlFree(v);
 	v = NULL;
+	{
+		char *id = attr(req, "ID"), *issued = attr(req, "IssueInstant"),
+		     *noa = attr(req, "NotOnOrAfter");
+		rc = saml_logout_fresh(id, issued, noa, now, skew, out, err);
+		xmlFree(id);
+		xmlFree(issued);
+		xmlFree(noa);
+		if (rc != FB_OK)
+			goto done;
+	}
 	nid = child(req, FB_SAML_NS_ASSERTION, "NameID");
 	if (nid == NULL || (v = text(nid)) == NULL || v[0] == '\0' ||
 	    (out->nameid = strdup(v)) == NULL) {

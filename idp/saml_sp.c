@@ -755,6 +755,7 @@ fb_saml_logout_clear(struct fb_saml_logout *l)
 	free(l->nameid);
 	free(l->session_index);
 	free(l->response_url);
+	free(l->request_id);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -805,14 +806,9 @@ fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_
 		    err, FB_ERR_INVALID, "saml logout: Destination is not %s", sp->slo_url);
 		goto done;
 	}
-	if (req->NotOnOrAfter != NULL) {
-		int64_t t;
-		if (!fb_saml_time(req->NotOnOrAfter, &t) || t + skew <= now) {
-			frc =
-			    FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: the request has expired");
-			goto done;
-		}
-	}
+	if ((frc = saml_logout_fresh(
+	         ra->ID, ra->IssueInstant, req->NotOnOrAfter, now, skew, out, err)) != FB_OK)
+		goto done;
 	nid = LASSO_NODE(req->NameID);
 	if (!LASSO_IS_SAML2_NAME_ID(nid) || LASSO_SAML2_NAME_ID(nid)->content == NULL) {
 		frc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: no NameID");

@@ -57,4 +57,22 @@ void saml_logout_response_success(LassoLogout *logout);
 /* xs:dateTime in UTC ("2026-11-22T10:00:00Z", fractions allowed) to Unix seconds. */
 bool fb_saml_time(const char *s, int64_t *out);
 
+/*
+ * How long after its IssueInstant an IdP's LogoutRequest is taken (plus the
+ * clock skew): a browser or a SOAP call carries it in seconds, and 60 s is
+ * what Shibboleth's SP allows a message (MessageFlow expires).
+ */
+#define FB_SAML_LOGOUT_MAX_AGE 60
+
+/*
+ * Checks an IdP's LogoutRequest for freshness and names its ID: ID present,
+ * IssueInstant (required, SAML Core 3.2.1) at most skew ahead of now and at
+ * most FB_SAML_LOGOUT_MAX_AGE plus skew behind, NotOnOrAfter (optional) not
+ * passed. On success out->request_id is a copy of id and out->id_expires
+ * the time past which IssueInstant alone refuses the request (how long the
+ * caller remembers the ID). Errors: FB_ERR_INVALID naming what is wrong.
+ */
+fb_rc saml_logout_fresh(const char *id, const char *issue_instant, const char *not_on_or_after,
+    int64_t now, int64_t skew, struct fb_saml_logout *out, struct fb_err *err);
+
 #endif

@@ -251,6 +251,7 @@ enum fb_once_kind {
 	FB_ONCE_LOGOUT_TOKEN = 5, /* the jti of an OIDC back-channel logout token */
 	FB_ONCE_CLIENT_ASSERTION = 6, /* the jti of a private_key_jwt client assertion */
 	FB_ONCE_SAML_REQUEST = 7, /* the ID of an AuthnRequest, answered once */
+	FB_ONCE_SAML_LOGOUT = 8, /* the ID of an IdP's LogoutRequest, acted on once */
 };
 
 /*

@@ -974,6 +974,7 @@ check_once_kind(enum fb_once_kind kind, struct fb_err *err)
 	case FB_ONCE_LOGOUT_TOKEN:
 	case FB_ONCE_CLIENT_ASSERTION:
 	case FB_ONCE_SAML_REQUEST:
+	case FB_ONCE_SAML_LOGOUT:
 		return FB_OK;
 	}
 	return FB_ERR_SET(err, FB_ERR_INVALID, "unknown one-time kind %d", (int)kind);

@@ -40,7 +40,7 @@ wait_for "$FB_TMP/op.log" "^ready "
 
 scenarios="good bad-sig-rs256 sig-none issuer-mismatch aud aud-extra iat sub kid-absent-single-jwks
 kid-absent-multiple-jwks nonce-invalid userinfo-bad-sub-claim key-rotation-op-sign-key
-discovery-issuer-mismatch expired no-exp iss-mixup no-iss-param hs256"
+discovery-issuer-mismatch expired no-exp iss-mixup no-iss-param hs256 iat-week-old old-far-exp"
 {
 	cat <<YAML
 installation: {name: installation_A, domain: a.example, public_url: "$a", listen: "127.0.0.1:$pa"}
@@ -139,6 +139,7 @@ refused kid-absent-multiple-jwks id_token "no kid, and 2 keys"
 refused nonce-invalid id_token "nonce does not match"
 refused expired id_token "expired"
 refused no-exp id_token "no exp"
+refused iat-week-old id_token "iat is too old"
 refused userinfo-bad-sub-claim userinfo "sub is not the ID token's"
 refused iss-mixup iss_mismatch "names another issuer"
 refused no-iss-param iss_mismatch "lacks iss"
@@ -157,7 +158,7 @@ allowed key-rotation-op-sign-key "after the provider rotated its key: refetched 
 
 # No userinfo call after a bad ID token; one per good login.
 stats=$(curl -s "$op/_stats")
-for s in bad-sig-rs256 sig-none hs256 issuer-mismatch aud aud-extra iat sub kid-absent-multiple-jwks nonce-invalid expired no-exp iss-mixup no-iss-param; do
+for s in bad-sig-rs256 sig-none hs256 issuer-mismatch aud aud-extra iat sub kid-absent-multiple-jwks nonce-invalid expired no-exp iss-mixup no-iss-param iat-week-old; do
 	case "$stats" in *"\"$s\""*) fail "userinfo of $s was called after its bad answer: $stats" ;; esac
 done
 case "$stats" in *'"good":1'*'"userinfo-bad-sub-claim":1'*) ;; *) fail "userinfo calls: $stats" ;; esac
@@ -188,6 +189,16 @@ st=$(curl -s -o /dev/null -w '%{http_code}' "$a/login/good")
 st=$(curl -s -o /dev/null -w '%{http_code}' "$a/login/good?return_to=$(enc "http://127.0.0.1:9/cb?next=%2Fchat&x=@evil")")
 [ "$st" = 302 ] || fail "the listed URL with a query string got: $st"
 ok "return_to: ${#payloads[@]} open-redirect payloads and a missing one refused with 400; the listed URL with a query passes"
+# The login adds code= to return_to: a query already carrying code (or state, error), however
+# spelled, would hand the backend a second code of the caller's choosing.
+for p in "$app?code=attacker" "$app?x=1&code=attacker" "$app?cod%65=attacker" "$app?code%5B%5D=attacker" \
+	"$app?x=1;code=attacker" "$app?state=s" "$app?error=access_denied" "$app?%zz=1"; do
+	st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$a/login/good?return_to=$(enc "$p")")
+	[ "$st" = "400 " ] || fail "return_to $p got: $st"
+done
+grep -q "return_to its query carries code, state or error" "$FB_TMP/a.log" ||
+	fail "the return_to refusal does not say why: $(grep return_to "$FB_TMP/a.log" | tail -2)"
+ok "return_to whose query carries code, state or error (plain, percent-encoded, code[], after ';') is refused with 400"
 
 # ---- state and replay ----
 jar="$FB_TMP/replay.jar"
@@ -251,6 +262,10 @@ for sc in bad-sig-rs256:"bad signature" expired:expired aud:"aud must be" sig-no
 	case "$(printf '%s' "$resp" | field error_description)" in *"$want"*) ;; *) fail "exchange of $name: $resp" ;; esac
 done
 ok "token exchange refuses bad ID tokens with their reason (bad signature, expired, aud, alg none, iss)"
+resp=$(exchange "$(curl -s "$op/old-far-exp/mint")")
+[ "$(printf '%s' "$resp" | field error)" = invalid_grant ] || fail "exchange of an ID token issued 30 days ago: $resp"
+case "$(printf '%s' "$resp" | field error_description)" in *"iat is too old"*) ;; *) fail "exchange of an old ID token: $resp" ;; esac
+ok "token exchange refuses an ID token issued 30 days ago, whatever its exp (tokens.exchange_max_age)"
 resp=$(exchange "$idt" urn:ietf:params:oauth:token-type:access_token)
 [ "$(printf '%s' "$resp" | field error)" = invalid_request ] || fail "exchange of an access token: $resp"
 ok "token exchange takes only ID tokens (subject_token_type)"
@@ -282,6 +297,17 @@ resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$a/token" -120)")
 resp=$(jwt_exchange "$(assertion sign "$keys" messenger "$a/token")")
 [ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an assertion for a secret client: $resp"
 ok "assertions for another audience, expired, or for a client_secret client: invalid_client"
+for life in "86400 0" "3600 none" "301 0"; do
+	set -- $life
+	resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$a/token" "$1" "$2")")
+	[ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an assertion living $1 s (iat $2): $resp"
+done
+grep -q "client_assertion: its lifetime (exp - iat) is over 300 s" "$FB_TMP/a.log" &&
+	grep -q "client_assertion: its lifetime (exp - now) is over 300 s" "$FB_TMP/a.log" ||
+	fail "the lifetime refusal is not logged: $(grep "client backend-jwt" "$FB_TMP/a.log" | tail -3)"
+resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$a/token" 300)")
+[ -n "$(printf '%s' "$resp" | field access_token)" ] || fail "an assertion living 300 s: $resp"
+ok "assertions living a day, an hour (no iat) or 301 s: invalid_client; 300 s passes"
 
 # ---- RP-initiated logout: the backend ends the session, the browser goes to the IdP ----
 out=$(login good)

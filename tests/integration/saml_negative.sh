@@ -171,6 +171,27 @@ ok "an assertion signed, then encrypted to the SP's certificate (AES-128, RSA-OA
 refused encrypted-rsa15 algorithm "RSA-OAEP only" --sp-cert "$keys/sp.pem"
 refused encrypted bad_response "does not decrypt" --sp-cert "$keys/other.pem"
 
+# An empty NameID: refused like the other ACS refusals, with one log line and one audit record.
+login "$FB_TMP/jen"
+out=$(post "$FB_TMP/jen" "$(forge good --nameid '')")
+set -- $out
+[ "$2" = bad_response ] || fail "an empty NameID: $out"
+[ "$(grep -c "login \[$3\]: .*refused" "$FB_TMP/a2.log")" = 1 ] && grep "login \[$3\]: .*refused" "$FB_TMP/a2.log" | grep -q "empty NameID" ||
+	fail "an empty NameID is not logged once, naming the NameID: $(grep "login \[$3\]" "$FB_TMP/a2.log")"
+[ "$("$FB_BINARY" sessions audit -c "$pair/saml.yaml" --limit 1000 | grep -c "\"correlation\":\"$3\".*login_refused\|login_refused.*\"correlation\":\"$3\"")" = 1 ] ||
+	fail "an empty NameID has no single audit record: $("$FB_BINARY" sessions audit -c "$pair/saml.yaml" --limit 1000 | grep "$3")"
+ok "an empty NameID is refused (bad_response), logged once and audited once"
+login "$FB_TMP/jdel"
+out=$(post "$FB_TMP/jdel" "$(forge good --nameid "$(printf 'del\177user')")")
+set -- $out
+[ "$2" = bad_response ] || fail "a NameID holding a control character: $out"
+[ "$(grep -c "login \[$3\]: .*refused" "$FB_TMP/a2.log")" = 1 ] &&
+	grep "login \[$3\]: .*refused" "$FB_TMP/a2.log" | grep -q "subject holds a control character" ||
+	fail "a NameID holding a control character is not logged once: $(grep "login \[$3\]" "$FB_TMP/a2.log")"
+[ "$("$FB_BINARY" sessions audit -c "$pair/saml.yaml" --limit 1000 | grep -c "\"correlation\":\"$3\".*login_refused\|login_refused.*\"correlation\":\"$3\"")" = 1 ] ||
+	fail "a NameID holding a control character has no single audit record: $("$FB_BINARY" sessions audit -c "$pair/saml.yaml" --limit 1000 | grep "$3")"
+ok "a NameID holding a control character is refused (bad_response), logged once and audited once"
+
 # Comment injection: the value is the whole text, so the login maps the full NameID.
 login "$FB_TMP/jc"
 out=$(post "$FB_TMP/jc" "$(forge comment-nameid)")
@@ -239,13 +260,28 @@ st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.ke
 [ "$st" = 400 ] || fail "an unsigned LogoutRequest got $st"
 st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/other.key" --nameid slo-user --session-index _slo-session-1)")
 [ "$st" = 400 ] || fail "a LogoutRequest signed by another key got $st"
+st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --issued -3110400 --no-expiry)")
+[ "$st" = 400 ] || fail "a LogoutRequest signed 36 days ago (no NotOnOrAfter) got $st"
+st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --issued 3600)")
+[ "$st" = 400 ] || fail "a LogoutRequest issued an hour from now got $st"
+grep -q "saml logout \[.*refused: saml logout: IssueInstant" "$FB_TMP/a3.log" ||
+	fail "the stale LogoutRequest's refusal does not name IssueInstant: $(grep "saml logout" "$FB_TMP/a3.log" | tail -2)"
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *no" || fail "the session was revoked by a bad request: sid=$sid $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" 2>&1)"
-ok "LogoutRequests unsigned or signed by a key not in the metadata are refused (400); the session stays"
+ok "LogoutRequests unsigned, signed by a key not in the metadata, issued 36 days ago or an hour ahead are refused (400); the session stays"
 st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1)")
 case "$st" in "302 $idp/slo?SAMLResponse="*) ;; *) fail "a good LogoutRequest got: $st ($(tail -2 "$FB_TMP/a3.log"))" ;; esac
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *idp_session" ||
 	fail "the session is not revoked: $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid")"
 ok "an IdP-initiated LogoutRequest (signed, HTTP-Redirect) revokes the IdP session and answers with a LogoutResponse"
+# The same signed LogoutRequest again: its ID is consumed once, on every node and after a restart.
+lq=$(logout_q --key "$keys/idp.key" --nameid slo-replay --session-index _slo-replay-1)
+st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$lq")
+[ "$st" = 302 ] || fail "a LogoutRequest, first time: $st"
+st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$lq")
+[ "$st" = 400 ] || fail "the same LogoutRequest again got $st"
+grep -q "saml logout \[.*refused: .*used before" "$FB_TMP/a3.log" ||
+	fail "the replayed LogoutRequest's refusal is not logged: $(grep "saml logout" "$FB_TMP/a3.log" | tail -2)"
+ok "a LogoutRequest replayed (HTTP-Redirect) is refused: its ID is consumed once"
 noslo="$a/saml/slo/corp-noslo"
 st=$(curl -s -o "$FB_TMP/noslo.html" -w '%{http_code}' "$noslo?$("$py" "$FB_SOURCE_DIR/tests/integration/fixtures/saml/logout.py" --idp "$idp-noslo" --slo "$noslo" --key "$keys/idp.key" --nameid someone --session-index _noslo)")
 [ "$st" = 200 ] && grep -q "You are logged out" "$FB_TMP/noslo.html" || fail "a LogoutRequest from an IdP without an SLO service: $st $(cat "$FB_TMP/noslo.html")"
@@ -265,12 +301,17 @@ soap() { # ARGS... -> "STATUS" of POST /saml/slo/corp, body in $FB_TMP/soap.out
 }
 [ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --unsigned)" = 400 ] || fail "an unsigned SOAP LogoutRequest was taken"
 [ "$(soap --key "$keys/other.key" --cert "$keys/other.pem")" = 400 ] || fail "a SOAP LogoutRequest signed by another key was taken"
+[ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --issued -3110400 --no-expiry)" = 400 ] ||
+	fail "a SOAP LogoutRequest signed 36 days ago was taken"
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$ssid" | grep -q "^revoked *no" || fail "a bad SOAP request revoked the session"
 st=$(soap --key "$keys/idp.key" --cert "$keys/idp.pem")
 [ "$st" = 200 ] && grep -q "LogoutResponse" "$FB_TMP/soap.out" && grep -q "status:Success" "$FB_TMP/soap.out" ||
 	fail "a good SOAP LogoutRequest: $st $(head -c 600 "$FB_TMP/soap.out") $(grep SOAP "$FB_TMP/a3.log" | tail -2)"
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$ssid" | grep -q "^revoked *idp_session" || fail "the SOAP logout did not revoke the session"
-ok "SOAP single logout: unsigned or foreign-key requests refused (400); a signed one revokes the IdP session and answers a LogoutResponse"
+ok "SOAP single logout: unsigned, foreign-key or 36-day-old requests refused (400); a signed one revokes the IdP session and answers a LogoutResponse"
+st=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: text/xml' --data-binary "@$FB_TMP/soap.xml" "$slo")
+[ "$st" = 400 ] || fail "the same SOAP LogoutRequest again got $st"
+ok "a SOAP LogoutRequest replayed is refused (400): its ID is consumed once"
 
 # ---- the IdP's metadata: validUntil, and a signature when idp_metadata_cert is set ----
 (

@@ -423,11 +423,54 @@ test_secret_read_other_owner(void **state)
 	secret_refused(d, "nobody.secret", 64, FB_ERR_INVALID, want);
 }
 
+/* Saturating time arithmetic: the ends of int64 stick instead of wrapping. */
+static void
+test_time_saturating(void **state)
+{
+	(void)state;
+	assert_true(fb_time_add(1800000000, 30) == 1800000030);
+	assert_true(fb_time_sub(1800000000, 30) == 1799999970);
+	assert_true(fb_time_add(INT64_MAX, 30) == INT64_MAX);
+	assert_true(fb_time_add(INT64_MAX - 10, 30) == INT64_MAX);
+	assert_true(fb_time_add(INT64_MIN, -30) == INT64_MIN);
+	assert_true(fb_time_add(INT64_MIN, 30) == INT64_MIN + 30);
+	assert_true(fb_time_sub(INT64_MIN, 30) == INT64_MIN);
+	assert_true(fb_time_sub(INT64_MIN + 10, 30) == INT64_MIN);
+	assert_true(fb_time_sub(INT64_MAX, -30) == INT64_MAX);
+	assert_true(fb_time_sub(0, INT64_MIN) == INT64_MAX);
+	assert_true(fb_time_sub(INT64_MAX, INT64_MIN) == INT64_MAX);
+	assert_true(fb_time_sub(INT64_MIN, INT64_MAX) == INT64_MIN);
+	assert_true(fb_time_add(INT64_MAX, INT64_MIN) == -1);
+}
+
+/* The names a login adds to return_to, however a query spells them. */
+static void
+test_query_has_param(void **state)
+{
+	static const char *const names[] = { "code", "state", "error", NULL };
+	static const char *const found[] = { "code=x", "a=1&code=x", "a=1;code=x", "cod%65=x",
+		"%63ode", "code", "code[]=x", "code%5B%5D=x", "x=1&state=2", "error=e#f",
+		"a=1&%zz=1", "%6", "&&error", "a=1&code&b=2" };
+	static const char *const clean[] = { "", "next=%2Fchat", "codes=1", "xcode=1", "a=code",
+		"a=1&b=code=2", "code+=1", "#code=1", "a=1#&code=1", "st%61t=1&c=2", "a=%zz",
+		"errors" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(found) / sizeof(found[0]); i++)
+		if (!fb_query_has_param(found[i], names))
+			fail_msg("\"%s\": not found", found[i]);
+	for (size_t i = 0; i < sizeof(clean) / sizeof(clean[0]); i++)
+		if (fb_query_has_param(clean[i], names))
+			fail_msg("\"%s\": wrong answer", clean[i]);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_err_set_and_prefix),
+		cmocka_unit_test(test_time_saturating),
+		cmocka_unit_test(test_query_has_param),
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_buf_json_string),
 		cmocka_unit_test(test_b64url_vectors),

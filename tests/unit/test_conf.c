@@ -514,6 +514,18 @@ static const struct bad_row bad_rows[] = {
 	    HEAD "tenants:\n  - id: HZnKEBoqDU\n    return_to: [https://m.a.example, "
 	         "http://m.a.example]\n    providers:\n" CORP_PROVIDER CORP_MAPPING,
 	    10, 38, "tenants[0].return_to[1]: expected an https URL" },
+	{ "return_to item whose query carries a code",
+	    HEAD "tenants:\n  - id: HZnKEBoqDU\n    return_to: [https://m.a.example, "
+	         "\"https://m.a.example/cb?x=1&code=attacker\"]\n    providers:\n" CORP_PROVIDER
+	             CORP_MAPPING,
+	    10, 38,
+	    "tenants[0].return_to[1]: expected a return address without code, state or error in "
+	    "its query (the login adds its own code), got \"https://m.a.example/cb?x=1&code=" },
+	{ "return_to item whose query carries an encoded state",
+	    HEAD
+	    "tenants:\n  - id: HZnKEBoqDU\n    return_to: [\"https://m.a.example/cb?st%61te=1\"]"
+	    "\n    providers:\n" CORP_PROVIDER CORP_MAPPING,
+	    10, 17, "tenants[0].return_to[0]: expected a return address without code, state" },
 	{ "listen port out of range", INSTALLATION "  listen: 127.0.0.1:70000\n" KEYS TENANTS, 5,
 	    11,
 	    "installation.listen: expected host:port such as 127.0.0.1:8080 or "

@@ -20,6 +20,9 @@
 #define ISS "https://kc.a.example/realms/corp"
 #define CLIENT "fedbridge"
 #define NOW 1800000000
+#define LOGIN_START (NOW - 60) /* when the browser left for the IdP */
+#define TOKEN_URL "https://bridge.a.example/token"
+#define BACKEND "backend"
 
 static cjose_jwk_t *rsa1, *rsa2, *ec1, *other;
 static struct fb_oidc_keys *keys;
@@ -111,7 +114,8 @@ validate(const char *token, const char *nonce, const char *const *algs, size_t n
 		.algs = algs,
 		.n_algs = n_algs,
 		.now = NOW,
-		.skew = 30 };
+		.skew = 30,
+		.iat_min = LOGIN_START };
 	json_t *claims = NULL;
 	fb_rc rc;
 
@@ -209,6 +213,10 @@ test_claims(void **state)
 		{ "\"exp\":1800000300", "\"exp\":\"1800000300\"", "no exp" },
 		{ "\"iat\":1799999990", "\"iat\":1800000100", "iat is in the future" },
 		{ "\"iat\":1799999990,", "", "no iat" },
+		/* Issued before the login began (a week, or just past the skew): not its token. */
+		{ "\"iat\":1799999990", "\"iat\":1799395200", "iat is too old" },
+		{ "\"iat\":1799999990", "\"iat\":1799999909", "iat is too old" },
+		{ "\"iat\":1799999990", "\"iat\":1799999910", NULL }, /* within the skew */
 		{ "\"nonce\":\"n-1\"", "\"nonce\":\"n-2\"", "nonce does not match" },
 		{ "\"nonce\":\"n-1\",", "", "no nonce" },
 		{ "\"sub\":\"f2c1\",", "", "sub must be" },
@@ -390,6 +398,95 @@ test_logout_tokens(void **state)
 	}
 }
 
+/*
+ * Claims at the ends of int64: exp, iat or nbf plus or minus the skew must
+ * not overflow (the sanitizer build aborts on it), and each lands on the
+ * side that refuses what it should.
+ */
+static void
+test_claims_int64_edges(void **state)
+{
+	static const struct claim_row rows[] = {
+		{ "\"exp\":1800000300", "\"exp\":9223372036854775807", NULL },
+		{ "\"exp\":1800000300", "\"exp\":-9223372036854775808", "expired" },
+		{ "\"iat\":1799999990", "\"iat\":9223372036854775807", "iat is in the future" },
+		{ "\"iat\":1799999990", "\"iat\":-9223372036854775808", "iat is too old" },
+		{ "\"email\"", "\"nbf\":9223372036854775807,\"email\"", "not valid yet" },
+		{ "\"email\"", "\"nbf\":-9223372036854775808,\"email\"", NULL },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *c = claims_with(rows[i].from, rows[i].to), *t;
+		assert_non_null(c);
+		t = sign(rsa1, "RS256", c, false);
+		assert_non_null(t);
+		expect(t, rows[i].want);
+		free(t);
+		free(c);
+	}
+}
+
+/* Validates a private_key_jwt assertion with payload; NULL on success or the error message. */
+static const char *
+validate_assertion(const char *payload)
+{
+	static struct fb_err err;
+	char *t = sign(ec1, "ES256", payload, false);
+	json_t *claims = NULL;
+	fb_rc rc;
+
+	memset(&err, 0, sizeof(err));
+	assert_non_null(t);
+	rc = fb_oidc_client_assertion_validate(keys, t, BACKEND, TOKEN_URL, NOW, 30, &claims, &err);
+	json_decref(claims);
+	free(t);
+	return rc == FB_OK ? NULL : err.msg;
+}
+
+#define ASSERTION_HEAD                                                                             \
+	"{\"iss\":\"" BACKEND "\",\"sub\":\"" BACKEND "\",\"aud\":\"" TOKEN_URL "\",\"jti\":"      \
+	"\"j1\","
+
+/* RFC 7523 client assertions: a bounded lifetime, and no overflow at the ends of int64. */
+static void
+test_client_assertion(void **state)
+{
+	static const struct {
+		const char *payload, *want; /* want NULL: accepted */
+	} cases[] = {
+		{ ASSERTION_HEAD "\"iat\":1800000000,\"exp\":1800000060}", NULL },
+		{ ASSERTION_HEAD "\"iat\":1800000000,\"exp\":1800000300}", NULL },
+		{ ASSERTION_HEAD "\"exp\":1800000060}", NULL },
+		{ ASSERTION_HEAD "\"exp\":1800000330}", NULL }, /* 300 s and the skew ahead */
+		{ ASSERTION_HEAD "\"iat\":1800000000,\"exp\":1800000301}", "lifetime" },
+		{ ASSERTION_HEAD "\"iat\":1800000000,\"exp\":1831536000}", "lifetime" },
+		{ ASSERTION_HEAD "\"exp\":1800000331}", "lifetime" },
+		{ ASSERTION_HEAD "\"exp\":1831536000}", "lifetime" },
+		{ ASSERTION_HEAD "\"iat\":1800000000,\"exp\":9223372036854775807}", "lifetime" },
+		{ ASSERTION_HEAD "\"exp\":9223372036854775807}", "lifetime" },
+		{ ASSERTION_HEAD "\"iat\":-9223372036854775808,\"exp\":1800000060}", "lifetime" },
+		{ ASSERTION_HEAD "\"iat\":-9223372036854775808,\"exp\":9223372036854775807}",
+		    "lifetime" },
+		{ ASSERTION_HEAD "\"iat\":9223372036854775807,\"exp\":1800000060}",
+		    "iat is in the future" },
+		{ ASSERTION_HEAD "\"exp\":-9223372036854775808}", "expired" },
+		{ ASSERTION_HEAD "\"exp\":1800000060,\"nbf\":9223372036854775807}",
+		    "not valid yet" },
+		{ ASSERTION_HEAD "\"exp\":1800000060,\"nbf\":-9223372036854775808}", NULL },
+		{ ASSERTION_HEAD "\"iat\":1800000000}", "no exp" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = validate_assertion(cases[i].payload);
+		if (cases[i].want == NULL && got != NULL)
+			fail_msg("case %zu: expected ok, got %s", i, got);
+		if (cases[i].want != NULL && (got == NULL || strstr(got, cases[i].want) == NULL))
+			fail_msg("case %zu: expected \"%s\", got %s", i, cases[i].want,
+			    got ? got : "ok");
+	}
+}
+
 int
 main(void)
 {
@@ -398,6 +495,8 @@ main(void)
 		cmocka_unit_test(test_claims),
 		cmocka_unit_test(test_algs_and_keys),
 		cmocka_unit_test(test_logout_tokens),
+		cmocka_unit_test(test_claims_int64_edges),
+		cmocka_unit_test(test_client_assertion),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
