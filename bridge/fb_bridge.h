@@ -212,8 +212,9 @@ bool fb_bridge_inbound_policy(void *arg, const struct fb_verify_result *r);
 fb_rc fb_bridge_store_open(const struct fb_conf *conf, struct fb_store **out, struct fb_err *err);
 
 /*
- * Makes the verifier refuse what r revokes: sessions, fids and tenants as
- * they are; issued-before for all or one tenant; a trust (kill switch) as
+ * Makes the verifier refuse what r revokes: a session of r's issuer when it
+ * names one (a remote's, from its feed), else that sid (decided here); fids
+ * and tenants as they are; issued-before for all or one tenant; a trust (kill switch) as
  * every tenant of that remote; an IdP subject or IdP session as the bridge
  * sessions the store holds for it (store may be NULL: those are skipped).
  */
@@ -236,23 +237,41 @@ int64_t fb_federation_signing_expiry(const struct fb_federation *f);
 
 /*
  * The feed after cursor since: a compact JWS (typ fedrev+jwt) signed with the
- * token key, payload {iss, iat, since, next, more, revocations: [{kind,
- * value, until, before?}]} with this installation's own session, fid,
- * tenant and issued-before revocations (IdP subjects and sessions as the
- * bridge sessions they had). *out is malloc'd.
+ * token key, payload {iss, iat, epoch, head, since, next, more, revocations:
+ * [{kind, value, until, before?}], kids} with this installation's own
+ * session, fid, tenant and issued-before revocations (IdP subjects and
+ * sessions as the bridge sessions they had); epoch is the store's identity
+ * (fb_store_epoch), in whose numbering head (its highest), since and next
+ * count. *out is malloc'd.
  */
 fb_rc fb_bridge_feed_document(const struct fb_federation *fed, const struct fb_conf *conf,
     struct fb_store *store, int64_t since, int64_t now, char **out, struct fb_err *err);
 
+/* A page older than this (its iat) is refused: a feed is signed when asked for. */
+#define FB_FEED_MAX_AGE 300
+
+/* What taking one page did. */
+struct fb_feed_taken {
+	size_t recorded; /* entries written to our store */
+	bool restarted; /* the remote's store was replaced: read again from 0 */
+	bool over_quota; /* refused: it would pass remote_revocations_max */
+};
+
 /*
- * Records into store what a verified feed document of trust t's remote says
- * about that remote's own tenants (anything else is ignored), with the
- * remote as origin and until capped by our longest lifetime, then stores
- * the new cursor (*next). cursor must be the since the document answers.
+ * Takes a verified feed page of the remote installation named remote, whose
+ * tokens carry iss issuer, against *cursor (as stored): refuses a page of
+ * the wrong since, one whose iat is in the future, older than
+ * FB_FEED_MAX_AGE or older than the last page taken; on another store
+ * identity (epoch), or a head behind the cursor (a store restored from a
+ * backup), it stores a cursor at 0 of that identity and sets restarted. Else it records what
+ * concerns that remote's own tenants (in any of our trusts naming it; anything else is ignored),
+ * sessions as that issuer's, with the remote as origin and until capped by our longest lifetime,
+ * unless that would pass remote_revocations_max (then FB_ERR_LIMIT and nothing is written), then
+ * stores and returns the new cursor.
  */
-fb_rc fb_bridge_feed_apply(struct fb_store *store, const struct fb_conf *conf,
-    const struct fb_conf_trust *t, json_t *doc, int64_t cursor, int64_t now, int64_t *next,
-    size_t *recorded, struct fb_err *err);
+fb_rc fb_bridge_feed_apply(struct fb_store *store, const struct fb_conf *conf, const char *remote,
+    const char *issuer, json_t *doc, int64_t now, struct fb_feed_cursor *cursor,
+    struct fb_feed_taken *taken, struct fb_err *err);
 
 /* ---- trusts between installations (trust.c) ---- */
 
@@ -327,6 +346,7 @@ enum fb_metric {
 	FB_METRIC_TOKEN, /* audience */
 	FB_METRIC_IDP_REFRESH_FAILURE, /* provider */
 	FB_METRIC_FEED_FAILURE, /* remote */
+	FB_METRIC_FEED_QUOTA, /* remote */
 };
 enum fb_hist { FB_HIST_VALIDATE, FB_HIST_LOGIN_CALLBACK };
 /* Adds one to a counter; b is NULL for families with one label. Thread-safe. */

@@ -39,6 +39,10 @@ static const struct {
 	    "Failed refreshes of an IdP's discovery, JWKS or SAML metadata.", "provider", NULL },
 	[FB_METRIC_FEED_FAILURE] = { "fedbridge_revocation_feed_failures_total",
 	    "Pulls of a remote's revocation feed that failed.", "remote", NULL },
+	[FB_METRIC_FEED_QUOTA] = { "fedbridge_revocation_feed_quota_total",
+	    "Pages of a remote's revocation feed not taken: they would pass "
+	    "remote_revocations_max.",
+	    "remote", NULL },
 };
 
 /* Seconds; the last bucket is +Inf. */

@@ -70,7 +70,10 @@ fb_bridge_revocation_apply(struct fb_verifier *v, const struct fb_conf *conf,
 
 	switch (r->kind) {
 	case FB_REVOCATION_SESSION:
-		return fb_verifier_revoke(v, FB_REVOKE_SESSION, r->value, (time_t)r->until);
+		/* A remote's (from its feed) names its issuer: only that issuer's tokens match. */
+		return r->issuer != NULL
+		    ? fb_verifier_revoke_session(v, r->issuer, r->value, (time_t)r->until)
+		    : fb_verifier_revoke(v, FB_REVOKE_SESSION, r->value, (time_t)r->until);
 	case FB_REVOCATION_FID:
 		return fb_verifier_revoke(v, FB_REVOKE_FID, r->value, (time_t)r->until);
 	case FB_REVOCATION_TENANT:

@@ -970,8 +970,8 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 	struct fb_jwks_fetch got;
 	struct fb_err err = { 0 };
 	char url[2300], issuer[2048], relay[300];
-	int64_t cursor = 0, next = 0;
-	size_t recorded = 0;
+	struct fb_feed_cursor cursor;
+	struct fb_feed_taken taken = { 0 };
 	json_t *doc = NULL;
 
 	/* A trust found through DNS has an issuer once its bridge was found. */
@@ -986,36 +986,48 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 		return;
 	}
 	for (int page = 0; page < FEED_PAGES_MAX; page++) {
-		(void)snprintf(
-		    url, sizeof(url), "%s%s?since=%lld", issuer, FB_FEED_PATH, (long long)cursor);
+		int64_t was = cursor.seq;
+		fb_rc rc;
+
+		(void)snprintf(url, sizeof(url), "%s%s?since=%lld", issuer, FB_FEED_PATH,
+		    (long long)cursor.seq);
 		if (fb_federation_remote_fetch(fed, t, url, &rule, &got, &err) != FB_OK) {
 			fb_metric_count(FB_METRIC_FEED_FAILURE, t->remote, NULL);
 			fb_log(
 			    FB_LOG_WARN, "revocation feed of %s: %s: %s", t->remote, url, err.msg);
 			return;
 		}
-		if (fb_verifier_verify_jws(state.verifier, issuer, FB_FEED_TYP, got.body, got.len,
-		        &doc, &err) != FB_OK ||
-		    fb_bridge_feed_apply(state.store, conf, t, doc, cursor, (int64_t)time(NULL),
-		        &next, &recorded, &err) != FB_OK) {
-			fb_metric_count(FB_METRIC_FEED_FAILURE, t->remote, NULL);
+		rc = fb_verifier_verify_jws(
+		    state.verifier, issuer, FB_FEED_TYP, got.body, got.len, &doc, &err);
+		if (rc == FB_OK)
+			rc = fb_bridge_feed_apply(state.store, conf, t->remote, issuer, doc,
+			    (int64_t)time(NULL), &cursor, &taken, &err);
+		if (rc != FB_OK) {
+			/* Over its quota a remote waits: the cursor stays, the page comes again. */
+			fb_metric_count(
+			    taken.over_quota ? FB_METRIC_FEED_QUOTA : FB_METRIC_FEED_FAILURE,
+			    t->remote, NULL);
 			fb_log(
 			    FB_LOG_WARN, "revocation feed of %s: refused: %s", t->remote, err.msg);
 			free(got.body);
 			json_decref(doc);
 			return;
 		}
-		if (recorded > 0)
+		if (taken.restarted)
+			fb_log(FB_LOG_WARN,
+			    "revocation feed of %s: its store was replaced or restored from a "
+			    "backup (identity %s, cursor was %lld): reading it again from 0",
+			    t->remote, cursor.epoch, (long long)was);
+		if (taken.recorded > 0)
 			fb_log(FB_LOG_INFO, "revocation feed of %s: %zu recorded (cursor %lld)",
-			    t->remote, recorded, (long long)next);
+			    t->remote, taken.recorded, (long long)cursor.seq);
 		feed_kids(fed, t, json_object_get(doc, "kids"));
 		bool more = json_is_true(json_object_get(doc, "more"));
 		free(got.body);
 		json_decref(doc);
 		doc = NULL;
-		if (!more || next == cursor)
+		if (!taken.restarted && (!more || cursor.seq == was))
 			return;
-		cursor = next;
 	}
 }
 

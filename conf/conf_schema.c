@@ -1722,6 +1722,11 @@ static const struct conf_field root_fields[] = {
 	{ FIELD(struct fb_conf, "store_password_file", T_STR, store.password_file),
 	    .flags = F_SECRET, .max_bytes = FB_SECRET_SHORT_MAX, .kind = &K_SECRET,
 	    .doc = "PostgreSQL password (mode 0600), for a postgresql store." },
+	{ FIELD(struct fb_conf, "remote_revocations_max", T_INT, store.remote_revocations_max),
+	    .def = "100000", .min = 1, .max = 10000000,
+	    .doc = "Most revocations in force one remote's feed may have recorded in our store. "
+	           "A page that would pass it is not taken (it is retried; the cursor stays), "
+	           "logged and counted (fedbridge_revocation_feed_quota_total)." },
 	{ .key = "tokens",
 	    .type = T_STRUCT,
 	    .sub = &tokens_struct,

@@ -168,6 +168,7 @@ struct fb_conf {
 		enum fb_conf_store_kind kind;
 		const char *location; /* directory for embedded, conninfo URL for postgresql */
 		const char *password_file; /* postgresql only */
+		int64_t remote_revocations_max; /* in force, recorded from one remote's feed */
 	} store;
 	struct {
 		int64_t ttl; /* seconds, like every duration here */

@@ -92,6 +92,7 @@ enum fb_store_op {
 	FB_STORE_OP_AUDIT_LIST,
 	FB_STORE_OP_CURSOR_GET,
 	FB_STORE_OP_CURSOR_SET,
+	FB_STORE_OP_REVOCATION_COUNT,
 	FB_STORE_OP_WATCH, /* the revocation watch thread's reads and waits */
 	FB_STORE_OPS
 };
@@ -152,7 +153,12 @@ const char *fb_revocation_kind_name(enum fb_revocation_kind kind);
 struct fb_revocation {
 	int64_t seq; /* assigned by fb_store_revoke: the feed's cursor, increasing */
 	enum fb_revocation_kind kind;
-	const char *issuer; /* SUBJECT and IDP_SESSION only, else NULL */
+	/*
+	 * SUBJECT and IDP_SESSION: the IdP. SESSION: NULL for a session made here,
+	 * else the issuer of the remote installation that made it (from its feed).
+	 * Else NULL.
+	 */
+	const char *issuer;
 	const char *value;
 	int64_t before; /* ISSUED_BEFORE: tokens and sessions issued before this are revoked */
 	int64_t created; /* assigned by fb_store_revoke */
@@ -186,6 +192,12 @@ fb_rc fb_store_revocations_since(struct fb_store *store, int64_t cursor, size_t 
     struct fb_revocation_list *out, struct fb_err *err);
 /* The highest sequence number so far (0 when none). */
 fb_rc fb_store_revocation_seq(struct fb_store *store, int64_t *seq, struct fb_err *err);
+/*
+ * The highest sequence number ever handed out, of purged revocations too (0
+ * when none); with PostgreSQL perhaps of one not yet committed. It only goes
+ * back when the store itself does (restored from a backup).
+ */
+fb_rc fb_store_revocation_head(struct fb_store *store, int64_t *seq, struct fb_err *err);
 
 /* What a login, refresh or token check knows; NULL fields are not checked. */
 struct fb_revocation_query {
@@ -312,10 +324,32 @@ fb_rc fb_store_audit_append(
 fb_rc fb_store_audit_list(struct fb_store *store, int64_t after, size_t limit,
     struct fb_audit_list *out, struct fb_err *err);
 
-/* The revocation feed consumer's cursor per remote installation (0 when never set). */
+/* Revocations recorded with this origin still in force at now (until > now). */
+fb_rc fb_store_revocation_count(
+    struct fb_store *store, const char *origin, int64_t now, int64_t *n, struct fb_err *err);
+
+/*
+ * The store's identity: random, made when the store was created and kept in
+ * it, so that a store replaced under the same installation (a new database,
+ * another backend) is told apart from the one it replaces: its revocation
+ * numbers start again from 1. Lower-case hex; valid while the store is open.
+ */
+#define FB_STORE_EPOCH_LEN 32
+const char *fb_store_epoch(const struct fb_store *store);
+/* Whether e has the shape of a store identity. */
+bool fb_store_epoch_valid(const char *e);
+
+/* Where the revocation feed consumer stands with one remote installation. */
+struct fb_feed_cursor {
+	int64_t seq; /* the last revocation taken (0: none) */
+	int64_t iat; /* the iat of the last page taken (0: none) */
+	char epoch[FB_STORE_EPOCH_LEN + 1]; /* the remote store seq counts in ("": not known) */
+};
+
+/* The cursor kept for remote; all zero (and an empty epoch) when never set. */
 fb_rc fb_store_cursor_get(
-    struct fb_store *store, const char *remote, int64_t *cursor, struct fb_err *err);
-fb_rc fb_store_cursor_set(
-    struct fb_store *store, const char *remote, int64_t cursor, struct fb_err *err);
+    struct fb_store *store, const char *remote, struct fb_feed_cursor *cursor, struct fb_err *err);
+fb_rc fb_store_cursor_set(struct fb_store *store, const char *remote,
+    const struct fb_feed_cursor *cursor, struct fb_err *err);
 
 #endif

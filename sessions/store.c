@@ -209,7 +209,8 @@ check_revocation(const struct fb_revocation *r, int64_t now, struct fb_err *err)
 	if (fb_revocation_kind_name(r->kind) == NULL || r->kind == FB_REVOCATION_NONE)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "unknown revocation kind %d", (int)r->kind);
 	with_issuer = r->kind == FB_REVOCATION_SUBJECT || r->kind == FB_REVOCATION_IDP_SESSION;
-	if (with_issuer)
+	/* A remote's session names its issuer; an empty one would read as decided here. */
+	if (with_issuer || (r->kind == FB_REVOCATION_SESSION && r->issuer != NULL))
 		rc = check_text("revocation issuer", r->issuer, FB_STORE_URI_MAX, true, err);
 	else if (r->issuer != NULL)
 		rc = FB_ERR_SET(err, FB_ERR_INVALID, "a %s revocation takes no issuer",
@@ -514,6 +515,48 @@ fb_audit_list_free(struct fb_audit_list *l)
 
 static void *purge_main(void *arg);
 
+bool
+fb_store_epoch_valid(const char *e)
+{
+	size_t i;
+
+	for (i = 0; e[i] != '\0'; i++)
+		if (!((e[i] >= '0' && e[i] <= '9') || (e[i] >= 'a' && e[i] <= 'f')))
+			return false;
+	return i == FB_STORE_EPOCH_LEN;
+}
+
+/* The identity kept in the store, or a fresh random one it keeps from now on. */
+static fb_rc
+store_epoch(struct fb_store *st, struct fb_err *err)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[FB_STORE_EPOCH_LEN / 2];
+	char fresh[FB_STORE_EPOCH_LEN + 1];
+	fb_rc rc;
+
+	if (fb_random_bytes(raw, sizeof(raw)) != FB_OK)
+		return FB_ERR_SET(err, FB_ERR_INTERNAL, "no random bytes for the store's identity");
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		fresh[2 * i] = hex[raw[i] >> 4];
+		fresh[2 * i + 1] = hex[raw[i] & 0xf];
+	}
+	fresh[FB_STORE_EPOCH_LEN] = '\0';
+	if ((rc = st->ops->epoch(st, fresh, st->epoch, err)) != FB_OK)
+		return rc;
+	if (!fb_store_epoch_valid(st->epoch))
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "the store's identity (store_identity) is not %d hex digits: %.40s",
+		    FB_STORE_EPOCH_LEN, st->epoch);
+	return FB_OK;
+}
+
+const char *
+fb_store_epoch(const struct fb_store *st)
+{
+	return st != NULL ? st->epoch : "";
+}
+
 fb_rc
 fb_store_open(const struct fb_store_opts *opts, struct fb_store **out, struct fb_err *err)
 {
@@ -541,6 +584,10 @@ fb_store_open(const struct fb_store_opts *opts, struct fb_store **out, struct fb
 		return rc;
 	st->kind = opts->kind;
 	st->purge_interval = opts->purge_interval;
+	if ((rc = store_epoch(st, err)) != FB_OK) {
+		st->ops->close(st);
+		return rc;
+	}
 	st->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (st->wake_fd < 0) {
 		rc = FB_ERR_SET(err, FB_ERR_IO, "eventfd: %s", strerror(errno));
@@ -614,6 +661,7 @@ fb_store_op_name(enum fb_store_op op)
 		[FB_STORE_OP_AUDIT_LIST] = "audit_list",
 		[FB_STORE_OP_CURSOR_GET] = "cursor_get",
 		[FB_STORE_OP_CURSOR_SET] = "cursor_set",
+		[FB_STORE_OP_REVOCATION_COUNT] = "revocation_count",
 		[FB_STORE_OP_WATCH] = "watch",
 	};
 
@@ -790,6 +838,18 @@ fb_store_revocations_since(struct fb_store *st, int64_t cursor, size_t limit,
 	fb_revocation_list_free(out);
 	*out = l;
 	return FB_OK;
+}
+
+fb_rc
+fb_store_revocation_head(struct fb_store *st, int64_t *seq, struct fb_err *err)
+{
+	fb_rc rc;
+
+	if ((rc = check_store(st, err)) != FB_OK)
+		return rc;
+	if (seq == NULL)
+		return FB_ERR_SET(err, FB_ERR_INVALID, "no result given");
+	return counted(st, FB_STORE_OP_REVOCATION_SEQ, st->ops->revocation_head(st, seq, err));
 }
 
 fb_rc
@@ -1057,9 +1117,10 @@ fb_store_audit_list(
 }
 
 fb_rc
-fb_store_cursor_get(struct fb_store *st, const char *remote, int64_t *cursor, struct fb_err *err)
+fb_store_cursor_get(
+    struct fb_store *st, const char *remote, struct fb_feed_cursor *cursor, struct fb_err *err)
 {
-	int64_t c = 0;
+	struct fb_feed_cursor c = { 0 };
 	fb_rc rc;
 
 	if ((rc = check_store(st, err)) != FB_OK ||
@@ -1067,21 +1128,46 @@ fb_store_cursor_get(struct fb_store *st, const char *remote, int64_t *cursor, st
 		return rc;
 	if (cursor == NULL)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "no result given");
-	if ((rc = counted(st, FB_STORE_OP_CURSOR_GET, st->ops->cursor_get(st, remote, &c, err))) ==
+	if ((rc = counted(st, FB_STORE_OP_CURSOR_GET, st->ops->cursor_get(st, remote, &c, err))) !=
 	    FB_OK)
-		*cursor = c;
-	return rc;
+		return rc;
+	/* What the store holds is checked like what comes in: a bad row is not a cursor. */
+	if (c.seq < 0 || c.iat < 0 || (c.epoch[0] != '\0' && !fb_store_epoch_valid(c.epoch)))
+		return FB_ERR_SET(
+		    err, FB_ERR_INVALID, "the feed cursor of %s in the store is damaged", remote);
+	*cursor = c;
+	return FB_OK;
 }
 
 fb_rc
-fb_store_cursor_set(struct fb_store *st, const char *remote, int64_t cursor, struct fb_err *err)
+fb_store_cursor_set(struct fb_store *st, const char *remote, const struct fb_feed_cursor *cursor,
+    struct fb_err *err)
 {
 	fb_rc rc;
 
 	if ((rc = check_store(st, err)) != FB_OK ||
 	    (rc = check_text("remote", remote, FB_STORE_NAME_MAX, true, err)) != FB_OK)
 		return rc;
-	if (cursor < 0)
+	if (cursor == NULL || cursor->seq < 0 || cursor->iat < 0)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "a cursor is 0 or more");
+	if (memchr(cursor->epoch, '\0', sizeof(cursor->epoch)) == NULL ||
+	    (cursor->epoch[0] != '\0' && !fb_store_epoch_valid(cursor->epoch)))
+		return FB_ERR_SET(
+		    err, FB_ERR_INVALID, "a store identity is %d hex digits", FB_STORE_EPOCH_LEN);
 	return counted(st, FB_STORE_OP_CURSOR_SET, st->ops->cursor_set(st, remote, cursor, err));
+}
+
+fb_rc
+fb_store_revocation_count(
+    struct fb_store *st, const char *origin, int64_t now, int64_t *n, struct fb_err *err)
+{
+	fb_rc rc;
+
+	if ((rc = check_store(st, err)) != FB_OK ||
+	    (rc = check_text("origin", origin, FB_STORE_NAME_MAX, true, err)) != FB_OK)
+		return rc;
+	if (n == NULL)
+		return FB_ERR_SET(err, FB_ERR_INVALID, "no result given");
+	return counted(
+	    st, FB_STORE_OP_REVOCATION_COUNT, st->ops->revocation_count(st, origin, now, n, err));
 }

@@ -35,6 +35,7 @@ struct fb_store_ops {
 	fb_rc (*revocations_since)(struct fb_store *st, int64_t cursor, size_t limit,
 	    struct fb_revocation_list *out, struct fb_err *err);
 	fb_rc (*revocation_seq)(struct fb_store *st, int64_t *seq, struct fb_err *err);
+	fb_rc (*revocation_head)(struct fb_store *st, int64_t *seq, struct fb_err *err);
 	fb_rc (*revoked)(struct fb_store *st, const struct fb_revocation_query *q, int64_t now,
 	    enum fb_revocation_kind *kind, struct fb_err *err);
 	fb_rc (*once_consume)(struct fb_store *st, enum fb_once_kind kind, const char *value,
@@ -43,10 +44,18 @@ struct fb_store_ops {
 	    struct fb_err *err);
 	fb_rc (*audit_list)(struct fb_store *st, int64_t after, size_t limit,
 	    struct fb_audit_list *out, struct fb_err *err);
-	fb_rc (*cursor_get)(
-	    struct fb_store *st, const char *remote, int64_t *cursor, struct fb_err *err);
-	fb_rc (*cursor_set)(
-	    struct fb_store *st, const char *remote, int64_t cursor, struct fb_err *err);
+	fb_rc (*cursor_get)(struct fb_store *st, const char *remote, struct fb_feed_cursor *cursor,
+	    struct fb_err *err);
+	fb_rc (*cursor_set)(struct fb_store *st, const char *remote,
+	    const struct fb_feed_cursor *cursor, struct fb_err *err);
+	fb_rc (*revocation_count)(
+	    struct fb_store *st, const char *origin, int64_t now, int64_t *n, struct fb_err *err);
+	/*
+	 * The store's identity: the one kept in it, or fresh (FB_STORE_EPOCH_LEN
+	 * characters) when it has none yet, which is then kept. Copied into out.
+	 */
+	fb_rc (*epoch)(struct fb_store *st, const char *fresh, char out[FB_STORE_EPOCH_LEN + 1],
+	    struct fb_err *err);
 	/*
 	 * Blocks until a revocation may have been added by another process or
 	 * the store's wake_fd becomes readable, or timeout_ms passes. NULL:
@@ -62,6 +71,7 @@ struct fb_store {
 	const struct fb_store_ops *ops;
 	enum fb_conf_store_kind kind;
 	int wake_fd; /* eventfd: a revocation was added here, or a thread must stop */
+	char epoch[FB_STORE_EPOCH_LEN + 1]; /* read (or made) once at open */
 
 	pthread_mutex_t watch_lock; /* serialises watch and unwatch */
 	bool watching;

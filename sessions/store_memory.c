@@ -44,7 +44,7 @@ struct mem_store {
 	struct mmap once; /* "kind\x1fvalue" -> aux: expiry */
 	struct fb_audit_record **audit; /* packed */
 	size_t naudit, capaudit;
-	struct mmap cursors; /* remote -> aux: cursor */
+	struct mmap cursors; /* remote -> val: struct fb_feed_cursor */
 };
 
 static uint64_t
@@ -707,7 +707,8 @@ m_audit_list(
 }
 
 static fb_rc
-m_cursor_get(struct fb_store *st, const char *remote, int64_t *cursor, struct fb_err *err)
+m_cursor_get(
+    struct fb_store *st, const char *remote, struct fb_feed_cursor *cursor, struct fb_err *err)
 {
 	struct mem_store *m = mem(st);
 	struct ment *e;
@@ -715,23 +716,62 @@ m_cursor_get(struct fb_store *st, const char *remote, int64_t *cursor, struct fb
 	(void)err;
 	pthread_mutex_lock(&m->lock);
 	e = mmap_get(&m->cursors, remote);
-	*cursor = e != NULL ? e->aux : 0;
+	if (e != NULL && e->val != NULL)
+		*cursor = *(const struct fb_feed_cursor *)e->val;
+	else
+		*cursor = (struct fb_feed_cursor){ 0 };
 	pthread_mutex_unlock(&m->lock);
 	return FB_OK;
 }
 
 static fb_rc
-m_cursor_set(struct fb_store *st, const char *remote, int64_t cursor, struct fb_err *err)
+m_cursor_set(struct fb_store *st, const char *remote, const struct fb_feed_cursor *cursor,
+    struct fb_err *err)
 {
 	struct mem_store *m = mem(st);
-	struct ment *e;
+	struct fb_feed_cursor *c = malloc(sizeof(*c));
+	struct ment *e = NULL;
 
+	if (c == NULL)
+		return nomem(err);
+	*c = *cursor;
 	pthread_mutex_lock(&m->lock);
-	e = mmap_put(&m->cursors, remote);
-	if (e != NULL)
-		e->aux = cursor;
+	if ((e = mmap_put(&m->cursors, remote)) != NULL) {
+		free(e->val);
+		e->val = c;
+		c = NULL;
+	}
 	pthread_mutex_unlock(&m->lock);
+	free(c);
 	return e != NULL ? FB_OK : nomem(err);
+}
+
+static fb_rc
+m_revocation_count(
+    struct fb_store *st, const char *origin, int64_t now, int64_t *n, struct fb_err *err)
+{
+	struct mem_store *m = mem(st);
+	int64_t k = 0;
+
+	(void)err;
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->nrevs; i++)
+		k += m->revs[i]->origin != NULL && strcmp(m->revs[i]->origin, origin) == 0 &&
+		    m->revs[i]->until > now;
+	pthread_mutex_unlock(&m->lock);
+	*n = k;
+	return FB_OK;
+}
+
+/* Memory dies with the process: every open is a new store. */
+static fb_rc
+m_epoch(
+    struct fb_store *st, const char *fresh, char out[FB_STORE_EPOCH_LEN + 1], struct fb_err *err)
+{
+	(void)st;
+	(void)err;
+	memcpy(out, fresh, FB_STORE_EPOCH_LEN + 1);
+	return FB_OK;
 }
 
 static void
@@ -765,12 +805,16 @@ static const struct fb_store_ops memory_ops = {
 	.revoke = m_revoke,
 	.revocations_since = m_revocations_since,
 	.revocation_seq = m_revocation_seq,
+	.revocation_head =
+	    m_revocation_seq, /* rev_seq is never lowered: it is the high-water mark */
 	.revoked = m_revoked,
 	.once_consume = m_once_consume,
 	.audit_append = m_audit_append,
 	.audit_list = m_audit_list,
 	.cursor_get = m_cursor_get,
 	.cursor_set = m_cursor_set,
+	.revocation_count = m_revocation_count,
+	.epoch = m_epoch,
 	.watch_wait = NULL,
 	/* Revocations come from this process only, and each one wakes the watch at once. */
 	.watch_poll_ms = 1000,

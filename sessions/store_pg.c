@@ -75,6 +75,11 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit"
 	" FOR EACH STATEMENT EXECUTE FUNCTION fedbridge_audit_append_only();"
 	"CREATE TABLE feed_cursors (remote text PRIMARY KEY, cursor bigint NOT NULL);",
+	/* The store's identity, and with each feed cursor the remote store it counts in. */
+	"CREATE TABLE store_identity (id integer PRIMARY KEY CHECK (id = 1), epoch text NOT NULL);"
+	"ALTER TABLE feed_cursors ADD COLUMN epoch text NOT NULL DEFAULT '',"
+	" ADD COLUMN iat bigint NOT NULL DEFAULT 0;"
+	"CREATE INDEX revocations_origin ON revocations (origin, until);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -91,12 +96,15 @@ enum stmt {
 	S_REVOKE,
 	S_REV_SINCE,
 	S_REV_SEQ,
+	S_REV_HEAD,
 	S_REVOKED,
 	S_ONCE,
 	S_AUDIT_APPEND,
 	S_AUDIT_LIST,
 	S_CURSOR_GET,
 	S_CURSOR_SET,
+	S_REV_COUNT,
+	S_EPOCH,
 	S_PURGE_SESSIONS,
 	S_PURGE_REVOCATIONS,
 	S_PURGE_ONCE,
@@ -127,6 +135,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_REV_SINCE] = "SELECT seq, kind, issuer, value, before, created, until, reason, actor,"
 	                " origin FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2",
 	[S_REV_SEQ] = "SELECT coalesce(max(seq), 0) FROM revocations",
+	/* The high-water mark, not max(seq): purging expired rows does not lower it. */
+	[S_REV_HEAD] = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM revocations_seq",
 	[S_REVOKED] = "SELECT kind FROM revocations WHERE until > $1 AND ("
 	              " (kind = 1 AND value = $2 AND issuer = '') OR"
 	              " (kind = 2 AND value = $3 AND issuer = '') OR"
@@ -146,9 +156,17 @@ static const char *const stmt_sql[S_COUNT] = {
 	                   " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
 	[S_AUDIT_LIST] = "SELECT id, time, kind, correlation, tenant, fid, provider, audience, jti,"
 	                 " rule, actor, detail FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
-	[S_CURSOR_GET] = "SELECT cursor FROM feed_cursors WHERE remote = $1",
-	[S_CURSOR_SET] = "INSERT INTO feed_cursors (remote, cursor) VALUES ($1, $2)"
-	                 " ON CONFLICT (remote) DO UPDATE SET cursor = EXCLUDED.cursor",
+	[S_CURSOR_GET] = "SELECT cursor, iat, epoch FROM feed_cursors WHERE remote = $1",
+	[S_CURSOR_SET] =
+	    "INSERT INTO feed_cursors (remote, cursor, iat, epoch) VALUES ($1, $2, $3, $4)"
+	    " ON CONFLICT (remote) DO UPDATE SET cursor = EXCLUDED.cursor,"
+	    " iat = EXCLUDED.iat, epoch = EXCLUDED.epoch",
+	[S_REV_COUNT] = "SELECT count(*) FROM revocations WHERE origin = $1 AND until > $2",
+	/* Of two nodes opening a new store together, the first identity stays. */
+	[S_EPOCH] =
+	    "WITH ins AS (INSERT INTO store_identity (id, epoch) VALUES (1, $1)"
+	    " ON CONFLICT (id) DO NOTHING RETURNING epoch)"
+	    " SELECT epoch FROM ins UNION ALL SELECT epoch FROM store_identity WHERE id = 1",
 	[S_PURGE_SESSIONS] = "DELETE FROM sessions WHERE ends <= $1",
 	[S_PURGE_REVOCATIONS] = "DELETE FROM revocations WHERE until <= $1",
 	[S_PURGE_ONCE] = "DELETE FROM once_used WHERE expires <= $1",
@@ -700,6 +718,7 @@ struct rev_ctx {
 	int64_t now, cursor, out;
 	size_t limit;
 	struct fb_revocation_list *list;
+	bool head; /* do_seq: the sequence's high-water mark, not the highest row */
 };
 
 static fb_rc
@@ -782,8 +801,8 @@ do_seq(struct pg_store *p, PGconn *c, void *arg, struct fb_err *err)
 	PGresult *r = NULL;
 	fb_rc rc;
 
-	if ((rc = exec_stmt(p, c, S_REV_SEQ, 0, NULL, "read the revocation sequence", &r, err)) !=
-	    FB_OK)
+	if ((rc = exec_stmt(p, c, x->head ? S_REV_HEAD : S_REV_SEQ, 0, NULL,
+	         "read the revocation sequence", &r, err)) != FB_OK)
 		return rc;
 	x->out = ival(r, 0, 0);
 	PQclear(r);
@@ -794,6 +813,17 @@ static fb_rc
 p_revocation_seq(struct fb_store *st, int64_t *seq, struct fb_err *err)
 {
 	struct rev_ctx x = { 0 };
+	fb_rc rc = with_conn(pgs(st), true, do_seq, &x, err);
+
+	if (rc == FB_OK)
+		*seq = x.out;
+	return rc;
+}
+
+static fb_rc
+p_revocation_head(struct fb_store *st, int64_t *seq, struct fb_err *err)
+{
+	struct rev_ctx x = { .head = true };
 	fb_rc rc = with_conn(pgs(st), true, do_seq, &x, err);
 
 	if (rc == FB_OK)
@@ -887,7 +917,11 @@ struct misc_ctx {
 	size_t limit;
 	struct fb_audit_list *list;
 	const char *remote;
-	int64_t cursor;
+	struct fb_feed_cursor cursor;
+	const char *origin;
+	int64_t count;
+	const char *fresh;
+	char *epoch;
 };
 
 static fb_rc
@@ -997,19 +1031,29 @@ static fb_rc
 do_cursor_get(struct pg_store *p, PGconn *c, void *arg, struct fb_err *err)
 {
 	struct misc_ctx *x = arg;
-	const char *v[1] = { x->remote };
+	const char *v[1] = { x->remote }, *e;
 	PGresult *r = NULL;
 	fb_rc rc;
 
 	if ((rc = exec_stmt(p, c, S_CURSOR_GET, 1, v, "read a feed cursor", &r, err)) != FB_OK)
 		return rc;
-	x->cursor = PQntuples(r) > 0 ? ival(r, 0, 0) : 0;
+	x->cursor = (struct fb_feed_cursor){ 0 };
+	if (PQntuples(r) > 0) {
+		x->cursor.seq = ival(r, 0, 0);
+		x->cursor.iat = ival(r, 0, 1);
+		e = val(r, 0, 2);
+		(void)snprintf(x->cursor.epoch, sizeof(x->cursor.epoch), "%s", e != NULL ? e : "");
+		/* Longer than an identity: marked, so that the front end refuses it. */
+		if (e != NULL && strlen(e) > FB_STORE_EPOCH_LEN)
+			x->cursor.epoch[0] = 'x';
+	}
 	PQclear(r);
 	return FB_OK;
 }
 
 static fb_rc
-p_cursor_get(struct fb_store *st, const char *remote, int64_t *cursor, struct fb_err *err)
+p_cursor_get(
+    struct fb_store *st, const char *remote, struct fb_feed_cursor *cursor, struct fb_err *err)
 {
 	struct misc_ctx x = { .remote = remote };
 	fb_rc rc = with_conn(pgs(st), true, do_cursor_get, &x, err);
@@ -1023,22 +1067,82 @@ static fb_rc
 do_cursor_set(struct pg_store *p, PGconn *c, void *arg, struct fb_err *err)
 {
 	struct misc_ctx *x = arg;
-	char a[24];
-	const char *v[2] = { x->remote, I64(a, x->cursor) };
+	char a[24], b[24];
+	const char *v[4] = { x->remote, I64(a, x->cursor.seq), I64(b, x->cursor.iat),
+		x->cursor.epoch };
 	PGresult *r = NULL;
 	fb_rc rc;
 
-	if ((rc = exec_stmt(p, c, S_CURSOR_SET, 2, v, "store a feed cursor", &r, err)) == FB_OK)
+	if ((rc = exec_stmt(p, c, S_CURSOR_SET, 4, v, "store a feed cursor", &r, err)) == FB_OK)
 		PQclear(r);
 	return rc;
 }
 
 static fb_rc
-p_cursor_set(struct fb_store *st, const char *remote, int64_t cursor, struct fb_err *err)
+p_cursor_set(struct fb_store *st, const char *remote, const struct fb_feed_cursor *cursor,
+    struct fb_err *err)
 {
-	struct misc_ctx x = { .remote = remote, .cursor = cursor };
+	struct misc_ctx x = { .remote = remote, .cursor = *cursor };
 
 	return with_conn(pgs(st), true, do_cursor_set, &x, err);
+}
+
+static fb_rc
+do_revocation_count(struct pg_store *p, PGconn *c, void *arg, struct fb_err *err)
+{
+	struct misc_ctx *x = arg;
+	char a[24];
+	const char *v[2] = { x->origin, I64(a, x->now) };
+	PGresult *r = NULL;
+	fb_rc rc;
+
+	if ((rc = exec_stmt(p, c, S_REV_COUNT, 2, v, "count a remote's revocations", &r, err)) !=
+	    FB_OK)
+		return rc;
+	x->count = PQntuples(r) > 0 ? ival(r, 0, 0) : 0;
+	PQclear(r);
+	return FB_OK;
+}
+
+static fb_rc
+p_revocation_count(
+    struct fb_store *st, const char *origin, int64_t now, int64_t *n, struct fb_err *err)
+{
+	struct misc_ctx x = { .origin = origin, .now = now };
+	fb_rc rc = with_conn(pgs(st), true, do_revocation_count, &x, err);
+
+	if (rc == FB_OK)
+		*n = x.count;
+	return rc;
+}
+
+static fb_rc
+do_epoch(struct pg_store *p, PGconn *c, void *arg, struct fb_err *err)
+{
+	struct misc_ctx *x = arg;
+	const char *v[1] = { x->fresh }, *e;
+	PGresult *r = NULL;
+	fb_rc rc;
+
+	if ((rc = exec_stmt(p, c, S_EPOCH, 1, v, "read the store's identity", &r, err)) != FB_OK)
+		return rc;
+	e = PQntuples(r) > 0 ? val(r, 0, 0) : NULL;
+	if (e != NULL && strlen(e) == FB_STORE_EPOCH_LEN)
+		memcpy(x->epoch, e, FB_STORE_EPOCH_LEN + 1);
+	else
+		rc = FB_ERR_SET(err, FB_ERR_INVALID,
+		    "PostgreSQL %s: the store's identity is damaged", p->server);
+	PQclear(r);
+	return rc;
+}
+
+static fb_rc
+p_epoch(
+    struct fb_store *st, const char *fresh, char out[FB_STORE_EPOCH_LEN + 1], struct fb_err *err)
+{
+	struct misc_ctx x = { .fresh = fresh, .epoch = out };
+
+	return with_conn(pgs(st), true, do_epoch, &x, err);
 }
 
 /* ---- watch: LISTEN on a connection of its own ---- */
@@ -1208,12 +1312,15 @@ static const struct fb_store_ops pg_ops = {
 	.revoke = p_revoke,
 	.revocations_since = p_revocations_since,
 	.revocation_seq = p_revocation_seq,
+	.revocation_head = p_revocation_head,
 	.revoked = p_revoked,
 	.once_consume = p_once_consume,
 	.audit_append = p_audit_append,
 	.audit_list = p_audit_list,
 	.cursor_get = p_cursor_get,
 	.cursor_set = p_cursor_set,
+	.revocation_count = p_revocation_count,
+	.epoch = p_epoch,
 	.watch_wait = p_watch_wait,
 	/* NOTIFY wakes the watch; this only bounds the wait if one were ever lost. */
 	.watch_poll_ms = 1000,

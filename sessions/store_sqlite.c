@@ -65,6 +65,11 @@ static const char *const migrations[] = {
 	" BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
 	"CREATE TABLE feed_cursors ("
 	" remote TEXT PRIMARY KEY, cursor INTEGER NOT NULL) WITHOUT ROWID;",
+	/* The store's identity, and with each feed cursor the remote store it counts in. */
+	"CREATE TABLE store_identity (id INTEGER PRIMARY KEY CHECK (id = 1), epoch TEXT NOT NULL);"
+	"ALTER TABLE feed_cursors ADD COLUMN epoch TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE feed_cursors ADD COLUMN iat INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX revocations_origin ON revocations (origin, until);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -81,12 +86,16 @@ enum stmt {
 	S_REVOKE,
 	S_REV_SINCE,
 	S_REV_SEQ,
+	S_REV_HEAD,
 	S_REVOKED,
 	S_ONCE,
 	S_AUDIT_APPEND,
 	S_AUDIT_LIST,
 	S_CURSOR_GET,
 	S_CURSOR_SET,
+	S_REV_COUNT,
+	S_EPOCH_INIT,
+	S_EPOCH_GET,
 	S_PURGE_SESSIONS,
 	S_PURGE_REVOCATIONS,
 	S_PURGE_ONCE,
@@ -112,6 +121,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_REV_SINCE] = "SELECT seq, kind, issuer, value, before, created, until, reason, actor,"
 	                " origin FROM revocations WHERE seq > ?1 ORDER BY seq LIMIT ?2",
 	[S_REV_SEQ] = "SELECT coalesce(max(seq), 0) FROM revocations",
+	/* The high-water mark, not max(seq): purging expired rows does not lower it. */
+	[S_REV_HEAD] =
+	    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0)",
 	/* Each branch is an equality on the (kind, value, issuer) index. */
 	[S_REVOKED] = "SELECT kind FROM revocations WHERE until > ?1 AND ("
 	              " (kind = 1 AND value = ?2 AND issuer = '') OR"
@@ -132,8 +144,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	                   " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[S_AUDIT_LIST] = "SELECT id, time, kind, correlation, tenant, fid, provider, audience, jti,"
 	                 " rule, actor, detail FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
-	[S_CURSOR_GET] = "SELECT cursor FROM feed_cursors WHERE remote = ?1",
-	[S_CURSOR_SET] = "INSERT OR REPLACE INTO feed_cursors (remote, cursor) VALUES (?1, ?2)",
+	[S_CURSOR_GET] = "SELECT cursor, iat, epoch FROM feed_cursors WHERE remote = ?1",
+	[S_CURSOR_SET] = "INSERT OR REPLACE INTO feed_cursors (remote, cursor, iat, epoch)"
+	                 " VALUES (?1, ?2, ?3, ?4)",
+	[S_REV_COUNT] = "SELECT count(*) FROM revocations WHERE origin = ?1 AND until > ?2",
+	[S_EPOCH_INIT] = "INSERT OR IGNORE INTO store_identity (id, epoch) VALUES (1, ?1)",
+	[S_EPOCH_GET] = "SELECT epoch FROM store_identity WHERE id = 1",
 	[S_PURGE_SESSIONS] = "DELETE FROM sessions WHERE ends <= ?1",
 	[S_PURGE_REVOCATIONS] = "DELETE FROM revocations WHERE until <= ?1",
 	[S_PURGE_ONCE] = "DELETE FROM once_used WHERE expires <= ?1",
@@ -514,6 +530,18 @@ s_revocation_seq(struct fb_store *st, int64_t *seq, struct fb_err *err)
 }
 
 static fb_rc
+s_revocation_head(struct fb_store *st, int64_t *seq, struct fb_err *err)
+{
+	struct sq_store *s = sq(st);
+	fb_rc rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = scalar(s, stmt(s, S_REV_HEAD), "read the revocation sequence", seq, err);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static fb_rc
 s_revoked(struct fb_store *st, const struct fb_revocation_query *x, int64_t now,
     enum fb_revocation_kind *kind, struct fb_err *err)
 {
@@ -664,22 +692,38 @@ s_audit_list(
 }
 
 static fb_rc
-s_cursor_get(struct fb_store *st, const char *remote, int64_t *cursor, struct fb_err *err)
+s_cursor_get(
+    struct fb_store *st, const char *remote, struct fb_feed_cursor *cursor, struct fb_err *err)
 {
 	struct sq_store *s = sq(st);
 	sqlite3_stmt *q;
-	fb_rc rc;
+	const char *e;
+	fb_rc rc = FB_OK;
+	int src;
 
+	*cursor = (struct fb_feed_cursor){ 0 };
 	pthread_mutex_lock(&s->lock);
 	q = stmt(s, S_CURSOR_GET);
 	bind_text(q, 1, remote);
-	rc = scalar(s, q, "read a feed cursor", cursor, err);
+	if ((src = sqlite3_step(q)) == SQLITE_ROW) {
+		cursor->seq = sqlite3_column_int64(q, 0);
+		cursor->iat = sqlite3_column_int64(q, 1);
+		e = col_text(q, 2);
+		/* Longer than an identity: kept as is, so that the front end refuses it. */
+		(void)snprintf(cursor->epoch, sizeof(cursor->epoch), "%s", e != NULL ? e : "");
+		if (e != NULL && strlen(e) > FB_STORE_EPOCH_LEN)
+			cursor->epoch[0] = 'x';
+	} else if (src != SQLITE_DONE) {
+		rc = sq_fail(s, src, "read a feed cursor", err);
+	}
+	sqlite3_reset(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
 static fb_rc
-s_cursor_set(struct fb_store *st, const char *remote, int64_t cursor, struct fb_err *err)
+s_cursor_set(struct fb_store *st, const char *remote, const struct fb_feed_cursor *cursor,
+    struct fb_err *err)
 {
 	struct sq_store *s = sq(st);
 	sqlite3_stmt *q;
@@ -688,8 +732,56 @@ s_cursor_set(struct fb_store *st, const char *remote, int64_t cursor, struct fb_
 	pthread_mutex_lock(&s->lock);
 	q = stmt(s, S_CURSOR_SET);
 	bind_text(q, 1, remote);
-	sqlite3_bind_int64(q, 2, cursor);
+	sqlite3_bind_int64(q, 2, cursor->seq);
+	sqlite3_bind_int64(q, 3, cursor->iat);
+	bind_text(q, 4, cursor->epoch);
 	rc = run(s, q, "store a feed cursor", err);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static fb_rc
+s_revocation_count(
+    struct fb_store *st, const char *origin, int64_t now, int64_t *n, struct fb_err *err)
+{
+	struct sq_store *s = sq(st);
+	sqlite3_stmt *q;
+	fb_rc rc;
+
+	pthread_mutex_lock(&s->lock);
+	q = stmt(s, S_REV_COUNT);
+	bind_text(q, 1, origin);
+	sqlite3_bind_int64(q, 2, now);
+	rc = scalar(s, q, "count a remote's revocations", n, err);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static fb_rc
+s_epoch(
+    struct fb_store *st, const char *fresh, char out[FB_STORE_EPOCH_LEN + 1], struct fb_err *err)
+{
+	struct sq_store *s = sq(st);
+	sqlite3_stmt *q;
+	const char *e;
+	fb_rc rc;
+	int src;
+
+	pthread_mutex_lock(&s->lock);
+	q = stmt(s, S_EPOCH_INIT);
+	bind_text(q, 1, fresh);
+	if ((rc = run(s, q, "record the store's identity", err)) == FB_OK) {
+		q = stmt(s, S_EPOCH_GET);
+		if ((src = sqlite3_step(q)) == SQLITE_ROW && (e = col_text(q, 0)) != NULL &&
+		    strlen(e) == FB_STORE_EPOCH_LEN)
+			memcpy(out, e, FB_STORE_EPOCH_LEN + 1);
+		else if (src == SQLITE_ROW || src == SQLITE_DONE)
+			rc = FB_ERR_SET(err, FB_ERR_INVALID,
+			    "store file %s: the store's identity is damaged", s->path);
+		else
+			rc = sq_fail(s, src, "read the store's identity", err);
+		sqlite3_reset(q);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -844,12 +936,15 @@ static const struct fb_store_ops sqlite_ops = {
 	.revoke = s_revoke,
 	.revocations_since = s_revocations_since,
 	.revocation_seq = s_revocation_seq,
+	.revocation_head = s_revocation_head,
 	.revoked = s_revoked,
 	.once_consume = s_once_consume,
 	.audit_append = s_audit_append,
 	.audit_list = s_audit_list,
 	.cursor_get = s_cursor_get,
 	.cursor_set = s_cursor_set,
+	.revocation_count = s_revocation_count,
+	.epoch = s_epoch,
 	.watch_wait = NULL,
 	/* Other processes may write the file; they cannot wake us, so look this often. */
 	.watch_poll_ms = 250,

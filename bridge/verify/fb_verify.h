@@ -122,10 +122,22 @@ void fb_verifier_set_policy(struct fb_verifier *v, fb_verify_policy_fn fn, void 
 /* Applies new clock skew, lifetime cap and size cap (cache_entries is fixed at creation). */
 void fb_verifier_set_limits(struct fb_verifier *v, const struct fb_verify_opts *opts);
 
-/* Revocations: until is when the entry may be forgotten (the longest lifetime it affects). */
+/*
+ * Revocations: until is when the entry may be forgotten (the longest lifetime
+ * it affects). FB_REVOKE_SESSION: that sid whatever the issuer, for what is
+ * decided here; a remote's revocation of its own session takes
+ * fb_verifier_revoke_session.
+ */
 enum fb_verify_revoke_kind { FB_REVOKE_SESSION, FB_REVOKE_FID, FB_REVOKE_TENANT };
 fb_rc fb_verifier_revoke(
     struct fb_verifier *v, enum fb_verify_revoke_kind kind, const char *value, time_t until);
+/*
+ * The tokens issuer issued in its session sid are revoked, and no others: a
+ * session id means something only to the installation that made it, so the
+ * same text from another issuer (ours included) is another session.
+ */
+fb_rc fb_verifier_revoke_session(
+    struct fb_verifier *v, const char *issuer, const char *sid, time_t until);
 /* Every token issued (iat) before t is revoked. */
 void fb_verifier_revoke_before(struct fb_verifier *v, time_t t);
 /* Every token of tenant (its tid) issued before t is revoked. */

@@ -98,7 +98,7 @@ struct claims {
 	char *iss, *sub, *tid, *aud, *sid, *jti, *attrs_json;
 	int64_t iat, nbf, exp;
 	unsigned char cnf[FB_VERIFY_SHA256_LEN];
-	uint64_t h_sid, h_sub, h_tid; /* revocation keys, computed once */
+	uint64_t h_sid, h_isid, h_sub, h_tid; /* revocation keys, computed once */
 	/* Revocation memo: not revoked as of rev_gen (guarded by the cache set lock). */
 	uint64_t rev_gen;
 	bool revoked;
@@ -267,12 +267,23 @@ fb_verifier_stats(struct fb_verifier *v, struct fb_verify_stats *out)
 
 /* ---- revocation ---- */
 
+/* The key kind of one issuer's session: apart from the public kinds. */
+#define REVOKE_KEY_ISSUER_SESSION 3
+
 static uint64_t
-revoke_key(uint64_t seed, enum fb_verify_revoke_kind kind, const char *value, size_t len)
+revoke_key(uint64_t seed, unsigned kind, const char *value, size_t len)
 {
 	uint64_t h = verify_hash(seed + (uint64_t)kind * 0x9e3779b97f4a7c15ULL, value, len);
 
 	return h ? h : 1; /* 0 marks an empty slot */
+}
+
+/* This key covers the issuer too: one installation cannot name another's session. */
+static uint64_t
+issuer_session_key(uint64_t seed, const char *issuer, const char *sid)
+{
+	return revoke_key(
+	    verify_hash(seed, issuer, strlen(issuer)), REVOKE_KEY_ISSUER_SESSION, sid, strlen(sid));
 }
 
 static bool
@@ -313,11 +324,9 @@ revoked_grow(struct revoked_set *r, int64_t now)
 	return FB_OK;
 }
 
-fb_rc
-fb_verifier_revoke(
-    struct fb_verifier *v, enum fb_verify_revoke_kind kind, const char *value, time_t until)
+static fb_rc
+revoke_key_add(struct fb_verifier *v, uint64_t key, time_t until)
 {
-	uint64_t key = revoke_key(v->seed, kind, value, strlen(value));
 	struct revoked_set *r = &v->rev;
 	size_t i, mask;
 	fb_rc rc = FB_OK;
@@ -341,6 +350,24 @@ fb_verifier_revoke(
 	}
 	pthread_rwlock_unlock(&r->lock);
 	return rc;
+}
+
+fb_rc
+fb_verifier_revoke(
+    struct fb_verifier *v, enum fb_verify_revoke_kind kind, const char *value, time_t until)
+{
+	if ((kind != FB_REVOKE_SESSION && kind != FB_REVOKE_FID && kind != FB_REVOKE_TENANT) ||
+	    value == NULL)
+		return FB_ERR_INVALID;
+	return revoke_key_add(v, revoke_key(v->seed, kind, value, strlen(value)), until);
+}
+
+fb_rc
+fb_verifier_revoke_session(struct fb_verifier *v, const char *issuer, const char *sid, time_t until)
+{
+	if (issuer == NULL || sid == NULL)
+		return FB_ERR_INVALID;
+	return revoke_key_add(v, issuer_session_key(v->seed, issuer, sid), until);
 }
 
 void
@@ -407,7 +434,8 @@ claims_revoked(struct fb_verifier *v, struct claims *c, int64_t now)
 	pthread_rwlock_rdlock(&v->rev.lock);
 	gen = atomic_load_explicit(&v->rev.gen, memory_order_relaxed);
 	revoked = c->iat < v->rev.before || revoked_has(&v->rev, c->h_sid, now) ||
-	    revoked_has(&v->rev, c->h_sub, now) || revoked_has(&v->rev, c->h_tid, now);
+	    revoked_has(&v->rev, c->h_isid, now) || revoked_has(&v->rev, c->h_sub, now) ||
+	    revoked_has(&v->rev, c->h_tid, now);
 	for (size_t i = 0; !revoked && i < v->rev.n_tenant_before; i++)
 		revoked = v->rev.tenant_before[i].h_tid == c->h_tid &&
 		    c->iat < v->rev.tenant_before[i].before;
@@ -726,6 +754,7 @@ verify_first(struct fb_verifier *v, const struct fb_verify_trusts *trusts, uint6
 	c->payload = pl;
 	pl = NULL;
 	c->h_sid = revoke_key(v->seed, FB_REVOKE_SESSION, sid, strlen(sid));
+	c->h_isid = issuer_session_key(v->seed, iss, sid);
 	c->h_sub = revoke_key(v->seed, FB_REVOKE_FID, sub, strlen(sub));
 	c->h_tid = revoke_key(v->seed, FB_REVOKE_TENANT, tid, strlen(tid));
 done:

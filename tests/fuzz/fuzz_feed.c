@@ -1,8 +1,8 @@
 /*
  * Fuzz target for the revocation feed consumer: any bytes as the payload of
  * a remote's feed document (as if its signature had verified), applied to
- * a memory store for one fixed trust. Whatever a remote sends, only its own
- * tenants' revocations may be recorded, and nothing may crash.
+ * a memory store for one fixed remote. Whatever a remote sends, only its own
+ * tokens' revocations may be recorded, and nothing may crash.
  */
 #include "fb_bridge.h"
 
@@ -47,9 +47,9 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct fb_conf_trust *t;
+	struct fb_feed_cursor cursor = { 0 };
+	struct fb_feed_taken taken;
 	json_t *doc;
-	int64_t next = 0;
-	size_t recorded = 0;
 
 	if (conf == NULL)
 		setup();
@@ -57,10 +57,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	doc = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
 	if (doc == NULL)
 		return 0;
-	(void)fb_bridge_feed_apply(store, conf, t, doc, 0, 1800000000, &next, &recorded, NULL);
+	(void)fb_bridge_feed_apply(
+	    store, conf, t->remote, t->issuer, doc, 1800000000, &cursor, &taken, NULL);
 	json_decref(doc);
 	/* Reset the cursor so every input is read as an answer to since=0. */
-	(void)fb_store_cursor_set(store, t->remote, 0, NULL);
+	cursor = (struct fb_feed_cursor){ 0 };
+	(void)fb_store_cursor_set(store, t->remote, &cursor, NULL);
 	/* A fresh memory store now and then keeps a long run's memory flat. */
 	if (++runs % 4096 == 0) {
 		struct fb_store_opts o = { .kind = FB_STORE_MEMORY };

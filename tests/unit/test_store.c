@@ -60,7 +60,7 @@ pg_wipe(void)
 	r = PQexec(c,
 	    "SET client_min_messages = warning;"
 	    "DROP TABLE IF EXISTS sessions, revocations, once_used, audit, feed_cursors,"
-	    " fedbridge_schema CASCADE;"
+	    " store_identity, fedbridge_schema CASCADE;"
 	    "DROP SEQUENCE IF EXISTS revocations_seq;"
 	    "DROP FUNCTION IF EXISTS fedbridge_revocation_seq, fedbridge_audit_append_only"
 	    " CASCADE");
@@ -584,21 +584,150 @@ test_revocation_cursor(void **state)
 	assert_int_equal(l.n, 0);
 	fb_revocation_list_free(&l);
 
-	/* The consumer's cursor per remote, kept across restarts. */
-	assert_int_equal(fb_store_cursor_get(fx->st, "installation_B", &cur, &err), FB_OK);
-	assert_int_equal(cur, 0);
-	assert_int_equal(fb_store_cursor_set(fx->st, "installation_B", 41, &err), FB_OK);
-	assert_int_equal(fb_store_cursor_set(fx->st, "installation_B", 42, &err), FB_OK);
-	assert_int_equal(fb_store_cursor_set(fx->st, "installation_C", 7, &err), FB_OK);
+	/* The consumer's cursor per remote, with the remote store and page it counts in. */
+	struct fb_feed_cursor fc = { 0 };
+	static const char ea[] = "0123456789abcdef0123456789abcdef";
+	static const char eb[] = "fedcba9876543210fedcba9876543210";
+	fc.seq = 99;
+	assert_int_equal(fb_store_cursor_get(fx->st, "installation_B", &fc, &err), FB_OK);
+	assert_int_equal(fc.seq, 0);
+	assert_int_equal(fc.iat, 0);
+	assert_string_equal(fc.epoch, "");
+	fc = (struct fb_feed_cursor){ .seq = 41, .iat = T0 };
+	memcpy(fc.epoch, ea, sizeof(ea));
+	assert_int_equal(fb_store_cursor_set(fx->st, "installation_B", &fc, &err), FB_OK);
+	fc.seq = 42;
+	fc.iat = T0 + 2;
+	memcpy(fc.epoch, eb, sizeof(eb));
+	assert_int_equal(fb_store_cursor_set(fx->st, "installation_B", &fc, &err), FB_OK);
+	fc = (struct fb_feed_cursor){ .seq = 7 };
+	assert_int_equal(fb_store_cursor_set(fx->st, "installation_C", &fc, &err), FB_OK);
 	if (durable())
 		reopen(fx);
-	assert_int_equal(fb_store_cursor_get(fx->st, "installation_B", &cur, &err), FB_OK);
-	assert_int_equal(cur, 42);
-	assert_int_equal(fb_store_cursor_get(fx->st, "installation_C", &cur, &err), FB_OK);
-	assert_int_equal(cur, 7);
+	assert_int_equal(fb_store_cursor_get(fx->st, "installation_B", &fc, &err), FB_OK);
+	assert_int_equal(fc.seq, 42);
+	assert_int_equal(fc.iat, T0 + 2);
+	assert_string_equal(fc.epoch, eb);
+	assert_int_equal(fb_store_cursor_get(fx->st, "installation_C", &fc, &err), FB_OK);
+	assert_int_equal(fc.seq, 7);
+	assert_string_equal(fc.epoch, "");
 	/* Sequence numbers keep growing after a restart. */
 	assert_int_equal(fb_store_revoke(fx->st, &r, T0, &cur, &err), FB_OK);
 	assert_true(cur > seq[9]);
+}
+
+/*
+ * A remote's revocations are its own: a session it revokes names its issuer
+ * and is not one of ours, and they are counted per remote for its quota.
+ */
+static void
+test_revocation_origin(void **state)
+{
+	struct fixture *fx = *state;
+	struct fb_err err = { 0 };
+	struct fb_revocation_list l = { 0 };
+	enum fb_revocation_kind k = FB_REVOCATION_NONE;
+	char id[FB_SESSION_ID_LEN + 1];
+	struct fb_session s =
+	    session(id, "HWqHczeM2P", "fid:0/HWqHczeM2P/1", "alice", T0 + 3600, 600);
+	struct fb_revocation r = { .kind = FB_REVOCATION_SESSION,
+		.issuer = "https://sso.a.example",
+		.value = id,
+		.until = T0 + 3600,
+		.origin = "installation_A" };
+	struct fb_purge_counts pc;
+	int64_t n = -1, last = 0, head = 0;
+
+	put(fx->st, &s);
+	assert_int_equal(fb_store_revoke(fx->st, &r, T0, NULL, &err), FB_OK);
+	r.kind = FB_REVOCATION_FID;
+	r.issuer = NULL;
+	r.value = "fid:0/HZnKEBoqDU/1";
+	assert_int_equal(fb_store_revoke(fx->st, &r, T0, NULL, &err), FB_OK);
+	r.until = T0 + 10;
+	assert_int_equal(fb_store_revoke(fx->st, &r, T0, NULL, &err), FB_OK);
+	r.origin = "installation_C";
+	assert_int_equal(fb_store_revoke(fx->st, &r, T0, NULL, &err), FB_OK);
+	if (durable())
+		reopen(fx);
+	/* Our own session of the same id is not revoked by it. */
+	assert_int_equal(fb_store_revoked(fx->st, &(struct fb_revocation_query){ .session_id = id },
+	                     T0, &k, &err),
+	    FB_OK);
+	assert_int_equal(k, FB_REVOCATION_NONE);
+	assert_int_equal(fb_store_revocations_since(fx->st, 0, 10, &l, &err), FB_OK);
+	assert_int_equal(l.n, 4);
+	assert_int_equal(l.v[0].kind, FB_REVOCATION_SESSION);
+	assert_non_null(l.v[0].issuer);
+	assert_string_equal(l.v[0].issuer, "https://sso.a.example");
+	assert_null(l.v[1].issuer);
+	fb_revocation_list_free(&l);
+	/* In force only, that remote's only. */
+	assert_int_equal(fb_store_revocation_count(fx->st, "installation_A", T0, &n, &err), FB_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(
+	    fb_store_revocation_count(fx->st, "installation_A", T0 + 10, &n, &err), FB_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(fb_store_revocation_count(fx->st, "installation_B", T0, &n, &err), FB_OK);
+	assert_int_equal(n, 0);
+	/* The same revocation made here does revoke our session. */
+	r = (struct fb_revocation){ .kind = FB_REVOCATION_SESSION, .value = id, .until = T0 + 60 };
+	assert_int_equal(fb_store_revoke(fx->st, &r, T0, NULL, &err), FB_OK);
+	assert_int_equal(fb_store_revoked(fx->st, &(struct fb_revocation_query){ .session_id = id },
+	                     T0, &k, &err),
+	    FB_OK);
+	assert_int_equal(k, FB_REVOCATION_SESSION);
+	/* The head is a high-water mark: purging the newest (expired) entries leaves it. */
+	r = (struct fb_revocation){
+		.kind = FB_REVOCATION_FID, .value = "fid:0/x/1", .until = T0 + 5
+	};
+	assert_int_equal(fb_store_revoke(fx->st, &r, T0, &last, &err), FB_OK);
+	assert_int_equal(fb_store_revocation_head(fx->st, &head, &err), FB_OK);
+	assert_int_equal(head, last);
+	assert_int_equal(fb_store_purge(fx->st, T0 + 100, &pc, &err), FB_OK);
+	assert_int_equal(fb_store_revocation_seq(fx->st, &n, &err), FB_OK);
+	if (durable()) /* the databases' highest row went; memory's counter is the mark itself */
+		assert_true(n < last);
+	assert_int_equal(fb_store_revocation_head(fx->st, &head, &err), FB_OK);
+	assert_int_equal(head, last);
+}
+
+/* The store's identity: made once, kept by a durable store, another for another store. */
+static void
+test_store_epoch(void **state)
+{
+	struct fixture *fx = *state;
+	char first[FB_STORE_EPOCH_LEN + 1];
+	struct fixture other = { .opts = fx->opts };
+	struct fb_err err = { 0 };
+	size_t len = strlen(fb_store_epoch(fx->st));
+
+	assert_int_equal(len, FB_STORE_EPOCH_LEN);
+	assert_int_equal(strspn(fb_store_epoch(fx->st), "0123456789abcdef"), FB_STORE_EPOCH_LEN);
+	memcpy(first, fb_store_epoch(fx->st), sizeof(first));
+	reopen(fx);
+	if (durable())
+		assert_string_equal(fb_store_epoch(fx->st), first);
+	else
+		assert_string_not_equal(fb_store_epoch(fx->st), first);
+	/* Another store (a new directory; PostgreSQL: the same database after a wipe). */
+	if (backend == FB_STORE_EMBEDDED) {
+		(void)snprintf(other.dir, sizeof(other.dir), "/tmp/fb-store.XXXXXX");
+		assert_non_null(mkdtemp(other.dir));
+		other.opts.location = other.dir;
+	} else if (backend == FB_STORE_POSTGRESQL) {
+		fb_store_close(fx->st);
+		fx->st = NULL;
+		pg_wipe();
+	}
+	if (fb_store_open(&other.opts, &other.st, &err) != FB_OK)
+		fail_msg("open: %s", err.msg);
+	assert_string_not_equal(fb_store_epoch(other.st), first);
+	fb_store_close(other.st);
+	if (other.dir[0] != '\0')
+		rm_tree(other.dir);
+	if (fx->st == NULL)
+		reopen(fx);
 }
 
 /* ---- watch ---- */
@@ -988,8 +1117,26 @@ test_invalid_inputs(void **state)
 	assert_int_equal(fb_store_audit_append(fx->st,
 	                     &(struct fb_audit_record){ .kind = FB_AUDIT_ADMIN }, NULL, &err),
 	    FB_ERR_INVALID);
-	assert_int_equal(fb_store_cursor_set(fx->st, "installation_B", -1, &err), FB_ERR_INVALID);
-	assert_int_equal(fb_store_cursor_set(fx->st, "", 1, &err), FB_ERR_INVALID);
+	struct fb_feed_cursor fc = { .seq = -1 };
+	assert_int_equal(fb_store_cursor_set(fx->st, "installation_B", &fc, &err), FB_ERR_INVALID);
+	fc.seq = 1;
+	assert_int_equal(fb_store_cursor_set(fx->st, "", &fc, &err), FB_ERR_INVALID);
+	(void)snprintf(fc.epoch, sizeof(fc.epoch), "not-hex");
+	assert_int_equal(fb_store_cursor_set(fx->st, "installation_B", &fc, &err), FB_ERR_INVALID);
+	(void)snprintf(fc.epoch, sizeof(fc.epoch), "0123456789ABCDEF0123456789ABCDEF");
+	assert_int_equal(fb_store_cursor_set(fx->st, "installation_B", &fc, &err), FB_ERR_INVALID);
+	fc = (struct fb_feed_cursor){ .iat = -1 };
+	assert_int_equal(fb_store_cursor_set(fx->st, "installation_B", &fc, &err), FB_ERR_INVALID);
+	/* A session revoked by a remote names its issuer: any text but a URL-sized one. */
+	assert_int_equal(fb_store_revoke(fx->st,
+	                     &(struct fb_revocation){ .kind = FB_REVOCATION_SESSION,
+	                         .issuer = "",
+	                         .value = "CCCCCCCCCCCCCCCCCCCCCQ",
+	                         .until = T0 + 60 },
+	                     T0, NULL, &err),
+	    FB_ERR_INVALID);
+	int64_t count = 0;
+	assert_int_equal(fb_store_revocation_count(fx->st, "", T0, &count, &err), FB_ERR_INVALID);
 
 	/* Nothing of the above reached the store. */
 	f = (struct fb_session_filter){ .limit = 10 };
@@ -1219,6 +1366,8 @@ test_session_id_shape(void **state)
 	    cmocka_unit_test_setup_teardown(test_session_list, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(test_revocation_kinds, setup, teardown),               \
 	    cmocka_unit_test_setup_teardown(test_revocation_cursor, setup, teardown),              \
+	    cmocka_unit_test_setup_teardown(test_revocation_origin, setup, teardown),              \
+	    cmocka_unit_test_setup_teardown(test_store_epoch, setup, teardown),                    \
 	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),                          \
 	    cmocka_unit_test_setup_teardown(test_once, setup, teardown),                           \
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),                        \

@@ -721,6 +721,23 @@ test_revoked_other_values(void **state)
 	free(tok);
 }
 
+/* A remote's session revocation names its issuer: another issuer's same sid is another. */
+static void
+test_revoked_session_of_issuer(void **state)
+{
+	char *tok = issue();
+
+	(void)state;
+	assert_int_equal(fb_verifier_revoke_session(fx.v, ISS_C, SID, fx.now + 3600), FB_OK);
+	assert_reason(check_reason(tok), FB_VERIFY_ALLOW);
+	assert_int_equal(fb_verifier_revoke_session(fx.v, ISS_A, SID, fx.now + 3600), FB_OK);
+	assert_reason(check_reason(tok), FB_VERIFY_REVOKED);
+	/* An unknown kind is refused, not taken as some other. */
+	assert_int_equal(fb_verifier_revoke(fx.v, (enum fb_verify_revoke_kind)7, SID, fx.now + 60),
+	    FB_ERR_INVALID);
+	free(tok);
+}
+
 static void
 test_revoked_before(void **state)
 {
@@ -2777,6 +2794,7 @@ main(void)
 		VT(test_revoked_fid),
 		VT(test_revoked_tenant),
 		VT(test_revoked_other_values),
+		VT(test_revoked_session_of_issuer),
 		VT(test_revoked_before),
 		VT(test_policy_denied),
 		VT(test_table),
