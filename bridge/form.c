@@ -9,18 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes in[0..n) into out; returns the length, or -1 on a bad escape or a NUL. */
 static long
 decode(const char *in, size_t n, char *out)
@@ -32,7 +20,8 @@ decode(const char *in, size_t n, char *out)
 			out[o++] = ' ';
 		} else if (in[i] == '%') {
 			int hi, lo;
-			if (i + 2 >= n || (hi = hex(in[i + 1])) < 0 || (lo = hex(in[i + 2])) < 0)
+			if (i + 2 >= n || (hi = fb_hex_value(in[i + 1])) < 0 ||
+			    (lo = fb_hex_value(in[i + 2])) < 0)
 				return -1;
 			if (hi == 0 && lo == 0)
 				return -1;

@@ -476,18 +476,6 @@ static struct {
 	size_t next;
 } peer_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The URL-escaped PEM nginx gives as $ssl_client_escaped_cert. */
 static bool
 peer_cert_sha256(const char *escaped, unsigned char out[FB_VERIFY_SHA256_LEN])
@@ -512,8 +500,9 @@ peer_cert_sha256(const char *escaped, unsigned char out[FB_VERIFY_SHA256_LEN])
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		int hi, lo;
-		if (escaped[i] == '%' && i + 2 < len + 1 && (hi = hexval(escaped[i + 1])) >= 0 &&
-		    (lo = hexval(escaped[i + 2])) >= 0) {
+		if (escaped[i] == '%' && i + 2 < len + 1 &&
+		    (hi = fb_hex_value(escaped[i + 1])) >= 0 &&
+		    (lo = fb_hex_value(escaped[i + 2])) >= 0) {
 			pem[n++] = (char)(hi * 16 + lo);
 			i += 2;
 		} else {
@@ -544,7 +533,7 @@ peer_s256(const char *v, unsigned char out[FB_VERIFY_SHA256_LEN])
 
 	if (len == (size_t)2 * FB_VERIFY_SHA256_LEN) {
 		for (size_t i = 0; i < FB_VERIFY_SHA256_LEN; i++) {
-			int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
+			int hi = fb_hex_value(v[2 * i]), lo = fb_hex_value(v[2 * i + 1]);
 			if (hi < 0 || lo < 0)
 				return false;
 			out[i] = (unsigned char)(hi * 16 + lo);

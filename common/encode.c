@@ -194,8 +194,8 @@ utf8_sequence(const unsigned char *p, const unsigned char *end, uint32_t *cp_out
 	return n + 1;
 }
 
-static int
-hex_value(char c)
+int
+fb_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -215,8 +215,8 @@ query_name_is(const char *name, size_t n, const char *want)
 	for (size_t i = 0; i < n; i++) {
 		int c = (unsigned char)name[i];
 		if (c == '%') {
-			int hi = i + 2 < n ? hex_value(name[i + 1]) : -1;
-			int lo = hi >= 0 ? hex_value(name[i + 2]) : -1;
+			int hi = i + 2 < n ? fb_hex_value(name[i + 1]) : -1;
+			int lo = hi >= 0 ? fb_hex_value(name[i + 2]) : -1;
 			if (lo < 0)
 				return -1;
 			c = hi * 16 + lo;

@@ -151,6 +151,9 @@ void fb_json_reason(const char *text, char *out, size_t out_size);
  */
 bool fb_query_has_param(const char *query, const char *const *names);
 
+/* The value of a hexadecimal digit (either case), or -1. */
+int fb_hex_value(char c);
+
 /* True when s is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
 bool fb_utf8_valid(const char *s, size_t len);
 

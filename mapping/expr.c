@@ -311,18 +311,6 @@ is_ident(char c)
 	return is_ident_start(c) || (c >= '0' && c <= '9');
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Appends the UTF-8 of code point cp to out. */
 static size_t
 utf8_put(uint32_t cp, char *out)
@@ -386,7 +374,7 @@ lex_string(struct parser *p, struct tok *t)
 			uint32_t cp = 0;
 			for (int i = 0; i < 4; i++) {
 				int h = p->pos + 2 + (size_t)i < p->len
-				    ? hexval(p->src[p->pos + 2 + (size_t)i])
+				    ? fb_hex_value(p->src[p->pos + 2 + (size_t)i])
 				    : -1;
 				if (h < 0)
 					return perr(p, p->pos, "\\u needs four hex digits");
