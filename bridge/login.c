@@ -385,6 +385,15 @@ login_error_page(struct MHD_Connection *conn, unsigned status, const char *code,
 	return ret;
 }
 
+static void
+audit_append(struct fb_store *store, const struct fb_audit_record *rec)
+{
+	struct fb_err err = { 0 };
+
+	if (fb_store_audit_append(store, rec, NULL, &err) != FB_OK)
+		fb_log(FB_LOG_ERROR, "audit [%s]: not recorded: %s", rec->correlation, err.msg);
+}
+
 void
 login_audit(struct fb_store *store, enum fb_audit_kind kind, const char *corr, const char *tenant,
     const char *fid, const char *provider, const char *audience, const char *rule,
@@ -399,17 +408,54 @@ login_audit(struct fb_store *store, enum fb_audit_kind kind, const char *corr, c
 		.audience = audience,
 		.rule = rule,
 		.detail = detail };
-	struct fb_err err = { 0 };
 
 	/* Every login ends in one audit record: the metrics count there too. */
-	if (kind == FB_AUDIT_LOGIN_ALLOWED || kind == FB_AUDIT_LOGIN_REFUSED)
-		fb_metric_count(FB_METRIC_LOGIN, provider ? provider : "-",
-		    kind == FB_AUDIT_LOGIN_ALLOWED ? "allowed" : "refused");
-	if (kind == FB_AUDIT_LOGIN_REFUSED)
-		fb_metric_count(FB_METRIC_REFUSAL, rule ? rule : "-", NULL);
-	if (fb_store_audit_append(store, &rec, NULL, &err) != FB_OK) {
-		fb_log(FB_LOG_ERROR, "audit [%s]: not recorded: %s", corr, err.msg);
+	if (kind == FB_AUDIT_LOGIN_ALLOWED)
+		fb_metric_count(FB_METRIC_LOGIN, provider ? provider : "-", "allowed");
+	audit_append(store, &rec);
+}
+
+/*
+ * How a login or a client's request ends without success, one row each: the
+ * log level and word, the login metric's outcome, and whether the audit
+ * trail records it. An outage is the bridge's, not the user's: logged and
+ * counted, never audited as a refusal.
+ */
+static const struct {
+	enum fb_log_level level;
+	const char *word;
+	const char *outcome; /* fedbridge_logins_total */
+	bool audited;
+} login_ends[] = {
+	[LOGIN_REFUSED] = { FB_LOG_WARN, "refused", "refused", true },
+	[LOGIN_UNAVAILABLE] = { FB_LOG_ERROR, "failed", "unavailable", false },
+};
+
+void
+login_refuse(struct fb_store *store, enum login_end end, const struct login_refusal *r)
+{
+	struct fb_audit_record rec = { .time = (int64_t)time(NULL),
+		.kind = r->kind,
+		.correlation = r->corr,
+		.tenant = r->tenant,
+		.fid = r->fid,
+		.provider = r->provider,
+		.actor = r->client,
+		.rule = r->reason,
+		.detail = r->detail };
+
+	/* One line naming the refusal: fb_log escapes what came from outside. */
+	fb_log(login_ends[end].level, "%s [%s]: %s%s%s%s (%s): %s", r->area, r->corr,
+	    r->provider ? "provider " : "", r->provider ? r->provider : "", r->provider ? ": " : "",
+	    login_ends[end].word, r->reason, r->detail ? r->detail : "-");
+	if (r->kind == FB_AUDIT_LOGIN_REFUSED) {
+		fb_metric_count(
+		    FB_METRIC_LOGIN, r->provider ? r->provider : "-", login_ends[end].outcome);
+		if (login_ends[end].audited)
+			fb_metric_count(FB_METRIC_REFUSAL, r->reason, NULL);
 	}
+	if (login_ends[end].audited)
+		audit_append(store, &rec);
 }
 
 void
@@ -425,12 +471,9 @@ login_audit_token(struct fb_store *store, const char *corr, const struct fb_sess
 		.audience = aud,
 		.jti = jti,
 		.detail = detail };
-	struct fb_err err = { 0 };
 
 	fb_metric_count(FB_METRIC_TOKEN, aud, NULL);
-	if (fb_store_audit_append(store, &rec, NULL, &err) != FB_OK) {
-		fb_log(FB_LOG_ERROR, "audit [%s]: not recorded: %s", corr, err.msg);
-	}
+	audit_append(store, &rec);
 }
 
 /* The jti of a token this bridge just signed (its payload is ours: no check needed). */
@@ -457,12 +500,19 @@ login_refuse_return_to(struct MHD_Connection *conn, struct fb_store *store,
     const struct fb_conf_tenant *t, const char *provider, const char *return_to, const char *corr)
 {
 	const char *why = return_to ? login_return_to_problem(t, return_to) : "missing";
+	char detail[REFUSAL_DETAIL_MAX];
 
 	if (why == NULL)
 		why = "not in the allow-list"; /* not reached: only a refused one comes here */
-	fb_log(FB_LOG_WARN, "login [%s]: provider %s: return_to %s", corr, provider, why);
-	login_audit(
-	    store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, "return_to", why);
+	(void)snprintf(detail, sizeof(detail), "return_to %s", why);
+	login_refuse(store, LOGIN_REFUSED,
+	    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
+	        .area = "login",
+	        .corr = corr,
+	        .tenant = t->id,
+	        .provider = provider,
+	        .reason = "return_to",
+	        .detail = detail });
 	return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_return_to",
 	    "The application that sent you here asked to come back to an address this site does "
 	    "not allow.",
@@ -583,9 +633,14 @@ fb_login_start(
 	if (fb_oidc_login_new(&l, &err) != FB_OK ||
 	    fb_oidc_rp_auth_url(rp, &l, now, &url, &err) != FB_OK) {
 		fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, provider, NULL);
-		fb_log(FB_LOG_ERROR, "login [%s]: provider %s: %s", corr, provider, err.msg);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL,
-		    "unavailable", err.msg);
+		login_refuse(store, LOGIN_UNAVAILABLE,
+		    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
+		        .area = "login",
+		        .corr = corr,
+		        .tenant = t->id,
+		        .provider = provider,
+		        .reason = "unavailable",
+		        .detail = err.msg });
 		return login_error_page(conn, MHD_HTTP_BAD_GATEWAY, "unavailable",
 		    "Your identity provider cannot be reached right now. Try again in a minute.",
 		    corr, NULL);
@@ -598,6 +653,14 @@ fb_login_start(
 	    asprintf(&cookie, "%s=%s; Path=/oidc/callback; Max-Age=%d; HttpOnly; SameSite=Lax%s",
 	        cname, sealed, LOGIN_TTL, rt->login->secure ? "; Secure" : "") < 0) {
 		cookie = NULL;
+		login_refuse(store, LOGIN_UNAVAILABLE,
+		    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
+		        .area = "login",
+		        .corr = corr,
+		        .tenant = t->id,
+		        .provider = provider,
+		        .reason = "internal",
+		        .detail = "the login state could not be sealed" });
 		ret = login_error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 		    "The login could not be started.", corr, NULL);
 	} else {
@@ -707,18 +770,23 @@ login_open_session(struct runtime *rt, struct fb_store *store, const struct logi
 	int64_t now = (int64_t)time(NULL);
 	const char *why;
 
+	struct login_refusal r = { .kind = FB_AUDIT_LOGIN_REFUSED,
+		.area = "login",
+		.corr = corr,
+		.tenant = tenant,
+		.provider = provider };
+
 	if (fb_expr_scratch_new(SCRATCH_BYTES, &o->scratch) != FB_OK ||
 	    fb_mapping_run(rt->rules, &in, o->scratch, &o->p, NULL, &err) != FB_OK) {
-		fb_log(FB_LOG_ERROR, "login [%s]: mapping: %s", corr, err.msg);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
-		    "mapping", err.msg);
+		r.reason = "mapping";
+		r.detail = err.msg;
+		login_refuse(store, LOGIN_REFUSED, &r);
 		return "mapping";
 	}
 	if (!o->p.allowed) {
-		fb_log(FB_LOG_INFO, "login [%s]: refused by %s: %s", corr,
-		    o->p.rule ? o->p.rule : "mapping", o->p.reason);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
-		    o->p.rule ? o->p.rule : "mapping", o->p.reason);
+		r.reason = o->p.rule ? o->p.rule : "mapping";
+		r.detail = o->p.reason;
+		login_refuse(store, LOGIN_REFUSED, &r);
 		return "refused";
 	}
 	sess->fid = o->p.fid;
@@ -738,11 +806,15 @@ login_open_session(struct runtime *rt, struct fb_store *store, const struct logi
 	if (fb_session_id_new(sess->id) != FB_OK || sess->attrs == NULL ||
 	    fb_store_session_revoked(store, sess, now, &rk, &err) != FB_OK ||
 	    rk != FB_REVOCATION_NONE || fb_store_session_put(store, sess, &err) != FB_OK) {
+		/* Revoked is a refusal; a store that did not answer is an outage. */
 		why = rk != FB_REVOCATION_NONE ? "revoked" : "session";
-		fb_log(FB_LOG_WARN, "login [%s]: %s: %s", corr, why,
-		    rk != FB_REVOCATION_NONE ? fb_revocation_kind_name(rk) : err.msg);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, o->p.fid, provider, NULL,
-		    why, rk != FB_REVOCATION_NONE ? fb_revocation_kind_name(rk) : err.msg);
+		r.fid = o->p.fid;
+		r.reason = why;
+		r.detail = rk != FB_REVOCATION_NONE ? fb_revocation_kind_name(rk)
+		    : err.msg[0]                    ? err.msg
+		                                    : "the session could not be made";
+		login_refuse(
+		    store, rk != FB_REVOCATION_NONE ? LOGIN_REFUSED : LOGIN_UNAVAILABLE, &r);
 		return why;
 	}
 	{
@@ -775,6 +847,7 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	struct fb_err err = { 0 };
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_oidc_rp *rp;
+	struct login_refusal refusal = { .kind = FB_AUDIT_LOGIN_REFUSED, .area = "login" };
 	const char *why;
 	char corr[CORRELATION_LEN + 1], cname[64], clear[128], *code = NULL, *location = NULL;
 	const char *sealed, *provider, *return_to, *tenant;
@@ -791,9 +864,13 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	        "0123456789-_") != slen) {
 		login_correlation_new(corr);
-		fb_log(FB_LOG_WARN, "login [%s]: callback without a valid state", corr);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, NULL, NULL, NULL, NULL,
-		    "bad_state", resp.state ? "malformed state" : "no state");
+		login_refuse(store, LOGIN_REFUSED,
+		    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
+		        .area = "login",
+		        .corr = corr,
+		        .reason = "bad_state",
+		        .detail = resp.state ? "callback with a malformed state"
+		                             : "callback without a state" });
 		return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_state",
 		    "This page was reached without a login in progress.", corr, NULL);
 	}
@@ -810,14 +887,17 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	provider = login_jstr(st, "p");
 	return_to = login_jstr(st, "r");
 	tenant = login_jstr(st, "t");
+	refusal.corr = corr;
+	refusal.tenant = tenant;
+	refusal.provider = provider;
 	if (st == NULL || provider == NULL || return_to == NULL || tenant == NULL ||
 	    login_jstr(st, "s") == NULL || strcmp(login_jstr(st, "s"), resp.state) != 0 ||
 	    login_jint(st, "e") < now) {
-		fb_log(FB_LOG_WARN, "login [%s]: callback: %s", corr,
-		    st == NULL ? "no login in progress in this browser for this state"
-		               : "the login expired");
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
-		    "bad_state", st == NULL ? "unknown state" : "expired");
+		refusal.reason = st == NULL ? "bad_state" : "expired";
+		refusal.detail = st == NULL
+		    ? "callback: no login in progress in this browser for this state"
+		    : "callback: the login expired";
+		login_refuse(store, LOGIN_REFUSED, &refusal);
 		ret = login_error_page(conn, MHD_HTTP_BAD_REQUEST,
 		    st == NULL ? "bad_state" : "expired",
 		    st == NULL ? "No login is in progress in this browser for this answer of the "
@@ -831,11 +911,10 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	down = fb_store_once_consume(store, FB_ONCE_OIDC_STATE, resp.state, login_jint(st, "e"),
 	           now, &first, &err) != FB_OK;
 	if (down || !first) {
-		fb_log(FB_LOG_WARN, "login [%s]: callback: %s", corr,
-		    down ? err.msg : "state already used (a replayed answer)");
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
-		    down ? "unavailable" : "state_replayed",
-		    down ? "store unavailable" : "state used before");
+		refusal.reason = down ? "unavailable" : "state_replayed";
+		refusal.detail =
+		    down ? err.msg : "callback: state already used (a replayed answer)";
+		login_refuse(store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &refusal);
 		ret = login_error_page(conn,
 		    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
 		    down ? "unavailable" : "state_replayed",
@@ -846,8 +925,9 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 		goto done;
 	}
 	if ((rp = login_find_rp(rt->login, provider, &t)) == NULL || strcmp(t->id, tenant) != 0) {
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL,
-		    "unknown_provider", "the provider left the configuration");
+		refusal.reason = "unknown_provider";
+		refusal.detail = "callback: the provider left the configuration";
+		login_refuse(store, LOGIN_REFUSED, &refusal);
 		ret = login_error_page(conn, MHD_HTTP_BAD_REQUEST, "unknown_provider",
 		    "This identity provider is no longer configured here.", corr, clear);
 		goto done;
@@ -865,10 +945,9 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 
 		if (unavailable)
 			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, provider, NULL);
-		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s): %s", corr, provider,
-		    step, err.msg);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, tenant, NULL, provider, NULL, step,
-		    err.msg);
+		refusal.reason = step;
+		refusal.detail = err.msg;
+		login_refuse(store, unavailable ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &refusal);
 		ret = login_error_page(conn,
 		    unavailable ? MHD_HTTP_BAD_GATEWAY : MHD_HTTP_FORBIDDEN, step,
 		    unavailable
@@ -894,6 +973,9 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	            code) < 0)) {
 		location = NULL;
 		why = "session";
+		refusal.reason = why;
+		refusal.detail = "the login's code could not be made";
+		login_refuse(store, LOGIN_UNAVAILABLE, &refusal);
 	}
 	if (why != NULL) {
 		bool revoked = strcmp(why, "revoked") == 0, refused = strcmp(why, "refused") == 0;

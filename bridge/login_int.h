@@ -24,6 +24,8 @@
 #define FORM_MAX_PARAMS 32
 #define SCRATCH_BYTES ((size_t)256 * 1024)
 #define CORRELATION_LEN 22
+/* A refusal's detail: an error message and the context put before it. */
+#define REFUSAL_DETAIL_MAX (FB_ERR_MSG_MAX + 64)
 
 struct site_client {
 	const struct fb_conf_client *c;
@@ -80,10 +82,35 @@ enum MHD_Result login_queue(struct MHD_Connection *conn, unsigned status, const 
 /* The user-facing error page with the correlation id; clear_cookie: a Set-Cookie or NULL. */
 enum MHD_Result login_error_page(struct MHD_Connection *conn, unsigned status, const char *code,
     const char *what, const char *corr, const char *clear_cookie);
-/* Appends an audit record and counts the login metrics; a store failure is logged. */
+/* Appends the audit record of what succeeded (a login allowed, a revocation) and counts the
+ * login metric; a store failure is logged. A refusal goes through login_refuse. */
 void login_audit(struct fb_store *store, enum fb_audit_kind kind, const char *corr,
     const char *tenant, const char *fid, const char *provider, const char *audience,
     const char *rule, const char *detail);
+/* How a login or a client's request ended without success (login_ends in login.c). */
+enum login_end {
+	LOGIN_REFUSED, /* what the user, the client or the IdP sent was refused */
+	LOGIN_UNAVAILABLE, /* the store or the IdP did not answer, or the bridge failed: try again
+	                    */
+};
+
+/* One refusal: what its log line and its audit record say (all borrowed, NULL: none). */
+struct login_refusal {
+	enum fb_audit_kind kind; /* the record: login_refused, token_refused, revocation */
+	const char *area; /* the log line's endpoint: "login", "token", "saml logout", ... */
+	const char *corr;
+	const char *tenant, *fid, *provider;
+	const char *client; /* the client of /token or /logout (the record's actor) */
+	const char *reason; /* the reason code: a step, an OAuth error or a mapping rule */
+	const char *detail; /* why, in words; may hold values from outside (escaped) */
+};
+
+/*
+ * The one way a refusal is recorded: exactly one log line naming it with the
+ * correlation id, and for a refusal (not an outage) exactly one audit
+ * record; counts the login metrics for logins.
+ */
+void login_refuse(struct fb_store *store, enum login_end end, const struct login_refusal *r);
 void login_audit_token(struct fb_store *store, const char *corr, const struct fb_session *sess,
     const char *aud, const char *jti, const char *detail);
 void login_token_jti(const char *tok, char *out, size_t size);

@@ -54,7 +54,14 @@ login_saml_start(struct MHD_Connection *conn, struct runtime *rt, struct fb_stor
 		return login_refuse_return_to(conn, store, t, provider, return_to, corr);
 	login_correlation_new(handle);
 	if (fb_saml_sp_authn_request(sp, handle, &url, &rid, &err) != FB_OK) {
-		fb_log(FB_LOG_ERROR, "login [%s]: provider %s: %s", corr, provider, err.msg);
+		login_refuse(store, LOGIN_UNAVAILABLE,
+		    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
+		        .area = "login",
+		        .corr = corr,
+		        .tenant = t->id,
+		        .provider = provider,
+		        .reason = "internal",
+		        .detail = err.msg });
 		return login_error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 		    "The login could not be started.", corr, NULL);
 	}
@@ -65,6 +72,14 @@ login_saml_start(struct MHD_Connection *conn, struct runtime *rt, struct fb_stor
 	    asprintf(&cookie, "%s=%s; Path=/saml/acs/%s; Max-Age=%d; HttpOnly; SameSite=None%s",
 	        cname, sealed, provider, LOGIN_TTL, rt->login->secure ? "; Secure" : "") < 0) {
 		cookie = NULL;
+		login_refuse(store, LOGIN_UNAVAILABLE,
+		    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
+		        .area = "login",
+		        .corr = corr,
+		        .tenant = t->id,
+		        .provider = provider,
+		        .reason = "internal",
+		        .detail = "the login state could not be sealed" });
 		ret = login_error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 		    "The login could not be started.", corr, NULL);
 	} else {
@@ -121,17 +136,25 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	json_t *st = NULL;
 	enum MHD_Result ret;
 	bool first = false, down;
+	struct login_refusal refusal = {
+		.kind = FB_AUDIT_LOGIN_REFUSED, .area = "login", .corr = corr, .provider = provider
+	};
 
 	login_correlation_new(corr);
 	clear[0] = '\0';
-	if (sp == NULL)
+	if (sp == NULL) {
+		/* No login of this site: an address that does not exist, as at GET /login. */
+		fb_log(FB_LOG_INFO, "login [%s]: no SAML provider %.64s", corr, provider);
 		return login_error_page(conn, MHD_HTTP_NOT_FOUND, "unknown_provider",
 		    "This address names no SAML identity provider of this site.", corr, NULL);
+	}
+	refusal.tenant = t->id;
 	if (!login_form_content_type(conn) ||
 	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK ||
 	    fb_form_get(&f, "SAMLResponse") == NULL) {
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL,
-		    "bad_response", "no SAMLResponse form field");
+		refusal.reason = "bad_response";
+		refusal.detail = err.msg[0] ? err.msg : "no SAMLResponse form field";
+		login_refuse(store, LOGIN_REFUSED, &refusal);
 		fb_form_clear(&f);
 		return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_response",
 		    "This page expects a SAML response from your identity provider.", corr, NULL);
@@ -168,11 +191,14 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 			why = "bad_return_to";
 	}
 	if (why != NULL) {
-		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s)", corr, provider, why);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, why,
-		    strcmp(why, "unsolicited") == 0
-		        ? "a response without a login in progress (IdP-initiated login is off)"
-		        : why);
+		refusal.reason = why;
+		refusal.detail = strcmp(why, "unsolicited") == 0
+		    ? "a response without a login in progress (IdP-initiated login is off)"
+		    : strcmp(why, "expired") == 0 ? "the login expired"
+		    : strcmp(why, "bad_return_to") == 0
+		    ? "no return_to for an IdP-initiated login"
+		    : "the login cookie does not match this response";
+		login_refuse(store, LOGIN_REFUSED, &refusal);
 		ret = login_error_page(conn, MHD_HTTP_BAD_REQUEST, why,
 		    strcmp(why, "expired") == 0
 		        ? "The login took too long. Start again from your application."
@@ -183,14 +209,17 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	}
 	if (fb_saml_sp_acs(sp, fb_form_get(&f, "SAMLResponse"), rid, now,
 	        rt->conf->tokens.clock_skew, &out, &err) != FB_OK) {
-		const char *step = fb_saml_failure_name(out.failure);
-		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s): %s", corr, provider,
-		    step, err.msg);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, step,
-		    err.msg);
-		ret = login_error_page(conn, MHD_HTTP_FORBIDDEN, step,
-		    "The answer of your identity provider could not be accepted.", corr,
-		    clear[0] ? clear : NULL);
+		/* Metadata past its validUntil is the IdP's outage, not the user's refusal. */
+		bool unavailable = out.failure == FB_SAML_UNAVAILABLE;
+		refusal.reason = fb_saml_failure_name(out.failure);
+		refusal.detail = err.msg;
+		login_refuse(store, unavailable ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &refusal);
+		ret = login_error_page(conn,
+		    unavailable ? MHD_HTTP_BAD_GATEWAY : MHD_HTTP_FORBIDDEN, refusal.reason,
+		    unavailable
+		        ? "Your identity provider cannot be used right now. Try again later."
+		        : "The answer of your identity provider could not be accepted.",
+		    corr, clear[0] ? clear : NULL);
 		goto done;
 	}
 	/* One-time use of the assertion and of the request, across nodes and restarts. */
@@ -203,9 +232,9 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 		           now, &first, &err) != FB_OK;
 	if (down || !first) {
 		why = down ? "unavailable" : "replayed";
-		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s)", corr, provider, why);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, why,
-		    down ? err.msg : "assertion or request used before");
+		refusal.reason = why;
+		refusal.detail = down ? err.msg : "assertion or request used before";
+		login_refuse(store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &refusal);
 		ret = login_error_page(conn,
 		    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_FORBIDDEN, why,
 		    down ? "The login could not be completed. Try again in a minute."
@@ -218,10 +247,9 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	        out.id.nameid, out.id.session_index, &id, &err) != FB_OK) {
 		/* Refused like every other ACS refusal: one log line, one audit record. */
 		why = "bad_response";
-		fb_log(FB_LOG_WARN, "login [%s]: provider %s: refused (%s): %s", corr, provider,
-		    why, err.msg);
-		login_audit(
-		    store, FB_AUDIT_LOGIN_REFUSED, corr, t->id, NULL, provider, NULL, why, err.msg);
+		refusal.reason = why;
+		refusal.detail = err.msg;
+		login_refuse(store, LOGIN_REFUSED, &refusal);
 	} else {
 		struct login_facts facts = { .tenant = t->id,
 			.provider = provider,
@@ -237,6 +265,9 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	            code) < 0)) {
 		location = NULL;
 		why = "session";
+		refusal.reason = why;
+		refusal.detail = "the login's code could not be made";
+		login_refuse(store, LOGIN_UNAVAILABLE, &refusal);
 	}
 	if (why != NULL) {
 		ret = login_error_page(conn,
@@ -288,12 +319,20 @@ saml_logout_once(struct fb_store *store, const struct fb_conf_tenant *t, const c
 	bool down = fb_store_once_consume(store, FB_ONCE_SAML_LOGOUT, lo->request_id,
 	                lo->id_expires, now, &first, &err) != FB_OK;
 
+	char detail[REFUSAL_DETAIL_MAX];
+
 	if (!down && first)
 		return NULL;
-	fb_log(FB_LOG_WARN, "saml logout [%s]: provider %s: %srefused: %s", corr, provider, binding,
+	(void)snprintf(detail, sizeof(detail), "%s%s", binding,
 	    down ? err.msg : "the LogoutRequest was used before (a replay)");
-	login_audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL, "saml_logout",
-	    down ? "store unavailable" : "LogoutRequest used before");
+	login_refuse(store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED,
+	    &(struct login_refusal){ .kind = FB_AUDIT_REVOCATION,
+	        .area = "saml logout",
+	        .corr = corr,
+	        .tenant = t->id,
+	        .provider = provider,
+	        .reason = "saml_logout",
+	        .detail = detail });
 	return down ? "unavailable" : "replayed";
 }
 
@@ -319,7 +358,14 @@ saml_logout_revoke(struct runtime *rt, struct fb_store *store, const struct fb_s
 	struct fb_err err = { 0 };
 
 	if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
-		fb_log(FB_LOG_ERROR, "saml logout [%s]: %s", corr, err.msg);
+		login_refuse(store, LOGIN_UNAVAILABLE,
+		    &(struct login_refusal){ .kind = FB_AUDIT_REVOCATION,
+		        .area = "saml logout",
+		        .corr = corr,
+		        .tenant = t->id,
+		        .provider = provider,
+		        .reason = "saml_logout",
+		        .detail = err.msg });
 		return false;
 	}
 	fb_log(FB_LOG_INFO, "saml logout [%s]: provider %s: %s%s revoked (%lld)", corr, provider,
@@ -363,10 +409,14 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	}
 	if (fb_saml_sp_logout_request(sp, query, now, rt->conf->tokens.clock_skew, &lo, &err) !=
 	    FB_OK) {
-		fb_log(FB_LOG_WARN, "saml logout [%s]: provider %s: refused: %s", corr, provider,
-		    err.msg);
-		login_audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL,
-		    "saml_logout", err.msg);
+		login_refuse(store, LOGIN_REFUSED,
+		    &(struct login_refusal){ .kind = FB_AUDIT_REVOCATION,
+		        .area = "saml logout",
+		        .corr = corr,
+		        .tenant = t->id,
+		        .provider = provider,
+		        .reason = "saml_logout",
+		        .detail = err.msg });
 		return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_logout_request",
 		    "This logout request could not be accepted.", corr, NULL);
 	}
@@ -418,10 +468,16 @@ fb_login_saml_slo_soap(struct MHD_Connection *conn, struct runtime *rt, struct f
 		    "no such SAML provider\n", 22, headers);
 	if (fb_saml_sp_logout_soap(sp, body->data, body->len, now, rt->conf->tokens.clock_skew, &lo,
 	        &soap, &err) != FB_OK) {
-		fb_log(FB_LOG_WARN, "saml logout [%s]: provider %s: SOAP: refused: %s", corr,
-		    provider, err.msg);
-		login_audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, provider, NULL,
-		    "saml_logout", err.msg);
+		char detail[REFUSAL_DETAIL_MAX];
+		(void)snprintf(detail, sizeof(detail), "SOAP: %s", err.msg);
+		login_refuse(store, LOGIN_REFUSED,
+		    &(struct login_refusal){ .kind = FB_AUDIT_REVOCATION,
+		        .area = "saml logout",
+		        .corr = corr,
+		        .tenant = t->id,
+		        .provider = provider,
+		        .reason = "saml_logout",
+		        .detail = detail });
 		return login_queue(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
 		    "logout request refused\n", 23, headers);
 	}

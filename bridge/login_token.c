@@ -37,6 +37,18 @@ oauth_error(struct MHD_Connection *conn, unsigned status, const char *code, cons
 	return ret;
 }
 
+/*
+ * A client's request refused (or failed: end) at /token or /logout: logged and
+ * audited through login_refuse, then answered with the OAuth error r->reason.
+ */
+static enum MHD_Result
+client_refused(struct MHD_Connection *conn, struct fb_store *store, enum login_end end,
+    const struct login_refusal *r, unsigned status, const char *desc)
+{
+	login_refuse(store, end, r);
+	return oauth_error(conn, status, r->reason, desc, r->corr);
+}
+
 static bool
 same_secret(const char *a, const char *b)
 {
@@ -97,7 +109,7 @@ static char *peek_claim(const char *token, const char *name);
  */
 static const struct site_client *
 client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const struct fb_form *f,
-    const char **why)
+    const char **why, struct fb_err *detail)
 {
 	static const char jwt_bearer[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 	const char *type = fb_form_get(f, "client_assertion_type"),
@@ -133,13 +145,16 @@ client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const
 	}
 	if (fb_oidc_client_assertion_validate(c->keys, assertion, c->c->client_id, s->token_url,
 	        now, s->conf->tokens.clock_skew, &claims, &err) != FB_OK) {
-		fb_log(FB_LOG_WARN, "token: client %s: %s", c->c->client_id, err.msg);
+		/* The detail goes to the log (the caller's), the client gets the gist. */
+		(void)FB_ERR_SET(detail, FB_ERR_INVALID, "client %s: %s", c->c->client_id, err.msg);
 		*why = "client_assertion refused (see the log)";
 		return NULL;
 	}
 	if (fb_store_once_consume(store, FB_ONCE_CLIENT_ASSERTION, login_jstr(claims, "jti"),
 	        fb_time_add(login_jint(claims, "exp"), s->conf->tokens.clock_skew), now, &first,
 	        &err) != FB_OK) {
+		/* Not a refusal of the client: the caller answers "try again". */
+		(void)FB_ERR_SET(detail, FB_ERR_IO, "%s", err.msg);
 		*why = "the store is unavailable";
 		c = NULL;
 	} else if (!first) {
@@ -150,10 +165,14 @@ client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const
 	return c;
 }
 
-/* Finds and authenticates the client; NULL (with *why) when it is not one of ours. */
+/*
+ * Finds and authenticates the client; NULL (with *why, what the client is told)
+ * when it is not one of ours. detail gets what the log needs beyond *why; its rc
+ * is FB_ERR_IO when the store did not answer (an outage, not a refusal).
+ */
 static const struct site_client *
 client_authenticate(struct MHD_Connection *conn, const struct fb_login_site *s,
-    struct fb_store *store, const struct fb_form *f, const char **why)
+    struct fb_store *store, const struct fb_form *f, const char **why, struct fb_err *detail)
 {
 	const char *auth =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -182,7 +201,7 @@ client_authenticate(struct MHD_Connection *conn, const struct fb_login_site *s,
 			return NULL;
 		}
 	} else if (fb_form_get(f, "client_assertion") != NULL) {
-		return client_by_assertion(s, store, f, why);
+		return client_by_assertion(s, store, f, why, detail);
 	} else {
 		id = fb_form_get(f, "client_id");
 		secret = fb_form_get(f, "client_secret");
@@ -201,6 +220,23 @@ client_authenticate(struct MHD_Connection *conn, const struct fb_login_site *s,
 	}
 	fb_form_clear(&basic);
 	return c;
+}
+
+/* The client could not be authenticated: invalid_client, or 503 when the store did not answer. */
+static enum MHD_Result
+client_unknown(struct MHD_Connection *conn, struct fb_store *store, const char *area,
+    const struct fb_form *f, const char *why, const struct fb_err *detail, const char *corr)
+{
+	bool down = detail->rc == FB_ERR_IO;
+	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
+		.area = area,
+		.corr = corr,
+		.client = fb_form_get(f, "client_id"),
+		.reason = down ? "temporarily_unavailable" : "invalid_client",
+		.detail = detail->msg[0] ? detail->msg : why };
+
+	return client_refused(conn, store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &r,
+	    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_UNAUTHORIZED, why);
 }
 
 /* The trust of tenant t that covers remote tenant aud, or NULL. */
@@ -233,8 +269,8 @@ released(json_t *attrs, const struct fb_conf_trust *tr)
  */
 static enum MHD_Result
 token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
-    const struct fb_session *sess, const char *want, const char *refresh, const char *issued_type,
-    const char *corr)
+    const struct site_client *c, const struct fb_session *sess, const char *want,
+    const char *refresh, const char *issued_type, const char *corr)
 {
 	const struct fb_conf_tenant *t = fb_conf_tenant_find(rt->conf, sess->tenant);
 	json_t *outcome = json_loads(sess->attrs ? sess->attrs : "{}", 0, NULL);
@@ -245,6 +281,7 @@ token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	size_t i;
 	int64_t now = (int64_t)time(NULL);
 	enum MHD_Result ret;
+	bool failed = false; /* a token this session may have could not be signed */
 
 	attrs = json_object_get(outcome, "attrs");
 	json_array_foreach(auds, i, v)
@@ -265,6 +302,7 @@ token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 			.attrs = rel && json_object_size(rel) ? rel : NULL,
 			.now = now };
 		if (fb_federation_issue(rt->fed, &req, &tok, &err) != FB_OK) {
+			failed = true;
 			fb_log(FB_LOG_ERROR, "token [%s]: %s for %s: %s", corr, sess->fid, aud,
 			    err.msg);
 		} else {
@@ -280,13 +318,25 @@ token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 		free(tok);
 	}
 	if (first == NULL) {
+		/* A token that could not be signed is the bridge's failure, not a "no". */
+		const char *desc = failed ? "no token could be signed"
+		    : want                ? "this user gets no token for that audience"
+		                          : "the outbound policy gives this user no remote tenant";
+		struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
+			.area = "token",
+			.corr = corr,
+			.tenant = sess->tenant,
+			.fid = sess->fid,
+			.provider = sess->provider,
+			.client = c->c->client_id,
+			.reason = failed ? "temporarily_unavailable"
+			    : want       ? "invalid_target"
+			                 : "invalid_grant",
+			.detail = desc };
 		json_decref(outcome);
 		json_decref(toks);
-		return oauth_error(conn, MHD_HTTP_BAD_REQUEST,
-		    want ? "invalid_target" : "invalid_grant",
-		    want ? "this user gets no token for that audience"
-		         : "the outbound policy gives this user no remote tenant",
-		    corr);
+		return client_refused(conn, store, failed ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &r,
+		    failed ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST, desc);
 	}
 	resp = json_pack("{s:s,s:s,s:I,s:s,s:O}", "access_token", first, "token_type", "Fed",
 	    "expires_in", (json_int_t)rt->conf->tokens.ttl, "fid", sess->fid, "federation_tokens",
@@ -312,37 +362,53 @@ token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 /* Why a grant was refused when the store did not answer (compared by address). */
 static const char STORE_DOWN[] = "the store is unavailable";
 
-/* The session, if it is live and not revoked; *why otherwise (STORE_DOWN: no answer). */
+/* The session, if it is live and not revoked; *why otherwise (STORE_DOWN: no answer, err
+ * says why). */
 static bool
-session_live(
-    struct fb_store *store, const char *sid, int64_t now, struct fb_session *out, const char **why)
+session_live(struct fb_store *store, const char *sid, int64_t now, struct fb_session *out,
+    const char **why, struct fb_err *err)
 {
 	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
-	struct fb_err err = { 0 };
 	fb_rc rc =
-	    sid == NULL ? FB_ERR_NOTFOUND : fb_store_session_touch(store, sid, now, out, &err);
+	    sid == NULL ? FB_ERR_NOTFOUND : fb_store_session_touch(store, sid, now, out, err);
 
 	if (rc == FB_OK)
-		rc = fb_store_session_revoked(store, out, now, &rk, &err);
-	if (rc != FB_OK && rc != FB_ERR_NOTFOUND) {
-		fb_log(FB_LOG_WARN, "session: %s", err.msg);
+		rc = fb_store_session_revoked(store, out, now, &rk, err);
+	if (rc != FB_OK && rc != FB_ERR_NOTFOUND)
 		*why = STORE_DOWN;
-	} else if (rc == FB_ERR_NOTFOUND)
+	else if (rc == FB_ERR_NOTFOUND)
 		*why = "the session has ended";
 	else if (rk != FB_REVOCATION_NONE)
 		*why = "the session was revoked";
 	return *why == NULL;
 }
 
-/* A grant refused because the store did not answer: 503, so the client retries and keeps its
- * user; invalid_grant would tell it the session is over. */
+/* Why a grant failed when the bridge could not make its answer (compared by address). */
+static const char INTERNAL[] = "internal error";
+
+/*
+ * A grant refused: invalid_grant. One the store did not answer (or the bridge
+ * failed) is 503, so the client retries and keeps its user; invalid_grant would
+ * tell it the session is over. err: the store's detail, for the log.
+ */
 static enum MHD_Result
-grant_refused(struct MHD_Connection *conn, const char *why, const char *corr)
+grant_refused(struct MHD_Connection *conn, struct fb_store *store, const struct site_client *c,
+    const char *grant, const char *why, const struct fb_err *err, const char *corr)
 {
-	if (why == STORE_DOWN)
-		return oauth_error(
-		    conn, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", why, corr);
-	return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", why, corr);
+	bool down = why == STORE_DOWN || why == INTERNAL;
+	char detail[REFUSAL_DETAIL_MAX];
+	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
+		.area = "token",
+		.corr = corr,
+		.tenant = c->t->id,
+		.client = c->c->client_id,
+		.reason = down ? "temporarily_unavailable" : "invalid_grant",
+		.detail = detail };
+
+	(void)snprintf(
+	    detail, sizeof(detail), "%s: %s", grant, down && err->msg[0] != '\0' ? err->msg : why);
+	return client_refused(conn, store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &r,
+	    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST, why);
 }
 
 static enum MHD_Result
@@ -371,19 +437,18 @@ grant_code(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *sto
 		why = STORE_DOWN;
 	else if (!first)
 		why = "the code was used before";
-	if (why == NULL && session_live(store, login_jstr(doc, "sid"), now, &sess, &why)) {
+	if (why == NULL && session_live(store, login_jstr(doc, "sid"), now, &sess, &why, &err)) {
 		rt_doc = json_pack("{s:s,s:s,s:s,s:I}", "sid", sess.id, "t", c->t->id, "cid",
 		    c->c->client_id, "iat", (json_int_t)now);
 		if (rt_doc == NULL ||
 		    login_seal(rt->login->k_refresh, "refresh", rt_doc, &refresh) != FB_OK)
-			why = "internal error";
+			why = INTERNAL;
 	}
 	if (why != NULL) {
-		fb_log(FB_LOG_WARN, "token [%s]: authorization_code refused: %s", corr, why);
-		ret = grant_refused(conn, why, corr);
+		ret = grant_refused(conn, store, c, "authorization_code", why, &err, corr);
 	} else {
 		ret = token_response(
-		    conn, rt, store, &sess, fb_form_get(f, "audience"), refresh, NULL, corr);
+		    conn, rt, store, c, &sess, fb_form_get(f, "audience"), refresh, NULL, corr);
 	}
 	fb_session_clear(&sess);
 	json_decref(doc);
@@ -399,6 +464,7 @@ grant_refresh(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *
 	json_t *doc =
 	    login_unseal(rt->login->k_refresh, "refresh", fb_form_get(f, "refresh_token"));
 	struct fb_session sess = { 0 };
+	struct fb_err err = { 0 };
 	const char *why = NULL;
 	enum MHD_Result ret;
 
@@ -408,14 +474,14 @@ grant_refresh(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *
 	    strcmp(login_jstr(doc, "cid"), c->c->client_id) != 0)
 		why = "the refresh token was issued to another client";
 	if (why == NULL)
-		(void)session_live(store, login_jstr(doc, "sid"), (int64_t)time(NULL), &sess, &why);
+		(void)session_live(
+		    store, login_jstr(doc, "sid"), (int64_t)time(NULL), &sess, &why, &err);
 	if (why != NULL) {
-		fb_log(FB_LOG_INFO, "token [%s]: refresh_token refused: %s", corr, why);
-		ret = grant_refused(conn, why, corr);
+		ret = grant_refused(conn, store, c, "refresh_token", why, &err, corr);
 	} else {
 		/* Syncless: the outcome of the login's mapping stands until the session ends. */
 		ret = token_response(
-		    conn, rt, store, &sess, fb_form_get(f, "audience"), NULL, NULL, corr);
+		    conn, rt, store, c, &sess, fb_form_get(f, "audience"), NULL, NULL, corr);
 	}
 	fb_session_clear(&sess);
 	json_decref(doc);
@@ -451,19 +517,26 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	char *iss = NULL, detail[FB_ERR_MSG_MAX];
 	json_t *claims = NULL, *sid;
 	enum MHD_Result ret;
+	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
+		.area = "token",
+		.corr = corr,
+		.tenant = c->t->id,
+		.client = c->c->client_id,
+		.reason = "invalid_request" };
 
-	if (subject == NULL || type == NULL)
-		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
-		    "subject_token and subject_token_type are required", corr);
-	if (strcmp(type, TOKEN_TYPE_ID_TOKEN) != 0)
-		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
-		    "subject_token_type must be " TOKEN_TYPE_ID_TOKEN, corr);
-	if (want != NULL && strcmp(want, TOKEN_TYPE_JWT) != 0)
-		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
-		    "requested_token_type can only be " TOKEN_TYPE_JWT, corr);
-	if (fb_form_get(f, "actor_token") != NULL)
-		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
-		    "delegation (actor_token) is not supported", corr);
+	r.detail = subject == NULL || type == NULL
+	    ? "subject_token and subject_token_type are required"
+	    : strcmp(type, TOKEN_TYPE_ID_TOKEN) != 0
+	    ? "subject_token_type must be " TOKEN_TYPE_ID_TOKEN
+	    : want != NULL && strcmp(want, TOKEN_TYPE_JWT) != 0
+	    ? "requested_token_type can only be " TOKEN_TYPE_JWT
+	    : fb_form_get(f, "actor_token") != NULL ? "delegation (actor_token) is not supported"
+	                                            : NULL;
+	if (r.detail != NULL)
+		return client_refused(
+		    conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, r.detail);
+	/* From here the exchange is a login: its refusals are login_refused. */
+	r.kind = FB_AUDIT_LOGIN_REFUSED;
 	iss = peek_issuer(subject);
 	(void)snprintf(
 	    detail, sizeof(detail), "no provider of tenant %s has that issuer", c->t->id);
@@ -481,40 +554,48 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 		}
 	}
 	if (prov == NULL) {
-		fb_log(FB_LOG_WARN, "token [%s]: token exchange refused: %s", corr, detail);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, c->t->id, NULL, NULL, NULL,
-		    down ? "unavailable" : "id_token", detail);
 		free(iss);
+		r.provider = down;
+		r.detail = detail;
 		if (down != NULL) {
 			/* The IdP's keys could not be fetched: try again later, the token may be
 			 * good. */
 			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, down, NULL);
+			r.reason = "unavailable";
+			login_refuse(store, LOGIN_UNAVAILABLE, &r);
 			return oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 			    "temporarily_unavailable", detail, corr);
 		}
+		r.reason = "id_token";
+		login_refuse(store, LOGIN_REFUSED, &r);
 		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", detail, corr);
 	}
 	sid = json_object_get(claims, "sid");
 	if (fb_identity_new(prov->name, prov->issuer, login_jstr(claims, "sub"),
 	        json_is_string(sid) ? json_string_value(sid) : NULL, &id, &err) != FB_OK) {
 		why = "id_token";
-		fb_log(FB_LOG_WARN, "token [%s]: token exchange refused: %s", corr, err.msg);
-		login_audit(store, FB_AUDIT_LOGIN_REFUSED, corr, c->t->id, NULL, prov->name, NULL,
-		    why, err.msg);
+		r.provider = prov->name;
+		r.reason = why;
+		r.detail = err.msg;
+		login_refuse(store, LOGIN_REFUSED, &r);
 	} else {
 		struct login_facts facts = {
 			.tenant = c->t->id, .provider = prov->name, .id = id, .claims = claims
 		};
 		why = login_open_session(rt, store, &facts, corr, &opened);
 	}
-	if (why != NULL)
+	/* Already logged and audited; a session the store could not keep is "try again". */
+	if (why != NULL && strcmp(why, "session") == 0)
+		ret = oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
+		    "the session could not be recorded", corr);
+	else if (why != NULL)
 		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant",
 		    strcmp(why, "refused") == 0       ? "the tenant's rules refuse this user"
 		        : strcmp(why, "revoked") == 0 ? "this user's federation access is revoked"
 		                                      : "the user could not be mapped",
 		    corr);
 	else
-		ret = token_response(conn, rt, store, &opened.sess, fb_form_get(f, "audience"),
+		ret = token_response(conn, rt, store, c, &opened.sess, fb_form_get(f, "audience"),
 		    NULL, TOKEN_TYPE_JWT, corr);
 	login_opened_clear(&opened);
 	fb_identity_free(id);
@@ -544,32 +625,44 @@ fb_login_token(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	const char *grant, *why = NULL;
 	char corr[CORRELATION_LEN + 1];
 	enum MHD_Result ret;
+	struct login_refusal r = {
+		.kind = FB_AUDIT_TOKEN_REFUSED, .area = "token", .reason = "invalid_request"
+	};
 
 	login_correlation_new(corr);
-	if (!login_form_content_type(conn))
-		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
-		    "the body must be application/x-www-form-urlencoded", corr);
-	if (fb_form_parse(body->data, body->len, &f, &err) != FB_OK)
-		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", err.msg, corr);
-	if ((c = client_authenticate(conn, rt->login, store, &f, &why)) == NULL) {
-		fb_log(FB_LOG_WARN, "token [%s]: client refused: %s", corr, why);
-		fb_form_clear(&f);
-		return oauth_error(conn, MHD_HTTP_UNAUTHORIZED, "invalid_client", why, corr);
+	r.corr = corr;
+	if (!login_form_content_type(conn) ||
+	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK) {
+		r.detail =
+		    err.msg[0] ? err.msg : "the body must be application/x-www-form-urlencoded";
+		return client_refused(
+		    conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, r.detail);
 	}
+	if ((c = client_authenticate(conn, rt->login, store, &f, &why, &err)) == NULL) {
+		ret = client_unknown(conn, store, "token", &f, why, &err, corr);
+		fb_form_clear(&f);
+		return ret;
+	}
+	r.tenant = c->t->id;
+	r.client = c->c->client_id;
 	grant = fb_form_get(&f, "grant_type");
-	if (grant == NULL)
-		ret = oauth_error(
-		    conn, MHD_HTTP_BAD_REQUEST, "invalid_request", "grant_type is missing", corr);
-	else if (strcmp(grant, "authorization_code") == 0)
+	if (grant == NULL) {
+		r.detail = "grant_type is missing";
+		ret =
+		    client_refused(conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, r.detail);
+	} else if (strcmp(grant, "authorization_code") == 0)
 		ret = grant_code(conn, rt, store, c, &f, corr);
 	else if (strcmp(grant, "refresh_token") == 0)
 		ret = grant_refresh(conn, rt, store, c, &f, corr);
 	else if (strcmp(grant, GRANT_TOKEN_EXCHANGE) == 0)
 		ret = grant_exchange(conn, rt, store, c, &f, corr);
-	else
-		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "unsupported_grant_type",
-		    "grant_type must be authorization_code, refresh_token or " GRANT_TOKEN_EXCHANGE,
-		    corr);
+	else {
+		r.reason = "unsupported_grant_type";
+		r.detail = "grant_type must be authorization_code, refresh_token or "
+		           "" GRANT_TOKEN_EXCHANGE;
+		ret =
+		    client_refused(conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, r.detail);
+	}
 	fb_form_clear(&f);
 	return ret;
 }
@@ -592,17 +685,26 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 	json_t *doc = NULL, *resp = NULL;
 	enum MHD_Result ret;
 	fb_rc grc;
+	struct login_refusal r = {
+		.kind = FB_AUDIT_TOKEN_REFUSED, .area = "logout", .reason = "invalid_request"
+	};
 
 	login_correlation_new(corr);
+	r.corr = corr;
 	if (!login_form_content_type(conn) ||
-	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK)
-		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
-		    err.msg[0] ? err.msg : "the body must be application/x-www-form-urlencoded",
-		    corr);
-	if ((c = client_authenticate(conn, rt->login, store, &f, &why)) == NULL) {
-		fb_form_clear(&f);
-		return oauth_error(conn, MHD_HTTP_UNAUTHORIZED, "invalid_client", why, corr);
+	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK) {
+		r.detail =
+		    err.msg[0] ? err.msg : "the body must be application/x-www-form-urlencoded";
+		return client_refused(
+		    conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, r.detail);
 	}
+	if ((c = client_authenticate(conn, rt->login, store, &f, &why, &err)) == NULL) {
+		ret = client_unknown(conn, store, "logout", &f, why, &err, corr);
+		fb_form_clear(&f);
+		return ret;
+	}
+	r.tenant = c->t->id;
+	r.client = c->c->client_id;
 	after = fb_form_get(&f, "post_logout_redirect_uri");
 	doc = login_unseal(rt->login->k_refresh, "refresh", fb_form_get(&f, "refresh_token"));
 	if (doc == NULL)
@@ -613,27 +715,29 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 	else if (after != NULL && !login_return_to_allowed(c->t, after))
 		why = "post_logout_redirect_uri is not in the tenant's return_to list";
 	if (why != NULL) {
-		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", why, corr);
+		r.detail = why;
+		ret = client_refused(conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, why);
 		goto done;
 	}
 	/* Ending a session that already ended is not an error (as in RFC 7009); a store
 	 * that does not answer is: the session may well be live. */
 	grc = fb_store_session_get(store, login_jstr(doc, "sid"), &sess, &err);
+	r.reason = "temporarily_unavailable";
+	r.detail = err.msg;
 	if (grc != FB_OK && grc != FB_ERR_NOTFOUND) {
-		fb_log(FB_LOG_WARN, "logout [%s]: %s", corr, err.msg);
-		ret = oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
-		    "the store is unavailable", corr);
+		ret = client_refused(conn, store, LOGIN_UNAVAILABLE, &r,
+		    MHD_HTTP_SERVICE_UNAVAILABLE, "the store is unavailable");
 		goto done;
 	}
 	if (grc == FB_OK) {
-		struct fb_revocation r = { .kind = FB_REVOCATION_SESSION,
+		struct fb_revocation rev = { .kind = FB_REVOCATION_SESSION,
 			.value = sess.id,
 			.until = login_revocation_until(rt->conf, now),
 			.reason = "logout",
 			.actor = c->c->client_id };
-		if (fb_store_revoke(store, &r, now, NULL, &err) != FB_OK) {
-			ret = oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-			    "temporarily_unavailable", "the store is unavailable", corr);
+		if (fb_store_revoke(store, &rev, now, NULL, &err) != FB_OK) {
+			ret = client_refused(conn, store, LOGIN_UNAVAILABLE, &r,
+			    MHD_HTTP_SERVICE_UNAVAILABLE, "the store is unavailable");
 			goto done;
 		}
 		login_audit(store, FB_AUDIT_REVOCATION, corr, sess.tenant, sess.fid, sess.provider,
@@ -716,15 +820,22 @@ fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, str
 	int64_t now = (int64_t)time(NULL), seq = 0;
 	json_t *claims = NULL;
 	enum MHD_Result ret;
-	bool first = false;
+	bool first = false, down = false;
+	struct login_refusal refusal = { .kind = FB_AUDIT_REVOCATION,
+		.area = "back-channel logout",
+		.corr = corr,
+		.reason = "backchannel_logout" };
 
 	login_correlation_new(corr);
 	headers[1] = corr;
-	/* Back-Channel Logout 1.0, 2.8: 200 when done, 400 with an OAuth error otherwise. */
+	/* Back-Channel Logout 1.0, 2.8: 200 when done, 400 with an OAuth error otherwise; a
+	 * store that does not answer is 503, so the IdP tries again. */
 	if (!login_form_content_type(conn) ||
 	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK ||
 	    (token = fb_form_get(&f, "logout_token")) == NULL) {
 		fb_form_clear(&f);
+		refusal.detail = "no logout_token";
+		login_refuse(store, LOGIN_REFUSED, &refusal);
 		return oauth_error(
 		    conn, MHD_HTTP_BAD_REQUEST, "invalid_request", "no logout_token", corr);
 	}
@@ -743,9 +854,10 @@ fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, str
 		why = NULL;
 		if (fb_store_once_consume(store, FB_ONCE_LOGOUT_TOKEN, login_jstr(claims, "jti"),
 		        fb_time_add(login_jint(claims, "exp"), rt->conf->tokens.clock_skew), now,
-		        &first, &err) != FB_OK)
-			why = "the store is unavailable";
-		else if (!first)
+		        &first, &err) != FB_OK) {
+			why = err.msg;
+			down = true;
+		} else if (!first)
 			why = "logout token replayed";
 	}
 	if (why == NULL) {
@@ -758,14 +870,19 @@ fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, str
 		r.until = login_revocation_until(rt->conf, now);
 		r.reason = "OpenID Connect back-channel logout";
 		r.actor = prov->name;
-		if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK)
-			why = "the store is unavailable";
+		if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
+			why = err.msg;
+			down = true;
+		}
 	}
 	if (why != NULL) {
-		fb_log(FB_LOG_WARN, "back-channel logout [%s]: refused: %s", corr, why);
-		login_audit(store, FB_AUDIT_REVOCATION, corr, t ? t->id : NULL, NULL,
-		    prov ? prov->name : NULL, NULL, "backchannel_logout", why);
-		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", why, corr);
+		refusal.tenant = t ? t->id : NULL;
+		refusal.provider = t ? prov->name : NULL; /* t: an issuer of ours matched */
+		refusal.detail = why;
+		login_refuse(store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &refusal);
+		ret = down ? oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                 "temporarily_unavailable", "the store is unavailable", corr)
+		           : oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", why, corr);
 	} else {
 		fb_log(FB_LOG_INFO, "back-channel logout [%s]: provider %s: %s revoked (%lld)",
 		    corr, prov->name, fb_revocation_kind_name(r.kind), (long long)seq);

@@ -280,6 +280,7 @@ enum fb_audit_kind {
 	FB_AUDIT_TOKEN_ISSUED = 3, /* jti and audience; never the token */
 	FB_AUDIT_REVOCATION = 4,
 	FB_AUDIT_ADMIN = 5,
+	FB_AUDIT_TOKEN_REFUSED = 6, /* a client's request at /token or /logout; rule: the error */
 };
 
 /* A stable lower-case name ("login_allowed", ...); NULL for others. */

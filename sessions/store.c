@@ -316,6 +316,8 @@ fb_audit_kind_name(enum fb_audit_kind kind)
 		return "revocation";
 	case FB_AUDIT_ADMIN:
 		return "admin";
+	case FB_AUDIT_TOKEN_REFUSED:
+		return "token_refused";
 	}
 	return NULL;
 }

@@ -173,3 +173,50 @@ NGINX
 		sleep 0.05
 	done
 }
+
+# ---- the trail of refusals: each one logged once and audited once ----
+# trail LOG CORR KIND: a refusal answered with correlation id CORR by the bridge logging to
+# LOG; KIND is the audit record it must leave (login_refused, token_refused, revocation),
+# or none for an outage (logged as such, never audited as a refusal).
+trail() {
+	[ -n "$2" ] || fail "a refusal ($3) answered without a correlation id"
+	printf '%s %s %s\n' "$1" "$2" "$3" >>"$FB_TMP/trail"
+}
+# corr_header FILE: the X-Correlation-Id of the response headers curl wrote to FILE (-D).
+corr_header() { tr -d '\r' <"$1" | sed -n 's/^[Xx]-[Cc]orrelation-[Ii]d: //p'; }
+# trail_check CONFIG: every refusal recorded by trail has exactly one warning or error line
+# naming its correlation id, and that line says "refused (reason)" (an outage: "failed
+# (reason)"); the store of CONFIG holds exactly one refusal record with that id, of its
+# kind (none for an outage). Prints how many were checked.
+trail_check() {
+	[ -s "$FB_TMP/trail" ] || fail "trail_check: no refusal was recorded"
+	: >"$FB_TMP/trail.audit"
+	after=0
+	while "$FB_BINARY" sessions audit -c "$1" --after "$after" --limit 1000 >"$FB_TMP/trail.page" ||
+		fail "trail_check: sessions audit failed"; [ -s "$FB_TMP/trail.page" ]; do
+		cat "$FB_TMP/trail.page" >>"$FB_TMP/trail.audit"
+		after=$(tail -1 "$FB_TMP/trail.page" | sed -n 's/^{"id":\([0-9]*\),.*/\1/p')
+		[ -n "$after" ] || fail "trail_check: an audit record without an id"
+	done
+	n=0
+	while read -r log corr kind; do
+		word=refused
+		[ "$kind" = none ] && word=failed
+		lines=$(grep -F "[$corr]" "$log" | grep -E '^[^ ]+ (warn|error) ' || true)
+		[ "$(printf '%s' "$lines" | grep -c '')" = 1 ] ||
+			fail "refusal $corr ($kind): not one log line but: $lines"
+		printf '%s' "$lines" | grep -Eq "\[$corr\]: (provider [^ ]+: )?$word \([^)]+\): " ||
+			fail "refusal $corr ($kind): the log line does not name it ($word (reason)): $lines"
+		records=$(grep -F "\"correlation\":\"$corr\"" "$FB_TMP/trail.audit" |
+			grep -E '"kind":"(login_refused|token_refused|revocation)"' || true)
+		if [ "$kind" = none ]; then
+			[ -z "$records" ] || fail "outage $corr audited as a refusal: $records"
+		else
+			[ "$(printf '%s' "$records" | grep -c '')" = 1 ] &&
+				printf '%s' "$records" | grep -q "\"kind\":\"$kind\"" ||
+				fail "refusal $corr: not one $kind record but: ${records:-none}"
+		fi
+		n=$((n + 1))
+	done <"$FB_TMP/trail"
+	echo "$n"
+}

@@ -223,7 +223,7 @@ page=$(login bob bob-pw "$FB_TMP/bob.jar") && fail "bob (a contractor) was let i
 corr=$(printf '%s' "$page" | sed -n 's/.*<code id="correlation">\([^<]*\)<.*/\1/p')
 [ "$(printf '%s' "$page" | head -1)" = "status 403" ] && [ -n "$corr" ] &&
 	printf '%s' "$page" | grep -q '<code id="reason">refused</code>' || fail "bob's page: $page"
-grep -q "login \[$corr\]: refused by tenants\[0\].mapping\[0\].deny\[0\]" "$FB_TMP/a.log" ||
+grep -q "login \[$corr\]: provider corp: refused (tenants\[0\].mapping\[0\].deny\[0\]" "$FB_TMP/a.log" ||
 	fail "the refusal of $corr is not logged with its rule: $(grep "$corr" "$FB_TMP/a.log")"
 audit=$("$FB_BINARY" sessions audit -c "$pair/a-oidc.yaml" --limit 1000 | grep "\"correlation\":\"$corr\"")
 case "$audit" in *'"kind":"login_refused"'*'"rule":"tenants[0].mapping[0].deny[0]"'*) ;; *) fail "audit of $corr: $audit" ;; esac
@@ -231,7 +231,7 @@ ok "bob (deny: contractors) ends on a 403 page with correlation id $corr; log an
 
 page=$(login carol carol-pw "$FB_TMP/carol.jar") && fail "carol (e-mail not verified) was let in"
 corr=$(printf '%s' "$page" | sed -n 's/.*<code id="correlation">\([^<]*\)<.*/\1/p')
-grep -q "login \[$corr\]: refused by tenants\[0\].mapping\[0\].require\[0\]" "$FB_TMP/a.log" ||
+grep -q "login \[$corr\]: provider corp: refused (tenants\[0\].mapping\[0\].require\[0\]" "$FB_TMP/a.log" ||
 	fail "carol's refusal is not logged with require[0]"
 ok "carol (email_verified false) is refused by require[0]"
 

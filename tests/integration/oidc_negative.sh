@@ -6,7 +6,10 @@
 # the error page (reason code, correlation id) and in the log (the detail);
 # the good ones (kid absent with a single key, the provider's key rotation)
 # pass; after a bad ID token the bridge never calls userinfo; state and
-# callback replay and RFC 9207 mix-ups are refused.
+# callback replay and RFC 9207 mix-ups are refused. Every refusal, at the
+# callback, /login, /token, /logout and back-channel logout, leaves exactly
+# one log line and one audit record with its correlation id; an outage one
+# log line and no refusal record (trail_check, at the end).
 . "$(dirname "$0")/lib.sh"
 
 need_node "the OpenID Connect tests"
@@ -115,6 +118,7 @@ refused() {
 	[ "$5" = "$2" ] || fail "$1: expected reason $2, got: $4 $5 $6 ($(tail -3 "$FB_TMP/a.log"))"
 	line=$(grep "login \[$6\]" "$FB_TMP/a.log" | tail -1)
 	case "$line" in *"$3"*) ;; *) fail "$1: the log line of $6 lacks '$3': $line" ;; esac
+	trail "$FB_TMP/a.log" "$6" login_refused
 	ok "$1: refused ($4 $2): ${line#*"$1: "}"
 }
 allowed() {
@@ -148,8 +152,9 @@ refused no-iss-param iss_mismatch "lacks iss"
 st=$(start discovery-issuer-mismatch "$FB_TMP/d.jar")
 [ "${st%% *}" = 502 ] && grep -q '<code id="reason">unavailable</code>' "$FB_TMP/start.html" ||
 	fail "discovery issuer mismatch: $st"
-grep -q "provider discovery-issuer-mismatch: discovery: issuer" "$FB_TMP/a.log" ||
+grep -q "provider discovery-issuer-mismatch: failed (unavailable): discovery: issuer" "$FB_TMP/a.log" ||
 	fail "the discovery mismatch is not logged: $(tail -3 "$FB_TMP/a.log")"
+trail "$FB_TMP/a.log" "$(sed -n 's/.*<code id="correlation">\([^<]*\)<.*/\1/p' "$FB_TMP/start.html")" none
 ok "discovery-issuer-mismatch: refused at /login (502 unavailable), the log names the issuer"
 
 # rp-key-rotation-op-sign-key: by now the provider signs with a key the bridge has
@@ -181,11 +186,13 @@ payloads=(
 )
 enc() { node -e 'process.stdout.write(encodeURIComponent(process.argv[1]))' -- "$1"; }
 for p in "${payloads[@]}"; do
-	st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$a/login/good?return_to=$(enc "$p")")
+	st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code} %{redirect_url}' "$a/login/good?return_to=$(enc "$p")")
 	[ "$st" = "400 " ] || fail "return_to $(printf '%q' "$p") got: $st"
+	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" login_refused
 done
-st=$(curl -s -o /dev/null -w '%{http_code}' "$a/login/good")
+st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$a/login/good")
 [ "$st" = 400 ] || fail "no return_to got: $st"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" login_refused
 st=$(curl -s -o /dev/null -w '%{http_code}' "$a/login/good?return_to=$(enc "http://127.0.0.1:9/cb?next=%2Fchat&x=@evil")")
 [ "$st" = 302 ] || fail "the listed URL with a query string got: $st"
 ok "return_to: ${#payloads[@]} open-redirect payloads and a missing one refused with 400; the listed URL with a query passes"
@@ -193,8 +200,9 @@ ok "return_to: ${#payloads[@]} open-redirect payloads and a missing one refused 
 # spelled, would hand the backend a second code of the caller's choosing.
 for p in "$app?code=attacker" "$app?x=1&code=attacker" "$app?cod%65=attacker" "$app?code%5B%5D=attacker" \
 	"$app?x=1;code=attacker" "$app?state=s" "$app?error=access_denied" "$app?%zz=1"; do
-	st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$a/login/good?return_to=$(enc "$p")")
+	st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code} %{redirect_url}' "$a/login/good?return_to=$(enc "$p")")
 	[ "$st" = "400 " ] || fail "return_to $p got: $st"
+	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" login_refused
 done
 grep -q "return_to its query carries code, state or error" "$FB_TMP/a.log" ||
 	fail "the return_to refusal does not say why: $(grep return_to "$FB_TMP/a.log" | tail -2)"
@@ -210,11 +218,13 @@ case "$out" in "303 $app?code="*) ;; *) fail "replay setup: $out" ;; esac
 out=$(callback "$cb" "$jar.copy")
 set -- $out
 [ "$2" = state_replayed ] || fail "a replayed callback (same browser cookie, same code) got: $out"
+trail "$FB_TMP/a.log" "$3" login_refused
 ok "the same callback replayed (cookie kept) is refused: state_replayed"
 
 out=$(callback "$cb" "$FB_TMP/empty.jar")
 set -- $out
 [ "$1" = 400 ] && [ "$2" = bad_state ] || fail "callback without the login cookie: $out"
+trail "$FB_TMP/a.log" "$3" login_refused
 ok "a callback from another browser (no login cookie) is refused: bad_state"
 
 st=$(start good "$jar")
@@ -223,20 +233,27 @@ bad_state=$(printf '%s' "$cb" | sed 's/state=[^&]*/state=AAAAAAAAAAAAAAAAAAAAAA/
 out=$(callback "$bad_state" "$jar")
 set -- $out
 [ "$2" = bad_state ] || fail "a wrong state: $out"
+trail "$FB_TMP/a.log" "$3" login_refused
 no_state=$(printf '%s' "$cb" | sed 's/&state=[^&]*//; s/?state=[^&]*&/?/')
 out=$(callback "$no_state" "$jar")
 set -- $out
 [ "$2" = bad_state ] || fail "no state: $out"
+trail "$FB_TMP/a.log" "$3" login_refused
 ok "a wrong state and a missing state are refused: bad_state"
 
-out=$(callback "$a/oidc/callback?error=access_denied&error_description=no&state=${cb##*state=}" "$jar")
+# The IdP's error_description, with a line break and a forged line, stays in its one line.
+forged=$(enc "no$(printf '\r\n')2026-01-01T00:00:00.000Z warn login [x]: provider good: refused (forged): x")
+out=$(callback "$a/oidc/callback?error=access_denied&error_description=$forged&state=${cb##*state=}" "$jar")
 set -- $out
 [ "$2" = idp_error ] || fail "an IdP error: $out"
-ok "error=access_denied from the provider ends on an idp_error page"
+trail "$FB_TMP/a.log" "$3" login_refused
+grep -q "refused (forged)" "$FB_TMP/a.log" && ! grep -q "^2026-01-01T00:00:00.000Z warn login \[x\]" "$FB_TMP/a.log" ||
+	fail "the IdP's error_description is not escaped in its line: $(grep -F "[$3]" "$FB_TMP/a.log")"
+ok "error=access_denied from the provider ends on an idp_error page; its error_description stays in the line"
 
 # ---- RFC 8693 token exchange: an ID token held by the backend, validated like a login's ----
-exchange() { # SUBJECT_TOKEN [TYPE] -> the JSON answer of POST /token
-	curl -s -u "messenger:$messenger_secret" \
+exchange() { # SUBJECT_TOKEN [TYPE] -> the JSON answer of POST /token (headers in $FB_TMP/h)
+	curl -s -D "$FB_TMP/h" -u "messenger:$messenger_secret" \
 		--data-urlencode grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
 		--data-urlencode "subject_token=$1" \
 		--data-urlencode "subject_token_type=${2:-urn:ietf:params:oauth:token-type:id_token}" \
@@ -260,19 +277,22 @@ for sc in bad-sig-rs256:"bad signature" expired:expired aud:"aud must be" sig-no
 	resp=$(exchange "$(curl -s "$op/$name/mint")")
 	[ "$(printf '%s' "$resp" | field error)" = invalid_grant ] || fail "exchange of $name: $resp"
 	case "$(printf '%s' "$resp" | field error_description)" in *"$want"*) ;; *) fail "exchange of $name: $resp" ;; esac
+	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" login_refused
 done
 ok "token exchange refuses bad ID tokens with their reason (bad signature, expired, aud, alg none, iss)"
 resp=$(exchange "$(curl -s "$op/old-far-exp/mint")")
 [ "$(printf '%s' "$resp" | field error)" = invalid_grant ] || fail "exchange of an ID token issued 30 days ago: $resp"
 case "$(printf '%s' "$resp" | field error_description)" in *"iat is too old"*) ;; *) fail "exchange of an old ID token: $resp" ;; esac
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" login_refused
 ok "token exchange refuses an ID token issued 30 days ago, whatever its exp (tokens.exchange_max_age)"
 resp=$(exchange "$idt" urn:ietf:params:oauth:token-type:access_token)
 [ "$(printf '%s' "$resp" | field error)" = invalid_request ] || fail "exchange of an access token: $resp"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
 ok "token exchange takes only ID tokens (subject_token_type)"
 
 # ---- private_key_jwt at /token: the backend signs an assertion with its key ----
-jwt_exchange() { # ASSERTION -> the JSON answer of a token exchange as backend-jwt
-	curl -s --data-urlencode grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+jwt_exchange() { # ASSERTION -> the JSON answer of a token exchange as backend-jwt (headers in $FB_TMP/h)
+	curl -s -D "$FB_TMP/h" --data-urlencode grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
 		--data-urlencode "subject_token=$idt" \
 		--data-urlencode subject_token_type=urn:ietf:params:oauth:token-type:id_token \
 		--data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
@@ -286,21 +306,26 @@ ok "private_key_jwt: a backend authenticated by a signed assertion gets federati
 resp=$(jwt_exchange "$as")
 [ "$(printf '%s' "$resp" | field error)" = invalid_client ] &&
 	printf '%s' "$resp" | grep -q replayed || fail "an assertion used twice: $resp"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
 ok "the same assertion twice: invalid_client (replayed)"
 for bad in "$a/other" "$a"; do
 	resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$bad")")
 	[ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "assertion for aud $bad: $resp"
+	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
 done
 grep -q "client_assertion: aud must be exactly $a/token" "$FB_TMP/a.log" || fail "the aud refusal is not logged"
 resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$a/token" -120)")
 [ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an expired assertion: $resp"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
 resp=$(jwt_exchange "$(assertion sign "$keys" messenger "$a/token")")
 [ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an assertion for a secret client: $resp"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
 ok "assertions for another audience, expired, or for a client_secret client: invalid_client"
 for life in "86400 0" "3600 none" "301 0"; do
 	set -- $life
 	resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$a/token" "$1" "$2")")
 	[ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an assertion living $1 s (iat $2): $resp"
+	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
 done
 grep -q "client_assertion: its lifetime (exp - iat) is over 300 s" "$FB_TMP/a.log" &&
 	grep -q "client_assertion: its lifetime (exp - now) is over 300 s" "$FB_TMP/a.log" ||
@@ -316,21 +341,52 @@ resp=$(curl -s -u "messenger:$messenger_secret" --data-urlencode grant_type=auth
 	--data-urlencode "code=$code" --data-urlencode "redirect_uri=$app" "$a/token")
 refresh=$(printf '%s' "$resp" | field refresh_token)
 [ -n "$refresh" ] || fail "login for the logout test: $resp"
-logout() { # REFRESH [POST_LOGOUT_REDIRECT_URI]
-	curl -s -u "messenger:$messenger_secret" --data-urlencode "refresh_token=$1" \
+logout() { # REFRESH [POST_LOGOUT_REDIRECT_URI] (headers in $FB_TMP/h)
+	curl -s -D "$FB_TMP/h" -u "messenger:$messenger_secret" --data-urlencode "refresh_token=$1" \
 		${2:+--data-urlencode "post_logout_redirect_uri=$2"} "$a/logout"
 }
 resp=$(logout "$refresh" "https://evil.example/")
 [ "$(printf '%s' "$resp" | field error)" = invalid_request ] || fail "logout to an unlisted URL: $resp"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
 resp=$(logout "$refresh" "$app")
 url=$(printf '%s' "$resp" | field end_session_url)
 [ "$url" = "$op/good/logout?client_id=fedbridge&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb" ] ||
 	fail "POST /logout: $resp"
-resp=$(curl -s -u "messenger:$messenger_secret" --data-urlencode grant_type=refresh_token \
+resp=$(curl -s -D "$FB_TMP/h" -u "messenger:$messenger_secret" --data-urlencode grant_type=refresh_token \
 	--data-urlencode "refresh_token=$refresh" "$a/token")
 [ "$(printf '%s' "$resp" | field error)" = invalid_grant ] || fail "refresh after logout: $resp"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
 resp=$(logout "$refresh")
 case "$resp" in *'"session_ended":true'*) ;; *) fail "a second logout: $resp" ;; esac
 ok "POST /logout ends the session (refresh refused after), answers the IdP's end-session URL; again is fine"
+
+# ---- /token and back-channel logout refusals the flows above do not reach ----
+# token ARGS...: POST /token with curl ARGS; prints the error, headers in $FB_TMP/h.
+token() { curl -s -D "$FB_TMP/h" "$@" "$a/token" | field error; }
+[ "$(token -u "messenger:wrong-$messenger_secret" -d grant_type=refresh_token -d refresh_token=x)" = invalid_client ] ||
+	fail "a wrong client secret"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+[ "$(token --data-urlencode "client_id=$(printf 'evil\r\nclient')" -d client_secret=x -d grant_type=refresh_token)" = invalid_client ] ||
+	fail "an unknown client"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+[ "$(token -u "messenger:$messenger_secret" -d grant_type=authorization_code -d code=forged -d "redirect_uri=$app")" = invalid_grant ] ||
+	fail "a forged code"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+[ "$(token -u "messenger:$messenger_secret" -d grant_type=authorization_code -d "code=${code}" -d "redirect_uri=$app")" = invalid_grant ] ||
+	fail "a code used twice"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+[ "$(token -u "messenger:$messenger_secret" -d grant_type=password)" = unsupported_grant_type ] ||
+	fail "an unsupported grant"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+[ "$(token -u "messenger:$messenger_secret" -H 'Content-Type: application/json' -d '{}')" = invalid_request ] ||
+	fail "a JSON body"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+resp=$(curl -s -D "$FB_TMP/h" --data-urlencode "logout_token=$(curl -s "$op/good/mint")" "$a/oidc/backchannel-logout")
+[ "$(printf '%s' "$resp" | field error)" = invalid_request ] || fail "an ID token as a logout token: $resp"
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" revocation
+ok "/token: a wrong secret, an unknown client, a forged or used code, an unsupported grant, a JSON body; an ID token as a logout token: refused"
+
+n=$(trail_check "$pair/negative.yaml")
+ok "each of $n refusals (callback, /login, return_to, token exchange, client assertions, grants, logout, back-channel logout) left one log line and one audit record; the outage none"
 
 echo "oidc_negative: $passed passed, 0 failed"

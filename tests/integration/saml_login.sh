@@ -191,7 +191,7 @@ ok "the session keeps the IdP's SessionIndex (for single logout)"
 # 5. bob (a contractor) is refused by the deny rule.
 page=$(login bob bob-pw "$FB_TMP/bob.jar") && fail "bob was let in: $page"
 corr=$(printf '%s' "$page" | sed -n 's/.*<code id="correlation">\([^<]*\)<.*/\1/p')
-grep -q "login \[$corr\]: refused by tenants\[0\].mapping\[0\].deny\[0\]" "$FB_TMP/a.log" ||
+grep -q "login \[$corr\]: provider corp: refused (tenants\[0\].mapping\[0\].deny\[0\]" "$FB_TMP/a.log" ||
 	fail "bob's refusal is not logged with deny[0]: $page"
 ok "bob (groups: contractors) ends on a 403 page; the log names deny[0]"
 

@@ -4,6 +4,8 @@
 # the log), never a crash. Responses are built and signed with test keys by
 # fixtures/saml/forge.py (python3-lxml, python3-xmlsec); the bridge's
 # AuthnRequests are real (Lasso, RSA-SHA256), and every response answers one.
+# Every refusal, at the ACS and at single logout, leaves exactly one log line
+# and one audit record with its correlation id (trail_check, at the end).
 . "$(dirname "$0")/lib.sh"
 # A leak inside Lasso's single logout cannot be told apart from other glib allocations.
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$FB_SOURCE_DIR/tests/lsan-saml.supp"
@@ -128,6 +130,7 @@ refused() {
 	[ "$2" = "$reason" ] || fail "$c: expected $reason, got: $out ($(tail -2 "$FB_TMP/a2.log"))"
 	line=$(grep "login \[$3\]" "$FB_TMP/a2.log" | tail -1)
 	case "$line" in *"$detail"*) ;; *) fail "$c: the log line lacks '$detail': $line" ;; esac
+	trail "$FB_TMP/a2.log" "$3" login_refused
 	ok "$c: $reason: ${line#*refused }"
 }
 refused unsigned signature "the Assertion is not signed"
@@ -143,6 +146,7 @@ for n in 1 2 3 4 5 6 7 8; do
 	out=$(post "$FB_TMP/j-xsw$n" "$(forge "xsw$n")")
 	set -- $out
 	case "$2" in bad_response | signature) ;; *) fail "xsw$n: $out" ;; esac
+	trail "$FB_TMP/a2.log" "$3" login_refused
 done
 ok "XML signature wrapping XSW1-8: all refused (bad_response or signature)"
 refused duplicate-id bad_response "appears twice"
@@ -180,6 +184,7 @@ set -- $out
 	fail "an empty NameID is not logged once, naming the NameID: $(grep "login \[$3\]" "$FB_TMP/a2.log")"
 [ "$("$FB_BINARY" sessions audit -c "$pair/saml.yaml" --limit 1000 | grep -c "\"correlation\":\"$3\".*login_refused\|login_refused.*\"correlation\":\"$3\"")" = 1 ] ||
 	fail "an empty NameID has no single audit record: $("$FB_BINARY" sessions audit -c "$pair/saml.yaml" --limit 1000 | grep "$3")"
+trail "$FB_TMP/a2.log" "$3" login_refused
 ok "an empty NameID is refused (bad_response), logged once and audited once"
 login "$FB_TMP/jdel"
 out=$(post "$FB_TMP/jdel" "$(forge good --nameid "$(printf 'del\177user')")")
@@ -190,6 +195,7 @@ set -- $out
 	fail "a NameID holding a control character is not logged once: $(grep "login \[$3\]" "$FB_TMP/a2.log")"
 [ "$("$FB_BINARY" sessions audit -c "$pair/saml.yaml" --limit 1000 | grep -c "\"correlation\":\"$3\".*login_refused\|login_refused.*\"correlation\":\"$3\"")" = 1 ] ||
 	fail "a NameID holding a control character has no single audit record: $("$FB_BINARY" sessions audit -c "$pair/saml.yaml" --limit 1000 | grep "$3")"
+trail "$FB_TMP/a2.log" "$3" login_refused
 ok "a NameID holding a control character is refused (bad_response), logged once and audited once"
 
 # Comment injection: the value is the whole text, so the login maps the full NameID.
@@ -217,6 +223,7 @@ login "$FB_TMP/jr2"
 out=$(post "$FB_TMP/jr2" "$(forge good --assertion-id "$aid")")
 set -- $out
 [ "$2" = replayed ] || fail "a replayed assertion: $out"
+trail "$FB_TMP/a2.log" "$3" login_refused
 kill "$(pgrep -f "serve -c $pair/saml.yaml --listen 127.0.0.1:$pa")"
 sleep 0.2
 "$FB_BINARY" serve -c "$pair/saml.yaml" --listen "127.0.0.1:$pa" 2>"$FB_TMP/a3.log" &
@@ -226,12 +233,14 @@ login "$FB_TMP/jr3"
 out=$(post "$FB_TMP/jr3" "$(forge good --assertion-id "$aid")")
 set -- $out
 [ "$2" = replayed ] || fail "a replayed assertion after a restart: $out"
+trail "$FB_TMP/a3.log" "$3" login_refused
 ok "a replayed assertion is refused (replayed), also after a restart"
 
 # Unsolicited (no login cookie) is refused while IdP-initiated login is off.
 out=$(post "$FB_TMP/none.jar" "$good")
 set -- $out
 [ "$2" = unsolicited ] || fail "an unsolicited response: $out"
+trail "$FB_TMP/a3.log" "$3" login_refused
 ok "an unsolicited response is refused (IdP-initiated login is off by default)"
 
 # IdP-initiated login, where the provider allows it: no request, RelayState names where to go.
@@ -243,9 +252,10 @@ printf '%s' "$unsolicited" >"$FB_TMP/u.b64"
 st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --data-urlencode "SAMLResponse@$FB_TMP/u.b64" \
 	--data-urlencode "RelayState=$app?from=idp" "$u_acs")
 case "$st" in "303 $app?from=idp&code="*) ;; *) fail "an IdP-initiated login where it is allowed: $st $(tail -2 "$FB_TMP/a3.log")" ;; esac
-st=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --data-urlencode "SAMLResponse@$FB_TMP/u.b64" \
+st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code} %{redirect_url}' --data-urlencode "SAMLResponse@$FB_TMP/u.b64" \
 	--data-urlencode "RelayState=$app?from=idp" "$u_acs")
 [ "${st%% *}" = 403 ] || fail "the same unsolicited response again: $st"
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" login_refused
 ok "IdP-initiated login where allow_idp_initiated is set: accepted once (303 to the allowed RelayState), replay refused"
 
 # ---- single logout initiated by the IdP (HTTP-Redirect, signed) ----
@@ -256,15 +266,19 @@ sid=$("$FB_BINARY" sessions list -c "$pair/saml.yaml" --limit 1000 2>/dev/null |
 [ -n "$sid" ] || fail "no session for slo-user"
 slo="$a/saml/slo/corp"
 logout_q() { "$py" "$FB_SOURCE_DIR/tests/integration/fixtures/saml/logout.py" --idp "$idp" --slo "$slo" "$@"; }
-st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --unsigned)")
+st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --unsigned)")
 [ "$st" = 400 ] || fail "an unsigned LogoutRequest got $st"
-st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/other.key" --nameid slo-user --session-index _slo-session-1)")
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/other.key" --nameid slo-user --session-index _slo-session-1)")
 [ "$st" = 400 ] || fail "a LogoutRequest signed by another key got $st"
-st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --issued -3110400 --no-expiry)")
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --issued -3110400 --no-expiry)")
 [ "$st" = 400 ] || fail "a LogoutRequest signed 36 days ago (no NotOnOrAfter) got $st"
-st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --issued 3600)")
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --issued 3600)")
 [ "$st" = 400 ] || fail "a LogoutRequest issued an hour from now got $st"
-grep -q "saml logout \[.*refused: saml logout: IssueInstant" "$FB_TMP/a3.log" ||
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+grep -q "saml logout \[.*refused (saml_logout): saml logout: IssueInstant" "$FB_TMP/a3.log" ||
 	fail "the stale LogoutRequest's refusal does not name IssueInstant: $(grep "saml logout" "$FB_TMP/a3.log" | tail -2)"
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *no" || fail "the session was revoked by a bad request: sid=$sid $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" 2>&1)"
 ok "LogoutRequests unsigned, signed by a key not in the metadata, issued 36 days ago or an hour ahead are refused (400); the session stays"
@@ -275,11 +289,12 @@ case "$st" in "302 $idp/slo?SAMLResponse="*) ;; *) fail "a good LogoutRequest go
 ok "an IdP-initiated LogoutRequest (signed, HTTP-Redirect) revokes the IdP session and answers with a LogoutResponse"
 # The same signed LogoutRequest again: its ID is consumed once, on every node and after a restart.
 lq=$(logout_q --key "$keys/idp.key" --nameid slo-replay --session-index _slo-replay-1)
-st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$lq")
+st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$lq")
 [ "$st" = 302 ] || fail "a LogoutRequest, first time: $st"
-st=$(curl -s -o /dev/null -w '%{http_code}' "$slo?$lq")
+st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$lq")
 [ "$st" = 400 ] || fail "the same LogoutRequest again got $st"
-grep -q "saml logout \[.*refused: .*used before" "$FB_TMP/a3.log" ||
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+grep -q "saml logout \[.*refused (saml_logout): .*used before" "$FB_TMP/a3.log" ||
 	fail "the replayed LogoutRequest's refusal is not logged: $(grep "saml logout" "$FB_TMP/a3.log" | tail -2)"
 ok "a LogoutRequest replayed (HTTP-Redirect) is refused: its ID is consumed once"
 noslo="$a/saml/slo/corp-noslo"
@@ -296,22 +311,33 @@ case "$out" in "303 "*) ;; *) fail "soap setup: $out" ;; esac
 ssid=$("$FB_BINARY" sessions list -c "$pair/saml.yaml" --limit 1000 2>/dev/null | awk '$5 == "soap-user" { print $1 }')
 soap() { # ARGS... -> "STATUS" of POST /saml/slo/corp, body in $FB_TMP/soap.out
 	logout_q --nameid soap-user --session-index _soap-session-1 --soap "$@" >"$FB_TMP/soap.xml"
-	curl -s -o "$FB_TMP/soap.out" -w '%{http_code}' -H 'Content-Type: text/xml' \
+	curl -s -D "$FB_TMP/h" -o "$FB_TMP/soap.out" -w '%{http_code}' -H 'Content-Type: text/xml' \
 		--data-binary "@$FB_TMP/soap.xml" "$slo"
 }
 [ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --unsigned)" = 400 ] || fail "an unsigned SOAP LogoutRequest was taken"
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
 [ "$(soap --key "$keys/other.key" --cert "$keys/other.pem")" = 400 ] || fail "a SOAP LogoutRequest signed by another key was taken"
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
 [ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --issued -3110400 --no-expiry)" = 400 ] ||
 	fail "a SOAP LogoutRequest signed 36 days ago was taken"
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$ssid" | grep -q "^revoked *no" || fail "a bad SOAP request revoked the session"
 st=$(soap --key "$keys/idp.key" --cert "$keys/idp.pem")
 [ "$st" = 200 ] && grep -q "LogoutResponse" "$FB_TMP/soap.out" && grep -q "status:Success" "$FB_TMP/soap.out" ||
 	fail "a good SOAP LogoutRequest: $st $(head -c 600 "$FB_TMP/soap.out") $(grep SOAP "$FB_TMP/a3.log" | tail -2)"
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$ssid" | grep -q "^revoked *idp_session" || fail "the SOAP logout did not revoke the session"
 ok "SOAP single logout: unsigned, foreign-key or 36-day-old requests refused (400); a signed one revokes the IdP session and answers a LogoutResponse"
-st=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: text/xml' --data-binary "@$FB_TMP/soap.xml" "$slo")
+st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' -H 'Content-Type: text/xml' --data-binary "@$FB_TMP/soap.xml" "$slo")
 [ "$st" = 400 ] || fail "the same SOAP LogoutRequest again got $st"
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
 ok "a SOAP LogoutRequest replayed is refused (400): its ID is consumed once"
+
+# A POST without a SAMLResponse is refused like a bad one: logged and audited.
+st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' --data-urlencode "RelayState=x" "$acs")
+[ "$st" = 400 ] || fail "a POST without a SAMLResponse got $st"
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" login_refused
+n=$(trail_check "$pair/saml.yaml")
+ok "each of $n refusals (ACS: every forged response, replays, unsolicited, no SAMLResponse; single logout on both bindings) left one log line and one audit record"
 
 # ---- the IdP's metadata: validUntil, and a signature when idp_metadata_cert is set ----
 (
