@@ -479,8 +479,9 @@ trust_import(const struct import_opts *o)
 	}
 	/* What the export asks us to fetch lies under the domain it claims; loopback http only
 	 * for an installation that itself runs on loopback http (tests, demos). */
-	if (fb_trust_export_check_urls(&ex, NULL, ex.domain, fb_conf_on_loopback(conf), &err) !=
-	    FB_OK) {
+	if (fb_trust_export_check_domain(&ex, fb_conf_on_loopback(conf), &err) != FB_OK ||
+	    fb_trust_export_check_urls(&ex, NULL, ex.domain, fb_conf_on_loopback(conf), &err) !=
+	        FB_OK) {
 		char domain[FB_EXCERPT_MAX];
 		fb_excerpt(ex.domain, strlen(ex.domain), domain, sizeof(domain));
 		refuse("import: %s: %s (its domain is %s)", o->file, err.msg, domain);
@@ -537,10 +538,16 @@ trust_import(const struct import_opts *o)
 		    ex.installation, ex.installation, conf->installation.name);
 		goto out;
 	}
+	/* Copied into the trusts folder where a certificate belongs: never with its key. */
+	if (o->client_cert != NULL && fb_cert_file_keyless(o->client_cert, &err) != FB_OK) {
+		refuse("import: --client-cert: %s", err.msg);
+		goto out;
+	}
 	if ((u = fb_undo_new()) == NULL) {
 		refuse("out of memory");
 		goto out;
 	}
+	/* ex.ca_pem is the export's certificates re-encoded, not its bytes. */
 	if (fb_undo_write(u, ca_path, ex.ca_pem, strlen(ex.ca_pem), 0644, &err) != FB_OK ||
 	    (o->client_cert != NULL &&
 	        (copy_into(u, o->client_cert, cert_path, 0644, &err) != FB_OK ||

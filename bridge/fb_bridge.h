@@ -297,7 +297,7 @@ void fb_trust_findings(const struct fb_conf *conf, int64_t now, struct fb_conf_d
 /* What one installation hands another to be trusted (fedbridge trust export / import). */
 struct fb_trust_export {
 	char *installation, *domain, *issuer, *jwks_uri, *relay;
-	char *ca_pem; /* the installation's federation CA */
+	char *ca_pem; /* the installation's federation CA: its certificates, re-encoded */
 	char *jwks; /* its public keys when exported (compact JSON) */
 	char **tenants;
 	size_t n_tenants;
@@ -316,6 +316,16 @@ void fb_trust_export_free(struct fb_trust_export *e);
  */
 fb_rc fb_trust_export_check_urls(const struct fb_trust_export *ex, const char *host,
     const char *domain, bool loopback_http, struct fb_err *err);
+/*
+ * The export's domain can stand for one party (fb_domain_registrable: two labels or more,
+ * no public suffix); localhost and *.localhost too with loopback_names (fb_conf_on_loopback).
+ * Without it, an export claiming com would let any host under com pass the URL checks.
+ */
+fb_rc fb_trust_export_check_domain(
+    const struct fb_trust_export *ex, bool loopback_names, struct fb_err *err);
+/* FB_OK unless the PEM file path (a certificate's place: a trust's ca, client_cert) holds a
+ * private key; the error names the file. */
+fb_rc fb_cert_file_keyless(const char *path, struct fb_err *err);
 /*
  * The certificates in the PEM file path, re-encoded (a malloc'd string in *out): never
  * anything else the file holds. A private key in the file is an error naming it.

@@ -126,6 +126,39 @@ ca_publishable(const struct fb_conf *conf, struct fb_err *err)
 	return rc;
 }
 
+/* A trust's ca or client_cert (path at field) is a certificate's place: never a key. */
+static fb_rc
+trust_cert_keyless(const struct fb_conf *conf, const struct fb_conf_tenant *t,
+    const struct fb_conf_trust *tr, const char *const *field, const char *what, struct fb_err *err)
+{
+	struct fb_conf_pos pos;
+	fb_rc rc;
+
+	if (*field == NULL || (rc = fb_cert_file_keyless(*field, err)) == FB_OK)
+		return FB_OK;
+	pos = fb_conf_pos_of(conf, field);
+	fb_err_prefix(err, "%s%s%u:%u: %s of tenant %s's trust with %s", pos.file ? pos.file : "",
+	    pos.file ? ":" : "", pos.line, pos.col, what, t->id, tr->remote);
+	return rc;
+}
+
+static fb_rc
+trusts_keyless(const struct fb_conf *conf, struct fb_err *err)
+{
+	fb_rc rc = FB_OK;
+
+	for (size_t i = 0; i < conf->n_tenants && rc == FB_OK; i++) {
+		const struct fb_conf_tenant *t = &conf->tenants[i];
+		for (size_t k = 0; k < t->n_trusts && rc == FB_OK; k++) {
+			const struct fb_conf_trust *tr = &t->trusts[k];
+			if ((rc = trust_cert_keyless(conf, t, tr, &tr->ca, "ca", err)) == FB_OK)
+				rc = trust_cert_keyless(
+				    conf, t, tr, &tr->client_cert, "client_cert", err);
+		}
+	}
+	return rc;
+}
+
 fb_rc
 fb_federation_load(const struct fb_conf *conf, struct fb_federation **out, struct fb_err *err)
 {
@@ -164,7 +197,7 @@ fb_federation_load(const struct fb_conf *conf, struct fb_federation **out, struc
 		}
 	}
 publish:
-	if ((rc = ca_publishable(conf, err)) != FB_OK)
+	if ((rc = ca_publishable(conf, err)) != FB_OK || (rc = trusts_keyless(conf, err)) != FB_OK)
 		goto done;
 	if ((rc = fb_keys_jwks(f->keys, f->exps, f->n_keys, &f->jwks, err)) != FB_OK)
 		goto done;
@@ -448,8 +481,17 @@ discover_fetch(const struct key_source *src, const char *resolver, bool dev, str
 		    "%s names issuer %.300s, not an https URL on %s or a host under it: refusing "
 		    "its keys",
 		    url, ex.issuer, tr->discover);
+	/* The relay is where our relay sends users' tokens: on the domain too, like the issuer. */
+	if (rc == FB_OK && !fb_hostport_under_domain(ex.relay, tr->discover)) {
+		char relay[FB_EXCERPT_MAX];
+		fb_excerpt(ex.relay, strlen(ex.relay), relay, sizeof(relay));
+		rc = FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s names relay %s, not host:port on %s or a host under it: refusing its keys",
+		    url, relay, tr->discover);
+	}
 	if (rc == FB_OK &&
-	    (rc = fb_trust_export_check_urls(&ex, host, tr->discover, dev, err)) != FB_OK)
+	    ((rc = fb_trust_export_check_domain(&ex, dev, err)) != FB_OK ||
+	        (rc = fb_trust_export_check_urls(&ex, host, tr->discover, dev, err)) != FB_OK))
 		fb_err_prefix(err, "%s", url);
 	rule.host = host;
 	rule.domain = tr->discover;

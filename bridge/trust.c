@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,9 @@
 #define PEM_FILE_MAX 262144
 #define EXPORT_MAX 1048576
 #define SOON_DAYS 30
+#define PEM_BEGIN "-----BEGIN "
+#define PEM_CERT_LABEL "CERTIFICATE"
+#define PEM_KEY_LABEL "PRIVATE KEY" /* in every private key block's label */
 
 /* ---- certificates ---- */
 
@@ -136,7 +140,7 @@ pem_holds_private_key(const char *pem, size_t len)
 	bool found = false;
 
 	while (bio != NULL && !found && PEM_read_bio(bio, &label, &header, &data, &n) == 1) {
-		found = strstr(label, "PRIVATE KEY") != NULL;
+		found = strstr(label, PEM_KEY_LABEL) != NULL;
 		OPENSSL_free(label);
 		OPENSSL_free(header);
 		if (data != NULL)
@@ -148,6 +152,27 @@ pem_holds_private_key(const char *pem, size_t len)
 	BIO_free(bio);
 	ERR_clear_error();
 	return found;
+}
+
+fb_rc
+fb_cert_file_keyless(const char *path, struct fb_err *err)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	bool key;
+	fb_rc rc;
+
+	if ((rc = fb_file_read(path, PEM_FILE_MAX, &pem, &len, err)) != FB_OK)
+		return rc;
+	key = pem_holds_private_key(pem, len);
+	fb_cleanse(pem, len);
+	free(pem);
+	if (key)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s holds a private key where only certificates belong: keep the key in a "
+		    "file of its own (client_key)",
+		    path);
+	return FB_OK;
 }
 
 fb_rc
@@ -385,6 +410,107 @@ doc_string(json_t *doc, const char *key, const char *name, struct fb_err *err)
 	return json_string_value(v);
 }
 
+static bool
+all_space(const char *s, size_t from, size_t to)
+{
+	while (from < to && isspace((unsigned char)s[from]))
+		from++;
+	return from == to;
+}
+
+/* One PEM block of an export's "ca": a certificate, written anew into mem. */
+static fb_rc
+export_ca_block(const char *label, const char *header, const unsigned char *data, long n,
+    const char *name, BIO *mem, struct fb_err *err)
+{
+	const unsigned char *p = data;
+	char shown[FB_EXCERPT_MAX];
+	X509 *x = NULL;
+	fb_rc rc = FB_OK;
+
+	fb_excerpt(label, strlen(label), shown, sizeof(shown));
+	if (strstr(label, PEM_KEY_LABEL) != NULL)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: \"ca\" holds a private key (PEM block %s) where only certificates "
+		    "belong: refusing the export",
+		    name, shown);
+	if (strcmp(label, PEM_CERT_LABEL) != 0)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: \"ca\" holds a PEM block %s: only certificates belong there", name, shown);
+	if (header[0] != '\0')
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: \"ca\" holds a certificate with PEM headers: only plain certificates "
+		    "belong there",
+		    name);
+	if ((x = d2i_X509(NULL, &p, n)) == NULL || p != data + n)
+		rc = FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: \"ca\" holds a CERTIFICATE block that is not one X.509 certificate", name);
+	else if (PEM_write_bio_X509(mem, x) != 1)
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	X509_free(x);
+	return rc;
+}
+
+/*
+ * An export's "ca" is PEM certificates and the whitespace between them, nothing
+ * else: no key, no other block, no text. *out gets the certificates re-encoded
+ * (malloc'd), so what is written or compared is what was checked. The PEM reader
+ * is OpenSSL's; how much of the buffer each read took tells what lay before a block.
+ */
+static fb_rc
+export_ca_certs(const char *pem, const char *name, char **out, struct fb_err *err)
+{
+	size_t len = strlen(pem), at = 0, start;
+	BIO *in = BIO_new_mem_buf(pem, (int)len), *mem = BIO_new(BIO_s_mem());
+	char *label = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	BUF_MEM *bm = NULL;
+	long n = 0;
+	size_t blocks = 0;
+	fb_rc rc = FB_OK;
+
+	*out = NULL;
+	if (in == NULL || mem == NULL)
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	while (rc == FB_OK && PEM_read_bio(in, &label, &header, &data, &n) == 1) {
+		start = at;
+		at = len - (size_t)BIO_ctrl_pending(in);
+		while (start < at && isspace((unsigned char)pem[start]))
+			start++;
+		if (strncmp(pem + start, PEM_BEGIN, strlen(PEM_BEGIN)) != 0)
+			rc = FB_ERR_SET(err, FB_ERR_INVALID,
+			    "%s: \"ca\" holds text outside its PEM blocks: only certificates "
+			    "belong there",
+			    name);
+		else
+			rc = export_ca_block(label, header, data, n, name, mem, err);
+		OPENSSL_free(label);
+		OPENSSL_free(header);
+		if (data != NULL)
+			OPENSSL_cleanse(data, (size_t)n);
+		OPENSSL_free(data);
+		label = header = NULL;
+		data = NULL;
+		blocks++;
+	}
+	ERR_clear_error();
+	/* What the reader left: nothing but whitespace (not an unfinished or broken block). */
+	if (rc == FB_OK && !all_space(pem, at, len))
+		rc = FB_ERR_SET(err, FB_ERR_INVALID,
+		    "%s: \"ca\" holds something other than PEM certificates after block %zu", name,
+		    blocks);
+	if (rc == FB_OK && blocks == 0)
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "%s: \"ca\" holds no PEM certificate", name);
+	if (rc == FB_OK) {
+		BIO_get_mem_ptr(mem, &bm);
+		if (bm == NULL || (*out = fb_strndup(bm->data, bm->length)) == NULL)
+			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	BIO_free(in);
+	BIO_free(mem);
+	return rc;
+}
+
 static fb_rc
 export_check_ca(const char *pem, const char *name, struct fb_err *err)
 {
@@ -413,6 +539,7 @@ fb_trust_export_parse(
 	json_error_t jerr;
 	json_t *doc, *v, *tenants;
 	const char *key;
+	char *ca_certs = NULL; /* the "ca" re-encoded; moves into out->ca_pem */
 	fb_rc rc = FB_OK;
 
 	memset(out, 0, sizeof(*out));
@@ -478,7 +605,8 @@ fb_trust_export_parse(
 			goto out;
 		}
 	}
-	if ((rc = export_check_ca(ca, name, err)) != FB_OK)
+	if ((rc = export_ca_certs(ca, name, &ca_certs, err)) != FB_OK ||
+	    (rc = export_check_ca(ca_certs, name, err)) != FB_OK)
 		goto out;
 	v = json_object_get(doc, "jwks");
 	if (!json_is_object(v)) {
@@ -502,7 +630,8 @@ fb_trust_export_parse(
 	out->issuer = strdup(issuer);
 	out->jwks_uri = strdup(jwks_uri);
 	out->relay = strdup(relay);
-	out->ca_pem = strdup(ca);
+	out->ca_pem = ca_certs;
+	ca_certs = NULL;
 	out->n_tenants = json_array_size(tenants);
 	out->tenants = calloc(out->n_tenants, sizeof(char *));
 	for (size_t i = 0; out->tenants != NULL && i < out->n_tenants; i++)
@@ -513,6 +642,7 @@ fb_trust_export_parse(
 	    !out->relay || !out->ca_pem || !out->tenants)
 		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 out:
+	free(ca_certs);
 	fb_verify_keyset_unref(ks);
 	json_decref(doc);
 	if (rc != FB_OK)
@@ -536,6 +666,17 @@ fb_trust_export_check_urls(const struct fb_trust_export *ex, const char *host, c
 	}
 	if ((rc = fb_url_check(ex->jwks_uri, &rule, err)) != FB_OK)
 		fb_err_prefix(err, "\"jwks_uri\"");
+	return rc;
+}
+
+fb_rc
+fb_trust_export_check_domain(
+    const struct fb_trust_export *ex, bool loopback_names, struct fb_err *err)
+{
+	fb_rc rc = fb_domain_registrable(ex->domain, loopback_names, err);
+
+	if (rc != FB_OK)
+		fb_err_prefix(err, "\"domain\"");
 	return rc;
 }
 

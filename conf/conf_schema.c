@@ -285,8 +285,8 @@ check_ident(
 	return NULL;
 }
 
-static bool
-domain_valid(const char *s)
+bool
+fb_conf_domain_valid(const char *s)
 {
 	size_t len = strlen(s), label = 0;
 
@@ -314,7 +314,7 @@ static const char *
 check_domain(
     struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
 {
-	if (domain_valid(n->value))
+	if (fb_conf_domain_valid(n->value))
 		return n->value;
 	conf_diag(c, n->pos, path, "expected a DNS domain such as a.example, got %s", got(c, f, n));
 	return NULL;
@@ -346,7 +346,7 @@ hostport_valid(const char *s)
 			return false;
 		memcpy(host, s, (size_t)(colon - s));
 		host[colon - s] = '\0';
-		if (!domain_valid(host))
+		if (!fb_conf_domain_valid(host))
 			return false;
 	}
 	if (!isdigit((unsigned char)colon[1]))

@@ -244,6 +244,19 @@ struct sockaddr;
  * 192.168/16, fc00::/7), unspecified addresses and non-internet families. */
 bool fb_addr_is_public(const struct sockaddr *sa);
 
+/*
+ * A domain that can stand for one party: a DNS name of at least two labels that
+ * is not a public suffix (the public suffix list, through libpsl): an export
+ * claiming com or co.uk would let any host under it pass the domain checks.
+ * With loopback_names, localhost and names under .localhost pass too (an
+ * installation that itself runs on loopback: tests, the demo). FB_ERR_INVALID
+ * names the domain (escaped, bounded) and the reason.
+ */
+fb_rc fb_domain_registrable(const char *domain, bool loopback_names, struct fb_err *err);
+/* hostport ("host:port", port 1..65535) names domain or a name under it (DNS names compare
+ * without case); never an address. */
+bool fb_hostport_under_domain(const char *hostport, const char *domain);
+
 /* What a guarded transfer was allowed, and whether its connection was refused. */
 struct fb_url_guard {
 	bool http; /* plain http: the resolved address must be loopback */
@@ -289,5 +302,7 @@ bool fb_conf_duration_parse(const char *s, int64_t *seconds);
 bool fb_conf_tenant_id_valid(const char *s);
 /* True for an installation name: 1 to 64 letters, digits, '_', '.', '-', starting alphanumeric. */
 bool fb_conf_install_name_valid(const char *s);
+/* A DNS name: dot-separated labels of letters, digits and inner '-', at most 253 bytes. */
+bool fb_conf_domain_valid(const char *s);
 
 #endif

@@ -11,8 +11,12 @@
 #include "fb_conf.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <libpsl.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -34,6 +38,11 @@
 #define IPV6_LINK_LOCAL_BYTE1 0x80
 #define IPV6_LINK_LOCAL_MASK1 0xc0
 #define HOST_MAX 256
+#define DOMAIN_MAX 254 /* 253 bytes and the NUL */
+#define REGISTRABLE_LABELS_MIN 2
+#define PORT_MAX 65535
+#define LOOPBACK_NAME "localhost"
+#define LOOPBACK_SUFFIX ".localhost" /* RFC 6761: names under it are loopback */
 
 static bool
 ipv4_public(uint32_t a)
@@ -127,8 +136,12 @@ fb_url_host_is_loopback(const char *host)
 static bool
 host_under(const char *host, const char *domain)
 {
+	struct sockaddr_storage ss;
 	size_t hl = strlen(host), dl = strlen(domain);
 
+	/* 10.0.0.1 is not "under" 0.1: only names are. */
+	if (host_literal(host, &ss))
+		return false;
 	if (hl > 0 && host[hl - 1] == '.')
 		hl--;
 	if (dl > 0 && domain[dl - 1] == '.')
@@ -203,6 +216,72 @@ fb_url_check(const char *url, const struct fb_url_rule *rule, struct fb_err *err
 	char shown[FB_EXCERPT_MAX];
 	fb_excerpt(url, strlen(url), shown, sizeof(shown));
 	return FB_ERR_SET(err, FB_ERR_INVALID, "refusing to fetch %s: %s", shown, problem);
+}
+
+bool
+fb_hostport_under_domain(const char *hostport, const char *domain)
+{
+	const char *colon = strrchr(hostport, ':');
+	char host[HOST_MAX], *end = NULL;
+	long port;
+
+	/* A bracketed IPv6 address is no name under a domain. */
+	if (colon == NULL || colon == hostport || hostport[0] == '[' ||
+	    (size_t)(colon - hostport) >= sizeof(host) || !isdigit((unsigned char)colon[1]))
+		return false;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || port < 1 || port > PORT_MAX)
+		return false;
+	memcpy(host, hostport, (size_t)(colon - hostport));
+	host[colon - hostport] = '\0';
+	return fb_conf_domain_valid(host) && host_under(host, domain);
+}
+
+static bool
+loopback_name(const char *name)
+{
+	size_t n = strlen(name), sl = strlen(LOOPBACK_SUFFIX);
+
+	return strcasecmp(name, LOOPBACK_NAME) == 0 ||
+	    (n > sl && strcasecmp(name + n - sl, LOOPBACK_SUFFIX) == 0);
+}
+
+fb_rc
+fb_domain_registrable(const char *domain, bool loopback_names, struct fb_err *err)
+{
+	char lower[DOMAIN_MAX], shown[FB_EXCERPT_MAX];
+	size_t n = strlen(domain), labels = 1;
+	const psl_ctx_t *builtin = NULL;
+	psl_ctx_t *latest = NULL;
+	bool suffix;
+
+	fb_excerpt(domain, n, shown, sizeof(shown));
+	if (n >= sizeof(lower) || !fb_conf_domain_valid(domain))
+		return FB_ERR_SET(err, FB_ERR_INVALID, "domain %s is not a DNS name", shown);
+	if (loopback_names && loopback_name(domain))
+		return FB_OK;
+	for (size_t i = 0; i <= n; i++) {
+		lower[i] = (char)tolower((unsigned char)domain[i]);
+		labels += domain[i] == '.';
+	}
+	if (labels < REGISTRABLE_LABELS_MIN)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "domain %s has one label: a registrable domain such as a.example is needed",
+		    shown);
+	/* The list as the system keeps it up to date (Debian's publicsuffix), else the copy
+	 * built into libpsl; without either nothing can be judged: refuse. */
+	if ((latest = psl_latest(NULL)) == NULL && (builtin = psl_builtin()) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOTFOUND,
+		    "no public suffix list to judge domain %s by (libpsl has none)", shown);
+	suffix = psl_is_public_suffix(latest != NULL ? latest : builtin, lower) != 0;
+	psl_free(latest);
+	if (suffix)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "domain %s is a public suffix, under which anyone may register names: a "
+		    "registrable domain such as a.example is needed",
+		    shown);
+	return FB_OK;
 }
 
 /* Every connection libcurl opens for a guarded transfer passes here first. */

@@ -21,7 +21,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 profile=${1:-run}
 build="build-essential cmake pkg-config libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
 libjansson-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev libxml2-dev libcjose-dev
-liblasso3-dev libxmlsec1-dev libglib2.0-dev zlib1g-dev file dpkg-dev"
+liblasso3-dev libxmlsec1-dev libglib2.0-dev zlib1g-dev libpsl-dev file dpkg-dev"
 run="$build openssl curl ca-certificates"
 demo="$run nginx simplesamlphp php-cli php-xml php-mbstring procps"
 test="$demo libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy wrk postgresql

@@ -30,6 +30,8 @@ pb=$(free_port)
 pi=$(free_port)  # nginx: the impostor over plain HTTP
 pe=$(free_port)  # nginx: the impostor over TLS, certificate of another CA
 pw=$(free_port)  # nginx: B's bridge over TLS, certificate of A's CA (a record gone wrong)
+pr=$(free_port)  # nginx: A's document, certificate of A's CA, naming a relay off the domain
+pd=$(free_port)  # nginx: A's document, certificate of A's CA, claiming the domain co.uk
 dns=$(free_port)
 
 # server_cert CA NAME HOST...: a TLS server certificate for HOSTs signed by CA.
@@ -47,12 +49,14 @@ server_cert() {
 # that another domain's record points at).
 server_cert a-ca a-bridge sso.a.localhost sso.far.localhost
 server_cert a-ca b-bridge sso.wrong.localhost
+# Names of A's CA serving altered copies of A's document (r: its relay, d: its domain).
+server_cert a-ca rd-bridge sso.r.localhost sso.d.localhost
 # The impostor's certificate comes from a CA of its own (any public CA would do).
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$keys/evil-ca.key" -out "$keys/evil-ca.pem" \
 	-days 2 -subj "/CN=public CA" 2>/dev/null
 server_cert evil-ca evil-bridge sso.evil.localhost
 
-sed -i "s/^  listen: 127.0.0.1:8081/  listen: 127.0.0.1:$pa/; s|^  public_url: https://sso.a.example|  public_url: https://sso.a.localhost:$ps|" "$A"
+sed -i "s/^  listen: 127.0.0.1:8081/  listen: 127.0.0.1:$pa/; s|^  public_url: https://sso.a.example|  public_url: https://sso.a.localhost:$ps\n  relay: federation.a.localhost:443|" "$A"
 "$FB_BINARY" serve -c "$A" 2>"$FB_TMP/a.log" &
 FB_PIDS="$FB_PIDS $!"
 wait_for "$FB_TMP/a.log" "listening on"
@@ -72,7 +76,7 @@ imp_site() { # DIR JWKS_URL
 	jq --slurpfile imp "$FB_TMP/imp.trust.json" --arg uri "$2" '.jwks = $imp[0].jwks | .jwks_uri = $uri' \
 		"$FB_TMP/a.trust.json" >"$1/.well-known/fedbridge"
 }
-mkdir -p "$FB_TMP/nginx"
+mkdir -p "$FB_TMP/nginx" "$FB_TMP/nginx/relay-off/.well-known" "$FB_TMP/nginx/domain-suffix/.well-known"
 imp_site "$FB_TMP/nginx/imp-plain" "http://127.0.0.1:$pi/.well-known/jwks.json"
 imp_site "$FB_TMP/nginx/imp-tls" "https://sso.evil.localhost:$pe/.well-known/jwks.json"
 chmod 711 "$FB_TMP" # nginx's workers read the impostor's files
@@ -97,6 +101,20 @@ start_nginx "$ps" 1 <<NGINX
 		default_type application/json;
 	}
 	server {
+		listen 127.0.0.1:$pr ssl;
+		ssl_certificate $keys/rd-bridge.pem;
+		ssl_certificate_key $keys/rd-bridge.key;
+		root $FB_TMP/nginx/relay-off;
+		default_type application/json;
+	}
+	server {
+		listen 127.0.0.1:$pd ssl;
+		ssl_certificate $keys/rd-bridge.pem;
+		ssl_certificate_key $keys/rd-bridge.key;
+		root $FB_TMP/nginx/domain-suffix;
+		default_type application/json;
+	}
+	server {
 		listen 127.0.0.1:$pw ssl;
 		ssl_certificate $keys/b-bridge.pem;
 		ssl_certificate_key $keys/b-bridge.key;
@@ -116,6 +134,15 @@ done
 cmp -s "$FB_TMP/nginx/imp-plain/.well-known/jwks.json" <(curl -sf "http://127.0.0.1:$pi/.well-known/jwks.json") ||
 	fail "the impostor's key set over plain HTTP"
 ok "A serves its trust export at /.well-known/fedbridge over TLS (A's CA); the impostor the same name, tenants, CA and issuer with its own keys"
+# altered_site DIR HOST:PORT JQ: A's document and keys, served by a holder of a certificate
+# of A's CA under HOST, its issuer and jwks_uri there, then JQ applied.
+altered_site() {
+	jq -c .jwks "$FB_TMP/disco.json" >"$1/.well-known/jwks.json"
+	jq --arg at "https://$2" '.issuer = $at | .jwks_uri = ($at + "/.well-known/jwks.json") | '"$3" \
+		"$FB_TMP/disco.json" >"$1/.well-known/fedbridge"
+}
+altered_site "$FB_TMP/nginx/relay-off" "sso.r.localhost:$pr" '.relay = "federation.evil.example:443"'
+altered_site "$FB_TMP/nginx/domain-suffix" "sso.d.localhost:$pd" '.domain = "co.uk" | .relay = "federation.d.localhost:443"'
 
 # B's bridge, which the record of wrong.example points at (it is installation_B).
 b_conf() { # DISCOVER CA
@@ -154,7 +181,9 @@ start_dns() {
 		--srv-host="_fedbridge._tcp.plain.localhost,127.0.0.1,$pi,10,100" \
 		--srv-host="_fedbridge._tcp.evil.localhost,sso.evil.localhost,$pe,10,100" \
 		--srv-host="_fedbridge._tcp.host.localhost,sso.host.localhost,$ps,10,100" \
-		--srv-host="_fedbridge._tcp.far.localhost,sso.far.localhost,$ps,10,100" 2>"$FB_TMP/$1.err" &
+		--srv-host="_fedbridge._tcp.far.localhost,sso.far.localhost,$ps,10,100" \
+		--srv-host="_fedbridge._tcp.r.localhost,sso.r.localhost,$pr,10,100" \
+		--srv-host="_fedbridge._tcp.d.localhost,sso.d.localhost,$pd,10,100" 2>"$FB_TMP/$1.err" &
 	DNS_PID=$!
 	FB_PIDS="$FB_PIDS $DNS_PID"
 	wait_for "$FB_TMP/$1.log" "started, version"
@@ -188,7 +217,7 @@ ok "trust show names the SRV record"
 FB_PIDS="$FB_PIDS $!"
 wait_for "$FB_TMP/b.log" "listening on"
 b_started=$(date +%s)
-grep -q "trust installation_A: found through _fedbridge._tcp.a.localhost: issuer https://sso.a.localhost:$ps, relay federation.a.example:443" "$FB_TMP/b.log" ||
+grep -q "trust installation_A: found through _fedbridge._tcp.a.localhost: issuer https://sso.a.localhost:$ps, relay federation.a.localhost:443" "$FB_TMP/b.log" ||
 	fail "B's log: $(cat "$FB_TMP/b.log")"
 peer=$(cert_escaped "$keys/a-to-b.cert.pem")
 validate() { # [TOKEN]
@@ -269,4 +298,8 @@ refused host.localhost keys/a-ca.pem "no alternative certificate subject name ma
 ok "a certificate of A's CA for another name than the SRV target: refused"
 refused far.localhost keys/a-ca.pem "names issuer https://sso.a.localhost:$ps, not an https URL on far.localhost or a host under it"
 ok "a proven bridge whose issuer is not under the trust's domain: refused"
+refused r.localhost keys/a-ca.pem "https://sso.r.localhost:$pr/.well-known/fedbridge names relay federation.evil.example:443, not host:port on r.localhost or a host under it"
+ok "a proven bridge whose relay is not under the trust's domain: refused"
+refused d.localhost keys/a-ca.pem "https://sso.d.localhost:$pd/.well-known/fedbridge: \"domain\": domain co.uk is a public suffix"
+ok "a proven bridge claiming a public suffix as its domain: refused"
 echo "srv_discovery: $n checks passed"

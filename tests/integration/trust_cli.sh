@@ -157,6 +157,45 @@ expect_fail '"jwks_uri": refusing to fetch https://169.254.169.254/latest/meta-d
 [ "$(cat "$pair"/trusts.d/* | sha256sum)" = "$before" ] || fail "a refused import changed trusts.d"
 ok "trust import refuses an export whose issuer or jwks_uri lies outside its domain, is loopback http or an inside address, changing nothing"
 
+# The domain an export claims bounds its URLs: a public suffix would let any host under it pass.
+bad onelabel "d['domain']='example'"
+expect_fail '"domain": domain example has one label' fb trust import -c "$B" --keys file "$FB_TMP/onelabel.json"
+bad couk "d['domain']='co.uk'; d['issuer']='https://sso.evil.co.uk'; d['jwks_uri']='https://sso.evil.co.uk/.well-known/jwks.json'"
+expect_fail '"domain": domain co.uk is a public suffix' fb trust import -c "$B" --keys file "$FB_TMP/couk.json"
+bad ghio "d['domain']='github.io'; d['issuer']='https://evil.github.io'; d['jwks_uri']='https://evil.github.io/jwks.json'"
+expect_fail '"domain": domain github.io is a public suffix' fb trust import -c "$B" --keys file "$FB_TMP/ghio.json"
+bad localdomain "d['domain']='localhost'; d['issuer']='https://sso.localhost'; d['jwks_uri']='https://sso.localhost/jwks.json'"
+expect_fail '"domain": domain localhost has one label' fb trust import -c "$B" --keys file "$FB_TMP/localdomain.json"
+# The export's ca is certificates only: no key, no other block, no text.
+bad cakey "d['ca']=d['ca']+open('$keys/a-ca.key').read()"
+expect_fail '"ca" holds a private key (PEM block PRIVATE KEY) where only certificates belong' \
+	fb trust import -c "$B" --keys file "$FB_TMP/cakey.json"
+! grep -q "BEGIN PRIVATE" "$FB_TMP/err" "$FB_TMP/out" || fail "the key was shown"
+bad cacrl "d['ca']=d['ca']+'-----BEGIN X509 CRL-----\\nAAAA\\n-----END X509 CRL-----\\n'"
+expect_fail '"ca" holds a PEM block X509 CRL: only certificates belong there' fb trust import -c "$B" --keys file "$FB_TMP/cacrl.json"
+bad canote "d['ca']='note: call Bob first\\n'+d['ca']"
+expect_fail '"ca" holds text outside its PEM blocks' fb trust import -c "$B" --keys file "$FB_TMP/canote.json"
+bad catail "d['ca']=d['ca']+'<script>'"
+expect_fail '"ca" holds something other than PEM certificates after block 1' fb trust import -c "$B" --keys file "$FB_TMP/catail.json"
+# Our client certificate goes into trusts.d: never with its key.
+cat "$keys/b-to-a.cert.pem" "$keys/b-to-a.key.pem" >"$FB_TMP/b-to-a.both.pem"
+expect_fail "import: --client-cert: .*b-to-a.both.pem holds a private key where only certificates belong" \
+	fb trust import -c "$B" --keys file --client-cert "$FB_TMP/b-to-a.both.pem" --client-key "$keys/b-to-a.key.pem" "$FB_TMP/a.json"
+[ "$(cat "$pair"/trusts.d/* | sha256sum)" = "$before" ] || fail "a refused import changed trusts.d"
+[ ! -e "$pair/trusts.d/installation_A.ca.pem" ] || fail "a refused import wrote the CA"
+ok "trust import refuses an export whose domain is one label or a public suffix, whose ca holds a key, another block or text, and a client certificate file holding its key, changing nothing"
+
+# The CA is written as certificates, re-encoded: not the export's bytes.
+bad caspaced "d['ca']='\\n \\r\\n'+d['ca']+d['ca']+'\\n\\n'"
+fb trust import -c "$B" --keys file "$FB_TMP/caspaced.json" >"$FB_TMP/out" 2>"$FB_TMP/err" ||
+	fail "import with whitespace around the CA: $(cat "$FB_TMP/out" "$FB_TMP/err")"
+python3 - "$FB_TMP/a.json" "$pair/trusts.d/installation_A.ca.pem" <<'PY' || fail "the CA file is not the certificates re-encoded: $(cat "$pair/trusts.d/installation_A.ca.pem")"
+import json, sys
+ca = json.load(open(sys.argv[1]))["ca"]
+assert open(sys.argv[2]).read() == ca + ca
+PY
+ok "trust import writes the export's CA certificates re-encoded, not its bytes"
+
 fb trust import -c "$B" --keys file --release email --outbound true \
 	--inbound "token.attrs.email != 'mallory@a.example'" "$FB_TMP/a.json" >"$FB_TMP/out" 2>"$FB_TMP/err" ||
 	fail "import: $(cat "$FB_TMP/out" "$FB_TMP/err")"
@@ -201,6 +240,26 @@ grep -q "warning: client_cert .*a-to-b.cert.pem has CN=installation_A, but insta
 	fail "no CN warning: $(cat "$FB_TMP/err")"
 cp "$FB_TMP/saved.yaml" "$pair/trusts.d/installation_A.yaml"
 ok "check: a CA that does not verify the client certificate, and a client certificate of another CN"
+# A trust's ca or client_cert holding a private key: an error at load and in check, naming
+# the file and the trust's place in its file.
+cat "$keys/a-ca.pem" "$keys/a-ca.key" >"$FB_TMP/a-ca.both.pem"
+sed -i "s|^ca: .*|ca: '$FB_TMP/a-ca.both.pem'|" "$pair/trusts.d/installation_A.yaml"
+expect_fail "trusts.d/installation_A.yaml:[0-9]*:[0-9]*: ca of tenant HWqHczeM2P's trust with installation_A: $FB_TMP/a-ca.both.pem holds a private key where only certificates belong" \
+	fb check -c "$B"
+! grep -q "BEGIN" "$FB_TMP/err" "$FB_TMP/out" || fail "check showed the key"
+set +e
+fb token verify -c "$B" --tenant HWqHczeM2P --peer-cert "$keys/a-to-b.cert.pem" "$token" >"$FB_TMP/out" 2>"$FB_TMP/err"
+rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "a-ca.both.pem holds a private key" "$FB_TMP/err" ||
+	fail "loading a trust whose ca holds a key: exit $rc: $(cat "$FB_TMP/out" "$FB_TMP/err")"
+cp "$FB_TMP/saved.yaml" "$pair/trusts.d/installation_A.yaml"
+sed -i "s|^client_cert: .*|client_cert: '$FB_TMP/b-to-a.both.pem'|" "$pair/trusts.d/installation_A.yaml"
+expect_fail "trusts.d/installation_A.yaml:[0-9]*:[0-9]*: client_cert of tenant HWqHczeM2P's trust with installation_A: $FB_TMP/b-to-a.both.pem holds a private key" \
+	fb check -c "$B"
+cp "$FB_TMP/saved.yaml" "$pair/trusts.d/installation_A.yaml"
+fb check -c "$B" >/dev/null 2>"$FB_TMP/err" || fail "check after putting the trust back: $(cat "$FB_TMP/err")"
+ok "a trust's ca or client_cert holding a private key is an error in check and at load, naming the file and its place"
 # An expiring client certificate.
 openssl req -new -newkey rsa:2048 -nodes -keyout "$FB_TMP/soon.key" -out "$FB_TMP/soon.csr" \
 	-subj "/CN=installation_B" 2>/dev/null
