@@ -17,6 +17,13 @@ cc -std=c17 ${FB_TEST_CFLAGS:-} -o "$FB_TMP/relay_check" "$FB_SOURCE_DIR/tests/c
 	$(pkg-config --cflags fedverify) $(pkg-config --static --libs fedverify) ||
 	fail "could not build a program against libfedverify"
 pass "built a relay program with pkg-config --cflags --libs fedverify"
+# A relay module is a shared object: the installed archives must link into one.
+# shellcheck disable=SC2046,SC2086
+cc -std=c17 ${FB_TEST_CFLAGS:-} -shared -fPIC -o "$FB_TMP/relay_check.so" \
+	"$FB_SOURCE_DIR/tests/consumer/relay_check.c" \
+	$(pkg-config --cflags fedverify) $(pkg-config --static --libs fedverify) 2>"$FB_TMP/so.err" ||
+	fail "could not link libfedverify into a shared object: $(head -5 "$FB_TMP/so.err")"
+pass "linked libfedverify into a shared object (position-independent archives)"
 
 examples_copy
 pair="$FB_TMP/examples/pair"
@@ -33,4 +40,4 @@ rc=$?
 set -e
 [ "$rc" = 1 ] && [ "$out" = cert_mismatch ] || fail "expected cert_mismatch, got $rc $out"
 pass "and denies another peer certificate: $out"
-echo "libfedverify: 3 passed, 0 failed"
+echo "libfedverify: 4 passed, 0 failed"
