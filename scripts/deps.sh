@@ -25,13 +25,13 @@ liblasso3-dev libxmlsec1-dev libglib2.0-dev zlib1g-dev libpsl-dev file dpkg-dev"
 run="$build openssl curl ca-certificates"
 demo="$run nginx simplesamlphp php-cli php-xml php-mbstring procps"
 test="$demo libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy wrk postgresql
-python3 python3-lxml python3-xmlsec dnsmasq-base"
+python3 python3-lxml python3-xmlsec dnsmasq-base jq"
 report="$test gnuplot-nox"
 
 # The commands each profile's scripts call (cpack needs file and dpkg-shlibdeps).
 run_cmds="cc cmake pkg-config file dpkg-shlibdeps openssl curl"
 demo_cmds="$run_cmds nginx php ps node npm tar"
-test_cmds="$demo_cmds clang clang-format clang-tidy wrk dnsmasq python3"
+test_cmds="$demo_cmds clang clang-format clang-tidy wrk dnsmasq python3 jq"
 report_cmds="$test_cmds gnuplot"
 
 case "$profile" in
