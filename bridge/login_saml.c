@@ -302,30 +302,13 @@ done:
 	"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Logged "          \
 	"out</title></head>\n<body><h1>You are logged out</h1></body></html>\n"
 
-/*
- * The LogoutRequest's ID, consumed once across nodes and restarts: a signed
- * request replayed within its freshness window is refused. NULL when
- * first; else the reason ("unavailable" or "replayed"), logged and audited.
- * Consumed before the revocation: a retry after a store failure needs a
- * new request (IdPs build one per attempt), never the same one twice.
- */
-static const char *
-saml_logout_once(struct fb_store *store, const struct fb_conf_tenant *t, const char *provider,
-    const struct fb_saml_logout *lo, int64_t now, const char *binding, const char *corr)
+/* A LogoutRequest refused (end LOGIN_REFUSED) or not recorded (LOGIN_UNAVAILABLE):
+ * logged and audited once, as every refusal. */
+static void
+saml_logout_refused(struct fb_store *store, enum login_end end, const struct fb_conf_tenant *t,
+    const char *provider, const char *corr, const char *detail)
 {
-	struct fb_err err = { 0 };
-	bool first = false;
-	/* now: the instant the request was judged fresh at, so id_expires is past it. */
-	bool down = fb_store_once_consume(store, FB_ONCE_SAML_LOGOUT, lo->request_id,
-	                lo->id_expires, now, &first, &err) != FB_OK;
-
-	char detail[REFUSAL_DETAIL_MAX];
-
-	if (!down && first)
-		return NULL;
-	(void)snprintf(detail, sizeof(detail), "%s%s", binding,
-	    down ? err.msg : "the LogoutRequest was used before (a replay)");
-	login_refuse(store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED,
+	login_refuse(store, end,
 	    &(struct login_refusal){ .kind = FB_AUDIT_REVOCATION,
 	        .area = "saml logout",
 	        .corr = corr,
@@ -333,7 +316,35 @@ saml_logout_once(struct fb_store *store, const struct fb_conf_tenant *t, const c
 	        .provider = provider,
 	        .reason = "saml_logout",
 	        .detail = detail });
-	return down ? "unavailable" : "replayed";
+}
+
+/*
+ * The LogoutRequest's ID, consumed once across nodes and restarts: a signed
+ * request replayed within its freshness window is refused. True when first;
+ * else false with *end saying why (a replay, or the store did not answer),
+ * logged and audited. Consumed before the revocation: a retry after a store
+ * failure needs a new request (IdPs build one per attempt), never the same
+ * one twice.
+ */
+static bool
+saml_logout_once(struct fb_store *store, const struct fb_conf_tenant *t, const char *provider,
+    const struct fb_saml_logout *lo, int64_t now, const char *binding, const char *corr,
+    enum login_end *end)
+{
+	struct fb_err err = { 0 };
+	bool first = false;
+	/* now: the instant the request was judged fresh at, so id_expires is past it. */
+	bool down = fb_store_once_consume(store, FB_ONCE_SAML_LOGOUT, lo->request_id,
+	                lo->id_expires, now, &first, &err) != FB_OK;
+	char detail[REFUSAL_DETAIL_MAX];
+
+	if (!down && first)
+		return true;
+	*end = down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED;
+	(void)snprintf(detail, sizeof(detail), "%s%s", binding,
+	    down ? err.msg : "the LogoutRequest was used before (a replay)");
+	saml_logout_refused(store, *end, t, provider, corr, detail);
+	return false;
 }
 
 /*
@@ -358,14 +369,7 @@ saml_logout_revoke(struct runtime *rt, struct fb_store *store, const struct fb_s
 	struct fb_err err = { 0 };
 
 	if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
-		login_refuse(store, LOGIN_UNAVAILABLE,
-		    &(struct login_refusal){ .kind = FB_AUDIT_REVOCATION,
-		        .area = "saml logout",
-		        .corr = corr,
-		        .tenant = t->id,
-		        .provider = provider,
-		        .reason = "saml_logout",
-		        .detail = err.msg });
+		saml_logout_refused(store, LOGIN_UNAVAILABLE, t, provider, corr, err.msg);
 		return false;
 	}
 	fb_log(FB_LOG_INFO, "saml logout [%s]: provider %s: %s%s revoked (%lld)", corr, provider,
@@ -385,7 +389,7 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	struct fb_err err = { 0 };
 	char corr[CORRELATION_LEN + 1];
 	int64_t now = (int64_t)time(NULL);
-	const char *why;
+	enum login_end end = LOGIN_REFUSED;
 	enum MHD_Result ret;
 
 	login_correlation_new(corr);
@@ -409,19 +413,12 @@ fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	}
 	if (fb_saml_sp_logout_request(sp, query, now, rt->conf->tokens.clock_skew, &lo, &err) !=
 	    FB_OK) {
-		login_refuse(store, LOGIN_REFUSED,
-		    &(struct login_refusal){ .kind = FB_AUDIT_REVOCATION,
-		        .area = "saml logout",
-		        .corr = corr,
-		        .tenant = t->id,
-		        .provider = provider,
-		        .reason = "saml_logout",
-		        .detail = err.msg });
+		saml_logout_refused(store, LOGIN_REFUSED, t, provider, corr, err.msg);
 		return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_logout_request",
 		    "This logout request could not be accepted.", corr, NULL);
 	}
-	if ((why = saml_logout_once(store, t, provider, &lo, now, "", corr)) != NULL) {
-		bool down = strcmp(why, "unavailable") == 0;
+	if (!saml_logout_once(store, t, provider, &lo, now, "", corr, &end)) {
+		bool down = end == LOGIN_UNAVAILABLE;
 		ret = login_error_page(conn,
 		    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
 		    down ? "unavailable" : "bad_logout_request",
@@ -458,7 +455,7 @@ fb_login_saml_slo_soap(struct MHD_Connection *conn, struct runtime *rt, struct f
 	char corr[CORRELATION_LEN + 1], *soap = NULL;
 	int64_t now = (int64_t)time(NULL);
 	const char *headers[] = { "X-Correlation-Id", NULL, NULL };
-	const char *why;
+	enum login_end end = LOGIN_REFUSED;
 	enum MHD_Result ret;
 
 	login_correlation_new(corr);
@@ -470,23 +467,16 @@ fb_login_saml_slo_soap(struct MHD_Connection *conn, struct runtime *rt, struct f
 	        &soap, &err) != FB_OK) {
 		char detail[REFUSAL_DETAIL_MAX];
 		(void)snprintf(detail, sizeof(detail), "SOAP: %s", err.msg);
-		login_refuse(store, LOGIN_REFUSED,
-		    &(struct login_refusal){ .kind = FB_AUDIT_REVOCATION,
-		        .area = "saml logout",
-		        .corr = corr,
-		        .tenant = t->id,
-		        .provider = provider,
-		        .reason = "saml_logout",
-		        .detail = detail });
+		saml_logout_refused(store, LOGIN_REFUSED, t, provider, corr, detail);
 		return login_queue(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
 		    "logout request refused\n", 23, headers);
 	}
-	if ((why = saml_logout_once(store, t, provider, &lo, now, "SOAP: ", corr)) != NULL) {
-		bool down = strcmp(why, "unavailable") == 0;
-		ret = down ? login_queue(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-		                 "text/plain; charset=utf-8", "store unavailable\n", 18, headers)
-		           : login_queue(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
-		                 "logout request refused\n", 23, headers);
+	if (!saml_logout_once(store, t, provider, &lo, now, "SOAP: ", corr, &end)) {
+		ret = end == LOGIN_UNAVAILABLE
+		    ? login_queue(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+		          "store unavailable\n", 18, headers)
+		    : login_queue(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
+		          "logout request refused\n", 23, headers);
 	} else if (!saml_logout_revoke(rt, store, sp, t, &lo, "SOAP: ", corr)) {
 		ret = login_queue(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
 		    "store unavailable\n", 18, headers);

@@ -615,36 +615,58 @@ login_form_content_type(struct MHD_Connection *conn)
 	    (ct[sizeof(want) - 1] == '\0' || ct[sizeof(want) - 1] == ';');
 }
 
+/*
+ * What /token and /logout begin with: the form read and the client
+ * authenticated. NULL when the request was refused (or the store did not
+ * answer), then logged, audited and answered in *ret; f is cleared then.
+ * Else the client, with r naming its tenant and client id.
+ */
+static const struct site_client *
+client_request(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+    const struct fb_http_body *body, struct fb_form *f, struct login_refusal *r,
+    enum MHD_Result *ret)
+{
+	struct fb_err err = { 0 };
+	const struct site_client *c;
+	const char *why = NULL;
+
+	if (!login_form_content_type(conn) ||
+	    fb_form_parse(body->data, body->len, f, &err) != FB_OK) {
+		r->detail =
+		    err.msg[0] ? err.msg : "the body must be application/x-www-form-urlencoded";
+		*ret =
+		    client_refused(conn, store, LOGIN_REFUSED, r, MHD_HTTP_BAD_REQUEST, r->detail);
+		r->detail = NULL; /* it was err's */
+		fb_form_clear(f);
+		return NULL;
+	}
+	if ((c = client_authenticate(conn, rt->login, store, f, &why, &err)) == NULL) {
+		*ret = client_unknown(conn, store, r->area, f, why, &err, r->corr);
+		fb_form_clear(f);
+		return NULL;
+	}
+	r->tenant = c->t->id;
+	r->client = c->c->client_id;
+	return c;
+}
+
 enum MHD_Result
 fb_login_token(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
     const struct fb_http_body *body)
 {
 	struct fb_form f = { 0 };
-	struct fb_err err = { 0 };
 	const struct site_client *c;
-	const char *grant, *why = NULL;
+	const char *grant;
 	char corr[CORRELATION_LEN + 1];
 	enum MHD_Result ret;
-	struct login_refusal r = {
-		.kind = FB_AUDIT_TOKEN_REFUSED, .area = "token", .reason = "invalid_request"
-	};
+	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
+		.area = "token",
+		.corr = corr,
+		.reason = "invalid_request" };
 
 	login_correlation_new(corr);
-	r.corr = corr;
-	if (!login_form_content_type(conn) ||
-	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK) {
-		r.detail =
-		    err.msg[0] ? err.msg : "the body must be application/x-www-form-urlencoded";
-		return client_refused(
-		    conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, r.detail);
-	}
-	if ((c = client_authenticate(conn, rt->login, store, &f, &why, &err)) == NULL) {
-		ret = client_unknown(conn, store, "token", &f, why, &err, corr);
-		fb_form_clear(&f);
+	if ((c = client_request(conn, rt, store, body, &f, &r, &ret)) == NULL)
 		return ret;
-	}
-	r.tenant = c->t->id;
-	r.client = c->c->client_id;
 	grant = fb_form_get(&f, "grant_type");
 	if (grant == NULL) {
 		r.detail = "grant_type is missing";
@@ -685,26 +707,14 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 	json_t *doc = NULL, *resp = NULL;
 	enum MHD_Result ret;
 	fb_rc grc;
-	struct login_refusal r = {
-		.kind = FB_AUDIT_TOKEN_REFUSED, .area = "logout", .reason = "invalid_request"
-	};
+	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
+		.area = "logout",
+		.corr = corr,
+		.reason = "invalid_request" };
 
 	login_correlation_new(corr);
-	r.corr = corr;
-	if (!login_form_content_type(conn) ||
-	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK) {
-		r.detail =
-		    err.msg[0] ? err.msg : "the body must be application/x-www-form-urlencoded";
-		return client_refused(
-		    conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, r.detail);
-	}
-	if ((c = client_authenticate(conn, rt->login, store, &f, &why, &err)) == NULL) {
-		ret = client_unknown(conn, store, "logout", &f, why, &err, corr);
-		fb_form_clear(&f);
+	if ((c = client_request(conn, rt, store, body, &f, &r, &ret)) == NULL)
 		return ret;
-	}
-	r.tenant = c->t->id;
-	r.client = c->c->client_id;
 	after = fb_form_get(&f, "post_logout_redirect_uri");
 	doc = login_unseal(rt->login->k_refresh, "refresh", fb_form_get(&f, "refresh_token"));
 	if (doc == NULL)
