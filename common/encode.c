@@ -337,14 +337,14 @@ fb_random_bytes(void *buf, size_t n)
 	return FB_OK;
 }
 
-#define EXCERPT_ESCAPE_LEN 4 /* \xNN */
 #define EXCERPT_CUT "..."
 
 void
 fb_excerpt(const char *s, size_t n, char *out, size_t out_size)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0, room;
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	char unit[FB_ESCAPE_UNIT_MAX];
+	size_t o = 0, room, used, ulen;
 
 	if (out_size == 0)
 		return;
@@ -355,25 +355,22 @@ fb_excerpt(const char *s, size_t n, char *out, size_t out_size)
 		out_size = FB_EXCERPT_MAX;
 	/* Leave room for the cut mark and the NUL. */
 	room = out_size - sizeof(EXCERPT_CUT);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		bool plain = c >= 0x20 && c < 0x7f && c != '\\' && c != '"';
-		size_t need = plain ? 1 : (c == '\\' || c == '"') ? 2 : EXCERPT_ESCAPE_LEN;
-		if (o + need > room) {
+	for (; p < end; p += used, o += ulen) {
+		/* fb_text_escape's characters, and quotes and backslashes too: an excerpt is
+		 * shown between quotes. */
+		if (*p == '\\' || *p == '"') {
+			unit[0] = '\\';
+			unit[1] = (char)*p;
+			ulen = 2;
+			used = 1;
+		} else {
+			ulen = escape_unit(p, end, unit, &used);
+		}
+		if (o + ulen > room) {
 			memcpy(out + o, EXCERPT_CUT, sizeof(EXCERPT_CUT));
 			return;
 		}
-		if (plain) {
-			out[o++] = (char)c;
-		} else if (c == '\\' || c == '"') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 0x0f];
-		}
+		memcpy(out + o, unit, ulen);
 	}
 	out[o] = '\0';
 }

@@ -133,8 +133,9 @@ fb_rc fb_b64url_decode(const char *in, size_t len, void *out, size_t out_size, s
 
 /*
  * Text from outside (a fetched body, a URL from a document) for a log line or an error:
- * at most FB_EXCERPT_MAX - 1 bytes in out, printable ASCII kept, other bytes as \xNN,
- * quotes and backslashes escaped, "..." when cut.
+ * at most FB_EXCERPT_MAX - 1 bytes in out, escaped as fb_text_escape escapes (control
+ * characters, DEL and non-UTF-8 bytes as \xNN, ...) and quotes and backslashes too,
+ * "..." when cut.
  */
 #define FB_EXCERPT_MAX 200
 void fb_excerpt(const char *s, size_t n, char *out, size_t out_size);

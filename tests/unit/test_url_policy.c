@@ -179,6 +179,11 @@ test_excerpt(void **state)
 	(void)state;
 	fb_excerpt("tok\n\x1b[31m\"\\", 11, out, sizeof(out));
 	assert_string_equal(out, "tok\\x0a\\x1b[31m\\\"\\\\");
+	/* The characters of fb_text_escape: UTF-8 shown, a C1 control and a bad byte escaped. */
+	fb_excerpt("caf\xc3\xa9 \xc2\x9b"
+	           "2J \xff",
+	    12, out, sizeof(out));
+	assert_string_equal(out, "caf\xc3\xa9 \\u{009b}2J \\xff");
 	memset(big, 'A', sizeof(big));
 	fb_excerpt(big, sizeof(big), out, sizeof(out));
 	assert_true(strlen(out) < FB_EXCERPT_MAX);
