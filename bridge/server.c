@@ -1073,7 +1073,7 @@ store_start(const struct fb_conf *conf)
 	struct fb_err err = { 0 };
 	int64_t seq = 0;
 
-	if (fb_bridge_store_open(conf, &state.store, &err) != FB_OK) {
+	if (fb_store_open_conf(conf, &state.store, &err) != FB_OK) {
 		fb_log(FB_LOG_ERROR, "store: %s", err.msg);
 		return false;
 	}

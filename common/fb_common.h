@@ -96,6 +96,8 @@ fb_rc fb_file_read(const char *path, size_t max, char **out, size_t *out_len, st
 /* Caps on secret files: a shared secret or password, and a private key in PEM. */
 #define FB_SECRET_SHORT_MAX 4096
 #define FB_SECRET_PEM_MAX 65536
+/* What a private key file is written with: fb_secret_read refuses anything wider. */
+#define FB_SECRET_FILE_MODE 0600
 
 /*
  * Reads a secret file (a private key, the fid secret, a client secret, a password), the one

@@ -15,7 +15,7 @@ if [ -z "${FB_BINARY:-}" ]; then
 	dir=build
 	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFB_TESTS=OFF >/dev/null
 	cmake --build "$dir" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
-	FB_BINARY=$(pwd)/$dir/bridge/fedbridge
+	FB_BINARY=$(pwd)/$dir/cli/fedbridge
 fi
 export FB_BINARY FB_SOURCE_DIR="$(pwd)"
 exec bash scripts/demo-federation.sh

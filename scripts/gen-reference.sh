@@ -3,7 +3,7 @@
 # Usage: scripts/gen-reference.sh [FEDBRIDGE_BINARY]
 set -eu
 cd "$(dirname "$0")/.."
-fb=${1:-build/bridge/fedbridge}
+fb=${1:-build/cli/fedbridge}
 doc=docs/configuration.md
 tmp=$(mktemp)
 "$fb" check --reference >"$tmp.ref"

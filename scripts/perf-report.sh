@@ -24,7 +24,7 @@ echo "perf-report: mapping" >&2
 echo "perf-report: session store" >&2
 tests/bench/bench_store.sh "$dir/tests/bench/bench_store" >"$out/store"
 echo "perf-report: HTTP /validate against nginx" >&2
-tests/bench/bench_http.sh "$dir/bridge/fedbridge" "${FB_BENCH_SECONDS:-10}" >"$out/http"
+tests/bench/bench_http.sh "$dir/cli/fedbridge" "${FB_BENCH_SECONDS:-10}" >"$out/http"
 
 # sweep lines: "sweep revocations R trusts T checks_per_s X baseline_per_s Y ratio Z"
 awk '{ for (i = 1; i < NF; i++) v[$i] = $(i + 1)

@@ -14,7 +14,7 @@ scripts/deps.sh report
 dir=build-bench
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$dir" -j "$(nproc 2>/dev/null || echo 2)" --target fedbridge >/dev/null
-export FB_BINARY="$PWD/$dir/bridge/fedbridge" FB_SOURCE_DIR="$PWD"
+export FB_BINARY="$PWD/$dir/cli/fedbridge" FB_SOURCE_DIR="$PWD"
 export FB_LOAD_SECONDS=${FB_LOAD_SECONDS:-600} FB_RELOAD_SECONDS=${FB_RELOAD_SECONDS:-30}
 export FB_BURST_LOGINS=${FB_BURST_LOGINS:-1000} FB_KILL_SECONDS=${FB_KILL_SECONDS:-20}
 export FB_PG_SECONDS=${FB_PG_SECONDS:-20}

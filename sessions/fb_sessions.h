@@ -74,6 +74,8 @@ struct fb_store;
  * PostgreSQL store connects once at open to create or migrate the schema.
  */
 fb_rc fb_store_open(const struct fb_store_opts *opts, struct fb_store **out, struct fb_err *err);
+/* Opens the store a configuration names, reading store_password_file when there is one. */
+fb_rc fb_store_open_conf(const struct fb_conf *conf, struct fb_store **out, struct fb_err *err);
 
 /* The store's operations, as its error counters name them. */
 enum fb_store_op {

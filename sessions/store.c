@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #define WATCH_BATCH 256
+/* Seconds between purges of expired sessions and one-time entries in a configured store. */
+#define STORE_PURGE_INTERVAL 300
 
 /* ---- validation ---- */
 
@@ -608,6 +610,30 @@ fb_store_open(const struct fb_store_opts *opts, struct fb_store **out, struct fb
 	}
 	*out = st;
 	return FB_OK;
+}
+
+fb_rc
+fb_store_open_conf(const struct fb_conf *conf, struct fb_store **out, struct fb_err *err)
+{
+	struct fb_store_opts o = { 0 };
+	char *password = NULL;
+	size_t len = 0;
+	fb_rc rc;
+
+	o.kind = conf->store.kind;
+	o.location = conf->store.location;
+	o.purge_interval = STORE_PURGE_INTERVAL;
+	if (conf->store.password_file != NULL) {
+		if ((rc = fb_secret_read(conf->store.password_file, FB_SECRET_SHORT_MAX, &password,
+		         &len, err)) != FB_OK)
+			return rc;
+		while (len > 0 && (password[len - 1] == '\n' || password[len - 1] == '\r'))
+			password[--len] = '\0';
+		o.password = password;
+	}
+	rc = fb_store_open(&o, out, err);
+	fb_secret_free(password);
+	return rc;
 }
 
 void

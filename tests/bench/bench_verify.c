@@ -12,7 +12,7 @@
  * Each pair is measured in alternating rounds and compared by medians, so a
  * busy neighbour slows both sides alike.
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #include <openssl/ec.h>
 #include <openssl/evp.h>

@@ -4,7 +4,7 @@
  * a memory store for one fixed remote. Whatever a remote sends, only its own
  * tokens' revocations may be recorded, and nothing may crash.
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #include <stdint.h>
 #include <stdlib.h>

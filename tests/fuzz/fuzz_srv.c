@@ -3,7 +3,7 @@
  * with the bytes libresolv returns): any bytes as the answer. A target that
  * is picked is a host name fit for a URL, with a port.
  */
-#include "../../bridge/fb_bridge.h"
+#include "fb_federation.h"
 
 #include <stdint.h>
 #include <string.h>

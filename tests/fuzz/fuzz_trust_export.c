@@ -3,7 +3,7 @@
  * bytes as the export document. What parses must be complete: a valid
  * installation name, tenantIDs, a CA certificate and a usable key set.
  */
-#include "../../bridge/fb_bridge.h"
+#include "fb_federation.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -3,7 +3,8 @@
  * any bytes as the file. What parses must name a valid local tenant and
  * complete instances with valid tenantIDs and distinct names.
  */
-#include "../../bridge/cli_int.h"
+#include "fb_conf.h"
+#include "fb_legacy.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -4,7 +4,9 @@
  * well-formed users, sorted without case and none twice, and either a
  * remoteTenant or a fid for every user.
  */
-#include "../../bridge/cli_int.h"
+#include "fb_conf.h"
+#include "fb_legacy.h"
+#include "fb_mapping.h"
 
 #include <stdint.h>
 #include <string.h>

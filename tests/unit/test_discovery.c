@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #define EXPORT_FIXTURE "/tests/fuzz/corpus/fuzz_trust_export/pair_a.json"
 #define CA_KEY "\"ca\": \""

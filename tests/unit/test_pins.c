@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "fb_mapping.h"
-#include "../../bridge/cli_int.h"
+#include "fb_legacy.h"
 
 #define TENANT "HZnKEBoqDU"
 #define REMOTE "HWqHczeM2P"

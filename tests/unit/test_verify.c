@@ -10,7 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "fb_bridge.h"
+#include "fb_federation.h"
 #include "fb_verify.h"
 
 #include <jansson.h>

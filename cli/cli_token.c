@@ -144,7 +144,7 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 	fb_verifier_set_trusts(v, trusts);
 	fb_verifier_set_policy(v, fb_bridge_inbound_policy, rules);
 	/* The relay check honours revocations: without the store there is no decision. */
-	if (fb_bridge_store_open(conf, &store, &err) != FB_OK ||
+	if (fb_store_open_conf(conf, &store, &err) != FB_OK ||
 	    fb_bridge_revocations_load(v, conf, store, &seq, &err) != FB_OK) {
 		fprintf(stderr, "fedbridge token verify: %s: store: %s\n", config, err.msg);
 		goto done;

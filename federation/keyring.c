@@ -6,7 +6,7 @@
  * old active key is retired and stays published until every token it signed
  * has expired, then it is deleted.
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * its caller (fid secret, pin tables), and the inbound policy the verifier
  * calls on every relay check.
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
  * Pages name the publishing store (epoch) and their iat: a replaced store
  * restarts the cursor, an old page is refused.
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #include <stdlib.h>
 #include <string.h>

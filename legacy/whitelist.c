@@ -10,7 +10,10 @@
  * anchors, aliases, tags and second documents are refused, and sizes capped.
  * A user's other values (the format allows extra ones) are skipped.
  */
-#include "cli_int.h"
+#include "fb_legacy.h"
+
+#include "fb_conf.h"
+#include "fb_mapping.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * JWKS export and JWS signing. Private keys never leave this file's structs
  * except through fb_signing_key_free, which frees them with OpenSSL.
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -19,7 +19,9 @@
  * its document API for the tree with positions. Every error names
  * file:line:col. Keys fedbridge has no use for are reported, not dropped silently.
  */
-#include "cli_int.h"
+#include "fb_legacy.h"
+
+#include "fb_conf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

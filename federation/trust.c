@@ -5,7 +5,7 @@
  * that load but are not ready (no keys yet, a CA that does not verify the
  * client certificate, certificates and keys close to expiry).
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>

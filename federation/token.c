@@ -4,7 +4,7 @@
  * JSON writer the logs use; attrs serialised by jansson) and the protected
  * header is precomputed per key: issuance costs little more than signing.
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 #include "fb_mapping.h"
 
 #include <stdlib.h>

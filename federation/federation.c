@@ -3,7 +3,7 @@
  * trust table a verifier needs, and issuance toward a configured remote.
  * Built once per configuration load; immutable afterwards.
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 #include "fb_mapping.h"
 #include "fb_sessions.h"
 

@@ -1,38 +1,14 @@
 /*
- * Revocations, from the store to the relay check: opening the configured
- * store, and turning each stored revocation into what the verify core can
- * match on a token (its sid, sub, tid and iat).
+ * Revocations, from the store to the relay check: each stored revocation
+ * turned into what the verify core can match on a token (its sid, sub, tid
+ * and iat).
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define APPLY_PAGE 1000
-
-fb_rc
-fb_bridge_store_open(const struct fb_conf *conf, struct fb_store **out, struct fb_err *err)
-{
-	struct fb_store_opts o = { 0 };
-	char *password = NULL;
-	size_t len = 0;
-	fb_rc rc;
-
-	o.kind = conf->store.kind;
-	o.location = conf->store.location;
-	o.purge_interval = 300;
-	if (conf->store.password_file != NULL) {
-		if ((rc = fb_secret_read(conf->store.password_file, FB_SECRET_SHORT_MAX, &password,
-		         &len, err)) != FB_OK)
-			return rc;
-		while (len > 0 && (password[len - 1] == '\n' || password[len - 1] == '\r'))
-			password[--len] = '\0';
-		o.password = password;
-	}
-	rc = fb_store_open(&o, out, err);
-	fb_secret_free(password);
-	return rc;
-}
 
 /* The sessions of an IdP subject or IdP session: their bridge session ids are what tokens carry. */
 static fb_rc

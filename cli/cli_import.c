@@ -630,7 +630,7 @@ import_federation(int argc, char **argv)
 			printf(" %s", in->tenants[j]);
 		printf(") for tenant %s%s\n", t->id, tf.keys ? "" : "; no keys yet");
 		rc = (ca && cert && key)
-		    ? (dry ? FB_OK : fb_cli_trust_file_write(u, t->trusts_dir, &tf, &err))
+		    ? (dry ? FB_OK : fb_trust_file_write(u, t->trusts_dir, &tf, &err))
 		    : FB_ERR_SET(&err, FB_ERR_NOMEM, "out of memory");
 		free(ca);
 		free(cert);

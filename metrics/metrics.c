@@ -4,7 +4,7 @@
  * (providers, rules, audiences, remotes), so the set of series is bounded;
  * past METRIC_SERIES_MAX a new one is counted under the value "other".
  */
-#include "fb_bridge.h"
+#include "fb_metrics.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

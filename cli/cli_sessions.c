@@ -178,7 +178,7 @@ open_store(const char *config, struct fb_store **store)
 	struct fb_err err = { 0 };
 
 	*store = NULL;
-	if (conf != NULL && fb_bridge_store_open(conf, store, &err) != FB_OK) {
+	if (conf != NULL && fb_store_open_conf(conf, store, &err) != FB_OK) {
 		fprintf(stderr, "%s: store: %s\n", config, err.msg);
 		fb_conf_unref(conf);
 		conf = NULL;

@@ -3,7 +3,7 @@
  * Wire finds a federator through _wire-server-federator._tcp.<domain>:
  * glibc's resolver (libresolv), optionally aimed at one name server.
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>

@@ -6,7 +6,7 @@
  * alone (a discovered bridge must prove it holds a certificate of the
  * remote's federation CA).
  */
-#include "fb_bridge.h"
+#include "fb_federation.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
