@@ -55,21 +55,6 @@ static const char usage_import[] =
     "  fedbridge import whitelist --out /etc/fedbridge/pins.json \\\n"
     "      whitelist.yaml remote_whitelist.yaml\n";
 
-static int usage(const char *fmt, ...) FB_PRINTF(1, 2);
-
-static int
-usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("fedbridge import: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%s", usage_import);
-	return EXIT_USAGE;
-}
-
 /*
  * The table being built: lowercased key -> {"key": as first written,
  * "fid", "from": where the fid came from, "remotes": [...]}.
@@ -466,11 +451,13 @@ import_whitelist(int argc, char **argv)
 		}
 	}
 	if (out == NULL)
-		return usage("whitelist: --out PINS.json is required");
+		return fb_cli_usage(
+		    "import", usage_import, "whitelist: --out PINS.json is required");
 	if (optind == argc)
-		return usage("whitelist: give at least one whitelist file");
+		return fb_cli_usage(
+		    "import", usage_import, "whitelist: give at least one whitelist file");
 	if (tenant != NULL && !fb_conf_tenant_id_valid(tenant))
-		return usage(
+		return fb_cli_usage("import", usage_import,
 		    "whitelist: --tenant %s is not a tenantID (8 to 16 letters and digits)",
 		    tenant);
 	if ((m.pins = json_object()) == NULL)
@@ -671,7 +658,8 @@ int
 fb_cli_import(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage("what to import? (known: whitelist, federation)");
+		return fb_cli_usage(
+		    "import", usage_import, "what to import? (known: whitelist, federation)");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		fputs(usage_import, stdout);
 		return 0;
@@ -680,5 +668,6 @@ fb_cli_import(int argc, char **argv)
 		return import_whitelist(argc - 1, argv + 1);
 	if (strcmp(argv[1], "federation") == 0)
 		return import_federation(argc - 1, argv + 1);
-	return usage("unknown import '%s' (known: whitelist, federation)", argv[1]);
+	return fb_cli_usage(
+	    "import", usage_import, "unknown import '%s' (known: whitelist, federation)", argv[1]);
 }

@@ -8,6 +8,12 @@
 
 #define EXIT_USAGE 2
 
+/*
+ * A usage error: "fedbridge CMD: " (cmd NULL: "fedbridge: "), the problem,
+ * then the command's usage text, all on stderr. Returns EXIT_USAGE.
+ */
+int fb_cli_usage(const char *cmd, const char *usage_text, const char *fmt, ...) FB_PRINTF(3, 4);
+
 int fb_cli_keys(int argc, char **argv);
 int fb_cli_token(int argc, char **argv);
 int fb_cli_mapping(int argc, char **argv);

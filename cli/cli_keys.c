@@ -118,8 +118,8 @@ fb_cli_keys(int argc, char **argv)
 			else if (strcmp(optarg, "EdDSA") == 0)
 				alg = FB_ALG_EDDSA;
 			else {
-				fprintf(stderr, "fedbridge keys: --alg must be ES256 or EdDSA\n");
-				return EXIT_USAGE;
+				return fb_cli_usage(
+				    "keys", usage_keys, "--alg must be ES256 or EdDSA");
 			}
 			break;
 		case 'o':
@@ -140,14 +140,11 @@ fb_cli_keys(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		fprintf(
-		    stderr, "fedbridge keys: unexpected argument %s\n%s", argv[optind], usage_keys);
-		return EXIT_USAGE;
+		return fb_cli_usage("keys", usage_keys, "unexpected argument %s", argv[optind]);
 	}
 	if (strcmp(verb, "generate") == 0) {
 		if (out == NULL) {
-			fprintf(stderr, "fedbridge keys generate: --out FILE is required\n");
-			return EXIT_USAGE;
+			return fb_cli_usage("keys", usage_keys, "generate: --out FILE is required");
 		}
 		if (fb_keys_generate(out, alg, &err) != FB_OK) {
 			fprintf(stderr, "fedbridge keys generate: %s\n", err.msg);
@@ -157,12 +154,10 @@ fb_cli_keys(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(verb, "list") != 0 && strcmp(verb, "jwks") != 0 && strcmp(verb, "rotate") != 0) {
-		fprintf(stderr, "fedbridge keys: unknown action '%s'\n%s", verb, usage_keys);
-		return EXIT_USAGE;
+		return fb_cli_usage("keys", usage_keys, "unknown action '%s'", verb);
 	}
 	if (config == NULL) {
-		fprintf(stderr, "fedbridge keys %s: -c FILE is required\n", verb);
-		return EXIT_USAGE;
+		return fb_cli_usage("keys", usage_keys, "%s: -c FILE is required", verb);
 	}
 	if ((conf = fb_cli_load_conf(config, NULL)) == NULL)
 		return EXIT_USAGE;

@@ -44,15 +44,6 @@ static const char usage_mapping[] =
     "Exit status: 0 login allowed (or every identity as expected; diff: no change),\n"
     "1 refused (or a mismatch; diff: changes), 2 usage or configuration errors.\n";
 
-static int
-usage_fail(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "fedbridge mapping: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s", usage_mapping);
-	return EXIT_USAGE;
-}
-
 /* What one dry run reads: owned copies of everything the login borrows. */
 struct dry_input {
 	json_t *doc; /* the identity file, when one was read */
@@ -638,9 +629,8 @@ cmd_test(int argc, char **argv)
 		case 'S':
 		case 'I':
 			if (mode != NULL)
-				return usage_fail("%s",
-				    "give one of --claims, --saml-response, "
-				    "--identity");
+				return fb_cli_usage("mapping", usage_mapping,
+				    "give one of --claims, --saml-response, --identity");
 			mode = ch == 'C' ? "claims" : ch == 'S' ? "saml" : "identity";
 			input = optarg;
 			break;
@@ -659,14 +649,15 @@ cmd_test(int argc, char **argv)
 		}
 	}
 	if (config == NULL)
-		return usage_fail("%s", "test: -c FILE is required");
+		return fb_cli_usage("mapping", usage_mapping, "test: -c FILE is required");
 	if (mode == NULL && optind != argc - 1)
-		return usage_fail(
-		    "%s", "test: give --claims, --saml-response, --identity or a DIR");
+		return fb_cli_usage("mapping", usage_mapping,
+		    "test: give --claims, --saml-response, --identity or a DIR");
 	if (mode != NULL && optind != argc)
-		return usage_fail("test: unexpected argument %s", argv[optind]);
+		return fb_cli_usage(
+		    "mapping", usage_mapping, "test: unexpected argument %s", argv[optind]);
 	if (mode != NULL && update)
-		return usage_fail("%s", "test: --update goes with a DIR");
+		return fb_cli_usage("mapping", usage_mapping, "test: --update goes with a DIR");
 	if ((conf = fb_cli_load_conf(config, &rules)) == NULL)
 		return EXIT_USAGE;
 	if (mode != NULL)
@@ -693,7 +684,8 @@ cmd_diff(int argc, char **argv)
 		switch (ch) {
 		case 'c':
 			if (nconf == 2)
-				return usage_fail("%s", "diff: give -c twice: OLD then NEW");
+				return fb_cli_usage(
+				    "mapping", usage_mapping, "diff: give -c twice: OLD then NEW");
 			configs[nconf++] = optarg;
 			break;
 		case 'h':
@@ -705,9 +697,10 @@ cmd_diff(int argc, char **argv)
 		}
 	}
 	if (nconf != 2)
-		return usage_fail("%s", "diff: give -c twice: OLD then NEW");
+		return fb_cli_usage("mapping", usage_mapping, "diff: give -c twice: OLD then NEW");
 	if (optind != argc - 1)
-		return usage_fail("%s", "diff: give one DIR of saved identities");
+		return fb_cli_usage(
+		    "mapping", usage_mapping, "diff: give one DIR of saved identities");
 	if ((c1 = fb_cli_load_conf(configs[0], &r1)) != NULL &&
 	    (c2 = fb_cli_load_conf(configs[1], &r2)) != NULL)
 		status = diff_dir(c1, r1, c2, r2, argv[optind]);
@@ -722,7 +715,7 @@ int
 fb_cli_mapping(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage_fail("%s", "which command? test or diff");
+		return fb_cli_usage("mapping", usage_mapping, "which command? test or diff");
 	if (strcmp(argv[1], "test") == 0)
 		return cmd_test(argc - 1, argv + 1);
 	if (strcmp(argv[1], "diff") == 0)
@@ -731,5 +724,5 @@ fb_cli_mapping(int argc, char **argv)
 		fputs(usage_mapping, stdout);
 		return 0;
 	}
-	return usage_fail("unknown command %s", argv[1]);
+	return fb_cli_usage("mapping", usage_mapping, "unknown command %s", argv[1]);
 }

@@ -39,15 +39,6 @@ static const char usage_sessions[] =
     "token or session lifetime of the configuration) and reaches every bridge\n"
     "sharing the store.\n";
 
-static int
-usage(const char *msg, const char *arg)
-{
-	fprintf(stderr, "fedbridge sessions: ");
-	fprintf(stderr, msg, arg);
-	fprintf(stderr, "\n%s", usage_sessions);
-	return EXIT_USAGE;
-}
-
 static bool
 parse_time(const char *s, int64_t *out)
 {
@@ -147,12 +138,13 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case 'l':
 			o->limit = (size_t)strtoul(optarg, &end, 10);
 			if (*end != '\0' || o->limit == 0 || o->limit > FB_STORE_LIST_MAX)
-				return usage("--limit must be 1 to 1000, got %s", optarg);
+				return fb_cli_usage("sessions", usage_sessions,
+				    "--limit must be 1 to 1000, got %s", optarg);
 			break;
 		case 'a': {
 			long long v = strtoll(optarg, &end, 10);
 			if (*end != '\0' || end == optarg || v < 0)
-				return usage(
+				return fb_cli_usage("sessions", usage_sessions,
 				    "--after must be a record id (0 or more), got %s", optarg);
 			o->after = (int64_t)v;
 			break;
@@ -166,7 +158,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (o->config == NULL)
-		return usage("%s", "-c FILE is required");
+		return fb_cli_usage("sessions", usage_sessions, "-c FILE is required");
 	return -1;
 }
 
@@ -201,7 +193,8 @@ cmd_list(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (optind != argc)
-		return usage("list: unexpected argument %s", argv[optind]);
+		return fb_cli_usage(
+		    "sessions", usage_sessions, "list: unexpected argument %s", argv[optind]);
 	if ((conf = open_store(o.config, &store)) == NULL)
 		return 1;
 	f.tenant = o.tenant;
@@ -240,7 +233,7 @@ cmd_show(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (optind != argc - 1)
-		return usage("%s", "show: give one session id");
+		return fb_cli_usage("sessions", usage_sessions, "show: give one session id");
 	if ((conf = open_store(o.config, &store)) == NULL)
 		return 1;
 	if (fb_store_session_get(store, argv[optind], &s, &err) != FB_OK) {
@@ -329,9 +322,10 @@ cmd_revoke(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (optind != argc)
-		return usage("revoke: unexpected argument %s", argv[optind]);
+		return fb_cli_usage(
+		    "sessions", usage_sessions, "revoke: unexpected argument %s", argv[optind]);
 	if ((bad = revocation_of(&o, &r, now)) != NULL)
-		return usage("revoke: %s", bad);
+		return fb_cli_usage("sessions", usage_sessions, "revoke: %s", bad);
 	if ((conf = open_store(o.config, &store)) == NULL)
 		return 1;
 	/* Kept as long as the longest token or session it can affect may live. */
@@ -385,7 +379,8 @@ cmd_audit(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (optind != argc)
-		return usage("audit: unexpected argument %s", argv[optind]);
+		return fb_cli_usage(
+		    "sessions", usage_sessions, "audit: unexpected argument %s", argv[optind]);
 	if ((conf = open_store(o.config, &store)) == NULL)
 		return 1;
 	if (fb_store_audit_list(store, o.after, o.limit, &l, &err) != FB_OK) {
@@ -424,7 +419,8 @@ int
 fb_cli_sessions(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage("%s", "which command? list, show, revoke or audit");
+		return fb_cli_usage(
+		    "sessions", usage_sessions, "which command? list, show, revoke or audit");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		fputs(usage_sessions, stdout);
 		return 0;
@@ -437,5 +433,5 @@ fb_cli_sessions(int argc, char **argv)
 		return cmd_revoke(argc - 1, argv + 1);
 	if (strcmp(argv[1], "audit") == 0)
 		return cmd_audit(argc - 1, argv + 1);
-	return usage("unknown command %s", argv[1]);
+	return fb_cli_usage("sessions", usage_sessions, "unknown command %s", argv[1]);
 }

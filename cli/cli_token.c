@@ -33,13 +33,6 @@ static const char usage_token[] =
     "  -S, --sender FID       the sender the message claims\n"
     "  -h, --help             this text\n";
 
-static int
-usage(const char *msg)
-{
-	fprintf(stderr, "fedbridge token: %s\n%s", msg, usage_token);
-	return EXIT_USAGE;
-}
-
 /* NAME=VALUE into attrs; a repeated name becomes a list. */
 static int
 add_attr(json_t *attrs, const char *arg)
@@ -183,7 +176,7 @@ token_issue(const char *config, const char *tenant, const char *fid, const char 
 	int status = 1;
 
 	if (ttl_text != NULL && !fb_conf_duration_parse(ttl_text, &ttl))
-		return usage("--ttl expects a duration such as 5m");
+		return fb_cli_usage("token", usage_token, "--ttl expects a duration such as 5m");
 	if (!fb_cli_open(config, &conf, &fed, NULL, NULL))
 		return EXIT_USAGE;
 	memset(&req, 0, sizeof(req));
@@ -247,7 +240,8 @@ fb_cli_token(int argc, char **argv)
 		case 'A':
 			if (attrs == NULL || add_attr(attrs, optarg) != 0) {
 				json_decref(attrs);
-				return usage("--attr expects NAME=VALUE");
+				return fb_cli_usage(
+				    "token", usage_token, "--attr expects NAME=VALUE");
 			}
 			break;
 		case 'T':
@@ -275,16 +269,18 @@ fb_cli_token(int argc, char **argv)
 	if (strcmp(verb, "issue") == 0) {
 		if (config == NULL || tenant == NULL || fid == NULL || audience == NULL ||
 		    optind != argc)
-			status = usage("issue needs -c, --tenant, --fid and --audience");
+			status = fb_cli_usage(
+			    "token", usage_token, "issue needs -c, --tenant, --fid and --audience");
 		else
 			status = token_issue(config, tenant, fid, audience, attrs, ttl, sid);
 	} else if (strcmp(verb, "verify") == 0) {
 		if (config == NULL || tenant == NULL || peer == NULL || optind != argc - 1)
-			status = usage("verify needs -c, --tenant, --peer-cert and a token (or -)");
+			status = fb_cli_usage("token", usage_token,
+			    "verify needs -c, --tenant, --peer-cert and a token (or -)");
 		else
 			status = token_verify(config, tenant, peer, sender, argv[optind]);
 	} else {
-		status = usage("the action is issue or verify");
+		status = fb_cli_usage("token", usage_token, "the action is issue or verify");
 	}
 	json_decref(attrs);
 	return status;

@@ -63,21 +63,6 @@ static const char usage_trust[] =
     "\n"
     "Exit status: 0 done, 1 refused (the reason is printed), 2 usage error.\n";
 
-static int usage(const char *fmt, ...) FB_PRINTF(1, 2);
-
-static int
-usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("fedbridge trust: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%s", usage_trust);
-	return EXIT_USAGE;
-}
-
 static int refuse(const char *fmt, ...) FB_PRINTF(1, 2);
 
 static int
@@ -349,8 +334,8 @@ trust_import(const struct import_opts *o)
 	(void)snprintf(
 	    key_path, sizeof(key_path), "%s/%s.client.key", t->trusts_dir, ex.installation);
 	if ((o->client_cert == NULL) != (o->client_key == NULL)) {
-		usage("import: --client-cert and --client-key go together");
-		status = EXIT_USAGE;
+		status = fb_cli_usage(
+		    "trust", usage_trust, "import: --client-cert and --client-key go together");
 		goto out;
 	}
 	if (o->client_cert == NULL && (old == NULL || old->client_cert == NULL)) {
@@ -572,7 +557,7 @@ fb_cli_trust(int argc, char **argv)
 	int ch;
 
 	if (argc < 2)
-		return usage("a subcommand is required");
+		return fb_cli_usage("trust", usage_trust, "a subcommand is required");
 	sub = argv[1];
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
 		fputs(usage_trust, stdout);
@@ -586,7 +571,8 @@ fb_cli_trust(int argc, char **argv)
 			break;
 		case 't':
 			if (n_tenants == LIST_MAX)
-				return usage("at most %d --tenant", LIST_MAX);
+				return fb_cli_usage(
+				    "trust", usage_trust, "at most %d --tenant", LIST_MAX);
 			tenants[n_tenants++] = optarg;
 			o.tenant = optarg;
 			break;
@@ -601,14 +587,17 @@ fb_cli_trust(int argc, char **argv)
 			break;
 		case O_KEYS:
 			if (strcmp(optarg, "url") != 0 && strcmp(optarg, "file") != 0)
-				return usage("--keys is url or file, not %s", optarg);
+				return fb_cli_usage(
+				    "trust", usage_trust, "--keys is url or file, not %s", optarg);
 			o.keys_mode = optarg;
 			break;
 		case O_RTENANT:
 			if (o.n_remote_tenants == LIST_MAX)
-				return usage("at most %d --remote-tenant", LIST_MAX);
+				return fb_cli_usage(
+				    "trust", usage_trust, "at most %d --remote-tenant", LIST_MAX);
 			if (!fb_conf_tenant_id_valid(optarg))
-				return usage("--remote-tenant %s is not a tenantID", optarg);
+				return fb_cli_usage("trust", usage_trust,
+				    "--remote-tenant %s is not a tenantID", optarg);
 			o.remote_tenants[o.n_remote_tenants++] = optarg;
 			break;
 		case O_OUTBOUND:
@@ -624,33 +613,36 @@ fb_cli_trust(int argc, char **argv)
 			fputs(usage_trust, stdout);
 			return 0;
 		default:
-			return usage("unknown option");
+			return fb_cli_usage("trust", usage_trust, "unknown option");
 		}
 	}
 	if (o.config == NULL)
-		return usage("%s: -c FILE is required", sub);
+		return fb_cli_usage("trust", usage_trust, "%s: -c FILE is required", sub);
 	if (strcmp(sub, "export") == 0) {
 		if (optind != argc)
-			return usage("export: unexpected argument %s", argv[optind]);
+			return fb_cli_usage(
+			    "trust", usage_trust, "export: unexpected argument %s", argv[optind]);
 		return trust_export(o.config, tenants, n_tenants, out);
 	}
 	if (n_tenants > 1)
-		return usage("%s: one --tenant", sub);
+		return fb_cli_usage("trust", usage_trust, "%s: one --tenant", sub);
 	if (strcmp(sub, "import") == 0) {
 		if (optind + 1 != argc)
-			return usage("import: one EXPORT file is required");
+			return fb_cli_usage(
+			    "trust", usage_trust, "import: one EXPORT file is required");
 		o.file = argv[optind];
 		return trust_import(&o);
 	}
 	if (strcmp(sub, "show") == 0) {
 		if (optind != argc)
-			return usage("show: unexpected argument %s", argv[optind]);
+			return fb_cli_usage(
+			    "trust", usage_trust, "show: unexpected argument %s", argv[optind]);
 		return trust_show(o.config);
 	}
 	if (strcmp(sub, "remove") == 0) {
 		if (optind + 1 != argc)
-			return usage("remove: one REMOTE is required");
+			return fb_cli_usage("trust", usage_trust, "remove: one REMOTE is required");
 		return trust_remove(o.config, o.tenant, argv[optind]);
 	}
-	return usage("unknown subcommand %s", sub);
+	return fb_cli_usage("trust", usage_trust, "unknown subcommand %s", sub);
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,12 +56,16 @@ static const char usage_serve[] =
     "  -p, --pid-file FILE      write the process id there once listening (for reload)\n"
     "  -h, --help               this text\n";
 
-static int
-usage_error(const char *usage, const char *fmt, const char *arg)
+int
+fb_cli_usage(const char *cmd, const char *usage_text, const char *fmt, ...)
 {
-	fprintf(stderr, "fedbridge: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s", usage);
+	va_list ap;
+
+	fprintf(stderr, "fedbridge%s%s: ", cmd != NULL ? " " : "", cmd != NULL ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", usage_text);
 	return EXIT_USAGE;
 }
 
@@ -163,7 +168,8 @@ cmd_check(int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return usage_error(usage_check, "check: unexpected argument %s", argv[optind]);
+		return fb_cli_usage(
+		    NULL, usage_check, "check: unexpected argument %s", argv[optind]);
 	if (reference) {
 		struct fb_buf b;
 		fb_buf_init(&b, 1 << 20);
@@ -177,7 +183,7 @@ cmd_check(int argc, char **argv)
 		return 0;
 	}
 	if (path == NULL)
-		return usage_error(usage_check, "check: %s", "-c FILE is required");
+		return fb_cli_usage(NULL, usage_check, "check: -c FILE is required");
 
 	/* Like nginx -t: also load what the file points at (keys, remote JWKS). */
 	if (!fb_cli_open(path, &conf, &fed, &table, NULL))
@@ -238,9 +244,10 @@ cmd_serve(int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return usage_error(usage_serve, "serve: unexpected argument %s", argv[optind]);
+		return fb_cli_usage(
+		    NULL, usage_serve, "serve: unexpected argument %s", argv[optind]);
 	if (so.conf_path == NULL)
-		return usage_error(usage_serve, "serve: %s", "-c FILE is required");
+		return fb_cli_usage(NULL, usage_serve, "serve: -c FILE is required");
 	return fb_serve(&so);
 }
 
@@ -289,8 +296,8 @@ cmd_reload(int argc, char **argv)
 		}
 	}
 	if (optind != argc || path == NULL || pid_file == NULL)
-		return usage_error(
-		    usage_reload, "reload: %s", "-c FILE and --pid-file FILE are required");
+		return fb_cli_usage(
+		    NULL, usage_reload, "reload: -c FILE and --pid-file FILE are required");
 	if (!fb_cli_open(path, &conf, &fed, &table, NULL)) {
 		fprintf(
 		    stderr, "fedbridge reload: nothing sent: the bridge keeps its configuration\n");
@@ -379,5 +386,5 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);
-	return usage_error(usage_main, "unknown command '%s'", argv[1]);
+	return fb_cli_usage(NULL, usage_main, "unknown command '%s'", argv[1]);
 }

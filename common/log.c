@@ -1,6 +1,7 @@
 /* Log lines to stderr, one write per line so concurrent lines never interleave. */
 #include "fb_common.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,16 +13,22 @@
 /* The JSON form doubles at most the escaped text's quotes and backslashes. */
 #define LOG_LINE_MAX (2 * LOG_TEXT_MAX + 256)
 
-static enum fb_log_level log_min = FB_LOG_INFO;
-static enum fb_log_format log_format = FB_LOG_TEXT;
+/*
+ * The level and the format in one word, so a reload (fb_log_setup on the
+ * main thread) and the workers' lines never race and a line never sees a
+ * new level with an old format: the level in the low byte, the format above.
+ */
+#define LOG_FORMAT_SHIFT 8
+#define LOG_LEVEL_MASK 0xffu
+static atomic_uint log_setting = FB_LOG_INFO | (FB_LOG_TEXT << LOG_FORMAT_SHIFT);
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
 void
 fb_log_setup(enum fb_log_level min, enum fb_log_format format)
 {
-	log_min = min;
-	log_format = format;
+	atomic_store_explicit(&log_setting, (unsigned)min | ((unsigned)format << LOG_FORMAT_SHIFT),
+	    memory_order_relaxed);
 }
 
 bool
@@ -51,8 +58,10 @@ fb_log(enum fb_log_level level, const char *fmt, ...)
 	struct tm tm;
 	va_list ap;
 	int n;
+	unsigned setting = atomic_load_explicit(&log_setting, memory_order_relaxed);
+	enum fb_log_format format = (enum fb_log_format)(setting >> LOG_FORMAT_SHIFT);
 
-	if (level < log_min)
+	if ((unsigned)level < (setting & LOG_LEVEL_MASK))
 		return;
 	va_start(ap, fmt);
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -70,7 +79,7 @@ fb_log(enum fb_log_level level, const char *fmt, ...)
 	if (n >= (int)sizeof(msg)) /* vsnprintf cut it */
 		(void)fb_buf_append(&text, FB_ESCAPE_CUT_MARKER, sizeof(FB_ESCAPE_CUT_MARKER) - 1);
 	fb_buf_init(&line, LOG_LINE_MAX);
-	if (log_format == FB_LOG_JSON) {
+	if (format == FB_LOG_JSON) {
 		(void)fb_buf_printf(
 		    &line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts, level_names[level]);
 		(void)fb_buf_append_json_string(&line, text.data ? text.data : "");

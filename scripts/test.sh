@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds everything with ASan+UBSan and -Werror and runs every test with
-# ctest; then, when clang is there, runs each fuzz target for a bounded time.
+# ctest; then, when clang is there, runs each fuzz target for a bounded time;
+# the tests labelled tsan run again in a ThreadSanitizer build.
 #   FB_FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing)
 #   FB_BUILD_DIR     build directory (default build-test)
 set -eu
@@ -26,6 +27,11 @@ if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null 2>&1; then
 	cmake --build "$dir-fuzz" -j "$jobs" --target fuzzers >/dev/null
 	(cd "$dir-fuzz" && ctest -L '^fuzz-run$' --output-on-failure -j "$jobs")
 fi
+
+# The tests of what threads share, under ThreadSanitizer (only their targets are built).
+cmake -S . -B "$dir-tsan" -DCMAKE_BUILD_TYPE=Debug -DFB_TSAN=ON -DFB_WERROR=ON >/dev/null
+cmake --build "$dir-tsan" -j "$jobs" --target test_log_race >/dev/null
+(cd "$dir-tsan" && TSAN_OPTIONS=halt_on_error=1 ctest -L '^tsan$' --output-on-failure)
 
 cd "$dir"
 ctest --output-on-failure -j "$jobs" -LE '^fuzz-run$'
