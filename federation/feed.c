@@ -37,25 +37,19 @@ add_entry(json_t *arr, const char *kind, const char *value, int64_t before, int6
 }
 
 /* An IdP subject or session is shown to remotes as the bridge sessions it had. */
-static fb_rc
-add_sessions_of(
-    json_t *arr, struct fb_store *store, const struct fb_revocation *r, struct fb_err *err)
-{
-	struct fb_session_filter f = { .issuer = r->issuer, .limit = FB_STORE_LIST_MAX };
-	struct fb_session *list = NULL;
-	size_t n = 0;
-	fb_rc rc;
+struct session_entries {
+	json_t *arr;
+	int64_t until;
+};
 
-	if (r->kind == FB_REVOCATION_SUBJECT)
-		f.subject = r->value;
-	else
-		f.idp_session = r->value;
-	if ((rc = fb_store_session_list(store, &f, &list, &n, err)) != FB_OK)
-		return rc;
-	for (size_t i = 0; i < n && rc == FB_OK; i++)
-		rc = add_entry(arr, "session", list[i].id, 0, r->until);
-	fb_session_array_free(list, n);
-	return rc;
+static fb_rc
+add_session_entry(void *arg, const char *session_id, struct fb_err *err)
+{
+	const struct session_entries *se = arg;
+
+	return add_entry(se->arr, "session", session_id, 0, se->until) == FB_OK
+	    ? FB_OK
+	    : FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 }
 
 static fb_rc
@@ -131,9 +125,12 @@ fb_bridge_feed_document(const struct fb_federation *fed, const struct fb_conf *c
 			rc = add_entry(arr, kind_of(r), r->value, r->before, r->until);
 			break;
 		case FB_REVOCATION_SUBJECT:
-		case FB_REVOCATION_IDP_SESSION:
-			rc = add_sessions_of(arr, store, r, err);
+		case FB_REVOCATION_IDP_SESSION: {
+			struct session_entries se = { arr, r->until };
+
+			rc = fb_store_revocation_sessions(store, r, add_session_entry, &se, err);
 			break;
+		}
 		default: /* a trust kill switch here concerns our own relay, not remotes */
 			break;
 		}

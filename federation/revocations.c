@@ -10,32 +10,19 @@
 
 #define APPLY_PAGE 1000
 
-/* The sessions of an IdP subject or IdP session: their bridge session ids are what tokens carry. */
-static fb_rc
-revoke_sessions_of(struct fb_verifier *v, struct fb_store *store, const struct fb_revocation *r,
-    struct fb_err *err)
-{
-	struct fb_session_filter f = { .issuer = r->issuer, .limit = APPLY_PAGE };
-	struct fb_session *list = NULL;
-	char after[FB_SESSION_ID_LEN + 1] = "";
-	size_t n = 0;
-	fb_rc rc;
+/* What a revocation of an IdP subject or session revokes: each bridge session it had. */
+struct session_revoke {
+	struct fb_verifier *v;
+	int64_t until;
+};
 
-	if (r->kind == FB_REVOCATION_SUBJECT)
-		f.subject = r->value;
-	else
-		f.idp_session = r->value;
-	do {
-		f.after = after[0] ? after : NULL;
-		if ((rc = fb_store_session_list(store, &f, &list, &n, err)) != FB_OK)
-			return rc;
-		for (size_t i = 0; i < n && rc == FB_OK; i++)
-			rc = fb_verifier_revoke(v, FB_REVOKE_SESSION, list[i].id, (time_t)r->until);
-		if (n > 0)
-			memcpy(after, list[n - 1].id, sizeof(after));
-		fb_session_array_free(list, n);
-	} while (rc == FB_OK && n == APPLY_PAGE);
-	return rc;
+static fb_rc
+revoke_session(void *arg, const char *session_id, struct fb_err *err)
+{
+	const struct session_revoke *sr = arg;
+
+	(void)err;
+	return fb_verifier_revoke(sr->v, FB_REVOKE_SESSION, session_id, (time_t)sr->until);
 }
 
 fb_rc
@@ -73,8 +60,13 @@ fb_bridge_revocation_apply(struct fb_verifier *v, const struct fb_conf *conf,
 			}
 		return rc;
 	case FB_REVOCATION_SUBJECT:
-	case FB_REVOCATION_IDP_SESSION:
-		return store != NULL ? revoke_sessions_of(v, store, r, err) : FB_OK;
+	case FB_REVOCATION_IDP_SESSION: {
+		struct session_revoke sr = { v, r->until };
+
+		return store != NULL
+		    ? fb_store_revocation_sessions(store, r, revoke_session, &sr, err)
+		    : FB_OK;
+	}
 	case FB_REVOCATION_NONE:
 		break;
 	}

@@ -174,6 +174,15 @@ struct fb_revocation {
 	const char *origin; /* NULL or "local": here; else the remote installation it came from */
 };
 
+/*
+ * Calls each for the id of every session an IdP subject or IdP session
+ * revocation covers (its bridge sessions: what tokens carry), a page at a
+ * time, however many there are; stops at the first error each returns.
+ */
+fb_rc fb_store_revocation_sessions(struct fb_store *store, const struct fb_revocation *r,
+    fb_rc (*each)(void *arg, const char *session_id, struct fb_err *err), void *arg,
+    struct fb_err *err);
+
 /* A list of revocations read back from the store; owns its strings. */
 struct fb_revocation_list {
 	struct fb_revocation *v;

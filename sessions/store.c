@@ -778,6 +778,37 @@ fb_store_session_list(struct fb_store *st, const struct fb_session_filter *f, st
 }
 
 fb_rc
+fb_store_revocation_sessions(struct fb_store *st, const struct fb_revocation *r,
+    fb_rc (*each)(void *arg, const char *session_id, struct fb_err *err), void *arg,
+    struct fb_err *err)
+{
+	struct fb_session_filter f = { .issuer = r->issuer, .limit = FB_STORE_LIST_MAX };
+	char after[FB_SESSION_ID_LEN + 1] = "";
+	struct fb_session *list = NULL;
+	size_t n = 0;
+	fb_rc rc;
+
+	if (r->kind == FB_REVOCATION_SUBJECT)
+		f.subject = r->value;
+	else if (r->kind == FB_REVOCATION_IDP_SESSION)
+		f.idp_session = r->value;
+	else
+		return FB_ERR_SET(
+		    err, FB_ERR_INVALID, "only an IdP subject or session has sessions");
+	do {
+		f.after = after[0] != '\0' ? after : NULL;
+		if ((rc = fb_store_session_list(st, &f, &list, &n, err)) != FB_OK)
+			return rc;
+		for (size_t i = 0; i < n && rc == FB_OK; i++)
+			rc = each(arg, list[i].id, err);
+		if (n > 0)
+			memcpy(after, list[n - 1].id, sizeof(after));
+		fb_session_array_free(list, n);
+	} while (rc == FB_OK && n == FB_STORE_LIST_MAX);
+	return rc;
+}
+
+fb_rc
 fb_store_purge(struct fb_store *st, int64_t now, struct fb_purge_counts *counts, struct fb_err *err)
 {
 	struct fb_purge_counts c = { 0 };

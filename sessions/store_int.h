@@ -114,4 +114,9 @@ bool fb_store_dup(char **dst, const char *src);
 /* Whether a session has ended at now (absolute or idle expiry). */
 bool fb_store_session_ended(const struct fb_session *s, int64_t now);
 
+/* A session's columns in the SQL backends, in the order they read and bind them. */
+#define STORE_SESSION_COLS                                                                         \
+	"id, fid, tenant, provider, issuer, subject, idp_session, acr, amr, attrs, created, "      \
+	"last_seen, expires, idle_timeout"
+
 #endif

@@ -84,10 +84,6 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-#define SESSION_COLS                                                                               \
-	"id, fid, tenant, provider, issuer, subject, idp_session, acr, amr, attrs, created, "      \
-	"last_seen, expires, idle_timeout"
-
 enum stmt {
 	S_SESSION_PUT,
 	S_SESSION_GET,
@@ -112,7 +108,7 @@ enum stmt {
 };
 
 static const char *const stmt_sql[S_COUNT] = {
-	[S_SESSION_PUT] = "INSERT INTO sessions (" SESSION_COLS ", ends) VALUES"
+	[S_SESSION_PUT] = "INSERT INTO sessions (" STORE_SESSION_COLS ", ends) VALUES"
 	                  " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
 	                  "  CASE WHEN $14::bigint > 0 THEN LEAST($13::bigint, $12::bigint + $14)"
 	                  "  ELSE $13 END)"
@@ -124,11 +120,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	                  " created = EXCLUDED.created, last_seen = EXCLUDED.last_seen,"
 	                  " expires = EXCLUDED.expires, idle_timeout = EXCLUDED.idle_timeout,"
 	                  " ends = EXCLUDED.ends",
-	[S_SESSION_GET] = "SELECT " SESSION_COLS " FROM sessions WHERE id = $1",
+	[S_SESSION_GET] = "SELECT " STORE_SESSION_COLS " FROM sessions WHERE id = $1",
 	[S_SESSION_TOUCH] = "UPDATE sessions SET last_seen = GREATEST(last_seen, $2::bigint),"
 	                    " ends = CASE WHEN idle_timeout > 0 THEN LEAST(expires,"
 	                    "  GREATEST(last_seen, $2::bigint) + idle_timeout) ELSE expires END"
-	                    " WHERE id = $1 AND ends > $2::bigint RETURNING " SESSION_COLS,
+	                    " WHERE id = $1 AND ends > $2::bigint RETURNING " STORE_SESSION_COLS,
 	[S_SESSION_DELETE] = "DELETE FROM sessions WHERE id = $1",
 	[S_REVOKE] = "INSERT INTO revocations (kind, issuer, value, before, created, until, reason,"
 	             " actor, origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
@@ -660,8 +656,8 @@ do_session_list(struct pg_store *p, PGconn *c, void *arg, struct fb_err *err)
 	PGresult *r = NULL;
 	fb_rc rc = FB_OK;
 
-	len =
-	    (size_t)snprintf(sql, sizeof(sql), "SELECT " SESSION_COLS " FROM sessions WHERE true");
+	len = (size_t)snprintf(
+	    sql, sizeof(sql), "SELECT " STORE_SESSION_COLS " FROM sessions WHERE true");
 	for (int i = 0; i < 6; i++)
 		if (all[i] != NULL) {
 			v[np] = all[i];

@@ -74,10 +74,6 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-#define SESSION_COLS                                                                               \
-	"id, fid, tenant, provider, issuer, subject, idp_session, acr, amr, attrs, created, "      \
-	"last_seen, expires, idle_timeout"
-
 enum stmt {
 	S_SESSION_PUT,
 	S_SESSION_GET,
@@ -106,15 +102,15 @@ enum stmt {
 };
 
 static const char *const stmt_sql[S_COUNT] = {
-	[S_SESSION_PUT] = "INSERT OR REPLACE INTO sessions (" SESSION_COLS ", ends) VALUES "
+	[S_SESSION_PUT] = "INSERT OR REPLACE INTO sessions (" STORE_SESSION_COLS ", ends) VALUES "
 	                  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
 	                  " CASE WHEN ?14 > 0 THEN min(?13, ?12 + ?14) ELSE ?13 END)",
-	[S_SESSION_GET] = "SELECT " SESSION_COLS " FROM sessions WHERE id = ?1",
+	[S_SESSION_GET] = "SELECT " STORE_SESSION_COLS " FROM sessions WHERE id = ?1",
 	[S_SESSION_TOUCH] =
 	    "UPDATE sessions SET last_seen = max(last_seen, ?2),"
 	    " ends = CASE WHEN idle_timeout > 0"
 	    "  THEN min(expires, max(last_seen, ?2) + idle_timeout) ELSE expires END"
-	    " WHERE id = ?1 AND ends > ?2 RETURNING " SESSION_COLS,
+	    " WHERE id = ?1 AND ends > ?2 RETURNING " STORE_SESSION_COLS,
 	[S_SESSION_DELETE] = "DELETE FROM sessions WHERE id = ?1",
 	[S_REVOKE] = "INSERT INTO revocations (kind, issuer, value, before, created, until, reason,"
 	             " actor, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -251,7 +247,7 @@ col_text(sqlite3_stmt *q, int i)
 	return (const char *)sqlite3_column_text(q, i);
 }
 
-/* A session from the SESSION_COLS of the current row. */
+/* A session from the STORE_SESSION_COLS of the current row. */
 static fb_rc
 row_session(sqlite3_stmt *q, struct fb_session *out)
 {
@@ -392,7 +388,8 @@ s_session_list(struct fb_store *st, const struct fb_session_filter *f, struct fb
 	int rc;
 	fb_rc r = FB_OK;
 
-	len = (size_t)snprintf(sql, sizeof(sql), "SELECT " SESSION_COLS " FROM sessions WHERE 1");
+	len = (size_t)snprintf(
+	    sql, sizeof(sql), "SELECT " STORE_SESSION_COLS " FROM sessions WHERE 1");
 	for (int i = 0; i < 6; i++)
 		if (vals[i] != NULL)
 			len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND %s %s ?%d",

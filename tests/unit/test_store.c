@@ -399,6 +399,50 @@ test_session_list(void **state)
 	assert_int_equal(total, 7);
 }
 
+static fb_rc
+count_session(void *arg, const char *session_id, struct fb_err *err)
+{
+	size_t *n = arg;
+
+	(void)err;
+	assert_int_equal(strlen(session_id), FB_SESSION_ID_LEN);
+	(*n)++;
+	return FB_OK;
+}
+
+/* A subject with more sessions than one list call returns: each is visited once. */
+static void
+test_revocation_sessions(void **state)
+{
+	struct fixture *fx = *state;
+	const size_t many = (size_t)FB_STORE_LIST_MAX * 2 + 7;
+	struct fb_revocation r = { .kind = FB_REVOCATION_SUBJECT, .issuer = ISS, .value = "carol" };
+	struct fb_err err = { 0 };
+	char id[FB_SESSION_ID_LEN + 1];
+	struct fb_session s;
+	size_t visited = 0;
+
+	for (size_t i = 0; i < many; i++) {
+		s = session(id, "HZnKEBoqDU", "fid:0/HZnKEBoqDU/7", "carol", T0 + 3600, 0);
+		put(fx->st, &s);
+	}
+	s = session(id, "HZnKEBoqDU", "fid:0/HZnKEBoqDU/8", "dave", T0 + 3600, 0);
+	put(fx->st, &s);
+	assert_int_equal(
+	    fb_store_revocation_sessions(fx->st, &r, count_session, &visited, &err), FB_OK);
+	assert_int_equal(visited, many);
+	r = (struct fb_revocation){
+		.kind = FB_REVOCATION_IDP_SESSION, .issuer = ISS, .value = "idp-sid-1"
+	};
+	visited = 0;
+	assert_int_equal(
+	    fb_store_revocation_sessions(fx->st, &r, count_session, &visited, &err), FB_OK);
+	assert_int_equal(visited, many + 1);
+	r = (struct fb_revocation){ .kind = FB_REVOCATION_FID, .value = "fid:0/HZnKEBoqDU/7" };
+	assert_int_equal(fb_store_revocation_sessions(fx->st, &r, count_session, &visited, &err),
+	    FB_ERR_INVALID);
+}
+
 /* ---- revocations ---- */
 
 static enum fb_revocation_kind
@@ -1364,6 +1408,7 @@ test_session_id_shape(void **state)
 	    cmocka_unit_test_setup_teardown(test_session_purge, setup, teardown),                  \
 	    cmocka_unit_test_setup_teardown(test_session_background_purge, setup, teardown),       \
 	    cmocka_unit_test_setup_teardown(test_session_list, setup, teardown),                   \
+	    cmocka_unit_test_setup_teardown(test_revocation_sessions, setup, teardown),            \
 	    cmocka_unit_test_setup_teardown(test_revocation_kinds, setup, teardown),               \
 	    cmocka_unit_test_setup_teardown(test_revocation_cursor, setup, teardown),              \
 	    cmocka_unit_test_setup_teardown(test_revocation_origin, setup, teardown),              \
