@@ -14,6 +14,9 @@ struct conf_arena_chunk {
 };
 
 #define ARENA_CHUNK 16384
+/* A diagnostic's text, and its line with the place and path before it. */
+#define DIAG_BODY_MAX 2048
+#define DIAG_LINE_MAX 4096
 
 void *
 conf_arena_alloc(struct conf_arena *a, size_t n)
@@ -130,26 +133,36 @@ diags_sort(struct fb_conf_diags *d)
 	}
 }
 
-bool
-conf_diag(struct conf_ctx *c, struct fb_conf_pos pos, const char *path, const char *fmt, ...)
+/* "FILE:LINE:COL: PATH: what" (no LINE:COL without a line, no PATH when there is none). */
+static void
+diag_vadd(struct fb_conf_diags *diags, const char *file, struct fb_conf_pos pos, const char *path,
+    const char *fmt, va_list ap)
 {
 	struct fb_buf b;
-	va_list ap;
-	char body[1024];
+	char body[DIAG_BODY_MAX];
 
-	va_start(ap, fmt);
 	(void)vsnprintf(body, sizeof(body), fmt, ap);
-	va_end(ap);
-	fb_buf_init(&b, 4096);
+	fb_buf_init(&b, DIAG_LINE_MAX);
+	if (pos.file != NULL)
+		file = pos.file;
 	if (pos.line > 0)
-		(void)fb_buf_printf(
-		    &b, "%s:%u:%u: ", pos.file ? pos.file : c->name, pos.line, pos.col);
+		(void)fb_buf_printf(&b, "%s:%u:%u: ", file, pos.line, pos.col);
 	else
-		(void)fb_buf_printf(&b, "%s: ", pos.file ? pos.file : c->name);
+		(void)fb_buf_printf(&b, "%s: ", file);
 	if (path != NULL && *path != '\0')
 		(void)fb_buf_printf(&b, "%s: ", path);
 	(void)fb_buf_printf(&b, "%s", body);
-	diags_add(c->diags, pos, b.data);
+	diags_add(diags, pos, b.data);
+}
+
+bool
+conf_diag(struct conf_ctx *c, struct fb_conf_pos pos, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(c->diags, c->name, pos, path, fmt, ap);
+	va_end(ap);
 	return false;
 }
 
@@ -157,20 +170,11 @@ void
 fb_conf_diag_add(struct fb_conf_diags *diags, const struct fb_conf *conf, struct fb_conf_pos pos,
     const char *fmt, ...)
 {
-	struct fb_buf b;
 	va_list ap;
-	char body[2048];
 
 	va_start(ap, fmt);
-	(void)vsnprintf(body, sizeof(body), fmt, ap);
+	diag_vadd(diags, conf->path, pos, NULL, fmt, ap);
 	va_end(ap);
-	fb_buf_init(&b, 4096);
-	if (pos.line > 0)
-		(void)fb_buf_printf(
-		    &b, "%s:%u:%u: %s", pos.file ? pos.file : conf->path, pos.line, pos.col, body);
-	else
-		(void)fb_buf_printf(&b, "%s: %s", pos.file ? pos.file : conf->path, body);
-	diags_add(diags, pos, b.data);
 }
 
 void
