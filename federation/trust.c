@@ -175,6 +175,18 @@ fb_cert_file_keyless(const char *path, struct fb_err *err)
 	return FB_OK;
 }
 
+/* What was written to a memory BIO, as a string (*out malloc'd). */
+static fb_rc
+mem_bio_text(BIO *mem, char **out, struct fb_err *err)
+{
+	BUF_MEM *bm = NULL;
+
+	BIO_get_mem_ptr(mem, &bm);
+	if (bm == NULL || (*out = fb_strndup(bm->data, bm->length)) == NULL)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	return FB_OK;
+}
+
 fb_rc
 fb_cert_file_pem(const char *path, char **out, struct fb_err *err)
 {
@@ -182,7 +194,6 @@ fb_cert_file_pem(const char *path, char **out, struct fb_err *err)
 	size_t len = 0;
 	BIO *in = NULL, *mem = NULL;
 	X509 *x;
-	BUF_MEM *bm = NULL;
 	int n = 0;
 	fb_rc rc = FB_OK;
 
@@ -208,11 +219,8 @@ fb_cert_file_pem(const char *path, char **out, struct fb_err *err)
 	ERR_clear_error();
 	if (rc == FB_OK && n == 0)
 		rc = FB_ERR_SET(err, FB_ERR_INVALID, "%s holds no PEM certificate", path);
-	if (rc == FB_OK) {
-		BIO_get_mem_ptr(mem, &bm);
-		if (bm == NULL || (*out = fb_strndup(bm->data, bm->length)) == NULL)
-			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-	}
+	if (rc == FB_OK)
+		rc = mem_bio_text(mem, out, err);
 	BIO_free(in);
 	BIO_free(mem);
 	free(pem);
@@ -464,7 +472,6 @@ export_ca_certs(const char *pem, const char *name, char **out, struct fb_err *er
 	BIO *in = BIO_new_mem_buf(pem, (int)len), *mem = BIO_new(BIO_s_mem());
 	char *label = NULL, *header = NULL;
 	unsigned char *data = NULL;
-	BUF_MEM *bm = NULL;
 	long n = 0;
 	size_t blocks = 0;
 	fb_rc rc = FB_OK;
@@ -501,11 +508,8 @@ export_ca_certs(const char *pem, const char *name, char **out, struct fb_err *er
 		    blocks);
 	if (rc == FB_OK && blocks == 0)
 		rc = FB_ERR_SET(err, FB_ERR_INVALID, "%s: \"ca\" holds no PEM certificate", name);
-	if (rc == FB_OK) {
-		BIO_get_mem_ptr(mem, &bm);
-		if (bm == NULL || (*out = fb_strndup(bm->data, bm->length)) == NULL)
-			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-	}
+	if (rc == FB_OK)
+		rc = mem_bio_text(mem, out, err);
 	BIO_free(in);
 	BIO_free(mem);
 	return rc;
