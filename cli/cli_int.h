@@ -24,10 +24,13 @@ int fb_cli_trust(int argc, char **argv);
 /*
  * Loads a configuration and its keys, printing every problem. With trusts
  * (may be NULL), also fetches the remote key sets given by URL and builds
- * the trust table. False when anything failed (nothing to free then).
+ * the trust table; a key set that cannot be fetched fails the load, unless
+ * unreached is given: then it is a warning there (naming the trust, at its
+ * keys) and the table is built without it, as the bridge starts. False when
+ * anything failed (nothing to free then).
  */
 bool fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
-    struct fb_verify_trusts **trusts, struct fb_rules **rules);
+    struct fb_verify_trusts **trusts, struct fb_rules **rules, struct fb_conf_diags *unreached);
 
 /*
  * Loads a configuration and compiles its rules, printing every diagnostic to

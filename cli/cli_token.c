@@ -125,7 +125,7 @@ token_verify(const char *config, const char *tenant, const char *peer, const cha
 		    (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
 			token[--len] = '\0';
 	}
-	if (!fb_cli_open(config, &conf, &fed, &trusts, &rules))
+	if (!fb_cli_open(config, &conf, &fed, &trusts, &rules, NULL))
 		goto done;
 	fb_federation_verify_opts(conf, &vo);
 	vo.cache_entries = 0;
@@ -177,7 +177,7 @@ token_issue(const char *config, const char *tenant, const char *fid, const char 
 
 	if (ttl_text != NULL && !fb_conf_duration_parse(ttl_text, &ttl))
 		return fb_cli_usage("token", usage_token, "--ttl expects a duration such as 5m");
-	if (!fb_cli_open(config, &conf, &fed, NULL, NULL))
+	if (!fb_cli_open(config, &conf, &fed, NULL, NULL, NULL))
 		return EXIT_USAGE;
 	memset(&req, 0, sizeof(req));
 	req.tenant = tenant;

@@ -178,7 +178,7 @@ trust_export(const char *config, const char *const *tenants, size_t n_tenants, c
 	char *doc = NULL, fp[64];
 	int status = 0;
 
-	if (!fb_cli_open(config, &conf, &fed, NULL, NULL))
+	if (!fb_cli_open(config, &conf, &fed, NULL, NULL, NULL))
 		return 1;
 	if (fb_trust_export(conf, fed, tenants, n_tenants, (int64_t)time(NULL), &doc, &err) !=
 	    FB_OK) {

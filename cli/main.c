@@ -97,9 +97,29 @@ fb_cli_load_conf(const char *path, struct fb_rules **rules)
 	return conf;
 }
 
+/* One warning per remote key set that could not be fetched (check_unreached's arg). */
+struct unreached {
+	const struct fb_conf *conf;
+	struct fb_conf_diags *out;
+};
+
+static void
+check_unreached(void *arg, const struct fb_key_source_info *s)
+{
+	const struct unreached *u = arg;
+
+	if (s->last_error == NULL)
+		return;
+	fb_conf_diag_add(u->out, u->conf, fb_conf_pos_of(u->conf, &s->trust->keys),
+	    "warning: trust %s: %s %s (%s); the bridge starts without them and keeps trying",
+	    s->remote,
+	    s->last_rc == FB_ERR_IO ? "could not reach the key set at" : "refused the key set at",
+	    s->keys, s->last_error);
+}
+
 bool
 fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
-    struct fb_verify_trusts **trusts, struct fb_rules **rules)
+    struct fb_verify_trusts **trusts, struct fb_rules **rules, struct fb_conf_diags *unreached)
 {
 	struct fb_refresh_opts ro = { .now = (int64_t)time(NULL), .force = true };
 	struct fb_err err = { 0 };
@@ -116,6 +136,13 @@ fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
 		fb_buf_init(&log, 65536);
 		rc = fb_federation_refresh(*fed, &ro, &changed, &log, &err);
 		fb_buf_free(&log);
+		if (rc != FB_OK && unreached != NULL) {
+			/* What a remote serves is not the files' fault: said, not refused. */
+			struct unreached u = { *conf, unreached };
+
+			fb_federation_key_sources(*fed, check_unreached, &u);
+			rc = FB_OK;
+		}
 		if (rc == FB_OK)
 			rc = fb_federation_trusts(*fed, trusts, &err);
 	}
@@ -185,9 +212,12 @@ cmd_check(int argc, char **argv)
 	if (path == NULL)
 		return fb_cli_usage(NULL, usage_check, "check: -c FILE is required");
 
-	/* Like nginx -t: also load what the file points at (keys, remote JWKS). */
-	if (!fb_cli_open(path, &conf, &fed, &table, NULL))
+	/* Like nginx -t: also load what the file points at (keys, remote JWKS); a remote
+	 * that cannot be reached is a warning, as it is for the bridge. */
+	if (!fb_cli_open(path, &conf, &fed, &table, NULL, &findings)) {
+		fb_conf_diags_free(&findings);
 		return 1;
+	}
 	fb_verify_trusts_free(table);
 	fb_federation_free(fed);
 	for (size_t i = 0; i < conf->n_tenants; i++) {
@@ -274,6 +304,7 @@ cmd_reload(int argc, char **argv)
 	struct fb_verify_trusts *table = NULL;
 	struct fb_conf *conf = NULL;
 	struct fb_err err = { 0 };
+	struct fb_conf_diags unreached = { 0 };
 	char *text = NULL, *end = NULL;
 	size_t len = 0;
 	long pid;
@@ -298,11 +329,15 @@ cmd_reload(int argc, char **argv)
 	if (optind != argc || path == NULL || pid_file == NULL)
 		return fb_cli_usage(
 		    NULL, usage_reload, "reload: -c FILE and --pid-file FILE are required");
-	if (!fb_cli_open(path, &conf, &fed, &table, NULL)) {
+	if (!fb_cli_open(path, &conf, &fed, &table, NULL, &unreached)) {
 		fprintf(
 		    stderr, "fedbridge reload: nothing sent: the bridge keeps its configuration\n");
+		fb_conf_diags_free(&unreached);
 		return 1;
 	}
+	for (size_t i = 0; i < unreached.n; i++)
+		fprintf(stderr, "%s\n", unreached.v[i].msg);
+	fb_conf_diags_free(&unreached);
 	fb_verify_trusts_free(table);
 	fb_federation_free(fed);
 	fb_conf_unref(conf);

@@ -95,7 +95,9 @@ void fb_federation_free(struct fb_federation *f);
 const char *fb_federation_jwks(const struct fb_federation *f);
 /* Remote key sets: a trust's keys is a JWKS file (read at load) or its bridge's URL. */
 #define FB_JWKS_DEFAULT_MAX_AGE 300 /* refetch interval without Cache-Control */
-#define FB_JWKS_RETRY 30 /* after a failed fetch */
+#define FB_JWKS_RETRY 30 /* after a first failed fetch; doubled for each one after it */
+#define FB_JWKS_RETRY_MAX 900 /* the longest wait between two tries */
+#define FB_RETRY_JITTER_PART 5 /* a retry comes up to delay / 5 early */
 #define FB_KEY_EXPIRY_WARNING 604800 /* a week */
 
 bool fb_keys_source_is_url(const char *keys);
@@ -128,13 +130,22 @@ void fb_federation_adopt(struct fb_federation *f, const struct fb_federation *pr
  * A failed fetch keeps the last good set. What happened is appended to log. */
 fb_rc fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
     bool *changed, struct fb_buf *log, struct fb_err *err);
-/* What is known of each remote key set, for metrics. */
+/*
+ * Seconds until the next try after failing tries in a row (0: the first
+ * failure): FB_JWKS_RETRY doubled each time up to FB_JWKS_RETRY_MAX, less a
+ * random part of up to a fifth.
+ */
+int64_t fb_retry_delay(unsigned failing);
+/* What is known of each remote key set, for metrics and check (all borrowed). */
 struct fb_key_source_info {
 	const char *remote, *keys;
+	const struct fb_conf_trust *trust; /* the first trust naming it */
 	size_t n_keys;
 	int64_t expiry; /* when its newest key stops signing; 0: no exp */
 	int64_t fetched; /* last successful fetch; 0 for files */
 	uint64_t failures; /* failed fetches */
+	fb_rc last_rc; /* of the last fetch: FB_ERR_IO when the remote could not be reached */
+	const char *last_error; /* its message; NULL when the last fetch did not fail */
 };
 /* True when the key set fetched for a trust lacks kid (false for files and pending trusts). */
 bool fb_federation_keys_lack(

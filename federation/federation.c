@@ -31,6 +31,9 @@ struct key_source {
 	uint64_t digest; /* of the last JWKS text, to skip unchanged sets */
 	int64_t fetched, next_fetch, last_attempt;
 	uint64_t failures; /* fetches that failed, for metrics */
+	unsigned failing; /* failures since the last success: the retry backs off with them */
+	fb_rc last_rc; /* of the last fetch (FB_OK when it succeeded or none was made) */
+	char last_error[FB_ERR_MSG_MAX]; /* its message when it failed */
 };
 
 struct fb_federation {
@@ -509,6 +512,22 @@ discover_fetch(const struct key_source *src, const char *resolver, bool dev, str
 }
 
 /* Key sets fetched from remote bridges: due ones, or all with force, or the one with issuer. */
+int64_t
+fb_retry_delay(unsigned failing)
+{
+	int64_t delay = FB_JWKS_RETRY;
+	uint32_t jitter = 0;
+
+	for (unsigned i = 0; i < failing && delay < FB_JWKS_RETRY_MAX; i++)
+		delay *= 2;
+	if (delay > FB_JWKS_RETRY_MAX)
+		delay = FB_JWKS_RETRY_MAX;
+	/* Up to a fifth less, so bridges that lost a partner together do not retry in step. */
+	if (fb_random_bytes(&jitter, sizeof(jitter)) == FB_OK)
+		delay -= (int64_t)(jitter % (uint32_t)(delay / FB_RETRY_JITTER_PART + 1));
+	return delay;
+}
+
 fb_rc
 fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro, bool *changed,
     struct fb_buf *log, struct fb_err *err)
@@ -552,9 +571,12 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 		pthread_mutex_lock(&f->lock);
 		if (one != FB_OK) {
 			/* Keep the last good (for discover: proven) set, issuer and relay; try
-			 * again soon. */
-			src->next_fetch = ro->now + FB_JWKS_RETRY;
+			 * again, later each time it fails. */
+			src->next_fetch = ro->now + fb_retry_delay(src->failing);
 			src->failures++;
+			src->failing++;
+			src->last_rc = one;
+			(void)snprintf(src->last_error, sizeof(src->last_error), "%s", ferr.msg);
 			(void)fb_buf_printf(log,
 			    "trust %s: fetching keys from %s failed (%s); keeping the "
 			    "last good set (%zu keys)\n",
@@ -565,6 +587,9 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 			}
 		} else {
 			src->next_fetch = ro->now + got->max_age;
+			src->failing = 0;
+			src->last_rc = FB_OK;
+			src->last_error[0] = '\0';
 			if (d.issuer != NULL &&
 			    (src->issuer == NULL || strcmp(src->issuer, d.issuer) != 0)) {
 				(void)fb_buf_printf(log,
@@ -613,9 +638,10 @@ fb_federation_key_sources(struct fb_federation *f,
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n_sources; i++) {
 		const struct key_source *src = &f->sources[i];
-		struct fb_key_source_info info = { src->remote, src->keys,
+		struct fb_key_source_info info = { src->remote, src->keys, src->trust,
 			fb_verify_keyset_count(src->ks), fb_verify_keyset_expiry(src->ks),
-			src->fetched, src->failures };
+			src->fetched, src->failures, src->last_rc,
+			src->last_rc != FB_OK ? src->last_error : NULL };
 		fn(arg, &info);
 	}
 	pthread_mutex_unlock(&f->lock);

@@ -23,7 +23,9 @@ grep -q "keys: $a_url" "$B" || fail "could not point B at A's JWKS URL"
 issue() { "$FB_BINARY" token issue -c "$A" --tenant HZnKEBoqDU --fid "fid:0/HZnKEBoqDU/$1" --audience HWqHczeM2P; }
 peer=$(cert_escaped "$pair/keys/a-to-b.cert.pem")
 
-"$FB_BINARY" check -c "$B" >/dev/null || fail "check could not fetch A's keys"
+"$FB_BINARY" check -c "$B" >"$FB_TMP/out" 2>"$FB_TMP/err" || fail "check: $(cat "$FB_TMP/err")"
+grep -q ' 1 trust$' "$FB_TMP/out" && [ ! -s "$FB_TMP/err" ] ||
+	fail "check could not fetch A's keys: $(cat "$FB_TMP/out" "$FB_TMP/err")"
 t1=$(issue 1)
 "$FB_BINARY" token verify -c "$B" --tenant HWqHczeM2P --peer-cert "$pair/keys/a-to-b.cert.pem" "$t1" >/dev/null ||
 	fail "token verify with fetched keys"
@@ -81,4 +83,22 @@ curl -fsS "http://127.0.0.1:$BRIDGE_PORT/metrics" |
 	grep -Eq '^fedbridge_remote_keys_fetch_failures_total\{remote="installation_A"\} [1-9]' ||
 	fail "the failed fetch is not in the metrics"
 ok "with A down, B keeps the last good key set and still verifies"
+
+# A partner that is down is not a fault of B's files: check (the unit's ExecStartPre) and
+# reload warn, naming the trust where its keys are written, and go on.
+grep -q '^ExecStartPre=.*fedbridge check' "$FB_SOURCE_DIR/conf/systemd/fedbridge.service" ||
+	fail "the unit no longer checks before it starts"
+"$FB_BINARY" check -c "$B" >"$FB_TMP/out" 2>"$FB_TMP/err" ||
+	fail "check refused B's files while A is down: $(cat "$FB_TMP/out" "$FB_TMP/err")"
+keys_at=$(grep -n "keys: $a_url" "$B" | cut -d: -f1)
+grep -Eq "^$B:$keys_at:[0-9]+: warning: trust installation_A: could not reach the key set at $a_url \(.+\); the bridge starts without them" "$FB_TMP/err" ||
+	fail "check did not name the unreachable key set: $(cat "$FB_TMP/err")"
+grep -q ', 1 warning$' "$FB_TMP/out" || fail "check did not count the warning: $(cat "$FB_TMP/out")"
+echo "$BRIDGE_PID" >"$FB_TMP/b.pid"
+"$FB_BINARY" reload -c "$B" --pid-file "$FB_TMP/b.pid" >"$FB_TMP/out" 2>"$FB_TMP/err" ||
+	fail "reload refused while A is down: $(cat "$FB_TMP/out" "$FB_TMP/err")"
+grep -q "warning: trust installation_A: could not reach" "$FB_TMP/err" || fail "reload did not warn"
+wait_for "$FB_TMP/b.log" "configuration reloaded: generation 2"
+[ "$(validate "$t2")" = 200 ] || fail "B lost A's keys across the reload while A is down"
+ok "with A down, check and reload warn about A's keys (file:line) and succeed; the reload keeps them"
 echo "jwks_fetch: $n passed, 0 failed"

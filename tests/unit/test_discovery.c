@@ -284,10 +284,31 @@ export_ca_refused(void **state)
 	}
 }
 
+/* A partner that stays down is asked less and less often, never in step with other bridges. */
+static void
+retry_backs_off(void **state)
+{
+	int64_t first_low = FB_JWKS_RETRY - FB_JWKS_RETRY / FB_RETRY_JITTER_PART;
+	bool varied = false;
+
+	(void)state;
+	for (int i = 0; i < 64; i++) {
+		int64_t d0 = fb_retry_delay(0), d1 = fb_retry_delay(1), dn = fb_retry_delay(40);
+
+		assert_true(d0 >= first_low && d0 <= FB_JWKS_RETRY);
+		assert_true(d1 >= 2 * first_low && d1 <= 2 * FB_JWKS_RETRY);
+		assert_true(dn >= FB_JWKS_RETRY_MAX - FB_JWKS_RETRY_MAX / FB_RETRY_JITTER_PART &&
+		    dn <= FB_JWKS_RETRY_MAX);
+		varied = varied || d0 != fb_retry_delay(0);
+	}
+	assert_true(varied);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(retry_backs_off),
 		cmocka_unit_test(issuer_under_domain),
 		cmocka_unit_test(issuer_elsewhere),
 		cmocka_unit_test(relay_under_domain),
