@@ -259,11 +259,18 @@ fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct
 				.skew = conf->tokens.clock_skew,
 				.refetch_min = conf->keys.refetch_min };
 			if (ten->providers[i].type == FB_PROVIDER_SAML) {
+				bool unreachable = false;
+
 				s->sp_tenants[s->n_sps] = ten;
 				if ((rc = fb_saml_sp_new(&ten->providers[i],
-				         conf->installation.public_url, &s->sps[s->n_sps], err)) ==
-				    FB_OK)
+				         conf->installation.public_url, &s->sps[s->n_sps],
+				         &unreachable, err)) == FB_OK)
 					s->n_sps++;
+				if (rc == FB_OK && unreachable)
+					fb_log(FB_LOG_WARN,
+					    "%s; its logins answer 503 until it is fetched (tried "
+					    "again with backoff)",
+					    err->msg);
 				continue;
 			}
 			s->rp_tenants[s->n_rps] = ten;

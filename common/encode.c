@@ -337,6 +337,22 @@ fb_random_bytes(void *buf, size_t n)
 	return FB_OK;
 }
 
+int64_t
+fb_backoff_delay(int64_t first, int64_t max, unsigned failing)
+{
+	int64_t delay = first;
+	uint32_t jitter = 0;
+
+	for (unsigned i = 0; i < failing && delay < max; i++)
+		delay *= 2;
+	if (delay > max)
+		delay = max;
+	/* Up to a fifth less, so parties that lost a peer together do not retry in step. */
+	if (delay > 0 && fb_random_bytes(&jitter, sizeof(jitter)) == FB_OK)
+		delay -= (int64_t)(jitter % (uint32_t)(delay / FB_BACKOFF_JITTER_PART + 1));
+	return delay;
+}
+
 #define EXCERPT_CUT "..."
 
 void

@@ -203,4 +203,13 @@ fb_time_sub(int64_t t, int64_t d)
 /* Fills buf with n bytes from the kernel's CSPRNG (getrandom). */
 fb_rc fb_random_bytes(void *buf, size_t n);
 
+/* A retry comes up to delay / FB_BACKOFF_JITTER_PART early. */
+#define FB_BACKOFF_JITTER_PART 5
+/*
+ * Seconds to wait after failing tries in a row (0: after the first failure):
+ * first, doubled for each further failure up to max, less a random part of
+ * up to a fifth.
+ */
+int64_t fb_backoff_delay(int64_t first, int64_t max, unsigned failing);
+
 #endif

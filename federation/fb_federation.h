@@ -97,7 +97,6 @@ const char *fb_federation_jwks(const struct fb_federation *f);
 #define FB_JWKS_DEFAULT_MAX_AGE 300 /* refetch interval without Cache-Control */
 #define FB_JWKS_RETRY 30 /* after a first failed fetch; doubled for each one after it */
 #define FB_JWKS_RETRY_MAX 900 /* the longest wait between two tries */
-#define FB_RETRY_JITTER_PART 5 /* a retry comes up to delay / 5 early */
 #define FB_KEY_EXPIRY_WARNING 604800 /* a week */
 
 bool fb_keys_source_is_url(const char *keys);
@@ -130,12 +129,6 @@ void fb_federation_adopt(struct fb_federation *f, const struct fb_federation *pr
  * A failed fetch keeps the last good set. What happened is appended to log. */
 fb_rc fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
     bool *changed, struct fb_buf *log, struct fb_err *err);
-/*
- * Seconds until the next try after failing tries in a row (0: the first
- * failure): FB_JWKS_RETRY doubled each time up to FB_JWKS_RETRY_MAX, less a
- * random part of up to a fifth.
- */
-int64_t fb_retry_delay(unsigned failing);
 /* What is known of each remote key set, for metrics and check (all borrowed). */
 struct fb_key_source_info {
 	const char *remote, *keys;

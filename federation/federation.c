@@ -512,22 +512,6 @@ discover_fetch(const struct key_source *src, const char *resolver, bool dev, str
 }
 
 /* Key sets fetched from remote bridges: due ones, or all with force, or the one with issuer. */
-int64_t
-fb_retry_delay(unsigned failing)
-{
-	int64_t delay = FB_JWKS_RETRY;
-	uint32_t jitter = 0;
-
-	for (unsigned i = 0; i < failing && delay < FB_JWKS_RETRY_MAX; i++)
-		delay *= 2;
-	if (delay > FB_JWKS_RETRY_MAX)
-		delay = FB_JWKS_RETRY_MAX;
-	/* Up to a fifth less, so bridges that lost a partner together do not retry in step. */
-	if (fb_random_bytes(&jitter, sizeof(jitter)) == FB_OK)
-		delay -= (int64_t)(jitter % (uint32_t)(delay / FB_RETRY_JITTER_PART + 1));
-	return delay;
-}
-
 fb_rc
 fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro, bool *changed,
     struct fb_buf *log, struct fb_err *err)
@@ -572,7 +556,8 @@ fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
 		if (one != FB_OK) {
 			/* Keep the last good (for discover: proven) set, issuer and relay; try
 			 * again, later each time it fails. */
-			src->next_fetch = ro->now + fb_retry_delay(src->failing);
+			src->next_fetch = ro->now +
+			    fb_backoff_delay(FB_JWKS_RETRY, FB_JWKS_RETRY_MAX, src->failing);
 			src->failures++;
 			src->failing++;
 			src->last_rc = one;

@@ -178,10 +178,14 @@ struct fb_saml_sp;
  * Builds the SP for provider p: entityID PUBLIC_URL/saml/metadata/NAME, ACS
  * PUBLIC_URL/saml/acs/NAME (HTTP-POST), SLO PUBLIC_URL/saml/slo/NAME, signed
  * with sp_key (0600) and sp_cert; the IdP's metadata (a file, or a URL
- * fetched now) must describe exactly one IdP with an SSO service.
+ * fetched now) must describe exactly one IdP with an SSO service. A metadata
+ * URL that cannot be reached does not fail it: *unreachable is set, err says
+ * why, and the SP answers "unavailable" until fb_saml_sp_refresh fetches it.
  */
 fb_rc fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url,
-    struct fb_saml_sp **out, struct fb_err *err);
+    struct fb_saml_sp **out, bool *unreachable, struct fb_err *err);
+/* Whether the IdP's metadata is in force (false until a URL's first fetch). */
+bool fb_saml_sp_ready(const struct fb_saml_sp *sp);
 void fb_saml_sp_free(struct fb_saml_sp *sp);
 const char *fb_saml_sp_metadata(const struct fb_saml_sp *sp); /* the SP's metadata XML */
 const char *fb_saml_sp_entity_id(const struct fb_saml_sp *sp);
@@ -193,7 +197,8 @@ const struct fb_conf_provider *fb_saml_sp_provider(const struct fb_saml_sp *sp);
  * cacheDuration, within a minute and a day; an hour without one): checked
  * as at load (signature when idp_metadata_cert is set, validUntil, the same
  * entityID) and swapped in; a failure keeps the last good one and retries
- * in a minute. *changed says whether new metadata is in force.
+ * after a minute, doubling to 15 minutes. *changed says whether new metadata
+ * is in force.
  */
 fb_rc fb_saml_sp_refresh(struct fb_saml_sp *sp, int64_t now, bool *changed, struct fb_err *err);
 

@@ -603,6 +603,9 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 	if (saml_response == NULL || strlen(saml_response) > SAML_B64_MAX)
 		return refuse(out, FB_SAML_BAD_RESPONSE, err, "SAMLResponse missing or too large");
 	idp = saml_idp_get(sp);
+	if (idp == NULL)
+		return refuse(
+		    out, FB_SAML_UNAVAILABLE, err, "the IdP's metadata has not been fetched yet");
 	if (idp->valid_until != 0 && idp->valid_until <= now) {
 		saml_idp_put(idp);
 		return refuse(out, FB_SAML_UNAVAILABLE, err,
@@ -808,6 +811,8 @@ fb_saml_sp_logout_soap(const struct fb_saml_sp *sp, const char *body, size_t len
 
 	memset(out, 0, sizeof(*out));
 	*response = NULL;
+	if (idp == NULL)
+		return FB_ERR_SET(err, FB_ERR_IO, "the IdP's metadata has not been fetched yet");
 	if ((rc = fb_saml_xml_parse(body, len, &doc, err)) != FB_OK)
 		goto done;
 	env = xmlDocGetRootElement(doc);

@@ -34,6 +34,10 @@
 
 #define SAML_PEM_MAX 65536
 #define SAML_METADATA_MAX ((size_t)1 << 20)
+/* After a failed metadata fetch: soon at start, then a minute doubling to 15 minutes. */
+#define SAML_METADATA_RETRY_FIRST 10
+#define SAML_METADATA_RETRY 60
+#define SAML_METADATA_RETRY_MAX 900
 
 static pthread_once_t lasso_once = PTHREAD_ONCE_INIT;
 static fb_rc lasso_status = FB_ERR_INTERNAL;
@@ -141,6 +145,13 @@ sp_metadata(struct fb_saml_sp *sp, const char *cert_pem, struct fb_err *err)
 }
 
 /* The IdP's metadata: a file, or an https URL fetched now. */
+static bool
+metadata_is_url(const struct fb_conf_provider *p)
+{
+	return strncmp(p->idp_metadata, "https://", 8) == 0 ||
+	    strncmp(p->idp_metadata, "http://", 7) == 0;
+}
+
 static fb_rc
 idp_metadata(const struct fb_conf_provider *p, char **out, struct fb_err *err)
 {
@@ -148,8 +159,7 @@ idp_metadata(const struct fb_conf_provider *p, char **out, struct fb_err *err)
 	size_t len = 0;
 	fb_rc rc;
 
-	if (strncmp(p->idp_metadata, "https://", 8) != 0 &&
-	    strncmp(p->idp_metadata, "http://", 7) != 0)
+	if (!metadata_is_url(p))
 		return fb_file_read(p->idp_metadata, SAML_METADATA_MAX, out, &len, err);
 	/* The configuration names this URL: loopback http where it says so. */
 	static const struct fb_url_rule configured = { .loopback_http = true };
@@ -460,7 +470,8 @@ saml_idp_get(const struct fb_saml_sp *csp)
 
 	pthread_mutex_lock(&sp->lock);
 	idp = sp->idp;
-	atomic_fetch_add_explicit(&idp->refs, 1, memory_order_relaxed);
+	if (idp != NULL)
+		atomic_fetch_add_explicit(&idp->refs, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&sp->lock);
 	return idp;
 }
@@ -550,7 +561,10 @@ fb_saml_sp_refresh(struct fb_saml_sp *sp, int64_t now, bool *changed, struct fb_
 	free(text);
 	pthread_mutex_lock(&sp->lock);
 	if (rc != FB_OK) {
-		sp->refresh_at = now + 60; /* keep the last good metadata; try again soon */
+		/* Keep the last good metadata; try again, later each time it fails. */
+		sp->refresh_at = now +
+		    fb_backoff_delay(SAML_METADATA_RETRY, SAML_METADATA_RETRY_MAX, sp->failing);
+		sp->failing++;
 		pthread_mutex_unlock(&sp->lock);
 		fb_err_prefix(
 		    err, "provider %s: metadata refresh (the last good one stays)", sp->p->name);
@@ -559,6 +573,7 @@ fb_saml_sp_refresh(struct fb_saml_sp *sp, int64_t now, bool *changed, struct fb_
 	old = sp->idp;
 	sp->idp = fresh;
 	sp->refresh_at = now + refresh_interval(cache);
+	sp->failing = 0;
 	pthread_mutex_unlock(&sp->lock);
 	saml_idp_put(old);
 	*changed = true;
@@ -588,7 +603,7 @@ fb_saml_sp_free(struct fb_saml_sp *sp)
 
 fb_rc
 fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url, struct fb_saml_sp **out,
-    struct fb_err *err)
+    bool *unreachable, struct fb_err *err)
 {
 	struct fb_saml_sp *sp;
 	char *idp = NULL, *mcert = NULL;
@@ -597,6 +612,7 @@ fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url, struct 
 	fb_rc rc;
 
 	*out = NULL;
+	*unreachable = false;
 	if ((rc = fb_saml_init(err)) != FB_OK)
 		return rc;
 	if ((sp = calloc(1, sizeof(*sp))) == NULL)
@@ -636,8 +652,18 @@ fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url, struct 
 			goto done;
 		}
 	}
-	if ((rc = idp_metadata(p, &idp, err)) != FB_OK ||
-	    (rc = idp_build(sp, idp, now, &sp->idp, &cache, err)) != FB_OK)
+	if ((rc = idp_metadata(p, &idp, err)) == FB_ERR_IO && metadata_is_url(p)) {
+		/* An IdP that cannot be reached now must not keep the bridge from starting:
+		 * its logins answer "unavailable" until the metadata comes. */
+		sp->refresh_at = now +
+		    fb_backoff_delay(
+		        SAML_METADATA_RETRY_FIRST, SAML_METADATA_RETRY_MAX, sp->failing++);
+		*unreachable = true;
+		fb_err_prefix(err, "provider %s: IdP metadata", p->name);
+		rc = FB_OK;
+		goto done;
+	}
+	if (rc != FB_OK || (rc = idp_build(sp, idp, now, &sp->idp, &cache, err)) != FB_OK)
 		goto done;
 	/* Metadata is read again when its cacheDuration says (an hour by default): a URL's
 	 * publisher, or the admin who replaces the file, rotates keys without a reload. */
@@ -652,6 +678,15 @@ done:
 	}
 	*out = sp;
 	return FB_OK;
+}
+
+bool
+fb_saml_sp_ready(const struct fb_saml_sp *csp)
+{
+	struct saml_idp *idp = saml_idp_get(csp);
+
+	saml_idp_put(idp);
+	return idp != NULL;
 }
 
 const char *
@@ -688,6 +723,8 @@ fb_saml_sp_authn_request(const struct fb_saml_sp *sp, const char *relay_state, c
 	fb_rc rc = FB_OK;
 
 	*url = *request_id = NULL;
+	if (idp == NULL)
+		return FB_ERR_SET(err, FB_ERR_IO, "the IdP's metadata has not been fetched yet");
 	if ((login = lasso_login_new(idp->server)) == NULL) {
 		saml_idp_put(idp);
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
@@ -774,6 +811,8 @@ fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_
 	fb_rc frc = FB_OK;
 
 	memset(out, 0, sizeof(*out));
+	if (idp == NULL)
+		return FB_ERR_SET(err, FB_ERR_IO, "the IdP's metadata has not been fetched yet");
 	if (query == NULL || strlen(query) > 65536) {
 		saml_idp_put(idp);
 		return FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: no or an oversized query");
@@ -931,7 +970,7 @@ fb_saml_sp_logout_url(const struct fb_saml_sp *sp, const char *nameid, const cha
 	*url = NULL;
 	fb_buf_init(&xml, 65536);
 	fb_buf_init(&q, 262144);
-	if (idp->slo_url == NULL)
+	if (idp == NULL || idp->slo_url == NULL)
 		goto done; /* the IdP has no SingleLogoutService for HTTP-Redirect */
 	if (nameid == NULL || fb_random_bytes(rnd, sizeof(rnd)) != FB_OK) {
 		rc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: no NameID or no randomness");

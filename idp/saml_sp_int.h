@@ -39,11 +39,13 @@ struct fb_saml_sp {
 	xmlSecKeyPtr sp_key; /* decrypts EncryptedAssertions */
 	xmlSecKeyPtr metadata_key; /* idp_metadata_cert: what must sign the IdP's metadata */
 	pthread_mutex_t lock;
-	struct saml_idp *idp; /* under lock */
+	struct saml_idp *idp; /* under lock; NULL until a URL's metadata is first fetched */
 	int64_t refresh_at; /* under lock; 0: never (a file) */
+	unsigned failing; /* under lock: refreshes failed in a row, for the backoff */
 };
 
-/* The IdP's metadata now (a new reference; release with saml_idp_put). */
+/* The IdP's metadata now (a new reference; release with saml_idp_put), or NULL while
+ * a metadata URL has not been fetched yet: the caller answers "unavailable". */
 struct saml_idp *saml_idp_get(const struct fb_saml_sp *sp);
 void saml_idp_put(struct saml_idp *idp);
 

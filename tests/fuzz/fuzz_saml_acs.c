@@ -19,12 +19,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct saml_fixture fx;
 	struct fb_saml_outcome out;
+	bool unreachable = false;
 	char *b64;
 
 	if (sp == NULL) {
 		saml_fixture_init(&fx);
 		saml_fixture_metadata(&fx, "https://idp.example");
-		if (fb_saml_sp_new(&fx.p, "https://sp.example", &sp, NULL) != FB_OK)
+		if (fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, NULL) != FB_OK)
 			abort();
 	}
 	if ((b64 = malloc(size / 3 * 4 + 8)) == NULL)

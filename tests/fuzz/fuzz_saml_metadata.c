@@ -17,13 +17,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct saml_fixture fx;
 	static bool ready;
 	struct fb_saml_sp *sp = NULL;
+	bool unreachable = false;
 
 	if (!ready) {
 		saml_fixture_init(&fx);
 		ready = true;
 	}
 	fixture_write(fx.metadata, (const char *)data, size, 0644);
-	if (fb_saml_sp_new(&fx.p, "https://sp.example", &sp, NULL) == FB_OK)
+	if (fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, NULL) == FB_OK)
 		fb_saml_sp_free(sp);
 	return 0;
 }

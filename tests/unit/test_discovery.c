@@ -288,18 +288,20 @@ export_ca_refused(void **state)
 static void
 retry_backs_off(void **state)
 {
-	int64_t first_low = FB_JWKS_RETRY - FB_JWKS_RETRY / FB_RETRY_JITTER_PART;
+	int64_t first_low = FB_JWKS_RETRY - FB_JWKS_RETRY / FB_BACKOFF_JITTER_PART;
 	bool varied = false;
 
 	(void)state;
 	for (int i = 0; i < 64; i++) {
-		int64_t d0 = fb_retry_delay(0), d1 = fb_retry_delay(1), dn = fb_retry_delay(40);
+		int64_t d0 = fb_backoff_delay(FB_JWKS_RETRY, FB_JWKS_RETRY_MAX, 0),
+		        d1 = fb_backoff_delay(FB_JWKS_RETRY, FB_JWKS_RETRY_MAX, 1),
+		        dn = fb_backoff_delay(FB_JWKS_RETRY, FB_JWKS_RETRY_MAX, 40);
 
 		assert_true(d0 >= first_low && d0 <= FB_JWKS_RETRY);
 		assert_true(d1 >= 2 * first_low && d1 <= 2 * FB_JWKS_RETRY);
-		assert_true(dn >= FB_JWKS_RETRY_MAX - FB_JWKS_RETRY_MAX / FB_RETRY_JITTER_PART &&
+		assert_true(dn >= FB_JWKS_RETRY_MAX - FB_JWKS_RETRY_MAX / FB_BACKOFF_JITTER_PART &&
 		    dn <= FB_JWKS_RETRY_MAX);
-		varied = varied || d0 != fb_retry_delay(0);
+		varied = varied || d0 != fb_backoff_delay(FB_JWKS_RETRY, FB_JWKS_RETRY_MAX, 0);
 	}
 	assert_true(varied);
 }

@@ -41,10 +41,13 @@ static const char *
 load(struct fb_saml_sp **sp)
 {
 	static struct fb_err err;
+	bool unreachable = false;
 
 	memset(&err, 0, sizeof(err));
 	*sp = NULL;
-	return fb_saml_sp_new(&fx.p, "https://sp.example", sp, &err) == FB_OK ? NULL : err.msg;
+	return fb_saml_sp_new(&fx.p, "https://sp.example", sp, &unreachable, &err) == FB_OK
+	    ? NULL
+	    : err.msg;
 }
 
 static void
@@ -105,13 +108,49 @@ test_refresh(void **state)
 	/* Good metadata is swapped in. */
 	write_metadata("https://idp.example", "cacheDuration=\"PT10M\"");
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(fb_saml_sp_refresh(sp, now + 7500, &changed, &err), FB_OK);
-	assert_true(changed);
+	/* (a second failure in a row waits two minutes, less up to a fifth) */
 	assert_int_equal(fb_saml_sp_refresh(sp, now + 7600, &changed, &err), FB_OK);
+	assert_true(changed);
+	assert_int_equal(fb_saml_sp_refresh(sp, now + 7700, &changed, &err), FB_OK);
 	assert_false(changed); /* next due ten minutes later */
 	assert_int_equal(fb_saml_sp_refresh(sp, now + 8200, &changed, &err), FB_OK);
 	assert_true(changed);
 	fb_saml_sp_free(sp);
+}
+
+/* A metadata URL that cannot be reached at start: the SP exists, answers "unavailable". */
+static void
+test_unreachable(void **state)
+{
+	struct fb_saml_sp *sp = NULL;
+	struct fb_saml_outcome out;
+	struct fb_err err = { 0 };
+	bool unreachable = false, changed = true;
+	char *url = NULL, *id = NULL;
+	const char *saved = fx.p.idp_metadata;
+
+	(void)state;
+	fx.p.idp_metadata = "http://127.0.0.1:1/metadata"; /* nothing listens on port 1 */
+	assert_int_equal(
+	    fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, &err), FB_OK);
+	assert_non_null(sp);
+	assert_true(unreachable);
+	assert_non_null(strstr(err.msg, "IdP metadata"));
+	assert_false(fb_saml_sp_ready(sp));
+	assert_null(fb_saml_sp_idp_entity_id(sp));
+	assert_int_equal(fb_saml_sp_authn_request(sp, "rs", &url, &id, &err), FB_ERR_IO);
+	assert_null(url);
+	assert_int_equal(
+	    fb_saml_sp_acs(sp, "PHg+PC94Pg==", NULL, (int64_t)time(NULL), 60, &out, &err),
+	    FB_ERR_INVALID);
+	assert_int_equal(out.failure, FB_SAML_UNAVAILABLE);
+	fb_saml_outcome_clear(&out);
+	/* Still down at the retry: no change, an error to log. */
+	assert_int_equal(
+	    fb_saml_sp_refresh(sp, (int64_t)time(NULL) + 3600, &changed, &err), FB_ERR_IO);
+	assert_false(changed);
+	fb_saml_sp_free(sp);
+	fx.p.idp_metadata = saved;
 }
 
 static int
@@ -136,6 +175,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_refresh),
+		cmocka_unit_test(test_unreachable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
