@@ -2,6 +2,7 @@
 #ifndef FB_VERIFY_INT_H
 #define FB_VERIFY_INT_H
 
+#include "fb_common.h"
 #include "fb_verify.h"
 
 #include <openssl/evp.h>

@@ -13,7 +13,7 @@ DESTDIR="$root" cmake --install "$FB_BUILD_DIR" >"$FB_TMP/install.log" || fail "
 bin=$(find "$root" -path '*/bin/fedbridge' -type f | head -1)
 [ -x "$bin" ] || fail "no fedbridge binary installed"
 "$bin" --version | grep -q '^fedbridge [0-9]' || fail "the installed binary: $("$bin" --version)"
-for f in include/fedbridge/fb_verify.h include/fedbridge/fb_common.h man/man1/fedbridge.1 man/man5/fedbridge.yaml.5 \
+for f in include/fedbridge/fb_verify.h include/fedbridge/fb_err.h man/man1/fedbridge.1 man/man5/fedbridge.yaml.5 \
 	systemd/system/fedbridge.service sysusers.d/fedbridge.conf fedbridge/fedbridge.yaml pkgconfig/fedverify.pc; do
 	[ -n "$(find "$root" -path "*/$f" | head -1)" ] || fail "not installed: $f"
 done

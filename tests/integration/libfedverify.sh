@@ -11,6 +11,12 @@ DESTDIR="$prefix" cmake --install "$FB_BUILD_DIR" >/dev/null || fail "cmake --in
 pcdir=$(dirname "$(find "$prefix" -name fedverify.pc | head -1)")
 [ -f "$pcdir/fedverify.pc" ] || fail "no fedverify.pc installed"
 [ -n "$(find "$prefix" -path '*/include/fedbridge/fb_verify.h')" ] || fail "no fb_verify.h installed"
+# The relay's ABI is the check and the error convention: none of common's buffers, logger
+# or file helpers.
+headers=$(cd "$(dirname "$(find "$prefix" -path '*/include/fedbridge/fb_verify.h')")" && ls | tr '\n' ' ')
+[ "$headers" = "fb_err.h fb_verify.h " ] || fail "installed headers: $headers (want fb_err.h fb_verify.h)"
+! grep -Eq 'fb_buf|fb_log|fb_file_' "$prefix"/*/include/fedbridge/*.h "$prefix"/*/*/include/fedbridge/*.h 2>/dev/null ||
+	fail "an installed header exposes common's internals"
 export PKG_CONFIG_PATH="$pcdir"
 # shellcheck disable=SC2046,SC2086
 cc -std=c17 ${FB_TEST_CFLAGS:-} -o "$FB_TMP/relay_check" "$FB_SOURCE_DIR/tests/consumer/relay_check.c" \

@@ -14,9 +14,12 @@
 #ifndef FB_VERIFY_H
 #define FB_VERIFY_H
 
-#include "fb_common.h"
+#include "fb_err.h"
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 /* Stable reason codes: their names are part of the relay contract. */
