@@ -1,7 +1,8 @@
 /*
  * fedbridge's outbound network: the one URL policy every fetched URL is held
- * to (url_policy.c), on libcurl and libpsl. It depends on common/ alone;
- * conf/ and the modules that fetch (federation/, idp/) depend on it.
+ * to (url_policy.c) and the one bounded HTTPS client that fetches them
+ * (http.c), on libcurl and libpsl. It depends on common/ alone; conf/ and
+ * the modules that fetch (federation/, idp/) depend on it.
  */
 #ifndef FB_NET_H
 #define FB_NET_H
@@ -64,5 +65,53 @@ fb_rc fb_url_curl_setup(void *curl, const char *url, const struct fb_url_rule *r
 /* A DNS name, by its syntax alone: dot-separated labels of letters, digits and inner '-',
  * each at most 63 bytes, at most 253 bytes in all. */
 bool fb_domain_name_valid(const char *s);
+
+/* Every transfer's bounds: the connection within 5 s, the whole answer within 10 s. */
+#define FB_HTTP_CONNECT_TIMEOUT_MS 5000L
+#define FB_HTTP_TIMEOUT_MS 10000L
+
+enum fb_http_method {
+	FB_HTTP_GET,
+	FB_HTTP_POST_FORM, /* form: an application/x-www-form-urlencoded body */
+};
+
+/* One transfer; the request borrows every pointer, none is kept after fb_http_fetch. */
+struct fb_http_request {
+	enum fb_http_method method;
+	const char *url;
+	const struct fb_url_rule *rule; /* the outbound URL policy the URL is held to */
+	const char *form; /* FB_HTTP_POST_FORM: the body */
+	/* When set: https only, trusting the CA certificate(s) in this PEM alone (not the
+	 * system's store), the server's host name verified. */
+	const char *ca_pem;
+	size_t ca_len;
+	/* One more header line such as "Authorization: Bearer ...", a secret: never logged,
+	 * the client's copies cleansed after the transfer (the caller cleanses its own). */
+	const char *secret_header;
+	bool accept_json; /* sends "Accept: application/json" */
+	size_t max_bytes; /* a longer answer fails with FB_ERR_LIMIT */
+};
+
+struct fb_http_reply {
+	long status;
+	char *body; /* malloc'd, NUL-terminated; the caller frees it (fb_http_reply_free) */
+	size_t len;
+	bool json; /* Content-Type application/json (any parameters) */
+	int64_t max_age; /* Cache-Control max-age in seconds; -1 when not given */
+};
+
+/*
+ * Performs req: TLS verified, no redirects (a redirect is an answer), no
+ * proxy, every connection under req->rule (fb_url_curl_setup), bounded in
+ * time and size. Any HTTP status is an answer: *out holds it, and the caller
+ * judges it. Failures name the URL (escaped, bounded): FB_ERR_INVALID when
+ * the URL or an address it resolves to is refused, FB_ERR_LIMIT over
+ * max_bytes, FB_ERR_IO when the transfer fails (with libcurl's detail);
+ * *out is then empty.
+ */
+fb_rc fb_http_fetch(
+    const struct fb_http_request *req, struct fb_http_reply *out, struct fb_err *err);
+/* Frees the body and empties reply; a no-op for an empty reply. */
+void fb_http_reply_free(struct fb_http_reply *reply);
 
 #endif
