@@ -27,7 +27,7 @@
 #define REQUEST_MAX 8192
 #define URL_MAX 128
 #define ACCEPT_WAIT_MS 15000 /* longer than the client's own timeout */
-#define SMALL_LIMIT 1024
+#define SMALL_LIMIT ((size_t)1024)
 #define OVER_LIMIT (4 * SMALL_LIMIT)
 #define CONTENT_LENGTH "content-length:"
 #define HEADERS_END "\r\n\r\n"
@@ -239,7 +239,7 @@ over_limit(bool announced)
 	assert_non_null(answer);
 	if (announced)
 		head = snprintf(answer, REQUEST_MAX,
-		    "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		    "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
 		    OVER_LIMIT);
 	else
 		head =
@@ -249,7 +249,7 @@ over_limit(bool announced)
 	canned_start(&s, answer, (size_t)head + OVER_LIMIT, "/big");
 	assert_int_equal(get(s.url, &configured, SMALL_LIMIT, &reply, &err), FB_ERR_LIMIT);
 	canned_stop(&s);
-	(void)snprintf(want, sizeof(want), "%s: answer larger than %d bytes", s.url, SMALL_LIMIT);
+	(void)snprintf(want, sizeof(want), "%s: answer larger than %zu bytes", s.url, SMALL_LIMIT);
 	assert_non_null(strstr(err.msg, want));
 	assert_null(reply.body);
 	free(answer);
