@@ -285,36 +285,11 @@ check_ident(
 	return NULL;
 }
 
-bool
-fb_conf_domain_valid(const char *s)
-{
-	size_t len = strlen(s), label = 0;
-
-	if (len == 0 || len > 253 || s[0] == '.' || s[0] == '-' || s[len - 1] == '.' ||
-	    s[len - 1] == '-')
-		return false;
-	for (; *s; s++) {
-		if (*s == '.') {
-			if (label == 0 || s[-1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!isalnum((unsigned char)*s) && *s != '-')
-			return false;
-		if (*s == '-' && label == 0)
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return true;
-}
-
 static const char *
 check_domain(
     struct conf_ctx *c, const struct conf_field *f, const struct conf_node *n, const char *path)
 {
-	if (fb_conf_domain_valid(n->value))
+	if (fb_domain_name_valid(n->value))
 		return n->value;
 	conf_diag(c, n->pos, path, "expected a DNS domain such as a.example, got %s", got(c, f, n));
 	return NULL;
@@ -346,7 +321,7 @@ hostport_valid(const char *s)
 			return false;
 		memcpy(host, s, (size_t)(colon - s));
 		host[colon - s] = '\0';
-		if (!fb_conf_domain_valid(host))
+		if (!fb_domain_name_valid(host))
 			return false;
 	}
 	if (!isdigit((unsigned char)colon[1]))

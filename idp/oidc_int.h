@@ -1,14 +1,16 @@
 /*
  * Private to idp/: the HTTP calls the OpenID Connect relying party makes
- * (discovery, keys, token endpoint, userinfo), on libcurl. Bounded in time
- * and size, TLS verified, never following redirects, each URL under the
- * outbound URL rule its caller gives (fb_conf.h, fb_oidc_endpoint_rule).
+ * (discovery, keys, token endpoint, userinfo), through the one HTTPS client
+ * (fb_net.h). Bounded in time and size, TLS verified, never following
+ * redirects, each URL under the outbound URL rule its caller gives (fb_net.h,
+ * fb_oidc_endpoint_rule).
  */
 #ifndef FB_OIDC_INT_H
 #define FB_OIDC_INT_H
 
 #include "fb_common.h"
 #include "fb_conf.h"
+#include "fb_net.h"
 
 #define OIDC_HTTP_MAX ((size_t)256 * 1024)
 

@@ -109,7 +109,7 @@ struct fb_jwks_fetch {
 };
 /*
  * GET url: status 200, at most 256 KiB, 10 s, no redirects, TLS verified, under rule (the
- * outbound URL policy, fb_conf.h). The body of a failed fetch is dropped, never quoted.
+ * outbound URL policy, fb_net.h). The body of a failed fetch is dropped, never quoted.
  */
 fb_rc fb_jwks_fetch(
     const char *url, const struct fb_url_rule *rule, struct fb_jwks_fetch *out, struct fb_err *err);

@@ -1,6 +1,6 @@
 /*
  * Unit tests for what a remote found through DNS, or its trust export, may claim
- * (bridge/federation.c, bridge/trust.c, conf/url_policy.c): its issuer must be an
+ * (federation/federation.c, federation/trust.c, net/url_policy.c): its issuer must be an
  * https URL on the trust's domain or a host under it, its relay a host:port there,
  * its domain a registrable one (not a public suffix), its "ca" certificates only.
  */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the outbound URL policy (conf/url_policy.c): a table of URLs
+ * Unit tests for the outbound URL policy (net/url_policy.c): a table of URLs
  * under each kind of rule, accepted or refused with the reason that names
  * why; the address classes; a libcurl transfer refused at connect time when
  * its name resolves inside; and fb_excerpt, which keeps fetched text out of
@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fb_conf.h"
+#include "fb_net.h"
 
 /* The rules fedbridge uses. */
 static const struct fb_url_rule configured = { .loopback_http = true };

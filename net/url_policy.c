@@ -8,7 +8,7 @@
  * named from outside, no loopback, link-local or private address, neither
  * written in the URL nor resolved at connect time.
  */
-#include "fb_conf.h"
+#include "fb_net.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -38,7 +38,9 @@
 #define IPV6_LINK_LOCAL_BYTE1 0x80
 #define IPV6_LINK_LOCAL_MASK1 0xc0
 #define HOST_MAX 256
-#define DOMAIN_MAX 254 /* 253 bytes and the NUL */
+#define DOMAIN_LEN_MAX 253 /* RFC 1035: bytes in a name */
+#define DOMAIN_LABEL_MAX 63 /* RFC 1035: bytes in a label */
+#define DOMAIN_MAX (DOMAIN_LEN_MAX + 1) /* and the NUL */
 #define REGISTRABLE_LABELS_MIN 2
 #define PORT_MAX 65535
 #define LOOPBACK_NAME "localhost"
@@ -235,7 +237,32 @@ fb_hostport_under_domain(const char *hostport, const char *domain)
 		return false;
 	memcpy(host, hostport, (size_t)(colon - hostport));
 	host[colon - hostport] = '\0';
-	return fb_conf_domain_valid(host) && host_under(host, domain);
+	return fb_domain_name_valid(host) && host_under(host, domain);
+}
+
+bool
+fb_domain_name_valid(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+
+	if (len == 0 || len > DOMAIN_LEN_MAX || s[0] == '.' || s[0] == '-' || s[len - 1] == '.' ||
+	    s[len - 1] == '-')
+		return false;
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (label == 0 || s[-1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*s) && *s != '-')
+			return false;
+		if (*s == '-' && label == 0)
+			return false;
+		if (++label > DOMAIN_LABEL_MAX)
+			return false;
+	}
+	return true;
 }
 
 static bool
@@ -257,7 +284,7 @@ fb_domain_registrable(const char *domain, bool loopback_names, struct fb_err *er
 	bool suffix;
 
 	fb_excerpt(domain, n, shown, sizeof(shown));
-	if (n >= sizeof(lower) || !fb_conf_domain_valid(domain))
+	if (n >= sizeof(lower) || !fb_domain_name_valid(domain))
 		return FB_ERR_SET(err, FB_ERR_INVALID, "domain %s is not a DNS name", shown);
 	if (loopback_names && loopback_name(domain))
 		return FB_OK;
