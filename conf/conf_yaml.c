@@ -33,6 +33,10 @@ struct yaml_state {
 	size_t n_anchors, cap_anchors;
 	size_t n_nodes;
 	struct conf_node *root;
+	/* Where value_pos last stopped, as a mark and its byte: anchors come in file
+	 * order, so a file of many anchors is scanned once, not once per anchor. */
+	const char *seek;
+	size_t seek_line, seek_col;
 };
 
 static struct fb_conf_pos
@@ -49,18 +53,30 @@ mark_pos(yaml_mark_t m)
  * comments and line breaks after it. Marks count characters, not bytes.
  */
 static struct fb_conf_pos
-value_pos(const struct yaml_state *st, yaml_mark_t m)
+value_pos(struct yaml_state *st, yaml_mark_t m)
 {
 	struct fb_conf_pos pos = mark_pos(m);
 	const char *p = st->data, *end = st->data + st->len;
+	size_t line = 0, col = 0;
 
 	pos.file = st->c->file;
-	for (size_t line = 0; line < m.line && p < end; p++)
-		if (*p == '\n')
+	if (st->seek != NULL &&
+	    (st->seek_line < m.line || (st->seek_line == m.line && st->seek_col <= m.column))) {
+		p = st->seek;
+		line = st->seek_line;
+		col = st->seek_col;
+	}
+	for (; line < m.line && p < end; p++)
+		if (*p == '\n') {
 			line++;
-	for (size_t col = 0; col < m.column && p < end; col++)
+			col = 0;
+		}
+	for (; col < m.column && p < end; col++)
 		for (p++; p < end && ((unsigned char)*p & 0xc0) == 0x80; p++)
 			;
+	st->seek = p;
+	st->seek_line = line;
+	st->seek_col = col;
 	if (p >= end || *p != '&')
 		return pos;
 	while (p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
