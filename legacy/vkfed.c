@@ -271,8 +271,8 @@ vk_instances(struct vk_parser *p, const struct fb_yaml_node *instances, struct f
 		const struct fb_yaml_node *it = fb_yaml_item(instances, i);
 		if ((rc = vk_instance(p, it, i, &out->v[i])) != FB_OK)
 			return rc;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(out->v[j].name, out->v[i].name) == 0)
+		for (size_t j = 0; j < i && out->v[i].name != NULL; j++)
+			if (out->v[j].name != NULL && strcmp(out->v[j].name, out->v[i].name) == 0)
 				return vk_fail(p, it, "instances[%zu]: a second instance named %s",
 				    i, out->v[i].name);
 	}
