@@ -24,6 +24,7 @@ struct conf_node {
 	/* scalar */
 	const char *value; /* NUL-terminated, arena */
 	size_t len;
+	size_t expanded; /* nodes it stands for with aliases followed, saturating */
 	bool plain; /* an unquoted scalar: may be null, a number or a boolean */
 	char style; /* how the scalar was written: 0 plain, '\'', '"', '|' or '>' */
 	/* sequence: items; mapping: keys[i] -> items[i] */
@@ -52,6 +53,13 @@ struct conf_ctx {
 	size_t n_pos, cap_pos;
 	size_t visits; /* schema nodes walked: bounds alias fan-out */
 	bool nomem;
+	/* Reading for fb_yaml_parse (yaml_doc.c) rather than a configuration: any
+	 * node as a key, NUL in values (callers get lengths), an empty stream, and
+	 * the rule a refused text broke kept in refusal. */
+	bool yaml_doc;
+	bool yaml_plain; /* anchors and aliases are refused as well as tags */
+	size_t max_nodes; /* 0: FB_CONF_MAX_NODES */
+	struct fb_yaml_refusal refusal;
 };
 
 /* Adds "name:line:col: path: message"; returns false so callers can `return conf_diag(...)`. */
@@ -60,7 +68,8 @@ bool conf_diag(struct conf_ctx *c, struct fb_conf_pos pos, const char *path, con
 void conf_pos_record(struct conf_ctx *c, const void *addr, struct fb_conf_pos pos);
 struct fb_conf_pos conf_pos_lookup(const struct conf_pos_entry *v, size_t n, const void *addr);
 
-/* YAML text -> node tree (conf_yaml.c). NULL with diagnostics on failure. */
+/* YAML text -> node tree (conf_yaml.c). NULL with diagnostics on failure; with
+ * yaml_doc, what was read before the failure (or NULL), the diagnostics telling. */
 struct conf_node *conf_yaml_parse(struct conf_ctx *c, const char *data, size_t len);
 
 /* Node tree -> typed value (conf_schema.c): false when any diagnostic was added. */

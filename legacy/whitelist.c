@@ -6,9 +6,10 @@
  *                          users: {"<e-mail>": <empty or a mapping>, ...}
  *   remote_whitelist.yaml  users: {"<e-mail>": {fid: fid:0/<tenantID>/<id>}, ...}
  *
- * libyaml's event API with positions, so every error names file:line:col;
- * anchors, aliases, tags and second documents are refused, and sizes capped.
- * A user's other values (the format allows extra ones) are skipped.
+ * Read through conf's hardened YAML reader (fb_yaml_parse) as plain data:
+ * anchors, aliases, tags and second documents are refused, sizes capped, and
+ * every error names file:line:col. A user's other values (the format allows
+ * extra ones) are skipped.
  */
 #include "fb_legacy.h"
 
@@ -19,23 +20,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #define WL_FILE_MAX ((size_t)256 << 20)
 #define WL_USERS_MAX 10000000
+#define WL_USERS_STEP 1024 /* the users array grows by this many */
 #define WL_KEY_MAX 320 /* an e-mail address is at most 320 bytes */
 #define WL_DEPTH_MAX 16 /* nesting of a user's extra values */
 #define WL_QUOTE_MAX 96 /* bytes of a key shown in a message */
 #define WL_QUOTE_BUF (WL_QUOTE_MAX * 6 + 16)
 
 struct wl_parser {
-	yaml_parser_t yp;
-	yaml_event_t ev;
-	bool have; /* ev holds an event */
-	const char *data;
-	size_t len;
 	const char *name;
 	struct fb_err *err;
+	unsigned fail_line, fail_col; /* of the last wl_fail */
 };
 
 /*
@@ -68,11 +65,11 @@ quote(char *buf, size_t size, const char *s, size_t len)
 	return buf;
 }
 
-static fb_rc wl_fail(struct wl_parser *p, const yaml_mark_t *m, const char *fmt, ...)
+static fb_rc wl_fail(struct wl_parser *p, const struct fb_yaml_node *at, const char *fmt, ...)
     FB_PRINTF(3, 4);
 
 static fb_rc
-wl_fail(struct wl_parser *p, const yaml_mark_t *m, const char *fmt, ...)
+wl_fail(struct wl_parser *p, const struct fb_yaml_node *at, const char *fmt, ...)
 {
 	char msg[FB_ERR_MSG_MAX];
 	va_list ap;
@@ -80,130 +77,65 @@ wl_fail(struct wl_parser *p, const yaml_mark_t *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return FB_ERR_SET(p->err, FB_ERR_INVALID, "%s:%zu:%zu: %s", p->name, (size_t)m->line + 1,
-	    (size_t)m->column + 1, msg);
-}
-
-/* libyaml's reader errors (bad UTF-8, control characters) carry a byte offset only. */
-static fb_rc
-wl_reader_fail(struct wl_parser *p)
-{
-	yaml_mark_t m = { 0 };
-	size_t off = p->yp.problem_offset;
-
-	for (size_t i = 0; i < off && i < p->len; i++) {
-		if (p->data[i] == '\n') {
-			m.line++;
-			m.column = 0;
-		} else if (((unsigned char)p->data[i] & 0xc0) != 0x80) {
-			m.column++;
-		}
-	}
-	return wl_fail(p, &m, "not a YAML file: %s (byte %zu)",
-	    p->yp.problem ? p->yp.problem : "unreadable", off);
-}
-
-static fb_rc
-wl_syntax_fail(struct wl_parser *p)
-{
-	const char *problem = p->yp.problem ? p->yp.problem : "unknown problem";
-
-	if (p->yp.error == YAML_READER_ERROR)
-		return wl_reader_fail(p);
-	if (p->yp.context != NULL)
-		return wl_fail(p, &p->yp.problem_mark, "YAML syntax error: %s %s (line %zu)",
-		    problem, p->yp.context, (size_t)p->yp.context_mark.line + 1);
-	return wl_fail(p, &p->yp.problem_mark, "YAML syntax error: %s", problem);
-}
-
-static bool
-has_props(const yaml_event_t *ev)
-{
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		return ev->data.scalar.anchor != NULL || ev->data.scalar.tag != NULL;
-	case YAML_MAPPING_START_EVENT:
-		return ev->data.mapping_start.anchor != NULL || ev->data.mapping_start.tag != NULL;
-	case YAML_SEQUENCE_START_EVENT:
-		return ev->data.sequence_start.anchor != NULL ||
-		    ev->data.sequence_start.tag != NULL;
-	default:
-		return false;
-	}
-}
-
-/* The next event; aliases, anchors and tags are refused (a whitelist is plain data). */
-static fb_rc
-wl_next(struct wl_parser *p)
-{
-	if (p->have)
-		yaml_event_delete(&p->ev);
-	p->have = false;
-	if (!yaml_parser_parse(&p->yp, &p->ev))
-		return wl_syntax_fail(p);
-	p->have = true;
-	if (p->ev.type == YAML_ALIAS_EVENT)
-		return wl_fail(p, &p->ev.start_mark, "aliases (*name) are not allowed here");
-	if (has_props(&p->ev))
-		return wl_fail(
-		    p, &p->ev.start_mark, "anchors (&name) and tags (!tag) are not allowed here");
-	return FB_OK;
-}
-
-static bool
-is_null_scalar(const yaml_event_t *ev)
-{
-	const char *v = (const char *)ev->data.scalar.value;
-
-	return ev->type == YAML_SCALAR_EVENT && ev->data.scalar.plain_implicit &&
-	    (v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-	        strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0);
+	p->fail_line = fb_yaml_line(at);
+	p->fail_col = fb_yaml_col(at);
+	return FB_ERR_SET(p->err, FB_ERR_INVALID, "%s:%u:%u: %s", p->name, fb_yaml_line(at),
+	    fb_yaml_col(at), msg);
 }
 
 static const char *
-ev_text(const yaml_event_t *ev)
+kind_text(const struct fb_yaml_node *n)
 {
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		return is_null_scalar(ev) ? "an empty value" : "a string";
-	case YAML_SEQUENCE_START_EVENT:
+	switch (fb_yaml_kind(n)) {
+	case FB_YAML_NULL:
+		return "an empty value";
+	case FB_YAML_SCALAR:
+		return "a string";
+	case FB_YAML_SEQ:
 		return "a list";
-	case YAML_MAPPING_START_EVENT:
-		return "a mapping";
 	default:
-		return "the end";
+		return "a mapping";
 	}
 }
 
-/* The current event is the scalar s (exactly: a "\0" escape makes no match). */
+/* A null is a scalar too here: "~:" names a user "~", as the format always read it. */
 static bool
-is_scalar(const yaml_event_t *ev, const char *s)
+is_text(const struct fb_yaml_node *n)
 {
-	return ev->type == YAML_SCALAR_EVENT && ev->data.scalar.length == strlen(s) &&
-	    memcmp(ev->data.scalar.value, s, ev->data.scalar.length) == 0;
+	enum fb_yaml_kind k = fb_yaml_kind(n);
+
+	return k == FB_YAML_SCALAR || k == FB_YAML_NULL;
 }
 
-/* Skips the node that starts with the current event (extra values of a user). */
-static fb_rc
-wl_skip(struct wl_parser *p, unsigned depth)
+/* n is the scalar s exactly: a "\0" escape makes no match. */
+static bool
+is_scalar(const struct fb_yaml_node *n, const char *s)
 {
-	yaml_event_type_t end;
+	size_t len;
+	const char *v = fb_yaml_text(n, &len);
+
+	return v != NULL && len == strlen(s) && memcmp(v, s, len) == 0;
+}
+
+/* Walks a user's extra value only to bound its nesting, as before it was skipped. */
+static fb_rc
+wl_skip(struct wl_parser *p, const struct fb_yaml_node *n, unsigned depth)
+{
+	bool map = fb_yaml_kind(n) == FB_YAML_MAP;
 	fb_rc rc;
 
-	if (p->ev.type == YAML_SCALAR_EVENT)
+	if (is_text(n))
 		return FB_OK;
 	if (depth > WL_DEPTH_MAX)
-		return wl_fail(p, &p->ev.start_mark, "nested deeper than %d levels", WL_DEPTH_MAX);
-	end = p->ev.type == YAML_MAPPING_START_EVENT ? YAML_MAPPING_END_EVENT
-	                                             : YAML_SEQUENCE_END_EVENT;
-	for (;;) {
-		if ((rc = wl_next(p)) != FB_OK)
+		return wl_fail(p, n, "nested deeper than %d levels", WL_DEPTH_MAX);
+	for (size_t i = 0; i < fb_yaml_count(n); i++) {
+		if (map && (rc = wl_skip(p, fb_yaml_key(n, i), depth + 1)) != FB_OK)
 			return rc;
-		if (p->ev.type == end)
-			return FB_OK;
-		if ((rc = wl_skip(p, depth + 1)) != FB_OK)
+		rc = wl_skip(p, map ? fb_yaml_value(n, i) : fb_yaml_item(n, i), depth + 1);
+		if (rc != FB_OK)
 			return rc;
 	}
+	return FB_OK;
 }
 
 /* NULL when k is a usable key, else why not. */
@@ -223,14 +155,14 @@ key_problem(const char *k, size_t len)
 }
 
 static fb_rc
-wl_add(struct fb_whitelist *w, const char *key, size_t len, const yaml_mark_t *m)
+wl_add(struct fb_whitelist *w, const char *key, size_t len, const struct fb_yaml_node *at)
 {
 	struct fb_whitelist_user *v;
 
 	if (w->n == WL_USERS_MAX)
 		return FB_ERR_LIMIT;
-	if (w->n % 1024 == 0) {
-		if ((v = realloc(w->users, (w->n + 1024) * sizeof(*v))) == NULL)
+	if (w->n % WL_USERS_STEP == 0) {
+		if ((v = realloc(w->users, (w->n + WL_USERS_STEP) * sizeof(*v))) == NULL)
 			return FB_ERR_NOMEM;
 		w->users = v;
 	}
@@ -238,15 +170,16 @@ wl_add(struct fb_whitelist *w, const char *key, size_t len, const yaml_mark_t *m
 	memset(v, 0, sizeof(*v));
 	if ((v->key = fb_strndup(key, len)) == NULL)
 		return FB_ERR_NOMEM;
-	v->line = (unsigned)m->line + 1;
-	v->col = (unsigned)m->column + 1;
+	v->line = fb_yaml_line(at);
+	v->col = fb_yaml_col(at);
 	w->n++;
 	return FB_OK;
 }
 
 /* The value of a fid: key, a fid of any tenant (the import checks which). */
 static fb_rc
-wl_fid(struct wl_parser *p, struct fb_whitelist_user *u, const char *qk)
+wl_fid(
+    struct wl_parser *p, struct fb_whitelist_user *u, const struct fb_yaml_node *n, const char *qk)
 {
 	char qv[WL_QUOTE_BUF];
 	struct fb_err ferr = { 0 };
@@ -254,194 +187,196 @@ wl_fid(struct wl_parser *p, struct fb_whitelist_user *u, const char *qk)
 	const char *v;
 	size_t len;
 
-	if (p->ev.type != YAML_SCALAR_EVENT || is_null_scalar(&p->ev))
-		return wl_fail(p, &p->ev.start_mark,
-		    "users: %s: fid: expected fid:0/<tenantID>/<id>, got %s", qk, ev_text(&p->ev));
-	v = (const char *)p->ev.data.scalar.value;
-	len = p->ev.data.scalar.length;
+	if (fb_yaml_kind(n) != FB_YAML_SCALAR)
+		return wl_fail(p, n, "users: %s: fid: expected fid:0/<tenantID>/<id>, got %s", qk,
+		    kind_text(n));
+	v = fb_yaml_text(n, &len);
 	if (fb_fid_parse(v, len, &fid, &ferr) != FB_OK)
-		return wl_fail(p, &p->ev.start_mark, "users: %s: fid %s: %s", qk,
-		    quote(qv, sizeof(qv), v, len), ferr.msg);
+		return wl_fail(
+		    p, n, "users: %s: fid %s: %s", qk, quote(qv, sizeof(qv), v, len), ferr.msg);
 	if ((u->fid = fb_strndup(v, len)) == NULL)
 		return FB_ERR_SET(p->err, FB_ERR_NOMEM, "%s: out of memory", p->name);
-	u->fid_line = (unsigned)p->ev.start_mark.line + 1;
-	u->fid_col = (unsigned)p->ev.start_mark.column + 1;
+	u->fid_line = fb_yaml_line(n);
+	u->fid_col = fb_yaml_col(n);
 	return FB_OK;
 }
 
 /* A user's value: empty, or a mapping with an optional fid and other values. */
 static fb_rc
-wl_user_value(struct wl_parser *p, struct fb_whitelist_user *u, const yaml_mark_t *user_at)
+wl_user_value(struct wl_parser *p, struct fb_whitelist_user *u, const struct fb_yaml_node *user_at,
+    const struct fb_yaml_node *value)
 {
 	char qk[WL_QUOTE_BUF];
 	fb_rc rc;
 
 	(void)quote(qk, sizeof(qk), u->key, strlen(u->key));
-	if ((rc = wl_next(p)) != FB_OK)
-		return rc;
-	if (is_null_scalar(&p->ev))
+	if (fb_yaml_kind(value) == FB_YAML_NULL)
 		return FB_OK;
 	/* At the user, not the value: a list under it often starts on the next line. */
-	if (p->ev.type != YAML_MAPPING_START_EVENT)
+	if (fb_yaml_kind(value) != FB_YAML_MAP)
 		return wl_fail(p, user_at,
-		    "users: %s: expected an empty value or a mapping, got %s", qk, ev_text(&p->ev));
-	for (;;) {
-		yaml_mark_t km;
+		    "users: %s: expected an empty value or a mapping, got %s", qk,
+		    kind_text(value));
+	for (size_t i = 0; i < fb_yaml_count(value); i++) {
+		const struct fb_yaml_node *k = fb_yaml_key(value, i), *v = fb_yaml_value(value, i);
 		bool is_fid;
-		if ((rc = wl_next(p)) != FB_OK)
-			return rc;
-		if (p->ev.type == YAML_MAPPING_END_EVENT)
-			return FB_OK;
-		if (p->ev.type != YAML_SCALAR_EVENT)
-			return wl_fail(p, &p->ev.start_mark,
-			    "users: %s: expected a name such as fid, got %s", qk, ev_text(&p->ev));
-		km = p->ev.start_mark;
-		is_fid = is_scalar(&p->ev, "fid");
+		if (!is_text(k))
+			return wl_fail(p, k, "users: %s: expected a name such as fid, got %s", qk,
+			    kind_text(k));
+		is_fid = is_scalar(k, "fid");
 		if (is_fid && u->fid != NULL)
-			return wl_fail(p, &km, "users: %s: fid is given twice (first at %u:%u)", qk,
+			return wl_fail(p, k, "users: %s: fid is given twice (first at %u:%u)", qk,
 			    u->fid_line, u->fid_col);
-		if ((rc = wl_next(p)) != FB_OK)
-			return rc;
-		rc = is_fid ? wl_fid(p, u, qk) : wl_skip(p, 1);
+		rc = is_fid ? wl_fid(p, u, v, qk) : wl_skip(p, v, 1);
 		if (rc != FB_OK)
 			return rc;
 	}
+	return FB_OK;
 }
 
 static fb_rc
-wl_users(struct wl_parser *p, struct fb_whitelist *w)
+wl_users(struct wl_parser *p, struct fb_whitelist *w, const struct fb_yaml_node *users)
 {
 	char qk[WL_QUOTE_BUF];
 	fb_rc rc;
 
-	if ((rc = wl_next(p)) != FB_OK)
-		return rc;
-	if (p->ev.type != YAML_MAPPING_START_EVENT)
-		return wl_fail(p, &p->ev.start_mark,
+	if (fb_yaml_kind(users) != FB_YAML_MAP)
+		return wl_fail(p, users,
 		    "users: expected a mapping of e-mails (each followed by ':'), got %s",
-		    ev_text(&p->ev));
-	for (;;) {
-		const char *k, *why;
-		yaml_mark_t at;
+		    kind_text(users));
+	for (size_t i = 0; i < fb_yaml_count(users); i++) {
+		const struct fb_yaml_node *k = fb_yaml_key(users, i);
+		const char *key, *why;
 		size_t len;
-		if ((rc = wl_next(p)) != FB_OK)
-			return rc;
-		if (p->ev.type == YAML_MAPPING_END_EVENT)
-			return FB_OK;
-		if (p->ev.type != YAML_SCALAR_EVENT)
-			return wl_fail(p, &p->ev.start_mark, "users: expected an e-mail, got %s",
-			    ev_text(&p->ev));
-		k = (const char *)p->ev.data.scalar.value;
-		len = p->ev.data.scalar.length;
-		at = p->ev.start_mark;
-		if ((why = key_problem(k, len)) != NULL)
-			return wl_fail(p, &p->ev.start_mark, "users: %s: %s",
-			    quote(qk, sizeof(qk), k, len), why);
-		if ((rc = wl_add(w, k, len, &p->ev.start_mark)) != FB_OK)
+		if (!is_text(k))
+			return wl_fail(p, k, "users: expected an e-mail, got %s", kind_text(k));
+		key = fb_yaml_text(k, &len);
+		if ((why = key_problem(key, len)) != NULL)
+			return wl_fail(p, k, "users: %s: %s", quote(qk, sizeof(qk), key, len), why);
+		if ((rc = wl_add(w, key, len, k)) != FB_OK)
 			return rc == FB_ERR_LIMIT
-			    ? wl_fail(p, &p->ev.start_mark, "more than %d users", WL_USERS_MAX)
+			    ? wl_fail(p, k, "more than %d users", WL_USERS_MAX)
 			    : FB_ERR_SET(p->err, rc, "%s: out of memory", p->name);
-		if ((rc = wl_user_value(p, &w->users[w->n - 1], &at)) != FB_OK)
+		rc = wl_user_value(p, &w->users[w->n - 1], k, fb_yaml_value(users, i));
+		if (rc != FB_OK)
 			return rc;
 	}
+	return FB_OK;
 }
 
 static fb_rc
-wl_remote_tenant(struct wl_parser *p, struct fb_whitelist *w, const yaml_mark_t *km)
+wl_remote_tenant(struct wl_parser *p, struct fb_whitelist *w, const struct fb_yaml_node *key,
+    const struct fb_yaml_node *value)
 {
 	char qv[WL_QUOTE_BUF];
 	const char *v;
-	fb_rc rc;
+	size_t len;
 
 	if (w->remote_tenant != NULL)
-		return wl_fail(p, km, "remoteTenant is given twice (first at %u:%u)",
+		return wl_fail(p, key, "remoteTenant is given twice (first at %u:%u)",
 		    w->remote_line, w->remote_col);
-	if ((rc = wl_next(p)) != FB_OK)
-		return rc;
-	if (p->ev.type != YAML_SCALAR_EVENT || is_null_scalar(&p->ev))
-		return wl_fail(p, &p->ev.start_mark,
+	if (fb_yaml_kind(value) != FB_YAML_SCALAR)
+		return wl_fail(p, value,
 		    "remoteTenant: expected a tenantID (8 to 16 letters and digits), got %s",
-		    ev_text(&p->ev));
-	v = (const char *)p->ev.data.scalar.value;
-	if (strlen(v) != p->ev.data.scalar.length || !fb_conf_tenant_id_valid(v))
-		return wl_fail(p, &p->ev.start_mark,
+		    kind_text(value));
+	v = fb_yaml_text(value, &len);
+	if (strlen(v) != len || !fb_conf_tenant_id_valid(v))
+		return wl_fail(p, value,
 		    "remoteTenant: expected a tenantID (8 to 16 letters and digits), got %s",
-		    quote(qv, sizeof(qv), v, p->ev.data.scalar.length));
+		    quote(qv, sizeof(qv), v, len));
 	if ((w->remote_tenant = strdup(v)) == NULL)
 		return FB_ERR_SET(p->err, FB_ERR_NOMEM, "%s: out of memory", p->name);
-	w->remote_line = (unsigned)p->ev.start_mark.line + 1;
-	w->remote_col = (unsigned)p->ev.start_mark.column + 1;
+	w->remote_line = fb_yaml_line(value);
+	w->remote_col = fb_yaml_col(value);
 	return FB_OK;
 }
 
 /* The document's top-level mapping: remoteTenant and users, nothing else. */
 static fb_rc
-wl_top_keys(struct wl_parser *p, struct fb_whitelist *w, bool *seen_users)
+wl_top_keys(struct wl_parser *p, struct fb_whitelist *w, const struct fb_yaml_node *top)
 {
+	const struct fb_yaml_node *users_at = NULL;
 	char qk[WL_QUOTE_BUF];
-	yaml_mark_t users_at = { 0 };
 	fb_rc rc;
 
-	for (;;) {
-		yaml_mark_t km;
-		if ((rc = wl_next(p)) != FB_OK)
-			return rc;
-		if (p->ev.type == YAML_MAPPING_END_EVENT)
-			return FB_OK;
-		km = p->ev.start_mark;
-		if (is_scalar(&p->ev, "users")) {
-			if (*seen_users)
-				return wl_fail(p, &km, "users is given twice (first at %zu:%zu)",
-				    (size_t)users_at.line + 1, (size_t)users_at.column + 1);
-			*seen_users = true;
-			users_at = km;
-			rc = wl_users(p, w);
-		} else if (is_scalar(&p->ev, "remoteTenant")) {
-			rc = wl_remote_tenant(p, w, &km);
-		} else if (p->ev.type == YAML_SCALAR_EVENT) {
-			rc = wl_fail(p, &km,
+	for (size_t i = 0; i < fb_yaml_count(top); i++) {
+		const struct fb_yaml_node *k = fb_yaml_key(top, i), *v = fb_yaml_value(top, i);
+		const char *text;
+		size_t len;
+		if (is_scalar(k, "users")) {
+			if (users_at != NULL)
+				return wl_fail(p, k, "users is given twice (first at %u:%u)",
+				    fb_yaml_line(users_at), fb_yaml_col(users_at));
+			users_at = k;
+			rc = wl_users(p, w, v);
+		} else if (is_scalar(k, "remoteTenant")) {
+			rc = wl_remote_tenant(p, w, k, v);
+		} else if (is_text(k)) {
+			text = fb_yaml_text(k, &len);
+			rc = wl_fail(p, k,
 			    "unknown key %s (a whitelist file has remoteTenant and users)",
-			    quote(qk, sizeof(qk), (const char *)p->ev.data.scalar.value,
-			        p->ev.data.scalar.length));
+			    quote(qk, sizeof(qk), text, len));
 		} else {
-			rc = wl_fail(
-			    p, &km, "expected remoteTenant or users, got %s", ev_text(&p->ev));
+			rc = wl_fail(p, k, "expected remoteTenant or users, got %s", kind_text(k));
 		}
 		if (rc != FB_OK)
 			return rc;
 	}
+	if (users_at == NULL)
+		return FB_ERR_SET(p->err, FB_ERR_INVALID, "%s: no users", p->name);
+	return FB_OK;
 }
 
+/* The whitelist's own reading of a document, or of what came before a refusal. */
 static fb_rc
-wl_document(struct wl_parser *p, struct fb_whitelist *w)
+wl_root(struct wl_parser *p, const struct fb_yaml_node *root, struct fb_whitelist *w)
 {
-	bool seen_users = false;
-	fb_rc rc;
-
-	if ((rc = wl_next(p)) != FB_OK) /* stream start */
-		return rc;
-	if ((rc = wl_next(p)) != FB_OK) /* document start */
-		return rc;
-	if (p->ev.type == YAML_STREAM_END_EVENT)
+	if (root == NULL)
 		return FB_ERR_SET(p->err, FB_ERR_INVALID,
 		    "%s: the file is empty (expected users, and remoteTenant in a whitelist.yaml)",
 		    p->name);
-	if ((rc = wl_next(p)) != FB_OK)
-		return rc;
-	if (p->ev.type != YAML_MAPPING_START_EVENT)
-		return wl_fail(p, &p->ev.start_mark,
-		    "expected a mapping with users (and remoteTenant), got %s", ev_text(&p->ev));
-	if ((rc = wl_top_keys(p, w, &seen_users)) != FB_OK)
-		return rc;
-	if ((rc = wl_next(p)) != FB_OK) /* document end */
-		return rc;
-	if ((rc = wl_next(p)) != FB_OK) /* stream end */
-		return rc;
-	if (p->ev.type != YAML_STREAM_END_EVENT)
-		return wl_fail(p, &p->ev.start_mark, "a whitelist file holds one document");
-	if (!seen_users)
-		return FB_ERR_SET(p->err, FB_ERR_INVALID, "%s: no users", p->name);
-	return FB_OK;
+	if (fb_yaml_kind(root) != FB_YAML_MAP)
+		return wl_fail(p, root, "expected a mapping with users (and remoteTenant), got %s",
+		    kind_text(root));
+	return wl_top_keys(p, w, root);
+}
+
+/*
+ * Problems are reported in file order, as when this reader followed the
+ * parser's events: a refused text's earlier part is read first, so that
+ * `"a@x"` without its ':' is named as such rather than as the syntax error
+ * it causes further down.
+ */
+static fb_rc
+wl_document(struct wl_parser *p, const char *data, size_t len, struct fb_whitelist *w)
+{
+	struct fb_err refused = { 0 };
+	struct fb_yaml_refusal why;
+	struct fb_yaml_doc *doc;
+	fb_rc rc, parsed;
+
+	parsed = fb_yaml_parse(
+	    data, len, p->name, FB_YAML_PLAIN | FB_YAML_PARTIAL, &doc, &why, &refused);
+	if (parsed != FB_OK && doc == NULL) {
+		rc = parsed;
+	} else {
+		p->fail_line = 0;
+		rc = wl_root(p, fb_yaml_root(doc), w);
+		fb_yaml_free(doc);
+		if (parsed == FB_OK)
+			return rc;
+		if (rc != FB_OK && p->fail_line > 0 &&
+		    (p->fail_line < why.line ||
+		        (p->fail_line == why.line && p->fail_col < why.col)))
+			return rc;
+		rc = parsed;
+	}
+	if (why.rule == FB_YAML_RULE_DOCUMENTS)
+		return FB_ERR_SET(p->err, FB_ERR_INVALID,
+		    "%s:%u:%u: a whitelist file holds one document", p->name, why.line, why.col);
+	if (p->err != NULL)
+		*p->err = refused;
+	return rc;
 }
 
 /* strcasecmp in ASCII whatever the locale: how pin keys are compared. */
@@ -498,7 +433,7 @@ wl_format(const struct fb_whitelist *w, const char *name, struct fb_err *err)
 }
 
 /*
- * libyaml does not see a key written twice, and pins compare keys without
+ * The YAML reader keeps a key written twice, and pins compare keys without
  * letter case, so "A@x" and "a@x" are one user twice. Sorts w->users.
  */
 static fb_rc
@@ -523,20 +458,14 @@ fb_rc
 fb_whitelist_parse(
     const char *data, size_t len, const char *name, struct fb_whitelist *out, struct fb_err *err)
 {
-	struct wl_parser p = { .data = data, .len = len, .name = name, .err = err };
+	struct wl_parser p = { .name = name, .err = err };
 	struct fb_whitelist w = { 0 };
 	fb_rc rc;
 
 	if (len > WL_FILE_MAX)
 		return FB_ERR_SET(
 		    err, FB_ERR_LIMIT, "%s: larger than %zu bytes", name, WL_FILE_MAX);
-	if (!yaml_parser_initialize(&p.yp))
-		return FB_ERR_SET(err, FB_ERR_NOMEM, "%s: out of memory", name);
-	yaml_parser_set_input_string(&p.yp, (const unsigned char *)data, len);
-	rc = wl_document(&p, &w);
-	if (p.have)
-		yaml_event_delete(&p.ev);
-	yaml_parser_delete(&p.yp);
+	rc = wl_document(&p, data, len, &w);
 	for (size_t i = 0; rc == FB_OK && i < w.n; i++)
 		if (w.users[i].fid != NULL)
 			w.has_fids = true;

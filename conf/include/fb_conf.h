@@ -251,4 +251,85 @@ bool fb_conf_tenant_id_valid(const char *s);
 /* True for an installation name: 1 to 64 letters, digits, '_', '.', '-', starting alphanumeric. */
 bool fb_conf_install_name_valid(const char *s);
 
+/*
+ * Other YAML files, read-only (yaml_doc.c): the configuration's hardened
+ * reader for formats fedbridge only reads, such as the legacy files it
+ * replaces. Tags are refused, nesting, node count, value size and the
+ * expansion through aliases are capped, and every node keeps its 1-based
+ * line and column. Every node belongs to its document.
+ */
+#define FB_YAML_MAX_BYTES ((size_t)256 << 20)
+#define FB_YAML_MAX_NODES (32 << 20)
+/* Nodes a walk may meet with aliases followed: an alias bomb is refused at parse time. */
+#define FB_YAML_MAX_EXPANDED FB_YAML_MAX_NODES
+
+struct fb_yaml_doc;
+struct fb_yaml_node;
+
+enum fb_yaml_kind {
+	FB_YAML_NULL, /* a plain empty value, ~, null, Null or NULL */
+	FB_YAML_SCALAR,
+	FB_YAML_SEQ,
+	FB_YAML_MAP,
+};
+
+enum fb_yaml_flags {
+	/* Plain data: anchors (&name) and aliases (*name) are refused too. */
+	FB_YAML_PLAIN = 1u << 0,
+	/* On a refusal, *out still holds what was read before it (open nodes closed
+	 * there), so that a reader can report an earlier problem first, in file order. */
+	FB_YAML_PARTIAL = 1u << 1,
+};
+
+/* Which rule a refused text broke, for callers that word a rule for their format. */
+enum fb_yaml_rule {
+	FB_YAML_RULE_NONE,
+	FB_YAML_RULE_SYNTAX, /* not YAML, or not UTF-8 */
+	FB_YAML_RULE_TAG,
+	FB_YAML_RULE_ANCHOR, /* FB_YAML_PLAIN */
+	FB_YAML_RULE_ALIAS, /* FB_YAML_PLAIN, or an alias to no anchor or to its own container */
+	FB_YAML_RULE_DOCUMENTS, /* a second document */
+	FB_YAML_RULE_LIMIT,
+};
+struct fb_yaml_refusal {
+	enum fb_yaml_rule rule;
+	unsigned line, col; /* where; 0:0 when nowhere in particular */
+};
+
+/*
+ * Parses len bytes (not NUL-terminated) of one YAML document. On success
+ * *out is a new document (fb_yaml_free); an empty stream (only comments)
+ * gives one without a root. On failure err says "name:line:col: what", why
+ * (when not NULL) which rule and where, and *out is NULL but with
+ * FB_YAML_PARTIAL (see there).
+ */
+fb_rc fb_yaml_parse(const char *data, size_t len, const char *name, unsigned flags,
+    struct fb_yaml_doc **out, struct fb_yaml_refusal *why, struct fb_err *err);
+void fb_yaml_free(struct fb_yaml_doc *doc); /* NULL is fine */
+
+/* The document's one top node; NULL for an empty stream. */
+const struct fb_yaml_node *fb_yaml_root(const struct fb_yaml_doc *doc);
+enum fb_yaml_kind fb_yaml_kind(const struct fb_yaml_node *n);
+/* Where the node's value starts, 1-based. */
+unsigned fb_yaml_line(const struct fb_yaml_node *n);
+unsigned fb_yaml_col(const struct fb_yaml_node *n);
+/* A scalar's (or null's) text, NUL-terminated but possibly holding NUL: trust *len.
+ * NULL for a sequence or a mapping. */
+const char *fb_yaml_text(const struct fb_yaml_node *n, size_t *len);
+/* Items of a sequence, pairs of a mapping, 0 otherwise. */
+size_t fb_yaml_count(const struct fb_yaml_node *n);
+/* A sequence's item i; NULL when n is no sequence or i is out of range. */
+const struct fb_yaml_node *fb_yaml_item(const struct fb_yaml_node *n, size_t i);
+/* A mapping's pair i, in file order: its key (any kind of node) and its value. */
+const struct fb_yaml_node *fb_yaml_key(const struct fb_yaml_node *map, size_t i);
+const struct fb_yaml_node *fb_yaml_value(const struct fb_yaml_node *map, size_t i);
+/*
+ * Keys are kept as written, a key given twice included, so that callers can
+ * name both places: the index of the first pair at or after from whose key is
+ * the scalar key exactly, or fb_yaml_count(map) when there is none.
+ */
+size_t fb_yaml_find(const struct fb_yaml_node *map, const char *key, size_t from);
+/* The value of the first pair with key; NULL when none (or map is no mapping). */
+const struct fb_yaml_node *fb_yaml_get(const struct fb_yaml_node *map, const char *key);
+
 #endif
