@@ -103,14 +103,15 @@ struct fb_login_env {
 };
 
 /*
- * Every endpoint fills *resp (cleared first) and returns FB_OK, or an error
- * when no answer could be made (out of memory): the server drops the
- * connection then.
+ * Every endpoint fills *resp (zeroed, or a response it clears first) and
+ * returns FB_OK, or an error when no answer could be made (out of memory):
+ * the server drops the connection then. A provider is named by the path's
+ * last part.
  */
 
 /* GET /login/<provider>?return_to=... */
 fb_rc fb_login_start(const struct fb_login_env *env, const struct fb_login_request *req,
-    const char *provider, struct fb_login_response *resp);
+    struct fb_login_response *resp);
 /* GET /oidc/callback */
 fb_rc fb_login_oidc_callback(const struct fb_login_env *env, const struct fb_login_request *req,
     struct fb_login_response *resp);
@@ -121,18 +122,18 @@ fb_rc fb_login_token(const struct fb_login_env *env, const struct fb_login_reque
  * browser to end it at the IdP too. */
 fb_rc fb_login_logout(const struct fb_login_env *env, const struct fb_login_request *req,
     struct fb_login_response *resp);
-/* GET /saml/metadata[/<provider>] (provider NULL: the only SAML provider) */
-fb_rc fb_login_saml_metadata(
-    const struct fb_login_env *env, const char *provider, struct fb_login_response *resp);
+/* GET /saml/metadata[/<provider>] (without one: the only SAML provider's) */
+fb_rc fb_login_saml_metadata(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp);
 /* POST /saml/acs/<provider> */
 fb_rc fb_login_saml_acs(const struct fb_login_env *env, const struct fb_login_request *req,
-    const char *provider, struct fb_login_response *resp);
+    struct fb_login_response *resp);
 /* GET /saml/slo/<provider>?SAMLRequest=... */
 fb_rc fb_login_saml_slo(const struct fb_login_env *env, const struct fb_login_request *req,
-    const char *provider, struct fb_login_response *resp);
+    struct fb_login_response *resp);
 /* POST /saml/slo/<provider>: a LogoutRequest over SOAP */
 fb_rc fb_login_saml_slo_soap(const struct fb_login_env *env, const struct fb_login_request *req,
-    const char *provider, struct fb_login_response *resp);
+    struct fb_login_response *resp);
 /* POST /oidc/backchannel-logout */
 fb_rc fb_login_backchannel_logout(const struct fb_login_env *env,
     const struct fb_login_request *req, struct fb_login_response *resp);

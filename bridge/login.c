@@ -383,6 +383,14 @@ login_redirect(struct fb_login_response *resp, unsigned status, const char *loca
 	return rc;
 }
 
+const char *
+login_path_tail(const struct fb_login_request *req, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return req->path != NULL && strncmp(req->path, prefix, n) == 0 ? req->path + n : NULL;
+}
+
 char *
 login_query(const struct fb_login_request *req, const char *name)
 {
@@ -642,8 +650,10 @@ fb_login_site_refresh(struct fb_login_site *s, int64_t now)
 
 fb_rc
 fb_login_start(const struct fb_login_env *env, const struct fb_login_request *req,
-    const char *provider, struct fb_login_response *resp)
+    struct fb_login_response *resp)
 {
+	const char *provider =
+	    login_path_tail(req, "/login/") ? login_path_tail(req, "/login/") : "";
 	char *return_to = login_query(req, "return_to"); /* owned */
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_oidc_login l;

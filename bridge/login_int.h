@@ -99,6 +99,8 @@ fb_rc login_respond(struct fb_login_response *resp, unsigned status, const char 
 /* A redirect (status 302 or 303) to location, setting cookie when not NULL. */
 fb_rc login_redirect(struct fb_login_response *resp, unsigned status, const char *location,
     const char *cookie, const char *corr);
+/* What follows prefix in req's path ("" when nothing does), or NULL when it does not begin so. */
+const char *login_path_tail(const struct fb_login_request *req, const char *prefix);
 /* The first value of a query parameter of req, decoded; the caller's to free (NULL: none). */
 char *login_query(const struct fb_login_request *req, const char *name);
 /* The value of the cookie name in req's Cookie header; the caller's to free (NULL: none). */

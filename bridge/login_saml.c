@@ -25,6 +25,15 @@ login_find_sp(const struct fb_login_site *s, const char *name, const struct fb_c
 	return NULL;
 }
 
+/* The provider the path names after prefix ("" when none: no provider is named so). */
+static const char *
+saml_provider(const struct fb_login_request *req, const char *prefix)
+{
+	const char *p = login_path_tail(req, prefix);
+
+	return p != NULL ? p : "";
+}
+
 static void
 saml_cookie_name(const struct fb_login_site *s, const char *handle, char *out, size_t size)
 {
@@ -87,9 +96,10 @@ login_saml_start(const struct fb_login_env *env, const char *provider, const cha
 }
 
 fb_rc
-fb_login_saml_metadata(
-    const struct fb_login_env *env, const char *provider, struct fb_login_response *resp)
+fb_login_saml_metadata(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp)
 {
+	const char *provider = login_path_tail(req, "/saml/metadata/");
 	static const char ctype[] = "application/samlmetadata+xml";
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_saml_sp *sp = NULL;
@@ -136,8 +146,9 @@ static const struct {
 
 fb_rc
 fb_login_saml_acs(const struct fb_login_env *env, const struct fb_login_request *req,
-    const char *provider, struct fb_login_response *resp)
+    struct fb_login_response *resp)
 {
+	const char *provider = saml_provider(req, "/saml/acs/");
 	struct fb_store *store = env->store;
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_saml_sp *sp = login_find_sp(env->site, provider, &t);
@@ -372,8 +383,9 @@ saml_logout_revoke(const struct fb_login_env *env, const struct fb_saml_sp *sp,
 
 fb_rc
 fb_login_saml_slo(const struct fb_login_env *env, const struct fb_login_request *req,
-    const char *provider, struct fb_login_response *resp)
+    struct fb_login_response *resp)
 {
+	const char *provider = saml_provider(req, "/saml/slo/");
 	struct fb_store *store = env->store;
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_saml_sp *sp = login_find_sp(env->site, provider, &t);
@@ -434,8 +446,9 @@ done:
 
 fb_rc
 fb_login_saml_slo_soap(const struct fb_login_env *env, const struct fb_login_request *req,
-    const char *provider, struct fb_login_response *resp)
+    struct fb_login_response *resp)
 {
+	const char *provider = saml_provider(req, "/saml/slo/");
 	struct fb_store *store = env->store;
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_saml_sp *sp = login_find_sp(env->site, provider, &t);

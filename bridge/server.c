@@ -29,6 +29,7 @@
 
 #define SERVE_URI_MAX 65536 /* longer request URIs are not kept (and SAML refuses them) */
 #define SERVE_BODY_MAX 65536 /* the largest request body read (POST /token, logout) */
+#define SERVE_COOKIE_MAX 16384 /* the Cookie headers read, joined */
 #define SERVE_ACS_BODY_MAX ((size_t)2 << 20) /* a SAML response, base64 and form-encoded */
 
 static struct {
@@ -805,6 +806,20 @@ login_queue(struct MHD_Connection *conn, fb_rc rc, struct fb_login_response *lr)
 	return ret;
 }
 
+/* Every Cookie header of a request, joined with "; " (a proxy may split them, RFC 6265 5.4). */
+static enum MHD_Result
+join_cookies(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct fb_buf *b = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_COOKIE) == 0 && value != NULL &&
+	    ((b->len > 0 && fb_buf_printf(b, "; ") != FB_OK) ||
+	        fb_buf_printf(b, "%s", value) != FB_OK))
+		return MHD_NO; /* too many: the first ones stand */
+	return MHD_YES;
+}
+
 /* The endpoints of the login side, which need the store. */
 static enum MHD_Result
 login_route(struct MHD_Connection *conn, const char *url, const char *method, bool get, bool post,
@@ -814,8 +829,6 @@ login_route(struct MHD_Connection *conn, const char *url, const char *method, bo
 	struct fb_login_request lq = { .method = method,
 		.path = url,
 		.query = q ? q + 1 : NULL,
-		.cookie =
-		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE),
 		.content_type = MHD_lookup_connection_value(
 		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
 		.authorization = MHD_lookup_connection_value(
@@ -824,6 +837,7 @@ login_route(struct MHD_Connection *conn, const char *url, const char *method, bo
 		.body_len = req->body.len };
 	struct fb_login_response lr = { 0 };
 	struct fb_login_env env;
+	struct fb_buf cookies = { 0 };
 	struct runtime *rt;
 	fb_rc rc;
 	bool is_post = strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
@@ -839,6 +853,9 @@ login_route(struct MHD_Connection *conn, const char *url, const char *method, bo
 		    NULL);
 	if (state.store == NULL || (rt = runtime_acquire()) == NULL)
 		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"store\"}\n", NULL);
+	fb_buf_init(&cookies, SERVE_COOKIE_MAX);
+	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, join_cookies, &cookies);
+	lq.cookie = cookies.len > 0 ? cookies.data : NULL;
 	env = (struct fb_login_env){ .conf = rt->conf,
 		.fed = rt->fed,
 		.rules = rt->rules,
@@ -848,14 +865,14 @@ login_route(struct MHD_Connection *conn, const char *url, const char *method, bo
 		rc = fb_login_token(&env, &lq, &lr);
 	} else if (strncmp(url, "/saml/acs/", 10) == 0) {
 		int64_t t0 = mono_ns();
-		rc = fb_login_saml_acs(&env, &lq, url + 10, &lr);
+		rc = fb_login_saml_acs(&env, &lq, &lr);
 		fb_metric_observe(FB_HIST_LOGIN_CALLBACK, mono_ns() - t0);
 	} else if (slo && post)
-		rc = fb_login_saml_slo_soap(&env, &lq, url + 10, &lr);
+		rc = fb_login_saml_slo_soap(&env, &lq, &lr);
 	else if (slo)
-		rc = fb_login_saml_slo(&env, &lq, url + 10, &lr);
+		rc = fb_login_saml_slo(&env, &lq, &lr);
 	else if (strncmp(url, "/saml/metadata", 14) == 0)
-		rc = fb_login_saml_metadata(&env, url[14] == '/' ? url + 15 : NULL, &lr);
+		rc = fb_login_saml_metadata(&env, &lq, &lr);
 	else if (strcmp(url, "/logout") == 0)
 		rc = fb_login_logout(&env, &lq, &lr);
 	else if (strcmp(url, "/oidc/backchannel-logout") == 0)
@@ -865,8 +882,11 @@ login_route(struct MHD_Connection *conn, const char *url, const char *method, bo
 		rc = fb_login_oidc_callback(&env, &lq, &lr);
 		fb_metric_observe(FB_HIST_LOGIN_CALLBACK, mono_ns() - t0);
 	} else
-		rc = fb_login_start(&env, &lq, url + sizeof("/login/") - 1, &lr);
+		rc = fb_login_start(&env, &lq, &lr);
 	runtime_unref(rt);
+	if (cookies.data != NULL)
+		fb_cleanse(cookies.data, cookies.len); /* it held sealed login state */
+	fb_buf_free(&cookies);
 	return login_queue(conn, rc, &lr);
 }
 

@@ -170,16 +170,14 @@ dispatch(const struct fb_login_request *q, struct fb_login_response *r)
 	if (strcmp(p, "/oidc/callback") == 0)
 		return fb_login_oidc_callback(&fz.env, q, r);
 	if (strncmp(p, "/saml/acs/", 10) == 0)
-		return fb_login_saml_acs(&fz.env, q, p + 10, r);
+		return fb_login_saml_acs(&fz.env, q, r);
 	if (strncmp(p, "/saml/slo/", 10) == 0)
-		return post ? fb_login_saml_slo_soap(&fz.env, q, p + 10, r)
-		            : fb_login_saml_slo(&fz.env, q, p + 10, r);
-	if (strcmp(p, "/saml/metadata") == 0)
-		return fb_login_saml_metadata(&fz.env, NULL, r);
-	if (strncmp(p, "/saml/metadata/", 15) == 0)
-		return fb_login_saml_metadata(&fz.env, p + 15, r);
+		return post ? fb_login_saml_slo_soap(&fz.env, q, r)
+		            : fb_login_saml_slo(&fz.env, q, r);
+	if (strcmp(p, "/saml/metadata") == 0 || strncmp(p, "/saml/metadata/", 15) == 0)
+		return fb_login_saml_metadata(&fz.env, q, r);
 	if (strncmp(p, "/login/", 7) == 0)
-		return fb_login_start(&fz.env, q, p + 7, r);
+		return fb_login_start(&fz.env, q, r);
 	return FB_ERR_NOTFOUND;
 }
 

@@ -255,7 +255,7 @@ test_start(void **state)
 	(void)state;
 	/* SAML: a cookie with the sealed state, and the browser to the IdP. */
 	q = get("/login/saml", "return_to=https%3A%2F%2Fapp.a.example%2Fcb", NULL);
-	assert_int_equal(fb_login_start(&fx.env, &q, "saml", &r), FB_OK);
+	assert_int_equal(fb_login_start(&fx.env, &q, &r), FB_OK);
 	assert_int_equal(r.status, HTTP_FOUND);
 	cookie = fb_login_response_get(&r, "Set-Cookie");
 	location = fb_login_response_get(&r, "Location");
@@ -267,22 +267,22 @@ test_start(void **state)
 	assert_true(strncmp(location, "https://idp.a.example/sso?SAMLRequest=", 38) == 0);
 	/* A return_to outside the allow-list, or none: refused, no cookie. */
 	q = get("/login/saml", "return_to=https%3A%2F%2Fevil.example%2F", NULL);
-	assert_int_equal(fb_login_start(&fx.env, &q, "saml", &r), FB_OK);
+	assert_int_equal(fb_login_start(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_BAD_REQUEST, "bad_return_to");
 	assert_null(fb_login_response_get(&r, "Set-Cookie"));
 	q = get("/login/corp", "return_to=https%3A%2F%2Fapp.a.example%2Fcb%3Fcode%3Dx", NULL);
-	assert_int_equal(fb_login_start(&fx.env, &q, "corp", &r), FB_OK);
+	assert_int_equal(fb_login_start(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_BAD_REQUEST, "bad_return_to");
 	q = get("/login/corp", NULL, NULL);
-	assert_int_equal(fb_login_start(&fx.env, &q, "corp", &r), FB_OK);
+	assert_int_equal(fb_login_start(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_BAD_REQUEST, "bad_return_to");
 	/* A provider nobody configured: 404. */
 	q = get("/login/nope", "return_to=https%3A%2F%2Fapp.a.example%2Fcb", NULL);
-	assert_int_equal(fb_login_start(&fx.env, &q, "nope", &r), FB_OK);
+	assert_int_equal(fb_login_start(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_NOT_FOUND, "unknown_provider");
 	/* OpenID Connect toward an IdP that does not answer: an outage, not a refusal. */
 	q = get("/login/corp", "return_to=https%3A%2F%2Fapp.a.example%2Fcb", NULL);
-	assert_int_equal(fb_login_start(&fx.env, &q, "corp", &r), FB_OK);
+	assert_int_equal(fb_login_start(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_BAD_GATEWAY, "unavailable");
 	assert_null(fb_login_response_get(&r, "Set-Cookie"));
 	fb_login_response_clear(&r);
@@ -534,27 +534,31 @@ test_saml(void **state)
 
 	(void)state;
 	/* Metadata: of the one SAML provider, or named; another name is 404. */
-	assert_int_equal(fb_login_saml_metadata(&fx.env, NULL, &r), FB_OK);
+	q = get("/saml/metadata", NULL, NULL);
+	assert_int_equal(fb_login_saml_metadata(&fx.env, &q, &r), FB_OK);
 	assert_int_equal(r.status, HTTP_OK);
 	assert_string_equal(r.content_type, "application/samlmetadata+xml");
 	assert_non_null(strstr(r.body, "EntityDescriptor"));
-	assert_int_equal(fb_login_saml_metadata(&fx.env, "saml", &r), FB_OK);
+	q = get("/saml/metadata/saml", NULL, NULL);
+	assert_int_equal(fb_login_saml_metadata(&fx.env, &q, &r), FB_OK);
 	assert_int_equal(r.status, HTTP_OK);
-	assert_int_equal(fb_login_saml_metadata(&fx.env, "nope", &r), FB_OK);
+	q = get("/saml/metadata/nope", NULL, NULL);
+	assert_int_equal(fb_login_saml_metadata(&fx.env, &q, &r), FB_OK);
 	assert_int_equal(r.status, HTTP_NOT_FOUND);
 	/* ACS: no form, no login in progress (unsolicited), an unknown provider. */
 	q = post_form("/saml/acs/saml", "RelayState=x", NULL);
-	assert_int_equal(fb_login_saml_acs(&fx.env, &q, "saml", &r), FB_OK);
+	assert_int_equal(fb_login_saml_acs(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_BAD_REQUEST, "bad_response");
 	q = post_form("/saml/acs/saml", "SAMLResponse=garbage", NULL);
-	assert_int_equal(fb_login_saml_acs(&fx.env, &q, "saml", &r), FB_OK);
+	assert_int_equal(fb_login_saml_acs(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_BAD_REQUEST, "unsolicited");
-	assert_int_equal(fb_login_saml_acs(&fx.env, &q, "nope", &r), FB_OK);
+	q.path = "/saml/acs/nope";
+	assert_int_equal(fb_login_saml_acs(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_NOT_FOUND, "unknown_provider");
 	/* With a login in progress: each broken response is refused (403), never accepted. */
 	for (size_t i = 0; i < sizeof(responses) / sizeof(responses[0]); i++) {
 		q = get("/login/saml", "return_to=https%3A%2F%2Fapp.a.example%2Fcb", NULL);
-		assert_int_equal(fb_login_start(&fx.env, &q, "saml", &start), FB_OK);
+		assert_int_equal(fb_login_start(&fx.env, &q, &start), FB_OK);
 		assert_int_equal(start.status, HTTP_FOUND);
 		set = fb_login_response_get(&start, "Set-Cookie");
 		eq = strchr(set, '=');
@@ -576,29 +580,30 @@ test_saml(void **state)
 		}
 		q = post_form("/saml/acs/saml", body, NULL);
 		q.cookie = cookie;
-		assert_int_equal(fb_login_saml_acs(&fx.env, &q, "saml", &r), FB_OK);
+		assert_int_equal(fb_login_saml_acs(&fx.env, &q, &r), FB_OK);
 		assert_int_equal(r.status, HTTP_FORBIDDEN);
 		assert_null(fb_login_response_get(&r, "Location"));
 		assert_non_null(strstr(fb_login_response_get(&r, "Set-Cookie"), "Max-Age=0"));
 	}
 	/* Single logout: an unsigned request, an unknown provider; SOAP garbage. */
 	q = get("/saml/slo/saml", "SAMLRequest=garbage", NULL);
-	assert_int_equal(fb_login_saml_slo(&fx.env, &q, "saml", &r), FB_OK);
+	assert_int_equal(fb_login_saml_slo(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_BAD_REQUEST, "bad_logout_request");
-	assert_int_equal(fb_login_saml_slo(&fx.env, &q, "nope", &r), FB_OK);
+	q.path = "/saml/slo/nope";
+	assert_int_equal(fb_login_saml_slo(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_NOT_FOUND, "unknown_provider");
 	q = post_form("/saml/slo/saml", "<soap/>", NULL);
 	q.content_type = "text/xml";
-	assert_int_equal(fb_login_saml_slo_soap(&fx.env, &q, "saml", &r), FB_OK);
+	assert_int_equal(fb_login_saml_slo_soap(&fx.env, &q, &r), FB_OK);
 	assert_int_equal(r.status, HTTP_BAD_REQUEST);
 	/* The IdP's answer to our logout: on to an allowed RelayState only. */
 	q = get(
 	    "/saml/slo/saml", "SAMLResponse=x&RelayState=https%3A%2F%2Fapp.a.example%2Fcb", NULL);
-	assert_int_equal(fb_login_saml_slo(&fx.env, &q, "saml", &r), FB_OK);
+	assert_int_equal(fb_login_saml_slo(&fx.env, &q, &r), FB_OK);
 	assert_int_equal(r.status, HTTP_SEE_OTHER);
 	assert_string_equal(fb_login_response_get(&r, "Location"), APP);
 	q = get("/saml/slo/saml", "SAMLResponse=x&RelayState=https%3A%2F%2Fevil.example", NULL);
-	assert_int_equal(fb_login_saml_slo(&fx.env, &q, "saml", &r), FB_OK);
+	assert_int_equal(fb_login_saml_slo(&fx.env, &q, &r), FB_OK);
 	assert_int_equal(r.status, HTTP_OK);
 	assert_null(fb_login_response_get(&r, "Location"));
 	fb_login_response_clear(&start);
