@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@
 #define TENANT "HZnKEBoqDU"
 #define CONF_MAX 4096
 #define PATH_MAX_LEN 160
+#define IDP_REQUEST_MAX 4096
+#define IDP_ANSWER_MAX 2048
 
 struct fixture {
 	struct saml_fixture saml;
@@ -37,6 +40,10 @@ struct fixture {
 	struct fb_store *store;
 	struct fb_login_env env;
 	unsigned short closed_port;
+	/* The IdP: discovery and keys on loopback, its token endpoint a closed port. */
+	int idp_fd;
+	unsigned short idp_port;
+	pthread_t idp_thread;
 };
 
 static struct fixture fx;
@@ -70,6 +77,55 @@ closed_port(void)
 	return ntohs(a.sin_port);
 }
 
+/* One answer per connection: the discovery document, or an empty key set. */
+static void *
+idp_serve(void *arg)
+{
+	char req[IDP_REQUEST_MAX], body[IDP_ANSWER_MAX], answer[IDP_ANSWER_MAX + 256];
+	int c, n, len;
+
+	(void)arg;
+	while ((c = accept(fx.idp_fd, NULL, NULL)) >= 0) {
+		n = (int)read(c, req, sizeof(req) - 1);
+		req[n > 0 ? n : 0] = '\0';
+		if (strstr(req, "GET /.well-known/openid-configuration ") == req)
+			len = snprintf(body, sizeof(body),
+			    "{\"issuer\":\"http://127.0.0.1:%u\","
+			    "\"authorization_endpoint\":\"http://127.0.0.1:%u/auth\","
+			    "\"token_endpoint\":\"http://127.0.0.1:%u/token\","
+			    "\"jwks_uri\":\"http://127.0.0.1:%u/keys\","
+			    "\"response_types_supported\":[\"code\"],"
+			    "\"subject_types_supported\":[\"public\"],"
+			    "\"id_token_signing_alg_values_supported\":[\"RS256\"],"
+			    "\"code_challenge_methods_supported\":[\"S256\"]}",
+			    fx.idp_port, fx.idp_port, fx.closed_port, fx.idp_port);
+		else
+			len = snprintf(body, sizeof(body), "{\"keys\":[]}");
+		n = snprintf(answer, sizeof(answer),
+		    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+		    "Connection: close\r\n\r\n%s",
+		    len, body);
+		(void)!write(c, answer, (size_t)n);
+		close(c);
+	}
+	return NULL;
+}
+
+static void
+idp_start(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fx.idp_fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fx.idp_fd < 0 || bind(fx.idp_fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    getsockname(fx.idp_fd, (struct sockaddr *)&a, &len) != 0 || listen(fx.idp_fd, 8) != 0 ||
+	    pthread_create(&fx.idp_thread, NULL, idp_serve, NULL) != 0)
+		abort();
+	fx.idp_port = ntohs(a.sin_port);
+}
+
 static int
 setup(void **state)
 {
@@ -90,6 +146,7 @@ setup(void **state)
 	fixture_write(fx.op_secret, "op-secret-0123456789abcdef", 26, 0600);
 	fixture_write(fx.client, CLIENT_SECRET, strlen(CLIENT_SECRET), 0600);
 	fx.closed_port = closed_port();
+	idp_start();
 	n = snprintf(conf, sizeof(conf),
 	    "installation: {name: installation_A, domain: a.example, public_url: "
 	    "\"https://federation.a.example\", listen: \"127.0.0.1:8080\"}\n"
@@ -101,16 +158,19 @@ setup(void **state)
 	    "    providers:\n"
 	    "      - {name: corp, type: oidc, issuer: \"http://127.0.0.1:%u\", client_id: fb, "
 	    "client_secret_file: %s}\n"
+	    "      - {name: down, type: oidc, issuer: \"http://127.0.0.1:%u\", client_id: fb, "
+	    "client_secret_file: %s}\n"
 	    "      - {name: saml, type: saml, idp_metadata: %s, sp_key: %s, sp_cert: %s}\n"
 	    "    mapping:\n"
 	    "      - {provider: corp, fid: pairwise(claims.sub)}\n"
+	    "      - {provider: down, fid: pairwise(claims.sub)}\n"
 	    "      - {provider: saml, fid: pairwise(nameid)}\n"
 	    "    return_to: [\"" APP "\"]\n"
 	    "    clients:\n"
 	    "      - {client_id: messenger, client_auth: client_secret_post, client_secret_file: "
 	    "%s}\n",
-	    fx.saml.key, fx.fid, fx.closed_port, fx.op_secret, fx.saml.metadata, fx.saml.key,
-	    fx.saml.cert, fx.client);
+	    fx.saml.key, fx.fid, fx.idp_port, fx.op_secret, fx.closed_port, fx.op_secret,
+	    fx.saml.metadata, fx.saml.key, fx.saml.cert, fx.client);
 	assert_true(n > 0 && (size_t)n < sizeof(conf));
 	fx.conf = fb_conf_load_buffer(conf, (size_t)n, "test_login", fx.saml.dir, 0, &diags);
 	if (fx.conf == NULL) {
@@ -135,6 +195,9 @@ static int
 teardown(void **state)
 {
 	(void)state;
+	(void)shutdown(fx.idp_fd, SHUT_RDWR); /* accept returns: the IdP's thread ends */
+	(void)pthread_join(fx.idp_thread, NULL);
+	close(fx.idp_fd);
 	fb_login_site_free(fx.env.site);
 	fb_store_close(fx.store);
 	fb_rules_free(fx.rules);
@@ -280,8 +343,21 @@ test_start(void **state)
 	q = get("/login/nope", "return_to=https%3A%2F%2Fapp.a.example%2Fcb", NULL);
 	assert_int_equal(fb_login_start(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_NOT_FOUND, "unknown_provider");
-	/* OpenID Connect toward an IdP that does not answer: an outage, not a refusal. */
+	/* OpenID Connect: the state sealed in a cookie named by it, the browser to the IdP. */
 	q = get("/login/corp", "return_to=https%3A%2F%2Fapp.a.example%2Fcb", NULL);
+	assert_int_equal(fb_login_start(&fx.env, &q, &r), FB_OK);
+	assert_int_equal(r.status, HTTP_FOUND);
+	cookie = fb_login_response_get(&r, "Set-Cookie");
+	location = fb_login_response_get(&r, "Location");
+	assert_non_null(cookie);
+	assert_non_null(location);
+	assert_true(strncmp(cookie, "__Secure-fb_login_", 18) == 0);
+	assert_non_null(strstr(cookie, "Path=/oidc/callback"));
+	assert_non_null(strstr(cookie, "SameSite=Lax"));
+	assert_non_null(strstr(location, "/auth?"));
+	assert_non_null(strstr(location, "code_challenge_method=S256"));
+	/* Toward an IdP that does not answer: an outage, not a refusal. */
+	q = get("/login/down", "return_to=https%3A%2F%2Fapp.a.example%2Fcb", NULL);
 	assert_int_equal(fb_login_start(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_BAD_GATEWAY, "unavailable");
 	assert_null(fb_login_response_get(&r, "Set-Cookie"));
@@ -341,8 +417,8 @@ test_callback(void **state)
 	assert_int_equal(fb_login_oidc_callback(&fx.env, &q, &r), FB_OK);
 	assert_page(&r, HTTP_BAD_REQUEST, "expired");
 	free(cookie);
-	/* A good cookie, but the IdP's token endpoint cannot be reached: 502, not a refusal;
-	 * the same answer again is a replay. */
+	/* A good cookie, but the IdP's token endpoint (a closed port) cannot be reached: 502,
+	 * not a refusal; the same answer again is a replay. */
 	cookie = sealed_cookie(cname, "login", login_state(st, "corp", now + LOGIN_TTL));
 	q = get("/oidc/callback", query, cookie);
 	assert_int_equal(fb_login_oidc_callback(&fx.env, &q, &r), FB_OK);
