@@ -514,10 +514,22 @@ test_token(void **state)
 			.until = now + 3600,
 			.reason = "test",
 			.actor = "test" };
+		struct fb_session sess = { .id = "BBBBBBBBBBBBBBBBBBBBBA",
+			.fid = "fid-of-the-test",
+			.tenant = TENANT,
+			.provider = "corp",
+			.issuer = "https://idp.a.example",
+			.subject = "u-1",
+			.attrs = "{}",
+			.created = now,
+			.last_seen = now,
+			.expires = now + 3600 };
 		struct fb_err err = { 0 };
-		fb_rc rc = fb_store_revoke(fx.store, &rev, now, NULL, &err);
+		fb_rc rc = fb_store_session_put(fx.store, &sess, &err);
+		if (rc == FB_OK)
+			rc = fb_store_revoke(fx.store, &rev, now, NULL, &err);
 		if (rc != FB_OK)
-			fprintf(stderr, "revoke: %s\n", err.msg);
+			fprintf(stderr, "session, revocation: %s\n", err.msg);
 		assert_int_equal(rc, FB_OK);
 	}
 	(void)snprintf(body, sizeof(body),
