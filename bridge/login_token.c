@@ -80,9 +80,6 @@ basic_credentials(const char *h, struct fb_form *out)
 
 static char *peek_claim(const char *token, const char *name);
 
-/* Why a client was refused when its assertion was used before (compared by address). */
-static const char ASSERTION_REPLAYED[] = "client_assertion replayed";
-
 /*
  * private_key_jwt (RFC 7523 2.2): the assertion names its client (sub), is
  * signed by one of that client's keys, is for this endpoint, and is used
@@ -90,7 +87,7 @@ static const char ASSERTION_REPLAYED[] = "client_assertion replayed";
  */
 static const struct site_client *
 client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const struct fb_form *f,
-    const char **why, struct fb_err *detail)
+    const char **why, enum fb_login_failure *fail, struct fb_err *detail)
 {
 	static const char jwt_bearer[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 	const char *type = fb_form_get(f, "client_assertion_type"),
@@ -137,9 +134,11 @@ client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const
 		/* Not a refusal of the client: the caller answers "try again". */
 		(void)FB_ERR_SET(detail, FB_ERR_IO, "%s", err.msg);
 		*why = "the store is unavailable";
+		*fail = FB_LOGIN_OAUTH_UNAVAILABLE;
 		c = NULL;
 	} else if (!first) {
-		*why = ASSERTION_REPLAYED;
+		*why = "client_assertion replayed";
+		*fail = FB_LOGIN_OAUTH_ASSERTION_REPLAYED;
 		c = NULL;
 	}
 	json_decref(claims);
@@ -147,13 +146,15 @@ client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const
 }
 
 /*
- * Finds and authenticates the client; NULL (with *why, what the client is told)
- * when it is not one of ours. detail gets what the log needs beyond *why; its rc
- * is FB_ERR_IO when the store did not answer (an outage, not a refusal).
+ * Finds and authenticates the client; NULL when it is not one of ours, with
+ * *fail (FB_LOGIN_OAUTH_CLIENT unless the assertion was replayed or the store
+ * did not answer) and *why for the log; detail gets what the log needs beyond
+ * *why.
  */
 static const struct site_client *
 client_authenticate(const struct fb_login_request *req, const struct fb_login_site *s,
-    struct fb_store *store, const struct fb_form *f, const char **why, struct fb_err *detail)
+    struct fb_store *store, const struct fb_form *f, const char **why, enum fb_login_failure *fail,
+    struct fb_err *detail)
 {
 	const char *auth = req->authorization;
 	const char *id, *secret;
@@ -181,7 +182,7 @@ client_authenticate(const struct fb_login_request *req, const struct fb_login_si
 			return NULL;
 		}
 	} else if (fb_form_get(f, "client_assertion") != NULL) {
-		return client_by_assertion(s, store, f, why, detail);
+		return client_by_assertion(s, store, f, why, fail, detail);
 	} else {
 		id = fb_form_get(f, "client_id");
 		secret = fb_form_get(f, "client_secret");
@@ -205,20 +206,16 @@ client_authenticate(const struct fb_login_request *req, const struct fb_login_si
 /* The client could not be authenticated: invalid_client, or 503 when the store did not answer. */
 static fb_rc
 client_unknown(const struct fb_login_env *env, struct fb_login_response *resp, const char *area,
-    const struct fb_form *f, const char *why, const struct fb_err *detail, const char *corr)
+    const struct fb_form *f, enum fb_login_failure fail, const char *why,
+    const struct fb_err *detail, const char *corr)
 {
-	bool down = detail->rc == FB_ERR_IO;
 	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
 		.area = area,
 		.corr = corr,
 		.client = fb_form_get(f, "client_id"),
 		.detail = detail->msg[0] ? detail->msg : why };
 
-	return client_refused(env, resp,
-	    down                            ? FB_LOGIN_OAUTH_UNAVAILABLE
-	        : why == ASSERTION_REPLAYED ? FB_LOGIN_OAUTH_ASSERTION_REPLAYED
-	                                    : FB_LOGIN_OAUTH_CLIENT,
-	    &r);
+	return client_refused(env, resp, fail, &r);
 }
 
 /* The trust of tenant t that covers remote tenant aud, or NULL. */
@@ -344,17 +341,14 @@ token_response(const struct fb_login_env *env, struct fb_login_response *out,
 	return ret;
 }
 
-/* Why a grant was refused when the store did not answer (compared by address). */
-static const char STORE_DOWN[] = "the store is unavailable";
-/* Why a grant was refused when its session is over (compared by address). */
-static const char SESSION_ENDED[] = "the session has ended";
-static const char SESSION_REVOKED[] = "the session was revoked";
-
-/* The session, if it is live and not revoked; *why otherwise (STORE_DOWN: no answer, err
- * says why). */
+/*
+ * The session, if it is live and not revoked; else false with *fail (the
+ * session is over, or the store did not answer: err says why) and *why for
+ * the log.
+ */
 static bool
 session_live(struct fb_store *store, const char *sid, int64_t now, struct fb_session *out,
-    const char **why, struct fb_err *err)
+    const char **why, enum fb_login_failure *fail, struct fb_err *err)
 {
 	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
 	fb_rc rc =
@@ -362,31 +356,28 @@ session_live(struct fb_store *store, const char *sid, int64_t now, struct fb_ses
 
 	if (rc == FB_OK)
 		rc = fb_store_session_revoked(store, out, now, &rk, err);
-	if (rc != FB_OK && rc != FB_ERR_NOTFOUND)
-		*why = STORE_DOWN;
-	else if (rc == FB_ERR_NOTFOUND)
-		*why = SESSION_ENDED;
-	else if (rk != FB_REVOCATION_NONE)
-		*why = SESSION_REVOKED;
-	return *why == NULL;
+	if (rc == FB_OK && rk == FB_REVOCATION_NONE)
+		return true;
+	*fail = rc != FB_OK && rc != FB_ERR_NOTFOUND ? FB_LOGIN_OAUTH_UNAVAILABLE
+	                                             : FB_LOGIN_OAUTH_SESSION_ENDED;
+	*why = rc == FB_ERR_NOTFOUND ? "the session has ended"
+	    : rc != FB_OK            ? "the store is unavailable"
+	                             : "the session was revoked";
+	return false;
 }
 
-/* Why a grant failed when the bridge could not make its answer (compared by address). */
-static const char INTERNAL[] = "internal error";
-
 /*
- * A grant refused: invalid_grant (refused, the table row for what was
- * wrong). One the store did not answer (or the bridge failed) is 503, so
- * the client retries and keeps its user; invalid_grant would tell it the
- * session is over. err: the store's detail, for the log.
+ * A grant refused (invalid_grant, the row fail names) or failed: one the
+ * store did not answer (or the bridge failed) is 503, so the client retries
+ * and keeps its user; invalid_grant would tell it the session is over. why
+ * and err (the store's detail) go to the log.
  */
 static fb_rc
 grant_refused(const struct fb_login_env *env, struct fb_login_response *resp,
-    const struct site_client *c, const char *grant, enum fb_login_failure refused, const char *why,
+    const struct site_client *c, const char *grant, enum fb_login_failure fail, const char *why,
     const struct fb_err *err, const char *corr)
 {
-	bool down = why == STORE_DOWN || why == INTERNAL;
-	bool ended = why == SESSION_ENDED || why == SESSION_REVOKED;
+	bool down = fb_login_failure_row(fail)->outage;
 	char detail[REFUSAL_DETAIL_MAX];
 	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
 		.area = "token",
@@ -397,11 +388,7 @@ grant_refused(const struct fb_login_env *env, struct fb_login_response *resp,
 
 	(void)snprintf(
 	    detail, sizeof(detail), "%s: %s", grant, down && err->msg[0] != '\0' ? err->msg : why);
-	return client_refused(env, resp,
-	    down        ? FB_LOGIN_OAUTH_UNAVAILABLE
-	        : ended ? FB_LOGIN_OAUTH_SESSION_ENDED
-	                : refused,
-	    &r);
+	return client_refused(env, resp, fail, &r);
 }
 
 static fb_rc
@@ -415,6 +402,7 @@ grant_code(const struct fb_login_env *env, struct fb_login_response *resp,
 	int64_t now = (int64_t)time(NULL);
 	json_t *doc = login_unseal(env->site->k_code, "code", code), *rt_doc = NULL;
 	const char *why = NULL;
+	enum fb_login_failure fail = FB_LOGIN_OAUTH_BAD_CODE;
 	char *refresh = NULL;
 	fb_rc ret;
 	bool first = false;
@@ -427,20 +415,23 @@ grant_code(const struct fb_login_env *env, struct fb_login_response *resp,
 	    strcmp(redirect, login_jstr(doc, "r")) != 0)
 		why = "redirect_uri is not the return_to of the login";
 	else if (fb_store_once_consume(store, FB_ONCE_AUTH_CODE, login_jstr(doc, "j"),
-	             login_jint(doc, "e"), now, &first, &err) != FB_OK)
-		why = STORE_DOWN;
-	else if (!first)
+	             login_jint(doc, "e"), now, &first, &err) != FB_OK) {
+		why = "the store is unavailable";
+		fail = FB_LOGIN_OAUTH_UNAVAILABLE;
+	} else if (!first)
 		why = "the code was used before";
-	if (why == NULL && session_live(store, login_jstr(doc, "sid"), now, &sess, &why, &err)) {
+	if (why == NULL &&
+	    session_live(store, login_jstr(doc, "sid"), now, &sess, &why, &fail, &err)) {
 		rt_doc = json_pack("{s:s,s:s,s:s,s:I}", "sid", sess.id, "t", c->t->id, "cid",
 		    c->c->client_id, "iat", (json_int_t)now);
 		if (rt_doc == NULL ||
-		    login_seal(env->site->k_refresh, "refresh", rt_doc, &refresh) != FB_OK)
-			why = INTERNAL;
+		    login_seal(env->site->k_refresh, "refresh", rt_doc, &refresh) != FB_OK) {
+			why = "the refresh token could not be sealed";
+			fail = FB_LOGIN_OAUTH_UNAVAILABLE;
+		}
 	}
 	if (why != NULL) {
-		ret = grant_refused(
-		    env, resp, c, "authorization_code", FB_LOGIN_OAUTH_BAD_CODE, why, &err, corr);
+		ret = grant_refused(env, resp, c, "authorization_code", fail, why, &err, corr);
 	} else {
 		ret = token_response(
 		    env, resp, c, &sess, fb_form_get(f, "audience"), refresh, NULL, corr);
@@ -461,6 +452,7 @@ grant_refresh(const struct fb_login_env *env, struct fb_login_response *resp,
 	struct fb_session sess = { 0 };
 	struct fb_err err = { 0 };
 	const char *why = NULL;
+	enum fb_login_failure fail = FB_LOGIN_OAUTH_BAD_REFRESH;
 	fb_rc ret;
 
 	if (doc == NULL)
@@ -469,11 +461,10 @@ grant_refresh(const struct fb_login_env *env, struct fb_login_response *resp,
 	    strcmp(login_jstr(doc, "cid"), c->c->client_id) != 0)
 		why = "the refresh token was issued to another client";
 	if (why == NULL)
-		(void)session_live(
-		    env->store, login_jstr(doc, "sid"), (int64_t)time(NULL), &sess, &why, &err);
+		(void)session_live(env->store, login_jstr(doc, "sid"), (int64_t)time(NULL), &sess,
+		    &why, &fail, &err);
 	if (why != NULL) {
-		ret = grant_refused(
-		    env, resp, c, "refresh_token", FB_LOGIN_OAUTH_BAD_REFRESH, why, &err, corr);
+		ret = grant_refused(env, resp, c, "refresh_token", fail, why, &err, corr);
 	} else {
 		/* Syncless: the outcome of the login's mapping stands until the session ends. */
 		ret = token_response(
@@ -625,6 +616,7 @@ client_request(const struct fb_login_env *env, const struct fb_login_request *re
 	struct fb_err err = { 0 };
 	const struct site_client *c;
 	const char *why = NULL, *body;
+	enum fb_login_failure fail = FB_LOGIN_OAUTH_CLIENT;
 	size_t len;
 
 	body = body_of(req, &len);
@@ -636,8 +628,8 @@ client_request(const struct fb_login_env *env, const struct fb_login_request *re
 		fb_form_clear(f);
 		return NULL;
 	}
-	if ((c = client_authenticate(req, env->site, env->store, f, &why, &err)) == NULL) {
-		*ret = client_unknown(env, resp, r->area, f, why, &err, r->corr);
+	if ((c = client_authenticate(req, env->site, env->store, f, &why, &fail, &err)) == NULL) {
+		*ret = client_unknown(env, resp, r->area, f, fail, why, &err, r->corr);
 		fb_form_clear(f);
 		return NULL;
 	}
