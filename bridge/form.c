@@ -2,9 +2,10 @@
  * application/x-www-form-urlencoded bodies (POST /token, back-channel
  * logout), decoded into one buffer. Strict: OAuth forbids repeating a
  * parameter, and a value that decodes to a NUL or to bytes that are not
- * UTF-8 is refused rather than cut short.
+ * UTF-8 is refused rather than cut short. Query strings are read the same
+ * way, one parameter at a time.
  */
-#include "server_int.h"
+#include "fb_login.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -115,4 +116,37 @@ fb_form_clear(struct fb_form *f)
 		fb_cleanse(f->storage, f->storage_len); /* it held client secrets */
 	free(f->storage);
 	memset(f, 0, sizeof(*f));
+}
+
+fb_rc
+fb_query_get(const char *query, const char *name, char **out)
+{
+	size_t i = 0, len = strlen(query), nlen = strlen(name);
+
+	*out = NULL;
+	while (i < len) {
+		size_t end = i, eq;
+		char *buf;
+		long n;
+		while (end < len && query[end] != '&')
+			end++;
+		for (eq = i; eq < end && query[eq] != '='; eq++)
+			;
+		/* Decoding never grows a string: the pair's length is enough for either part. */
+		if ((buf = malloc(end - i + 1)) == NULL)
+			return FB_ERR_NOMEM;
+		n = decode(query + i, eq - i, buf);
+		if (n == (long)nlen && memcmp(buf, name, nlen) == 0) {
+			n = eq < end ? decode(query + eq + 1, end - eq - 1, buf) : (*buf = '\0', 0);
+			if (n < 0 || !fb_utf8_valid(buf, (size_t)n)) {
+				free(buf);
+				return FB_ERR_INVALID;
+			}
+			*out = buf;
+			return FB_OK;
+		}
+		free(buf);
+		i = end + 1;
+	}
+	return FB_ERR_NOTFOUND;
 }

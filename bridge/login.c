@@ -310,86 +310,132 @@ login_correlation_new(char out[CORRELATION_LEN + 1])
 		(void)snprintf(out, CORRELATION_LEN + 1, "%lld", (long long)time(NULL));
 }
 
-static void
-html_escape(struct fb_buf *b, const char *s)
+fb_rc
+fb_login_response_header(struct fb_login_response *r, const char *name, const char *value)
 {
-	for (; s != NULL && *s != '\0'; s++) {
-		switch (*s) {
-		case '&':
-			(void)fb_buf_printf(b, "&amp;");
-			break;
-		case '<':
-			(void)fb_buf_printf(b, "&lt;");
-			break;
-		case '>':
-			(void)fb_buf_printf(b, "&gt;");
-			break;
-		case '"':
-			(void)fb_buf_printf(b, "&quot;");
-			break;
-		case '\'':
-			(void)fb_buf_printf(b, "&#39;");
-			break;
-		default:
-			(void)fb_buf_append(b, s, 1);
-		}
+	struct fb_login_header *h;
+
+	if (value == NULL)
+		return FB_OK;
+	if (r->n_headers == FB_LOGIN_HEADERS_MAX)
+		return FB_ERR_LIMIT;
+	h = &r->headers[r->n_headers];
+	h->name = strdup(name);
+	h->value = strdup(value);
+	if (h->name == NULL || h->value == NULL) {
+		free(h->name);
+		free(h->value);
+		h->name = h->value = NULL;
+		return FB_ERR_NOMEM;
 	}
+	r->n_headers++;
+	return FB_OK;
 }
 
-enum MHD_Result
-login_queue(struct MHD_Connection *conn, unsigned status, const char *ctype, const char *body,
-    size_t len, const char *const *headers)
+const char *
+fb_login_response_get(const struct fb_login_response *r, const char *name)
 {
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-	if (r == NULL)
-		return MHD_NO;
-	if (ctype != NULL)
-		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	for (size_t i = 0; headers != NULL && headers[i] != NULL; i += 2)
-		if (headers[i + 1] != NULL)
-			(void)MHD_add_response_header(r, headers[i], headers[i + 1]);
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	return NULL;
 }
 
-/*
- * The page a refused or failed login ends on: what happened in plain words,
- * the reason code, and the correlation id that finds the audit record. It
- * shows no claim value and nothing the IdP sent.
- */
-enum MHD_Result
-login_error_page(struct MHD_Connection *conn, unsigned status, const char *code, const char *what,
-    const char *corr, const char *clear_cookie)
+void
+fb_login_response_clear(struct fb_login_response *r)
 {
-	static const char csp[] = "default-src 'none'; style-src 'unsafe-inline'";
-	const char *headers[] = { "X-Correlation-Id", corr, "Content-Security-Policy", csp,
-		"X-Content-Type-Options", "nosniff", "Referrer-Policy", "no-referrer",
-		MHD_HTTP_HEADER_SET_COOKIE, clear_cookie, NULL };
-	struct fb_buf b;
-	enum MHD_Result ret;
+	for (size_t i = 0; i < r->n_headers; i++) {
+		free(r->headers[i].name);
+		if (r->headers[i].value != NULL) /* a Set-Cookie holds sealed login state */
+			fb_cleanse(r->headers[i].value, strlen(r->headers[i].value));
+		free(r->headers[i].value);
+	}
+	if (r->body != NULL)
+		fb_cleanse(r->body, r->body_len); /* it may hold tokens */
+	free(r->body);
+	free(r->content_type);
+	memset(r, 0, sizeof(*r));
+}
 
-	fb_buf_init(&b, 16384);
-	(void)fb_buf_printf(&b,
-	    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-	    "<title>Login failed</title></head>\n<body style=\"font-family:sans-serif;max-width:"
-	    "40em;margin:3em auto\">\n<h1>Login failed</h1>\n<p>");
-	html_escape(&b, what);
-	(void)fb_buf_printf(&b, "</p>\n<p>Reason: <code id=\"reason\">");
-	html_escape(&b, code);
-	(void)fb_buf_printf(&b,
-	    "</code></p>\n<p>If you ask your administrator for help, give them this reference: "
-	    "<code id=\"correlation\">");
-	html_escape(&b, corr);
-	(void)fb_buf_printf(&b, "</code></p>\n</body></html>\n");
-	ret = b.data ? login_queue(conn, status, "text/html; charset=utf-8", b.data, b.len, headers)
-	             : MHD_NO;
-	fb_buf_free(&b);
-	return ret;
+fb_rc
+login_respond(struct fb_login_response *resp, unsigned status, const char *ctype, const char *body,
+    size_t len)
+{
+	fb_login_response_clear(resp);
+	if (ctype != NULL && (resp->content_type = strdup(ctype)) == NULL)
+		return FB_ERR_NOMEM;
+	if (len > 0) {
+		if ((resp->body = malloc(len + 1)) == NULL)
+			return FB_ERR_NOMEM;
+		memcpy(resp->body, body, len);
+		resp->body[len] = '\0';
+		resp->body_len = len;
+	}
+	resp->status = status;
+	return fb_login_response_header(resp, "Cache-Control", "no-store");
+}
+
+fb_rc
+login_redirect(struct fb_login_response *resp, unsigned status, const char *location,
+    const char *cookie, const char *corr)
+{
+	fb_rc rc = login_respond(resp, status, NULL, "", 0);
+
+	if (rc == FB_OK)
+		rc = fb_login_response_header(resp, "Location", location);
+	if (rc == FB_OK)
+		rc = fb_login_response_header(resp, "Set-Cookie", cookie);
+	if (rc == FB_OK)
+		rc = fb_login_response_header(resp, "X-Correlation-Id", corr);
+	return rc;
+}
+
+const char *
+login_path_tail(const struct fb_login_request *req, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return req->path != NULL && strncmp(req->path, prefix, n) == 0 ? req->path + n : NULL;
+}
+
+char *
+login_query(const struct fb_login_request *req, const char *name)
+{
+	char *v = NULL;
+
+	if (req->query == NULL || fb_query_get(req->query, name, &v) != FB_OK)
+		return NULL;
+	return v;
+}
+
+/* Cookie: a=b; c="d" (RFC 6265 4.2.1): the first cookie of that name. */
+char *
+login_cookie(const struct fb_login_request *req, const char *name)
+{
+	size_t nlen = strlen(name);
+	const char *p = req->cookie;
+
+	while (p != NULL && *p != '\0') {
+		const char *end;
+		size_t len;
+		while (*p == ' ' || *p == '\t' || *p == ';')
+			p++;
+		end = strchr(p, ';');
+		len = end ? (size_t)(end - p) : strlen(p);
+		if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			const char *v = p + nlen + 1;
+			size_t vlen = len - nlen - 1;
+			while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+				vlen--;
+			if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+				v++;
+				vlen -= 2;
+			}
+			return strndup(v, vlen);
+		}
+		p = end;
+	}
+	return NULL;
 }
 
 static void
@@ -502,8 +548,8 @@ login_token_jti(const char *tok, char *out, size_t size)
 }
 
 /* A login asked to come back somewhere the tenant does not allow: logged, audited, a page. */
-enum MHD_Result
-login_refuse_return_to(struct MHD_Connection *conn, struct fb_store *store,
+fb_rc
+login_refuse_return_to(const struct fb_login_env *env, struct fb_login_response *resp,
     const struct fb_conf_tenant *t, const char *provider, const char *return_to, const char *corr)
 {
 	const char *why = return_to ? login_return_to_problem(t, return_to) : "missing";
@@ -512,18 +558,15 @@ login_refuse_return_to(struct MHD_Connection *conn, struct fb_store *store,
 	if (why == NULL)
 		why = "not in the allow-list"; /* not reached: only a refused one comes here */
 	(void)snprintf(detail, sizeof(detail), "return_to %s", why);
-	login_refuse(store, LOGIN_REFUSED,
+	return login_fail(env, resp, FB_LOGIN_BAD_RETURN_TO,
 	    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
 	        .area = "login",
 	        .corr = corr,
 	        .tenant = t->id,
 	        .provider = provider,
 	        .reason = "return_to",
-	        .detail = detail });
-	return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_return_to",
-	    "The application that sent you here asked to come back to an address this site does "
-	    "not allow.",
-	    corr, NULL);
+	        .detail = detail },
+	    NULL, NULL);
 }
 
 /* How long a revocation must be kept: past every token and session it can affect. */
@@ -612,75 +655,73 @@ fb_login_site_refresh(struct fb_login_site *s, int64_t now)
 	}
 }
 
-enum MHD_Result
-fb_login_start(
-    struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store, const char *provider)
+fb_rc
+fb_login_start(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp)
 {
-	const char *return_to =
-	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "return_to");
+	const char *provider =
+	    login_path_tail(req, "/login/") ? login_path_tail(req, "/login/") : "";
+	char *return_to = login_query(req, "return_to"); /* owned */
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_oidc_login l;
 	struct fb_oidc_rp *rp;
 	struct fb_err err = { 0 };
-	char corr[CORRELATION_LEN + 1], cname[64], *url = NULL, *sealed = NULL, *cookie = NULL;
+	char corr[CORRELATION_LEN + 1], cname[COOKIE_NAME_MAX], *url = NULL, *sealed = NULL,
+	                                                        *cookie = NULL;
 	int64_t now = (int64_t)time(NULL);
 	json_t *st = NULL;
-	enum MHD_Result ret;
+	fb_rc ret;
+	struct login_refusal r = {
+		.kind = FB_AUDIT_LOGIN_REFUSED, .area = "login", .corr = corr, .provider = provider
+	};
 
+	memset(&l, 0, sizeof(l));
 	login_correlation_new(corr);
-	if (login_find_sp(rt->login, provider, &t) != NULL)
-		return login_saml_start(conn, rt, store, provider, return_to, corr);
-	if ((rp = login_find_rp(rt->login, provider, &t)) == NULL) {
-		fb_log(FB_LOG_INFO, "login [%s]: no provider %.64s", corr, provider);
-		return login_error_page(conn, MHD_HTTP_NOT_FOUND, "unknown_provider",
-		    "This login address names no identity provider of this site.", corr, NULL);
+	if (login_find_sp(env->site, provider, &t) != NULL) {
+		ret = login_saml_start(env, provider, return_to, corr, resp);
+		goto done;
 	}
-	if (return_to == NULL || !login_return_to_allowed(t, return_to))
-		return login_refuse_return_to(conn, store, t, provider, return_to, corr);
+	if ((rp = login_find_rp(env->site, provider, &t)) == NULL) {
+		/* An address that names nothing here: logged, not audited (no login began). */
+		fb_log(FB_LOG_INFO, "login [%s]: no provider %.64s", corr, provider);
+		ret = login_answer(resp, FB_LOGIN_UNKNOWN_PROVIDER, NULL, corr, NULL);
+		goto done;
+	}
+	r.tenant = t->id;
+	if (return_to == NULL || !login_return_to_allowed(t, return_to)) {
+		ret = login_refuse_return_to(env, resp, t, provider, return_to, corr);
+		goto done;
+	}
 	if (fb_oidc_login_new(&l, &err) != FB_OK ||
 	    fb_oidc_rp_auth_url(rp, &l, now, &url, &err) != FB_OK) {
 		fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, provider, NULL);
-		login_refuse(store, LOGIN_UNAVAILABLE,
-		    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
-		        .area = "login",
-		        .corr = corr,
-		        .tenant = t->id,
-		        .provider = provider,
-		        .reason = "unavailable",
-		        .detail = err.msg });
-		return login_error_page(conn, MHD_HTTP_BAD_GATEWAY, "unavailable",
-		    "Your identity provider cannot be reached right now. Try again in a minute.",
-		    corr, NULL);
+		r.reason = "unavailable";
+		r.detail = err.msg;
+		ret = login_fail(env, resp, FB_LOGIN_IDP_UNAVAILABLE, &r, NULL, NULL);
+		goto done;
 	}
 	st = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "p", provider, "t", t->id, "s", l.state,
 	    "n", l.nonce, "v", l.verifier, "r", return_to, "c", corr, "e",
 	    (json_int_t)now + LOGIN_TTL);
-	login_cookie_name(rt->login, l.state, cname, sizeof(cname));
-	if (st == NULL || login_seal(rt->login->k_state, "login", st, &sealed) != FB_OK ||
+	login_cookie_name(env->site, l.state, cname, sizeof(cname));
+	if (st == NULL || login_seal(env->site->k_state, "login", st, &sealed) != FB_OK ||
 	    asprintf(&cookie, "%s=%s; Path=/oidc/callback; Max-Age=%d; HttpOnly; SameSite=Lax%s",
-	        cname, sealed, LOGIN_TTL, rt->login->secure ? "; Secure" : "") < 0) {
+	        cname, sealed, LOGIN_TTL, env->site->secure ? "; Secure" : "") < 0) {
 		cookie = NULL;
-		login_refuse(store, LOGIN_UNAVAILABLE,
-		    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
-		        .area = "login",
-		        .corr = corr,
-		        .tenant = t->id,
-		        .provider = provider,
-		        .reason = "internal",
-		        .detail = "the login state could not be sealed" });
-		ret = login_error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "The login could not be started.", corr, NULL);
+		r.reason = "internal";
+		r.detail = "the login state could not be sealed";
+		ret = login_fail(env, resp, FB_LOGIN_INTERNAL, &r, NULL, NULL);
 	} else {
-		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, url, MHD_HTTP_HEADER_SET_COOKIE,
-			cookie, "X-Correlation-Id", corr, NULL };
 		fb_log(FB_LOG_INFO, "login [%s]: provider %s: to the IdP", corr, provider);
-		ret = login_queue(conn, MHD_HTTP_FOUND, NULL, "", 0, headers);
+		ret = login_redirect(resp, HTTP_FOUND, url, cookie, corr);
 	}
+done:
 	json_decref(st);
 	fb_cleanse(&l, sizeof(l));
 	free(sealed);
 	free(cookie);
 	free(url);
+	free(return_to);
 	return ret;
 }
 
@@ -753,14 +794,14 @@ login_opened_clear(struct opened *o)
 
 /*
  * identity -> mapping -> session, the same for a browser login and a token
- * exchange. NULL when the session is open; else the reason ("mapping",
- * "refused", "revoked", "session"), already logged and audited.
+ * exchange. LOGIN_OPENED when the session is open; else why not, already
+ * logged and audited.
  */
-
-const char *
-login_open_session(struct runtime *rt, struct fb_store *store, const struct login_facts *f,
-    const char *corr, struct opened *o)
+enum login_opening
+login_open_session(
+    const struct fb_login_env *env, const struct login_facts *f, const char *corr, struct opened *o)
 {
+	struct fb_store *store = env->store;
 	const char *tenant = f->tenant, *provider = f->provider;
 	const struct fb_identity *id = f->id;
 	json_t *claims = f->claims;
@@ -775,8 +816,7 @@ login_open_session(struct runtime *rt, struct fb_store *store, const struct logi
 	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
 	struct fb_err err = { 0 };
 	int64_t now = (int64_t)time(NULL);
-	const char *why;
-
+	enum login_opening why;
 	struct login_refusal r = { .kind = FB_AUDIT_LOGIN_REFUSED,
 		.area = "login",
 		.corr = corr,
@@ -784,17 +824,17 @@ login_open_session(struct runtime *rt, struct fb_store *store, const struct logi
 		.provider = provider };
 
 	if (fb_expr_scratch_new(SCRATCH_BYTES, &o->scratch) != FB_OK ||
-	    fb_mapping_run(rt->rules, &in, o->scratch, &o->p, NULL, &err) != FB_OK) {
+	    fb_mapping_run(env->rules, &in, o->scratch, &o->p, NULL, &err) != FB_OK) {
 		r.reason = "mapping";
 		r.detail = err.msg;
 		login_refuse(store, LOGIN_REFUSED, &r);
-		return "mapping";
+		return LOGIN_OPEN_MAPPING;
 	}
 	if (!o->p.allowed) {
 		r.reason = o->p.rule ? o->p.rule : "mapping";
 		r.detail = o->p.reason;
 		login_refuse(store, LOGIN_REFUSED, &r);
-		return "refused";
+		return LOGIN_OPEN_REFUSED;
 	}
 	sess->fid = o->p.fid;
 	sess->tenant = (char *)tenant; /* borrowed for the put: the store copies */
@@ -806,17 +846,17 @@ login_open_session(struct runtime *rt, struct fb_store *store, const struct logi
 	sess->amr = join_amr(claims);
 	sess->attrs = session_outcome(&o->p, corr);
 	sess->created = sess->last_seen = now;
-	sess->expires = now + rt->conf->tokens.session_ttl;
+	sess->expires = now + env->conf->tokens.session_ttl;
 	if (f->expires_cap > 0 && f->expires_cap < sess->expires)
 		sess->expires = f->expires_cap;
-	sess->idle_timeout = rt->conf->tokens.session_idle;
+	sess->idle_timeout = env->conf->tokens.session_idle;
 	if (fb_session_id_new(sess->id) != FB_OK || sess->attrs == NULL ||
 	    fb_store_session_revoked(store, sess, now, &rk, &err) != FB_OK ||
 	    rk != FB_REVOCATION_NONE || fb_store_session_put(store, sess, &err) != FB_OK) {
 		/* Revoked is a refusal; a store that did not answer is an outage. */
-		why = rk != FB_REVOCATION_NONE ? "revoked" : "session";
+		why = rk != FB_REVOCATION_NONE ? LOGIN_OPEN_REVOKED : LOGIN_OPEN_UNAVAILABLE;
 		r.fid = o->p.fid;
-		r.reason = why;
+		r.reason = why == LOGIN_OPEN_REVOKED ? "revoked" : "session";
 		r.detail = rk != FB_REVOCATION_NONE ? fb_revocation_kind_name(rk)
 		    : err.msg[0]                    ? err.msg
 		                                    : "the session could not be made";
@@ -832,22 +872,61 @@ login_open_session(struct runtime *rt, struct fb_store *store, const struct logi
 	}
 	/* Personal data only where the configuration allows (log.attributes). */
 	fb_log(FB_LOG_INFO, "login [%s]: %s logged in through %s (session %.6s…)%s%s", corr,
-	    o->p.fid, provider, sess->id, rt->conf->log.attributes ? ", attributes " : "",
-	    rt->conf->log.attributes ? sess->attrs : "");
-	return NULL;
+	    o->p.fid, provider, sess->id, env->conf->log.attributes ? ", attributes " : "",
+	    env->conf->log.attributes ? sess->attrs : "");
+	return LOGIN_OPENED;
 }
 
-enum MHD_Result
-fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store)
+enum fb_login_failure
+login_opening_failure(enum login_opening o)
 {
-	struct fb_oidc_response resp = {
-		.code = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "code"),
-		.state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state"),
-		.iss = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "iss"),
-		.error = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "error"),
-		.error_description =
-		    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "error_description"),
-	};
+	switch (o) {
+	case LOGIN_OPEN_MAPPING:
+		return FB_LOGIN_MAPPING;
+	case LOGIN_OPEN_REFUSED:
+		return FB_LOGIN_RULES_REFUSED;
+	case LOGIN_OPEN_REVOKED:
+		return FB_LOGIN_REVOKED;
+	case LOGIN_OPENED: /* not a failure: the caller failed after it (an outage) */
+	case LOGIN_OPEN_UNAVAILABLE:
+	default:
+		return FB_LOGIN_STORE_UNAVAILABLE;
+	}
+}
+
+/* The callback's query parameters, decoded (each owned; NULL when absent). */
+struct callback_query {
+	char *code, *state, *iss, *error, *error_description;
+};
+
+static void
+callback_query_clear(struct callback_query *q)
+{
+	if (q->code != NULL)
+		fb_cleanse(q->code, strlen(q->code)); /* redeemable with the cookie */
+	free(q->code);
+	free(q->state);
+	free(q->iss);
+	free(q->error);
+	free(q->error_description);
+	memset(q, 0, sizeof(*q));
+}
+
+fb_rc
+fb_login_oidc_callback(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp)
+{
+	struct callback_query q = { .code = login_query(req, "code"),
+		.state = login_query(req, "state"),
+		.iss = login_query(req, "iss"),
+		.error = login_query(req, "error"),
+		.error_description = login_query(req, "error_description") };
+	struct fb_oidc_response answer = { .code = q.code,
+		.state = q.state,
+		.iss = q.iss,
+		.error = q.error,
+		.error_description = q.error_description };
+	struct fb_store *store = env->store;
 	struct fb_oidc_outcome out = { 0 };
 	struct fb_oidc_login l;
 	struct opened opened = { 0 };
@@ -855,37 +934,35 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_oidc_rp *rp;
 	struct login_refusal refusal = { .kind = FB_AUDIT_LOGIN_REFUSED, .area = "login" };
-	const char *why;
-	char corr[CORRELATION_LEN + 1], cname[64], clear[128], *code = NULL, *location = NULL;
-	const char *sealed, *provider, *return_to, *tenant;
+	enum login_opening opening = LOGIN_OPEN_UNAVAILABLE;
+	char corr[CORRELATION_LEN + 1], cname[COOKIE_NAME_MAX], clear[CLEAR_COOKIE_MAX];
+	char *code = NULL, *location = NULL, *sealed = NULL;
+	const char *provider, *return_to, *tenant;
 	int64_t now = (int64_t)time(NULL);
 	json_t *st = NULL;
-	enum MHD_Result ret;
+	fb_rc ret;
 	bool first = false, down;
-	size_t slen = resp.state ? strlen(resp.state) : 0;
+	size_t slen = q.state ? strlen(q.state) : 0;
 
 	memset(&l, 0, sizeof(l));
+	refusal.corr = corr;
 	/* The state names the cookie; one that cannot be a state is refused before any lookup. */
 	if (slen != FB_OIDC_STATE_LEN ||
-	    strspn(resp.state,
+	    strspn(q.state,
 	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	        "0123456789-_") != slen) {
 		login_correlation_new(corr);
-		login_refuse(store, LOGIN_REFUSED,
-		    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
-		        .area = "login",
-		        .corr = corr,
-		        .reason = "bad_state",
-		        .detail = resp.state ? "callback with a malformed state"
-		                             : "callback without a state" });
-		return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_state",
-		    "This page was reached without a login in progress.", corr, NULL);
+		refusal.reason = "bad_state";
+		refusal.detail =
+		    q.state ? "callback with a malformed state" : "callback without a state";
+		ret = login_fail(env, resp, FB_LOGIN_BAD_STATE, &refusal, NULL, NULL);
+		goto done;
 	}
-	login_cookie_name(rt->login, resp.state, cname, sizeof(cname));
+	login_cookie_name(env->site, q.state, cname, sizeof(cname));
 	(void)snprintf(clear, sizeof(clear), "%s=; Path=/oidc/callback; Max-Age=0; HttpOnly%s",
-	    cname, rt->login->secure ? "; Secure" : "");
-	sealed = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, cname);
-	st = login_unseal(rt->login->k_state, "login", sealed);
+	    cname, env->site->secure ? "; Secure" : "");
+	sealed = login_cookie(req, cname);
+	st = login_unseal(env->site->k_state, "login", sealed);
 	if (st != NULL)
 		(void)snprintf(
 		    corr, sizeof(corr), "%s", login_jstr(st, "c") ? login_jstr(st, "c") : "");
@@ -894,49 +971,41 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	provider = login_jstr(st, "p");
 	return_to = login_jstr(st, "r");
 	tenant = login_jstr(st, "t");
-	refusal.corr = corr;
 	refusal.tenant = tenant;
 	refusal.provider = provider;
 	if (st == NULL || provider == NULL || return_to == NULL || tenant == NULL ||
-	    login_jstr(st, "s") == NULL || strcmp(login_jstr(st, "s"), resp.state) != 0 ||
+	    login_jstr(st, "s") == NULL || strcmp(login_jstr(st, "s"), q.state) != 0 ||
 	    login_jint(st, "e") < now) {
-		refusal.reason = st == NULL ? "bad_state" : "expired";
-		refusal.detail = st == NULL
-		    ? "callback: no login in progress in this browser for this state"
-		    : "callback: the login expired";
-		login_refuse(store, LOGIN_REFUSED, &refusal);
-		ret = login_error_page(conn, MHD_HTTP_BAD_REQUEST,
-		    st == NULL ? "bad_state" : "expired",
-		    st == NULL ? "No login is in progress in this browser for this answer of the "
-		                 "identity provider. Start again from your application."
-		               : "The login took too long. Start again from your application.",
-		    corr, clear);
+		/* Only a login of this state past its deadline expired; any other cookie is
+		 * not this login's. */
+		bool expired = st != NULL && provider != NULL && return_to != NULL &&
+		    tenant != NULL && login_jstr(st, "s") != NULL &&
+		    strcmp(login_jstr(st, "s"), q.state) == 0;
+		refusal.reason = expired ? "expired" : "bad_state";
+		refusal.detail = expired
+		    ? "callback: the login expired"
+		    : "callback: no login in progress in this browser for this state";
+		ret = login_fail(env, resp, expired ? FB_LOGIN_EXPIRED : FB_LOGIN_BAD_STATE,
+		    &refusal, NULL, clear);
 		goto done;
 	}
 	/* Consumed once across every bridge node: a replayed answer stops here. A store
 	 * that does not answer is not a replay: the user is told to try again. */
-	down = fb_store_once_consume(store, FB_ONCE_OIDC_STATE, resp.state, login_jint(st, "e"),
-	           now, &first, &err) != FB_OK;
+	down = fb_store_once_consume(store, FB_ONCE_OIDC_STATE, q.state, login_jint(st, "e"), now,
+	           &first, &err) != FB_OK;
 	if (down || !first) {
 		refusal.reason = down ? "unavailable" : "state_replayed";
 		refusal.detail =
 		    down ? err.msg : "callback: state already used (a replayed answer)";
-		login_refuse(store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &refusal);
-		ret = login_error_page(conn,
-		    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
-		    down ? "unavailable" : "state_replayed",
-		    down ? "The login could not be completed. Try again in a minute."
-		         : "This answer of the identity provider was already used. Start again "
-		           "from your application.",
-		    corr, clear);
+		ret = login_fail(env, resp,
+		    down ? FB_LOGIN_STORE_UNAVAILABLE : FB_LOGIN_STATE_REPLAYED, &refusal, NULL,
+		    clear);
 		goto done;
 	}
-	if ((rp = login_find_rp(rt->login, provider, &t)) == NULL || strcmp(t->id, tenant) != 0) {
+	if ((rp = login_find_rp(env->site, provider, &t)) == NULL || strcmp(t->id, tenant) != 0) {
 		refusal.reason = "unknown_provider";
 		refusal.detail = "callback: the provider left the configuration";
-		login_refuse(store, LOGIN_REFUSED, &refusal);
-		ret = login_error_page(conn, MHD_HTTP_BAD_REQUEST, "unknown_provider",
-		    "This identity provider is no longer configured here.", corr, clear);
+		ret = login_fail(env, resp, FB_LOGIN_PROVIDER_GONE, &refusal, NULL, clear);
 		goto done;
 	}
 	(void)snprintf(l.state, sizeof(l.state), "%s", login_jstr(st, "s"));
@@ -946,70 +1015,52 @@ fb_login_oidc_callback(struct MHD_Connection *conn, struct runtime *rt, struct f
 	    l.verifier, sizeof(l.verifier), "%s", login_jstr(st, "v") ? login_jstr(st, "v") : "");
 	/* The login began LOGIN_TTL before its deadline (fb_login_start seals "e" so). */
 	l.started = fb_time_sub(login_jint(st, "e"), LOGIN_TTL);
-	if (fb_oidc_rp_finish(rp, &l, &resp, now, &out, &err) != FB_OK) {
-		const char *step = fb_oidc_failure_name(out.failure);
-		bool unavailable = out.failure == FB_OIDC_UNAVAILABLE;
+	if (fb_oidc_rp_finish(rp, &l, &answer, now, &out, &err) != FB_OK) {
+		/* An IdP that did not answer (discovery, keys, or its token endpoint not
+		 * reached) is an outage: the user is told to try again, not refused. */
+		bool unavailable = out.failure == FB_OIDC_UNAVAILABLE ||
+		    (out.failure == FB_OIDC_TOKEN_ENDPOINT && err.rc == FB_ERR_IO);
 
 		if (unavailable)
 			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, provider, NULL);
-		refusal.reason = step;
+		refusal.reason = fb_oidc_failure_name(out.failure);
 		refusal.detail = err.msg;
-		login_refuse(store, unavailable ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &refusal);
-		ret = login_error_page(conn,
-		    unavailable ? MHD_HTTP_BAD_GATEWAY : MHD_HTTP_FORBIDDEN, step,
-		    unavailable
-		        ? "Your identity provider cannot be reached right now. Try again in a "
-		          "minute."
-		        : out.failure == FB_OIDC_IDP_ERROR
-		        ? "Your identity provider did not log you in."
-		        : "The answer of your identity provider could not be accepted.",
-		    corr, clear);
+		ret = login_fail(env, resp,
+		    unavailable                            ? FB_LOGIN_IDP_UNAVAILABLE
+		        : out.failure == FB_OIDC_IDP_ERROR ? FB_LOGIN_IDP_ERROR
+		                                           : FB_LOGIN_IDP_ANSWER,
+		    &refusal, unavailable ? NULL : refusal.reason, clear);
 		goto done;
 	}
-
 	{
 		struct login_facts facts = { .tenant = tenant,
 			.provider = provider,
 			.id = out.identity,
 			.claims = out.claims };
-		why = login_open_session(rt, store, &facts, corr, &opened);
+		opening = login_open_session(env, &facts, corr, &opened);
 	}
-	if (why == NULL &&
-	    (login_code_new(rt->login, opened.sess.id, tenant, return_to, now, &code) != FB_OK ||
-	        asprintf(&location, "%s%ccode=%s", return_to, strchr(return_to, '?') ? '&' : '?',
-	            code) < 0)) {
-		location = NULL;
-		why = "session";
-		refusal.reason = why;
-		refusal.detail = "the login's code could not be made";
-		login_refuse(store, LOGIN_UNAVAILABLE, &refusal);
-	}
-	if (why != NULL) {
-		bool revoked = strcmp(why, "revoked") == 0, refused = strcmp(why, "refused") == 0;
-		ret = login_error_page(conn,
-		    revoked || refused || strcmp(why, "mapping") == 0
-		        ? MHD_HTTP_FORBIDDEN
-		        : MHD_HTTP_SERVICE_UNAVAILABLE,
-		    why,
-		    refused       ? "Your organisation's rules do not let this account federate."
-		        : revoked ? "This account's federation access has been revoked."
-		        : strcmp(why, "mapping") == 0
-		        ? "Your account could not be mapped to a federation identity."
-		        : "The login could not be completed. Try again in a minute.",
-		    corr, clear);
+	if (opening != LOGIN_OPENED) {
+		ret = login_answer(resp, login_opening_failure(opening), NULL, corr, clear);
 		goto done;
 	}
-	{
-		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, location,
-			MHD_HTTP_HEADER_SET_COOKIE, clear, "X-Correlation-Id", corr, NULL };
-		ret = login_queue(conn, MHD_HTTP_SEE_OTHER, NULL, "", 0, headers);
+	if (login_code_new(env->site, opened.sess.id, tenant, return_to, now, &code) != FB_OK ||
+	    asprintf(&location, "%s%ccode=%s", return_to, strchr(return_to, '?') ? '&' : '?',
+	        code) < 0) {
+		location = NULL;
+		refusal.reason = "session";
+		refusal.detail = "the login's code could not be made";
+		ret = login_fail(env, resp, FB_LOGIN_INTERNAL, &refusal, "session", clear);
+		goto done;
 	}
+	ret = login_redirect(resp, HTTP_SEE_OTHER, location, clear, corr);
 done:
 	fb_cleanse(&l, sizeof(l));
 	login_opened_clear(&opened);
 	free(code);
 	free(location);
+	free(sealed);
 	fb_oidc_outcome_clear(&out);
 	json_decref(st);
+	callback_query_clear(&q);
 	return ret;
 }

@@ -1,13 +1,15 @@
 /*
- * What the login endpoints share (login.c: the site, sealing, responses,
- * audit, GET /login and the OpenID Connect callback, and the session a login
- * opens; login_token.c: POST /token, /logout and back-channel logout;
- * login_saml.c: the SAML endpoints). Private to the bridge.
+ * What the login endpoints share (login.c: the site, sealing, requests and
+ * responses, audit, GET /login and the OpenID Connect callback, and the
+ * session a login opens; login_token.c: POST /token, /logout and
+ * back-channel logout; login_saml.c: the SAML endpoints; login_fail.c: the
+ * failure table and the answers it gives). Private to the login side: the
+ * public header is fb_login.h.
  */
 #ifndef FB_LOGIN_INT_H
 #define FB_LOGIN_INT_H
 
-#include "server_int.h"
+#include "fb_login.h"
 
 #include "fb_idp.h"
 
@@ -24,8 +26,23 @@
 #define FORM_MAX_PARAMS 32
 #define SCRATCH_BYTES ((size_t)256 * 1024)
 #define CORRELATION_LEN 22
+#define COOKIE_NAME_MAX 80 /* __Secure-fb_saml_ and a correlation-sized handle */
+#define CLEAR_COOKIE_MAX 192 /* the Set-Cookie that ends a login cookie */
 /* A refusal's detail: an error message and the context put before it. */
 #define REFUSAL_DETAIL_MAX (FB_ERR_MSG_MAX + 64)
+
+/* The HTTP statuses the login endpoints answer. */
+enum login_http_status {
+	HTTP_OK = 200,
+	HTTP_FOUND = 302,
+	HTTP_SEE_OTHER = 303,
+	HTTP_BAD_REQUEST = 400,
+	HTTP_UNAUTHORIZED = 401,
+	HTTP_FORBIDDEN = 403,
+	HTTP_NOT_FOUND = 404,
+	HTTP_BAD_GATEWAY = 502,
+	HTTP_SERVICE_UNAVAILABLE = 503,
+};
 
 struct site_client {
 	const struct fb_conf_client *c;
@@ -76,12 +93,18 @@ json_t *login_unseal(const unsigned char key[SEAL_KEY_LEN], const char *purpose,
 const char *login_jstr(json_t *o, const char *k);
 int64_t login_jint(json_t *o, const char *k);
 void login_correlation_new(char out[CORRELATION_LEN + 1]);
-/* Queues a response; headers: name, value pairs ending in NULL. */
-enum MHD_Result login_queue(struct MHD_Connection *conn, unsigned status, const char *ctype,
-    const char *body, size_t len, const char *const *headers);
-/* The user-facing error page with the correlation id; clear_cookie: a Set-Cookie or NULL. */
-enum MHD_Result login_error_page(struct MHD_Connection *conn, unsigned status, const char *code,
-    const char *what, const char *corr, const char *clear_cookie);
+/* Sets resp's status, content type and body (copied), with Cache-Control: no-store. */
+fb_rc login_respond(struct fb_login_response *resp, unsigned status, const char *ctype,
+    const char *body, size_t len);
+/* A redirect (status 302 or 303) to location, setting cookie when not NULL. */
+fb_rc login_redirect(struct fb_login_response *resp, unsigned status, const char *location,
+    const char *cookie, const char *corr);
+/* What follows prefix in req's path ("" when nothing does), or NULL when it does not begin so. */
+const char *login_path_tail(const struct fb_login_request *req, const char *prefix);
+/* The first value of a query parameter of req, decoded; the caller's to free (NULL: none). */
+char *login_query(const struct fb_login_request *req, const char *name);
+/* The value of the cookie name in req's Cookie header; the caller's to free (NULL: none). */
+char *login_cookie(const struct fb_login_request *req, const char *name);
 /* Appends the audit record of what succeeded (a login allowed, a revocation) and counts the
  * login metric; a store failure is logged. A refusal goes through login_refuse. */
 void login_audit(struct fb_store *store, enum fb_audit_kind kind, const char *corr,
@@ -114,7 +137,7 @@ void login_refuse(struct fb_store *store, enum login_end end, const struct login
 void login_audit_token(struct fb_store *store, const char *corr, const struct fb_session *sess,
     const char *aud, const char *jti, const char *detail);
 void login_token_jti(const char *tok, char *out, size_t size);
-enum MHD_Result login_refuse_return_to(struct MHD_Connection *conn, struct fb_store *store,
+fb_rc login_refuse_return_to(const struct fb_login_env *env, struct fb_login_response *resp,
     const struct fb_conf_tenant *t, const char *provider, const char *return_to, const char *corr);
 int64_t login_revocation_until(const struct fb_conf *conf, int64_t now);
 /* Why r may not be a return_to of tenant t; NULL when it may (login_return_to_allowed). */
@@ -129,12 +152,43 @@ struct fb_saml_sp *login_find_sp(
 fb_rc login_code_new(const struct fb_login_site *s, const char *sid, const char *tenant,
     const char *return_to, int64_t now, char **out);
 void login_opened_clear(struct opened *o);
-/* identity -> mapping -> session; NULL when opened (o then holds it: login_opened_clear),
- * else the reason, already logged and audited. */
-const char *login_open_session(struct runtime *rt, struct fb_store *store,
-    const struct login_facts *f, const char *corr, struct opened *o);
-bool login_form_content_type(struct MHD_Connection *conn);
-enum MHD_Result login_saml_start(struct MHD_Connection *conn, struct runtime *rt,
-    struct fb_store *store, const char *provider, const char *return_to, const char *corr);
+/* How login_open_session ended. */
+enum login_opening {
+	LOGIN_OPENED, /* o holds the session: login_opened_clear */
+	LOGIN_OPEN_MAPPING, /* the mapping failed to run */
+	LOGIN_OPEN_REFUSED, /* the tenant's rules refuse the user */
+	LOGIN_OPEN_REVOKED, /* the user's federation access is revoked */
+	LOGIN_OPEN_UNAVAILABLE, /* the store did not keep the session (an outage) */
+};
+/* identity -> mapping -> session; anything but LOGIN_OPENED is already logged and audited. */
+enum login_opening login_open_session(const struct fb_login_env *env, const struct login_facts *f,
+    const char *corr, struct opened *o);
+/* The page failure a browser login ends on when its session was not opened. */
+enum fb_login_failure login_opening_failure(enum login_opening o);
+bool login_form_content_type(const struct fb_login_request *req);
+fb_rc login_saml_start(const struct fb_login_env *env, const char *provider, const char *return_to,
+    const char *corr, struct fb_login_response *resp);
+
+/* ---- answering a failure (login_fail.c) ---- */
+
+/*
+ * Answers failure f: its table row's status and public text, as a page
+ * (with the reason code: step when given, a stable name such as an IdP
+ * step's, else the row's), an OAuth error or plain text, and the
+ * correlation id; clear_cookie: a Set-Cookie or NULL. Nothing is logged.
+ */
+fb_rc login_answer(struct fb_login_response *resp, enum fb_login_failure f, const char *step,
+    const char *corr, const char *clear_cookie);
+/* The same answer as plain text (SOAP callers, which read no page). */
+fb_rc login_answer_text(struct fb_login_response *resp, enum fb_login_failure f, const char *corr);
+/*
+ * The one way a refusal or an outage ends: recorded through login_refuse
+ * (an outage when the row says so) and answered by login_answer.
+ */
+fb_rc login_fail(const struct fb_login_env *env, struct fb_login_response *resp,
+    enum fb_login_failure f, const struct login_refusal *r, const char *step,
+    const char *clear_cookie);
+/* How a failure is recorded: LOGIN_UNAVAILABLE for an outage, else LOGIN_REFUSED. */
+enum login_end login_failure_end(enum fb_login_failure f);
 
 #endif

@@ -25,6 +25,15 @@ login_find_sp(const struct fb_login_site *s, const char *name, const struct fb_c
 	return NULL;
 }
 
+/* The provider the path names after prefix ("" when none: no provider is named so). */
+static const char *
+saml_provider(const struct fb_login_request *req, const char *prefix)
+{
+	const char *p = login_path_tail(req, prefix);
+
+	return p != NULL ? p : "";
+}
+
 static void
 saml_cookie_name(const struct fb_login_site *s, const char *handle, char *out, size_t size)
 {
@@ -37,57 +46,46 @@ saml_cookie_name(const struct fb_login_site *s, const char *handle, char *out, s
  * travels sealed in a cookie named after a random RelayState. The IdP posts
  * its answer cross-site, so the cookie is SameSite=None (and Secure on https).
  */
-enum MHD_Result
-login_saml_start(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
-    const char *provider, const char *return_to, const char *corr)
+fb_rc
+login_saml_start(const struct fb_login_env *env, const char *provider, const char *return_to,
+    const char *corr, struct fb_login_response *resp)
 {
 	const struct fb_conf_tenant *t = NULL;
-	struct fb_saml_sp *sp = login_find_sp(rt->login, provider, &t);
+	struct fb_saml_sp *sp = login_find_sp(env->site, provider, &t);
 	struct fb_err err = { 0 };
-	char handle[CORRELATION_LEN + 1], cname[80], *url = NULL, *rid = NULL, *sealed = NULL;
+	char handle[CORRELATION_LEN + 1], cname[COOKIE_NAME_MAX], *url = NULL, *rid = NULL,
+	                                                          *sealed = NULL;
 	char *cookie = NULL;
 	int64_t now = (int64_t)time(NULL);
 	json_t *st = NULL;
-	enum MHD_Result ret;
+	fb_rc ret;
+	struct login_refusal r = { .kind = FB_AUDIT_LOGIN_REFUSED,
+		.area = "login",
+		.corr = corr,
+		.tenant = t->id,
+		.provider = provider,
+		.reason = "internal" };
 
 	if (return_to == NULL || !login_return_to_allowed(t, return_to))
-		return login_refuse_return_to(conn, store, t, provider, return_to, corr);
+		return login_refuse_return_to(env, resp, t, provider, return_to, corr);
 	login_correlation_new(handle);
 	if (fb_saml_sp_authn_request(sp, handle, &url, &rid, &err) != FB_OK) {
-		login_refuse(store, LOGIN_UNAVAILABLE,
-		    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
-		        .area = "login",
-		        .corr = corr,
-		        .tenant = t->id,
-		        .provider = provider,
-		        .reason = "internal",
-		        .detail = err.msg });
-		return login_error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "The login could not be started.", corr, NULL);
+		r.detail = err.msg;
+		return login_fail(env, resp, FB_LOGIN_INTERNAL, &r, NULL, NULL);
 	}
 	st = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "p", provider, "t", t->id, "h", handle,
 	    "rid", rid, "r", return_to, "c", corr, "e", (json_int_t)now + LOGIN_TTL);
-	saml_cookie_name(rt->login, handle, cname, sizeof(cname));
-	if (st == NULL || login_seal(rt->login->k_state, "saml login", st, &sealed) != FB_OK ||
+	saml_cookie_name(env->site, handle, cname, sizeof(cname));
+	if (st == NULL || login_seal(env->site->k_state, "saml login", st, &sealed) != FB_OK ||
 	    asprintf(&cookie, "%s=%s; Path=/saml/acs/%s; Max-Age=%d; HttpOnly; SameSite=None%s",
-	        cname, sealed, provider, LOGIN_TTL, rt->login->secure ? "; Secure" : "") < 0) {
+	        cname, sealed, provider, LOGIN_TTL, env->site->secure ? "; Secure" : "") < 0) {
 		cookie = NULL;
-		login_refuse(store, LOGIN_UNAVAILABLE,
-		    &(struct login_refusal){ .kind = FB_AUDIT_LOGIN_REFUSED,
-		        .area = "login",
-		        .corr = corr,
-		        .tenant = t->id,
-		        .provider = provider,
-		        .reason = "internal",
-		        .detail = "the login state could not be sealed" });
-		ret = login_error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "The login could not be started.", corr, NULL);
+		r.detail = "the login state could not be sealed";
+		ret = login_fail(env, resp, FB_LOGIN_INTERNAL, &r, NULL, NULL);
 	} else {
-		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, url, MHD_HTTP_HEADER_SET_COOKIE,
-			cookie, "X-Correlation-Id", corr, NULL };
 		fb_log(FB_LOG_INFO, "login [%s]: provider %s: AuthnRequest %s to the IdP", corr,
 		    provider, rid);
-		ret = login_queue(conn, MHD_HTTP_FOUND, NULL, "", 0, headers);
+		ret = login_redirect(resp, HTTP_FOUND, url, cookie, corr);
 	}
 	json_decref(st);
 	free(sealed);
@@ -97,44 +95,77 @@ login_saml_start(struct MHD_Connection *conn, struct runtime *rt, struct fb_stor
 	return ret;
 }
 
-enum MHD_Result
-fb_login_saml_metadata(struct MHD_Connection *conn, struct runtime *rt, const char *provider)
+fb_rc
+fb_login_saml_metadata(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp)
 {
+	const char *provider = login_path_tail(req, "/saml/metadata/");
 	static const char ctype[] = "application/samlmetadata+xml";
 	const struct fb_conf_tenant *t = NULL;
 	struct fb_saml_sp *sp = NULL;
+	char corr[CORRELATION_LEN + 1];
 	const char *xml;
 
 	if (provider != NULL)
-		sp = login_find_sp(rt->login, provider, &t);
-	else if (rt->login->n_sps == 1)
-		sp = rt->login->sps[0];
-	if (sp == NULL)
-		return login_queue(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
-		    "no such SAML provider: use /saml/metadata/<provider>\n",
-		    sizeof("no such SAML provider: use /saml/metadata/<provider>\n") - 1, NULL);
+		sp = login_find_sp(env->site, provider, &t);
+	else if (env->site->n_sps == 1)
+		sp = env->site->sps[0];
+	if (sp == NULL) {
+		login_correlation_new(corr);
+		return login_answer_text(resp, FB_LOGIN_UNKNOWN_PROVIDER, corr);
+	}
 	xml = fb_saml_sp_metadata(sp);
-	return login_queue(conn, MHD_HTTP_OK, ctype, xml, strlen(xml), NULL);
+	return login_respond(resp, HTTP_OK, ctype, xml, strlen(xml));
 }
 
 /* ---- POST /saml/acs/<provider> ---- */
 
-enum MHD_Result
-fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
-    const char *provider, const struct fb_http_body *body)
+/* Why an ACS request names no login of this browser, one row each (ACS_NONE: it does). */
+enum acs_state {
+	ACS_NONE,
+	ACS_EXPIRED,
+	ACS_BAD_STATE,
+	ACS_UNSOLICITED,
+	ACS_NO_RETURN_TO,
+};
+
+static const struct {
+	enum fb_login_failure failure;
+	const char *reason; /* the audit record's */
+	const char *detail;
+} acs_states[] = {
+	[ACS_NONE] = { FB_LOGIN_BAD_STATE, NULL, NULL },
+	[ACS_EXPIRED] = { FB_LOGIN_EXPIRED, "expired", "the login expired" },
+	[ACS_BAD_STATE] = { FB_LOGIN_BAD_STATE, "bad_state",
+	    "the login cookie does not match this response" },
+	[ACS_UNSOLICITED] = { FB_LOGIN_UNSOLICITED, "unsolicited",
+	    "a response without a login in progress (IdP-initiated login is off)" },
+	[ACS_NO_RETURN_TO] = { FB_LOGIN_BAD_RETURN_TO, "bad_return_to",
+	    "no return_to for an IdP-initiated login" },
+};
+
+fb_rc
+fb_login_saml_acs(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp)
 {
+	const char *provider = saml_provider(req, "/saml/acs/");
+	struct fb_store *store = env->store;
 	const struct fb_conf_tenant *t = NULL;
-	struct fb_saml_sp *sp = login_find_sp(rt->login, provider, &t);
+	struct fb_saml_sp *sp = login_find_sp(env->site, provider, &t);
 	struct fb_saml_outcome out = { 0 };
 	struct fb_identity *id = NULL;
 	struct opened opened = { 0 };
 	struct fb_form f = { 0 };
 	struct fb_err err = { 0 };
-	char corr[CORRELATION_LEN + 1], cname[80], clear[160], *code = NULL, *location = NULL;
-	const char *relay, *return_to = NULL, *rid = NULL, *why = NULL;
+	char corr[CORRELATION_LEN + 1], cname[COOKIE_NAME_MAX], clear[CLEAR_COOKIE_MAX];
+	char *code = NULL, *location = NULL, *sealed = NULL;
+	const char *relay, *return_to = NULL, *rid = NULL, *body;
+	enum acs_state state = ACS_NONE;
+	enum login_opening opening = LOGIN_OPEN_UNAVAILABLE;
 	int64_t now = (int64_t)time(NULL);
 	json_t *st = NULL;
-	enum MHD_Result ret;
+	fb_rc ret;
+	size_t len = req->body != NULL ? req->body_len : 0;
 	bool first = false, down;
 	struct login_refusal refusal = {
 		.kind = FB_AUDIT_LOGIN_REFUSED, .area = "login", .corr = corr, .provider = provider
@@ -145,31 +176,29 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 	if (sp == NULL) {
 		/* No login of this site: an address that does not exist, as at GET /login. */
 		fb_log(FB_LOG_INFO, "login [%s]: no SAML provider %.64s", corr, provider);
-		return login_error_page(conn, MHD_HTTP_NOT_FOUND, "unknown_provider",
-		    "This address names no SAML identity provider of this site.", corr, NULL);
+		return login_answer(resp, FB_LOGIN_UNKNOWN_PROVIDER, NULL, corr, NULL);
 	}
 	refusal.tenant = t->id;
-	if (!login_form_content_type(conn) ||
-	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK ||
+	body = req->body != NULL ? req->body : "";
+	if (!login_form_content_type(req) || fb_form_parse(body, len, &f, &err) != FB_OK ||
 	    fb_form_get(&f, "SAMLResponse") == NULL) {
 		refusal.reason = "bad_response";
 		refusal.detail = err.msg[0] ? err.msg : "no SAMLResponse form field";
-		login_refuse(store, LOGIN_REFUSED, &refusal);
+		ret = login_fail(env, resp, FB_LOGIN_NO_SAML_RESPONSE, &refusal, NULL, NULL);
 		fb_form_clear(&f);
-		return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_response",
-		    "This page expects a SAML response from your identity provider.", corr, NULL);
+		return ret;
 	}
 	/* The login this answers: the sealed cookie named by RelayState. */
 	relay = fb_form_get(&f, "RelayState");
 	if (relay != NULL && strlen(relay) == CORRELATION_LEN &&
 	    strspn(relay, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
 	        CORRELATION_LEN) {
-		saml_cookie_name(rt->login, relay, cname, sizeof(cname));
+		saml_cookie_name(env->site, relay, cname, sizeof(cname));
 		(void)snprintf(clear, sizeof(clear),
 		    "%s=; Path=/saml/acs/%s; Max-Age=0; HttpOnly%s", cname, provider,
-		    rt->login->secure ? "; Secure" : "");
-		st = login_unseal(rt->login->k_state, "saml login",
-		    MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, cname));
+		    env->site->secure ? "; Secure" : "");
+		sealed = login_cookie(req, cname);
+		st = login_unseal(env->site->k_state, "saml login", sealed);
 	}
 	if (st != NULL) {
 		if (login_jstr(st, "c") != NULL)
@@ -177,79 +206,60 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 		if (login_jstr(st, "p") == NULL || strcmp(login_jstr(st, "p"), provider) != 0 ||
 		    login_jstr(st, "h") == NULL || strcmp(login_jstr(st, "h"), relay) != 0 ||
 		    login_jint(st, "e") < now)
-			why = login_jint(st, "e") < now ? "expired" : "bad_state";
+			state = login_jint(st, "e") < now ? ACS_EXPIRED : ACS_BAD_STATE;
 		rid = login_jstr(st, "rid");
 		return_to = login_jstr(st, "r");
 	} else if (!fb_saml_sp_provider(sp)->allow_idp_initiated) {
-		why = "unsolicited";
+		state = ACS_UNSOLICITED;
 	} else {
 		/* IdP-initiated: RelayState may name where to go, if the tenant allows it. */
 		return_to = relay != NULL && login_return_to_allowed(t, relay) ? relay
 		    : t->return_to.n > 0                                       ? t->return_to.v[0]
 		                                                               : NULL;
 		if (return_to == NULL)
-			why = "bad_return_to";
+			state = ACS_NO_RETURN_TO;
 	}
-	if (why != NULL) {
-		refusal.reason = why;
-		refusal.detail = strcmp(why, "unsolicited") == 0
-		    ? "a response without a login in progress (IdP-initiated login is off)"
-		    : strcmp(why, "expired") == 0 ? "the login expired"
-		    : strcmp(why, "bad_return_to") == 0
-		    ? "no return_to for an IdP-initiated login"
-		    : "the login cookie does not match this response";
-		login_refuse(store, LOGIN_REFUSED, &refusal);
-		ret = login_error_page(conn, MHD_HTTP_BAD_REQUEST, why,
-		    strcmp(why, "expired") == 0
-		        ? "The login took too long. Start again from your application."
-		        : "No login is in progress in this browser for this answer of the identity "
-		          "provider. Start again from your application.",
-		    corr, clear[0] ? clear : NULL);
+	if (state != ACS_NONE) {
+		refusal.reason = acs_states[state].reason;
+		refusal.detail = acs_states[state].detail;
+		ret = login_fail(
+		    env, resp, acs_states[state].failure, &refusal, NULL, clear[0] ? clear : NULL);
 		goto done;
 	}
 	if (fb_saml_sp_acs(sp, fb_form_get(&f, "SAMLResponse"), rid, now,
-	        rt->conf->tokens.clock_skew, &out, &err) != FB_OK) {
+	        env->conf->tokens.clock_skew, &out, &err) != FB_OK) {
 		/* Metadata past its validUntil is the IdP's outage, not the user's refusal. */
 		bool unavailable = out.failure == FB_SAML_UNAVAILABLE;
 		refusal.reason = fb_saml_failure_name(out.failure);
 		refusal.detail = err.msg;
-		login_refuse(store, unavailable ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &refusal);
-		ret = login_error_page(conn,
-		    unavailable ? MHD_HTTP_BAD_GATEWAY : MHD_HTTP_FORBIDDEN, refusal.reason,
-		    unavailable
-		        ? "Your identity provider cannot be used right now. Try again later."
-		        : "The answer of your identity provider could not be accepted.",
-		    corr, clear[0] ? clear : NULL);
+		ret = login_fail(env, resp,
+		    unavailable ? FB_LOGIN_IDP_UNAVAILABLE : FB_LOGIN_IDP_ANSWER, &refusal,
+		    unavailable ? NULL : refusal.reason, clear[0] ? clear : NULL);
 		goto done;
 	}
 	/* One-time use of the assertion and of the request, across nodes and restarts. */
 	down = fb_store_once_consume(store, FB_ONCE_SAML_ASSERTION, out.assertion_id,
 	           fb_time_add(out.assertion_expires > 0 ? out.assertion_expires : now + LOGIN_TTL,
-	               rt->conf->tokens.clock_skew),
+	               env->conf->tokens.clock_skew),
 	           now, &first, &err) != FB_OK;
 	if (!down && first && rid != NULL)
 		down = fb_store_once_consume(store, FB_ONCE_SAML_REQUEST, rid, login_jint(st, "e"),
 		           now, &first, &err) != FB_OK;
 	if (down || !first) {
-		why = down ? "unavailable" : "replayed";
-		refusal.reason = why;
+		refusal.reason = down ? "unavailable" : "replayed";
 		refusal.detail = down ? err.msg : "assertion or request used before";
-		login_refuse(store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &refusal);
-		ret = login_error_page(conn,
-		    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_FORBIDDEN, why,
-		    down ? "The login could not be completed. Try again in a minute."
-		         : "This answer of the identity provider was already used. Start again "
-		           "from your application.",
-		    corr, clear[0] ? clear : NULL);
+		ret = login_fail(env, resp, down ? FB_LOGIN_STORE_UNAVAILABLE : FB_LOGIN_REPLAYED,
+		    &refusal, NULL, clear[0] ? clear : NULL);
 		goto done;
 	}
 	if (fb_identity_new(provider, out.id.issuer ? out.id.issuer : fb_saml_sp_idp_entity_id(sp),
 	        out.id.nameid, out.id.session_index, &id, &err) != FB_OK) {
 		/* Refused like every other ACS refusal: one log line, one audit record. */
-		why = "bad_response";
-		refusal.reason = why;
+		refusal.reason = "bad_response";
 		refusal.detail = err.msg;
-		login_refuse(store, LOGIN_REFUSED, &refusal);
+		ret = login_fail(env, resp, FB_LOGIN_IDP_ANSWER, &refusal, refusal.reason,
+		    clear[0] ? clear : NULL);
+		goto done;
 	} else {
 		struct login_facts facts = { .tenant = t->id,
 			.provider = provider,
@@ -257,34 +267,24 @@ fb_login_saml_acs(struct MHD_Connection *conn, struct runtime *rt, struct fb_sto
 			.attrs = out.id.attrs,
 			.nameid = out.id.nameid,
 			.expires_cap = out.session_not_on_or_after };
-		why = login_open_session(rt, store, &facts, corr, &opened);
+		opening = login_open_session(env, &facts, corr, &opened);
 	}
-	if (why == NULL &&
-	    (login_code_new(rt->login, opened.sess.id, t->id, return_to, now, &code) != FB_OK ||
-	        asprintf(&location, "%s%ccode=%s", return_to, strchr(return_to, '?') ? '&' : '?',
-	            code) < 0)) {
-		location = NULL;
-		why = "session";
-		refusal.reason = why;
-		refusal.detail = "the login's code could not be made";
-		login_refuse(store, LOGIN_UNAVAILABLE, &refusal);
-	}
-	if (why != NULL) {
-		ret = login_error_page(conn,
-		    strcmp(why, "session") == 0 ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_FORBIDDEN,
-		    why,
-		    strcmp(why, "refused") == 0
-		        ? "Your organisation's rules do not let this account federate."
-		        : "The login could not be completed.",
-		    corr, clear[0] ? clear : NULL);
+	if (opening != LOGIN_OPENED) {
+		ret = login_answer(
+		    resp, login_opening_failure(opening), NULL, corr, clear[0] ? clear : NULL);
 		goto done;
 	}
-	{
-		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, location,
-			MHD_HTTP_HEADER_SET_COOKIE, clear[0] ? clear : NULL, "X-Correlation-Id",
-			corr, NULL };
-		ret = login_queue(conn, MHD_HTTP_SEE_OTHER, NULL, "", 0, headers);
+	if (login_code_new(env->site, opened.sess.id, t->id, return_to, now, &code) != FB_OK ||
+	    asprintf(&location, "%s%ccode=%s", return_to, strchr(return_to, '?') ? '&' : '?',
+	        code) < 0) {
+		location = NULL;
+		refusal.reason = "session";
+		refusal.detail = "the login's code could not be made";
+		ret = login_fail(
+		    env, resp, FB_LOGIN_INTERNAL, &refusal, "session", clear[0] ? clear : NULL);
+		goto done;
 	}
+	ret = login_redirect(resp, HTTP_SEE_OTHER, location, clear[0] ? clear : NULL, corr);
 done:
 	login_opened_clear(&opened);
 	fb_identity_free(id);
@@ -293,6 +293,7 @@ done:
 	fb_form_clear(&f);
 	free(code);
 	free(location);
+	free(sealed);
 	return ret;
 }
 
@@ -353,7 +354,7 @@ saml_logout_once(struct fb_store *store, const struct fb_conf_tenant *t, const c
  * audited; false (logged) when the store could not record it.
  */
 static bool
-saml_logout_revoke(struct runtime *rt, struct fb_store *store, const struct fb_saml_sp *sp,
+saml_logout_revoke(const struct fb_login_env *env, const struct fb_saml_sp *sp,
     const struct fb_conf_tenant *t, const struct fb_saml_logout *lo, const char *binding,
     const char *corr)
 {
@@ -363,9 +364,10 @@ saml_logout_revoke(struct runtime *rt, struct fb_store *store, const struct fb_s
 		                                             : FB_REVOCATION_SUBJECT,
 		.issuer = fb_saml_sp_idp_entity_id(sp),
 		.value = lo->session_index ? lo->session_index : lo->nameid,
-		.until = login_revocation_until(rt->conf, now),
+		.until = login_revocation_until(env->conf, now),
 		.reason = "SAML single logout",
 		.actor = provider };
+	struct fb_store *store = env->store;
 	struct fb_err err = { 0 };
 
 	if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
@@ -379,110 +381,106 @@ saml_logout_revoke(struct runtime *rt, struct fb_store *store, const struct fb_s
 	return true;
 }
 
-enum MHD_Result
-fb_login_saml_slo(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
-    const char *provider, const char *query)
+fb_rc
+fb_login_saml_slo(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp)
 {
+	const char *provider = saml_provider(req, "/saml/slo/");
+	struct fb_store *store = env->store;
 	const struct fb_conf_tenant *t = NULL;
-	struct fb_saml_sp *sp = login_find_sp(rt->login, provider, &t);
+	struct fb_saml_sp *sp = login_find_sp(env->site, provider, &t);
 	struct fb_saml_logout lo = { 0 };
 	struct fb_err err = { 0 };
 	char corr[CORRELATION_LEN + 1];
 	int64_t now = (int64_t)time(NULL);
 	enum login_end end = LOGIN_REFUSED;
-	enum MHD_Result ret;
+	char *saml_response = NULL, *saml_request = NULL, *relay = NULL; /* owned */
+	fb_rc ret;
 
 	login_correlation_new(corr);
 	if (sp == NULL)
-		return login_error_page(conn, MHD_HTTP_NOT_FOUND, "unknown_provider",
-		    "This address names no SAML identity provider of this site.", corr, NULL);
+		return login_answer(resp, FB_LOGIN_UNKNOWN_PROVIDER, NULL, corr, NULL);
 	/* The IdP's answer to a logout this bridge started: the session ended already (at
 	 * POST /logout), so nothing changes here; the browser goes on to RelayState only when
 	 * the tenant allows that address. */
-	if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "SAMLResponse") != NULL &&
-	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "SAMLRequest") == NULL) {
-		const char *relay =
-		    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "RelayState");
-		if (relay != NULL && login_return_to_allowed(t, relay)) {
-			const char *headers[] = { MHD_HTTP_HEADER_LOCATION, relay,
-				"X-Correlation-Id", corr, NULL };
-			return login_queue(conn, MHD_HTTP_SEE_OTHER, NULL, "", 0, headers);
-		}
-		return login_queue(conn, MHD_HTTP_OK, "text/html; charset=utf-8", LOGGED_OUT_PAGE,
-		    sizeof(LOGGED_OUT_PAGE) - 1, NULL);
+	saml_response = login_query(req, "SAMLResponse");
+	saml_request = login_query(req, "SAMLRequest");
+	if (saml_response != NULL && saml_request == NULL) {
+		relay = login_query(req, "RelayState");
+		if (relay != NULL && login_return_to_allowed(t, relay))
+			ret = login_redirect(resp, HTTP_SEE_OTHER, relay, NULL, corr);
+		else
+			ret = login_respond(resp, HTTP_OK, "text/html; charset=utf-8",
+			    LOGGED_OUT_PAGE, sizeof(LOGGED_OUT_PAGE) - 1);
+		goto done;
 	}
-	if (fb_saml_sp_logout_request(sp, query, now, rt->conf->tokens.clock_skew, &lo, &err) !=
-	    FB_OK) {
+	if (fb_saml_sp_logout_request(
+	        sp, req->query, now, env->conf->tokens.clock_skew, &lo, &err) != FB_OK) {
 		saml_logout_refused(store, LOGIN_REFUSED, t, provider, corr, err.msg);
-		return login_error_page(conn, MHD_HTTP_BAD_REQUEST, "bad_logout_request",
-		    "This logout request could not be accepted.", corr, NULL);
-	}
-	if (!saml_logout_once(store, t, provider, &lo, now, "", corr, &end)) {
-		bool down = end == LOGIN_UNAVAILABLE;
-		ret = login_error_page(conn,
-		    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
-		    down ? "unavailable" : "bad_logout_request",
-		    down ? "The logout could not be recorded. Try again in a minute."
-		         : "This logout request was already used.",
-		    corr, NULL);
-	} else if (!saml_logout_revoke(rt, store, sp, t, &lo, "", corr)) {
-		ret = login_error_page(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-		    "The logout could not be recorded. Try again in a minute.", corr, NULL);
+		ret = login_answer(resp, FB_LOGIN_BAD_LOGOUT_REQUEST, NULL, corr, NULL);
+	} else if (!saml_logout_once(store, t, provider, &lo, now, "", corr, &end)) {
+		ret = login_answer(resp,
+		    end == LOGIN_UNAVAILABLE ? FB_LOGIN_STORE_UNAVAILABLE
+		                             : FB_LOGIN_LOGOUT_REPLAYED,
+		    NULL, corr, NULL);
+	} else if (!saml_logout_revoke(env, sp, t, &lo, "", corr)) {
+		ret = login_answer(resp, FB_LOGIN_STORE_UNAVAILABLE, NULL, corr, NULL);
 	} else if (lo.response_url == NULL) {
 		/* The IdP's metadata names no SLO service to answer to. */
-		const char *headers[] = { "X-Correlation-Id", corr, NULL };
-		ret = login_queue(conn, MHD_HTTP_OK, "text/html; charset=utf-8", LOGGED_OUT_PAGE,
-		    sizeof(LOGGED_OUT_PAGE) - 1, headers);
+		ret = login_respond(resp, HTTP_OK, "text/html; charset=utf-8", LOGGED_OUT_PAGE,
+		    sizeof(LOGGED_OUT_PAGE) - 1);
+		if (ret == FB_OK)
+			ret = fb_login_response_header(resp, "X-Correlation-Id", corr);
 	} else {
-		const char *headers[] = { MHD_HTTP_HEADER_LOCATION, lo.response_url,
-			"X-Correlation-Id", corr, NULL };
-		ret = login_queue(conn, MHD_HTTP_FOUND, NULL, "", 0, headers);
+		ret = login_redirect(resp, HTTP_FOUND, lo.response_url, NULL, corr);
 	}
 	fb_saml_logout_clear(&lo);
+done:
+	free(saml_response);
+	free(saml_request);
+	free(relay);
 	return ret;
 }
 
 /* ---- POST /saml/slo/<provider>: single logout over SOAP ---- */
 
-enum MHD_Result
-fb_login_saml_slo_soap(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
-    const char *provider, const struct fb_http_body *body)
+fb_rc
+fb_login_saml_slo_soap(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp)
 {
+	const char *provider = saml_provider(req, "/saml/slo/");
+	struct fb_store *store = env->store;
 	const struct fb_conf_tenant *t = NULL;
-	struct fb_saml_sp *sp = login_find_sp(rt->login, provider, &t);
+	struct fb_saml_sp *sp = login_find_sp(env->site, provider, &t);
 	struct fb_saml_logout lo = { 0 };
 	struct fb_err err = { 0 };
 	char corr[CORRELATION_LEN + 1], *soap = NULL;
 	int64_t now = (int64_t)time(NULL);
-	const char *headers[] = { "X-Correlation-Id", NULL, NULL };
 	enum login_end end = LOGIN_REFUSED;
-	enum MHD_Result ret;
+	fb_rc ret;
 
 	login_correlation_new(corr);
-	headers[1] = corr;
 	if (sp == NULL)
-		return login_queue(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
-		    "no such SAML provider\n", 22, headers);
-	if (fb_saml_sp_logout_soap(sp, body->data, body->len, now, rt->conf->tokens.clock_skew, &lo,
+		return login_answer_text(resp, FB_LOGIN_UNKNOWN_PROVIDER, corr);
+	if (fb_saml_sp_logout_soap(sp, req->body != NULL ? req->body : "",
+	        req->body != NULL ? req->body_len : 0, now, env->conf->tokens.clock_skew, &lo,
 	        &soap, &err) != FB_OK) {
 		char detail[REFUSAL_DETAIL_MAX];
 		(void)snprintf(detail, sizeof(detail), "SOAP: %s", err.msg);
 		saml_logout_refused(store, LOGIN_REFUSED, t, provider, corr, detail);
-		return login_queue(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
-		    "logout request refused\n", 23, headers);
+		return login_answer_text(resp, FB_LOGIN_BAD_LOGOUT_REQUEST, corr);
 	}
 	if (!saml_logout_once(store, t, provider, &lo, now, "SOAP: ", corr, &end)) {
-		ret = end == LOGIN_UNAVAILABLE
-		    ? login_queue(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
-		          "store unavailable\n", 18, headers)
-		    : login_queue(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
-		          "logout request refused\n", 23, headers);
-	} else if (!saml_logout_revoke(rt, store, sp, t, &lo, "SOAP: ", corr)) {
-		ret = login_queue(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
-		    "store unavailable\n", 18, headers);
+		ret = login_answer_text(resp,
+		    end == LOGIN_UNAVAILABLE ? FB_LOGIN_STORE_UNAVAILABLE
+		                             : FB_LOGIN_LOGOUT_REPLAYED,
+		    corr);
+	} else if (!saml_logout_revoke(env, sp, t, &lo, "SOAP: ", corr)) {
+		ret = login_answer_text(resp, FB_LOGIN_STORE_UNAVAILABLE, corr);
 	} else {
-		ret = login_queue(
-		    conn, MHD_HTTP_OK, "text/xml; charset=utf-8", soap, strlen(soap), headers);
+		ret = login_respond(resp, HTTP_OK, "text/xml; charset=utf-8", soap, strlen(soap));
+		if (ret == FB_OK)
+			ret = fb_login_response_header(resp, "X-Correlation-Id", corr);
 	}
 	fb_saml_logout_clear(&lo);
 	free(soap);

@@ -16,37 +16,15 @@
 
 /* ---- POST /token ---- */
 
-/* An RFC 6749 5.2 error. */
-static enum MHD_Result
-oauth_error(struct MHD_Connection *conn, unsigned status, const char *code, const char *desc,
-    const char *corr)
-{
-	const char *headers[] = { "Pragma", "no-cache", "X-Correlation-Id", corr,
-		status == MHD_HTTP_UNAUTHORIZED ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL,
-		"Basic realm=\"fedbridge\"", NULL };
-	struct fb_buf b;
-	enum MHD_Result ret;
-
-	fb_buf_init(&b, 4096);
-	(void)fb_buf_printf(&b, "{\"error\":\"%s\",\"error_description\":", code);
-	(void)fb_buf_append_json_string(&b, desc);
-	(void)fb_buf_printf(&b, "}\n");
-	ret =
-	    b.data ? login_queue(conn, status, "application/json", b.data, b.len, headers) : MHD_NO;
-	fb_buf_free(&b);
-	return ret;
-}
-
 /*
- * A client's request refused (or failed: end) at /token or /logout: logged and
- * audited through login_refuse, then answered with the OAuth error r->reason.
+ * A client's request refused (or failed) at /token or /logout: logged and
+ * audited through login_refuse, answered with the table's OAuth error.
  */
-static enum MHD_Result
-client_refused(struct MHD_Connection *conn, struct fb_store *store, enum login_end end,
-    const struct login_refusal *r, unsigned status, const char *desc)
+static fb_rc
+client_refused(const struct fb_login_env *env, struct fb_login_response *resp,
+    enum fb_login_failure f, const struct login_refusal *r)
 {
-	login_refuse(store, end, r);
-	return oauth_error(conn, status, r->reason, desc, r->corr);
+	return login_fail(env, resp, f, r, NULL, NULL);
 }
 
 static bool
@@ -109,7 +87,7 @@ static char *peek_claim(const char *token, const char *name);
  */
 static const struct site_client *
 client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const struct fb_form *f,
-    const char **why, struct fb_err *detail)
+    const char **why, enum fb_login_failure *fail, struct fb_err *detail)
 {
 	static const char jwt_bearer[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 	const char *type = fb_form_get(f, "client_assertion_type"),
@@ -156,9 +134,11 @@ client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const
 		/* Not a refusal of the client: the caller answers "try again". */
 		(void)FB_ERR_SET(detail, FB_ERR_IO, "%s", err.msg);
 		*why = "the store is unavailable";
+		*fail = FB_LOGIN_OAUTH_UNAVAILABLE;
 		c = NULL;
 	} else if (!first) {
 		*why = "client_assertion replayed";
+		*fail = FB_LOGIN_OAUTH_ASSERTION_REPLAYED;
 		c = NULL;
 	}
 	json_decref(claims);
@@ -166,16 +146,17 @@ client_by_assertion(const struct fb_login_site *s, struct fb_store *store, const
 }
 
 /*
- * Finds and authenticates the client; NULL (with *why, what the client is told)
- * when it is not one of ours. detail gets what the log needs beyond *why; its rc
- * is FB_ERR_IO when the store did not answer (an outage, not a refusal).
+ * Finds and authenticates the client; NULL when it is not one of ours, with
+ * *fail (FB_LOGIN_OAUTH_CLIENT unless the assertion was replayed or the store
+ * did not answer) and *why for the log; detail gets what the log needs beyond
+ * *why.
  */
 static const struct site_client *
-client_authenticate(struct MHD_Connection *conn, const struct fb_login_site *s,
-    struct fb_store *store, const struct fb_form *f, const char **why, struct fb_err *detail)
+client_authenticate(const struct fb_login_request *req, const struct fb_login_site *s,
+    struct fb_store *store, const struct fb_form *f, const char **why, enum fb_login_failure *fail,
+    struct fb_err *detail)
 {
-	const char *auth =
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *auth = req->authorization;
 	const char *id, *secret;
 	struct fb_form basic = { 0 };
 	const struct site_client *c = NULL;
@@ -201,7 +182,7 @@ client_authenticate(struct MHD_Connection *conn, const struct fb_login_site *s,
 			return NULL;
 		}
 	} else if (fb_form_get(f, "client_assertion") != NULL) {
-		return client_by_assertion(s, store, f, why, detail);
+		return client_by_assertion(s, store, f, why, fail, detail);
 	} else {
 		id = fb_form_get(f, "client_id");
 		secret = fb_form_get(f, "client_secret");
@@ -223,20 +204,18 @@ client_authenticate(struct MHD_Connection *conn, const struct fb_login_site *s,
 }
 
 /* The client could not be authenticated: invalid_client, or 503 when the store did not answer. */
-static enum MHD_Result
-client_unknown(struct MHD_Connection *conn, struct fb_store *store, const char *area,
-    const struct fb_form *f, const char *why, const struct fb_err *detail, const char *corr)
+static fb_rc
+client_unknown(const struct fb_login_env *env, struct fb_login_response *resp, const char *area,
+    const struct fb_form *f, enum fb_login_failure fail, const char *why,
+    const struct fb_err *detail, const char *corr)
 {
-	bool down = detail->rc == FB_ERR_IO;
 	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
 		.area = area,
 		.corr = corr,
 		.client = fb_form_get(f, "client_id"),
-		.reason = down ? "temporarily_unavailable" : "invalid_client",
 		.detail = detail->msg[0] ? detail->msg : why };
 
-	return client_refused(conn, store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &r,
-	    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_UNAUTHORIZED, why);
+	return client_refused(env, resp, fail, &r);
 }
 
 /* The trust of tenant t that covers remote tenant aud, or NULL. */
@@ -267,12 +246,13 @@ released(json_t *attrs, const struct fb_conf_trust *tr)
  * the session's outbound decisions allow (or only want, when the request
  * names one), plus the refresh token when one is given.
  */
-static enum MHD_Result
-token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+static fb_rc
+token_response(const struct fb_login_env *env, struct fb_login_response *out,
     const struct site_client *c, const struct fb_session *sess, const char *want,
     const char *refresh, const char *issued_type, const char *corr)
 {
-	const struct fb_conf_tenant *t = fb_conf_tenant_find(rt->conf, sess->tenant);
+	struct fb_store *store = env->store;
+	const struct fb_conf_tenant *t = fb_conf_tenant_find(env->conf, sess->tenant);
 	json_t *outcome = json_loads(sess->attrs ? sess->attrs : "{}", 0, NULL);
 	json_t *auds = json_object_get(outcome, "audiences"), *attrs, *toks = json_object(), *v;
 	json_t *resp = NULL;
@@ -280,7 +260,7 @@ token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	char *body = NULL;
 	size_t i;
 	int64_t now = (int64_t)time(NULL);
-	enum MHD_Result ret;
+	fb_rc ret;
 	bool failed = false; /* a token this session may have could not be signed */
 
 	attrs = json_object_get(outcome, "attrs");
@@ -301,7 +281,7 @@ token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 			.cid = json_string_value(json_object_get(outcome, "login")),
 			.attrs = rel && json_object_size(rel) ? rel : NULL,
 			.now = now };
-		if (fb_federation_issue(rt->fed, &req, &tok, &err) != FB_OK) {
+		if (fb_federation_issue(env->fed, &req, &tok, &err) != FB_OK) {
 			failed = true;
 			fb_log(FB_LOG_ERROR, "token [%s]: %s for %s: %s", corr, sess->fid, aud,
 			    err.msg);
@@ -329,44 +309,46 @@ token_response(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 			.fid = sess->fid,
 			.provider = sess->provider,
 			.client = c->c->client_id,
-			.reason = failed ? "temporarily_unavailable"
-			    : want       ? "invalid_target"
-			                 : "invalid_grant",
 			.detail = desc };
 		json_decref(outcome);
 		json_decref(toks);
-		return client_refused(conn, store, failed ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &r,
-		    failed ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST, desc);
+		return client_refused(env, out,
+		    failed     ? FB_LOGIN_OAUTH_UNAVAILABLE
+		        : want ? FB_LOGIN_OAUTH_BAD_TARGET
+		               : FB_LOGIN_OAUTH_NO_AUDIENCE,
+		    &r);
 	}
 	resp = json_pack("{s:s,s:s,s:I,s:s,s:O}", "access_token", first, "token_type", "Fed",
-	    "expires_in", (json_int_t)rt->conf->tokens.ttl, "fid", sess->fid, "federation_tokens",
+	    "expires_in", (json_int_t)env->conf->tokens.ttl, "fid", sess->fid, "federation_tokens",
 	    toks);
 	if (resp != NULL && refresh != NULL)
 		(void)json_object_set_new(resp, "refresh_token", json_string(refresh));
 	if (resp != NULL && issued_type != NULL) /* RFC 8693 2.2.1 */
 		(void)json_object_set_new(resp, "issued_token_type", json_string(issued_type));
 	body = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
-	{
-		const char *headers[] = { "Pragma", "no-cache", "X-Correlation-Id", corr, NULL };
-		ret = body ? login_queue(
-		                 conn, MHD_HTTP_OK, "application/json", body, strlen(body), headers)
-		           : MHD_NO;
-	}
+	ret = body ? login_respond(out, HTTP_OK, "application/json", body, strlen(body))
+	           : FB_ERR_NOMEM;
+	if (ret == FB_OK)
+		ret = fb_login_response_header(out, "Pragma", "no-cache");
+	if (ret == FB_OK)
+		ret = fb_login_response_header(out, "X-Correlation-Id", corr);
 	json_decref(resp);
 	json_decref(outcome);
 	json_decref(toks);
+	if (body != NULL)
+		fb_cleanse(body, strlen(body)); /* it held the tokens */
 	free(body);
 	return ret;
 }
 
-/* Why a grant was refused when the store did not answer (compared by address). */
-static const char STORE_DOWN[] = "the store is unavailable";
-
-/* The session, if it is live and not revoked; *why otherwise (STORE_DOWN: no answer, err
- * says why). */
+/*
+ * The session, if it is live and not revoked; else false with *fail (the
+ * session is over, or the store did not answer: err says why) and *why for
+ * the log.
+ */
 static bool
 session_live(struct fb_store *store, const char *sid, int64_t now, struct fb_session *out,
-    const char **why, struct fb_err *err)
+    const char **why, enum fb_login_failure *fail, struct fb_err *err)
 {
 	enum fb_revocation_kind rk = FB_REVOCATION_NONE;
 	fb_rc rc =
@@ -374,55 +356,55 @@ session_live(struct fb_store *store, const char *sid, int64_t now, struct fb_ses
 
 	if (rc == FB_OK)
 		rc = fb_store_session_revoked(store, out, now, &rk, err);
-	if (rc != FB_OK && rc != FB_ERR_NOTFOUND)
-		*why = STORE_DOWN;
-	else if (rc == FB_ERR_NOTFOUND)
-		*why = "the session has ended";
-	else if (rk != FB_REVOCATION_NONE)
-		*why = "the session was revoked";
-	return *why == NULL;
+	if (rc == FB_OK && rk == FB_REVOCATION_NONE)
+		return true;
+	*fail = rc != FB_OK && rc != FB_ERR_NOTFOUND ? FB_LOGIN_OAUTH_UNAVAILABLE
+	                                             : FB_LOGIN_OAUTH_SESSION_ENDED;
+	*why = rc == FB_ERR_NOTFOUND ? "the session has ended"
+	    : rc != FB_OK            ? "the store is unavailable"
+	                             : "the session was revoked";
+	return false;
 }
 
-/* Why a grant failed when the bridge could not make its answer (compared by address). */
-static const char INTERNAL[] = "internal error";
-
 /*
- * A grant refused: invalid_grant. One the store did not answer (or the bridge
- * failed) is 503, so the client retries and keeps its user; invalid_grant would
- * tell it the session is over. err: the store's detail, for the log.
+ * A grant refused (invalid_grant, the row fail names) or failed: one the
+ * store did not answer (or the bridge failed) is 503, so the client retries
+ * and keeps its user; invalid_grant would tell it the session is over. why
+ * and err (the store's detail) go to the log.
  */
-static enum MHD_Result
-grant_refused(struct MHD_Connection *conn, struct fb_store *store, const struct site_client *c,
-    const char *grant, const char *why, const struct fb_err *err, const char *corr)
+static fb_rc
+grant_refused(const struct fb_login_env *env, struct fb_login_response *resp,
+    const struct site_client *c, const char *grant, enum fb_login_failure fail, const char *why,
+    const struct fb_err *err, const char *corr)
 {
-	bool down = why == STORE_DOWN || why == INTERNAL;
+	bool down = fb_login_failure_row(fail)->outage;
 	char detail[REFUSAL_DETAIL_MAX];
 	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
 		.area = "token",
 		.corr = corr,
 		.tenant = c->t->id,
 		.client = c->c->client_id,
-		.reason = down ? "temporarily_unavailable" : "invalid_grant",
 		.detail = detail };
 
 	(void)snprintf(
 	    detail, sizeof(detail), "%s: %s", grant, down && err->msg[0] != '\0' ? err->msg : why);
-	return client_refused(conn, store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &r,
-	    down ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST, why);
+	return client_refused(env, resp, fail, &r);
 }
 
-static enum MHD_Result
-grant_code(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+static fb_rc
+grant_code(const struct fb_login_env *env, struct fb_login_response *resp,
     const struct site_client *c, const struct fb_form *f, const char *corr)
 {
+	struct fb_store *store = env->store;
 	const char *code = fb_form_get(f, "code"), *redirect = fb_form_get(f, "redirect_uri");
 	struct fb_session sess = { 0 };
 	struct fb_err err = { 0 };
 	int64_t now = (int64_t)time(NULL);
-	json_t *doc = login_unseal(rt->login->k_code, "code", code), *rt_doc = NULL;
+	json_t *doc = login_unseal(env->site->k_code, "code", code), *rt_doc = NULL;
 	const char *why = NULL;
+	enum fb_login_failure fail = FB_LOGIN_OAUTH_BAD_CODE;
 	char *refresh = NULL;
-	enum MHD_Result ret;
+	fb_rc ret;
 	bool first = false;
 
 	if (doc == NULL || login_jint(doc, "e") < now || login_jstr(doc, "j") == NULL)
@@ -433,22 +415,26 @@ grant_code(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *sto
 	    strcmp(redirect, login_jstr(doc, "r")) != 0)
 		why = "redirect_uri is not the return_to of the login";
 	else if (fb_store_once_consume(store, FB_ONCE_AUTH_CODE, login_jstr(doc, "j"),
-	             login_jint(doc, "e"), now, &first, &err) != FB_OK)
-		why = STORE_DOWN;
-	else if (!first)
+	             login_jint(doc, "e"), now, &first, &err) != FB_OK) {
+		why = "the store is unavailable";
+		fail = FB_LOGIN_OAUTH_UNAVAILABLE;
+	} else if (!first)
 		why = "the code was used before";
-	if (why == NULL && session_live(store, login_jstr(doc, "sid"), now, &sess, &why, &err)) {
+	if (why == NULL &&
+	    session_live(store, login_jstr(doc, "sid"), now, &sess, &why, &fail, &err)) {
 		rt_doc = json_pack("{s:s,s:s,s:s,s:I}", "sid", sess.id, "t", c->t->id, "cid",
 		    c->c->client_id, "iat", (json_int_t)now);
 		if (rt_doc == NULL ||
-		    login_seal(rt->login->k_refresh, "refresh", rt_doc, &refresh) != FB_OK)
-			why = INTERNAL;
+		    login_seal(env->site->k_refresh, "refresh", rt_doc, &refresh) != FB_OK) {
+			why = "the refresh token could not be sealed";
+			fail = FB_LOGIN_OAUTH_UNAVAILABLE;
+		}
 	}
 	if (why != NULL) {
-		ret = grant_refused(conn, store, c, "authorization_code", why, &err, corr);
+		ret = grant_refused(env, resp, c, "authorization_code", fail, why, &err, corr);
 	} else {
 		ret = token_response(
-		    conn, rt, store, c, &sess, fb_form_get(f, "audience"), refresh, NULL, corr);
+		    env, resp, c, &sess, fb_form_get(f, "audience"), refresh, NULL, corr);
 	}
 	fb_session_clear(&sess);
 	json_decref(doc);
@@ -457,16 +443,17 @@ grant_code(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *sto
 	return ret;
 }
 
-static enum MHD_Result
-grant_refresh(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+static fb_rc
+grant_refresh(const struct fb_login_env *env, struct fb_login_response *resp,
     const struct site_client *c, const struct fb_form *f, const char *corr)
 {
 	json_t *doc =
-	    login_unseal(rt->login->k_refresh, "refresh", fb_form_get(f, "refresh_token"));
+	    login_unseal(env->site->k_refresh, "refresh", fb_form_get(f, "refresh_token"));
 	struct fb_session sess = { 0 };
 	struct fb_err err = { 0 };
 	const char *why = NULL;
-	enum MHD_Result ret;
+	enum fb_login_failure fail = FB_LOGIN_OAUTH_BAD_REFRESH;
+	fb_rc ret;
 
 	if (doc == NULL)
 		why = "not a refresh token of this bridge";
@@ -474,14 +461,14 @@ grant_refresh(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *
 	    strcmp(login_jstr(doc, "cid"), c->c->client_id) != 0)
 		why = "the refresh token was issued to another client";
 	if (why == NULL)
-		(void)session_live(
-		    store, login_jstr(doc, "sid"), (int64_t)time(NULL), &sess, &why, &err);
+		(void)session_live(env->store, login_jstr(doc, "sid"), (int64_t)time(NULL), &sess,
+		    &why, &fail, &err);
 	if (why != NULL) {
-		ret = grant_refused(conn, store, c, "refresh_token", why, &err, corr);
+		ret = grant_refused(env, resp, c, "refresh_token", fail, why, &err, corr);
 	} else {
 		/* Syncless: the outcome of the login's mapping stands until the session ends. */
 		ret = token_response(
-		    conn, rt, store, c, &sess, fb_form_get(f, "audience"), NULL, NULL, corr);
+		    env, resp, c, &sess, fb_form_get(f, "audience"), NULL, NULL, corr);
 	}
 	fb_session_clear(&sess);
 	json_decref(doc);
@@ -501,10 +488,11 @@ static char *peek_issuer(const char *token);
  * into a new session; no refresh token is given (the backend can exchange a
  * fresh ID token).
  */
-static enum MHD_Result
-grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
+static fb_rc
+grant_exchange(const struct fb_login_env *env, struct fb_login_response *resp,
     const struct site_client *c, const struct fb_form *f, const char *corr)
 {
+	const struct fb_login_site *site = env->site;
 	const char *subject = fb_form_get(f, "subject_token");
 	const char *type = fb_form_get(f, "subject_token_type");
 	const char *want = fb_form_get(f, "requested_token_type");
@@ -513,10 +501,10 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	struct fb_identity *id = NULL;
 	struct opened opened = { 0 };
 	struct fb_err err = { 0 };
-	const char *why = NULL;
+	enum login_opening opening = LOGIN_OPEN_UNAVAILABLE;
 	char *iss = NULL, detail[FB_ERR_MSG_MAX];
 	json_t *claims = NULL, *sid;
-	enum MHD_Result ret;
+	fb_rc ret;
 	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
 		.area = "token",
 		.corr = corr,
@@ -533,19 +521,18 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	    : fb_form_get(f, "actor_token") != NULL ? "delegation (actor_token) is not supported"
 	                                            : NULL;
 	if (r.detail != NULL)
-		return client_refused(
-		    conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, r.detail);
+		return client_refused(env, resp, FB_LOGIN_OAUTH_BAD_EXCHANGE, &r);
 	/* From here the exchange is a login: its refusals are login_refused. */
 	r.kind = FB_AUDIT_LOGIN_REFUSED;
 	iss = peek_issuer(subject);
 	(void)snprintf(
 	    detail, sizeof(detail), "no provider of tenant %s has that issuer", c->t->id);
-	for (size_t i = 0; iss != NULL && i < rt->login->n_rps && claims == NULL; i++) {
-		const struct fb_conf_provider *p = fb_oidc_rp_provider(rt->login->rps[i]);
-		if (rt->login->rp_tenants[i] != c->t || strcmp(p->issuer, iss) != 0)
+	for (size_t i = 0; iss != NULL && i < site->n_rps && claims == NULL; i++) {
+		const struct fb_conf_provider *p = fb_oidc_rp_provider(site->rps[i]);
+		if (site->rp_tenants[i] != c->t || strcmp(p->issuer, iss) != 0)
 			continue;
-		fb_rc vrc = fb_oidc_rp_validate_id_token(rt->login->rps[i], subject, NULL,
-		    (int64_t)time(NULL), rt->conf->tokens.exchange_max_age, &claims, &err);
+		fb_rc vrc = fb_oidc_rp_validate_id_token(site->rps[i], subject, NULL,
+		    (int64_t)time(NULL), env->conf->tokens.exchange_max_age, &claims, &err);
 		if (vrc == FB_OK)
 			prov = p;
 		else {
@@ -562,41 +549,35 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 			 * good. */
 			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, down, NULL);
 			r.reason = "unavailable";
-			login_refuse(store, LOGIN_UNAVAILABLE, &r);
-			return oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-			    "temporarily_unavailable", detail, corr);
+			return client_refused(env, resp, FB_LOGIN_OAUTH_IDP_UNAVAILABLE, &r);
 		}
+		/* Why the ID token was refused is in the log line, not in the answer. */
 		r.reason = "id_token";
-		login_refuse(store, LOGIN_REFUSED, &r);
-		return oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant", detail, corr);
+		return client_refused(env, resp, FB_LOGIN_OAUTH_BAD_ID_TOKEN, &r);
 	}
 	sid = json_object_get(claims, "sid");
 	if (fb_identity_new(prov->name, prov->issuer, login_jstr(claims, "sub"),
 	        json_is_string(sid) ? json_string_value(sid) : NULL, &id, &err) != FB_OK) {
-		why = "id_token";
 		r.provider = prov->name;
-		r.reason = why;
+		r.reason = "id_token";
 		r.detail = err.msg;
-		login_refuse(store, LOGIN_REFUSED, &r);
+		ret = client_refused(env, resp, FB_LOGIN_OAUTH_BAD_ID_TOKEN, &r);
+		goto done;
 	} else {
 		struct login_facts facts = {
 			.tenant = c->t->id, .provider = prov->name, .id = id, .claims = claims
 		};
-		why = login_open_session(rt, store, &facts, corr, &opened);
+		opening = login_open_session(env, &facts, corr, &opened);
 	}
 	/* Already logged and audited; a session the store could not keep is "try again". */
-	if (why != NULL && strcmp(why, "session") == 0)
-		ret = oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
-		    "the session could not be recorded", corr);
-	else if (why != NULL)
-		ret = oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_grant",
-		    strcmp(why, "refused") == 0       ? "the tenant's rules refuse this user"
-		        : strcmp(why, "revoked") == 0 ? "this user's federation access is revoked"
-		                                      : "the user could not be mapped",
-		    corr);
+	if (opening == LOGIN_OPEN_UNAVAILABLE)
+		ret = login_answer(resp, FB_LOGIN_OAUTH_UNAVAILABLE, NULL, corr, NULL);
+	else if (opening != LOGIN_OPENED)
+		ret = login_answer(resp, FB_LOGIN_OAUTH_USER_REFUSED, NULL, corr, NULL);
 	else
-		ret = token_response(conn, rt, store, c, &opened.sess, fb_form_get(f, "audience"),
-		    NULL, TOKEN_TYPE_JWT, corr);
+		ret = token_response(env, resp, c, &opened.sess, fb_form_get(f, "audience"), NULL,
+		    TOKEN_TYPE_JWT, corr);
+done:
 	login_opened_clear(&opened);
 	fb_identity_free(id);
 	json_decref(claims);
@@ -605,14 +586,21 @@ grant_exchange(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 }
 
 bool
-login_form_content_type(struct MHD_Connection *conn)
+login_form_content_type(const struct fb_login_request *req)
 {
-	const char *ct =
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *ct = req->content_type;
 	static const char want[] = "application/x-www-form-urlencoded";
 
 	return ct != NULL && strncasecmp(ct, want, sizeof(want) - 1) == 0 &&
 	    (ct[sizeof(want) - 1] == '\0' || ct[sizeof(want) - 1] == ';');
+}
+
+/* The request's body, "" when there was none. */
+static const char *
+body_of(const struct fb_login_request *req, size_t *len)
+{
+	*len = req->body != NULL ? req->body_len : 0;
+	return req->body != NULL ? req->body : "";
 }
 
 /*
@@ -622,26 +610,26 @@ login_form_content_type(struct MHD_Connection *conn)
  * Else the client, with r naming its tenant and client id.
  */
 static const struct site_client *
-client_request(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
-    const struct fb_http_body *body, struct fb_form *f, struct login_refusal *r,
-    enum MHD_Result *ret)
+client_request(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp, struct fb_form *f, struct login_refusal *r, fb_rc *ret)
 {
 	struct fb_err err = { 0 };
 	const struct site_client *c;
-	const char *why = NULL;
+	const char *why = NULL, *body;
+	enum fb_login_failure fail = FB_LOGIN_OAUTH_CLIENT;
+	size_t len;
 
-	if (!login_form_content_type(conn) ||
-	    fb_form_parse(body->data, body->len, f, &err) != FB_OK) {
+	body = body_of(req, &len);
+	if (!login_form_content_type(req) || fb_form_parse(body, len, f, &err) != FB_OK) {
 		r->detail =
 		    err.msg[0] ? err.msg : "the body must be application/x-www-form-urlencoded";
-		*ret =
-		    client_refused(conn, store, LOGIN_REFUSED, r, MHD_HTTP_BAD_REQUEST, r->detail);
+		*ret = client_refused(env, resp, FB_LOGIN_OAUTH_BAD_REQUEST, r);
 		r->detail = NULL; /* it was err's */
 		fb_form_clear(f);
 		return NULL;
 	}
-	if ((c = client_authenticate(conn, rt->login, store, f, &why, &err)) == NULL) {
-		*ret = client_unknown(conn, store, r->area, f, why, &err, r->corr);
+	if ((c = client_authenticate(req, env->site, env->store, f, &why, &fail, &err)) == NULL) {
+		*ret = client_unknown(env, resp, r->area, f, fail, why, &err, r->corr);
 		fb_form_clear(f);
 		return NULL;
 	}
@@ -650,40 +638,38 @@ client_request(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 	return c;
 }
 
-enum MHD_Result
-fb_login_token(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
-    const struct fb_http_body *body)
+fb_rc
+fb_login_token(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp)
 {
 	struct fb_form f = { 0 };
 	const struct site_client *c;
 	const char *grant;
 	char corr[CORRELATION_LEN + 1];
-	enum MHD_Result ret;
+	fb_rc ret;
 	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
 		.area = "token",
 		.corr = corr,
 		.reason = "invalid_request" };
 
 	login_correlation_new(corr);
-	if ((c = client_request(conn, rt, store, body, &f, &r, &ret)) == NULL)
+	if ((c = client_request(env, req, resp, &f, &r, &ret)) == NULL)
 		return ret;
 	grant = fb_form_get(&f, "grant_type");
 	if (grant == NULL) {
 		r.detail = "grant_type is missing";
-		ret =
-		    client_refused(conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, r.detail);
+		ret = client_refused(env, resp, FB_LOGIN_OAUTH_NO_GRANT_TYPE, &r);
 	} else if (strcmp(grant, "authorization_code") == 0)
-		ret = grant_code(conn, rt, store, c, &f, corr);
+		ret = grant_code(env, resp, c, &f, corr);
 	else if (strcmp(grant, "refresh_token") == 0)
-		ret = grant_refresh(conn, rt, store, c, &f, corr);
+		ret = grant_refresh(env, resp, c, &f, corr);
 	else if (strcmp(grant, GRANT_TOKEN_EXCHANGE) == 0)
-		ret = grant_exchange(conn, rt, store, c, &f, corr);
+		ret = grant_exchange(env, resp, c, &f, corr);
 	else {
 		r.reason = "unsupported_grant_type";
 		r.detail = "grant_type must be authorization_code, refresh_token or "
 		           "" GRANT_TOKEN_EXCHANGE;
-		ret =
-		    client_refused(conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, r.detail);
+		ret = client_refused(env, resp, FB_LOGIN_OAUTH_UNSUPPORTED_GRANT, &r);
 	}
 	fb_form_clear(&f);
 	return ret;
@@ -691,10 +677,11 @@ fb_login_token(struct MHD_Connection *conn, struct runtime *rt, struct fb_store 
 
 /* ---- POST /logout ---- */
 
-enum MHD_Result
-fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
-    const struct fb_http_body *body)
+fb_rc
+fb_login_logout(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp)
 {
+	struct fb_store *store = env->store;
 	struct fb_form f = { 0 };
 	struct fb_err err = { 0 };
 	struct fb_session sess = { 0 };
@@ -704,8 +691,8 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 	const char *why = NULL, *after;
 	char corr[CORRELATION_LEN + 1], *url = NULL;
 	int64_t now = (int64_t)time(NULL);
-	json_t *doc = NULL, *resp = NULL;
-	enum MHD_Result ret;
+	json_t *doc = NULL, *answer = NULL;
+	fb_rc ret;
 	fb_rc grc;
 	struct login_refusal r = { .kind = FB_AUDIT_TOKEN_REFUSED,
 		.area = "logout",
@@ -713,10 +700,10 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 		.reason = "invalid_request" };
 
 	login_correlation_new(corr);
-	if ((c = client_request(conn, rt, store, body, &f, &r, &ret)) == NULL)
+	if ((c = client_request(env, req, resp, &f, &r, &ret)) == NULL)
 		return ret;
 	after = fb_form_get(&f, "post_logout_redirect_uri");
-	doc = login_unseal(rt->login->k_refresh, "refresh", fb_form_get(&f, "refresh_token"));
+	doc = login_unseal(env->site->k_refresh, "refresh", fb_form_get(&f, "refresh_token"));
 	if (doc == NULL)
 		why = "not a refresh token of this bridge";
 	else if (login_jstr(doc, "cid") == NULL ||
@@ -726,7 +713,7 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 		why = "post_logout_redirect_uri is not in the tenant's return_to list";
 	if (why != NULL) {
 		r.detail = why;
-		ret = client_refused(conn, store, LOGIN_REFUSED, &r, MHD_HTTP_BAD_REQUEST, why);
+		ret = client_refused(env, resp, FB_LOGIN_OAUTH_BAD_LOGOUT, &r);
 		goto done;
 	}
 	/* Ending a session that already ended is not an error (as in RFC 7009); a store
@@ -735,51 +722,49 @@ fb_login_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store
 	r.reason = "temporarily_unavailable";
 	r.detail = err.msg;
 	if (grc != FB_OK && grc != FB_ERR_NOTFOUND) {
-		ret = client_refused(conn, store, LOGIN_UNAVAILABLE, &r,
-		    MHD_HTTP_SERVICE_UNAVAILABLE, "the store is unavailable");
+		ret = client_refused(env, resp, FB_LOGIN_OAUTH_UNAVAILABLE, &r);
 		goto done;
 	}
 	if (grc == FB_OK) {
 		struct fb_revocation rev = { .kind = FB_REVOCATION_SESSION,
 			.value = sess.id,
-			.until = login_revocation_until(rt->conf, now),
+			.until = login_revocation_until(env->conf, now),
 			.reason = "logout",
 			.actor = c->c->client_id };
+		struct fb_saml_sp *sp;
 		if (fb_store_revoke(store, &rev, now, NULL, &err) != FB_OK) {
-			ret = client_refused(conn, store, LOGIN_UNAVAILABLE, &r,
-			    MHD_HTTP_SERVICE_UNAVAILABLE, "the store is unavailable");
+			ret = client_refused(env, resp, FB_LOGIN_OAUTH_UNAVAILABLE, &r);
 			goto done;
 		}
 		login_audit(store, FB_AUDIT_REVOCATION, corr, sess.tenant, sess.fid, sess.provider,
 		    NULL, "logout", c->c->client_id);
 		fb_log(FB_LOG_INFO, "logout [%s]: session of %s ended by client %s", corr, sess.fid,
 		    c->c->client_id);
-		struct fb_saml_sp *sp;
-		if ((rp = login_find_rp(rt->login, sess.provider, &t)) != NULL &&
+		if ((rp = login_find_rp(env->site, sess.provider, &t)) != NULL &&
 		    fb_oidc_rp_end_session_url(rp, after, now, &url, &err) != FB_OK)
 			fb_log(FB_LOG_WARN, "logout [%s]: no end-session URL: %s", corr, err.msg);
 		/* SAML: a signed LogoutRequest; the IdP answers at /saml/slo with RelayState. */
-		if ((sp = login_find_sp(rt->login, sess.provider, &t)) != NULL &&
+		if ((sp = login_find_sp(env->site, sess.provider, &t)) != NULL &&
 		    fb_saml_sp_logout_url(
 		        sp, sess.subject, sess.idp_session, after, now, &url, &err) != FB_OK)
 			fb_log(
 			    FB_LOG_WARN, "logout [%s]: no SAML LogoutRequest: %s", corr, err.msg);
 	}
-	resp = json_pack("{s:b}", "session_ended", 1);
-	if (resp != NULL && url != NULL)
-		(void)json_object_set_new(resp, "end_session_url", json_string(url));
+	answer = json_pack("{s:b}", "session_ended", 1);
+	if (answer != NULL && url != NULL)
+		(void)json_object_set_new(answer, "end_session_url", json_string(url));
 	{
-		char *text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
-		const char *headers[] = { "X-Correlation-Id", corr, NULL };
-		ret = text ? login_queue(
-		                 conn, MHD_HTTP_OK, "application/json", text, strlen(text), headers)
-		           : MHD_NO;
+		char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+		ret = text ? login_respond(resp, HTTP_OK, "application/json", text, strlen(text))
+		           : FB_ERR_NOMEM;
+		if (ret == FB_OK)
+			ret = fb_login_response_header(resp, "X-Correlation-Id", corr);
 		free(text);
 	}
 done:
 	fb_session_clear(&sess);
 	json_decref(doc);
-	json_decref(resp);
+	json_decref(answer);
 	free(url);
 	fb_form_clear(&f);
 	return ret;
@@ -815,21 +800,23 @@ peek_issuer(const char *token)
 	return peek_claim(token, "iss");
 }
 
-enum MHD_Result
-fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, struct fb_store *store,
-    const struct fb_http_body *body)
+fb_rc
+fb_login_backchannel_logout(const struct fb_login_env *env, const struct fb_login_request *req,
+    struct fb_login_response *resp)
 {
-	const char *headers[] = { "X-Correlation-Id", NULL, NULL };
+	struct fb_store *store = env->store;
+	const struct fb_login_site *site = env->site;
 	struct fb_form f = { 0 };
 	struct fb_err err = { 0 };
 	struct fb_revocation r = { 0 };
 	const struct fb_conf_provider *prov = NULL;
 	const struct fb_conf_tenant *t = NULL;
-	const char *token, *why = NULL;
+	const char *token = NULL, *why = NULL, *body;
 	char corr[CORRELATION_LEN + 1], *iss = NULL;
 	int64_t now = (int64_t)time(NULL), seq = 0;
 	json_t *claims = NULL;
-	enum MHD_Result ret;
+	fb_rc ret;
+	size_t len;
 	bool first = false, down = false;
 	struct login_refusal refusal = { .kind = FB_AUDIT_REVOCATION,
 		.area = "back-channel logout",
@@ -837,33 +824,29 @@ fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, str
 		.reason = "backchannel_logout" };
 
 	login_correlation_new(corr);
-	headers[1] = corr;
+	body = body_of(req, &len);
 	/* Back-Channel Logout 1.0, 2.8: 200 when done, 400 with an OAuth error otherwise; a
 	 * store that does not answer is 503, so the IdP tries again. */
-	if (!login_form_content_type(conn) ||
-	    fb_form_parse(body->data, body->len, &f, &err) != FB_OK ||
+	if (!login_form_content_type(req) || fb_form_parse(body, len, &f, &err) != FB_OK ||
 	    (token = fb_form_get(&f, "logout_token")) == NULL) {
 		fb_form_clear(&f);
 		refusal.detail = "no logout_token";
-		login_refuse(store, LOGIN_REFUSED, &refusal);
-		return oauth_error(
-		    conn, MHD_HTTP_BAD_REQUEST, "invalid_request", "no logout_token", corr);
+		return login_fail(env, resp, FB_LOGIN_OAUTH_BAD_LOGOUT_TOKEN, &refusal, NULL, NULL);
 	}
 	iss = peek_issuer(token);
 	why = "no provider of this bridge has that issuer";
-	for (size_t i = 0; iss != NULL && i < rt->login->n_rps && claims == NULL; i++) {
-		prov = fb_oidc_rp_provider(rt->login->rps[i]);
+	for (size_t i = 0; iss != NULL && i < site->n_rps && claims == NULL; i++) {
+		prov = fb_oidc_rp_provider(site->rps[i]);
 		if (strcmp(prov->issuer, iss) != 0)
 			continue;
-		t = rt->login->rp_tenants[i];
-		if (fb_oidc_rp_validate_logout(rt->login->rps[i], token, now, &claims, &err) !=
-		    FB_OK)
+		t = site->rp_tenants[i];
+		if (fb_oidc_rp_validate_logout(site->rps[i], token, now, &claims, &err) != FB_OK)
 			why = err.msg;
 	}
 	if (claims != NULL) {
 		why = NULL;
 		if (fb_store_once_consume(store, FB_ONCE_LOGOUT_TOKEN, login_jstr(claims, "jti"),
-		        fb_time_add(login_jint(claims, "exp"), rt->conf->tokens.clock_skew), now,
+		        fb_time_add(login_jint(claims, "exp"), env->conf->tokens.clock_skew), now,
 		        &first, &err) != FB_OK) {
 			why = err.msg;
 			down = true;
@@ -877,7 +860,7 @@ fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, str
 		r.issuer = prov->issuer;
 		r.value = login_jstr(claims, "sid") ? login_jstr(claims, "sid")
 		                                    : login_jstr(claims, "sub");
-		r.until = login_revocation_until(rt->conf, now);
+		r.until = login_revocation_until(env->conf, now);
 		r.reason = "OpenID Connect back-channel logout";
 		r.actor = prov->name;
 		if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
@@ -889,16 +872,17 @@ fb_login_backchannel_logout(struct MHD_Connection *conn, struct runtime *rt, str
 		refusal.tenant = t ? t->id : NULL;
 		refusal.provider = t ? prov->name : NULL; /* t: an issuer of ours matched */
 		refusal.detail = why;
-		login_refuse(store, down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED, &refusal);
-		ret = down ? oauth_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-		                 "temporarily_unavailable", "the store is unavailable", corr)
-		           : oauth_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", why, corr);
+		ret = login_fail(env, resp,
+		    down ? FB_LOGIN_OAUTH_UNAVAILABLE : FB_LOGIN_OAUTH_BAD_LOGOUT_TOKEN, &refusal,
+		    NULL, NULL);
 	} else {
 		fb_log(FB_LOG_INFO, "back-channel logout [%s]: provider %s: %s revoked (%lld)",
 		    corr, prov->name, fb_revocation_kind_name(r.kind), (long long)seq);
 		login_audit(store, FB_AUDIT_REVOCATION, corr, t->id, NULL, prov->name, NULL,
 		    "backchannel_logout", fb_revocation_kind_name(r.kind));
-		ret = login_queue(conn, MHD_HTTP_OK, "application/json", "{}\n", 3, headers);
+		ret = login_respond(resp, HTTP_OK, "application/json", "{}\n", 3);
+		if (ret == FB_OK)
+			ret = fb_login_response_header(resp, "X-Correlation-Id", corr);
 	}
 	json_decref(claims);
 	free(iss);

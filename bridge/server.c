@@ -29,6 +29,7 @@
 
 #define SERVE_URI_MAX 65536 /* longer request URIs are not kept (and SAML refuses them) */
 #define SERVE_BODY_MAX 65536 /* the largest request body read (POST /token, logout) */
+#define SERVE_COOKIE_MAX 16384 /* the Cookie headers read, joined */
 #define SERVE_ACS_BODY_MAX ((size_t)2 << 20) /* a SAML response, base64 and form-encoded */
 
 static struct {
@@ -778,14 +779,67 @@ on_completed(
 	*req_cls = NULL;
 }
 
+/*
+ * The one place the login side meets the HTTP library: its request made
+ * from the connection (the headers it reads, the query, the body gathered),
+ * and its response queued.
+ */
+static enum MHD_Result
+login_queue(struct MHD_Connection *conn, fb_rc rc, struct fb_login_response *lr)
+{
+	struct MHD_Response *r = NULL;
+	enum MHD_Result ret = MHD_NO;
+
+	if (rc == FB_OK && lr->status != 0)
+		r = MHD_create_response_from_buffer(
+		    lr->body_len, lr->body ? lr->body : (void *)"", MHD_RESPMEM_MUST_COPY);
+	if (r != NULL) {
+		if (lr->content_type != NULL)
+			(void)MHD_add_response_header(
+			    r, MHD_HTTP_HEADER_CONTENT_TYPE, lr->content_type);
+		for (size_t i = 0; i < lr->n_headers; i++)
+			(void)MHD_add_response_header(r, lr->headers[i].name, lr->headers[i].value);
+		ret = MHD_queue_response(conn, lr->status, r);
+		MHD_destroy_response(r);
+	}
+	fb_login_response_clear(lr);
+	return ret;
+}
+
+/* Every Cookie header of a request, joined with "; " (a proxy may split them, RFC 6265 5.4). */
+static enum MHD_Result
+join_cookies(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct fb_buf *b = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_COOKIE) == 0 && value != NULL &&
+	    ((b->len > 0 && fb_buf_printf(b, "; ") != FB_OK) ||
+	        fb_buf_printf(b, "%s", value) != FB_OK))
+		return MHD_NO; /* too many: the first ones stand */
+	return MHD_YES;
+}
+
 /* The endpoints of the login side, which need the store. */
 static enum MHD_Result
-login_route(
-    struct MHD_Connection *conn, const char *url, bool get, bool post, const struct request *req)
+login_route(struct MHD_Connection *conn, const char *url, const char *method, bool get, bool post,
+    const struct request *req)
 {
-	struct fb_http_body body = { req->body.data ? req->body.data : "", req->body.len };
+	const char *q = req->uri ? strchr(req->uri, '?') : NULL;
+	struct fb_login_request lq = { .method = method,
+		.path = url,
+		.query = q ? q + 1 : NULL,
+		.content_type = MHD_lookup_connection_value(
+		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+		.authorization = MHD_lookup_connection_value(
+		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+		.body = req->body.data ? req->body.data : "",
+		.body_len = req->body.len };
+	struct fb_login_response lr = { 0 };
+	struct fb_login_env env;
+	struct fb_buf cookies = { 0 };
 	struct runtime *rt;
-	enum MHD_Result ret;
+	fb_rc rc;
 	bool is_post = strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
 	    strcmp(url, "/oidc/backchannel-logout") == 0 || strncmp(url, "/saml/acs/", 10) == 0;
 	bool slo = strncmp(url, "/saml/slo/", 10) == 0; /* GET (Redirect) or POST (SOAP) */
@@ -799,31 +853,41 @@ login_route(
 		    NULL);
 	if (state.store == NULL || (rt = runtime_acquire()) == NULL)
 		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"store\"}\n", NULL);
+	fb_buf_init(&cookies, SERVE_COOKIE_MAX);
+	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, join_cookies, &cookies);
+	lq.cookie = cookies.len > 0 ? cookies.data : NULL;
+	env = (struct fb_login_env){ .conf = rt->conf,
+		.fed = rt->fed,
+		.rules = rt->rules,
+		.site = rt->login,
+		.store = state.store };
 	if (strcmp(url, "/token") == 0) {
-		ret = fb_login_token(conn, rt, state.store, &body);
+		rc = fb_login_token(&env, &lq, &lr);
 	} else if (strncmp(url, "/saml/acs/", 10) == 0) {
 		int64_t t0 = mono_ns();
-		ret = fb_login_saml_acs(conn, rt, state.store, url + 10, &body);
+		rc = fb_login_saml_acs(&env, &lq, &lr);
 		fb_metric_observe(FB_HIST_LOGIN_CALLBACK, mono_ns() - t0);
 	} else if (slo && post)
-		ret = fb_login_saml_slo_soap(conn, rt, state.store, url + 10, &body);
+		rc = fb_login_saml_slo_soap(&env, &lq, &lr);
 	else if (slo)
-		ret = fb_login_saml_slo(conn, rt, state.store, url + 10,
-		    req->uri && strchr(req->uri, '?') ? strchr(req->uri, '?') + 1 : NULL);
+		rc = fb_login_saml_slo(&env, &lq, &lr);
 	else if (strncmp(url, "/saml/metadata", 14) == 0)
-		ret = fb_login_saml_metadata(conn, rt, url[14] == '/' ? url + 15 : NULL);
+		rc = fb_login_saml_metadata(&env, &lq, &lr);
 	else if (strcmp(url, "/logout") == 0)
-		ret = fb_login_logout(conn, rt, state.store, &body);
+		rc = fb_login_logout(&env, &lq, &lr);
 	else if (strcmp(url, "/oidc/backchannel-logout") == 0)
-		ret = fb_login_backchannel_logout(conn, rt, state.store, &body);
+		rc = fb_login_backchannel_logout(&env, &lq, &lr);
 	else if (strcmp(url, "/oidc/callback") == 0) {
 		int64_t t0 = mono_ns();
-		ret = fb_login_oidc_callback(conn, rt, state.store);
+		rc = fb_login_oidc_callback(&env, &lq, &lr);
 		fb_metric_observe(FB_HIST_LOGIN_CALLBACK, mono_ns() - t0);
 	} else
-		ret = fb_login_start(conn, rt, state.store, url + sizeof("/login/") - 1);
+		rc = fb_login_start(&env, &lq, &lr);
 	runtime_unref(rt);
-	return ret;
+	if (cookies.data != NULL)
+		fb_cleanse(cookies.data, cookies.len); /* it held sealed login state */
+	fb_buf_free(&cookies);
+	return login_queue(conn, rc, &lr);
 }
 
 static enum MHD_Result
@@ -870,7 +934,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	    strcmp(url, "/oidc/backchannel-logout") == 0 || strncmp(url, "/saml/acs/", 10) == 0 ||
 	    strcmp(url, "/saml/metadata") == 0 || strncmp(url, "/saml/metadata/", 15) == 0 ||
 	    strncmp(url, "/saml/slo/", 10) == 0)
-		return login_route(conn, url, get, post, req);
+		return login_route(conn, url, method, get, post, req);
 	if (strcmp(url, "/validate") == 0) {
 		/* POST, or GET with the same headers as an nginx auth_request subrequest. */
 		if (!get && !post)

@@ -612,10 +612,12 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 		    "the IdP's metadata has expired (validUntil) and no fresh one could be "
 		    "fetched");
 	}
-	if ((rc = decode(saml_response, &xml, &len)) != FB_OK)
+	if ((rc = decode(saml_response, &xml, &len)) != FB_OK) {
+		saml_idp_put(idp);
 		return rc == FB_ERR_NOMEM
 		    ? FB_ERR_SET(err, rc, "out of memory")
 		    : refuse(out, FB_SAML_BAD_RESPONSE, err, "SAMLResponse is not base64");
+	}
 	if ((rc = fb_saml_xml_parse(xml, len, &doc, err)) != FB_OK) {
 		out->failure = FB_SAML_BAD_RESPONSE;
 		goto done;

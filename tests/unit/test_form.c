@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../bridge/server_int.h"
+#include "../../bridge/fb_login.h"
 
 static void
 test_decoding(void **state)
