@@ -206,6 +206,61 @@ fb_hex_value(char c)
 	return -1;
 }
 
+fb_rc
+fb_buf_append_markup(struct fb_buf *b, const char *s)
+{
+	fb_rc rc = FB_OK;
+
+	for (; s != NULL && *s != '\0' && rc == FB_OK; s++) {
+		switch (*s) {
+		case '&':
+			rc = fb_buf_append(b, "&amp;", 5);
+			break;
+		case '<':
+			rc = fb_buf_append(b, "&lt;", 4);
+			break;
+		case '>':
+			rc = fb_buf_append(b, "&gt;", 4);
+			break;
+		case '"':
+			rc = fb_buf_append(b, "&quot;", 6);
+			break;
+		case '\'':
+			rc = fb_buf_append(b, "&#39;", 5);
+			break;
+		default:
+			rc = fb_buf_append(b, s, 1);
+		}
+	}
+	return rc;
+}
+
+long
+fb_percent_decode(const char *in, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)in[i];
+
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			int hi = i + 2 < n ? fb_hex_value(in[i + 1]) : -1;
+			int lo = hi >= 0 ? fb_hex_value(in[i + 2]) : -1;
+			if (lo < 0)
+				return -1;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c == '\0')
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
 /* Does the name (n bytes, as written in the query) decode to want? -1: it does not decode. */
 static int
 query_name_is(const char *name, size_t n, const char *want)

@@ -885,29 +885,6 @@ done:
 
 /* ---- single logout initiated here ---- */
 
-static void
-xml_escape(struct fb_buf *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		switch (*s) {
-		case '&':
-			(void)fb_buf_printf(b, "&amp;");
-			break;
-		case '<':
-			(void)fb_buf_printf(b, "&lt;");
-			break;
-		case '>':
-			(void)fb_buf_printf(b, "&gt;");
-			break;
-		case '"':
-			(void)fb_buf_printf(b, "&quot;");
-			break;
-		default:
-			(void)fb_buf_append(b, s, 1);
-		}
-	}
-}
-
 /* Raw DEFLATE (RFC 1951), as the HTTP-Redirect binding wants; *out malloc'd. */
 static fb_rc
 deflate_raw(const char *in, size_t len, unsigned char **out, size_t *out_len)
@@ -986,15 +963,15 @@ fb_saml_sp_logout_url(const struct fb_saml_sp *sp, const char *nameid, const cha
 	    "xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"%s\" Version=\"2.0\" "
 	    "IssueInstant=\"%s\" NotOnOrAfter=\"%s\" Destination=\"",
 	    id, issued, until);
-	xml_escape(&xml, idp->slo_url);
+	(void)fb_buf_append_markup(&xml, idp->slo_url);
 	(void)fb_buf_printf(&xml, "\"><saml:Issuer>");
-	xml_escape(&xml, sp->entity_id);
+	(void)fb_buf_append_markup(&xml, sp->entity_id);
 	(void)fb_buf_printf(&xml, "</saml:Issuer><saml:NameID>");
-	xml_escape(&xml, nameid);
+	(void)fb_buf_append_markup(&xml, nameid);
 	(void)fb_buf_printf(&xml, "</saml:NameID>");
 	if (session_index != NULL) {
 		(void)fb_buf_printf(&xml, "<samlp:SessionIndex>");
-		xml_escape(&xml, session_index);
+		(void)fb_buf_append_markup(&xml, session_index);
 		(void)fb_buf_printf(&xml, "</samlp:SessionIndex>");
 	}
 	(void)fb_buf_printf(&xml, "</samlp:LogoutRequest>");

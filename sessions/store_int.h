@@ -1,6 +1,6 @@
 /*
  * The store's inside: the backend table, the shared state every backend
- * embeds, and helpers the backends share. Not installed, not for bridge/.
+ * embeds, and helpers the backends share. Not installed, not for other modules.
  */
 #ifndef FB_STORE_INT_H
 #define FB_STORE_INT_H

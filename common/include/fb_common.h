@@ -114,6 +114,14 @@ bool fb_query_has_param(const char *query, const char *const *names);
 
 /* The value of a hexadecimal digit (either case), or -1. */
 int fb_hex_value(char c);
+/*
+ * Decodes n bytes of application/x-www-form-urlencoded or URL-escaped text
+ * into out (room for n + 1): '+' is a space, %XX a byte. Returns the length,
+ * or -1 on a bad escape or a NUL (written or decoded).
+ */
+long fb_percent_decode(const char *in, size_t n, char *out);
+/* Appends s with & < > " ' escaped: text for HTML and XML, in content or attributes. */
+fb_rc fb_buf_append_markup(struct fb_buf *b, const char *s);
 
 /* True when s is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
 bool fb_utf8_valid(const char *s, size_t len);

@@ -4,7 +4,7 @@
  * promises: names non-empty and unique, names and values UTF-8 without NUL,
  * and at most FB_FORM_MAX_PARAMS of them.
  */
-#include "../../bridge/server_int.h"
+#include "fb_login.h"
 
 #include <stdint.h>
 #include <stdlib.h>

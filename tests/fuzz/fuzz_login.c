@@ -1,5 +1,5 @@
 /*
- * Fuzz target for the login endpoints (bridge/login*.c): any bytes, split
+ * Fuzz target for the login endpoints (login/): any bytes, split
  * into lines, as one request: method, path, query, cookie, content type,
  * authorization, then the body (the rest, newlines and all). It is routed
  * as the server routes it, against a fixed configuration: an OpenID
@@ -10,7 +10,7 @@
  * state checks. Every answer must be one the failure table allows, or a
  * success; the files go at exit.
  */
-#include "../../bridge/login_int.h"
+#include "login_int.h" /* white box: forges sealed login states to reach the callback */
 #include "saml_fixture.h"
 
 #include <arpa/inet.h>

@@ -464,6 +464,42 @@ test_query_has_param(void **state)
 			fail_msg("\"%s\": wrong answer", clean[i]);
 }
 
+/* The one percent-decoder: forms, queries and nginx's escaped certificate. */
+static void
+test_percent_decode(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_int_equal(fb_percent_decode("a+b%2Bc%41", 10, out), 6);
+	assert_string_equal(out, "a b+cA");
+	assert_int_equal(fb_percent_decode("%e2%82%AC", 9, out), 3);
+	assert_string_equal(out, "\xe2\x82\xac");
+	assert_int_equal(fb_percent_decode("", 0, out), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(fb_percent_decode("%4", 2, out), -1); /* cut short */
+	assert_int_equal(fb_percent_decode("%zz", 3, out), -1);
+	assert_int_equal(fb_percent_decode("a%00b", 5, out), -1); /* a decoded NUL */
+	assert_int_equal(fb_percent_decode("a\0b", 3, out), -1); /* a written one */
+	assert_int_equal(fb_percent_decode("%41%", 4, out), -1);
+}
+
+/* The one markup escaper: HTML pages and the XML of a LogoutRequest. */
+static void
+test_markup(void **state)
+{
+	struct fb_buf b;
+
+	(void)state;
+	fb_buf_init(&b, 256);
+	assert_int_equal(fb_buf_append_markup(&b, "<a href=\"x\">Tom & Jerry's</a>"), FB_OK);
+	assert_string_equal(b.data, "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;");
+	fb_buf_free(&b);
+	fb_buf_init(&b, 8);
+	assert_int_equal(fb_buf_append_markup(&b, "<<<"), FB_ERR_LIMIT); /* the cap holds */
+	fb_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -471,6 +507,8 @@ main(void)
 		cmocka_unit_test(test_err_set_and_prefix),
 		cmocka_unit_test(test_time_saturating),
 		cmocka_unit_test(test_query_has_param),
+		cmocka_unit_test(test_percent_decode),
+		cmocka_unit_test(test_markup),
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_buf_json_string),
 		cmocka_unit_test(test_b64url_vectors),

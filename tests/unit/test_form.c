@@ -1,6 +1,6 @@
 /*
  * Unit tests for the application/x-www-form-urlencoded reader under POST
- * /token and the back-channel logout endpoint (bridge/form.c): decoding,
+ * /token and the back-channel logout endpoint (login/form.c): decoding,
  * and each kind of broken body refused with its reason.
  */
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../bridge/fb_login.h"
+#include "fb_login.h"
 
 static void
 test_decoding(void **state)

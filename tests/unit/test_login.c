@@ -1,5 +1,5 @@
 /*
- * Unit tests for the login endpoints (bridge/login*.c) without a server:
+ * Unit tests for the login endpoints (login/) without a server:
  * a configuration with an OpenID Connect provider whose IdP is a closed
  * loopback port, a SAML provider with a throwaway key, a /token client and
  * a memory store; requests made by hand, responses checked. And the
@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../bridge/login_int.h"
+#include "login_int.h" /* white box: forges sealed states and codes */
 #include "../fuzz/saml_fixture.h"
 
 #define CLIENT_SECRET "messenger-secret-0123456789abcdefghijkl"

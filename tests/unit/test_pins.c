@@ -1,6 +1,6 @@
 /*
  * Unit tests for the legacy pin table (mapping/pins.c) and the whitelist
- * files it is imported from (bridge/whitelist.c): what valid input turns
+ * files it is imported from (legacy/whitelist.c): what valid input turns
  * into, lookups without letter case, a table of 100,000 pins, and each kind
  * of broken input refused with its message (for YAML, at the exact line and
  * column).

@@ -1,6 +1,6 @@
 /*
  * Unit tests for the relay check (verify) and federation token
- * issuance (bridge/token.c): one test per reason code, a table of hostile
+ * issuance (federation/token.c): one test per reason code, a table of hostile
  * tokens in the spirit of RFC 8725, the verified-token cache, JWKS parsing
  * and the exact shape of issued tokens.
  */

@@ -8,7 +8,8 @@
 #ifndef FB_LOGIN_H
 #define FB_LOGIN_H
 
-#include "fb_bridge.h"
+#include "fb_federation.h"
+#include "fb_metrics.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -482,6 +482,7 @@ static bool
 peer_cert_sha256(const char *escaped, unsigned char out[FB_VERIFY_SHA256_LEN])
 {
 	size_t len = strlen(escaped), n = 0;
+	long decoded;
 	char *pem;
 	bool ok;
 
@@ -499,18 +500,11 @@ peer_cert_sha256(const char *escaped, unsigned char out[FB_VERIFY_SHA256_LEN])
 	pthread_mutex_unlock(&peer_cache.lock);
 	if ((pem = malloc(len + 1)) == NULL)
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
-		if (escaped[i] == '%' && i + 2 < len + 1 &&
-		    (hi = fb_hex_value(escaped[i + 1])) >= 0 &&
-		    (lo = fb_hex_value(escaped[i + 2])) >= 0) {
-			pem[n++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			pem[n++] = escaped[i] == '+' ? ' ' : escaped[i];
-		}
+	if ((decoded = fb_percent_decode(escaped, len, pem)) < 0) {
+		free(pem);
+		return false;
 	}
-	pem[n] = '\0';
+	n = (size_t)decoded;
 	ok = fb_verify_cert_sha256(pem, n, out, NULL) == FB_OK;
 	free(pem);
 	if (ok) {

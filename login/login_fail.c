@@ -113,32 +113,6 @@ login_failure_end(enum fb_login_failure f)
 	return rows[f].outage ? LOGIN_UNAVAILABLE : LOGIN_REFUSED;
 }
 
-static void
-html_escape(struct fb_buf *b, const char *s)
-{
-	for (; s != NULL && *s != '\0'; s++) {
-		switch (*s) {
-		case '&':
-			(void)fb_buf_printf(b, "&amp;");
-			break;
-		case '<':
-			(void)fb_buf_printf(b, "&lt;");
-			break;
-		case '>':
-			(void)fb_buf_printf(b, "&gt;");
-			break;
-		case '"':
-			(void)fb_buf_printf(b, "&quot;");
-			break;
-		case '\'':
-			(void)fb_buf_printf(b, "&#39;");
-			break;
-		default:
-			(void)fb_buf_append(b, s, 1);
-		}
-	}
-}
-
 /*
  * The page a refused or failed login ends on: what happened in plain words,
  * the reason code, and the correlation id that finds the audit record. It
@@ -157,13 +131,13 @@ error_page(struct fb_login_response *resp, unsigned status, const char *code, co
 	    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 	    "<title>Login failed</title></head>\n<body style=\"font-family:sans-serif;max-width:"
 	    "40em;margin:3em auto\">\n<h1>Login failed</h1>\n<p>");
-	html_escape(&b, what);
+	(void)fb_buf_append_markup(&b, what);
 	(void)fb_buf_printf(&b, "</p>\n<p>Reason: <code id=\"reason\">");
-	html_escape(&b, code);
+	(void)fb_buf_append_markup(&b, code);
 	(void)fb_buf_printf(&b,
 	    "</code></p>\n<p>If you ask your administrator for help, give them this reference: "
 	    "<code id=\"correlation\">");
-	html_escape(&b, corr);
+	(void)fb_buf_append_markup(&b, corr);
 	(void)fb_buf_printf(&b, "</code></p>\n</body></html>\n");
 	rc = b.data ? login_respond(resp, status, "text/html; charset=utf-8", b.data, b.len)
 	            : FB_ERR_NOMEM;

@@ -10,34 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Decodes in[0..n) into out; returns the length, or -1 on a bad escape or a NUL. */
-static long
-decode(const char *in, size_t n, char *out)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (in[i] == '+') {
-			out[o++] = ' ';
-		} else if (in[i] == '%') {
-			int hi, lo;
-			if (i + 2 >= n || (hi = fb_hex_value(in[i + 1])) < 0 ||
-			    (lo = fb_hex_value(in[i + 2])) < 0)
-				return -1;
-			if (hi == 0 && lo == 0)
-				return -1;
-			out[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else if (in[i] == '\0') {
-			return -1;
-		} else {
-			out[o++] = in[i];
-		}
-	}
-	out[o] = '\0';
-	return (long)o;
-}
-
 fb_rc
 fb_form_parse(const char *body, size_t len, struct fb_form *f, struct fb_err *err)
 {
@@ -67,7 +39,7 @@ fb_form_parse(const char *body, size_t len, struct fb_form *f, struct fb_err *er
 		}
 		for (eq = i; eq < end && body[eq] != '='; eq++)
 			;
-		nl = decode(body + i, eq - i, p);
+		nl = fb_percent_decode(body + i, eq - i, p);
 		if (nl <= 0 || !fb_utf8_valid(p, (size_t)nl)) {
 			fb_form_clear(&tmp);
 			return FB_ERR_SET(err, FB_ERR_INVALID, "parameter %zu: %s", tmp.n + 1,
@@ -75,7 +47,7 @@ fb_form_parse(const char *body, size_t len, struct fb_form *f, struct fb_err *er
 		}
 		tmp.name[tmp.n] = p;
 		p += nl + 1;
-		vl = eq < end ? decode(body + eq + 1, end - eq - 1, p) : (*p = '\0', 0);
+		vl = eq < end ? fb_percent_decode(body + eq + 1, end - eq - 1, p) : (*p = '\0', 0);
 		if (vl < 0 || !fb_utf8_valid(p, (size_t)vl)) {
 			/* The message first: clearing frees the name it quotes. */
 			fb_rc rc = FB_ERR_SET(err, FB_ERR_INVALID,
@@ -135,9 +107,10 @@ fb_query_get(const char *query, const char *name, char **out)
 		/* Decoding never grows a string: the pair's length is enough for either part. */
 		if ((buf = malloc(end - i + 1)) == NULL)
 			return FB_ERR_NOMEM;
-		n = decode(query + i, eq - i, buf);
+		n = fb_percent_decode(query + i, eq - i, buf);
 		if (n == (long)nlen && memcmp(buf, name, nlen) == 0) {
-			n = eq < end ? decode(query + eq + 1, end - eq - 1, buf) : (*buf = '\0', 0);
+			n = eq < end ? fb_percent_decode(query + eq + 1, end - eq - 1, buf)
+			             : (*buf = '\0', 0);
 			if (n < 0 || !fb_utf8_valid(buf, (size_t)n)) {
 				free(buf);
 				return FB_ERR_INVALID;

@@ -1,12 +1,14 @@
 /*
- * Private to bridge/: what server.c keeps of one configuration. The
+ * Private to daemon/: what server.c keeps of one configuration. The
  * runtime is one configuration and everything derived from it, replaced
  * whole on reload. The login endpoints are in fb_login.h.
  */
 #ifndef FB_SERVER_INT_H
 #define FB_SERVER_INT_H
 
-#include "fb_bridge.h"
+#include "fb_daemon.h"
+#include "fb_federation.h"
+#include "fb_metrics.h"
 #include "fb_login.h"
 
 #include <microhttpd.h>
