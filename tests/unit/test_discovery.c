@@ -298,7 +298,7 @@ retry_backs_off(void **state)
 		        dn = fb_backoff_delay(FB_JWKS_RETRY, FB_JWKS_RETRY_MAX, 40);
 
 		assert_true(d0 >= first_low && d0 <= FB_JWKS_RETRY);
-		assert_true(d1 >= 2 * first_low && d1 <= 2 * FB_JWKS_RETRY);
+		assert_true(d1 >= 2 * first_low && d1 <= 2 * (int64_t)FB_JWKS_RETRY);
 		assert_true(dn >= FB_JWKS_RETRY_MAX - FB_JWKS_RETRY_MAX / FB_BACKOFF_JITTER_PART &&
 		    dn <= FB_JWKS_RETRY_MAX);
 		varied = varied || d0 != fb_backoff_delay(FB_JWKS_RETRY, FB_JWKS_RETRY_MAX, 0);
