@@ -25,8 +25,8 @@
  * be deleted, whatever is configured.
  */
 #define FB_AUDIT_RETENTION_MIN 86400 /* one day */
-#define FB_AUDIT_RETENTION_DEFAULT (365 * FB_AUDIT_RETENTION_MIN)
-#define FB_AUDIT_RETENTION_MAX (3650 * FB_AUDIT_RETENTION_MIN)
+#define FB_AUDIT_RETENTION_DEFAULT ((int64_t)365 * FB_AUDIT_RETENTION_MIN)
+#define FB_AUDIT_RETENTION_MAX ((int64_t)3650 * FB_AUDIT_RETENTION_MIN)
 
 /* 1-based; 0:0 means "not from the file" (a default). */
 struct fb_conf_pos {

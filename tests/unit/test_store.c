@@ -1035,7 +1035,7 @@ test_audit(void **state)
 
 /* ---- audit retention ---- */
 
-#define DAY FB_AUDIT_RETENTION_MIN
+#define DAY ((int64_t)FB_AUDIT_RETENTION_MIN)
 #define RETENTION_SLACK 600 /* how much younger than the retention a "young" record is */
 
 /* Appends an audit record of time t (a refused client, the common kind); returns its id. */
