@@ -1705,9 +1705,9 @@ static const struct conf_field root_fields[] = {
 	{ FIELD(struct fb_conf, "audit_retention", T_DURATION, store.audit_retention),
 	    .def = "365d", .min = FB_AUDIT_RETENTION_MIN, .max = FB_AUDIT_RETENTION_MAX,
 	    .doc = "How long audit records are kept. The store's purge (every 5 minutes) deletes "
-	           "older ones; younger ones cannot be changed or deleted with the bridge's "
-	           "store access, not even with plain SQL (the store's triggers refuse it). "
-	           "Nodes sharing a PostgreSQL store should set the same value." },
+	           "older ones; the store's triggers refuse to change or delete younger ones, "
+	           "plain SQL included (not a database owner who drops the triggers). Nodes "
+	           "sharing a PostgreSQL store should set the same value." },
 	{ .key = "tokens",
 	    .type = T_STRUCT,
 	    .sub = &tokens_struct,

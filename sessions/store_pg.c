@@ -84,13 +84,13 @@ static const char *const migrations[] = {
 	 * Audit retention. Every node writes the retention it was opened with
 	 * into audit_retention (one row); a row trigger lets a DELETE through
 	 * only for a record older than that by the server's clock, and UPDATE
-	 * and TRUNCATE stay refused. Sound because of what it guards against:
-	 * the application's own mistakes and anyone using the bridge's store
-	 * role through it, who can lower the retention to one day at most (the
-	 * CHECK; 86400 is FB_AUDIT_RETENTION_MIN, frozen here like the rest of
-	 * this entry). The table's owner can drop triggers: keeping that role
-	 * from the bridge is the database's job, not the schema's. A missing
-	 * row makes the test NULL, which refuses every DELETE.
+	 * and TRUNCATE stay refused. Sound for what it guards against: the
+	 * application's own mistakes and anyone using the store through the
+	 * bridge, who can lower the retention to one day at most (the CHECK;
+	 * 86400 is FB_AUDIT_RETENTION_MIN, frozen here like the rest of this
+	 * entry). Not against the tables' owner (the role that ran this), who
+	 * can drop triggers. A missing row makes the test NULL, which refuses
+	 * every DELETE.
 	 */
 	"CREATE TABLE audit_retention (id integer PRIMARY KEY CHECK (id = 1),"
 	" seconds bigint NOT NULL CHECK (seconds >= 86400));"

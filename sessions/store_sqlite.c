@@ -74,13 +74,13 @@ static const char *const migrations[] = {
 	 * Audit retention. The store writes the retention it was opened with
 	 * into audit_retention (one row); the trigger lets a DELETE through
 	 * only for a record older than that by SQLite's clock, and UPDATE stays
-	 * refused. Sound because of what it guards against: the application's
-	 * own mistakes and anyone reaching the file through the bridge's store
-	 * access, who can lower the retention to one day at most (the CHECK;
-	 * 86400 is FB_AUDIT_RETENTION_MIN, frozen here like the rest of this
-	 * entry). Whoever can write the file can also drop triggers: that is
-	 * file permissions' job, not the schema's. A missing or odd row makes
-	 * the comparison NULL, which refuses every DELETE.
+	 * refused. Sound for what it guards against: the application's own
+	 * mistakes and anyone using the store through the bridge, who can lower
+	 * the retention to one day at most (the CHECK; 86400 is
+	 * FB_AUDIT_RETENTION_MIN, frozen here like the rest of this entry). Not
+	 * against whoever can write the file: they can drop triggers too, which
+	 * only file permissions prevent. A missing or odd row makes the
+	 * comparison NULL, which refuses every DELETE.
 	 */
 	"CREATE TABLE audit_retention (id INTEGER PRIMARY KEY CHECK (id = 1),"
 	" seconds INTEGER NOT NULL CHECK (typeof(seconds) = 'integer' AND seconds >= 86400));"
