@@ -1702,6 +1702,12 @@ static const struct conf_field root_fields[] = {
 	    .doc = "Most revocations in force one remote's feed may have recorded in our store. "
 	           "A page that would pass it is not taken (it is retried; the cursor stays), "
 	           "logged and counted (fedbridge_revocation_feed_quota_total)." },
+	{ FIELD(struct fb_conf, "audit_retention", T_DURATION, store.audit_retention),
+	    .def = "365d", .min = FB_AUDIT_RETENTION_MIN, .max = FB_AUDIT_RETENTION_MAX,
+	    .doc = "How long audit records are kept. The store's purge (every 5 minutes) deletes "
+	           "older ones; the store's triggers refuse to change or delete younger ones, "
+	           "plain SQL included (not a database owner who drops the triggers). Nodes "
+	           "sharing a PostgreSQL store should set the same value." },
 	{ .key = "tokens",
 	    .type = T_STRUCT,
 	    .sub = &tokens_struct,

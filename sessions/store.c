@@ -564,30 +564,40 @@ fb_store_epoch(const struct fb_store *st)
 fb_rc
 fb_store_open(const struct fb_store_opts *opts, struct fb_store **out, struct fb_err *err)
 {
+	struct fb_store_opts o; /* opts, with the defaults filled in */
 	struct fb_store *st = NULL;
 	fb_rc rc;
 
 	if (opts == NULL || out == NULL)
 		return FB_ERR_SET(err, FB_ERR_INVALID, "no store options");
-	if (opts->kind != FB_STORE_MEMORY && (opts->location == NULL || opts->location[0] == '\0'))
+	o = *opts;
+	if (o.kind != FB_STORE_MEMORY && (o.location == NULL || o.location[0] == '\0'))
 		return FB_ERR_SET(err, FB_ERR_INVALID, "the store needs a location");
-	switch (opts->kind) {
+	if (o.audit_retention == 0)
+		o.audit_retention = FB_AUDIT_RETENTION_DEFAULT;
+	/* The SQL stores refuse a shorter one too: their triggers hold the same floor. */
+	if (o.audit_retention < FB_AUDIT_RETENTION_MIN)
+		return FB_ERR_SET(err, FB_ERR_INVALID,
+		    "the audit retention must be at least %d seconds, got %lld",
+		    FB_AUDIT_RETENTION_MIN, (long long)o.audit_retention);
+	switch (o.kind) {
 	case FB_STORE_MEMORY:
-		rc = fb_store_memory_open(opts, &st, err);
+		rc = fb_store_memory_open(&o, &st, err);
 		break;
 	case FB_STORE_EMBEDDED:
-		rc = fb_store_sqlite_open(opts, &st, err);
+		rc = fb_store_sqlite_open(&o, &st, err);
 		break;
 	case FB_STORE_POSTGRESQL:
-		rc = fb_store_pg_open(opts, &st, err);
+		rc = fb_store_pg_open(&o, &st, err);
 		break;
 	default:
-		return FB_ERR_SET(err, FB_ERR_INVALID, "unknown store kind %d", (int)opts->kind);
+		return FB_ERR_SET(err, FB_ERR_INVALID, "unknown store kind %d", (int)o.kind);
 	}
 	if (rc != FB_OK)
 		return rc;
-	st->kind = opts->kind;
-	st->purge_interval = opts->purge_interval;
+	st->kind = o.kind;
+	st->purge_interval = o.purge_interval;
+	st->audit_retention = o.audit_retention;
 	if ((rc = store_epoch(st, err)) != FB_OK) {
 		st->ops->close(st);
 		return rc;
@@ -623,6 +633,7 @@ fb_store_open_conf(const struct fb_conf *conf, struct fb_store **out, struct fb_
 	o.kind = conf->store.kind;
 	o.location = conf->store.location;
 	o.purge_interval = STORE_PURGE_INTERVAL;
+	o.audit_retention = conf->store.audit_retention;
 	if (conf->store.password_file != NULL) {
 		if ((rc = fb_secret_read(conf->store.password_file, FB_SECRET_SHORT_MAX, &password,
 		         &len, err)) != FB_OK)
@@ -822,6 +833,21 @@ fb_store_purge(struct fb_store *st, int64_t now, struct fb_purge_counts *counts,
 	return rc;
 }
 
+/*
+ * What a background purge removed. Deleting audit records is worth a line
+ * at info (the trail shrinks); the routine rest only at debug.
+ */
+static void
+log_purge(const struct fb_purge_counts *c)
+{
+	if (c->sessions + c->revocations + c->once + c->audit == 0)
+		return;
+	fb_log(c->audit > 0 ? FB_LOG_INFO : FB_LOG_DEBUG,
+	    "store purge: removed %zu sessions, %zu revocations, %zu one-time values, "
+	    "%zu audit records",
+	    c->sessions, c->revocations, c->once, c->audit);
+}
+
 static void *
 purge_main(void *arg)
 {
@@ -839,9 +865,12 @@ purge_main(void *arg)
 			break;
 		pthread_mutex_unlock(&st->purge_lock);
 		/* Nobody waits on this thread: a failure is logged and retried next round. */
+		c = (struct fb_purge_counts){ 0 };
 		if (counted(st, FB_STORE_OP_PURGE,
 		        st->ops->purge(st, (int64_t)time(NULL), &c, &err)) != FB_OK)
 			fb_log(FB_LOG_WARN, "store purge: %s", err.msg);
+		else
+			log_purge(&c);
 		pthread_mutex_lock(&st->purge_lock);
 	}
 	pthread_mutex_unlock(&st->purge_lock);

@@ -89,6 +89,7 @@ struct fb_store {
 	pthread_cond_t purge_cond;
 	bool purge_stop;
 	unsigned purge_interval;
+	int64_t audit_retention; /* seconds; validated at open, never 0 */
 };
 
 /* Backend constructors: each returns its state with the head filled by store.c. */

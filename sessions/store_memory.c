@@ -42,8 +42,9 @@ struct mem_store {
 	size_t nrevs, caprevs;
 	int64_t rev_seq;
 	struct mmap once; /* "kind\x1fvalue" -> aux: expiry */
-	struct fb_audit_record **audit; /* packed */
+	struct fb_audit_record **audit; /* packed, by increasing id; purged ones removed */
 	size_t naudit, capaudit;
+	int64_t audit_last_id; /* never lowered: a purge does not give an id out twice */
 	struct mmap cursors; /* remote -> val: struct fb_feed_cursor */
 };
 
@@ -621,6 +622,24 @@ purge_revocations(struct mem_store *m, int64_t now, size_t *count)
 	return FB_OK;
 }
 
+/* Drops audit records older than cutoff, keeping the rest in id order. */
+static size_t
+purge_audit(struct mem_store *m, int64_t cutoff)
+{
+	size_t w = 0, n = 0;
+
+	for (size_t i = 0; i < m->naudit; i++) {
+		if (m->audit[i]->time < cutoff) {
+			free(m->audit[i]);
+			n++;
+		} else {
+			m->audit[w++] = m->audit[i];
+		}
+	}
+	m->naudit = w;
+	return n;
+}
+
 static fb_rc
 m_purge(struct fb_store *st, int64_t now, struct fb_purge_counts *c, struct fb_err *err)
 {
@@ -630,6 +649,7 @@ m_purge(struct fb_store *st, int64_t now, struct fb_purge_counts *c, struct fb_e
 	pthread_mutex_lock(&m->lock);
 	c->sessions = purge_sessions(m, now);
 	c->once = purge_once(m, now);
+	c->audit = purge_audit(m, now - st->audit_retention);
 	rc = purge_revocations(m, now, &c->revocations);
 	pthread_mutex_unlock(&m->lock);
 	return rc == FB_OK ? FB_OK : nomem(err);
@@ -683,7 +703,7 @@ m_audit_append(
 		pthread_mutex_unlock(&m->lock);
 		return nomem(err);
 	}
-	d->id = (int64_t)m->naudit + 1;
+	d->id = ++m->audit_last_id;
 	m->audit[m->naudit++] = d;
 	*id = d->id;
 	pthread_mutex_unlock(&m->lock);
@@ -695,11 +715,21 @@ m_audit_list(
     struct fb_store *st, int64_t after, size_t limit, struct fb_audit_list *out, struct fb_err *err)
 {
 	struct mem_store *m = mem(st);
+	size_t lo = 0, hi;
 	fb_rc rc = FB_OK;
 
 	pthread_mutex_lock(&m->lock);
-	/* Ids are 1..n in order: record id i sits at index i - 1. */
-	for (size_t i = (size_t)after; i < m->naudit && out->n < limit && rc == FB_OK; i++)
+	/* Ids increase along the array (with gaps where the purge took some): bisect. */
+	hi = m->naudit;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->audit[mid]->id <= after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < m->naudit && out->n < limit && rc == FB_OK; i++)
 		if (fb_store_audit_list_add(out, m->audit[i]) != FB_OK)
 			rc = nomem(err);
 	pthread_mutex_unlock(&m->lock);

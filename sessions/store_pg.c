@@ -80,6 +80,35 @@ static const char *const migrations[] = {
 	"ALTER TABLE feed_cursors ADD COLUMN epoch text NOT NULL DEFAULT '',"
 	" ADD COLUMN iat bigint NOT NULL DEFAULT 0;"
 	"CREATE INDEX revocations_origin ON revocations (origin, until);",
+	/*
+	 * Audit retention. Every node writes the retention it was opened with
+	 * into audit_retention (one row); a row trigger lets a DELETE through
+	 * only for a record older than that by the server's clock, and UPDATE
+	 * and TRUNCATE stay refused. Sound for what it guards against: the
+	 * application's own mistakes and anyone using the store through the
+	 * bridge, who can lower the retention to one day at most (the CHECK;
+	 * 86400 is FB_AUDIT_RETENTION_MIN, frozen here like the rest of this
+	 * entry). Not against the tables' owner (the role that ran this), who
+	 * can drop triggers. A missing row makes the test NULL, which refuses
+	 * every DELETE.
+	 */
+	"CREATE TABLE audit_retention (id integer PRIMARY KEY CHECK (id = 1),"
+	" seconds bigint NOT NULL CHECK (seconds >= 86400));"
+	"CREATE INDEX audit_time ON audit (time);"
+	"CREATE FUNCTION fedbridge_audit_retained() RETURNS trigger LANGUAGE plpgsql AS $f$"
+	" BEGIN"
+	"  IF coalesce(OLD.time < floor(extract(epoch FROM now()))::bigint"
+	"   - (SELECT seconds FROM audit_retention WHERE id = 1), false) THEN"
+	"   RETURN OLD;"
+	"  END IF;"
+	"  RAISE EXCEPTION 'the audit trail is append-only within its retention (record %)',"
+	"   OLD.id;"
+	" END $f$;"
+	"DROP TRIGGER audit_append_only ON audit;"
+	"CREATE TRIGGER audit_append_only BEFORE UPDATE OR TRUNCATE ON audit"
+	" FOR EACH STATEMENT EXECUTE FUNCTION fedbridge_audit_append_only();"
+	"CREATE TRIGGER audit_retained BEFORE DELETE ON audit"
+	" FOR EACH ROW EXECUTE FUNCTION fedbridge_audit_retained();",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -104,6 +133,8 @@ enum stmt {
 	S_PURGE_SESSIONS,
 	S_PURGE_REVOCATIONS,
 	S_PURGE_ONCE,
+	S_PURGE_AUDIT,
+	S_RETENTION_SET,
 	S_COUNT
 };
 
@@ -166,6 +197,18 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PURGE_SESSIONS] = "DELETE FROM sessions WHERE ends <= $1",
 	[S_PURGE_REVOCATIONS] = "DELETE FROM revocations WHERE until <= $1",
 	[S_PURGE_ONCE] = "DELETE FROM once_used WHERE expires <= $1",
+	/*
+	 * Older than the retention by the earlier of now and the server's clock
+	 * (now() is the transaction's start, the same in the trigger), and the
+	 * longer of ours and the database's (another node may have written a
+	 * longer one): the trigger never sees a record it refuses.
+	 */
+	[S_PURGE_AUDIT] =
+	    "DELETE FROM audit WHERE time < LEAST($1::bigint,"
+	    " floor(extract(epoch FROM now()))::bigint)"
+	    " - GREATEST($2::bigint, (SELECT seconds FROM audit_retention WHERE id = 1))",
+	[S_RETENTION_SET] = "INSERT INTO audit_retention (id, seconds) VALUES (1, $1)"
+	                    " ON CONFLICT (id) DO UPDATE SET seconds = EXCLUDED.seconds",
 };
 
 struct pg_conn {
@@ -861,6 +904,7 @@ p_revoked(struct fb_store *st, const struct fb_revocation_query *q, int64_t now,
 
 struct purge_ctx {
 	int64_t now;
+	int64_t audit_retention;
 	struct fb_purge_counts *c;
 };
 
@@ -881,6 +925,22 @@ purge_one(
 }
 
 static fb_rc
+purge_audit(
+    struct pg_store *p, PGconn *c, int64_t now, int64_t retention, size_t *n, struct fb_err *err)
+{
+	char a[24], b[24];
+	const char *v[2] = { I64(a, now), I64(b, retention) };
+	PGresult *r = NULL;
+	fb_rc rc;
+
+	if ((rc = exec_stmt(p, c, S_PURGE_AUDIT, 2, v, "purge the audit trail", &r, err)) != FB_OK)
+		return rc;
+	*n = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return FB_OK;
+}
+
+static fb_rc
 do_purge(struct pg_store *p, PGconn *c, void *arg, struct fb_err *err)
 {
 	struct purge_ctx *x = arg;
@@ -890,13 +950,15 @@ do_purge(struct pg_store *p, PGconn *c, void *arg, struct fb_err *err)
 	if ((rc = purge_one(p, c, S_PURGE_SESSIONS, x->now, &x->c->sessions, err)) != FB_OK ||
 	    (rc = purge_one(p, c, S_PURGE_REVOCATIONS, x->now, &x->c->revocations, err)) != FB_OK)
 		return rc;
-	return purge_one(p, c, S_PURGE_ONCE, x->now, &x->c->once, err);
+	if ((rc = purge_one(p, c, S_PURGE_ONCE, x->now, &x->c->once, err)) != FB_OK)
+		return rc;
+	return purge_audit(p, c, x->now, x->audit_retention, &x->c->audit, err);
 }
 
 static fb_rc
 p_purge(struct fb_store *st, int64_t now, struct fb_purge_counts *c, struct fb_err *err)
 {
-	struct purge_ctx x = { .now = now, .c = c };
+	struct purge_ctx x = { .now = now, .audit_retention = st->audit_retention, .c = c };
 
 	return with_conn(pgs(st), true, do_purge, &x, err);
 }
@@ -1296,6 +1358,21 @@ fail:
 	return rc;
 }
 
+/* What the audit trigger holds deletes to, from now on (the last node opened sets it). */
+static fb_rc
+record_retention(struct pg_store *p, PGconn *c, int64_t retention, struct fb_err *err)
+{
+	char a[24];
+	const char *v[1] = { I64(a, retention) };
+	PGresult *r = NULL;
+	fb_rc rc;
+
+	if ((rc = exec_stmt(p, c, S_RETENTION_SET, 1, v, "record the audit retention", &r, err)) ==
+	    FB_OK)
+		PQclear(r);
+	return rc;
+}
+
 static const struct fb_store_ops pg_ops = {
 	.name = "postgresql",
 	.close = p_close,
@@ -1363,7 +1440,8 @@ fb_store_pg_open(const struct fb_store_opts *opts, struct fb_store **out, struct
 		p_close(&p->base);
 		return rc;
 	}
-	if ((rc = do_migrate(p, c, NULL, err)) != FB_OK || (rc = prepare_all(p, c, err)) != FB_OK) {
+	if ((rc = do_migrate(p, c, NULL, err)) != FB_OK || (rc = prepare_all(p, c, err)) != FB_OK ||
+	    (rc = record_retention(p, c, opts->audit_retention, err)) != FB_OK) {
 		PQfinish(c);
 		p_close(&p->base);
 		return rc;

@@ -70,6 +70,26 @@ static const char *const migrations[] = {
 	"ALTER TABLE feed_cursors ADD COLUMN epoch TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE feed_cursors ADD COLUMN iat INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX revocations_origin ON revocations (origin, until);",
+	/*
+	 * Audit retention. The store writes the retention it was opened with
+	 * into audit_retention (one row); the trigger lets a DELETE through
+	 * only for a record older than that by SQLite's clock, and UPDATE stays
+	 * refused. Sound for what it guards against: the application's own
+	 * mistakes and anyone using the store through the bridge, who can lower
+	 * the retention to one day at most (the CHECK; 86400 is
+	 * FB_AUDIT_RETENTION_MIN, frozen here like the rest of this entry). Not
+	 * against whoever can write the file: they can drop triggers too, which
+	 * only file permissions prevent. A missing or odd row makes the
+	 * comparison NULL, which refuses every DELETE.
+	 */
+	"CREATE TABLE audit_retention (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" seconds INTEGER NOT NULL CHECK (typeof(seconds) = 'integer' AND seconds >= 86400));"
+	"CREATE INDEX audit_time ON audit (time);"
+	"DROP TRIGGER audit_no_delete;"
+	"CREATE TRIGGER audit_no_delete_retained BEFORE DELETE ON audit"
+	" WHEN NOT coalesce(OLD.time < CAST(strftime('%s', 'now') AS INTEGER)"
+	"  - (SELECT seconds FROM audit_retention WHERE id = 1), 0)"
+	" BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only within its retention'); END;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -95,6 +115,8 @@ enum stmt {
 	S_PURGE_SESSIONS,
 	S_PURGE_REVOCATIONS,
 	S_PURGE_ONCE,
+	S_PURGE_AUDIT,
+	S_RETENTION_SET,
 	S_BEGIN,
 	S_COMMIT,
 	S_ROLLBACK,
@@ -149,6 +171,17 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PURGE_SESSIONS] = "DELETE FROM sessions WHERE ends <= ?1",
 	[S_PURGE_REVOCATIONS] = "DELETE FROM revocations WHERE until <= ?1",
 	[S_PURGE_ONCE] = "DELETE FROM once_used WHERE expires <= ?1",
+	/*
+	 * Older than the retention by the earlier of now and SQLite's clock, and
+	 * the longer of ours and the file's (another process may have opened it
+	 * with a longer one): the trigger judges the same way, so the purge
+	 * never asks it for a record it refuses.
+	 */
+	[S_PURGE_AUDIT] =
+	    "DELETE FROM audit WHERE time < min(?1, CAST(strftime('%s', 'now') AS INTEGER))"
+	    " - max(?2, coalesce((SELECT seconds FROM audit_retention WHERE id = 1), ?2))",
+	[S_RETENTION_SET] = "INSERT INTO audit_retention (id, seconds) VALUES (1, ?1)"
+	                    " ON CONFLICT (id) DO UPDATE SET seconds = excluded.seconds",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
@@ -580,6 +613,19 @@ purge_one(struct sq_store *s, enum stmt which, int64_t now, size_t *n, struct fb
 }
 
 static fb_rc
+purge_audit(struct sq_store *s, int64_t now, int64_t retention, size_t *n, struct fb_err *err)
+{
+	sqlite3_stmt *q = stmt(s, S_PURGE_AUDIT);
+	fb_rc rc;
+
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_int64(q, 2, retention);
+	if ((rc = run(s, q, "purge the audit trail", err)) == FB_OK)
+		*n = (size_t)sqlite3_changes(s->db);
+	return rc;
+}
+
+static fb_rc
 s_purge(struct fb_store *st, int64_t now, struct fb_purge_counts *c, struct fb_err *err)
 {
 	struct sq_store *s = sq(st);
@@ -589,7 +635,8 @@ s_purge(struct fb_store *st, int64_t now, struct fb_purge_counts *c, struct fb_e
 	if ((rc = tx(s, S_BEGIN, "begin a purge", err)) == FB_OK &&
 	    (rc = purge_one(s, S_PURGE_SESSIONS, now, &c->sessions, err)) == FB_OK &&
 	    (rc = purge_one(s, S_PURGE_REVOCATIONS, now, &c->revocations, err)) == FB_OK &&
-	    (rc = purge_one(s, S_PURGE_ONCE, now, &c->once, err)) == FB_OK)
+	    (rc = purge_one(s, S_PURGE_ONCE, now, &c->once, err)) == FB_OK &&
+	    (rc = purge_audit(s, now, st->audit_retention, &c->audit, err)) == FB_OK)
 		rc = tx(s, S_COMMIT, "commit a purge", err);
 	if (rc != FB_OK)
 		rollback(s);
@@ -887,8 +934,9 @@ prepare_files(const char *dir, const char *path, struct fb_err *err)
 }
 
 static fb_rc
-setup(struct sq_store *s, struct fb_err *err)
+setup(struct sq_store *s, int64_t audit_retention, struct fb_err *err)
 {
+	sqlite3_stmt *q;
 	char v[64];
 	int rc;
 	fb_rc r;
@@ -918,7 +966,10 @@ setup(struct sq_store *s, struct fb_err *err)
 		if ((rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		         &s->stmt[i], NULL)) != SQLITE_OK)
 			return sq_fail(s, rc, "prepare statements", err);
-	return FB_OK;
+	/* What the audit trigger holds deletes to, from now on. */
+	q = stmt(s, S_RETENTION_SET);
+	sqlite3_bind_int64(q, 1, audit_retention);
+	return run(s, q, "record the audit retention", err);
 }
 
 static const struct fb_store_ops sqlite_ops = {
@@ -964,7 +1015,7 @@ fb_store_sqlite_open(const struct fb_store_opts *opts, struct fb_store **out, st
 		return FB_ERR_SET(err, FB_ERR_LIMIT, "store directory name is too long");
 	}
 	if ((rc = prepare_files(opts->location, s->path, err)) != FB_OK ||
-	    (rc = setup(s, err)) != FB_OK) {
+	    (rc = setup(s, opts->audit_retention, err)) != FB_OK) {
 		s_close(&s->base);
 		return rc;
 	}

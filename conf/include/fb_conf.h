@@ -19,6 +19,15 @@
 #define FB_CONF_MAX_SCALAR 16384
 #define FB_CONF_MAX_DIAGS 200
 
+/*
+ * The audit trail's retention (audit_retention), in seconds. The store
+ * holds the same floor in its own triggers: nothing younger than a day can
+ * be deleted, whatever is configured.
+ */
+#define FB_AUDIT_RETENTION_MIN 86400 /* one day */
+#define FB_AUDIT_RETENTION_DEFAULT ((int64_t)365 * FB_AUDIT_RETENTION_MIN)
+#define FB_AUDIT_RETENTION_MAX ((int64_t)3650 * FB_AUDIT_RETENTION_MIN)
+
 /* 1-based; 0:0 means "not from the file" (a default). */
 struct fb_conf_pos {
 	unsigned line;
@@ -170,6 +179,7 @@ struct fb_conf {
 		const char *location; /* directory for embedded, conninfo URL for postgresql */
 		const char *password_file; /* postgresql only */
 		int64_t remote_revocations_max; /* in force, recorded from one remote's feed */
+		int64_t audit_retention; /* audit records older than this are purged */
 	} store;
 	struct {
 		int64_t ttl; /* seconds, like every duration here */

@@ -63,6 +63,12 @@ struct fb_store_opts {
 	const char *password; /* postgresql, read from store_password_file; optional */
 	unsigned pool_size; /* postgresql connections; 0: 4 */
 	unsigned purge_interval; /* seconds between background purges; 0: none */
+	/*
+	 * Seconds audit records are kept: the purge deletes older ones, the
+	 * database refuses to delete younger ones. 0: FB_AUDIT_RETENTION_DEFAULT;
+	 * else at least FB_AUDIT_RETENTION_MIN.
+	 */
+	int64_t audit_retention;
 };
 
 struct fb_store;
@@ -259,9 +265,14 @@ struct fb_purge_counts {
 	size_t sessions; /* expired or idle */
 	size_t revocations; /* past their until */
 	size_t once; /* one-time records past their expiry */
+	size_t audit; /* audit records older than now - the retention */
 };
 
-/* Removes what has ended by now; counts (optional) says how much. */
+/*
+ * Removes what has ended by now, and audit records older than now - the
+ * retention; counts (optional) says how much. An SQL store takes the
+ * database's clock when it is behind now: its triggers judge by that clock.
+ */
 fb_rc fb_store_purge(
     struct fb_store *store, int64_t now, struct fb_purge_counts *counts, struct fb_err *err);
 
@@ -298,8 +309,9 @@ enum fb_audit_kind {
 const char *fb_audit_kind_name(enum fb_audit_kind kind);
 
 /*
- * One append-only audit record. Text fields are optional and must hold no
- * secret and no whole token: a field that looks like a JWT is refused.
+ * One append-only audit record, kept for the store's audit retention: until
+ * then it cannot be changed or deleted, after it the purge deletes it. Text fields are optional and
+ * must hold no secret and no whole token: a field that looks like a JWT is refused.
  */
 struct fb_audit_record {
 	int64_t id; /* assigned by fb_store_audit_append, increasing */

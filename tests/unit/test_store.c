@@ -60,10 +60,10 @@ pg_wipe(void)
 	r = PQexec(c,
 	    "SET client_min_messages = warning;"
 	    "DROP TABLE IF EXISTS sessions, revocations, once_used, audit, feed_cursors,"
-	    " store_identity, fedbridge_schema CASCADE;"
+	    " store_identity, audit_retention, fedbridge_schema CASCADE;"
 	    "DROP SEQUENCE IF EXISTS revocations_seq;"
-	    "DROP FUNCTION IF EXISTS fedbridge_revocation_seq, fedbridge_audit_append_only"
-	    " CASCADE");
+	    "DROP FUNCTION IF EXISTS fedbridge_revocation_seq, fedbridge_audit_append_only,"
+	    " fedbridge_audit_retained CASCADE");
 	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
 	PQclear(r);
 	PQfinish(c);
@@ -1033,6 +1033,174 @@ test_audit(void **state)
 	fb_audit_list_free(&l);
 }
 
+/* ---- audit retention ---- */
+
+#define DAY ((int64_t)FB_AUDIT_RETENTION_MIN)
+#define RETENTION_SLACK 600 /* how much younger than the retention a "young" record is */
+
+/* Appends an audit record of time t (a refused client, the common kind); returns its id. */
+static int64_t
+audit_at(struct fb_store *st, int64_t t)
+{
+	struct fb_audit_record r = { .time = t,
+		.kind = FB_AUDIT_TOKEN_REFUSED,
+		.correlation = "req-ret",
+		.rule = "invalid_client" };
+	struct fb_err err = { 0 };
+	int64_t id = 0;
+
+	if (fb_store_audit_append(st, &r, &id, &err) != FB_OK)
+		fail_msg("audit append: %s", err.msg);
+	return id;
+}
+
+/* The whole trail (a few records here) into l. */
+static void
+audit_all(struct fb_store *st, struct fb_audit_list *l)
+{
+	struct fb_err err = { 0 };
+
+	if (fb_store_audit_list(st, 0, FB_STORE_LIST_MAX, l, &err) != FB_OK)
+		fail_msg("audit list: %s", err.msg);
+}
+
+static bool
+audit_has(const struct fb_audit_list *l, int64_t id)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].id == id)
+			return true;
+	return false;
+}
+
+/*
+ * Runs sql on the store's own database past the store, as anyone with the
+ * bridge's store access could. True when the database refused it; its
+ * reason is in why.
+ */
+static bool
+sql_refused(const struct fixture *fx, const char *sql, char *why, size_t n)
+{
+	bool refused;
+
+	why[0] = '\0';
+	if (backend == FB_STORE_EMBEDDED) {
+		char path[128], *msg = NULL;
+		sqlite3 *db = NULL;
+
+		(void)snprintf(path, sizeof(path), "%s/fedbridge.db", fx->dir);
+		assert_int_equal(
+		    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_busy_timeout(db, 5000), SQLITE_OK);
+		refused = sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK;
+		(void)snprintf(why, n, "%s", msg != NULL ? msg : "");
+		sqlite3_free(msg);
+		sqlite3_close(db);
+	} else {
+		PGconn *c = PQconnectdb(pg_url);
+		PGresult *r;
+
+		assert_int_equal(PQstatus(c), CONNECTION_OK);
+		r = PQexec(c, sql);
+		refused = PQresultStatus(r) != PGRES_COMMAND_OK;
+		(void)snprintf(why, n, "%s", PQresultErrorMessage(r));
+		PQclear(r);
+		PQfinish(c);
+	}
+	return refused;
+}
+
+static void
+test_audit_retention(void **state)
+{
+	struct fixture *fx = *state;
+	/* The SQL stores judge age by the database's clock, this machine's: times from it. */
+	int64_t now = (int64_t)time(NULL);
+	struct fb_store_opts short_opts = fx->opts;
+	struct fb_audit_list l = { 0 };
+	struct fb_purge_counts n = { 0 };
+	struct fb_store *st = NULL;
+	struct fb_err err = { 0 };
+	int64_t ancient, old, young, fresh, later;
+	size_t expired = 0;
+	char sql[160], why[512];
+
+	/* The default retention (a year) purges a record of 400 days ago, keeps one of 3 days. */
+	ancient = audit_at(fx->st, now - 400 * DAY);
+	old = audit_at(fx->st, now - 3 * DAY);
+	assert_int_equal(fb_store_purge(fx->st, now, &n, &err), FB_OK);
+	assert_int_equal(n.audit, 1);
+	audit_all(fx->st, &l);
+	assert_false(audit_has(&l, ancient));
+	assert_true(audit_has(&l, old));
+
+	/* Below a day is refused, by any backend. */
+	short_opts.audit_retention = DAY - 1;
+	assert_int_equal(fb_store_open(&short_opts, &st, &err), FB_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "audit retention"));
+	assert_null(st);
+
+	/* A day: what is older goes (old, when the store kept it), what is younger stays. */
+	fx->opts.audit_retention = DAY;
+	reopen(fx);
+	old = audit_at(fx->st, now - 2 * DAY);
+	young = audit_at(fx->st, now - DAY + RETENTION_SLACK);
+	fresh = audit_at(fx->st, now);
+	audit_all(fx->st, &l);
+	for (size_t i = 0; i < l.n; i++)
+		expired += l.v[i].time < now - DAY;
+	assert_int_equal(expired, durable() ? 2 : 1);
+	assert_int_equal(fb_store_purge(fx->st, now, &n, &err), FB_OK);
+	assert_int_equal(n.audit, expired);
+	audit_all(fx->st, &l);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.v[0].id, young);
+	assert_int_equal(l.v[1].id, fresh);
+	/* The list resumes after a purged id; ids are never given out again. */
+	assert_int_equal(fb_store_audit_list(fx->st, old, 10, &l, &err), FB_OK);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.v[0].id, young);
+	assert_int_equal(fb_store_purge(fx->st, now, &n, &err), FB_OK);
+	assert_int_equal(n.audit, 0);
+	later = audit_at(fx->st, now);
+	assert_true(later > fresh);
+	fb_audit_list_free(&l);
+	if (!durable())
+		return;
+
+	/* Past the store, plain SQL cannot change or delete a record within the retention. */
+	(void)snprintf(sql, sizeof(sql), "DELETE FROM audit WHERE id = %lld", (long long)young);
+	assert_true(sql_refused(fx, sql, why, sizeof(why)));
+	assert_non_null(strstr(why, "append-only"));
+	(void)snprintf(sql, sizeof(sql), "UPDATE audit SET time = %lld WHERE id = %lld",
+	    (long long)(now - 10 * DAY), (long long)young);
+	assert_true(sql_refused(fx, sql, why, sizeof(why)));
+	assert_non_null(strstr(why, "append-only"));
+	if (backend == FB_STORE_POSTGRESQL) {
+		assert_true(sql_refused(fx, "TRUNCATE audit", why, sizeof(why)));
+		assert_non_null(strstr(why, "append-only"));
+	}
+	/* Nor lower the retention below a day. */
+	assert_true(sql_refused(fx, "UPDATE audit_retention SET seconds = 60", why, sizeof(why)));
+	/* A statement touching old and young records alike is refused whole. */
+	old = audit_at(fx->st, now - 2 * DAY);
+	assert_true(sql_refused(fx, "DELETE FROM audit", why, sizeof(why)));
+	audit_all(fx->st, &l);
+	assert_int_equal(l.n, 4);
+	/* Without the retention row the database refuses every delete, old records' too. */
+	assert_false(sql_refused(fx, "DELETE FROM audit_retention", why, sizeof(why)));
+	(void)snprintf(sql, sizeof(sql), "DELETE FROM audit WHERE id = %lld", (long long)old);
+	assert_true(sql_refused(fx, sql, why, sizeof(why)));
+	/* The store writes it back at open; then a record past the retention may go. */
+	reopen(fx);
+	assert_false(sql_refused(fx, sql, why, sizeof(why)));
+	audit_all(fx->st, &l);
+	assert_int_equal(l.n, 3);
+	assert_false(audit_has(&l, old));
+	assert_true(audit_has(&l, young));
+	fb_audit_list_free(&l);
+}
+
 /* ---- input checks ---- */
 
 static void
@@ -1417,6 +1585,7 @@ test_session_id_shape(void **state)
 	    cmocka_unit_test_setup_teardown(test_once, setup, teardown),                           \
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),                        \
 	    cmocka_unit_test_setup_teardown(test_audit, setup, teardown),                          \
+	    cmocka_unit_test_setup_teardown(test_audit_retention, setup, teardown),                \
 	    cmocka_unit_test_setup_teardown(test_invalid_inputs, setup, teardown)
 
 int
