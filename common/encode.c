@@ -408,6 +408,35 @@ fb_backoff_delay(int64_t first, int64_t max, unsigned failing)
 	return delay;
 }
 
+/* Room one escaped byte, the cut mark and the closing quote may need past o. */
+#define QUOTE_ROOM 8
+
+const char *
+fb_quote(char *buf, size_t size, const char *s, size_t len, size_t max)
+{
+	size_t o = 0, i;
+
+	buf[o++] = '"';
+	for (i = 0; i < len && o + QUOTE_ROOM < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (i >= max && (c & 0xc0) != 0x80)
+			break;
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(buf + o, size - o, "\\u%04x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	if (i < len)
+		o += (size_t)snprintf(buf + o, size - o, "...");
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
 #define EXCERPT_CUT "..."
 
 void

@@ -35,36 +35,6 @@ struct wl_parser {
 	unsigned fail_line, fail_col; /* of the last wl_fail */
 };
 
-/*
- * s as a quoted string fit for a message: quotes, backslashes and control
- * characters escaped, cut (at a UTF-8 boundary) after WL_QUOTE_MAX bytes.
- */
-static const char *
-quote(char *buf, size_t size, const char *s, size_t len)
-{
-	size_t o = 0, i;
-
-	buf[o++] = '"';
-	for (i = 0; i < len && o + 8 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= WL_QUOTE_MAX && (c & 0xc0) != 0x80)
-			break;
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			o += (size_t)snprintf(buf + o, size - o, "\\u%04x", c);
-		} else {
-			buf[o++] = (char)c;
-		}
-	}
-	if (i < len)
-		o += (size_t)snprintf(buf + o, size - o, "...");
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
 static fb_rc wl_fail(struct wl_parser *p, const struct fb_yaml_node *at, const char *fmt, ...)
     FB_PRINTF(3, 4);
 
@@ -192,8 +162,8 @@ wl_fid(
 		    kind_text(n));
 	v = fb_yaml_text(n, &len);
 	if (fb_fid_parse(v, len, &fid, &ferr) != FB_OK)
-		return wl_fail(
-		    p, n, "users: %s: fid %s: %s", qk, quote(qv, sizeof(qv), v, len), ferr.msg);
+		return wl_fail(p, n, "users: %s: fid %s: %s", qk,
+		    fb_quote(qv, sizeof(qv), v, len, WL_QUOTE_MAX), ferr.msg);
 	if ((u->fid = fb_strndup(v, len)) == NULL)
 		return FB_ERR_SET(p->err, FB_ERR_NOMEM, "%s: out of memory", p->name);
 	u->fid_line = fb_yaml_line(n);
@@ -209,7 +179,7 @@ wl_user_value(struct wl_parser *p, struct fb_whitelist_user *u, const struct fb_
 	char qk[WL_QUOTE_BUF];
 	fb_rc rc;
 
-	(void)quote(qk, sizeof(qk), u->key, strlen(u->key));
+	(void)fb_quote(qk, sizeof(qk), u->key, strlen(u->key), WL_QUOTE_MAX);
 	if (fb_yaml_kind(value) == FB_YAML_NULL)
 		return FB_OK;
 	/* At the user, not the value: a list under it often starts on the next line. */
@@ -252,7 +222,8 @@ wl_users(struct wl_parser *p, struct fb_whitelist *w, const struct fb_yaml_node 
 			return wl_fail(p, k, "users: expected an e-mail, got %s", kind_text(k));
 		key = fb_yaml_text(k, &len);
 		if ((why = key_problem(key, len)) != NULL)
-			return wl_fail(p, k, "users: %s: %s", quote(qk, sizeof(qk), key, len), why);
+			return wl_fail(p, k, "users: %s: %s",
+			    fb_quote(qk, sizeof(qk), key, len, WL_QUOTE_MAX), why);
 		if ((rc = wl_add(w, key, len, k)) != FB_OK)
 			return rc == FB_ERR_LIMIT
 			    ? wl_fail(p, k, "more than %d users", WL_USERS_MAX)
@@ -283,7 +254,7 @@ wl_remote_tenant(struct wl_parser *p, struct fb_whitelist *w, const struct fb_ya
 	if (strlen(v) != len || !fb_conf_tenant_id_valid(v))
 		return wl_fail(p, value,
 		    "remoteTenant: expected a tenantID (8 to 16 letters and digits), got %s",
-		    quote(qv, sizeof(qv), v, len));
+		    fb_quote(qv, sizeof(qv), v, len, WL_QUOTE_MAX));
 	if ((w->remote_tenant = strdup(v)) == NULL)
 		return FB_ERR_SET(p->err, FB_ERR_NOMEM, "%s: out of memory", p->name);
 	w->remote_line = fb_yaml_line(value);
@@ -315,7 +286,7 @@ wl_top_keys(struct wl_parser *p, struct fb_whitelist *w, const struct fb_yaml_no
 			text = fb_yaml_text(k, &len);
 			rc = wl_fail(p, k,
 			    "unknown key %s (a whitelist file has remoteTenant and users)",
-			    quote(qk, sizeof(qk), text, len));
+			    fb_quote(qk, sizeof(qk), text, len, WL_QUOTE_MAX));
 		} else {
 			rc = wl_fail(p, k, "expected remoteTenant or users, got %s", kind_text(k));
 		}
@@ -428,7 +399,8 @@ wl_format(const struct fb_whitelist *w, const char *name, struct fb_err *err)
 			    "%s:%u:%u: users: %s: no fid, but this remote_whitelist.yaml gives "
 			    "other users one",
 			    name, w->users[i].line, w->users[i].col,
-			    quote(qk, sizeof(qk), w->users[i].key, strlen(w->users[i].key)));
+			    fb_quote(qk, sizeof(qk), w->users[i].key, strlen(w->users[i].key),
+			        WL_QUOTE_MAX));
 	return FB_OK;
 }
 
@@ -449,7 +421,8 @@ wl_duplicates(struct fb_whitelist *w, const char *name, struct fb_err *err)
 		if (ascii_casecmp(a->key, b->key) == 0)
 			return FB_ERR_SET(err, FB_ERR_INVALID,
 			    "%s:%u:%u: users: %s is given twice (first at %u:%u)", name, b->line,
-			    b->col, quote(qk, sizeof(qk), b->key, strlen(b->key)), a->line, a->col);
+			    b->col, fb_quote(qk, sizeof(qk), b->key, strlen(b->key), WL_QUOTE_MAX),
+			    a->line, a->col);
 	}
 	return FB_OK;
 }

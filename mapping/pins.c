@@ -33,39 +33,8 @@ struct pins_size {
 	size_t remotes;
 };
 
-/*
- * s as a quoted string fit for a message: quotes, backslashes and control
- * characters escaped, cut (at a UTF-8 boundary) after QUOTE_MAX bytes.
- * Keys are shown so the admin can find them, but they come from a file.
- */
-static const char *
-quote(char *buf, size_t size, const char *s, size_t len)
-{
-	size_t o = 0, i;
-
-	buf[o++] = '"';
-	for (i = 0; i < len && o + 8 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= QUOTE_MAX && (c & 0xc0) != 0x80)
-			break;
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			o += (size_t)snprintf(buf + o, size - o, "\\u%04x", c);
-		} else {
-			buf[o++] = (char)c;
-		}
-	}
-	if (i < len)
-		o += (size_t)snprintf(buf + o, size - o, "...");
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
 #define QUOTE_BUF (QUOTE_MAX * 6 + 16)
-#define Q(buf, s) quote((buf), sizeof(buf), (s), strlen(s))
+#define Q(buf, s) fb_quote((buf), sizeof(buf), (s), strlen(s), QUOTE_MAX)
 
 static unsigned char
 ascii_lower(unsigned char c)
@@ -132,8 +101,9 @@ check_remotes(
 			    "%s: pins[%s]: remotes[%zu]: %s is not a tenantID (8 to 16 letters and "
 			    "digits)",
 			    name, Q(qk, key), i,
-			    s != NULL ? quote(qv, sizeof(qv), s, json_string_length(t))
-			              : "a non-string");
+			    s != NULL
+			        ? fb_quote(qv, sizeof(qv), s, json_string_length(t), QUOTE_MAX)
+			        : "a non-string");
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(json_string_value(json_array_get(arr, j)), s) == 0)
 				return FB_ERR_SET(err, FB_ERR_INVALID,
@@ -178,7 +148,8 @@ check_pin(const char *tenant, const char *key, json_t *val, const char *name, st
 		    FB_OK)
 			return FB_ERR_SET(err, FB_ERR_INVALID, "%s: pins[%s]: fid %s: %s", name,
 			    Q(qk, key),
-			    quote(qv, sizeof(qv), json_string_value(fid), json_string_length(fid)),
+			    fb_quote(qv, sizeof(qv), json_string_value(fid),
+			        json_string_length(fid), QUOTE_MAX),
 			    ferr.msg);
 		if (strcmp(f.tenant, tenant) != 0)
 			return FB_ERR_SET(err, FB_ERR_INVALID,

@@ -98,6 +98,13 @@ fb_rc fb_b64url_decode(const char *in, size_t len, void *out, size_t out_size, s
  * "..." when cut.
  */
 #define FB_EXCERPT_MAX 200
+/*
+ * s (len bytes) as a double-quoted string for a message naming a key or value
+ * from a file: quotes and backslashes escaped, control characters as \u00XX,
+ * cut at a UTF-8 boundary after max bytes ("..."). buf needs max * 6 + 16
+ * bytes to hold max bytes however they escape; returns buf.
+ */
+const char *fb_quote(char *buf, size_t size, const char *s, size_t len, size_t max);
 void fb_excerpt(const char *s, size_t n, char *out, size_t out_size);
 /* A JSON parser's error text without the " near '...'" part that quotes the input
  * (a fetched document's content must not reach a log), as fb_excerpt. */
