@@ -134,6 +134,9 @@ diags_sort(struct fb_conf_diags *d)
 }
 
 /* "FILE:LINE:COL: PATH: what" (no LINE:COL without a line, no PATH when there is none). */
+static void diag_vadd(struct fb_conf_diags *diags, const char *file, struct fb_conf_pos pos,
+    const char *path, const char *fmt, va_list ap) FB_PRINTF(5, 0);
+
 static void
 diag_vadd(struct fb_conf_diags *diags, const char *file, struct fb_conf_pos pos, const char *path,
     const char *fmt, va_list ap)
