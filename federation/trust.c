@@ -128,6 +128,19 @@ fb_cert_pem_same(const char *pem, const char *path)
 	return same;
 }
 
+/* Frees what one PEM_read_bio gave (the data wiped: a block may be a key) and clears it. */
+static void
+pem_block_free(char **label, char **header, unsigned char **data, long n)
+{
+	OPENSSL_free(*label);
+	OPENSSL_free(*header);
+	if (*data != NULL)
+		OPENSSL_cleanse(*data, (size_t)n);
+	OPENSSL_free(*data);
+	*label = *header = NULL;
+	*data = NULL;
+}
+
 /* Any PEM block whose label names a private key: "PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED
  * PRIVATE KEY", "EC PRIVATE KEY"... Read with OpenSSL's PEM reader, not by hand. */
 static bool
@@ -141,13 +154,7 @@ pem_holds_private_key(const char *pem, size_t len)
 
 	while (bio != NULL && !found && PEM_read_bio(bio, &label, &header, &data, &n) == 1) {
 		found = strstr(label, PEM_KEY_LABEL) != NULL;
-		OPENSSL_free(label);
-		OPENSSL_free(header);
-		if (data != NULL)
-			OPENSSL_cleanse(data, (size_t)n);
-		OPENSSL_free(data);
-		label = header = NULL;
-		data = NULL;
+		pem_block_free(&label, &header, &data, n);
 	}
 	BIO_free(bio);
 	ERR_clear_error();
@@ -491,13 +498,7 @@ export_ca_certs(const char *pem, const char *name, char **out, struct fb_err *er
 			    name);
 		else
 			rc = export_ca_block(label, header, data, n, name, mem, err);
-		OPENSSL_free(label);
-		OPENSSL_free(header);
-		if (data != NULL)
-			OPENSSL_cleanse(data, (size_t)n);
-		OPENSSL_free(data);
-		label = header = NULL;
-		data = NULL;
+		pem_block_free(&label, &header, &data, n);
 		blocks++;
 	}
 	ERR_clear_error();
