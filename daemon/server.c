@@ -980,15 +980,35 @@ on_revocation(void *arg, const struct fb_revocation *r)
 	runtime_unref(rt);
 }
 
-/* The feed consumer: pulls every remote's revocations and records them in the store. */
+/*
+ * The feed consumer: pulls every remote's revocations and records them in
+ * the store. FEED_WORKERS threads take whichever remote is due next, so one
+ * that hangs holds one worker for its fetch's time limit, never the others'
+ * revocations; a remote that keeps failing is asked less and less often.
+ */
+#define FEED_INTERVAL_S 2
+#define FEED_RETRY_MAX_S 300
+#define FEED_PAGES_MAX 20
+#define FEED_WORKERS 4
+#define FEED_REMOTES_MAX 4096
+
+#define FEED_REMOTE_NAME_MAX 64 /* an installation name's longest (conf's check) */
+
+/* What the feeder knows of one remote installation, by name, across reloads. */
+struct feed_remote {
+	char name[FEED_REMOTE_NAME_MAX + 1];
+	int64_t next_try;
+	unsigned failing; /* pulls failed in a row */
+	bool busy; /* a worker is pulling it */
+};
+
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop;
+	struct feed_remote *remotes; /* under lock; grows (moves): held by index */
+	size_t n_remotes;
 } feeder = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
-
-#define FEED_INTERVAL_S 2
-#define FEED_PAGES_MAX 20
 
 /* A key the remote publishes that we lack: fetch its key set now, not at its max-age. */
 static void
@@ -1011,8 +1031,10 @@ feed_kids(struct fb_federation *fed, const struct fb_conf_trust *t, json_t *kids
 	}
 }
 
-static void
-feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb_conf_trust *t)
+/* One remote's pages since our cursor; false when the fetch or a page failed. */
+static bool
+feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb_conf_trust *t,
+    unsigned failing)
 {
 	struct fb_jwks_fetch got;
 	struct fb_err err = { 0 };
@@ -1023,14 +1045,14 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 
 	/* A trust found through DNS has an issuer once its bridge was found. */
 	if (!fb_federation_trust_found(fed, t, issuer, sizeof(issuer), relay, sizeof(relay)))
-		return;
+		return true; /* nothing to ask yet */
 	/* A configured issuer is the configuration's word; a discovered one came from outside
 	 * (checked when found, and here again at connect time). */
 	const bool dev = t->discover == NULL || fb_conf_on_loopback(conf);
 	const struct fb_url_rule rule = { .loopback_http = dev, .public_only = !dev };
 	if (fb_store_cursor_get(state.store, t->remote, &cursor, &err) != FB_OK) {
 		fb_log(FB_LOG_WARN, "revocation feed of %s: %s", t->remote, err.msg);
-		return;
+		return false;
 	}
 	for (int page = 0; page < FEED_PAGES_MAX; page++) {
 		int64_t was = cursor.seq;
@@ -1040,9 +1062,11 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 		    (long long)cursor.seq);
 		if (fb_federation_remote_fetch(fed, t, url, &rule, &got, &err) != FB_OK) {
 			fb_metric_count(FB_METRIC_FEED_FAILURE, t->remote, NULL);
-			fb_log(
-			    FB_LOG_WARN, "revocation feed of %s: %s: %s", t->remote, url, err.msg);
-			return;
+			fb_log(FB_LOG_WARN,
+			    "revocation feed of %s: %s: %s (failed %u time%s in a row; asking "
+			    "less often)",
+			    t->remote, url, err.msg, failing + 1, failing == 0 ? "" : "s");
+			return false;
 		}
 		rc = fb_verifier_verify_jws(
 		    state.verifier, issuer, FB_FEED_TYP, got.body, got.len, &doc, &err);
@@ -1058,7 +1082,7 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 			    FB_LOG_WARN, "revocation feed of %s: refused: %s", t->remote, err.msg);
 			free(got.body);
 			json_decref(doc);
-			return;
+			return false;
 		}
 		if (taken.restarted)
 			fb_log(FB_LOG_WARN,
@@ -1074,54 +1098,139 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 		json_decref(doc);
 		doc = NULL;
 		if (!taken.restarted && (!more || cursor.seq == was))
-			return;
+			return true;
 	}
+	return true;
+}
+
+/* The remote's index (added when new; -1 past FEED_REMOTES_MAX); under feeder.lock. */
+static long
+feed_remote_of(const char *name)
+{
+	struct feed_remote *v;
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < feeder.n_remotes; i++)
+		if (strcmp(feeder.remotes[i].name, name) == 0)
+			return (long)i;
+	if (feeder.n_remotes == FEED_REMOTES_MAX || len > FEED_REMOTE_NAME_MAX ||
+	    (v = realloc(feeder.remotes, (feeder.n_remotes + 1) * sizeof(*v))) == NULL)
+		return -1;
+	feeder.remotes = v;
+	v = &feeder.remotes[feeder.n_remotes];
+	memset(v, 0, sizeof(*v));
+	memcpy(v->name, name, len + 1);
+	return (long)feeder.n_remotes++;
+}
+
+/*
+ * The remote whose pull is due first (each remote once, however many local
+ * tenants trust it), marked busy, with *trust its first trust in rt; -1 when
+ * none is due, *wait_s then saying how long until one is. Under feeder.lock.
+ */
+static long
+feed_due(const struct runtime *rt, int64_t now, const struct fb_conf_trust **trust, int64_t *wait_s)
+{
+	long best = -1;
+
+	*wait_s = FEED_INTERVAL_S;
+	for (size_t i = 0; i < rt->conf->n_tenants; i++) {
+		for (size_t x = 0; x < rt->conf->tenants[i].n_trusts; x++) {
+			const struct fb_conf_trust *t = &rt->conf->tenants[i].trusts[x];
+			long k;
+
+			if ((t->issuer == NULL && t->discover == NULL) ||
+			    strcmp(t->remote, rt->conf->installation.name) == 0 ||
+			    (k = feed_remote_of(t->remote)) < 0 || feeder.remotes[k].busy)
+				continue;
+			if (feeder.remotes[k].next_try > now) {
+				if (feeder.remotes[k].next_try - now < *wait_s)
+					*wait_s = feeder.remotes[k].next_try - now;
+				continue;
+			}
+			if (best < 0 ||
+			    feeder.remotes[k].next_try < feeder.remotes[best].next_try) {
+				best = k;
+				*trust = t;
+			}
+		}
+	}
+	if (best >= 0)
+		feeder.remotes[best].busy = true;
+	return best;
 }
 
 static void *
-feeder_main(void *arg)
+feed_worker(void *arg)
 {
-	struct timespec until;
-
 	(void)arg;
 	for (;;) {
-		struct runtime *rt;
+		struct runtime *rt = runtime_acquire();
+		const struct fb_conf_trust *t = NULL;
+		struct timespec until;
+		int64_t now = (int64_t)time(NULL), wait_s = FEED_INTERVAL_S;
+		long k = -1;
+		unsigned failing;
+		bool ok, stop;
+
 		pthread_mutex_lock(&feeder.lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += FEED_INTERVAL_S;
-		while (
-		    !feeder.stop && pthread_cond_timedwait(&feeder.wake, &feeder.lock, &until) == 0)
-			;
-		if (feeder.stop) {
+		if (!feeder.stop && rt != NULL)
+			k = feed_due(rt, now, &t, &wait_s);
+		if (k < 0) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += wait_s > 0 ? wait_s : 1;
+			if (!feeder.stop)
+				(void)pthread_cond_timedwait(&feeder.wake, &feeder.lock, &until);
+			stop = feeder.stop;
 			pthread_mutex_unlock(&feeder.lock);
-			return NULL;
-		}
-		pthread_mutex_unlock(&feeder.lock);
-		if ((rt = runtime_acquire()) == NULL)
+			runtime_unref(rt);
+			if (stop)
+				return NULL;
 			continue;
-		/* Each remote installation once, however many local tenants trust it. */
-		for (size_t i = 0; i < rt->conf->n_tenants; i++) {
-			for (size_t x = 0; x < rt->conf->tenants[i].n_trusts; x++) {
-				const struct fb_conf_trust *t = &rt->conf->tenants[i].trusts[x];
-				bool seen = false;
-				if ((t->issuer == NULL && t->discover == NULL) ||
-				    strcmp(t->remote, rt->conf->installation.name) == 0)
-					continue;
-				for (size_t j = 0; j <= i && !seen; j++)
-					for (size_t y = 0;
-					     y < rt->conf->tenants[j].n_trusts && !seen; y++) {
-						const struct fb_conf_trust *o =
-						    &rt->conf->tenants[j].trusts[y];
-						if (o == t)
-							break;
-						seen = strcmp(o->remote, t->remote) == 0;
-					}
-				if (!seen)
-					feed_pull(rt->fed, rt->conf, t);
-			}
 		}
+		failing = feeder.remotes[k].failing;
+		pthread_mutex_unlock(&feeder.lock);
+		ok = feed_pull(rt->fed, rt->conf, t, failing);
+		now = (int64_t)time(NULL);
+		pthread_mutex_lock(&feeder.lock);
+		feeder.remotes[k].busy = false;
+		feeder.remotes[k].failing = ok ? 0 : failing + 1;
+		feeder.remotes[k].next_try = now +
+		    (ok ? FEED_INTERVAL_S
+		        : fb_backoff_delay(FEED_INTERVAL_S, FEED_RETRY_MAX_S, failing));
+		pthread_cond_broadcast(&feeder.wake);
+		pthread_mutex_unlock(&feeder.lock);
 		runtime_unref(rt);
 	}
+}
+
+/* Stops the first n feed workers and waits for them (a pull ends within its time limit). */
+static void
+feeders_stop(pthread_t workers[FEED_WORKERS], size_t n)
+{
+	pthread_mutex_lock(&feeder.lock);
+	feeder.stop = true;
+	pthread_cond_broadcast(&feeder.wake);
+	pthread_mutex_unlock(&feeder.lock);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(workers[i], NULL);
+	free(feeder.remotes);
+	feeder.remotes = NULL;
+	feeder.n_remotes = 0;
+}
+
+/* Starts the feed workers; false (with none running) when a thread cannot start. */
+static bool
+feeders_start(pthread_t workers[FEED_WORKERS])
+{
+	feeder.stop = false;
+	for (size_t i = 0; i < FEED_WORKERS; i++) {
+		if (pthread_create(&workers[i], NULL, feed_worker, NULL) != 0) {
+			feeders_stop(workers, i);
+			return false;
+		}
+	}
+	return true;
 }
 
 /* Opens the store, applies what it holds, then follows it. */
@@ -1316,7 +1425,7 @@ fb_serve(const struct fb_serve_opts *opts)
 	const char *listen, *relay_listen;
 	struct runtime *rt;
 	sigset_t set;
-	pthread_t refresher_thread, feeder_thread;
+	pthread_t refresher_thread, feeder_threads[FEED_WORKERS];
 	long ncpu;
 	unsigned threads, port = 0, relay_port = 0;
 	int sig, status = 1;
@@ -1369,8 +1478,7 @@ fb_serve(const struct fb_serve_opts *opts)
 			MHD_stop_daemon(relay_d);
 		goto done;
 	}
-	feeder.stop = false;
-	if (pthread_create(&feeder_thread, NULL, feeder_main, NULL) != 0) {
+	if (!feeders_start(feeder_threads)) {
 		fb_log(FB_LOG_ERROR, "cannot start the revocation feed");
 		MHD_stop_daemon(d);
 		if (relay_d != NULL)
@@ -1418,11 +1526,7 @@ fb_serve(const struct fb_serve_opts *opts)
 	pthread_cond_signal(&refresher.wake);
 	pthread_mutex_unlock(&refresher.lock);
 	pthread_join(refresher_thread, NULL);
-	pthread_mutex_lock(&feeder.lock);
-	feeder.stop = true;
-	pthread_cond_signal(&feeder.wake);
-	pthread_mutex_unlock(&feeder.lock);
-	pthread_join(feeder_thread, NULL);
+	feeders_stop(feeder_threads, FEED_WORKERS);
 	status = 0;
 done:
 	pthread_mutex_lock(&state.lock);
