@@ -735,10 +735,14 @@ static const enum listener listener_public = LISTENER_PUBLIC, listener_relay = L
 static bool has_relay_listener;
 
 /* Per request: the body, gathered for the endpoints that read one. */
+struct login_job;
+static void login_job_free(struct login_job *j);
+
 struct request {
 	struct fb_buf body;
 	bool started, keep, too_big;
 	char *uri; /* the request line's URI, query included (the SAML Redirect binding signs it) */
+	struct login_job *job; /* while a login worker has it, and its answer until queued */
 };
 
 /* MHD calls this first for every request: its result becomes the request's context. */
@@ -765,6 +769,7 @@ on_completed(
 	(void)toe;
 	if (req == NULL)
 		return;
+	login_job_free(req->job); /* answered but never queued (the client went away) */
 	if (req->body.data != NULL)
 		fb_cleanse(req->body.data, req->body.len); /* it may hold client secrets */
 	fb_buf_free(&req->body);
@@ -814,30 +819,179 @@ join_cookies(void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 	return MHD_YES;
 }
 
+/*
+ * The login side's requests that wait for an IdP (GET /login, the OpenID
+ * Connect callback, back-channel logout) run on LOGIN_WORKERS threads of
+ * their own while MHD suspends the connection: the listener's threads, which
+ * answer the relay check, /token and health, never wait for an IdP. Each IdP
+ * holds at most RP_IN_FLIGHT_MAX (idp/oidc_rp.c) of the workers, and as
+ * many more for RP_SLOT_WAIT_MS; a full queue answers 503 at once.
+ */
+#define LOGIN_WORKERS 48
+#define LOGIN_QUEUE_MAX 256
+
+/* One login request: what it read of the connection (owned copies), then its answer. */
+struct login_job {
+	struct login_job *next;
+	struct MHD_Connection *conn;
+	char *path, *method, *query, *cookie, *content_type, *authorization; /* owned */
+	const struct request *req; /* the body; MHD keeps it while the connection is suspended */
+	fb_rc rc;
+	struct fb_login_response lr;
+	bool done;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct login_job *head, *tail; /* waiting, under lock */
+	size_t queued;
+	bool stop;
+} login_pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+
+static void
+login_job_free(struct login_job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->cookie != NULL)
+		fb_cleanse(j->cookie, strlen(j->cookie)); /* it held sealed login state */
+	if (j->authorization != NULL)
+		fb_cleanse(j->authorization, strlen(j->authorization));
+	free(j->path);
+	free(j->method);
+	free(j->query);
+	free(j->cookie);
+	free(j->content_type);
+	free(j->authorization);
+	fb_login_response_clear(&j->lr);
+	free(j);
+}
+
+/* Runs one login endpoint, whichever thread this is. */
+static fb_rc
+login_run(const struct fb_login_request *lq, struct fb_login_response *lr)
+{
+	const char *url = lq->path;
+	bool slo = strncmp(url, "/saml/slo/", 10) == 0, post = strcmp(lq->method, "POST") == 0;
+	struct fb_login_env env;
+	struct runtime *rt;
+	fb_rc rc;
+
+	if ((rt = runtime_acquire()) == NULL)
+		return FB_ERR_IO;
+	env = (struct fb_login_env){ .conf = rt->conf,
+		.fed = rt->fed,
+		.rules = rt->rules,
+		.site = rt->login,
+		.store = state.store };
+	if (strcmp(url, "/token") == 0) {
+		rc = fb_login_token(&env, lq, lr);
+	} else if (strncmp(url, "/saml/acs/", 10) == 0) {
+		int64_t t0 = mono_ns();
+		rc = fb_login_saml_acs(&env, lq, lr);
+		fb_metric_observe(FB_HIST_LOGIN_CALLBACK, mono_ns() - t0);
+	} else if (slo && post)
+		rc = fb_login_saml_slo_soap(&env, lq, lr);
+	else if (slo)
+		rc = fb_login_saml_slo(&env, lq, lr);
+	else if (strncmp(url, "/saml/metadata", 14) == 0)
+		rc = fb_login_saml_metadata(&env, lq, lr);
+	else if (strcmp(url, "/logout") == 0)
+		rc = fb_login_logout(&env, lq, lr);
+	else if (strcmp(url, "/oidc/backchannel-logout") == 0)
+		rc = fb_login_backchannel_logout(&env, lq, lr);
+	else if (strcmp(url, "/oidc/callback") == 0) {
+		int64_t t0 = mono_ns();
+		rc = fb_login_oidc_callback(&env, lq, lr);
+		fb_metric_observe(FB_HIST_LOGIN_CALLBACK, mono_ns() - t0);
+	} else
+		rc = fb_login_start(&env, lq, lr);
+	runtime_unref(rt);
+	return rc;
+}
+
+/* Whether the endpoint may wait for an IdP (discovery, keys, the code exchange, userinfo). */
+static bool
+login_waits_for_idp(const char *url)
+{
+	return strncmp(url, "/login/", 7) == 0 || strcmp(url, "/oidc/callback") == 0 ||
+	    strcmp(url, "/oidc/backchannel-logout") == 0;
+}
+
+static void
+login_job_request(const struct login_job *j, struct fb_login_request *lq)
+{
+	*lq = (struct fb_login_request){ .method = j->method,
+		.path = j->path,
+		.query = j->query,
+		.cookie = j->cookie,
+		.content_type = j->content_type,
+		.authorization = j->authorization,
+		.body = j->req->body.data ? j->req->body.data : "",
+		.body_len = j->req->body.len };
+}
+
+static void *
+login_worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct login_job *j;
+		struct fb_login_request lq;
+
+		pthread_mutex_lock(&login_pool.lock);
+		while (login_pool.head == NULL && !login_pool.stop)
+			pthread_cond_wait(&login_pool.wake, &login_pool.lock);
+		if ((j = login_pool.head) == NULL) { /* stopping, nothing left */
+			pthread_mutex_unlock(&login_pool.lock);
+			return NULL;
+		}
+		login_pool.head = j->next;
+		if (login_pool.head == NULL)
+			login_pool.tail = NULL;
+		login_pool.queued--;
+		bool stopping = login_pool.stop;
+		pthread_mutex_unlock(&login_pool.lock);
+		login_job_request(j, &lq);
+		j->rc = stopping ? FB_ERR_IO : login_run(&lq, &j->lr);
+		j->done = true;
+		MHD_resume_connection(j->conn); /* MHD calls on_request again: it queues j->lr */
+	}
+}
+
+/* A copy of a header's value, or NULL; false when it could not be copied. */
+static bool
+header_copy(struct MHD_Connection *conn, const char *name, char **out)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+
+	*out = v != NULL ? strdup(v) : NULL;
+	return v == NULL || *out != NULL;
+}
+
 /* The endpoints of the login side, which need the store. */
 static enum MHD_Result
 login_route(struct MHD_Connection *conn, const char *url, const char *method, bool get, bool post,
-    const struct request *req)
+    struct request *req)
 {
 	const char *q = req->uri ? strchr(req->uri, '?') : NULL;
-	struct fb_login_request lq = { .method = method,
-		.path = url,
-		.query = q ? q + 1 : NULL,
-		.content_type = MHD_lookup_connection_value(
-		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
-		.authorization = MHD_lookup_connection_value(
-		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-		.body = req->body.data ? req->body.data : "",
-		.body_len = req->body.len };
+	struct fb_login_request lq;
 	struct fb_login_response lr = { 0 };
-	struct fb_login_env env;
 	struct fb_buf cookies = { 0 };
-	struct runtime *rt;
+	struct login_job *j;
 	fb_rc rc;
 	bool is_post = strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
 	    strcmp(url, "/oidc/backchannel-logout") == 0 || strncmp(url, "/saml/acs/", 10) == 0;
 	bool slo = strncmp(url, "/saml/slo/", 10) == 0; /* GET (Redirect) or POST (SOAP) */
+	bool queued = false;
 
+	if (req->job != NULL) { /* a worker answered: the connection was resumed */
+		enum MHD_Result ret = login_queue(conn, req->job->rc, &req->job->lr);
+		login_job_free(req->job);
+		req->job = NULL;
+		return ret;
+	}
 	if (slo ? !get && !post : is_post ? !post : !get)
 		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "{\"error\":\"method_not_allowed\"}\n", is_post ? "POST" : "GET, HEAD");
@@ -845,43 +999,85 @@ login_route(struct MHD_Connection *conn, const char *url, const char *method, bo
 		return respond(conn, MHD_HTTP_CONTENT_TOO_LARGE,
 		    "{\"error\":\"invalid_request\",\"error_description\":\"body too large\"}\n",
 		    NULL);
-	if (state.store == NULL || (rt = runtime_acquire()) == NULL)
+	if (state.store == NULL)
 		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"store\"}\n", NULL);
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return MHD_NO;
 	fb_buf_init(&cookies, SERVE_COOKIE_MAX);
 	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, join_cookies, &cookies);
-	lq.cookie = cookies.len > 0 ? cookies.data : NULL;
-	env = (struct fb_login_env){ .conf = rt->conf,
-		.fed = rt->fed,
-		.rules = rt->rules,
-		.site = rt->login,
-		.store = state.store };
-	if (strcmp(url, "/token") == 0) {
-		rc = fb_login_token(&env, &lq, &lr);
-	} else if (strncmp(url, "/saml/acs/", 10) == 0) {
-		int64_t t0 = mono_ns();
-		rc = fb_login_saml_acs(&env, &lq, &lr);
-		fb_metric_observe(FB_HIST_LOGIN_CALLBACK, mono_ns() - t0);
-	} else if (slo && post)
-		rc = fb_login_saml_slo_soap(&env, &lq, &lr);
-	else if (slo)
-		rc = fb_login_saml_slo(&env, &lq, &lr);
-	else if (strncmp(url, "/saml/metadata", 14) == 0)
-		rc = fb_login_saml_metadata(&env, &lq, &lr);
-	else if (strcmp(url, "/logout") == 0)
-		rc = fb_login_logout(&env, &lq, &lr);
-	else if (strcmp(url, "/oidc/backchannel-logout") == 0)
-		rc = fb_login_backchannel_logout(&env, &lq, &lr);
-	else if (strcmp(url, "/oidc/callback") == 0) {
-		int64_t t0 = mono_ns();
-		rc = fb_login_oidc_callback(&env, &lq, &lr);
-		fb_metric_observe(FB_HIST_LOGIN_CALLBACK, mono_ns() - t0);
-	} else
-		rc = fb_login_start(&env, &lq, &lr);
-	runtime_unref(rt);
+	j->conn = conn;
+	j->req = req;
+	if ((j->path = strdup(url)) == NULL || (j->method = strdup(method)) == NULL ||
+	    (q != NULL && (j->query = strdup(q + 1)) == NULL) ||
+	    (cookies.len > 0 && (j->cookie = strdup(cookies.data)) == NULL) ||
+	    !header_copy(conn, MHD_HTTP_HEADER_CONTENT_TYPE, &j->content_type) ||
+	    !header_copy(conn, MHD_HTTP_HEADER_AUTHORIZATION, &j->authorization)) {
+		if (cookies.data != NULL)
+			fb_cleanse(cookies.data, cookies.len);
+		fb_buf_free(&cookies);
+		login_job_free(j);
+		return MHD_NO;
+	}
 	if (cookies.data != NULL)
 		fb_cleanse(cookies.data, cookies.len); /* it held sealed login state */
 	fb_buf_free(&cookies);
+	if (login_waits_for_idp(url)) {
+		pthread_mutex_lock(&login_pool.lock);
+		if (!login_pool.stop && login_pool.queued < LOGIN_QUEUE_MAX) {
+			/* Suspended before a worker can see it, so its resume always follows. */
+			MHD_suspend_connection(conn);
+			req->job = j;
+			if (login_pool.tail != NULL)
+				login_pool.tail->next = j;
+			else
+				login_pool.head = j;
+			login_pool.tail = j;
+			login_pool.queued++;
+			pthread_cond_signal(&login_pool.wake);
+			queued = true;
+		}
+		pthread_mutex_unlock(&login_pool.lock);
+		if (queued)
+			return MHD_YES;
+		login_job_free(j);
+		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "{\"error\":\"temporarily_unavailable\"}\n", NULL);
+	}
+	login_job_request(j, &lq);
+	rc = login_run(&lq, &lr);
+	login_job_free(j);
 	return login_queue(conn, rc, &lr);
+}
+
+/* Starts the login workers; false (none running) when a thread cannot start. */
+static bool
+login_pool_start(pthread_t workers[LOGIN_WORKERS])
+{
+	login_pool.stop = false;
+	for (size_t i = 0; i < LOGIN_WORKERS; i++) {
+		if (pthread_create(&workers[i], NULL, login_worker, NULL) != 0) {
+			pthread_mutex_lock(&login_pool.lock);
+			login_pool.stop = true;
+			pthread_cond_broadcast(&login_pool.wake);
+			pthread_mutex_unlock(&login_pool.lock);
+			for (size_t k = 0; k < i; k++)
+				pthread_join(workers[k], NULL);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Lets the workers finish what they run, answers what waits with 503, and joins them. */
+static void
+login_pool_stop(pthread_t workers[LOGIN_WORKERS])
+{
+	pthread_mutex_lock(&login_pool.lock);
+	login_pool.stop = true;
+	pthread_cond_broadcast(&login_pool.wake);
+	pthread_mutex_unlock(&login_pool.lock);
+	for (size_t i = 0; i < LOGIN_WORKERS; i++)
+		pthread_join(workers[i], NULL);
 }
 
 static enum MHD_Result
@@ -1316,8 +1512,9 @@ start_listener(const char *listen, const enum listener *at, unsigned threads, un
 		fb_log(FB_LOG_ERROR, "cannot listen on %s: expected host:port", listen);
 		return NULL;
 	}
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
-	    NULL, NULL, on_request, (void *)at, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	        MHD_ALLOW_SUSPEND_RESUME,
+	    0, NULL, NULL, on_request, (void *)at, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)SERVE_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)SERVE_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -1425,7 +1622,7 @@ fb_serve(const struct fb_serve_opts *opts)
 	const char *listen, *relay_listen;
 	struct runtime *rt;
 	sigset_t set;
-	pthread_t refresher_thread, feeder_threads[FEED_WORKERS];
+	pthread_t refresher_thread, feeder_threads[FEED_WORKERS], login_threads[LOGIN_WORKERS];
 	long ncpu;
 	unsigned threads, port = 0, relay_port = 0;
 	int sig, status = 1;
@@ -1463,16 +1660,24 @@ fb_serve(const struct fb_serve_opts *opts)
 
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	threads = (unsigned)(ncpu > 0 ? ncpu : 1);
-	if ((d = start_listener(listen, &listener_public, threads, &port)) == NULL)
+	if (!login_pool_start(login_threads)) {
+		fb_log(FB_LOG_ERROR, "cannot start the login workers");
 		goto done;
+	}
+	if ((d = start_listener(listen, &listener_public, threads, &port)) == NULL) {
+		login_pool_stop(login_threads);
+		goto done;
+	}
 	if (relay_listen != NULL &&
 	    (relay_d = start_listener(relay_listen, &listener_relay, threads, &relay_port)) ==
 	        NULL) {
+		login_pool_stop(login_threads);
 		MHD_stop_daemon(d);
 		goto done;
 	}
 	if (pthread_create(&refresher_thread, NULL, refresher_main, NULL) != 0) {
 		fb_log(FB_LOG_ERROR, "cannot start the key refresher");
+		login_pool_stop(login_threads);
 		MHD_stop_daemon(d);
 		if (relay_d != NULL)
 			MHD_stop_daemon(relay_d);
@@ -1480,6 +1685,7 @@ fb_serve(const struct fb_serve_opts *opts)
 	}
 	if (!feeders_start(feeder_threads)) {
 		fb_log(FB_LOG_ERROR, "cannot start the revocation feed");
+		login_pool_stop(login_threads);
 		MHD_stop_daemon(d);
 		if (relay_d != NULL)
 			MHD_stop_daemon(relay_d);
@@ -1516,6 +1722,9 @@ fb_serve(const struct fb_serve_opts *opts)
 		fb_log(FB_LOG_INFO, "signal %d: stopping", sig);
 		break;
 	}
+	/* Logins in progress end first (within their IdP's time limits): MHD stops only once
+	 * no connection is suspended. */
+	login_pool_stop(login_threads);
 	MHD_stop_daemon(d);
 	if (relay_d != NULL)
 		MHD_stop_daemon(relay_d);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RP_SECRET_MAX FB_SECRET_SHORT_MAX
 #define RP_KEY_MAX FB_SECRET_PEM_MAX
@@ -26,9 +27,20 @@
 #define RP_KEYS_MAX_AGE 3600 /* keys are refetched this often */
 #define RP_ASSERTION_TTL 60
 #define ERROR_CODE_SHOWN 72 /* an RFC 6749 error code, bounded in messages */
+/*
+ * Requests that may wait for this IdP at once (discovery, keys, the code
+ * exchange, userinfo). Past it a request waits up to RP_SLOT_WAIT_MS for a
+ * place (a burst at a healthy IdP queues briefly), then is answered
+ * "unavailable": one slow IdP holds a bounded part of the login workers.
+ */
+#define RP_IN_FLIGHT_MAX 16
+#define RP_SLOT_WAIT_MS 2000
 
 struct fb_oidc_rp {
 	pthread_mutex_t lock;
+	pthread_mutex_t slot_lock; /* guards in_flight; never held while calling the IdP */
+	pthread_cond_t slot_free;
+	unsigned in_flight; /* requests in one of the entry points that call the IdP */
 	const struct fb_conf_provider *p;
 	char *redirect_uri;
 	char *secret; /* client_secret_*; cleansed on free */
@@ -43,6 +55,43 @@ struct fb_oidc_rp {
 	int64_t keys_fetched, keys_tried;
 	bool keys_stale; /* the last fetch failed */
 };
+
+/* Takes a place among the requests waiting for the IdP; false (err set) when none came. */
+static bool
+in_flight_enter(struct fb_oidc_rp *rp, struct fb_err *err)
+{
+	struct timespec until;
+	bool got = true;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += RP_SLOT_WAIT_MS / 1000;
+	until.tv_nsec += (long)(RP_SLOT_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&rp->slot_lock);
+	while (got && rp->in_flight >= RP_IN_FLIGHT_MAX)
+		got = pthread_cond_timedwait(&rp->slot_free, &rp->slot_lock, &until) == 0 ||
+		    rp->in_flight < RP_IN_FLIGHT_MAX;
+	if (got)
+		rp->in_flight++;
+	pthread_mutex_unlock(&rp->slot_lock);
+	if (!got)
+		(void)FB_ERR_SET(err, FB_ERR_IO,
+		    "%s: %d requests already wait for this IdP; try again shortly", rp->p->issuer,
+		    RP_IN_FLIGHT_MAX);
+	return got;
+}
+
+static void
+in_flight_leave(struct fb_oidc_rp *rp)
+{
+	pthread_mutex_lock(&rp->slot_lock);
+	rp->in_flight--;
+	pthread_cond_signal(&rp->slot_free);
+	pthread_mutex_unlock(&rp->slot_lock);
+}
 
 const char *
 fb_oidc_failure_name(enum fb_oidc_failure f)
@@ -110,6 +159,8 @@ fb_oidc_rp_new(const struct fb_oidc_rp_opts *o, struct fb_oidc_rp **out, struct 
 	if ((rp = calloc(1, sizeof(*rp))) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&rp->lock, NULL);
+	pthread_mutex_init(&rp->slot_lock, NULL);
+	pthread_cond_init(&rp->slot_free, NULL);
 	rp->p = p;
 	rp->skew = o->skew;
 	rp->refetch_min = o->refetch_min;
@@ -144,6 +195,8 @@ fb_oidc_rp_free(struct fb_oidc_rp *rp)
 	fb_oidc_discovery_clear(&rp->disc);
 	fb_oidc_keys_free(rp->keys);
 	pthread_mutex_destroy(&rp->lock);
+	pthread_mutex_destroy(&rp->slot_lock);
+	pthread_cond_destroy(&rp->slot_free);
 	free(rp);
 }
 
@@ -289,8 +342,8 @@ append_param(struct fb_buf *b, const char *name, const char *value)
 	return rc == FB_OK ? oidc_url_encode(b, value) : rc;
 }
 
-fb_rc
-fb_oidc_rp_auth_url(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, int64_t now, char **url,
+static fb_rc
+rp_auth_url(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, int64_t now, char **url,
     struct fb_err *err)
 {
 	char challenge[FB_OIDC_VERIFIER_LEN + 1];
@@ -572,9 +625,9 @@ validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, boo
 	return rc;
 }
 
-fb_rc
-fb_oidc_rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const char *nonce,
-    int64_t now, int64_t max_age, json_t **claims, struct fb_err *err)
+static fb_rc
+rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const char *nonce, int64_t now,
+    int64_t max_age, json_t **claims, struct fb_err *err)
 {
 	fb_rc rc;
 
@@ -588,8 +641,8 @@ fb_oidc_rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const cha
 	return rc;
 }
 
-fb_rc
-fb_oidc_rp_validate_logout(
+static fb_rc
+rp_validate_logout(
     struct fb_oidc_rp *rp, const char *token, int64_t now, json_t **claims, struct fb_err *err)
 {
 	fb_rc rc;
@@ -689,10 +742,9 @@ fail(struct fb_oidc_outcome *out, enum fb_oidc_failure f, fb_rc rc)
 	return rc;
 }
 
-fb_rc
-fb_oidc_rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l,
-    const struct fb_oidc_response *resp, int64_t now, struct fb_oidc_outcome *out,
-    struct fb_err *err)
+static fb_rc
+rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, const struct fb_oidc_response *resp,
+    int64_t now, struct fb_oidc_outcome *out, struct fb_err *err)
 {
 	json_t *tokens = NULL, *claims = NULL, *at, *sid, *auth_time;
 	char *userinfo = NULL;
@@ -777,5 +829,66 @@ done:
 	free(userinfo);
 	json_decref(claims);
 	json_decref(tokens);
+	return rc;
+}
+
+fb_rc
+fb_oidc_rp_auth_url(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, int64_t now, char **url,
+    struct fb_err *err)
+{
+	fb_rc rc;
+
+	if (!in_flight_enter(rp, err)) {
+		*url = NULL;
+		return FB_ERR_IO;
+	}
+	rc = rp_auth_url(rp, l, now, url, err);
+	in_flight_leave(rp);
+	return rc;
+}
+
+fb_rc
+fb_oidc_rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const char *nonce,
+    int64_t now, int64_t max_age, json_t **claims, struct fb_err *err)
+{
+	fb_rc rc;
+
+	if (!in_flight_enter(rp, err)) {
+		*claims = NULL;
+		return FB_ERR_IO;
+	}
+	rc = rp_validate_id_token(rp, token, nonce, now, max_age, claims, err);
+	in_flight_leave(rp);
+	return rc;
+}
+
+fb_rc
+fb_oidc_rp_validate_logout(
+    struct fb_oidc_rp *rp, const char *token, int64_t now, json_t **claims, struct fb_err *err)
+{
+	fb_rc rc;
+
+	if (!in_flight_enter(rp, err)) {
+		*claims = NULL;
+		return FB_ERR_IO;
+	}
+	rc = rp_validate_logout(rp, token, now, claims, err);
+	in_flight_leave(rp);
+	return rc;
+}
+
+fb_rc
+fb_oidc_rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l,
+    const struct fb_oidc_response *resp, int64_t now, struct fb_oidc_outcome *out,
+    struct fb_err *err)
+{
+	fb_rc rc;
+
+	if (!in_flight_enter(rp, err)) {
+		memset(out, 0, sizeof(*out));
+		return fail(out, FB_OIDC_UNAVAILABLE, FB_ERR_IO);
+	}
+	rc = rp_finish(rp, l, resp, now, out, err);
+	in_flight_leave(rp);
 	return rc;
 }
