@@ -35,6 +35,8 @@
  */
 #define RP_IN_FLIGHT_MAX 16
 #define RP_SLOT_WAIT_MS 2000
+#define HTTP_SERVER_ERROR 500 /* and above */
+#define HTTP_TOO_MANY 429
 
 struct fb_oidc_rp {
 	pthread_mutex_t lock;
@@ -552,8 +554,12 @@ redeem_code(struct fb_oidc_rp *rp, const char *code, const char *verifier, int64
 		if (json_is_string(e))
 			fb_excerpt(
 			    json_string_value(e), json_string_length(e), shown, sizeof(shown));
-		rc = FB_ERR_SET(err, FB_ERR_INVALID, "token endpoint: HTTP status %ld%s%s",
-		    r.status, json_is_string(e) ? ", error " : "", shown);
+		/* A 5xx (or 429) is the IdP's trouble, not a verdict on this login: try again. */
+		rc = FB_ERR_SET(err,
+		    r.status >= HTTP_SERVER_ERROR || r.status == HTTP_TOO_MANY ? FB_ERR_IO
+		                                                               : FB_ERR_INVALID,
+		    "token endpoint: HTTP status %ld%s%s", r.status,
+		    json_is_string(e) ? ", error " : "", shown);
 		goto done;
 	}
 	if (!json_is_object(doc) || !json_is_string(json_object_get(doc, "id_token"))) {

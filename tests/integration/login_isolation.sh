@@ -15,7 +15,8 @@ sed -e "s|issuer: https://kc.a.example/realms/corp|issuer: $iss|" \
 grep -q "issuer: $iss" "$pair/a.yaml" && grep -q 'return_to:' "$pair/a.yaml" || fail "could not write A's configuration"
 
 cat >"$FB_TMP/idp.js" <<'EOF2'
-// Discovery and keys as an IdP serves them; the token endpoint takes the request and never answers.
+// Discovery and keys as an IdP serves them; the token endpoint takes the request and never
+// answers, except for the code "overloaded", which it answers 500 server_error.
 const http = require('http'), fs = require('fs');
 const [port, jwks] = [Number(process.env.IDP_PORT), fs.readFileSync(process.env.IDP_JWKS)];
 const iss = `http://127.0.0.1:${port}/realms/corp`;
@@ -28,7 +29,16 @@ http.createServer((q, r) => {
   } else if (q.url.endsWith('/certs')) {
     r.setHeader('content-type', 'application/json');
     r.end(jwks);
-  } else if (!q.url.endsWith('/token')) {
+  } else if (q.url.endsWith('/token')) {
+    let body = '';
+    q.on('data', (d) => { body += d; });
+    q.on('end', () => {
+      if (new URLSearchParams(body).get('code') !== 'overloaded') return;
+      r.statusCode = 500;
+      r.setHeader('content-type', 'application/json');
+      r.end('{"error":"server_error"}');
+    });
+  } else {
     r.statusCode = 404;
     r.end();
   }
@@ -80,4 +90,12 @@ waited=$(awk '$2 >= 5' "$FB_TMP"/cb.* | wc -l)
 	fail "expected at most 16 callbacks waiting for the IdP, the rest answered at once: $(cat "$FB_TMP"/cb.*)"
 grep -q "requests already wait for this IdP" "$FB_TMP/a.log" || fail "the IdP's share is not logged"
 pass "every callback ended 502 (unavailable), none refused: $waited waited for the IdP's time limit, $at_once over its share answered within 5 s"
-echo "login_isolation: 2 passed, 0 failed"
+# An IdP that answers 500 at its token endpoint is down, not a verdict: 502, try again.
+curl -s -D "$FB_TMP/login.x" -o /dev/null "$base/login/a-keycloak?return_to=https%3A%2F%2Fapp.a.example%2Fcb"
+state=$(sed -n 's/^[Ll]ocation: .*[?&]state=\([^&[:space:]]*\).*/\1/p' "$FB_TMP/login.x")
+cookie=$(sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' "$FB_TMP/login.x" | head -1)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -b "$cookie" \
+	"$base/oidc/callback?code=overloaded&state=$state")
+[ "$code" = 502 ] || fail "an IdP answering 500 at its token endpoint: $code (want 502)"
+pass "an IdP answering 500 at its token endpoint ends the login on 502, not a refusal"
+echo "login_isolation: 3 passed, 0 failed"
