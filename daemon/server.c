@@ -31,6 +31,10 @@
 #define SERVE_BODY_MAX 65536 /* the largest request body read (POST /token, logout) */
 #define SERVE_COOKIE_MAX 16384 /* the Cookie headers read, joined */
 #define SERVE_ACS_BODY_MAX ((size_t)2 << 20) /* a SAML response, base64 and form-encoded */
+/* What all requests together may hold of bodies at once; past it a request is answered 503. */
+#define SERVE_BODIES_TOTAL_MAX ((size_t)64 << 20)
+/* Connections one client address may hold on the public listener (relays have their own). */
+#define SERVE_PER_CLIENT_CONNECTIONS 256
 
 static struct {
 	pthread_mutex_t lock;
@@ -738,9 +742,15 @@ static bool has_relay_listener;
 struct login_job;
 static void login_job_free(struct login_job *j);
 
+/* The bytes of request bodies held now, over every connection. */
+static atomic_size_t bodies_total;
+
 struct request {
 	struct fb_buf body;
 	bool started, keep, too_big;
+	bool over_total; /* SERVE_BODIES_TOTAL_MAX was reached: answered 503 */
+	bool no_provider; /* POST /saml/acs/NAME for no SAML provider NAME: not read, 404 */
+	size_t counted; /* its bytes in bodies_total */
 	char *uri; /* the request line's URI, query included (the SAML Redirect binding signs it) */
 	struct login_job *job; /* while a login worker has it, and its answer until queued */
 };
@@ -770,6 +780,7 @@ on_completed(
 	if (req == NULL)
 		return;
 	login_job_free(req->job); /* answered but never queued (the client went away) */
+	atomic_fetch_sub_explicit(&bodies_total, req->counted, memory_order_relaxed);
 	if (req->body.data != NULL)
 		fb_cleanse(req->body.data, req->body.len); /* it may hold client secrets */
 	fb_buf_free(&req->body);
@@ -1080,6 +1091,21 @@ login_pool_stop(pthread_t workers[LOGIN_WORKERS])
 		pthread_join(workers[i], NULL);
 }
 
+/* Whether the configuration in force has a SAML provider of that name. */
+static bool
+saml_provider_known(const char *name)
+{
+	struct runtime *rt = runtime_acquire();
+	bool known = false;
+
+	for (size_t i = 0; rt != NULL && i < rt->conf->n_tenants && !known; i++)
+		for (size_t k = 0; k < rt->conf->tenants[i].n_providers && !known; k++)
+			known = rt->conf->tenants[i].providers[k].type == FB_PROVIDER_SAML &&
+			    strcmp(rt->conf->tenants[i].providers[k].name, name) == 0;
+	runtime_unref(rt);
+	return known;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -1097,7 +1123,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (!req->started) {
 		req->started = true;
 		bool acs = strncmp(url, "/saml/acs/", 10) == 0;
-		req->keep = post &&
+		/* Routed before anything is read: 2 MiB are kept only for a provider we have. */
+		req->no_provider = acs && post && !saml_provider_known(url + 10);
+		req->keep = post && !req->no_provider &&
 		    (strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
 		        strcmp(url, "/oidc/backchannel-logout") == 0 || acs ||
 		        strncmp(url, "/saml/slo/", 10) == 0);
@@ -1106,12 +1134,27 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {
-		if (req->keep && !req->too_big &&
-		    fb_buf_append(&req->body, upload_data, *upload_data_size) != FB_OK)
-			req->too_big = true;
+		size_t n = *upload_data_size;
+		if (req->keep && !req->too_big && !req->over_total) {
+			if (atomic_fetch_add_explicit(&bodies_total, n, memory_order_relaxed) + n >
+			    SERVE_BODIES_TOTAL_MAX) {
+				atomic_fetch_sub_explicit(&bodies_total, n, memory_order_relaxed);
+				req->over_total = true;
+			} else if (fb_buf_append(&req->body, upload_data, n) != FB_OK) {
+				atomic_fetch_sub_explicit(&bodies_total, n, memory_order_relaxed);
+				req->too_big = true;
+			} else {
+				req->counted += n;
+			}
+		}
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (req->no_provider)
+		return respond(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}\n", NULL);
+	if (req->over_total)
+		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "{\"error\":\"temporarily_unavailable\"}\n", NULL);
 	/* The relays' listener answers the relay check and health, nothing else; with one,
 	 * the public listener no longer answers the relay check. */
 	if (*at == LISTENER_RELAY && strcmp(url, "/validate") != 0 &&
@@ -1517,10 +1560,11 @@ start_listener(const char *listen, const enum listener *at, unsigned threads, un
 	    0, NULL, NULL, on_request, (void *)at, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)SERVE_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)SERVE_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)SERVE_CONNECTION_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
-	    NULL, MHD_OPTION_END);
+	    (unsigned)SERVE_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    *at == LISTENER_PUBLIC ? (unsigned)SERVE_PER_CLIENT_CONNECTIONS : 0U,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_CONNECTION_MEMORY,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_END);
 	if (d == NULL) {
 		fb_log(FB_LOG_ERROR, "cannot listen on %s: %s", listen, strerror(errno));
 		return NULL;
