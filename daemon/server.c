@@ -30,6 +30,7 @@
 #define SERVE_URI_MAX 65536 /* longer request URIs are not kept (and SAML refuses them) */
 #define SERVE_BODY_MAX 65536 /* the largest request body read (POST /token, logout) */
 #define SERVE_COOKIE_MAX 16384 /* the Cookie headers read, joined */
+#define READY_BODY_MAX 65536 /* /readyz and its list of what cannot be reached */
 #define SERVE_ACS_BODY_MAX ((size_t)2 << 20) /* a SAML response, base64 and form-encoded */
 /* What all requests together may hold of bodies at once; past it a request is answered 503. */
 #define SERVE_BODIES_TOTAL_MAX ((size_t)64 << 20)
@@ -273,16 +274,72 @@ handle_feed(struct MHD_Connection *conn)
 }
 
 /* Ready when logins could work: the store answers. */
+static void ready_feeds(struct fb_buf *b);
+
+/* One party the bridge cannot reach now, as a JSON object in /readyz's "unavailable". */
+static void
+ready_add(struct fb_buf *b, const char *kind, const char *name, const char *detail)
+{
+	(void)fb_buf_printf(b, "%s{\"%s\":", b->data[b->len - 1] == '[' ? "" : ",", kind);
+	(void)fb_buf_append_json_string(b, name);
+	if (detail != NULL) {
+		(void)fb_buf_printf(b, ",\"detail\":");
+		(void)fb_buf_append_json_string(b, detail);
+	}
+	(void)fb_buf_printf(b, "}");
+}
+
+static void
+ready_key_source(void *arg, const struct fb_key_source_info *s)
+{
+	char shown[FB_EXCERPT_MAX];
+
+	if (s->last_error == NULL)
+		return;
+	fb_excerpt(s->last_error, strlen(s->last_error), shown, sizeof(shown));
+	ready_add(arg, "trust_keys", s->remote, shown);
+}
+
+static void
+ready_provider(void *arg, const char *provider)
+{
+	ready_add(arg, "provider_metadata", provider, NULL);
+}
+
+/*
+ * Ready when the store answers: the relay check works. What cannot be reached
+ * now (a partner's keys or feed, an IdP's metadata) is listed, not a reason
+ * to take the bridge out of service.
+ */
 static enum MHD_Result
 handle_readyz(struct MHD_Connection *conn)
 {
 	struct fb_err err = { 0 };
+	struct runtime *rt;
+	struct fb_buf b;
+	enum MHD_Result ret;
 	int64_t seq = 0;
 
 	if (state.store == NULL || fb_store_revocation_seq(state.store, &seq, &err) != FB_OK)
 		return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "{\"status\":\"unavailable\",\"reason\":\"store\"}\n", NULL);
-	return respond(conn, MHD_HTTP_OK, "{\"status\":\"ready\"}\n", NULL);
+	fb_buf_init(&b, READY_BODY_MAX);
+	(void)fb_buf_printf(&b, "{\"status\":\"ready\",\"unavailable\":[");
+	if ((rt = runtime_acquire()) != NULL) {
+		fb_federation_key_sources(rt->fed, ready_key_source, &b);
+		fb_login_site_unready(rt->login, ready_provider, &b);
+		runtime_unref(rt);
+	}
+	ready_feeds(&b);
+	/* Past READY_BODY_MAX the list is cut: the body stays JSON. */
+	if (fb_buf_printf(&b, "]}\n") != FB_OK) {
+		fb_buf_free(&b);
+		return respond(
+		    conn, MHD_HTTP_OK, "{\"status\":\"ready\",\"unavailable\":null}\n", NULL);
+	}
+	ret = respond(conn, MHD_HTTP_OK, b.data, NULL);
+	fb_buf_free(&b);
+	return ret;
 }
 
 static enum MHD_Result
@@ -1340,6 +1397,17 @@ feed_pull(struct fb_federation *fed, const struct fb_conf *conf, const struct fb
 			return true;
 	}
 	return true;
+}
+
+/* The remotes whose last feed pull failed, for /readyz. */
+static void
+ready_feeds(struct fb_buf *b)
+{
+	pthread_mutex_lock(&feeder.lock);
+	for (size_t i = 0; i < feeder.n_remotes; i++)
+		if (feeder.remotes[i].failing > 0)
+			ready_add(b, "feed", feeder.remotes[i].name, NULL);
+	pthread_mutex_unlock(&feeder.lock);
 }
 
 /* The remote's index (added when new; -1 past FEED_REMOTES_MAX); under feeder.lock. */

@@ -655,6 +655,15 @@ fb_login_site_refresh(struct fb_login_site *s, int64_t now)
 	}
 }
 
+void
+fb_login_site_unready(
+    const struct fb_login_site *s, void (*fn)(void *arg, const char *provider), void *arg)
+{
+	for (size_t i = 0; s != NULL && i < s->n_sps; i++)
+		if (!fb_saml_sp_ready(s->sps[i]))
+			fn(arg, fb_saml_sp_provider(s->sps[i])->name);
+}
+
 fb_rc
 fb_login_start(const struct fb_login_env *env, const struct fb_login_request *req,
     struct fb_login_response *resp)

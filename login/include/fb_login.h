@@ -93,6 +93,9 @@ fb_rc fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, 
 void fb_login_site_free(struct fb_login_site *s);
 /* Fetches again the IdP metadata that is due (from URLs); what happened is logged. */
 void fb_login_site_refresh(struct fb_login_site *s, int64_t now);
+/* Calls fn with the name of each provider whose IdP metadata is not in force yet. */
+void fb_login_site_unready(
+    const struct fb_login_site *s, void (*fn)(void *arg, const char *provider), void *arg);
 
 /* What the endpoints borrow from one configuration, and the store. */
 struct fb_login_env {

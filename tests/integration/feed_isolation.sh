@@ -62,4 +62,9 @@ wait_for "$FB_TMP/b.log" "revocation feed of installation_C: .*failed 2 times in
 n=$(grep -c "revocation feed of installation_C:" "$FB_TMP/b.log")
 [ "$n" -le 3 ] || fail "C's failures logged $n times: $(grep installation_C "$FB_TMP/b.log")"
 pass "C's hanging feed fails and backs off ($n lines logged)"
-echo "feed_isolation: 4 passed, 0 failed"
+ready=$(curl -s "http://127.0.0.1:$BRIDGE_PORT/readyz")
+echo "$ready" | jq -e '.status == "ready" and (.unavailable | any(.feed == "installation_C")) and
+	(.unavailable | all(.feed != "installation_A"))' >/dev/null ||
+	fail "/readyz does not list C's feed alone: $ready"
+pass "/readyz stays ready and lists C's feed as unavailable: $ready"
+echo "feed_isolation: 5 passed, 0 failed"

@@ -83,6 +83,10 @@ curl -fsS "http://127.0.0.1:$BRIDGE_PORT/metrics" |
 	grep -Eq '^fedbridge_remote_keys_fetch_failures_total\{remote="installation_A"\} [1-9]' ||
 	fail "the failed fetch is not in the metrics"
 ok "with A down, B keeps the last good key set and still verifies"
+ready=$(curl -s "http://127.0.0.1:$BRIDGE_PORT/readyz")
+echo "$ready" | jq -e '.status == "ready" and (.unavailable | any(.trust_keys == "installation_A"))' >/dev/null ||
+	fail "/readyz does not list A's keys while A is down: $ready"
+ok "/readyz stays ready and lists A's key set as unavailable"
 
 # A partner that is down is not a fault of B's files: check (the unit's ExecStartPre) and
 # reload warn, naming the trust where its keys are written, and go on.

@@ -9,8 +9,11 @@ examples_copy
 pair="$FB_TMP/examples/pair"
 pi=$(free_port)
 iss="http://127.0.0.1:$pi/realms/corp"
+pm=$(free_port) # a SAML IdP's metadata URL where nothing listens
 sed -e "s|issuer: https://kc.a.example/realms/corp|issuer: $iss|" \
 	-e 's|^    name: A Corp$|    name: A Corp\n    return_to: ["https://app.a.example/cb"]|' \
+	-e "s|^    providers:\$|    providers:\n      - {name: a-saml, type: saml, idp_metadata: \"http://127.0.0.1:$pm/metadata\", sp_key: keys/b-sp.key, sp_cert: keys/b-sp.crt}|" \
+	-e 's|^    mapping:$|    mapping:\n      - {provider: a-saml, fid: "attrs.employeeNumber[0]"}|' \
 	"$pair/installation-a.yaml" >"$pair/a.yaml"
 grep -q "issuer: $iss" "$pair/a.yaml" && grep -q 'return_to:' "$pair/a.yaml" || fail "could not write A's configuration"
 
@@ -98,10 +101,20 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -b "$cookie" \
 	"$base/oidc/callback?code=overloaded&state=$state")
 [ "$code" = 502 ] || fail "an IdP answering 500 at its token endpoint: $code (want 502)"
 pass "an IdP answering 500 at its token endpoint ends the login on 502, not a refusal"
+# A SAML IdP whose metadata could not be fetched at start: the bridge started all the same,
+# /readyz names it, its logins answer unavailable.
+grep -q "provider a-saml: IdP metadata" "$FB_TMP/a.log" || fail "no warning about a-saml's metadata"
+ready=$(curl -s "$base/readyz")
+echo "$ready" | jq -e '.status == "ready" and (.unavailable | any(.provider_metadata == "a-saml"))' >/dev/null ||
+	fail "/readyz does not list a-saml: $ready"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/login/a-saml?return_to=https%3A%2F%2Fapp.a.example%2Fcb")
+[ "${code:0:1}" = 5 ] || fail "a login at a-saml without its metadata: $code (want 5xx)"
+pass "a SAML IdP down at start: the bridge serves, /readyz lists it, its logins answer $code"
+
 # A SAML post for a provider nobody configured is routed before it is read: 404, not 2 MiB held.
 head -c $((3 << 20)) /dev/zero | tr '\0' 'A' >"$FB_TMP/big"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --data-binary "@$FB_TMP/big" \
 	-H 'Content-Type: application/x-www-form-urlencoded' "$base/saml/acs/nobody")
 [ "$code" = 404 ] || fail "a 3 MiB post to an unknown SAML provider: $code (want 404)"
 pass "a 3 MiB post to /saml/acs/ of no provider is answered 404 without being kept"
-echo "login_isolation: 4 passed, 0 failed"
+echo "login_isolation: 5 passed, 0 failed"
