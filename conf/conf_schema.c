@@ -1144,7 +1144,8 @@ static bool
 check_provider(struct conf_ctx *c, const struct conf_node *map, const char *path, void *obj)
 {
 	static const char *const oidc_keys[] = { "issuer", "client_id", "client_secret_file",
-		"client_key", "client_auth", "scopes", "allowed_algs", "userinfo", NULL };
+		"client_key", "client_auth", "scopes", "allowed_algs", "userinfo", "timeout",
+		NULL };
 	static const char *const saml_keys[] = { "idp_metadata", "idp_metadata_cert", "sp_key",
 		"sp_cert", "allow_idp_initiated", "allow_sha1", NULL };
 	static const char *const oidc_need[] = { "issuer", "client_id", NULL };
@@ -1419,6 +1420,11 @@ static const struct conf_field provider_fields[] = {
 	{ FIELD(struct fb_conf_provider, "userinfo", T_BOOL, userinfo), .def = "false",
 	    .doc = "oidc: also fetch the userinfo endpoint; its claims add to the ID token's "
 	           "and may not contradict them." },
+	{ FIELD(struct fb_conf_provider, "timeout", T_DURATION, timeout), .def = "15s", .min = 1,
+	    .max = 120,
+	    .doc =
+	        "oidc: one deadline for all the calls to the IdP a login makes (discovery, "
+	        "keys, the code exchange, userinfo); past it the login ends 502 (unavailable)." },
 	{ FIELD(struct fb_conf_provider, "idp_metadata", T_STR, idp_metadata), .kind = &K_FILE_URL,
 	    .doc = "saml: the IdP's metadata, a file or an https URL (fetched again as its "
 	           "cacheDuration says, an hour by default; validUntil honoured)." },

@@ -66,13 +66,14 @@ done:
 /* auth_header: NULL, or a secret header line the caller cleanses. */
 static fb_rc
 perform(const char *url, const struct fb_url_rule *rule, const char *form, const char *auth_header,
-    struct oidc_http_reply *out, struct fb_err *err)
+    long timeout_ms, struct oidc_http_reply *out, struct fb_err *err)
 {
 	const struct fb_http_request req = {
 		.method = form != NULL ? FB_HTTP_POST_FORM : FB_HTTP_GET,
 		.url = url,
 		.rule = rule,
 		.form = form,
+		.timeout_ms = timeout_ms,
 		.secret_header = auth_header,
 		.accept_json = true,
 		.max_bytes = OIDC_HTTP_MAX,
@@ -91,20 +92,20 @@ perform(const char *url, const struct fb_url_rule *rule, const char *form, const
 }
 
 fb_rc
-oidc_http_get(const char *url, const struct fb_url_rule *rule, const char *bearer,
+oidc_http_get(const char *url, const struct fb_url_rule *rule, const char *bearer, long timeout_ms,
     struct oidc_http_reply *out, struct fb_err *err)
 {
 	struct fb_buf hdr;
 	fb_rc rc;
 
 	if (bearer == NULL)
-		return perform(url, rule, NULL, NULL, out, err);
+		return perform(url, rule, NULL, NULL, timeout_ms, out, err);
 	fb_buf_init(&hdr, BEARER_HEADER_MAX);
 	if (fb_buf_printf(&hdr, BEARER_PREFIX "%s", bearer) != FB_OK) {
 		fb_buf_free(&hdr);
 		return FB_ERR_SET(err, FB_ERR_LIMIT, "access token too large");
 	}
-	rc = perform(url, rule, NULL, hdr.data, out, err);
+	rc = perform(url, rule, NULL, hdr.data, timeout_ms, out, err);
 	fb_cleanse(hdr.data, hdr.len);
 	fb_buf_free(&hdr);
 	return rc;
@@ -112,14 +113,15 @@ oidc_http_get(const char *url, const struct fb_url_rule *rule, const char *beare
 
 fb_rc
 oidc_http_post_form(const char *url, const struct fb_url_rule *rule, const char *form,
-    const char *basic_user, const char *basic_pass, struct oidc_http_reply *out, struct fb_err *err)
+    const char *basic_user, const char *basic_pass, long timeout_ms, struct oidc_http_reply *out,
+    struct fb_err *err)
 {
 	char *hdr = NULL;
 	fb_rc rc;
 
 	if (basic_user != NULL && (hdr = basic_header(basic_user, basic_pass)) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-	rc = perform(url, rule, form, hdr, out, err);
+	rc = perform(url, rule, form, hdr, timeout_ms, out, err);
 	if (hdr != NULL) {
 		fb_cleanse(hdr, strlen(hdr));
 		free(hdr);

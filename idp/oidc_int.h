@@ -22,8 +22,9 @@ struct oidc_http_reply {
 };
 
 /* GET url, with "Authorization: Bearer <bearer>" when bearer is not NULL. */
+/* timeout_ms: the whole call's limit (0: the client's default, 10 s). */
 fb_rc oidc_http_get(const char *url, const struct fb_url_rule *rule, const char *bearer,
-    struct oidc_http_reply *out, struct fb_err *err);
+    long timeout_ms, struct oidc_http_reply *out, struct fb_err *err);
 
 /*
  * POST an application/x-www-form-urlencoded body to url; basic_user and
@@ -31,7 +32,7 @@ fb_rc oidc_http_get(const char *url, const struct fb_url_rule *rule, const char 
  * first as RFC 6749 2.3.1 says.
  */
 fb_rc oidc_http_post_form(const char *url, const struct fb_url_rule *rule, const char *form,
-    const char *basic_user, const char *basic_pass, struct oidc_http_reply *out,
+    const char *basic_user, const char *basic_pass, long timeout_ms, struct oidc_http_reply *out,
     struct fb_err *err);
 
 /* Appends s percent-encoded (everything but RFC 3986 unreserved characters). */

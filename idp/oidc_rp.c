@@ -37,6 +37,8 @@
 #define RP_SLOT_WAIT_MS 2000
 #define HTTP_SERVER_ERROR 500 /* and above */
 #define HTTP_TOO_MANY 429
+#define MS_PER_S 1000
+#define NS_PER_MS 1000000
 
 struct fb_oidc_rp {
 	pthread_mutex_t lock;
@@ -93,6 +95,35 @@ in_flight_leave(struct fb_oidc_rp *rp)
 	rp->in_flight--;
 	pthread_cond_signal(&rp->slot_free);
 	pthread_mutex_unlock(&rp->slot_lock);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * MS_PER_S + t.tv_nsec / NS_PER_MS;
+}
+
+/* When the IdP calls a request starts must all be done (the provider's timeout). */
+static int64_t
+login_deadline(const struct fb_oidc_rp *rp)
+{
+	return mono_ms() + rp->p->timeout * MS_PER_S;
+}
+
+/* What is left of the deadline for the next call; FB_ERR_IO once it has passed. */
+static fb_rc
+call_budget(const struct fb_oidc_rp *rp, int64_t deadline, long *ms, struct fb_err *err)
+{
+	int64_t left = deadline - mono_ms();
+
+	if (left <= 0)
+		return FB_ERR_SET(err, FB_ERR_IO, "%s: the login's %llds for the IdP ran out",
+		    rp->p->issuer, (long long)rp->p->timeout);
+	*ms = (long)left;
+	return FB_OK;
 }
 
 const char *
@@ -239,8 +270,9 @@ fb_oidc_login_new(struct fb_oidc_login *out, struct fb_err *err)
 /* ---- discovery and keys (called with the lock held) ---- */
 
 static fb_rc
-fetch_discovery(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
+fetch_discovery(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err)
 {
+	long ms = 0;
 	struct oidc_http_reply r;
 	struct fb_oidc_discovery d = { 0 };
 	/* The issuer is the configuration's word: loopback http where it says so. */
@@ -260,7 +292,8 @@ fetch_discovery(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
 		n--;
 	(void)snprintf(
 	    url, sizeof(url), "%.*s/.well-known/openid-configuration", (int)n, rp->p->issuer);
-	rc = oidc_http_get(url, &configured, NULL, &r, err);
+	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK)
+		rc = oidc_http_get(url, &configured, NULL, ms, &r, err);
 	if (rc == FB_OK && r.status != 200)
 		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", url, r.status);
 	if (rc == FB_OK)
@@ -277,8 +310,9 @@ fetch_discovery(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
 
 /* Fetches the keys; a failure keeps the last good set. */
 static fb_rc
-fetch_keys(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
+fetch_keys(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err)
 {
+	long ms = 0;
 	struct oidc_http_reply r;
 	struct fb_oidc_keys *k = NULL;
 	struct fb_url_rule rule;
@@ -287,7 +321,8 @@ fetch_keys(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
 	rp->keys_tried = now;
 	rp->keys_stale = true;
 	fb_oidc_endpoint_rule(rp->p->issuer, rp->disc.jwks_uri, &rule);
-	rc = oidc_http_get(rp->disc.jwks_uri, &rule, NULL, &r, err);
+	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK)
+		rc = oidc_http_get(rp->disc.jwks_uri, &rule, NULL, ms, &r, err);
 	if (rc == FB_OK && r.status != 200)
 		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", rp->disc.jwks_uri, r.status);
 	if (rc == FB_OK && (rc = fb_oidc_keys_parse(r.body, r.len, &k, err)) != FB_OK)
@@ -306,18 +341,18 @@ fetch_keys(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
 }
 
 static fb_rc
-prepare(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
+prepare(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err)
 {
 	fb_rc rc;
 
-	if ((rc = fetch_discovery(rp, now, err)) != FB_OK)
+	if ((rc = fetch_discovery(rp, now, deadline, err)) != FB_OK)
 		return rc;
 	if (rp->keys == NULL || now - rp->keys_fetched >= RP_KEYS_MAX_AGE) {
 		if (rp->keys == NULL && rp->keys_tried != 0 && now - rp->keys_tried < RP_RETRY_S)
 			return FB_ERR_SET(err, FB_ERR_IO,
 			    "keys of %s: fetch failed less than %ds ago", rp->p->issuer,
 			    RP_RETRY_S);
-		if ((rc = fetch_keys(rp, now, err)) != FB_OK && rp->keys == NULL)
+		if ((rc = fetch_keys(rp, now, deadline, err)) != FB_OK && rp->keys == NULL)
 			return rc;
 	}
 	return FB_OK;
@@ -354,7 +389,7 @@ rp_auth_url(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, int64_t now, c
 
 	*url = NULL;
 	pthread_mutex_lock(&rp->lock);
-	rc = fetch_discovery(rp, now, err);
+	rc = fetch_discovery(rp, now, login_deadline(rp), err);
 	fb_buf_init(&q, 16384);
 	fb_buf_init(&scope, 4096);
 	if (rc == FB_OK && s256(l->verifier, challenge) != FB_OK)
@@ -406,7 +441,7 @@ fb_oidc_rp_end_session_url(struct fb_oidc_rp *rp, const char *post_logout_redire
 
 	*url = NULL;
 	pthread_mutex_lock(&rp->lock);
-	if ((rc = fetch_discovery(rp, now, err)) != FB_OK ||
+	if ((rc = fetch_discovery(rp, now, login_deadline(rp), err)) != FB_OK ||
 	    rp->disc.end_session_endpoint == NULL) {
 		pthread_mutex_unlock(&rp->lock);
 		return rc;
@@ -504,8 +539,9 @@ done:
 /* Redeems code; *tokens is the token endpoint's JSON answer. */
 static fb_rc
 redeem_code(struct fb_oidc_rp *rp, const char *code, const char *verifier, int64_t now,
-    json_t **tokens, struct fb_err *err)
+    int64_t deadline, json_t **tokens, struct fb_err *err)
 {
+	long ms = 0;
 	struct oidc_http_reply r = { 0 };
 	struct fb_url_rule rule;
 	struct fb_buf form, assertion;
@@ -539,9 +575,11 @@ redeem_code(struct fb_oidc_rp *rp, const char *code, const char *verifier, int64
 		goto done;
 	}
 	fb_oidc_endpoint_rule(rp->p->issuer, rp->disc.token_endpoint, &rule);
-	rc = oidc_http_post_form(rp->disc.token_endpoint, &rule, form.data,
-	    rp->p->client_auth == FB_CLIENT_AUTH_SECRET_BASIC ? rp->p->client_id : NULL,
-	    rp->p->client_auth == FB_CLIENT_AUTH_SECRET_BASIC ? rp->secret : NULL, &r, err);
+	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK)
+		rc = oidc_http_post_form(rp->disc.token_endpoint, &rule, form.data,
+		    rp->p->client_auth == FB_CLIENT_AUTH_SECRET_BASIC ? rp->p->client_id : NULL,
+		    rp->p->client_auth == FB_CLIENT_AUTH_SECRET_BASIC ? rp->secret : NULL, ms, &r,
+		    err);
 	if (rc != FB_OK)
 		goto done;
 	doc = json_loadb(r.body, r.len, JSON_REJECT_DUPLICATES, NULL);
@@ -589,7 +627,7 @@ done:
 
 static fb_rc
 validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, bool logout,
-    int64_t now, int64_t iat_min, json_t **claims, struct fb_err *err)
+    int64_t now, int64_t iat_min, int64_t deadline, json_t **claims, struct fb_err *err)
 {
 	struct fb_oidc_expect e = {
 		.logout_token = logout,
@@ -610,7 +648,7 @@ validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, boo
 	if (rc == FB_ERR_NOTFOUND && now - rp->keys_tried >= rp->refetch_min) {
 		/* An unknown kid: the issuer may have rotated. One fetch, then once more. */
 		struct fb_err ferr = { 0 };
-		if (fetch_keys(rp, now, &ferr) == FB_OK) {
+		if (fetch_keys(rp, now, deadline, &ferr) == FB_OK) {
 			looked = true;
 			rc = fb_oidc_id_token_validate(
 			    rp->keys, token, strlen(token), &e, claims, err);
@@ -635,14 +673,15 @@ static fb_rc
 rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const char *nonce, int64_t now,
     int64_t max_age, json_t **claims, struct fb_err *err)
 {
+	int64_t deadline = login_deadline(rp);
 	fb_rc rc;
 
 	*claims = NULL;
 	pthread_mutex_lock(&rp->lock);
-	rc = prepare(rp, now, err);
+	rc = prepare(rp, now, deadline, err);
 	if (rc == FB_OK)
 		rc = validate_locked(
-		    rp, token, nonce, false, now, fb_time_sub(now, max_age), claims, err);
+		    rp, token, nonce, false, now, fb_time_sub(now, max_age), deadline, claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	return rc;
 }
@@ -651,14 +690,15 @@ static fb_rc
 rp_validate_logout(
     struct fb_oidc_rp *rp, const char *token, int64_t now, json_t **claims, struct fb_err *err)
 {
+	int64_t deadline = login_deadline(rp);
 	fb_rc rc;
 
 	*claims = NULL;
 	pthread_mutex_lock(&rp->lock);
-	rc = prepare(rp, now, err);
+	rc = prepare(rp, now, deadline, err);
 	if (rc == FB_OK)
 		/* A logout token's replay is stopped by its jti, kept until its exp. */
-		rc = validate_locked(rp, token, NULL, true, now, INT64_MIN, claims, err);
+		rc = validate_locked(rp, token, NULL, true, now, INT64_MIN, deadline, claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	return rc;
 }
@@ -679,8 +719,9 @@ token_claim(const char *k)
 /* Adds userinfo's claims that the ID token lacks; a contradiction keeps the ID token's. */
 static fb_rc
 userinfo_merge(struct fb_oidc_rp *rp, const char *endpoint, const char *access_token,
-    json_t *claims, struct fb_err *err)
+    int64_t deadline, json_t *claims, struct fb_err *err)
 {
+	long ms = 0;
 	struct oidc_http_reply r;
 	struct fb_url_rule rule;
 	json_t *doc, *sub, *v, *mine;
@@ -688,7 +729,8 @@ userinfo_merge(struct fb_oidc_rp *rp, const char *endpoint, const char *access_t
 	fb_rc rc;
 
 	fb_oidc_endpoint_rule(rp->p->issuer, endpoint, &rule);
-	if ((rc = oidc_http_get(endpoint, &rule, access_token, &r, err)) != FB_OK)
+	if ((rc = call_budget(rp, deadline, &ms, err)) != FB_OK ||
+	    (rc = oidc_http_get(endpoint, &rule, access_token, ms, &r, err)) != FB_OK)
 		return rc;
 	if (r.status != 200) {
 		free(r.body);
@@ -754,6 +796,7 @@ rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, const struct fb_
 {
 	json_t *tokens = NULL, *claims = NULL, *at, *sid, *auth_time;
 	char *userinfo = NULL;
+	int64_t deadline = login_deadline(rp); /* one for every call this login makes */
 	fb_rc rc;
 
 	memset(out, 0, sizeof(*out));
@@ -770,7 +813,7 @@ rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, const struct fb_
 		    FB_ERR_SET(err, FB_ERR_INVALID, "no authorization code"));
 
 	pthread_mutex_lock(&rp->lock);
-	if ((rc = prepare(rp, now, err)) != FB_OK) {
+	if ((rc = prepare(rp, now, deadline, err)) != FB_OK) {
 		pthread_mutex_unlock(&rp->lock);
 		return fail(out, FB_OIDC_UNAVAILABLE, rc);
 	}
@@ -791,13 +834,13 @@ rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, const struct fb_
 	pthread_mutex_unlock(&rp->lock);
 
 	/* The code exchange runs without the lock: other logins go on meanwhile. */
-	if ((rc = redeem_code(rp, resp->code, l->verifier, now, &tokens, err)) != FB_OK) {
+	if ((rc = redeem_code(rp, resp->code, l->verifier, now, deadline, &tokens, err)) != FB_OK) {
 		free(userinfo);
 		return fail(out, FB_OIDC_TOKEN_ENDPOINT, rc);
 	}
 	pthread_mutex_lock(&rp->lock);
 	rc = validate_locked(rp, json_string_value(json_object_get(tokens, "id_token")), l->nonce,
-	    false, now, l->started, &claims, err);
+	    false, now, l->started, deadline, &claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	if (rc != FB_OK) {
 		(void)fail(out, rc == FB_ERR_IO ? FB_OIDC_UNAVAILABLE : FB_OIDC_ID_TOKEN, rc);
@@ -812,8 +855,8 @@ rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, const struct fb_
 			                 : "the IdP offers no userinfo endpoint"));
 			goto done;
 		}
-		if ((rc = userinfo_merge(rp, userinfo, json_string_value(at), claims, err)) !=
-		    FB_OK) {
+		if ((rc = userinfo_merge(
+		         rp, userinfo, json_string_value(at), deadline, claims, err)) != FB_OK) {
 			(void)fail(out, FB_OIDC_USERINFO, rc);
 			goto done;
 		}

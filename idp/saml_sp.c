@@ -164,7 +164,7 @@ idp_metadata(const struct fb_conf_provider *p, char **out, struct fb_err *err)
 	/* The configuration names this URL: loopback http where it says so. */
 	static const struct fb_url_rule configured = { .loopback_http = true };
 
-	if ((rc = oidc_http_get(p->idp_metadata, &configured, NULL, &r, err)) != FB_OK)
+	if ((rc = oidc_http_get(p->idp_metadata, &configured, NULL, 0, &r, err)) != FB_OK)
 		return rc;
 	if (r.status != 200) {
 		free(r.body);

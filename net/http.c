@@ -148,10 +148,11 @@ static bool
 transfer_setup(CURL *c, const struct fb_http_request *req, struct transfer *t,
     struct curl_slist *headers, char *why)
 {
+	long total = req->timeout_ms > 0 ? req->timeout_ms : FB_HTTP_TIMEOUT_MS;
+	long connect = total < FB_HTTP_CONNECT_TIMEOUT_MS ? total : FB_HTTP_CONNECT_TIMEOUT_MS;
 	bool ok = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, FB_HTTP_CONNECT_TIMEOUT_MS) ==
-	        CURLE_OK &&
-	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, FB_HTTP_TIMEOUT_MS) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total) == CURLE_OK &&
 	    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_bytes) ==
 	        CURLE_OK &&
 	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&

@@ -74,6 +74,7 @@ struct fb_conf_provider {
 	struct fb_conf_strlist scopes;
 	struct fb_conf_strlist allowed_algs;
 	bool userinfo; /* fetch the userinfo endpoint after the ID token */
+	int64_t timeout; /* seconds for all the IdP calls of one request (a login's callback) */
 	/* SAML 2.0 */
 	const char *idp_metadata; /* resolved path or https URL */
 	const char

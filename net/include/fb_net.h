@@ -90,6 +90,7 @@ struct fb_http_request {
 	const char *secret_header;
 	bool accept_json; /* sends "Accept: application/json" */
 	size_t max_bytes; /* a longer answer fails with FB_ERR_LIMIT */
+	long timeout_ms; /* the whole transfer, connect included; 0: FB_HTTP_TIMEOUT_MS */
 };
 
 struct fb_http_reply {
