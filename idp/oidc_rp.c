@@ -273,7 +273,7 @@ static fb_rc
 fetch_discovery(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err)
 {
 	long ms = 0;
-	struct oidc_http_reply r;
+	struct oidc_http_reply r = { 0 };
 	struct fb_oidc_discovery d = { 0 };
 	/* The issuer is the configuration's word: loopback http where it says so. */
 	static const struct fb_url_rule configured = { .loopback_http = true };
@@ -313,7 +313,7 @@ static fb_rc
 fetch_keys(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err)
 {
 	long ms = 0;
-	struct oidc_http_reply r;
+	struct oidc_http_reply r = { 0 };
 	struct fb_oidc_keys *k = NULL;
 	struct fb_url_rule rule;
 	fb_rc rc;
@@ -722,7 +722,7 @@ userinfo_merge(struct fb_oidc_rp *rp, const char *endpoint, const char *access_t
     int64_t deadline, json_t *claims, struct fb_err *err)
 {
 	long ms = 0;
-	struct oidc_http_reply r;
+	struct oidc_http_reply r = { 0 };
 	struct fb_url_rule rule;
 	json_t *doc, *sub, *v, *mine;
 	const char *k;

@@ -155,7 +155,7 @@ metadata_is_url(const struct fb_conf_provider *p)
 static fb_rc
 idp_metadata(const struct fb_conf_provider *p, char **out, struct fb_err *err)
 {
-	struct oidc_http_reply r;
+	struct oidc_http_reply r = { 0 };
 	size_t len = 0;
 	fb_rc rc;
 
