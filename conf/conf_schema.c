@@ -1610,6 +1610,16 @@ static const struct conf_field installation_fields[] = {
 	{ FIELD(struct fb_conf, "resolver", T_STR, installation.resolver), .kind = &K_HOSTPORT,
 	    .doc = "The name server (IPv4 address:port) asked for the SRV records of trusts with "
 	           "discover; default: the system's (/etc/resolv.conf)." },
+	{ FIELD(struct fb_conf, "request_bodies_max", T_SIZE, installation.request_bodies_max),
+	    .def = "64MiB", .min = FB_CONF_REQUEST_BODIES_MIN, .max = FB_CONF_REQUEST_BODIES_MAX,
+	    .doc = "Request bodies (SAML responses, POST /token) all clients together may have "
+	           "the bridge hold at once; past it a request is answered 503 and its body "
+	           "dropped. Bounds what anonymous clients can make the bridge allocate." },
+	{ FIELD(
+	      struct fb_conf, "connections_per_client", T_INT, installation.connections_per_client),
+	    .def = "256", .min = 1, .max = FB_CONF_CONNECTIONS_MAX,
+	    .doc = "Connections one client address may hold open on listen (relay_listen has no "
+	           "such limit). Takes effect at the next start." },
 	{ FIELD(struct fb_conf, "ca", T_STR, installation.ca), .kind = &K_FILE,
 	    .doc = "Our federation CA certificate (PEM): it signs our relay's server "
 	           "certificate and the client certificates we issue to remotes. Written into "

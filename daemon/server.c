@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #define SERVE_CONNECTION_TIMEOUT_S 30
-#define SERVE_CONNECTION_LIMIT 4096
+#define SERVE_CONNECTION_LIMIT FB_CONF_CONNECTIONS_MAX
 #define SERVE_CONNECTION_MEMORY 65536
 #define SERVE_VERIFY_CACHE 100000
 #define PEER_CERT_CACHE 64
@@ -32,10 +32,6 @@
 #define SERVE_COOKIE_MAX 16384 /* the Cookie headers read, joined */
 #define READY_BODY_MAX 65536 /* /readyz and its list of what cannot be reached */
 #define SERVE_ACS_BODY_MAX ((size_t)2 << 20) /* a SAML response, base64 and form-encoded */
-/* What all requests together may hold of bodies at once; past it a request is answered 503. */
-#define SERVE_BODIES_TOTAL_MAX ((size_t)64 << 20)
-/* Connections one client address may hold on the public listener (relays have their own). */
-#define SERVE_PER_CLIENT_CONNECTIONS 256
 
 static struct {
 	pthread_mutex_t lock;
@@ -801,11 +797,13 @@ static void login_job_free(struct login_job *j);
 
 /* The bytes of request bodies held now, over every connection. */
 static atomic_size_t bodies_total;
+/* installation.request_bodies_max of the runtime in force: past it a request is answered 503. */
+static atomic_size_t bodies_max = FB_CONF_REQUEST_BODIES_MIN;
 
 struct request {
 	struct fb_buf body;
 	bool started, keep, too_big;
-	bool over_total; /* SERVE_BODIES_TOTAL_MAX was reached: answered 503 */
+	bool over_total; /* bodies_max was reached: answered 503 */
 	bool no_provider; /* POST /saml/acs/NAME for no SAML provider NAME: not read, 404 */
 	size_t counted; /* its bytes in bodies_total */
 	char *uri; /* the request line's URI, query included (the SAML Redirect binding signs it) */
@@ -1194,7 +1192,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		size_t n = *upload_data_size;
 		if (req->keep && !req->too_big && !req->over_total) {
 			if (atomic_fetch_add_explicit(&bodies_total, n, memory_order_relaxed) + n >
-			    SERVE_BODIES_TOTAL_MAX) {
+			    atomic_load_explicit(&bodies_max, memory_order_relaxed)) {
 				atomic_fetch_sub_explicit(&bodies_total, n, memory_order_relaxed);
 				req->over_total = true;
 			} else if (fb_buf_append(&req->body, upload_data, n) != FB_OK) {
@@ -1608,11 +1606,13 @@ same_str(const char *a, const char *b)
 
 /*
  * One HTTP listener on LISTEN (host:port, port 0: any free one) whose
- * requests are routed as AT says; its port goes to *port. NULL (logged)
- * when it cannot listen.
+ * requests are routed as AT says, at most PER_CLIENT connections per client
+ * address (0: no limit); its port goes to *port. NULL (logged) when it
+ * cannot listen.
  */
 static struct MHD_Daemon *
-start_listener(const char *listen, const enum listener *at, unsigned threads, unsigned *port)
+start_listener(const char *listen, const enum listener *at, unsigned threads, unsigned per_client,
+    unsigned *port)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
@@ -1628,8 +1628,7 @@ start_listener(const char *listen, const enum listener *at, unsigned threads, un
 	    0, NULL, NULL, on_request, (void *)at, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)SERVE_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)SERVE_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    *at == LISTENER_PUBLIC ? (unsigned)SERVE_PER_CLIENT_CONNECTIONS : 0U,
+	    (unsigned)SERVE_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_CONNECTION_MEMORY,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_END);
@@ -1716,10 +1715,16 @@ reload(const char *path)
 		    "installation.relay_listen changed to %s: takes effect on restart",
 		    next->conf->installation.relay_listen ? next->conf->installation.relay_listen
 		                                          : "none");
+	if (next->conf->installation.connections_per_client !=
+	    cur->conf->installation.connections_per_client)
+		fb_log(FB_LOG_WARN,
+		    "installation.connections_per_client changed to %lld: takes effect on restart",
+		    (long long)next->conf->installation.connections_per_client);
 	runtime_unref(cur);
 	fb_log_setup(next->conf->log.level, next->conf->log.format);
 	atomic_store(&log_attributes, next->conf->log.attributes);
 	atomic_store(&relay_peer_cert_header, (int)next->conf->installation.relay_peer_cert);
+	atomic_store(&bodies_max, (size_t)next->conf->installation.request_bodies_max);
 	runtime_install(next, trusts);
 	fb_log(FB_LOG_INFO, "configuration reloaded: generation %lu", next->generation);
 }
@@ -1744,6 +1749,7 @@ fb_serve(const struct fb_serve_opts *opts)
 	fb_log_setup(rt->conf->log.level, rt->conf->log.format);
 	atomic_store(&log_attributes, rt->conf->log.attributes);
 	atomic_store(&relay_peer_cert_header, (int)rt->conf->installation.relay_peer_cert);
+	atomic_store(&bodies_max, (size_t)rt->conf->installation.request_bodies_max);
 	fb_federation_verify_opts(rt->conf, &vo);
 	vo.cache_entries = SERVE_VERIFY_CACHE;
 	if (fb_verifier_new(&vo, &state.verifier, &err) != FB_OK) {
@@ -1776,12 +1782,13 @@ fb_serve(const struct fb_serve_opts *opts)
 		fb_log(FB_LOG_ERROR, "cannot start the login workers");
 		goto done;
 	}
-	if ((d = start_listener(listen, &listener_public, threads, &port)) == NULL) {
+	if ((d = start_listener(listen, &listener_public, threads,
+	         (unsigned)rt->conf->installation.connections_per_client, &port)) == NULL) {
 		login_pool_stop(login_threads);
 		goto done;
 	}
 	if (relay_listen != NULL &&
-	    (relay_d = start_listener(relay_listen, &listener_relay, threads, &relay_port)) ==
+	    (relay_d = start_listener(relay_listen, &listener_relay, threads, 0U, &relay_port)) ==
 	        NULL) {
 		login_pool_stop(login_threads);
 		MHD_stop_daemon(d);

@@ -28,6 +28,16 @@
 #define FB_AUDIT_RETENTION_DEFAULT ((int64_t)365 * FB_AUDIT_RETENTION_MIN)
 #define FB_AUDIT_RETENTION_MAX ((int64_t)3650 * FB_AUDIT_RETENTION_MIN)
 
+/*
+ * installation.request_bodies_max: at least two SAML responses (2 MiB each)
+ * fit, so one slow sender cannot make every login fail; at most 4 GiB.
+ * installation.connections_per_client: at most every connection the public
+ * listener takes.
+ */
+#define FB_CONF_REQUEST_BODIES_MIN ((int64_t)4 << 20)
+#define FB_CONF_REQUEST_BODIES_MAX ((int64_t)4 << 30)
+#define FB_CONF_CONNECTIONS_MAX 4096
+
 /* 1-based; 0:0 means "not from the file" (a default). */
 struct fb_conf_pos {
 	unsigned line;
@@ -164,6 +174,8 @@ struct fb_conf {
 		const char *ca; /* resolved path: our federation CA, for remotes; may be NULL */
 		const char
 		    *resolver; /* ip:port of the name server for SRV lookups; NULL: system's */
+		int64_t request_bodies_max; /* bytes of request bodies held at once, all requests */
+		int64_t connections_per_client; /* on the public listener, per client address */
 	} installation;
 	struct {
 		struct fb_conf_strlist
