@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +485,42 @@ static const struct {
 	[LOGIN_UNAVAILABLE] = { FB_LOG_ERROR, "failed", "unavailable", false },
 };
 
+/* The log's sample of anonymous refusals: how many this window, how many left out. */
+static struct {
+	pthread_mutex_t lock;
+	int64_t window; /* its start (seconds) */
+	unsigned logged;
+	uint64_t unlogged;
+} anonymous_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Whether this anonymous refusal gets its log line; says first what the last window left out. */
+static bool
+anonymous_sampled(int64_t now)
+{
+	uint64_t left_out = 0;
+	bool logged;
+
+	pthread_mutex_lock(&anonymous_log.lock);
+	if (now - anonymous_log.window >= ANONYMOUS_LOG_WINDOW) {
+		left_out = anonymous_log.unlogged;
+		anonymous_log.window = now;
+		anonymous_log.logged = 0;
+		anonymous_log.unlogged = 0;
+	}
+	logged = anonymous_log.logged < ANONYMOUS_LOG_BURST;
+	if (logged)
+		anonymous_log.logged++;
+	else
+		anonymous_log.unlogged++;
+	pthread_mutex_unlock(&anonymous_log.lock);
+	if (left_out > 0)
+		fb_log(FB_LOG_WARN,
+		    "anonymous refusals: %llu more were not logged (past %d in %d s); "
+		    "fedbridge_anonymous_refusals_total counts them all",
+		    (unsigned long long)left_out, ANONYMOUS_LOG_BURST, ANONYMOUS_LOG_WINDOW);
+	return logged;
+}
+
 void
 login_refuse(struct fb_store *store, enum login_end end, const struct login_refusal *r)
 {
@@ -497,6 +534,17 @@ login_refuse(struct fb_store *store, enum login_end end, const struct login_refu
 		.rule = r->reason,
 		.detail = r->detail };
 
+	if (end == LOGIN_REFUSED && r->anonymous) {
+		/* Counted by endpoint and reason (both ours: a bounded set of series). */
+		fb_metric_count(FB_METRIC_ANONYMOUS_REFUSAL, r->area, r->reason);
+		if (!anonymous_sampled(rec.time))
+			return;
+		fb_log(FB_LOG_WARN, "%s [%s]: %s%s%srefused (%s): %s (anonymous: not audited)",
+		    r->area, r->corr, r->provider ? "provider " : "",
+		    r->provider ? r->provider : "", r->provider ? ": " : "", r->reason,
+		    r->detail ? r->detail : "-");
+		return;
+	}
 	/* One line naming the refusal: fb_log escapes what came from outside. */
 	fb_log(login_ends[end].level, "%s [%s]: %s%s%s%s (%s): %s", r->area, r->corr,
 	    r->provider ? "provider " : "", r->provider ? r->provider : "", r->provider ? ": " : "",
@@ -565,7 +613,8 @@ login_refuse_return_to(const struct fb_login_env *env, struct fb_login_response 
 	        .tenant = t->id,
 	        .provider = provider,
 	        .reason = "return_to",
-	        .detail = detail },
+	        .detail = detail,
+	        .anonymous = true },
 	    NULL, NULL);
 }
 
@@ -964,6 +1013,7 @@ fb_login_oidc_callback(const struct fb_login_env *env, const struct fb_login_req
 		refusal.reason = "bad_state";
 		refusal.detail =
 		    q.state ? "callback with a malformed state" : "callback without a state";
+		refusal.anonymous = true;
 		ret = login_fail(env, resp, FB_LOGIN_BAD_STATE, &refusal, NULL, NULL);
 		goto done;
 	}
@@ -994,6 +1044,7 @@ fb_login_oidc_callback(const struct fb_login_env *env, const struct fb_login_req
 		refusal.detail = expired
 		    ? "callback: the login expired"
 		    : "callback: no login in progress in this browser for this state";
+		refusal.anonymous = true; /* until the state proves a login of ours */
 		ret = login_fail(env, resp, expired ? FB_LOGIN_EXPIRED : FB_LOGIN_BAD_STATE,
 		    &refusal, NULL, clear);
 		goto done;

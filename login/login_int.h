@@ -117,6 +117,10 @@ enum login_end {
 	                    */
 };
 
+/* Anonymous refusals logged: at most this many lines per window, then one summing up. */
+#define ANONYMOUS_LOG_BURST 100
+#define ANONYMOUS_LOG_WINDOW 10 /* seconds */
+
 /* One refusal: what its log line and its audit record say (all borrowed, NULL: none). */
 struct login_refusal {
 	enum fb_audit_kind kind; /* the record: login_refused, token_refused, revocation */
@@ -126,12 +130,19 @@ struct login_refusal {
 	const char *client; /* the client of /token or /logout (the record's actor) */
 	const char *reason; /* the reason code: a step, an OAuth error or a mapping rule */
 	const char *detail; /* why, in words; may hold values from outside (escaped) */
+	/* Nothing vouches for the request: no login state the bridge issued, no client or
+	 * IdP whose credentials or signature held. Anyone can send such requests at any
+	 * rate, so they are counted, and logged as a sample, never audited one by one. */
+	bool anonymous;
 };
 
 /*
  * The one way a refusal is recorded: exactly one log line naming it with the
  * correlation id, and for a refusal (not an outage) exactly one audit
- * record; counts the login metrics for logins.
+ * record; counts the login metrics for logins. An anonymous refusal is
+ * counted (fedbridge_anonymous_refusals_total) and logged while at most
+ * ANONYMOUS_LOG_BURST were in the last ANONYMOUS_LOG_WINDOW seconds; the
+ * first one after that says how many went unlogged.
  */
 void login_refuse(struct fb_store *store, enum login_end end, const struct login_refusal *r);
 void login_audit_token(struct fb_store *store, const char *corr, const struct fb_session *sess,

@@ -184,6 +184,7 @@ fb_login_saml_acs(const struct fb_login_env *env, const struct fb_login_request 
 	    fb_form_get(&f, "SAMLResponse") == NULL) {
 		refusal.reason = "bad_response";
 		refusal.detail = err.msg[0] ? err.msg : "no SAMLResponse form field";
+		refusal.anonymous = true;
 		ret = login_fail(env, resp, FB_LOGIN_NO_SAML_RESPONSE, &refusal, NULL, NULL);
 		fb_form_clear(&f);
 		return ret;
@@ -222,6 +223,7 @@ fb_login_saml_acs(const struct fb_login_env *env, const struct fb_login_request 
 	if (state != ACS_NONE) {
 		refusal.reason = acs_states[state].reason;
 		refusal.detail = acs_states[state].detail;
+		refusal.anonymous = true; /* no login of ours stands behind this post */
 		ret = login_fail(
 		    env, resp, acs_states[state].failure, &refusal, NULL, clear[0] ? clear : NULL);
 		goto done;
@@ -232,6 +234,7 @@ fb_login_saml_acs(const struct fb_login_env *env, const struct fb_login_request 
 		bool unavailable = out.failure == FB_SAML_UNAVAILABLE;
 		refusal.reason = fb_saml_failure_name(out.failure);
 		refusal.detail = err.msg;
+		refusal.anonymous = st == NULL; /* unsolicited, and the response did not hold */
 		ret = login_fail(env, resp,
 		    unavailable ? FB_LOGIN_IDP_UNAVAILABLE : FB_LOGIN_IDP_ANSWER, &refusal,
 		    unavailable ? NULL : refusal.reason, clear[0] ? clear : NULL);
@@ -307,7 +310,7 @@ done:
  * logged and audited once, as every refusal. */
 static void
 saml_logout_refused(struct fb_store *store, enum login_end end, const struct fb_conf_tenant *t,
-    const char *provider, const char *corr, const char *detail)
+    const char *provider, const char *corr, const char *detail, bool anonymous)
 {
 	login_refuse(store, end,
 	    &(struct login_refusal){ .kind = FB_AUDIT_REVOCATION,
@@ -316,7 +319,8 @@ saml_logout_refused(struct fb_store *store, enum login_end end, const struct fb_
 	        .tenant = t->id,
 	        .provider = provider,
 	        .reason = "saml_logout",
-	        .detail = detail });
+	        .detail = detail,
+	        .anonymous = anonymous });
 }
 
 /*
@@ -344,7 +348,7 @@ saml_logout_once(struct fb_store *store, const struct fb_conf_tenant *t, const c
 	*end = down ? LOGIN_UNAVAILABLE : LOGIN_REFUSED;
 	(void)snprintf(detail, sizeof(detail), "%s%s", binding,
 	    down ? err.msg : "the LogoutRequest was used before (a replay)");
-	saml_logout_refused(store, *end, t, provider, corr, detail);
+	saml_logout_refused(store, *end, t, provider, corr, detail, false);
 	return false;
 }
 
@@ -371,7 +375,7 @@ saml_logout_revoke(const struct fb_login_env *env, const struct fb_saml_sp *sp,
 	struct fb_err err = { 0 };
 
 	if (fb_store_revoke(store, &r, now, &seq, &err) != FB_OK) {
-		saml_logout_refused(store, LOGIN_UNAVAILABLE, t, provider, corr, err.msg);
+		saml_logout_refused(store, LOGIN_UNAVAILABLE, t, provider, corr, err.msg, false);
 		return false;
 	}
 	fb_log(FB_LOG_INFO, "saml logout [%s]: provider %s: %s%s revoked (%lld)", corr, provider,
@@ -416,7 +420,7 @@ fb_login_saml_slo(const struct fb_login_env *env, const struct fb_login_request 
 	}
 	if (fb_saml_sp_logout_request(
 	        sp, req->query, now, env->conf->tokens.clock_skew, &lo, &err) != FB_OK) {
-		saml_logout_refused(store, LOGIN_REFUSED, t, provider, corr, err.msg);
+		saml_logout_refused(store, LOGIN_REFUSED, t, provider, corr, err.msg, true);
 		ret = login_answer(resp, FB_LOGIN_BAD_LOGOUT_REQUEST, NULL, corr, NULL);
 	} else if (!saml_logout_once(store, t, provider, &lo, now, "", corr, &end)) {
 		ret = login_answer(resp,
@@ -467,7 +471,7 @@ fb_login_saml_slo_soap(const struct fb_login_env *env, const struct fb_login_req
 	        &soap, &err) != FB_OK) {
 		char detail[REFUSAL_DETAIL_MAX];
 		(void)snprintf(detail, sizeof(detail), "SOAP: %s", err.msg);
-		saml_logout_refused(store, LOGIN_REFUSED, t, provider, corr, detail);
+		saml_logout_refused(store, LOGIN_REFUSED, t, provider, corr, detail, true);
 		return login_answer_text(resp, FB_LOGIN_BAD_LOGOUT_REQUEST, corr);
 	}
 	if (!saml_logout_once(store, t, provider, &lo, now, "SOAP: ", corr, &end)) {

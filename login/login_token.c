@@ -213,7 +213,9 @@ client_unknown(const struct fb_login_env *env, struct fb_login_response *resp, c
 		.area = area,
 		.corr = corr,
 		.client = fb_form_get(f, "client_id"),
-		.detail = detail->msg[0] ? detail->msg : why };
+		.detail = detail->msg[0] ? detail->msg : why,
+		/* Credentials that did not hold (a replayed assertion's did, once). */
+		.anonymous = fail == FB_LOGIN_OAUTH_CLIENT };
 
 	return client_refused(env, resp, fail, &r);
 }
@@ -623,8 +625,10 @@ client_request(const struct fb_login_env *env, const struct fb_login_request *re
 	if (!login_form_content_type(req) || fb_form_parse(body, len, f, &err) != FB_OK) {
 		r->detail =
 		    err.msg[0] ? err.msg : "the body must be application/x-www-form-urlencoded";
+		r->anonymous = true; /* read before any client is authenticated */
 		*ret = client_refused(env, resp, FB_LOGIN_OAUTH_BAD_REQUEST, r);
 		r->detail = NULL; /* it was err's */
+		r->anonymous = false;
 		fb_form_clear(f);
 		return NULL;
 	}
@@ -831,6 +835,7 @@ fb_login_backchannel_logout(const struct fb_login_env *env, const struct fb_logi
 	    (token = fb_form_get(&f, "logout_token")) == NULL) {
 		fb_form_clear(&f);
 		refusal.detail = "no logout_token";
+		refusal.anonymous = true;
 		return login_fail(env, resp, FB_LOGIN_OAUTH_BAD_LOGOUT_TOKEN, &refusal, NULL, NULL);
 	}
 	iss = peek_issuer(token);
@@ -840,11 +845,17 @@ fb_login_backchannel_logout(const struct fb_login_env *env, const struct fb_logi
 		if (strcmp(prov->issuer, iss) != 0)
 			continue;
 		t = site->rp_tenants[i];
-		if (fb_oidc_rp_validate_logout(site->rps[i], token, now, &claims, &err) != FB_OK)
+		fb_rc vrc = fb_oidc_rp_validate_logout(site->rps[i], token, now, &claims, &err);
+		if (vrc != FB_OK) {
 			why = err.msg;
+			/* The IdP's keys could not be fetched: not proven bad, so the IdP is
+			 * told to try again (503) rather than that its logout was refused. */
+			down = vrc == FB_ERR_IO;
+		}
 	}
 	if (claims != NULL) {
 		why = NULL;
+		down = false;
 		if (fb_store_once_consume(store, FB_ONCE_LOGOUT_TOKEN, login_jstr(claims, "jti"),
 		        fb_time_add(login_jint(claims, "exp"), env->conf->tokens.clock_skew), now,
 		        &first, &err) != FB_OK) {
@@ -872,6 +883,7 @@ fb_login_backchannel_logout(const struct fb_login_env *env, const struct fb_logi
 		refusal.tenant = t ? t->id : NULL;
 		refusal.provider = t ? prov->name : NULL; /* t: an issuer of ours matched */
 		refusal.detail = why;
+		refusal.anonymous = claims == NULL; /* no IdP of ours signed it */
 		ret = login_fail(env, resp,
 		    down ? FB_LOGIN_OAUTH_UNAVAILABLE : FB_LOGIN_OAUTH_BAD_LOGOUT_TOKEN, &refusal,
 		    NULL, NULL);

@@ -43,6 +43,10 @@ static const struct {
 	    "Pages of a remote's revocation feed not taken: they would pass "
 	    "remote_revocations_max.",
 	    "remote", NULL },
+	[FB_METRIC_ANONYMOUS_REFUSAL] = { "fedbridge_anonymous_refusals_total",
+	    "Requests refused that nothing vouched for (no login state, no authenticated client "
+	    "or IdP): counted here and sampled in the log, not audited one by one.",
+	    "endpoint", "reason" },
 };
 
 /* Seconds; the last bucket is +Inf. */

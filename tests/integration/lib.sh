@@ -187,7 +187,8 @@ corr_header() { tr -d '\r' <"$1" | sed -n 's/^[Xx]-[Cc]orrelation-[Ii]d: //p'; }
 # trail_check CONFIG: every refusal recorded by trail has exactly one warning or error line
 # naming its correlation id, and that line says "refused (reason)" (an outage: "failed
 # (reason)"); the store of CONFIG holds exactly one refusal record with that id, of its
-# kind (none for an outage). Prints how many were checked.
+# kind (none for an outage, none for an anonymous refusal, whose line says so). Prints how
+# many were checked.
 trail_check() {
 	[ -s "$FB_TMP/trail" ] || fail "trail_check: no refusal was recorded"
 	: >"$FB_TMP/trail.audit"
@@ -211,6 +212,10 @@ trail_check() {
 			grep -E '"kind":"(login_refused|token_refused|revocation)"' || true)
 		if [ "$kind" = none ]; then
 			[ -z "$records" ] || fail "outage $corr audited as a refusal: $records"
+		elif [ "$kind" = anonymous ]; then
+			[ -z "$records" ] || fail "anonymous refusal $corr audited: $records"
+			printf '%s' "$lines" | grep -q '(anonymous: not audited)$' ||
+				fail "anonymous refusal $corr: its line does not say so: $lines"
 		else
 			[ "$(printf '%s' "$records" | grep -c '')" = 1 ] &&
 				printf '%s' "$records" | grep -q "\"kind\":\"$kind\"" ||

@@ -188,11 +188,11 @@ enc() { node -e 'process.stdout.write(encodeURIComponent(process.argv[1]))' -- "
 for p in "${payloads[@]}"; do
 	st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code} %{redirect_url}' "$a/login/good?return_to=$(enc "$p")")
 	[ "$st" = "400 " ] || fail "return_to $(printf '%q' "$p") got: $st"
-	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" login_refused
+	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 done
 st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$a/login/good")
 [ "$st" = 400 ] || fail "no return_to got: $st"
-trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" login_refused
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 st=$(curl -s -o /dev/null -w '%{http_code}' "$a/login/good?return_to=$(enc "http://127.0.0.1:9/cb?next=%2Fchat&x=@evil")")
 [ "$st" = 302 ] || fail "the listed URL with a query string got: $st"
 ok "return_to: ${#payloads[@]} open-redirect payloads and a missing one refused with 400; the listed URL with a query passes"
@@ -202,7 +202,7 @@ for p in "$app?code=attacker" "$app?x=1&code=attacker" "$app?cod%65=attacker" "$
 	"$app?x=1;code=attacker" "$app?state=s" "$app?error=access_denied" "$app?%zz=1"; do
 	st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code} %{redirect_url}' "$a/login/good?return_to=$(enc "$p")")
 	[ "$st" = "400 " ] || fail "return_to $p got: $st"
-	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" login_refused
+	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 done
 grep -q "return_to its query carries code, state or error" "$FB_TMP/a.log" ||
 	fail "the return_to refusal does not say why: $(grep return_to "$FB_TMP/a.log" | tail -2)"
@@ -224,7 +224,7 @@ ok "the same callback replayed (cookie kept) is refused: state_replayed"
 out=$(callback "$cb" "$FB_TMP/empty.jar")
 set -- $out
 [ "$1" = 400 ] && [ "$2" = bad_state ] || fail "callback without the login cookie: $out"
-trail "$FB_TMP/a.log" "$3" login_refused
+trail "$FB_TMP/a.log" "$3" anonymous
 ok "a callback from another browser (no login cookie) is refused: bad_state"
 
 st=$(start good "$jar")
@@ -233,12 +233,12 @@ bad_state=$(printf '%s' "$cb" | sed 's/state=[^&]*/state=AAAAAAAAAAAAAAAAAAAAAA/
 out=$(callback "$bad_state" "$jar")
 set -- $out
 [ "$2" = bad_state ] || fail "a wrong state: $out"
-trail "$FB_TMP/a.log" "$3" login_refused
+trail "$FB_TMP/a.log" "$3" anonymous
 no_state=$(printf '%s' "$cb" | sed 's/&state=[^&]*//; s/?state=[^&]*&/?/')
 out=$(callback "$no_state" "$jar")
 set -- $out
 [ "$2" = bad_state ] || fail "no state: $out"
-trail "$FB_TMP/a.log" "$3" login_refused
+trail "$FB_TMP/a.log" "$3" anonymous
 ok "a wrong state and a missing state are refused: bad_state"
 
 # The IdP's error_description, with a line break and a forged line, stays in its one line.
@@ -313,21 +313,21 @@ ok "the same assertion twice: invalid_client (replayed)"
 for bad in "$a/other" "$a"; do
 	resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$bad")")
 	[ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "assertion for aud $bad: $resp"
-	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 done
 grep -q "client_assertion: aud must be exactly $a/token" "$FB_TMP/a.log" || fail "the aud refusal is not logged"
 resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$a/token" -120)")
 [ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an expired assertion: $resp"
-trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 resp=$(jwt_exchange "$(assertion sign "$keys" messenger "$a/token")")
 [ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an assertion for a secret client: $resp"
-trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 ok "assertions for another audience, expired, or for a client_secret client: invalid_client"
 for life in "86400 0" "3600 none" "301 0"; do
 	set -- $life
 	resp=$(jwt_exchange "$(assertion sign "$keys" backend-jwt "$a/token" "$1" "$2")")
 	[ "$(printf '%s' "$resp" | field error)" = invalid_client ] || fail "an assertion living $1 s (iat $2): $resp"
-	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+	trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 done
 grep -q "client_assertion: its lifetime (exp - iat) is over 300 s" "$FB_TMP/a.log" &&
 	grep -q "client_assertion: its lifetime (exp - now) is over 300 s" "$FB_TMP/a.log" ||
@@ -367,10 +367,10 @@ ok "POST /logout ends the session (refresh refused after), answers the IdP's end
 token() { curl -s -D "$FB_TMP/h" "$@" "$a/token" | field error; }
 [ "$(token -u "messenger:wrong-$messenger_secret" -d grant_type=refresh_token -d refresh_token=x)" = invalid_client ] ||
 	fail "a wrong client secret"
-trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 [ "$(token --data-urlencode "client_id=$(printf 'evil\r\nclient')" -d client_secret=x -d grant_type=refresh_token)" = invalid_client ] ||
 	fail "an unknown client"
-trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 [ "$(token -u "messenger:$messenger_secret" -d grant_type=authorization_code -d code=forged -d "redirect_uri=$app")" = invalid_grant ] ||
 	fail "a forged code"
 trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
@@ -382,13 +382,21 @@ trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
 trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
 [ "$(token -u "messenger:$messenger_secret" -H 'Content-Type: application/json' -d '{}')" = invalid_request ] ||
 	fail "a JSON body"
-trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" token_refused
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 resp=$(curl -s -D "$FB_TMP/h" --data-urlencode "logout_token=$(curl -s "$op/good/mint")" "$a/oidc/backchannel-logout")
 [ "$(printf '%s' "$resp" | field error)" = invalid_request ] || fail "an ID token as a logout token: $resp"
-trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" revocation
+trail "$FB_TMP/a.log" "$(corr_header "$FB_TMP/h")" anonymous
 ok "/token: a wrong secret, an unknown client, a forged or used code, an unsupported grant, a JSON body; an ID token as a logout token: refused"
 
 n=$(trail_check "$pair/negative.yaml")
-ok "each of $n refusals (callback, /login, return_to, token exchange, client assertions, grants, logout, back-channel logout) left one log line and one audit record; the outage none"
+ok "each of $n refusals (callback, /login, return_to, token exchange, client assertions, grants, logout, back-channel logout) left one log line and one audit record; the outage none; the anonymous ones (no login state, no client or IdP that proved itself) a line saying so and no record"
+# Anonymous refusals are counted by endpoint and reason, all of them.
+metric() { curl -s "$a/metrics" | sed -n "s/^fedbridge_anonymous_refusals_total{endpoint=\"$1\",reason=\"$2\"} //p"; }
+[ "$(metric login bad_state)" = 3 ] || fail "anonymous bad_state callbacks counted: $(metric login bad_state) (want 3)"
+[ "$(metric login return_to)" = $((${#payloads[@]} + 9)) ] ||
+	fail "anonymous return_to refusals counted: $(metric login return_to) (want $((${#payloads[@]} + 9)))"
+[ "$(metric token invalid_client)" -ge 9 ] || fail "failed client authentications counted: $(metric token invalid_client)"
+[ "$(metric back-channel\ logout backchannel_logout)" = 1 ] || fail "the unproven logout token is not counted"
+ok "anonymous refusals are counted in fedbridge_anonymous_refusals_total by endpoint and reason"
 
 echo "oidc_negative: $passed passed, 0 failed"

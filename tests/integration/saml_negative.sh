@@ -240,7 +240,7 @@ ok "a replayed assertion is refused (replayed), also after a restart"
 out=$(post "$FB_TMP/none.jar" "$good")
 set -- $out
 [ "$2" = unsolicited ] || fail "an unsolicited response: $out"
-trail "$FB_TMP/a3.log" "$3" login_refused
+trail "$FB_TMP/a3.log" "$3" anonymous
 ok "an unsolicited response is refused (IdP-initiated login is off by default)"
 
 # IdP-initiated login, where the provider allows it: no request, RelayState names where to go.
@@ -268,16 +268,16 @@ slo="$a/saml/slo/corp"
 logout_q() { "$py" "$FB_SOURCE_DIR/tests/integration/fixtures/saml/logout.py" --idp "$idp" --slo "$slo" "$@"; }
 st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --unsigned)")
 [ "$st" = 400 ] || fail "an unsigned LogoutRequest got $st"
-trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
 st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/other.key" --nameid slo-user --session-index _slo-session-1)")
 [ "$st" = 400 ] || fail "a LogoutRequest signed by another key got $st"
-trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
 st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --issued -3110400 --no-expiry)")
 [ "$st" = 400 ] || fail "a LogoutRequest signed 36 days ago (no NotOnOrAfter) got $st"
-trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
 st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --issued 3600)")
 [ "$st" = 400 ] || fail "a LogoutRequest issued an hour from now got $st"
-trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
 grep -q "saml logout \[.*refused (saml_logout): saml logout: IssueInstant" "$FB_TMP/a3.log" ||
 	fail "the stale LogoutRequest's refusal does not name IssueInstant: $(grep "saml logout" "$FB_TMP/a3.log" | tail -2)"
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" | grep -q "^revoked *no" || fail "the session was revoked by a bad request: sid=$sid $("$FB_BINARY" sessions show -c "$pair/saml.yaml" "$sid" 2>&1)"
@@ -315,12 +315,12 @@ soap() { # ARGS... -> "STATUS" of POST /saml/slo/corp, body in $FB_TMP/soap.out
 		--data-binary "@$FB_TMP/soap.xml" "$slo"
 }
 [ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --unsigned)" = 400 ] || fail "an unsigned SOAP LogoutRequest was taken"
-trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
 [ "$(soap --key "$keys/other.key" --cert "$keys/other.pem")" = 400 ] || fail "a SOAP LogoutRequest signed by another key was taken"
-trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
 [ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --issued -3110400 --no-expiry)" = 400 ] ||
 	fail "a SOAP LogoutRequest signed 36 days ago was taken"
-trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
 "$FB_BINARY" sessions show -c "$pair/saml.yaml" "$ssid" | grep -q "^revoked *no" || fail "a bad SOAP request revoked the session"
 st=$(soap --key "$keys/idp.key" --cert "$keys/idp.pem")
 [ "$st" = 200 ] && grep -q "LogoutResponse" "$FB_TMP/soap.out" && grep -q "status:Success" "$FB_TMP/soap.out" ||
@@ -332,12 +332,15 @@ st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' -H 'Content-Type: tex
 trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" revocation
 ok "a SOAP LogoutRequest replayed is refused (400): its ID is consumed once"
 
-# A POST without a SAMLResponse is refused like a bad one: logged and audited.
+# A POST without a SAMLResponse: refused, logged and counted; nothing vouches for it, so no record.
 st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' --data-urlencode "RelayState=x" "$acs")
 [ "$st" = 400 ] || fail "a POST without a SAMLResponse got $st"
-trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" login_refused
+trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
 n=$(trail_check "$pair/saml.yaml")
-ok "each of $n refusals (ACS: every forged response, replays, unsolicited, no SAMLResponse; single logout on both bindings) left one log line and one audit record"
+ok "each of $n refusals (ACS: every forged response, replays, unsolicited, no SAMLResponse; single logout on both bindings) left one log line; one audit record each where a login of ours or the IdP's signature stood behind it, none for the anonymous ones"
+anon=$(curl -s "$a/metrics" | sed -n 's/^fedbridge_anonymous_refusals_total{endpoint="saml logout",reason="saml_logout"} //p')
+[ "$anon" = 7 ] || fail "unsigned, foreign-key or stale LogoutRequests counted: ${anon:-none} (want 7)"
+ok "the 7 LogoutRequests nothing vouched for are counted in fedbridge_anonymous_refusals_total"
 
 # ---- the IdP's metadata: validUntil, and a signature when idp_metadata_cert is set ----
 (

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fb_metrics.h"
 #include "login_int.h" /* white box: forges sealed states and codes */
 #include "../fuzz/saml_fixture.h"
 
@@ -417,6 +419,113 @@ test_callback(void **state)
 	fb_login_response_clear(&r);
 }
 
+/* The audit records in the store now. */
+static size_t
+audit_count(void)
+{
+	struct fb_audit_list l = { 0 };
+	struct fb_err err = { 0 };
+	size_t n = 0;
+	int64_t after = 0;
+
+	do {
+		assert_int_equal(fb_store_audit_list(fx.store, after, 1000, &l, &err), FB_OK);
+		n += l.n;
+		if (l.n > 0)
+			after = l.v[l.n - 1].id;
+	} while (l.n > 0);
+	fb_audit_list_free(&l);
+	return n;
+}
+
+/* The value of one series in /metrics' text, 0 when absent. */
+static unsigned long long
+metric_value(const char *series)
+{
+	struct fb_buf b;
+	const char *p;
+	unsigned long long v = 0;
+
+	fb_buf_init(&b, 1 << 20);
+	fb_metrics_render(&b);
+	assert_non_null(b.data);
+	if ((p = strstr(b.data, series)) != NULL)
+		v = strtoull(p + strlen(series), NULL, 10);
+	fb_buf_free(&b);
+	return v;
+}
+
+/* Lines of fd's file holding needle. */
+static size_t
+lines_with(int fd, const char *needle)
+{
+	char line[8192];
+	size_t n = 0;
+	FILE *f = fdopen(dup(fd), "r");
+
+	assert_non_null(f);
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* Refusals nothing vouches for: counted, a sample logged, none audited. */
+static void
+test_anonymous(void **state)
+{
+	enum { BAD_CALLBACKS = 250 };
+	static const char series[] =
+	    "fedbridge_anonymous_refusals_total{endpoint=\"login\",reason=\"bad_state\"} ";
+	struct fb_login_response r = { 0 };
+	struct fb_login_request q;
+	char log_path[] = "/tmp/test_login_log.XXXXXX";
+	int log_fd = mkstemp(log_path), saved = dup(STDERR_FILENO);
+	size_t audited = audit_count();
+	unsigned long long counted = metric_value(series);
+
+	(void)state;
+	assert_true(log_fd >= 0 && saved >= 0);
+	(void)unlink(log_path);
+	/* The log goes to a file while the flood runs. */
+	assert_int_equal(dup2(log_fd, STDERR_FILENO), STDERR_FILENO);
+	fb_log_setup(FB_LOG_INFO, FB_LOG_TEXT);
+	for (int i = 0; i < BAD_CALLBACKS; i++) {
+		q = get("/oidc/callback", "code=made-up&state=AAAAAAAAAAAAAAAAAAAAAA", NULL);
+		assert_int_equal(fb_login_oidc_callback(&fx.env, &q, &r), FB_OK);
+		assert_int_equal(r.status, HTTP_BAD_REQUEST);
+	}
+	fb_log_setup(FB_LOG_ERROR, FB_LOG_TEXT);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	assert_int_equal(audit_count(), audited);
+	assert_int_equal(metric_value(series), counted + BAD_CALLBACKS);
+	{
+		size_t logged = lines_with(log_fd, "(anonymous: not audited)");
+		/* Every one, until the window's burst (earlier tests' refusals count too). */
+		assert_true(logged >= 1 && logged <= ANONYMOUS_LOG_BURST);
+	}
+	close(log_fd);
+	/* A refusal with a login of ours behind it is still audited: an expired state. */
+	{
+		static const char st[] = "CCCCCCCCCCCCCCCCCCCCCA";
+		char cname[COOKIE_NAME_MAX], query[128], *cookie;
+		login_cookie_name(fx.env.site, st, cname, sizeof(cname));
+		(void)snprintf(query, sizeof(query), "code=abc&state=%s", st);
+		cookie = sealed_cookie(
+		    cname, "login", login_state(st, "corp", (int64_t)time(NULL) + LOGIN_TTL));
+		q = get("/oidc/callback", query, cookie);
+		assert_int_equal(fb_login_oidc_callback(&fx.env, &q, &r), FB_OK);
+		/* The IdP cannot be reached (502: an outage, not audited); the replay is. */
+		assert_int_equal(fb_login_oidc_callback(&fx.env, &q, &r), FB_OK);
+		assert_page(&r, HTTP_FORBIDDEN, "state_replayed");
+		free(cookie);
+	}
+	assert_int_equal(audit_count(), audited + 1);
+	fb_login_response_clear(&r);
+}
+
 /* ---- POST /token ---- */
 
 static void
@@ -770,6 +879,7 @@ main(void)
 		cmocka_unit_test(test_request_parts),
 		cmocka_unit_test(test_start),
 		cmocka_unit_test(test_callback),
+		cmocka_unit_test(test_anonymous),
 		cmocka_unit_test(test_token),
 		cmocka_unit_test(test_backchannel),
 		cmocka_unit_test(test_saml),
