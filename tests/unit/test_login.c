@@ -701,6 +701,20 @@ test_backchannel(void **state)
 	q.content_type = NULL;
 	assert_int_equal(fb_login_backchannel_logout(&fx.env, &q, &r), FB_OK);
 	assert_oauth(&r, HTTP_BAD_REQUEST, "invalid_request");
+	/* A logout token of the provider whose IdP cannot be reached: its keys cannot be
+	 * fetched, so it is not proven bad; 503 makes the IdP send it again. */
+	{
+		char payload[128], b64[192], body[512];
+		size_t n = (size_t)snprintf(payload, sizeof(payload),
+		    "{\"iss\":\"http://127.0.0.1:%u\",\"jti\":\"j\"}", fx.closed_port);
+		assert_int_equal(
+		    fb_b64url_encode((const unsigned char *)payload, n, b64, sizeof(b64)), FB_OK);
+		(void)snprintf(body, sizeof(body),
+		    "logout_token=eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.%s.c2ln", b64);
+		q = post_form("/oidc/backchannel-logout", body, NULL);
+		assert_int_equal(fb_login_backchannel_logout(&fx.env, &q, &r), FB_OK);
+		assert_oauth(&r, HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable");
+	}
 	fb_login_response_clear(&r);
 }
 
