@@ -521,6 +521,17 @@ anonymous_sampled(int64_t now)
 	return logged;
 }
 
+enum fb_login_failure
+login_idp_failure(const char *provider, fb_rc rc)
+{
+	if (rc == FB_ERR_CONFIG) {
+		fb_metric_count(FB_METRIC_IDP_MISCONFIGURED, provider, NULL);
+		return FB_LOGIN_IDP_MISCONFIGURED;
+	}
+	fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, provider, NULL);
+	return FB_LOGIN_IDP_UNAVAILABLE;
+}
+
 void
 login_refuse(struct fb_store *store, enum login_end end, const struct login_refusal *r)
 {
@@ -752,10 +763,10 @@ fb_login_start(const struct fb_login_env *env, const struct fb_login_request *re
 	}
 	if (fb_oidc_login_new(&l, &err) != FB_OK ||
 	    fb_oidc_rp_auth_url(rp, &l, now, &url, &err) != FB_OK) {
-		fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, provider, NULL);
-		r.reason = "unavailable";
+		enum fb_login_failure f = login_idp_failure(provider, err.rc);
+		r.reason = fb_login_failure_row(f)->code;
 		r.detail = err.msg;
-		ret = login_fail(env, resp, FB_LOGIN_IDP_UNAVAILABLE, &r, NULL, NULL);
+		ret = login_fail(env, resp, f, &r, NULL, NULL);
 		goto done;
 	}
 	st = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "p", provider, "t", t->id, "s", l.state,
@@ -1080,16 +1091,14 @@ fb_login_oidc_callback(const struct fb_login_env *env, const struct fb_login_req
 		 * reached) is an outage: the user is told to try again, not refused. */
 		bool unavailable = out.failure == FB_OIDC_UNAVAILABLE ||
 		    (out.failure == FB_OIDC_TOKEN_ENDPOINT && err.rc == FB_ERR_IO);
+		enum fb_login_failure f = unavailable  ? login_idp_failure(provider, err.rc)
+		    : out.failure == FB_OIDC_IDP_ERROR ? FB_LOGIN_IDP_ERROR
+		                                       : FB_LOGIN_IDP_ANSWER;
 
-		if (unavailable)
-			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, provider, NULL);
 		refusal.reason = fb_oidc_failure_name(out.failure);
 		refusal.detail = err.msg;
-		ret = login_fail(env, resp,
-		    unavailable                            ? FB_LOGIN_IDP_UNAVAILABLE
-		        : out.failure == FB_OIDC_IDP_ERROR ? FB_LOGIN_IDP_ERROR
-		                                           : FB_LOGIN_IDP_ANSWER,
-		    &refusal, unavailable ? NULL : refusal.reason, clear);
+		ret =
+		    login_fail(env, resp, f, &refusal, unavailable ? NULL : refusal.reason, clear);
 		goto done;
 	}
 	{

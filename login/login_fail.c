@@ -57,6 +57,9 @@ static const struct fb_login_failure_row rows[FB_LOGIN_FAILURES] = {
 	    "This logout request was already used." },
 	[FB_LOGIN_IDP_UNAVAILABLE] = { HTTP_BAD_GATEWAY, true, "unavailable", false,
 	    "Your identity provider cannot be reached right now. Try again in a minute." },
+	[FB_LOGIN_IDP_MISCONFIGURED] = { HTTP_BAD_GATEWAY, true, "idp_misconfigured", false,
+	    "Logins through your identity provider are not set up correctly. Tell your "
+	    "administrator, with the reference below." },
 	[FB_LOGIN_STORE_UNAVAILABLE] = { HTTP_SERVICE_UNAVAILABLE, true, "unavailable", false,
 	    TRY_AGAIN },
 	[FB_LOGIN_INTERNAL] = { HTTP_SERVICE_UNAVAILABLE, true, "internal", false, TRY_AGAIN },

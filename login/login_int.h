@@ -199,6 +199,12 @@ fb_rc login_answer_text(struct fb_login_response *resp, enum fb_login_failure f,
 fb_rc login_fail(const struct fb_login_env *env, struct fb_login_response *resp,
     enum fb_login_failure f, const struct login_refusal *r, const char *step,
     const char *clear_cookie);
+/*
+ * The failure of a login whose IdP could not be used, counted for provider:
+ * FB_ERR_CONFIG (its discovery or metadata is wrong: an admin must act) is
+ * idp_misconfigured, anything else unavailable (try again).
+ */
+enum fb_login_failure login_idp_failure(const char *provider, fb_rc rc);
 /* How a failure is recorded: LOGIN_UNAVAILABLE for an outage, else LOGIN_REFUSED. */
 enum login_end login_failure_end(enum fb_login_failure f);
 

@@ -500,6 +500,7 @@ grant_exchange(const struct fb_login_env *env, struct fb_login_response *resp,
 	const char *want = fb_form_get(f, "requested_token_type");
 	const struct fb_conf_provider *prov = NULL;
 	const char *down = NULL; /* the provider whose keys could not be fetched */
+	fb_rc down_rc = FB_OK; /* why: FB_ERR_IO unreachable, FB_ERR_CONFIG misconfigured */
 	struct fb_identity *id = NULL;
 	struct opened opened = { 0 };
 	struct fb_err err = { 0 };
@@ -539,7 +540,8 @@ grant_exchange(const struct fb_login_env *env, struct fb_login_response *resp,
 			prov = p;
 		else {
 			(void)snprintf(detail, sizeof(detail), "%s", err.msg);
-			down = vrc == FB_ERR_IO ? p->name : NULL;
+			down = vrc == FB_ERR_IO || vrc == FB_ERR_CONFIG ? p->name : NULL;
+			down_rc = vrc;
 		}
 	}
 	if (prov == NULL) {
@@ -549,8 +551,7 @@ grant_exchange(const struct fb_login_env *env, struct fb_login_response *resp,
 		if (down != NULL) {
 			/* The IdP's keys could not be fetched: try again later, the token may be
 			 * good. */
-			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE, down, NULL);
-			r.reason = "unavailable";
+			r.reason = fb_login_failure_row(login_idp_failure(down, down_rc))->code;
 			return client_refused(env, resp, FB_LOGIN_OAUTH_IDP_UNAVAILABLE, &r);
 		}
 		/* Why the ID token was refused is in the log line, not in the answer. */

@@ -47,6 +47,10 @@ static const struct {
 	    "Requests refused that nothing vouched for (no login state, no authenticated client "
 	    "or IdP): counted here and sampled in the log, not audited one by one.",
 	    "endpoint", "reason" },
+	[FB_METRIC_IDP_MISCONFIGURED] = { "fedbridge_idp_misconfigured_total",
+	    "Logins that failed because an IdP's discovery document, keys or SAML metadata is "
+	    "wrong (404, another issuer, unparsable): retrying will not help, an admin must.",
+	    "provider", NULL },
 };
 
 /* Seconds; the last bucket is +Inf. */

@@ -168,6 +168,8 @@ enum fb_login_failure {
 	FB_LOGIN_BAD_LOGOUT_REQUEST,
 	FB_LOGIN_LOGOUT_REPLAYED,
 	FB_LOGIN_IDP_UNAVAILABLE,
+	FB_LOGIN_IDP_MISCONFIGURED, /* the IdP's discovery or metadata is wrong: retrying won't help
+	                             */
 	FB_LOGIN_STORE_UNAVAILABLE,
 	FB_LOGIN_INTERNAL,
 	/* OAuth (POST /token, /logout, back-channel logout) */

@@ -17,6 +17,7 @@ enum fb_metric {
 	FB_METRIC_FEED_FAILURE, /* remote */
 	FB_METRIC_FEED_QUOTA, /* remote */
 	FB_METRIC_ANONYMOUS_REFUSAL, /* endpoint, reason */
+	FB_METRIC_IDP_MISCONFIGURED, /* provider */
 };
 enum fb_hist { FB_HIST_VALIDATE, FB_HIST_LOGIN_CALLBACK };
 /* Adds one to a counter; b is NULL for families with one label. Thread-safe. */
