@@ -135,9 +135,13 @@ grep -q 'ERROR: AddressSanitizer' "$FB_TMP/b.log" && fail "sanitizer report duri
 #    outgrew (less than L together) may stay with the allocator: at most one
 #    more cap over all bodies;
 #  - 8 MiB for the rest: the connection structures (about 1 KiB each with the
-#    request's context), the SAML parse of a finished body, and under
-#    AddressSanitizer its 4 MiB quarantine.
+#    request's context) and the SAML parse of a finished body;
+#  - under AddressSanitizer (FB_TEST_CFLAGS says so): its 4 MiB quarantine, and
+#    its shadow, an eighth of all the above.
 margin_kib=$((connections * 64 + cap_mib * 1024 + 8192))
+case "${FB_TEST_CFLAGS:-}" in
+*-fsanitize=*address*) margin_kib=$((margin_kib + 4096 + (margin_kib + cap_mib * 1024) / 8)) ;;
+esac
 cap_kib=$((cap_mib * 1024))
 growth=$((peak - idle))
 figure flood_connections "$held" "connections holding a ~2 MiB body (from $(( (connections + per_client - 1) / per_client )) addresses)"
