@@ -805,10 +805,26 @@ struct request {
 	bool started, keep, too_big;
 	bool over_total; /* bodies_max was reached: answered 503 */
 	bool no_provider; /* POST /saml/acs/NAME for no SAML provider NAME: not read, 404 */
-	size_t counted; /* its bytes in bodies_total */
+	size_t counted; /* its bytes in bodies_total: its Content-Length, reserved at once */
 	char *uri; /* the request line's URI, query included (the SAML Redirect binding signs it) */
 	struct login_job *job; /* while a login worker has it, and its answer until queued */
 };
+
+/*
+ * Counts n more bytes of req's body in bodies_total; false, counting
+ * nothing, when that would pass bodies_max.
+ */
+static bool
+bodies_reserve(struct request *req, size_t n)
+{
+	if (atomic_fetch_add_explicit(&bodies_total, n, memory_order_relaxed) + n >
+	    atomic_load_explicit(&bodies_max, memory_order_relaxed)) {
+		atomic_fetch_sub_explicit(&bodies_total, n, memory_order_relaxed);
+		return false;
+	}
+	req->counted += n;
+	return true;
+}
 
 /* MHD calls this first for every request: its result becomes the request's context. */
 static void *
@@ -1185,22 +1201,29 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		        strcmp(url, "/oidc/backchannel-logout") == 0 || acs ||
 		        strncmp(url, "/saml/slo/", 10) == 0);
 		fb_buf_init(&req->body, acs ? SERVE_ACS_BODY_MAX : SERVE_BODY_MAX);
+		/* A declared length is reserved whole before anything is read: under a
+		 * flood the requests let in can finish, the others get 503 at once
+		 * instead of every one holding part of a body. */
+		const char *cl = MHD_lookup_connection_value(
+		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+		if (req->keep && declared > req->body.max)
+			req->too_big = true;
+		else if (req->keep && declared > 0 && !bodies_reserve(req, (size_t)declared))
+			req->over_total = true;
 		*req_cls = req;
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {
 		size_t n = *upload_data_size;
 		if (req->keep && !req->too_big && !req->over_total) {
-			if (atomic_fetch_add_explicit(&bodies_total, n, memory_order_relaxed) + n >
-			    atomic_load_explicit(&bodies_max, memory_order_relaxed)) {
-				atomic_fetch_sub_explicit(&bodies_total, n, memory_order_relaxed);
+			/* Beyond what was reserved (a body sent without a length): counted now. */
+			size_t more =
+			    req->body.len + n > req->counted ? req->body.len + n - req->counted : 0;
+			if (more > 0 && !bodies_reserve(req, more))
 				req->over_total = true;
-			} else if (fb_buf_append(&req->body, upload_data, n) != FB_OK) {
-				atomic_fetch_sub_explicit(&bodies_total, n, memory_order_relaxed);
+			else if (fb_buf_append(&req->body, upload_data, n) != FB_OK)
 				req->too_big = true;
-			} else {
-				req->counted += n;
-			}
 		}
 		*upload_data_size = 0;
 		return MHD_YES;

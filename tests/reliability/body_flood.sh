@@ -7,12 +7,14 @@
 # all but its last 64 KiB and hold. A 257th connection from one address is
 # closed. While they hold, /healthz and /validate must answer at once and the
 # bridge's RSS is read; then every body is finished: those past the cap are
-# answered 503.
+# answered 503, and those let in (a declared length is reserved whole when the
+# request arrives) are read to the end and answered for what they are.
 #   FB_FLOOD_CONNECTIONS  connections holding bodies (default 1000)
 #   FB_FLOOD_HOLD_SECONDS how long they hold (default 3)
 # Fails when the RSS over the idle RSS passes the cap plus the margin computed
-# below, when no request is answered 503, when the bridge exits, or when a
-# health or relay check takes longer than 1 s meanwhile.
+# below, when no request is answered 503, when fewer than the cap's worth of
+# bodies are let in, when the bridge exits, or when a health or relay check
+# takes longer than 1 s meanwhile.
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib.sh"
 connections=${FB_FLOOD_CONNECTIONS:-1000}
@@ -153,12 +155,16 @@ figure flood_rss_growth_kib "$growth" "peak over idle (KiB; allowed: cap + $marg
 figure flood_rss_after_kib "$after" "bridge RSS once all were answered and closed (KiB)"
 figure flood_503 "${n503:-0}" "requests answered 503 (past the cap, body dropped)"
 figure flood_answered "$answered" "requests answered at all"
+admitted=$((answered - ${n503:-0}))
+fit=$((cap_mib * 1048576 / length))
+figure flood_admitted "$admitted" "requests let in and read to the end (the cap holds $fit such bodies)"
 figure flood_check_ms_max "$slowest" "slowest /healthz or /validate while they held (ms)"
 figure flood_per_client_refused "$extra_refused" "a connection past $per_client from one address closed"
 figure flood_token_during "$token_during" "POST /token (unknown client) while the bodies were held"
 figure flood_token_after "$token_code" "POST /token (unknown client) once the flood is over: read, not 503"
 [ "${n503:-0}" -ge 1 ] || fail "no request was answered 503: $result"
 [ "$answered" = "$held" ] || fail "$answered of $held requests answered: $result"
+[ "$admitted" -ge "$fit" ] || fail "only $admitted requests were let in and read; the cap holds $fit: $result"
 [ "$growth" -le $((cap_kib + margin_kib)) ] ||
 	fail "RSS grew by $growth KiB ($idle -> $peak), more than the cap $cap_kib KiB + $margin_kib KiB"
 pass "$held connections holding bodies: RSS $idle -> $peak KiB (cap $cap_kib KiB + margin $margin_kib), ${n503} answered 503, checks within ${slowest} ms"
