@@ -102,7 +102,6 @@ runtime_acquire(void)
 	return rt;
 }
 
-/* Builds everything a configuration implies; nothing is installed unless all of it works. */
 /*
  * Hands rt's due key sets to the key workers and waits until they are fetched, or
  * KEYS_BUILD_WAIT_S has passed: a remote that hangs delays a start or a reload by that, not by
@@ -130,9 +129,11 @@ keys_build_wait(struct runtime *rt)
 		;
 	refresher.building = NULL;
 	pthread_mutex_unlock(&refresher.lock);
-	runtime_unref(rt); /* the caller still holds its own */
+	/* Never the last reference: the caller holds its own. */
+	atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel);
 }
 
+/* Builds everything a configuration implies; nothing is installed unless all of it works. */
 static fb_rc
 runtime_build(struct fb_conf *conf, struct runtime **out, struct fb_verify_trusts **trusts,
     struct fb_err *err)
