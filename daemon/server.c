@@ -42,12 +42,27 @@ static struct {
 	pthread_mutex_t install_lock;
 } state = { .lock = PTHREAD_MUTEX_INITIALIZER, .install_lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* The key refresher: fetches remote JWKS when due, or soon after an unknown kid. */
+/*
+ * The key refresher: KEY_WORKERS threads fetch remote JWKS when due, or soon after an unknown
+ * kid. Each takes one remote's key set at a time (fb_federation_claim), so a remote that hangs
+ * holds one worker for its fetch's time limit, never the others' keys. A runtime being built
+ * (start, reload) is handed to them too: its new key sets are fetched at once, together.
+ */
+#define KEY_WORKERS 4
+#define KEYS_BUILD_WAIT_S 2 /* the longest a start or reload waits for new key sets */
+#define KEYS_IDLE_S 60 /* with nothing due: look again (a reload may add sources) */
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
+	pthread_cond_t wake; /* the workers: a fetch may be due */
+	pthread_cond_t fetched; /* runtime_build: a fetch of the runtime being built ended */
 	bool stop, unknown_kid, recheck;
-} refresher = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+	bool login_busy; /* a worker is refreshing the SAML IdP metadata */
+	struct runtime *building; /* one reference, while runtime_build waits for its keys */
+	pthread_t threads[KEY_WORKERS];
+	size_t n_threads;
+} refresher = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+	.fetched = PTHREAD_COND_INITIALIZER };
 
 /* Sends what a refresh reported to the log, a line at a time. */
 static void
@@ -87,16 +102,43 @@ runtime_acquire(void)
 	return rt;
 }
 
+/*
+ * Hands rt's due key sets to the key workers and waits until they are fetched, or
+ * KEYS_BUILD_WAIT_S has passed: a remote that hangs delays a start or a reload by that, not by
+ * its fetch's time limit. Its fetch goes on; its keys are installed when they come (until
+ * then its tokens fail as unknown_key, as an unreachable remote's do).
+ */
+static void
+keys_build_wait(struct runtime *rt)
+{
+	int64_t since = (int64_t)time(NULL);
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += KEYS_BUILD_WAIT_S;
+	pthread_mutex_lock(&refresher.lock);
+	if (refresher.n_threads == 0) {
+		pthread_mutex_unlock(&refresher.lock);
+		return;
+	}
+	atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
+	refresher.building = rt;
+	pthread_cond_broadcast(&refresher.wake);
+	while (fb_federation_fetches_pending(rt->fed, since) > 0 &&
+	    pthread_cond_timedwait(&refresher.fetched, &refresher.lock, &until) == 0)
+		;
+	refresher.building = NULL;
+	pthread_mutex_unlock(&refresher.lock);
+	/* Never the last reference: the caller holds its own. */
+	atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel);
+}
+
 /* Builds everything a configuration implies; nothing is installed unless all of it works. */
 static fb_rc
 runtime_build(struct fb_conf *conf, struct runtime **out, struct fb_verify_trusts **trusts,
     struct fb_err *err)
 {
 	struct runtime *rt = calloc(1, sizeof(*rt)), *prev;
-	struct fb_refresh_opts ro = { .now = (int64_t)time(NULL) };
-	struct fb_err ferr = { 0 };
-	struct fb_buf log;
-	bool changed;
 	fb_rc rc;
 
 	if (rt == NULL)
@@ -104,17 +146,14 @@ runtime_build(struct fb_conf *conf, struct runtime **out, struct fb_verify_trust
 	atomic_init(&rt->refs, 1);
 	rt->conf = conf;
 	if ((rc = fb_federation_load(conf, &rt->fed, err)) == FB_OK) {
-		/* Keep the remote key sets already fetched; fetch the new ones now. A remote
-		 * that cannot be reached is no reason to refuse the configuration: its
-		 * tokens fail as unknown_key until its keys arrive. */
+		/* Keep the remote key sets already fetched; fetch the new ones now, all at
+		 * once. A remote that cannot be reached is no reason to refuse the
+		 * configuration: its tokens fail as unknown_key until its keys arrive. */
 		if ((prev = runtime_acquire()) != NULL) {
 			fb_federation_adopt(rt->fed, prev->fed);
 			runtime_unref(prev);
 		}
-		fb_buf_init(&log, 65536);
-		(void)fb_federation_refresh(rt->fed, &ro, &changed, &log, &ferr);
-		log_lines(&log);
-		fb_buf_free(&log);
+		keys_build_wait(rt);
 		rc = fb_federation_trusts(rt->fed, trusts, err);
 	}
 	if (rc != FB_OK) {
@@ -145,69 +184,175 @@ runtime_install(struct runtime *rt, struct fb_verify_trusts *trusts)
 	pthread_mutex_unlock(&state.lock);
 	pthread_mutex_unlock(&state.install_lock);
 	runtime_unref(old);
-	/* The new runtime may have new sources: let the refresher look again. */
+	/* Keys may have come for it since its trust table was built, and fetches may be due:
+	 * let every key worker look again. */
 	pthread_mutex_lock(&refresher.lock);
 	refresher.recheck = true;
-	pthread_cond_signal(&refresher.wake);
+	pthread_cond_broadcast(&refresher.wake);
 	pthread_mutex_unlock(&refresher.lock);
+}
+
+/* A new trust table when rt is the runtime in force and its key sets changed since its last. */
+static void
+keys_install(struct runtime *rt)
+{
+	struct fb_verify_trusts *trusts = NULL;
+	struct fb_err err = { 0 };
+
+	/* Built under install_lock: the table installed last is the one built last. */
+	pthread_mutex_lock(&state.install_lock);
+	if (rt != NULL && state.rt == rt && fb_federation_trusts_stale(rt->fed)) {
+		if (fb_federation_trusts(rt->fed, &trusts, &err) == FB_OK)
+			fb_verifier_set_trusts(state.verifier, trusts);
+		else
+			fb_log(FB_LOG_WARN, "new remote keys not installed: %s", err.msg);
+	}
+	pthread_mutex_unlock(&state.install_lock);
+}
+
+/* Fetches one due key set of rt, if there is one; true when it did. */
+static bool
+keys_fetch_one(struct runtime *rt, int64_t now)
+{
+	struct fb_err err = { 0 };
+	struct fb_buf log;
+	size_t idx;
+
+	if (rt == NULL || !fb_federation_claim(rt->fed, now, &idx))
+		return false;
+	/* Another worker may take the next due set meanwhile. */
+	pthread_mutex_lock(&refresher.lock);
+	pthread_cond_broadcast(&refresher.wake);
+	pthread_mutex_unlock(&refresher.lock);
+	fb_buf_init(&log, 65536);
+	(void)fb_federation_fetch_claimed(rt->fed, idx, now, &log, &err);
+	log_lines(&log);
+	fb_buf_free(&log);
+	return true;
+}
+
+/* With nothing to fetch: SAML IdP metadata from URLs when due (one worker at a time). */
+static void
+login_refresh(struct runtime *rt)
+{
+	bool mine;
+
+	if (rt == NULL)
+		return;
+	pthread_mutex_lock(&refresher.lock);
+	mine = !refresher.login_busy;
+	refresher.login_busy = true;
+	pthread_mutex_unlock(&refresher.lock);
+	if (!mine)
+		return;
+	fb_login_site_refresh(rt->login, (int64_t)time(NULL));
+	pthread_mutex_lock(&refresher.lock);
+	refresher.login_busy = false;
+	pthread_mutex_unlock(&refresher.lock);
+}
+
+/* The earlier of a and b, where 0 is none. */
+static int64_t
+due_min(int64_t a, int64_t b)
+{
+	return a == 0 || (b != 0 && b < a) ? b : a;
 }
 
 static void *
 refresher_main(void *arg)
 {
-	struct fb_verify_trusts *trusts;
-	struct fb_err err = { 0 };
-	struct fb_buf log;
-	struct runtime *rt;
-	struct timespec until;
-	int64_t next;
-	bool unknown_kid, changed;
-
 	(void)arg;
 	for (;;) {
-		rt = runtime_acquire();
-		next = rt ? fb_federation_next_refresh(rt->fed) : 0;
-		runtime_unref(rt);
+		struct runtime *building = NULL, *rt;
+		struct timespec until;
+		int64_t now, next;
+		bool unknown_kid;
+
 		pthread_mutex_lock(&refresher.lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		/* No URL sources: look again after a minute (a reload may add some). */
-		until.tv_sec = next > 0 && next < (int64_t)until.tv_sec + 60 ? (time_t)next
-		                                                             : until.tv_sec + 60;
-		while (!refresher.stop && !refresher.unknown_kid && !refresher.recheck &&
-		    pthread_cond_timedwait(&refresher.wake, &refresher.lock, &until) == 0)
-			;
-		unknown_kid = refresher.unknown_kid;
-		refresher.unknown_kid = false;
-		refresher.recheck = false;
 		if (refresher.stop) {
 			pthread_mutex_unlock(&refresher.lock);
 			return NULL;
 		}
+		unknown_kid = refresher.unknown_kid;
+		refresher.unknown_kid = false;
+		refresher.recheck = false;
+		if ((building = refresher.building) != NULL)
+			atomic_fetch_add_explicit(&building->refs, 1, memory_order_relaxed);
 		pthread_mutex_unlock(&refresher.lock);
-
-		if ((rt = runtime_acquire()) == NULL)
-			continue;
-		/* SAML IdP metadata from URLs, when due (each at most once a minute). */
-		fb_login_site_refresh(rt->login, (int64_t)time(NULL));
-		struct fb_refresh_opts ro = { .now = (int64_t)time(NULL),
-			.unknown_kid = unknown_kid };
-		fb_buf_init(&log, 65536);
-		(void)fb_federation_refresh(rt->fed, &ro, &changed, &log, &err);
-		log_lines(&log);
-		fb_buf_free(&log);
-		trusts = NULL;
-		if (changed && fb_federation_trusts(rt->fed, &trusts, &err) == FB_OK) {
-			/* Install only if no reload replaced this runtime meanwhile. */
-			pthread_mutex_lock(&state.install_lock);
-			if (state.rt == rt) {
-				fb_verifier_set_trusts(state.verifier, trusts);
-				trusts = NULL;
-			}
-			pthread_mutex_unlock(&state.install_lock);
+		/* Read after building: its fetches are marked as made since runtime_build began. */
+		now = (int64_t)time(NULL);
+		rt = runtime_acquire();
+		if (unknown_kid && rt != NULL)
+			fb_federation_kick(rt->fed, now);
+		if (keys_fetch_one(building, now)) {
+			pthread_mutex_lock(&refresher.lock);
+			pthread_cond_broadcast(&refresher.fetched);
+			pthread_mutex_unlock(&refresher.lock);
+			/* Installed already if runtime_build took long enough. */
+			keys_install(building);
+		} else if (keys_fetch_one(rt, now)) {
+			keys_install(rt);
+		} else {
+			/* Nothing due: the keys that came after its table was built (a reload's
+			 * runtime, installed while they were fetched), then wait. */
+			keys_install(rt);
+			login_refresh(rt);
+			next = due_min(rt ? fb_federation_next_refresh(rt->fed) : 0,
+			    building ? fb_federation_next_refresh(building->fed) : 0);
+			pthread_mutex_lock(&refresher.lock);
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec = next > 0 && next < (int64_t)until.tv_sec + KEYS_IDLE_S
+			    ? (time_t)next
+			    : until.tv_sec + KEYS_IDLE_S;
+			if (!refresher.stop && !refresher.unknown_kid && !refresher.recheck)
+				(void)pthread_cond_timedwait(
+				    &refresher.wake, &refresher.lock, &until);
+			pthread_mutex_unlock(&refresher.lock);
 		}
-		fb_verify_trusts_free(trusts);
 		runtime_unref(rt);
+		runtime_unref(building);
 	}
+}
+
+/* Stops the key workers and waits for them (a fetch ends within its time limit). */
+static void
+refreshers_stop(void)
+{
+	pthread_mutex_lock(&refresher.lock);
+	refresher.stop = true;
+	pthread_cond_broadcast(&refresher.wake);
+	pthread_mutex_unlock(&refresher.lock);
+	for (size_t i = 0; i < refresher.n_threads; i++)
+		pthread_join(refresher.threads[i], NULL);
+	refresher.n_threads = 0;
+}
+
+/*
+ * Starts the key workers before the first configuration is built, which hands them its key
+ * sets; they never take the signals the main thread waits for. False (with none running) when
+ * a thread cannot start.
+ */
+static bool
+refreshers_start(void)
+{
+	sigset_t set, old;
+	bool ok = true;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	refresher.stop = false;
+	for (size_t i = 0; i < KEY_WORKERS && ok; i++) {
+		ok = pthread_create(&refresher.threads[i], NULL, refresher_main, NULL) == 0;
+		if (ok)
+			refresher.n_threads++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ok)
+		refreshers_stop();
+	return ok;
 }
 
 /* ---- responses ---- */
@@ -1762,13 +1907,20 @@ fb_serve(const struct fb_serve_opts *opts)
 	const char *listen, *relay_listen;
 	struct runtime *rt;
 	sigset_t set;
-	pthread_t refresher_thread, feeder_threads[FEED_WORKERS], login_threads[LOGIN_WORKERS];
+	pthread_t feeder_threads[FEED_WORKERS], login_threads[LOGIN_WORKERS];
 	long ncpu;
 	unsigned threads, port = 0, relay_port = 0;
 	int sig, status = 1;
 
-	if ((rt = load_runtime(opts->conf_path, "configuration", &trusts)) == NULL)
+	/* The key workers first: the configuration's key sets are fetched by them. */
+	if (!refreshers_start()) {
+		fb_log(FB_LOG_ERROR, "cannot start the key refresher");
 		return 1;
+	}
+	if ((rt = load_runtime(opts->conf_path, "configuration", &trusts)) == NULL) {
+		refreshers_stop();
+		return 1;
+	}
 	fb_log_setup(rt->conf->log.level, rt->conf->log.format);
 	atomic_store(&log_attributes, rt->conf->log.attributes);
 	atomic_store(&relay_peer_cert_header, (int)rt->conf->installation.relay_peer_cert);
@@ -1779,6 +1931,7 @@ fb_serve(const struct fb_serve_opts *opts)
 		fb_log(FB_LOG_ERROR, "verifier: %s", err.msg);
 		fb_verify_trusts_free(trusts);
 		runtime_unref(rt);
+		refreshers_stop();
 		return 1;
 	}
 	runtime_install(rt, trusts);
@@ -1786,7 +1939,6 @@ fb_serve(const struct fb_serve_opts *opts)
 	relay_listen =
 	    opts->relay_listen ? opts->relay_listen : rt->conf->installation.relay_listen;
 	has_relay_listener = relay_listen != NULL;
-	refresher.stop = false;
 
 	/* Every thread started from here inherits a mask without these signals. */
 	sigemptyset(&set);
@@ -1817,25 +1969,12 @@ fb_serve(const struct fb_serve_opts *opts)
 		MHD_stop_daemon(d);
 		goto done;
 	}
-	if (pthread_create(&refresher_thread, NULL, refresher_main, NULL) != 0) {
-		fb_log(FB_LOG_ERROR, "cannot start the key refresher");
-		login_pool_stop(login_threads);
-		MHD_stop_daemon(d);
-		if (relay_d != NULL)
-			MHD_stop_daemon(relay_d);
-		goto done;
-	}
 	if (!feeders_start(feeder_threads)) {
 		fb_log(FB_LOG_ERROR, "cannot start the revocation feed");
 		login_pool_stop(login_threads);
 		MHD_stop_daemon(d);
 		if (relay_d != NULL)
 			MHD_stop_daemon(relay_d);
-		pthread_mutex_lock(&refresher.lock);
-		refresher.stop = true;
-		pthread_cond_signal(&refresher.wake);
-		pthread_mutex_unlock(&refresher.lock);
-		pthread_join(refresher_thread, NULL);
 		goto done;
 	}
 	if (opts->pid_file != NULL) {
@@ -1872,14 +2011,10 @@ fb_serve(const struct fb_serve_opts *opts)
 		MHD_stop_daemon(relay_d);
 	if (opts->pid_file != NULL)
 		(void)unlink(opts->pid_file);
-	pthread_mutex_lock(&refresher.lock);
-	refresher.stop = true;
-	pthread_cond_signal(&refresher.wake);
-	pthread_mutex_unlock(&refresher.lock);
-	pthread_join(refresher_thread, NULL);
 	feeders_stop(feeder_threads, FEED_WORKERS);
 	status = 0;
 done:
+	refreshers_stop(); /* they install trust tables: before the verifier goes */
 	pthread_mutex_lock(&state.lock);
 	rt = state.rt;
 	state.rt = NULL;

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -34,6 +35,8 @@ struct key_source {
 	unsigned failing; /* failures since the last success: the retry backs off with them */
 	fb_rc last_rc; /* of the last fetch (FB_OK when it succeeded or none was made) */
 	char last_error[FB_ERR_MSG_MAX]; /* its message when it failed */
+	bool in_flight; /* a thread is fetching it: no other one takes it */
+	bool kicked; /* a token named a kid we lack: due now */
 };
 
 struct fb_federation {
@@ -46,6 +49,7 @@ struct fb_federation {
 	size_t n_keys;
 	char *jwks;
 	struct fb_verify_keyset *own_keys; /* for trusts between local tenants */
+	bool stale; /* a key set or a found issuer changed since the last trust table */
 };
 
 void
@@ -511,108 +515,265 @@ discover_fetch(const struct key_source *src, const char *resolver, bool dev, str
 	return rc;
 }
 
-/* Key sets fetched from remote bridges: due ones, or all with force, or the one with issuer. */
+/* When src is due (1: at once: never fetched, or a token named a kid it lacks); under
+ * f->lock. Never 0, which fb_federation_next_refresh keeps for "no URL sources". */
+static int64_t
+source_due_at(const struct key_source *src)
+{
+	return src->kicked || src->next_fetch < 1 ? 1 : src->next_fetch;
+}
+
+/* Marks src in flight, tried at now; under f->lock. */
+static void
+source_claim(struct key_source *src, int64_t now)
+{
+	src->in_flight = true;
+	src->kicked = false;
+	src->last_attempt = now;
+}
+
+/*
+ * Fetches the claimed source src without any lock (what it reads of src never changes after
+ * load), then records the result under f->lock and releases the claim. A failed fetch keeps
+ * the last good set; *changed says whether the trust table needs building again.
+ */
+static fb_rc
+source_refresh(struct fb_federation *f, struct key_source *src, int64_t now, bool *changed,
+    struct fb_buf *log, struct fb_err *err)
+{
+	struct fb_verify_keyset *ks = NULL;
+	struct discovered d = { 0 };
+	struct fb_jwks_fetch *got = &d.jwks;
+	int64_t expiry;
+	fb_rc rc;
+
+	*changed = false;
+	if (src->srv_name != NULL) {
+		rc = discover_fetch(
+		    src, f->conf->installation.resolver, fb_conf_on_loopback(f->conf), &d, err);
+	} else {
+		/* The configuration names this URL: loopback http allowed if it says so. */
+		static const struct fb_url_rule configured = { .loopback_http = true };
+		rc = fb_jwks_fetch(src->keys, &configured, got, err);
+	}
+	if (rc == FB_OK)
+		rc = fb_verify_keyset_from_jwks(got->body, got->len, &ks, err);
+	pthread_mutex_lock(&f->lock);
+	src->in_flight = false;
+	if (rc != FB_OK) {
+		/* Keep the last good (for discover: proven) set, issuer and relay; try
+		 * again, later each time it fails. */
+		src->next_fetch =
+		    now + fb_backoff_delay(FB_JWKS_RETRY, FB_JWKS_RETRY_MAX, src->failing);
+		src->failures++;
+		src->failing++;
+		src->last_rc = rc;
+		(void)snprintf(src->last_error, sizeof(src->last_error), "%s", err->msg);
+		(void)fb_buf_printf(log,
+		    "trust %s: fetching keys from %s failed (%s); keeping the "
+		    "last good set (%zu keys)\n",
+		    src->remote, src->keys, err->msg, fb_verify_keyset_count(src->ks));
+	} else {
+		src->next_fetch = now + got->max_age;
+		src->failing = 0;
+		src->last_rc = FB_OK;
+		src->last_error[0] = '\0';
+		if (d.issuer != NULL &&
+		    (src->issuer == NULL || strcmp(src->issuer, d.issuer) != 0)) {
+			(void)fb_buf_printf(log,
+			    "trust %s: found through %s: issuer %s, relay %s\n", src->remote,
+			    src->srv_name, d.issuer, d.relay ? d.relay : "-");
+			*changed = true;
+		}
+		if (d.issuer != NULL) {
+			free(src->issuer);
+			free(src->relay);
+			free(src->proven_ca);
+			src->issuer = d.issuer;
+			src->relay = d.relay;
+			src->proven_ca = d.ca_pem;
+			d.issuer = d.relay = d.ca_pem = NULL;
+		}
+		if (got->digest != src->digest || src->fetched == 0) {
+			fb_verify_keyset_unref(src->ks);
+			src->ks = ks;
+			ks = NULL;
+			src->digest = got->digest;
+			*changed = true;
+			(void)fb_buf_printf(log, "trust %s: %zu keys from %s\n", src->remote,
+			    fb_verify_keyset_count(src->ks), src->keys);
+		}
+		src->fetched = now;
+		expiry = fb_verify_keyset_expiry(src->ks);
+		if (expiry != 0 && expiry - now < FB_KEY_EXPIRY_WARNING)
+			(void)fb_buf_printf(log,
+			    "ALARM trust %s: the newest key of %s stops signing in %lld s; the "
+			    "remote must rotate its keys\n",
+			    src->remote, src->keys, (long long)(expiry - now));
+	}
+	if (*changed)
+		f->stale = true;
+	pthread_mutex_unlock(&f->lock);
+	fb_verify_keyset_unref(ks);
+	discovered_free(&d);
+	return rc;
+}
+
+bool
+fb_federation_claim(struct fb_federation *f, int64_t now, size_t *idx)
+{
+	struct key_source *best = NULL;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n_sources; i++) {
+		struct key_source *src = &f->sources[i];
+		if (source_is_fetched(src) && !src->in_flight && source_due_at(src) <= now &&
+		    (best == NULL || source_due_at(src) < source_due_at(best)))
+			best = src;
+	}
+	if (best != NULL) {
+		source_claim(best, now);
+		*idx = (size_t)(best - f->sources);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return best != NULL;
+}
+
+fb_rc
+fb_federation_fetch_claimed(
+    struct fb_federation *f, size_t idx, int64_t now, struct fb_buf *log, struct fb_err *err)
+{
+	bool changed;
+
+	return source_refresh(f, &f->sources[idx], now, &changed, log, err);
+}
+
+void
+fb_federation_kick(struct fb_federation *f, int64_t now)
+{
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n_sources; i++) {
+		struct key_source *src = &f->sources[i];
+		/* Anyone can show a token with a kid we lack: such fetches are spaced per source,
+		 * and a rediscovery (DNS and the remote's bridge) by its own, longer interval. */
+		int64_t min = src->srv_name != NULL ? f->conf->keys.rediscover_min
+		                                    : f->conf->keys.refetch_min;
+		if (source_is_fetched(src) && !src->in_flight && now >= src->last_attempt + min)
+			src->kicked = true;
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+size_t
+fb_federation_fetches_pending(struct fb_federation *f, int64_t since)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n_sources; i++) {
+		const struct key_source *src = &f->sources[i];
+		if (source_is_fetched(src) &&
+		    (src->in_flight || (source_due_at(src) <= since && src->last_attempt < since)))
+			n++;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+bool
+fb_federation_trusts_stale(struct fb_federation *f)
+{
+	bool stale;
+
+	pthread_mutex_lock(&f->lock);
+	stale = f->stale;
+	pthread_mutex_unlock(&f->lock);
+	return stale;
+}
+
+/* One pass of fb_federation_refresh: the sources it claimed, shared by its threads. */
+struct refresh_pass {
+	struct fb_federation *f;
+	int64_t now;
+	size_t *idx; /* the claimed sources */
+	size_t n;
+	atomic_size_t next; /* the next one to take */
+	struct refresh_result {
+		fb_rc rc;
+		bool changed;
+		struct fb_err err;
+		struct fb_buf log;
+	} * res; /* per claimed source, in order */
+};
+
+static void *
+refresh_pass_main(void *arg)
+{
+	struct refresh_pass *p = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n) {
+		struct refresh_result *r = &p->res[i];
+		r->rc = source_refresh(
+		    p->f, &p->f->sources[p->idx[i]], p->now, &r->changed, &r->log, &r->err);
+	}
+	return NULL;
+}
+
+/* Key sets fetched from remote bridges: due ones, or all with force, each remote on its own
+ * thread (up to FB_KEY_FETCHERS at once), so the pass takes the longest fetch's time. */
 fb_rc
 fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro, bool *changed,
     struct fb_buf *log, struct fb_err *err)
 {
-	fb_rc rc = FB_OK, one;
+	struct refresh_pass p = { .f = f, .now = ro->now };
+	pthread_t threads[FB_KEY_FETCHERS - 1];
+	size_t n_threads = 0;
+	fb_rc rc = FB_OK;
 
 	*changed = false;
+	p.idx = calloc(f->n_sources ? f->n_sources : 1, sizeof(*p.idx));
+	p.res = calloc(f->n_sources ? f->n_sources : 1, sizeof(*p.res));
+	if (p.idx == NULL || p.res == NULL) {
+		free(p.idx);
+		free(p.res);
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	if (ro->unknown_kid)
+		fb_federation_kick(f, ro->now);
+	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n_sources; i++) {
 		struct key_source *src = &f->sources[i];
-		struct fb_verify_keyset *ks = NULL;
-		struct fb_err ferr = { 0 };
-		struct discovered d = { 0 };
-		struct fb_jwks_fetch *got = &d.jwks;
-		bool due;
-		int64_t expiry, unknown_kid_min;
-
-		if (!source_is_fetched(src))
+		if (!source_is_fetched(src) || src->in_flight ||
+		    (!ro->force && ro->now < source_due_at(src)))
 			continue;
-		/* Anyone can show a token with a kid we lack: such fetches are spaced per source,
-		 * and a rediscovery (DNS and the remote's bridge) by its own, longer interval. */
-		unknown_kid_min = src->srv_name != NULL ? f->conf->keys.rediscover_min
-		                                        : f->conf->keys.refetch_min;
-		pthread_mutex_lock(&f->lock);
-		due = ro->force || ro->now >= src->next_fetch ||
-		    (ro->unknown_kid && ro->now >= src->last_attempt + unknown_kid_min);
-		if (due)
-			src->last_attempt = ro->now;
-		pthread_mutex_unlock(&f->lock);
-		if (!due)
-			continue;
-		if (src->srv_name != NULL) {
-			one = discover_fetch(src, f->conf->installation.resolver,
-			    fb_conf_on_loopback(f->conf), &d, &ferr);
-		} else {
-			/* The configuration names this URL: loopback http allowed if it says so. */
-			static const struct fb_url_rule configured = { .loopback_http = true };
-			one = fb_jwks_fetch(src->keys, &configured, got, &ferr);
-		}
-		if (one == FB_OK)
-			one = fb_verify_keyset_from_jwks(got->body, got->len, &ks, &ferr);
-		pthread_mutex_lock(&f->lock);
-		if (one != FB_OK) {
-			/* Keep the last good (for discover: proven) set, issuer and relay; try
-			 * again, later each time it fails. */
-			src->next_fetch = ro->now +
-			    fb_backoff_delay(FB_JWKS_RETRY, FB_JWKS_RETRY_MAX, src->failing);
-			src->failures++;
-			src->failing++;
-			src->last_rc = one;
-			(void)snprintf(src->last_error, sizeof(src->last_error), "%s", ferr.msg);
-			(void)fb_buf_printf(log,
-			    "trust %s: fetching keys from %s failed (%s); keeping the "
-			    "last good set (%zu keys)\n",
-			    src->remote, src->keys, ferr.msg, fb_verify_keyset_count(src->ks));
-			if (rc == FB_OK) {
-				rc = one;
-				FB_ERR_SET(err, one, "%s: %s", src->keys, ferr.msg);
-			}
-		} else {
-			src->next_fetch = ro->now + got->max_age;
-			src->failing = 0;
-			src->last_rc = FB_OK;
-			src->last_error[0] = '\0';
-			if (d.issuer != NULL &&
-			    (src->issuer == NULL || strcmp(src->issuer, d.issuer) != 0)) {
-				(void)fb_buf_printf(log,
-				    "trust %s: found through %s: issuer %s, relay %s\n",
-				    src->remote, src->srv_name, d.issuer, d.relay ? d.relay : "-");
-				*changed = true;
-			}
-			if (d.issuer != NULL) {
-				free(src->issuer);
-				free(src->relay);
-				free(src->proven_ca);
-				src->issuer = d.issuer;
-				src->relay = d.relay;
-				src->proven_ca = d.ca_pem;
-				d.issuer = d.relay = d.ca_pem = NULL;
-			}
-			if (got->digest != src->digest || src->fetched == 0) {
-				fb_verify_keyset_unref(src->ks);
-				src->ks = ks;
-				ks = NULL;
-				src->digest = got->digest;
-				*changed = true;
-				(void)fb_buf_printf(log, "trust %s: %zu keys from %s\n",
-				    src->remote, fb_verify_keyset_count(src->ks), src->keys);
-			}
-			src->fetched = ro->now;
-			expiry = fb_verify_keyset_expiry(src->ks);
-			if (expiry != 0 && expiry - ro->now < FB_KEY_EXPIRY_WARNING)
-				(void)fb_buf_printf(log,
-				    "ALARM trust %s: the newest key of %s stops signing in %lld s; "
-				    "the "
-				    "remote must rotate its keys\n",
-				    src->remote, src->keys, (long long)(expiry - ro->now));
-		}
-		pthread_mutex_unlock(&f->lock);
-		fb_verify_keyset_unref(ks);
-		discovered_free(&d);
+		source_claim(src, ro->now);
+		p.idx[p.n] = i;
+		fb_buf_init(&p.res[p.n].log, 16384);
+		p.n++;
 	}
+	pthread_mutex_unlock(&f->lock);
+	atomic_init(&p.next, 0);
+	/* This thread fetches too; one that cannot start leaves its share to the others. */
+	while (n_threads + 1 < p.n && n_threads < FB_KEY_FETCHERS - 1 &&
+	    pthread_create(&threads[n_threads], NULL, refresh_pass_main, &p) == 0)
+		n_threads++;
+	(void)refresh_pass_main(&p);
+	for (size_t i = 0; i < n_threads; i++)
+		pthread_join(threads[i], NULL);
+	for (size_t i = 0; i < p.n; i++) {
+		struct refresh_result *r = &p.res[i];
+		if (r->log.len > 0)
+			(void)fb_buf_append(log, r->log.data, r->log.len);
+		fb_buf_free(&r->log);
+		*changed = *changed || r->changed;
+		if (r->rc != FB_OK && rc == FB_OK) {
+			rc = r->rc;
+			FB_ERR_SET(err, r->rc, "%s: %s", f->sources[p.idx[i]].keys, r->err.msg);
+		}
+	}
+	free(p.idx);
+	free(p.res);
 	return rc;
 }
 
@@ -639,9 +800,9 @@ fb_federation_next_refresh(struct fb_federation *f)
 
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n_sources; i++)
-		if (source_is_fetched(&f->sources[i]) &&
-		    (next == 0 || f->sources[i].next_fetch < next))
-			next = f->sources[i].next_fetch;
+		if (source_is_fetched(&f->sources[i]) && !f->sources[i].in_flight &&
+		    (next == 0 || source_due_at(&f->sources[i]) < next))
+			next = source_due_at(&f->sources[i]);
 	pthread_mutex_unlock(&f->lock);
 	return next;
 }
@@ -684,7 +845,8 @@ fb_federation_trusts(struct fb_federation *f, struct fb_verify_trusts **out, str
 		}
 	}
 	/* The table takes its own references: sources may be replaced after this. */
-	rc = fb_verify_trusts_new(specs, n_specs, out, err);
+	if ((rc = fb_verify_trusts_new(specs, n_specs, out, err)) == FB_OK)
+		f->stale = false;
 	pthread_mutex_unlock(&f->lock);
 	free(specs);
 	return rc;

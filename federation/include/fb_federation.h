@@ -126,9 +126,28 @@ struct fb_refresh_opts {
 /* Carries the fetched key sets of prev (same URLs) into f, so a reload does not lose them. */
 void fb_federation_adopt(struct fb_federation *f, const struct fb_federation *prev);
 /* Fetches the key sets that are due; *changed says whether a new trust table is needed.
- * A failed fetch keeps the last good set. What happened is appended to log. */
+ * A failed fetch keeps the last good set. What happened is appended to log. Each remote is
+ * fetched on its own thread (FB_KEY_FETCHERS at once): the call takes the longest fetch's
+ * time, not their sum. For one-shot commands; the daemon's workers use the calls below. */
+#define FB_KEY_FETCHERS 4
 fb_rc fb_federation_refresh(struct fb_federation *f, const struct fb_refresh_opts *ro,
     bool *changed, struct fb_buf *log, struct fb_err *err);
+/*
+ * One remote at a time, for threads that each fetch a different remote's keys:
+ * fb_federation_claim takes the source due first at now that no thread is fetching (false:
+ * none is due) and marks it in flight; fb_federation_fetch_claimed fetches it without holding
+ * the federation's lock, records the result (as fb_federation_refresh does) and releases it.
+ */
+bool fb_federation_claim(struct fb_federation *f, int64_t now, size_t *idx);
+fb_rc fb_federation_fetch_claimed(
+    struct fb_federation *f, size_t idx, int64_t now, struct fb_buf *log, struct fb_err *err);
+/* A token named a kid we lack: each set not tried within keys.refetch_min (rediscover_min
+ * for discover) and not being fetched is due at once. */
+void fb_federation_kick(struct fb_federation *f, int64_t now);
+/* Fetches due at since that have not ended: being made, or not tried since then. */
+size_t fb_federation_fetches_pending(struct fb_federation *f, int64_t since);
+/* Whether a key set or a found issuer changed since the last fb_federation_trusts. */
+bool fb_federation_trusts_stale(struct fb_federation *f);
 /* What is known of each remote key set, for metrics and check (all borrowed). */
 struct fb_key_source_info {
 	const char *remote, *keys;
@@ -159,7 +178,7 @@ fb_rc fb_federation_remote_fetch(struct fb_federation *f, const struct fb_conf_t
 void fb_federation_key_sources(struct fb_federation *f,
     void (*fn)(void *arg, const struct fb_key_source_info *info), void *arg);
 
-/* When the next fetch is due (0: no URL sources). */
+/* When the next fetch not under way is due (0: none; 1: at once). */
 int64_t fb_federation_next_refresh(struct fb_federation *f);
 
 /* A new trust table for a verifier (the caller owns it). */
