@@ -12,6 +12,11 @@
  * that needs the fetch in flight waits for it until its own deadline, then
  * is answered "unavailable". ID tokens are checked under the lock, against
  * the key set in force (pure CPU), so no set is freed while in use.
+ *
+ * A failed fetch is an outage (FB_ERR_IO) or the provider's misconfiguration
+ * (FB_ERR_CONFIG: a 404, a document that does not parse or names another
+ * issuer, a URL the policy refuses); see oidc_status_class. Both are tried
+ * again on the same spacing: the admin may fix the IdP meanwhile.
  */
 #include "fb_idp.h"
 #include "oidc_int.h"
@@ -64,7 +69,7 @@ struct fb_oidc_rp {
 	bool have_disc;
 	bool disc_fetching; /* a discovery fetch is in flight */
 	int64_t disc_failed; /* last failed fetch */
-	fb_rc disc_failed_rc; /* the last failed fetch's, with why */
+	fb_rc disc_failed_rc; /* FB_ERR_IO or FB_ERR_CONFIG, with why */
 	char disc_failed_msg[FB_ERR_MSG_MAX];
 	struct fb_oidc_keys *keys; /* replaced and freed only under lock */
 	bool keys_fetching; /* a keys fetch is in flight */
@@ -315,7 +320,22 @@ flight_timed_out(const struct fb_oidc_rp *rp, const char *what, struct fb_err *e
 	    rp->p->name, what, (long long)rp->p->timeout);
 }
 
-/* Fetches and checks the discovery document; called without the lock. */
+/* Why a fetch failed, as logins are told: a misconfiguration names the provider so. */
+static void
+failure_msg(const struct fb_oidc_rp *rp, fb_rc rc, const struct fb_err *why, char *out, size_t size)
+{
+	if (rc == FB_ERR_CONFIG)
+		(void)snprintf(out, size,
+		    "%s (provider %s is misconfigured: retrying will not help until it is fixed)",
+		    why->msg, rp->p->name);
+	else
+		(void)snprintf(out, size, "%s", why->msg);
+}
+
+/*
+ * Fetches and checks the discovery document; called without the lock.
+ * FB_ERR_CONFIG or FB_ERR_IO as oidc_status_class says.
+ */
 static fb_rc
 fetch_discovery(
     const struct fb_oidc_rp *rp, int64_t deadline, struct fb_oidc_discovery *d, struct fb_err *err)
@@ -334,12 +354,16 @@ fetch_discovery(
 		n--;
 	(void)snprintf(
 	    url, sizeof(url), "%.*s/.well-known/openid-configuration", (int)n, rp->p->issuer);
-	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK)
-		rc = oidc_http_get(url, &configured, NULL, ms, &r, err);
+	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK &&
+	    (rc = oidc_http_get(url, &configured, NULL, ms, &r, err)) != FB_OK)
+		rc = oidc_refusal_class(rc);
 	if (rc == FB_OK && r.status != HTTP_OK)
-		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", url, r.status);
+		rc = FB_ERR_SET(
+		    err, oidc_status_class(r.status), "%s: HTTP status %ld", url, r.status);
+	/* Unparseable, another issuer's, an endpoint (jwks_uri too) the URL policy refuses. */
 	if (rc == FB_OK)
-		rc = fb_oidc_discovery_parse(r.body, r.len, rp->p->issuer, d, err);
+		rc = oidc_refusal_class(
+		    fb_oidc_discovery_parse(r.body, r.len, rp->p->issuer, d, err));
 	free(r.body);
 	return rc;
 }
@@ -374,7 +398,7 @@ need_discovery(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_e
 	} else {
 		rp->disc_failed = now;
 		rp->disc_failed_rc = rc;
-		(void)snprintf(rp->disc_failed_msg, sizeof(rp->disc_failed_msg), "%s", ferr.msg);
+		failure_msg(rp, rc, &ferr, rp->disc_failed_msg, sizeof(rp->disc_failed_msg));
 		(void)FB_ERR_SET(err, rc, "%s", rp->disc_failed_msg);
 	}
 	pthread_cond_broadcast(&rp->fetched);
@@ -392,12 +416,16 @@ fetch_keys(const struct fb_oidc_rp *rp, const char *jwks_uri, int64_t deadline,
 	fb_rc rc;
 
 	fb_oidc_endpoint_rule(rp->p->issuer, jwks_uri, &rule);
-	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK)
-		rc = oidc_http_get(jwks_uri, &rule, NULL, ms, &r, err);
+	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK &&
+	    (rc = oidc_http_get(jwks_uri, &rule, NULL, ms, &r, err)) != FB_OK)
+		rc = oidc_refusal_class(rc);
 	if (rc == FB_OK && r.status != HTTP_OK)
-		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", jwks_uri, r.status);
-	if (rc == FB_OK && (rc = fb_oidc_keys_parse(r.body, r.len, k, err)) != FB_OK)
+		rc = FB_ERR_SET(
+		    err, oidc_status_class(r.status), "%s: HTTP status %ld", jwks_uri, r.status);
+	if (rc == FB_OK && (rc = fb_oidc_keys_parse(r.body, r.len, k, err)) != FB_OK) {
+		rc = oidc_refusal_class(rc);
 		fb_err_prefix(err, "%s", jwks_uri);
+	}
 	free(r.body);
 	return rc;
 }
@@ -429,8 +457,8 @@ keys_flight(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err 
 	} else {
 		rp->keys_stale = true;
 		rp->keys_failed_rc = rc;
-		(void)snprintf(rp->keys_failed_msg, sizeof(rp->keys_failed_msg), "%s", ferr.msg);
-		fb_log(FB_LOG_WARN, "provider %s: keys: %s%s", rp->p->name, ferr.msg,
+		failure_msg(rp, rc, &ferr, rp->keys_failed_msg, sizeof(rp->keys_failed_msg));
+		fb_log(FB_LOG_WARN, "provider %s: keys: %s%s", rp->p->name, rp->keys_failed_msg,
 		    rp->keys ? " (the last good set stays in use)" : "");
 		(void)FB_ERR_SET(err, rc, "%s", rp->keys_failed_msg);
 	}
@@ -770,7 +798,12 @@ validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, boo
 	}
 	if (rc == FB_ERR_NOTFOUND && !looked) {
 		/* The key may be in a set we could not fetch, or may not fetch again yet
-		 * (keys.refetch_min): the token is not proven bad, the IdP is unavailable. */
+		 * (keys.refetch_min): the token is not proven bad, the IdP is unavailable, or
+		 * misconfigured when its key set stays wrong (a 404, not a JWKS). */
+		if (rp->keys_stale && !rp->keys_fetching && rp->keys_failed_rc == FB_ERR_CONFIG)
+			return FB_ERR_SET(err, FB_ERR_CONFIG,
+			    "%s: its key set could not be fetched: %s", rp->p->issuer,
+			    rp->keys_failed_msg);
 		if (rp->keys_stale || rp->keys_fetching)
 			fb_err_prefix(err, "%s: its key set could not be fetched", rp->p->issuer);
 		else
@@ -957,7 +990,10 @@ rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, const struct fb_
 	    false, now, l->started, deadline, &claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	if (rc != FB_OK) {
-		(void)fail(out, rc == FB_ERR_IO ? FB_OIDC_UNAVAILABLE : FB_OIDC_ID_TOKEN, rc);
+		/* Keys that could not be had say nothing of the token. */
+		(void)fail(out,
+		    rc == FB_ERR_IO || rc == FB_ERR_CONFIG ? FB_OIDC_UNAVAILABLE : FB_OIDC_ID_TOKEN,
+		    rc);
 		goto done;
 	}
 	if (rp->p->userinfo) {

@@ -297,7 +297,19 @@ fb_rc fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, 
  * One configured provider, live: its discovery document and keys, fetched
  * when first needed and kept (the keys refetched every hour, and on an
  * unknown kid at most once per refetch_min; a failed fetch keeps the last
- * good set), and its client credentials. Safe from several threads.
+ * good set), and its client credentials. Safe from several threads: a login
+ * waits for a fetch only when it needs what is being fetched.
+ *
+ * When discovery or keys cannot be had, the fb_oidc_rp_* calls below that
+ * need them say which kind of failure it is (a failed discovery is tried
+ * again after 10 s either way):
+ *   FB_ERR_CONFIG: the provider is misconfigured, retrying will not help
+ *     (discovery answering 404 or another 4xx but 408 and 429, a document
+ *     that does not parse or names another issuer, a jwks_uri or endpoint
+ *     the URL policy refuses, a key set that is not one);
+ *   FB_ERR_IO: unreachable, try again (no connection, a timeout, 5xx, 408,
+ *     429, or this login's time ran out waiting for another's fetch).
+ * err names the provider and what is wrong.
  */
 struct fb_oidc_rp;
 
@@ -350,7 +362,7 @@ enum fb_oidc_failure {
 	FB_OIDC_IDP_ERROR, /* the IdP answered with error=... */
 	FB_OIDC_BAD_RESPONSE, /* no code, or a state that is not this login's */
 	FB_OIDC_ISS_MISMATCH, /* RFC 9207: iss missing where promised, or another issuer's */
-	FB_OIDC_UNAVAILABLE, /* discovery or keys could not be fetched */
+	FB_OIDC_UNAVAILABLE, /* discovery or keys could not be fetched (rc: IO or CONFIG) */
 	FB_OIDC_TOKEN_ENDPOINT, /* the code exchange failed */
 	FB_OIDC_ID_TOKEN, /* the ID token failed validation */
 	FB_OIDC_USERINFO, /* userinfo failed, or its sub is not the ID token's */

@@ -3,7 +3,8 @@
  * a Keycloak-shaped document is read whole; each broken or hostile variant
  * is refused with the reason that names it. Then the relying party
  * (idp/oidc_rp.c) against a stand-in IdP on loopback, in a thread here: a
- * slow key set holds up only the logins that need it.
+ * slow key set holds up only the logins that need it, and a discovery that
+ * answers wrong is told apart from one that does not answer.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,6 +183,8 @@ test_issuer_own_host(void **state)
 #define IDP_URL_MAX 64
 #define IDP_JWKS_MAX 4096
 #define HTTP_OK 200
+#define HTTP_NOT_FOUND 404
+#define HTTP_UNAVAILABLE 503
 #define STALL_MS 4000 /* the key set that does not come */
 #define RP_TIMEOUT_S 2 /* the provider's time for the IdP calls of one login */
 #define KNOWN_WITHIN_MS 1000 /* a login whose kid is known waits for no fetch */
@@ -195,6 +198,10 @@ test_issuer_own_host(void **state)
 #define LATER 60 /* seconds after the first login: an unknown kid may fetch again */
 #define MS_PER_S 1000
 #define NS_PER_MS 1000000
+#define BACKLOG 8
+#define SECRET "s3cret"
+#define GET_DISCOVERY "GET /.well-known/openid-configuration "
+#define GET_JWKS "GET /jwks "
 
 /* A stand-in IdP on 127.0.0.1: discovery, and a key set answered once, then stalled. */
 struct idp {
@@ -270,15 +277,15 @@ idp_serve(void *arg)
 			len += (size_t)got;
 			req[len] = '\0';
 		}
-		if (strncmp(req, "GET /.well-known/openid-configuration ", 38) == 0)
+		if (strncmp(req, GET_DISCOVERY, strlen(GET_DISCOVERY)) == 0)
 			idp_discovery(s, conn);
-		else if (strncmp(req, "GET /jwks ", 10) == 0 &&
+		else if (strncmp(req, GET_JWKS, strlen(GET_JWKS)) == 0 &&
 		    atomic_fetch_add(&s->jwks_asked, 1) == 0)
 			idp_answer(conn, HTTP_OK, s->jwks);
-		else if (strncmp(req, "GET /jwks ", 10) == 0)
+		else if (strncmp(req, GET_JWKS, strlen(GET_JWKS)) == 0)
 			(void)poll(NULL, 0, STALL_MS); /* taken, never answered */
 		else
-			idp_answer(conn, 404, "{}");
+			idp_answer(conn, HTTP_NOT_FOUND, "{}");
 		(void)close(conn);
 	}
 	return NULL;
@@ -295,7 +302,7 @@ listen_loopback(unsigned short *port)
 	assert_true(fd >= 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(listen(fd, BACKLOG), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
 	*port = ntohs(a.sin_port);
 	return fd;
@@ -346,7 +353,7 @@ rp_start(struct rp_fixture *f, const char *issuer)
 	memset(f, 0, sizeof(*f));
 	(void)snprintf(f->secret, sizeof(f->secret), "%s/fb_rp_secret_XXXXXX", tmp ? tmp : "/tmp");
 	assert_true((fd = mkstemp(f->secret)) >= 0); /* 0600, as a secret file must be */
-	assert_int_equal(write(fd, "s3cret", 6), 6);
+	assert_int_equal(write(fd, SECRET, strlen(SECRET)), (ssize_t)strlen(SECRET));
 	(void)close(fd);
 	f->p.name = "corp";
 	f->p.type = FB_PROVIDER_OIDC;
@@ -439,7 +446,7 @@ test_slow_keys_hold_up_only_their_login(void **state)
 	cjose_jwk_t *known = ec_key("k1"), *rotated = ec_key("k2");
 	struct login first = { 0 }, second = { 0 };
 	struct rp_fixture f;
-	struct idp s;
+	static struct idp s; /* static: a failed assertion leaves its thread running */
 	cjose_err cerr;
 	char jwks[IDP_JWKS_MAX], *pub = cjose_jwk_to_json(known, false, &cerr);
 	char *good = NULL, *unknown = NULL;
@@ -492,6 +499,73 @@ test_slow_keys_hold_up_only_their_login(void **state)
 	cjose_jwk_release(rotated);
 }
 
+#define RETRY_S 10 /* oidc_rp.c's RP_RETRY_S: a failed discovery is tried again after it */
+
+/* The authorization URL's fate at now: its rc, with err's message in *msg. */
+static fb_rc
+auth_url(struct fb_oidc_rp *rp, int64_t now, char *msg, size_t size)
+{
+	struct fb_oidc_login l;
+	struct fb_err err = { 0 };
+	char *url = NULL;
+	fb_rc rc;
+
+	assert_int_equal(fb_oidc_login_new(&l, &err), FB_OK);
+	rc = fb_oidc_rp_auth_url(rp, &l, now, &url, &err);
+	free(url);
+	(void)snprintf(msg, size, "%s", err.msg);
+	return rc;
+}
+
+/* Discovery answering wrong is the provider's misconfiguration; not answering is an outage. */
+static void
+test_discovery_failure_classes(void **state)
+{
+	struct rp_fixture f;
+	static struct idp s; /* static: a failed assertion leaves its thread running */
+	char msg[FB_ERR_MSG_MAX], refused[IDP_URL_MAX];
+	unsigned short port;
+
+	(void)state;
+	idp_start(&s, "{\"keys\":[]}");
+
+	atomic_store(&s.discovery_status, HTTP_NOT_FOUND);
+	rp_start(&f, s.issuer);
+	assert_int_equal(auth_url(f.rp, NOW, msg, sizeof(msg)), FB_ERR_CONFIG);
+	assert_non_null(strstr(msg, "HTTP status 404"));
+	assert_non_null(strstr(msg, "provider corp is misconfigured"));
+	/* Still misconfigured until tried again, on the outage's spacing; then fixed. */
+	atomic_store(&s.discovery_status, HTTP_OK);
+	assert_int_equal(auth_url(f.rp, NOW + 1, msg, sizeof(msg)), FB_ERR_CONFIG);
+	assert_non_null(strstr(msg, "failed less than"));
+	assert_int_equal(auth_url(f.rp, NOW + RETRY_S, msg, sizeof(msg)), FB_OK);
+	rp_stop(&f);
+
+	atomic_store(&s.other_issuer, true);
+	rp_start(&f, s.issuer);
+	assert_int_equal(auth_url(f.rp, NOW, msg, sizeof(msg)), FB_ERR_CONFIG);
+	assert_non_null(strstr(msg, "discovery: issuer is"));
+	assert_non_null(strstr(msg, "provider corp is misconfigured"));
+	rp_stop(&f);
+	atomic_store(&s.other_issuer, false);
+
+	atomic_store(&s.discovery_status, HTTP_UNAVAILABLE);
+	rp_start(&f, s.issuer);
+	assert_int_equal(auth_url(f.rp, NOW, msg, sizeof(msg)), FB_ERR_IO);
+	assert_non_null(strstr(msg, "HTTP status 503"));
+	assert_null(strstr(msg, "misconfigured"));
+	rp_stop(&f);
+	idp_stop(&s);
+
+	/* Nothing listens there any more: connection refused. */
+	(void)close(listen_loopback(&port));
+	(void)snprintf(refused, sizeof(refused), "http://127.0.0.1:%u", port);
+	rp_start(&f, refused);
+	assert_int_equal(auth_url(f.rp, NOW, msg, sizeof(msg)), FB_ERR_IO);
+	assert_null(strstr(msg, "misconfigured"));
+	rp_stop(&f);
+}
+
 int
 main(void)
 {
@@ -501,6 +575,7 @@ main(void)
 		cmocka_unit_test(test_loopback_http),
 		cmocka_unit_test(test_issuer_own_host),
 		cmocka_unit_test(test_slow_keys_hold_up_only_their_login),
+		cmocka_unit_test(test_discovery_failure_classes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
