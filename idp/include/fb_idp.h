@@ -179,8 +179,14 @@ struct fb_saml_sp;
  * PUBLIC_URL/saml/acs/NAME (HTTP-POST), SLO PUBLIC_URL/saml/slo/NAME, signed
  * with sp_key (0600) and sp_cert; the IdP's metadata (a file, or a URL
  * fetched now) must describe exactly one IdP with an SSO service. A metadata
- * URL that cannot be reached does not fail it: *unreachable is set, err says
- * why, and the SP answers "unavailable" until fb_saml_sp_refresh fetches it.
+ * URL that cannot be reached (an outage) does not fail it: *unreachable is
+ * set, err says why, and the SP answers "unavailable" until
+ * fb_saml_sp_refresh fetches it.
+ *   FB_ERR_CONFIG: the provider is misconfigured, retrying will not help (the
+ *     URL answers 404 or another 4xx but 408 and 429, or metadata that does
+ *     not parse, lacks the IdP's entity or fails a check);
+ *   FB_ERR_IO (only as *unreachable here): unreachable, try again (no
+ *     connection, a timeout, 5xx, 408, 429).
  */
 fb_rc fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url,
     struct fb_saml_sp **out, bool *unreachable, struct fb_err *err);
@@ -197,8 +203,11 @@ const struct fb_conf_provider *fb_saml_sp_provider(const struct fb_saml_sp *sp);
  * cacheDuration, within a minute and a day; an hour without one): checked
  * as at load (signature when idp_metadata_cert is set, validUntil, the same
  * entityID) and swapped in; a failure keeps the last good one and retries
- * after a minute, doubling to 15 minutes. *changed says whether new metadata
- * is in force.
+ * after a minute, doubling to 15 minutes, whichever its kind. *changed says
+ * whether new metadata is in force.
+ *   FB_ERR_CONFIG: the provider is misconfigured, retrying will not help
+ *     (as for fb_saml_sp_new);
+ *   FB_ERR_IO: unreachable, try again.
  */
 fb_rc fb_saml_sp_refresh(struct fb_saml_sp *sp, int64_t now, bool *changed, struct fb_err *err);
 
