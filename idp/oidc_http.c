@@ -18,6 +18,9 @@
 #define BEARER_HEADER_MAX 16384
 #define BASE64_GROUP_IN 3 /* base64 turns each 3 bytes into 4 characters */
 #define BASE64_GROUP_OUT 4
+#define HTTP_REQUEST_TIMEOUT 408
+#define HTTP_TOO_MANY 429
+#define HTTP_SERVER_ERROR 500 /* and above */
 
 fb_rc
 oidc_url_encode(struct fb_buf *b, const char *s)
@@ -35,6 +38,24 @@ oidc_url_encode(struct fb_buf *b, const char *s)
 		}
 	}
 	return rc;
+}
+
+fb_rc
+oidc_status_class(long status)
+{
+	/* A redirect is an answer too: it is never followed (see above). */
+	return status >= HTTP_SERVER_ERROR || status == HTTP_TOO_MANY ||
+	        status == HTTP_REQUEST_TIMEOUT
+	    ? FB_ERR_IO
+	    : FB_ERR_CONFIG;
+}
+
+fb_rc
+oidc_refusal_class(fb_rc rc)
+{
+	/* FB_ERR_INVALID: the URL policy or a document's check; FB_ERR_LIMIT: too large. */
+	return rc == FB_ERR_INVALID || rc == FB_ERR_LIMIT || rc == FB_ERR_NOTFOUND ? FB_ERR_CONFIG
+	                                                                           : rc;
 }
 
 /* "Basic " + base64(enc(user) ":" enc(pass)); cleansed and freed by the caller. */

@@ -35,6 +35,17 @@ fb_rc oidc_http_post_form(const char *url, const struct fb_url_rule *rule, const
     const char *basic_user, const char *basic_pass, long timeout_ms, struct oidc_http_reply *out,
     struct fb_err *err);
 
+/*
+ * What a failed fetch of a provider's own documents (discovery, keys, SAML
+ * metadata) means to its callers: FB_ERR_IO, an outage worth retrying (no
+ * answer in time, 5xx, 408, 429), or FB_ERR_CONFIG, an answer that stays
+ * wrong until the IdP or the configuration changes (any other status, a
+ * document refused, a URL the outbound policy refuses).
+ */
+fb_rc oidc_status_class(long status);
+/* The class of rc from a fetch or from checking what it brought (FB_ERR_NOMEM stays). */
+fb_rc oidc_refusal_class(fb_rc rc);
+
 /* Appends s percent-encoded (everything but RFC 3986 unreserved characters). */
 fb_rc oidc_url_encode(struct fb_buf *b, const char *s);
 

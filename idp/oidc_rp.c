@@ -5,12 +5,23 @@
  * validation (oidc_token.c) with the issuer's keys, and userinfo.
  *
  * The provider's discovery document and keys are fetched when a login first
- * needs them and kept; the lock is held across a fetch so that a burst of
- * logins makes one request, not one each.
+ * needs them and kept. A fetch is one flight: marked under the lock, made
+ * without it, its result installed under it, so that a burst of logins makes
+ * one request, not one each, while logins that need nothing fetched (the
+ * discovery known, their kid in the keys) never wait for a slow IdP. A login
+ * that needs the fetch in flight waits for it until its own deadline, then
+ * is answered "unavailable". ID tokens are checked under the lock, against
+ * the key set in force (pure CPU), so no set is freed while in use.
+ *
+ * A failed fetch is an outage (FB_ERR_IO) or the provider's misconfiguration
+ * (FB_ERR_CONFIG: a 404, a document that does not parse or names another
+ * issuer, a URL the policy refuses); see oidc_status_class. Both are tried
+ * again on the same spacing: the admin may fix the IdP meanwhile.
  */
 #include "fb_idp.h"
 #include "oidc_int.h"
 
+#include <errno.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -35,13 +46,15 @@
  */
 #define RP_IN_FLIGHT_MAX 16
 #define RP_SLOT_WAIT_MS 2000
+#define HTTP_OK 200
 #define HTTP_SERVER_ERROR 500 /* and above */
 #define HTTP_TOO_MANY 429
 #define MS_PER_S 1000
 #define NS_PER_MS 1000000
 
 struct fb_oidc_rp {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* guards the state below; never held while calling the IdP */
+	pthread_cond_t fetched; /* a fetch of discovery or keys ended (CLOCK_MONOTONIC) */
 	pthread_mutex_t slot_lock; /* guards in_flight; never held while calling the IdP */
 	pthread_cond_t slot_free;
 	unsigned in_flight; /* requests in one of the entry points that call the IdP */
@@ -51,13 +64,19 @@ struct fb_oidc_rp {
 	EVP_PKEY *key; /* private_key_jwt */
 	const char *key_alg; /* RS256 or ES256 */
 	int64_t skew, refetch_min;
-	/* under lock */
+	/* under lock; disc never changes once have_disc is set, so it is read without */
 	struct fb_oidc_discovery disc;
 	bool have_disc;
+	bool disc_fetching; /* a discovery fetch is in flight */
 	int64_t disc_failed; /* last failed fetch */
-	struct fb_oidc_keys *keys;
+	fb_rc disc_failed_rc; /* FB_ERR_IO or FB_ERR_CONFIG, with why */
+	char disc_failed_msg[FB_ERR_MSG_MAX];
+	struct fb_oidc_keys *keys; /* replaced and freed only under lock */
+	bool keys_fetching; /* a keys fetch is in flight */
 	int64_t keys_fetched, keys_tried;
 	bool keys_stale; /* the last fetch failed */
+	fb_rc keys_failed_rc; /* the last failed fetch's, with why */
+	char keys_failed_msg[FB_ERR_MSG_MAX];
 };
 
 /* Takes a place among the requests waiting for the IdP; false (err set) when none came. */
@@ -182,6 +201,7 @@ fb_oidc_rp_new(const struct fb_oidc_rp_opts *o, struct fb_oidc_rp **out, struct 
 {
 	const struct fb_conf_provider *p = o->provider;
 	struct fb_oidc_rp *rp;
+	pthread_condattr_t ca;
 	size_t len = 0;
 	fb_rc rc = FB_OK;
 
@@ -192,6 +212,11 @@ fb_oidc_rp_new(const struct fb_oidc_rp_opts *o, struct fb_oidc_rp **out, struct 
 	if ((rp = calloc(1, sizeof(*rp))) == NULL)
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&rp->lock, NULL);
+	/* Waits end at a login's deadline, which is monotonic (login_deadline). */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rp->fetched, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&rp->slot_lock, NULL);
 	pthread_cond_init(&rp->slot_free, NULL);
 	rp->p = p;
@@ -228,6 +253,7 @@ fb_oidc_rp_free(struct fb_oidc_rp *rp)
 	fb_oidc_discovery_clear(&rp->disc);
 	fb_oidc_keys_free(rp->keys);
 	pthread_mutex_destroy(&rp->lock);
+	pthread_cond_destroy(&rp->fetched);
 	pthread_mutex_destroy(&rp->slot_lock);
 	pthread_cond_destroy(&rp->slot_free);
 	free(rp);
@@ -267,92 +293,201 @@ fb_oidc_login_new(struct fb_oidc_login *out, struct fb_err *err)
 	return FB_OK;
 }
 
-/* ---- discovery and keys (called with the lock held) ---- */
+/* ---- discovery and keys ---- */
+
+/*
+ * Waits, with the lock held, while *flying (a fetch another login makes); false
+ * when the login's deadline came first.
+ */
+static bool
+flight_wait(struct fb_oidc_rp *rp, const bool *flying, int64_t deadline)
+{
+	struct timespec until = { .tv_sec = deadline / MS_PER_S,
+		.tv_nsec = (long)(deadline % MS_PER_S) * NS_PER_MS };
+
+	while (*flying)
+		if (pthread_cond_timedwait(&rp->fetched, &rp->lock, &until) == ETIMEDOUT && *flying)
+			return false;
+	return true;
+}
 
 static fb_rc
-fetch_discovery(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err)
+flight_timed_out(const struct fb_oidc_rp *rp, const char *what, struct fb_err *err)
+{
+	return FB_ERR_SET(err, FB_ERR_IO,
+	    "provider %s: unavailable: its %s, fetched for another login, did not come within "
+	    "this login's %llds",
+	    rp->p->name, what, (long long)rp->p->timeout);
+}
+
+/* Why a fetch failed, as logins are told: a misconfiguration names the provider so. */
+static void
+failure_msg(const struct fb_oidc_rp *rp, fb_rc rc, const struct fb_err *why, char *out, size_t size)
+{
+	if (rc == FB_ERR_CONFIG)
+		(void)snprintf(out, size,
+		    "%s (provider %s is misconfigured: retrying will not help until it is fixed)",
+		    why->msg, rp->p->name);
+	else
+		(void)snprintf(out, size, "%s", why->msg);
+}
+
+/*
+ * Fetches and checks the discovery document; called without the lock.
+ * FB_ERR_CONFIG or FB_ERR_IO as oidc_status_class says.
+ */
+static fb_rc
+fetch_discovery(
+    const struct fb_oidc_rp *rp, int64_t deadline, struct fb_oidc_discovery *d, struct fb_err *err)
 {
 	long ms = 0;
 	struct oidc_http_reply r = { 0 };
-	struct fb_oidc_discovery d = { 0 };
 	/* The issuer is the configuration's word: loopback http where it says so. */
 	static const struct fb_url_rule configured = { .loopback_http = true };
 	char url[2200];
 	size_t n = strlen(rp->p->issuer);
 	fb_rc rc;
 
-	if (rp->have_disc)
-		return FB_OK;
-	if (rp->disc_failed != 0 && now - rp->disc_failed < RP_RETRY_S)
-		return FB_ERR_SET(err, FB_ERR_IO, "discovery of %s failed less than %ds ago",
-		    rp->p->issuer, RP_RETRY_S);
 	/* Discovery 1.0, 4: the issuer with any trailing slash dropped, then the well-known path.
 	 */
 	while (n > 0 && rp->p->issuer[n - 1] == '/')
 		n--;
 	(void)snprintf(
 	    url, sizeof(url), "%.*s/.well-known/openid-configuration", (int)n, rp->p->issuer);
-	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK)
-		rc = oidc_http_get(url, &configured, NULL, ms, &r, err);
-	if (rc == FB_OK && r.status != 200)
-		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", url, r.status);
+	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK &&
+	    (rc = oidc_http_get(url, &configured, NULL, ms, &r, err)) != FB_OK)
+		rc = oidc_refusal_class(rc);
+	if (rc == FB_OK && r.status != HTTP_OK)
+		rc = FB_ERR_SET(
+		    err, oidc_status_class(r.status), "%s: HTTP status %ld", url, r.status);
+	/* Unparseable, another issuer's, an endpoint (jwks_uri too) the URL policy refuses. */
 	if (rc == FB_OK)
-		rc = fb_oidc_discovery_parse(r.body, r.len, rp->p->issuer, &d, err);
+		rc = oidc_refusal_class(
+		    fb_oidc_discovery_parse(r.body, r.len, rp->p->issuer, d, err));
 	free(r.body);
-	if (rc != FB_OK) {
-		rp->disc_failed = now;
-		return rc;
-	}
-	rp->disc = d;
-	rp->have_disc = true;
-	return FB_OK;
+	return rc;
 }
 
-/* Fetches the keys; a failure keeps the last good set. */
+/*
+ * Makes sure the discovery document is known: this login's fetch, or the one
+ * in flight. Called and returns with the lock held; it is dropped while fetching.
+ */
 static fb_rc
-fetch_keys(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err)
+need_discovery(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err)
+{
+	struct fb_oidc_discovery d = { 0 };
+	struct fb_err ferr = { 0 };
+	fb_rc rc;
+
+	if (!flight_wait(rp, &rp->disc_fetching, deadline))
+		return flight_timed_out(rp, "discovery document", err);
+	if (rp->have_disc)
+		return FB_OK;
+	if (rp->disc_failed != 0 && now - rp->disc_failed < RP_RETRY_S)
+		return FB_ERR_SET(err, rp->disc_failed_rc,
+		    "discovery of %s failed less than %ds ago: %s", rp->p->issuer, RP_RETRY_S,
+		    rp->disc_failed_msg);
+	rp->disc_fetching = true;
+	pthread_mutex_unlock(&rp->lock);
+	rc = fetch_discovery(rp, deadline, &d, &ferr);
+	pthread_mutex_lock(&rp->lock);
+	rp->disc_fetching = false;
+	if (rc == FB_OK) {
+		rp->disc = d;
+		rp->have_disc = true;
+	} else {
+		rp->disc_failed = now;
+		rp->disc_failed_rc = rc;
+		failure_msg(rp, rc, &ferr, rp->disc_failed_msg, sizeof(rp->disc_failed_msg));
+		(void)FB_ERR_SET(err, rc, "%s", rp->disc_failed_msg);
+	}
+	pthread_cond_broadcast(&rp->fetched);
+	return rc;
+}
+
+/* Fetches and parses the key set at jwks_uri; called without the lock. */
+static fb_rc
+fetch_keys(const struct fb_oidc_rp *rp, const char *jwks_uri, int64_t deadline,
+    struct fb_oidc_keys **k, struct fb_err *err)
 {
 	long ms = 0;
 	struct oidc_http_reply r = { 0 };
-	struct fb_oidc_keys *k = NULL;
 	struct fb_url_rule rule;
 	fb_rc rc;
 
-	rp->keys_tried = now;
-	rp->keys_stale = true;
-	fb_oidc_endpoint_rule(rp->p->issuer, rp->disc.jwks_uri, &rule);
-	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK)
-		rc = oidc_http_get(rp->disc.jwks_uri, &rule, NULL, ms, &r, err);
-	if (rc == FB_OK && r.status != 200)
-		rc = FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", rp->disc.jwks_uri, r.status);
-	if (rc == FB_OK && (rc = fb_oidc_keys_parse(r.body, r.len, &k, err)) != FB_OK)
-		fb_err_prefix(err, "%s", rp->disc.jwks_uri);
-	free(r.body);
-	if (rc != FB_OK) {
-		fb_log(FB_LOG_WARN, "provider %s: keys: %s%s", rp->p->name, err ? err->msg : "",
-		    rp->keys ? " (the last good set stays in use)" : "");
-		return rc;
+	fb_oidc_endpoint_rule(rp->p->issuer, jwks_uri, &rule);
+	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK &&
+	    (rc = oidc_http_get(jwks_uri, &rule, NULL, ms, &r, err)) != FB_OK)
+		rc = oidc_refusal_class(rc);
+	if (rc == FB_OK && r.status != HTTP_OK)
+		rc = FB_ERR_SET(
+		    err, oidc_status_class(r.status), "%s: HTTP status %ld", jwks_uri, r.status);
+	if (rc == FB_OK && (rc = fb_oidc_keys_parse(r.body, r.len, k, err)) != FB_OK) {
+		rc = oidc_refusal_class(rc);
+		fb_err_prefix(err, "%s", jwks_uri);
 	}
-	fb_oidc_keys_free(rp->keys);
-	rp->keys = k;
-	rp->keys_fetched = now;
-	rp->keys_stale = false;
-	return FB_OK;
+	free(r.body);
+	return rc;
 }
 
+/*
+ * Fetches the keys as this login's flight: called and returns with the lock
+ * held, dropped while fetching. A failure keeps the last good set.
+ */
+static fb_rc
+keys_flight(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err)
+{
+	struct fb_oidc_keys *k = NULL;
+	struct fb_err ferr = { 0 };
+	fb_rc rc;
+
+	rp->keys_fetching = true;
+	rp->keys_tried = now;
+	pthread_mutex_unlock(&rp->lock);
+	/* disc.jwks_uri: discovery is known before any key fetch and never changes after. */
+	rc = fetch_keys(rp, rp->disc.jwks_uri, deadline, &k, &ferr);
+	pthread_mutex_lock(&rp->lock);
+	rp->keys_fetching = false;
+	if (rc == FB_OK) {
+		/* Validations use the keys under the lock only: the old set is no one's now. */
+		fb_oidc_keys_free(rp->keys);
+		rp->keys = k;
+		rp->keys_fetched = now;
+		rp->keys_stale = false;
+	} else {
+		rp->keys_stale = true;
+		rp->keys_failed_rc = rc;
+		failure_msg(rp, rc, &ferr, rp->keys_failed_msg, sizeof(rp->keys_failed_msg));
+		fb_log(FB_LOG_WARN, "provider %s: keys: %s%s", rp->p->name, rp->keys_failed_msg,
+		    rp->keys ? " (the last good set stays in use)" : "");
+		(void)FB_ERR_SET(err, rc, "%s", rp->keys_failed_msg);
+	}
+	pthread_cond_broadcast(&rp->fetched);
+	return rc;
+}
+
+/*
+ * Discovery and a key set for a login: fetched when missing, the keys again
+ * once old. Called and returns with the lock held.
+ */
 static fb_rc
 prepare(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err)
 {
 	fb_rc rc;
 
-	if ((rc = fetch_discovery(rp, now, deadline, err)) != FB_OK)
+	if ((rc = need_discovery(rp, now, deadline, err)) != FB_OK)
 		return rc;
+	/* Without any key set this login needs the fetch in flight; with one, it goes on. */
+	if (rp->keys == NULL && !flight_wait(rp, &rp->keys_fetching, deadline))
+		return flight_timed_out(rp, "key set", err);
+	if (rp->keys_fetching)
+		return FB_OK;
 	if (rp->keys == NULL || now - rp->keys_fetched >= RP_KEYS_MAX_AGE) {
 		if (rp->keys == NULL && rp->keys_tried != 0 && now - rp->keys_tried < RP_RETRY_S)
-			return FB_ERR_SET(err, FB_ERR_IO,
-			    "keys of %s: fetch failed less than %ds ago", rp->p->issuer,
-			    RP_RETRY_S);
-		if ((rc = fetch_keys(rp, now, deadline, err)) != FB_OK && rp->keys == NULL)
+			return FB_ERR_SET(err, rp->keys_failed_rc,
+			    "keys of %s: fetch failed less than %ds ago: %s", rp->p->issuer,
+			    RP_RETRY_S, rp->keys_failed_msg);
+		if ((rc = keys_flight(rp, now, deadline, err)) != FB_OK && rp->keys == NULL)
 			return rc;
 	}
 	return FB_OK;
@@ -389,7 +524,7 @@ rp_auth_url(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, int64_t now, c
 
 	*url = NULL;
 	pthread_mutex_lock(&rp->lock);
-	rc = fetch_discovery(rp, now, login_deadline(rp), err);
+	rc = need_discovery(rp, now, login_deadline(rp), err);
 	fb_buf_init(&q, 16384);
 	fb_buf_init(&scope, 4096);
 	if (rc == FB_OK && s256(l->verifier, challenge) != FB_OK)
@@ -441,7 +576,7 @@ fb_oidc_rp_end_session_url(struct fb_oidc_rp *rp, const char *post_logout_redire
 
 	*url = NULL;
 	pthread_mutex_lock(&rp->lock);
-	if ((rc = fetch_discovery(rp, now, login_deadline(rp), err)) != FB_OK ||
+	if ((rc = need_discovery(rp, now, login_deadline(rp), err)) != FB_OK ||
 	    rp->disc.end_session_endpoint == NULL) {
 		pthread_mutex_unlock(&rp->lock);
 		return rc;
@@ -625,6 +760,7 @@ done:
 
 /* ---- ID token and userinfo ---- */
 
+/* Validates against the keys in force; called with the lock held, dropped while fetching. */
 static fb_rc
 validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, bool logout,
     int64_t now, int64_t iat_min, int64_t deadline, json_t **claims, struct fb_err *err)
@@ -640,24 +776,35 @@ validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, boo
 		.now = now,
 		.skew = rp->skew,
 	};
+	bool looked = false;
 	fb_rc rc;
 
-	bool looked = false;
-
 	rc = fb_oidc_id_token_validate(rp->keys, token, strlen(token), &e, claims, err);
-	if (rc == FB_ERR_NOTFOUND && now - rp->keys_tried >= rp->refetch_min) {
-		/* An unknown kid: the issuer may have rotated. One fetch, then once more. */
+	if (rc == FB_ERR_NOTFOUND &&
+	    (rp->keys_fetching || now - rp->keys_tried >= rp->refetch_min)) {
+		/* An unknown kid: the issuer may have rotated. One fetch (this login's, or the
+		 * one in flight, which is as fresh), then once more against the set now in force.
+		 */
 		struct fb_err ferr = { 0 };
-		if (fetch_keys(rp, now, deadline, &ferr) == FB_OK) {
-			looked = true;
+		if (rp->keys_fetching) {
+			/* Still in flight at this login's deadline: not fetched in its time. */
+			looked = flight_wait(rp, &rp->keys_fetching, deadline) && !rp->keys_stale;
+		} else {
+			looked = keys_flight(rp, now, deadline, &ferr) == FB_OK;
+		}
+		if (looked)
 			rc = fb_oidc_id_token_validate(
 			    rp->keys, token, strlen(token), &e, claims, err);
-		}
 	}
 	if (rc == FB_ERR_NOTFOUND && !looked) {
 		/* The key may be in a set we could not fetch, or may not fetch again yet
-		 * (keys.refetch_min): the token is not proven bad, the IdP is unavailable. */
-		if (rp->keys_stale)
+		 * (keys.refetch_min): the token is not proven bad, the IdP is unavailable, or
+		 * misconfigured when its key set stays wrong (a 404, not a JWKS). */
+		if (rp->keys_stale && !rp->keys_fetching && rp->keys_failed_rc == FB_ERR_CONFIG)
+			return FB_ERR_SET(err, FB_ERR_CONFIG,
+			    "%s: its key set could not be fetched: %s", rp->p->issuer,
+			    rp->keys_failed_msg);
+		if (rp->keys_stale || rp->keys_fetching)
 			fb_err_prefix(err, "%s: its key set could not be fetched", rp->p->issuer);
 		else
 			fb_err_prefix(err, "%s: its key set was fetched less than %llds ago",
@@ -843,7 +990,10 @@ rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, const struct fb_
 	    false, now, l->started, deadline, &claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	if (rc != FB_OK) {
-		(void)fail(out, rc == FB_ERR_IO ? FB_OIDC_UNAVAILABLE : FB_OIDC_ID_TOKEN, rc);
+		/* Keys that could not be had say nothing of the token. */
+		(void)fail(out,
+		    rc == FB_ERR_IO || rc == FB_ERR_CONFIG ? FB_OIDC_UNAVAILABLE : FB_OIDC_ID_TOKEN,
+		    rc);
 		goto done;
 	}
 	if (rp->p->userinfo) {

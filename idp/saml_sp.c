@@ -34,6 +34,7 @@
 
 #define SAML_PEM_MAX 65536
 #define SAML_METADATA_MAX ((size_t)1 << 20)
+#define HTTP_OK 200
 /* After a failed metadata fetch: soon at start, then a minute doubling to 15 minutes. */
 #define SAML_METADATA_RETRY_FIRST 10
 #define SAML_METADATA_RETRY 60
@@ -164,11 +165,17 @@ idp_metadata(const struct fb_conf_provider *p, char **out, struct fb_err *err)
 	/* The configuration names this URL: loopback http where it says so. */
 	static const struct fb_url_rule configured = { .loopback_http = true };
 
+	/* An outage (FB_ERR_IO) or an answer that stays wrong (FB_ERR_CONFIG): oidc_int.h. */
 	if ((rc = oidc_http_get(p->idp_metadata, &configured, NULL, 0, &r, err)) != FB_OK)
-		return rc;
-	if (r.status != 200) {
+		return oidc_refusal_class(rc);
+	if (r.status != HTTP_OK) {
 		free(r.body);
-		return FB_ERR_SET(err, FB_ERR_IO, "%s: HTTP status %ld", p->idp_metadata, r.status);
+		rc = oidc_status_class(r.status);
+		return FB_ERR_SET(err, rc, "%s: HTTP status %ld%s", p->idp_metadata, r.status,
+		    rc == FB_ERR_CONFIG
+		        ? " (the IdP is misconfigured: retrying will not help until "
+		          "it is fixed)"
+		        : "");
 	}
 	*out = r.body;
 	return FB_OK;
@@ -654,7 +661,8 @@ fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url, struct 
 	}
 	if ((rc = idp_metadata(p, &idp, err)) == FB_ERR_IO && metadata_is_url(p)) {
 		/* An IdP that cannot be reached now must not keep the bridge from starting:
-		 * its logins answer "unavailable" until the metadata comes. */
+		 * its logins answer "unavailable" until the metadata comes. A URL that answers
+		 * wrong (FB_ERR_CONFIG) fails here like wrong metadata in a file. */
 		sp->refresh_at = now +
 		    fb_backoff_delay(
 		        SAML_METADATA_RETRY_FIRST, SAML_METADATA_RETRY_MAX, sp->failing++);

@@ -179,8 +179,14 @@ struct fb_saml_sp;
  * PUBLIC_URL/saml/acs/NAME (HTTP-POST), SLO PUBLIC_URL/saml/slo/NAME, signed
  * with sp_key (0600) and sp_cert; the IdP's metadata (a file, or a URL
  * fetched now) must describe exactly one IdP with an SSO service. A metadata
- * URL that cannot be reached does not fail it: *unreachable is set, err says
- * why, and the SP answers "unavailable" until fb_saml_sp_refresh fetches it.
+ * URL that cannot be reached (an outage) does not fail it: *unreachable is
+ * set, err says why, and the SP answers "unavailable" until
+ * fb_saml_sp_refresh fetches it.
+ *   FB_ERR_CONFIG: the provider is misconfigured, retrying will not help (the
+ *     URL answers 404 or another 4xx but 408 and 429, or metadata that does
+ *     not parse, lacks the IdP's entity or fails a check);
+ *   FB_ERR_IO (only as *unreachable here): unreachable, try again (no
+ *     connection, a timeout, 5xx, 408, 429).
  */
 fb_rc fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url,
     struct fb_saml_sp **out, bool *unreachable, struct fb_err *err);
@@ -197,8 +203,11 @@ const struct fb_conf_provider *fb_saml_sp_provider(const struct fb_saml_sp *sp);
  * cacheDuration, within a minute and a day; an hour without one): checked
  * as at load (signature when idp_metadata_cert is set, validUntil, the same
  * entityID) and swapped in; a failure keeps the last good one and retries
- * after a minute, doubling to 15 minutes. *changed says whether new metadata
- * is in force.
+ * after a minute, doubling to 15 minutes, whichever its kind. *changed says
+ * whether new metadata is in force.
+ *   FB_ERR_CONFIG: the provider is misconfigured, retrying will not help
+ *     (as for fb_saml_sp_new);
+ *   FB_ERR_IO: unreachable, try again.
  */
 fb_rc fb_saml_sp_refresh(struct fb_saml_sp *sp, int64_t now, bool *changed, struct fb_err *err);
 
@@ -297,7 +306,19 @@ fb_rc fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, 
  * One configured provider, live: its discovery document and keys, fetched
  * when first needed and kept (the keys refetched every hour, and on an
  * unknown kid at most once per refetch_min; a failed fetch keeps the last
- * good set), and its client credentials. Safe from several threads.
+ * good set), and its client credentials. Safe from several threads: a login
+ * waits for a fetch only when it needs what is being fetched.
+ *
+ * When discovery or keys cannot be had, the fb_oidc_rp_* calls below that
+ * need them say which kind of failure it is (a failed discovery is tried
+ * again after 10 s either way):
+ *   FB_ERR_CONFIG: the provider is misconfigured, retrying will not help
+ *     (discovery answering 404 or another 4xx but 408 and 429, a document
+ *     that does not parse or names another issuer, a jwks_uri or endpoint
+ *     the URL policy refuses, a key set that is not one);
+ *   FB_ERR_IO: unreachable, try again (no connection, a timeout, 5xx, 408,
+ *     429, or this login's time ran out waiting for another's fetch).
+ * err names the provider and what is wrong.
  */
 struct fb_oidc_rp;
 
@@ -350,7 +371,7 @@ enum fb_oidc_failure {
 	FB_OIDC_IDP_ERROR, /* the IdP answered with error=... */
 	FB_OIDC_BAD_RESPONSE, /* no code, or a state that is not this login's */
 	FB_OIDC_ISS_MISMATCH, /* RFC 9207: iss missing where promised, or another issuer's */
-	FB_OIDC_UNAVAILABLE, /* discovery or keys could not be fetched */
+	FB_OIDC_UNAVAILABLE, /* discovery or keys could not be fetched (rc: IO or CONFIG) */
 	FB_OIDC_TOKEN_ENDPOINT, /* the code exchange failed */
 	FB_OIDC_ID_TOKEN, /* the ID token failed validation */
 	FB_OIDC_USERINFO, /* userinfo failed, or its sub is not the ID token's */

@@ -1,7 +1,10 @@
 /*
  * Unit tests for OpenID Connect discovery documents (idp/oidc_discovery.c):
  * a Keycloak-shaped document is read whole; each broken or hostile variant
- * is refused with the reason that names it.
+ * is refused with the reason that names it. Then the relying party
+ * (idp/oidc_rp.c) against a stand-in IdP on loopback, in a thread here: a
+ * slow key set holds up only the logins that need it, and a discovery that
+ * answers wrong is told apart from one that does not answer.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,8 +12,18 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <cjose/cjose.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "fb_idp.h"
 
@@ -162,6 +175,397 @@ test_issuer_own_host(void **state)
 	assert_string_equal(rule.scheme, "http");
 }
 
+/* ---- the relying party against a stand-in IdP ---- */
+
+#define IDP_POLL_MS 50 /* how often the stand-in looks whether it should stop */
+#define IDP_REQUEST_MAX 4096
+#define IDP_HEAD_MAX 256
+#define IDP_URL_MAX 64
+#define IDP_JWKS_MAX 4096
+#define HTTP_OK 200
+#define HTTP_NOT_FOUND 404
+#define HTTP_UNAVAILABLE 503
+#define STALL_MS 4000 /* the key set that does not come */
+#define RP_TIMEOUT_S 2 /* the provider's time for the IdP calls of one login */
+#define KNOWN_WITHIN_MS 1000 /* a login whose kid is known waits for no fetch */
+#define FLIGHT_SEEN_MS 5000 /* how long the test waits for the refetch to reach the IdP */
+#define STEP_MS 10
+#define NOW 1800000000
+#define SKEW 30
+#define TOKEN_LIFETIME 300
+#define MAX_AGE 600
+#define REFETCH_MIN 30
+#define LATER 60 /* seconds after the first login: an unknown kid may fetch again */
+#define MS_PER_S 1000
+#define NS_PER_MS 1000000
+#define BACKLOG 8
+#define SECRET "s3cret"
+#define GET_DISCOVERY "GET /.well-known/openid-configuration "
+#define GET_JWKS "GET /jwks "
+
+/* A stand-in IdP on 127.0.0.1: discovery, and a key set answered once, then stalled. */
+struct idp {
+	int listener;
+	unsigned short port;
+	pthread_t thread;
+	atomic_bool stop;
+	atomic_int discovery_status; /* HTTP_OK: the document */
+	atomic_bool other_issuer; /* the document names another issuer */
+	atomic_int jwks_asked; /* the first request is answered, later ones stall */
+	char issuer[IDP_URL_MAX];
+	char jwks[IDP_JWKS_MAX];
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * MS_PER_S + t.tv_nsec / NS_PER_MS;
+}
+
+static void
+idp_answer(int conn, int status, const char *body)
+{
+	char head[IDP_HEAD_MAX];
+	int n = snprintf(head, sizeof(head),
+	    "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n",
+	    status, strlen(body));
+
+	(void)send(conn, head, (size_t)n, MSG_NOSIGNAL);
+	(void)send(conn, body, strlen(body), MSG_NOSIGNAL);
+}
+
+static void
+idp_discovery(struct idp *s, int conn)
+{
+	char doc[IDP_REQUEST_MAX];
+	int status = atomic_load(&s->discovery_status);
+
+	if (status != HTTP_OK) {
+		idp_answer(conn, status, "{}");
+		return;
+	}
+	(void)snprintf(doc, sizeof(doc),
+	    "{\"issuer\":\"%s%s\",\"authorization_endpoint\":\"%s/auth\","
+	    "\"token_endpoint\":\"%s/token\",\"jwks_uri\":\"%s/jwks\","
+	    "\"response_types_supported\":[\"code\"]}",
+	    s->issuer, atomic_load(&s->other_issuer) ? "/other" : "", s->issuer, s->issuer,
+	    s->issuer);
+	idp_answer(conn, HTTP_OK, doc);
+}
+
+static void *
+idp_serve(void *arg)
+{
+	struct idp *s = arg;
+
+	while (!atomic_load(&s->stop)) {
+		struct pollfd p = { .fd = s->listener, .events = POLLIN };
+		char req[IDP_REQUEST_MAX];
+		size_t len = 0;
+		ssize_t got;
+		int conn;
+
+		if (poll(&p, 1, IDP_POLL_MS) != 1 || (conn = accept(s->listener, NULL, NULL)) < 0)
+			continue;
+		req[0] = '\0';
+		while (strstr(req, "\r\n\r\n") == NULL && len < sizeof(req) - 1 &&
+		    (got = recv(conn, req + len, sizeof(req) - 1 - len, 0)) > 0) {
+			len += (size_t)got;
+			req[len] = '\0';
+		}
+		if (strncmp(req, GET_DISCOVERY, strlen(GET_DISCOVERY)) == 0)
+			idp_discovery(s, conn);
+		else if (strncmp(req, GET_JWKS, strlen(GET_JWKS)) == 0 &&
+		    atomic_fetch_add(&s->jwks_asked, 1) == 0)
+			idp_answer(conn, HTTP_OK, s->jwks);
+		else if (strncmp(req, GET_JWKS, strlen(GET_JWKS)) == 0)
+			(void)poll(NULL, 0, STALL_MS); /* taken, never answered */
+		else
+			idp_answer(conn, HTTP_NOT_FOUND, "{}");
+		(void)close(conn);
+	}
+	return NULL;
+}
+
+/* A listening socket on 127.0.0.1 and an ephemeral port; the port goes to *port. */
+static int
+listen_loopback(unsigned short *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, BACKLOG), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static void
+idp_start(struct idp *s, const char *jwks)
+{
+	memset(s, 0, sizeof(*s));
+	atomic_init(&s->stop, false);
+	atomic_init(&s->discovery_status, HTTP_OK);
+	atomic_init(&s->other_issuer, false);
+	atomic_init(&s->jwks_asked, 0);
+	s->listener = listen_loopback(&s->port);
+	(void)snprintf(s->issuer, sizeof(s->issuer), "http://127.0.0.1:%u", s->port);
+	(void)snprintf(s->jwks, sizeof(s->jwks), "%s", jwks);
+	assert_int_equal(pthread_create(&s->thread, NULL, idp_serve, s), 0);
+}
+
+static void
+idp_stop(struct idp *s)
+{
+	atomic_store(&s->stop, true);
+	assert_int_equal(pthread_join(s->thread, NULL), 0);
+	(void)close(s->listener);
+}
+
+/* One provider of the stand-in IdP, and the client secret file it reads. */
+struct rp_fixture {
+	struct fb_conf_provider p;
+	char secret[IDP_REQUEST_MAX];
+	struct fb_oidc_rp *rp;
+};
+
+static const char *es256[] = { "ES256" };
+
+static void
+rp_start(struct rp_fixture *f, const char *issuer)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct fb_oidc_rp_opts o = { .provider = &f->p,
+		.redirect_uri = "https://bridge.example/oidc/callback",
+		.skew = SKEW,
+		.refetch_min = REFETCH_MIN };
+	struct fb_err err = { 0 };
+	int fd;
+
+	memset(f, 0, sizeof(*f));
+	(void)snprintf(f->secret, sizeof(f->secret), "%s/fb_rp_secret_XXXXXX", tmp ? tmp : "/tmp");
+	assert_true((fd = mkstemp(f->secret)) >= 0); /* 0600, as a secret file must be */
+	assert_int_equal(write(fd, SECRET, strlen(SECRET)), (ssize_t)strlen(SECRET));
+	(void)close(fd);
+	f->p.name = "corp";
+	f->p.type = FB_PROVIDER_OIDC;
+	f->p.issuer = issuer;
+	f->p.client_id = "fedbridge";
+	f->p.client_secret_file = f->secret;
+	f->p.client_auth = FB_CLIENT_AUTH_SECRET_BASIC;
+	f->p.allowed_algs.v = es256;
+	f->p.allowed_algs.n = 1;
+	f->p.timeout = RP_TIMEOUT_S;
+	if (fb_oidc_rp_new(&o, &f->rp, &err) != FB_OK)
+		fail_msg("fb_oidc_rp_new: %s", err.msg);
+}
+
+static void
+rp_stop(struct rp_fixture *f)
+{
+	fb_oidc_rp_free(f->rp);
+	(void)unlink(f->secret);
+}
+
+/* An ES256 ID token for the stand-in IdP, signed by key (its kid in the header); malloc'd. */
+static char *
+id_token(const cjose_jwk_t *key, const char *issuer)
+{
+	cjose_err cerr;
+	cjose_header_t *h = cjose_header_new(&cerr);
+	cjose_jws_t *jws;
+	const char *ser = NULL;
+	char payload[IDP_REQUEST_MAX], *out = NULL;
+
+	(void)snprintf(payload, sizeof(payload),
+	    "{\"iss\":\"%s\",\"sub\":\"f2c1\",\"aud\":\"fedbridge\",\"exp\":%lld,\"iat\":%lld}",
+	    issuer, (long long)NOW + TOKEN_LIFETIME, (long long)NOW - SKEW / 2);
+	if (h == NULL || !cjose_header_set(h, CJOSE_HDR_ALG, "ES256", &cerr) ||
+	    !cjose_header_set(h, CJOSE_HDR_KID, cjose_jwk_get_kid(key, &cerr), &cerr))
+		return NULL;
+	jws = cjose_jws_sign(key, h, (const uint8_t *)payload, strlen(payload), &cerr);
+	if (jws != NULL && cjose_jws_export(jws, &ser, &cerr))
+		out = strdup(ser);
+	cjose_jws_release(jws);
+	cjose_header_release(h);
+	return out;
+}
+
+static cjose_jwk_t *
+ec_key(const char *kid)
+{
+	cjose_err cerr;
+	cjose_jwk_t *k = cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &cerr);
+
+	assert_non_null(k);
+	assert_true(cjose_jwk_set_kid(k, kid, strlen(kid), &cerr));
+	return k;
+}
+
+/* One login's ID token check, on its own thread, timed. */
+struct login {
+	struct fb_oidc_rp *rp;
+	const char *token;
+	int64_t now;
+	pthread_t thread;
+	fb_rc rc;
+	int64_t ms;
+	struct fb_err err;
+};
+
+static void *
+login_run(void *arg)
+{
+	struct login *l = arg;
+	json_t *claims = NULL;
+	int64_t t0 = mono_ms();
+
+	l->rc =
+	    fb_oidc_rp_validate_id_token(l->rp, l->token, NULL, l->now, MAX_AGE, &claims, &l->err);
+	l->ms = mono_ms() - t0;
+	json_decref(claims);
+	return NULL;
+}
+
+/*
+ * While one login's unknown kid has the key set fetched again from an IdP
+ * that takes the request and does not answer, a login whose kid is known goes
+ * on at once; the first ends "unavailable" (FB_ERR_IO) at its deadline.
+ */
+static void
+test_slow_keys_hold_up_only_their_login(void **state)
+{
+	cjose_jwk_t *known = ec_key("k1"), *rotated = ec_key("k2");
+	struct login first = { 0 }, second = { 0 };
+	struct rp_fixture f;
+	static struct idp s; /* static: a failed assertion leaves its thread running */
+	cjose_err cerr;
+	char jwks[IDP_JWKS_MAX], *pub = cjose_jwk_to_json(known, false, &cerr);
+	char *good = NULL, *unknown = NULL;
+	int64_t waited = 0;
+
+	(void)state;
+	assert_non_null(pub);
+	(void)snprintf(jwks, sizeof(jwks), "{\"keys\":[%s]}", pub);
+	free(pub);
+	idp_start(&s, jwks);
+	rp_start(&f, s.issuer);
+	good = id_token(known, s.issuer);
+	unknown = id_token(rotated, s.issuer);
+	assert_non_null(good);
+	assert_non_null(unknown);
+
+	/* The first login fetches discovery and keys. */
+	first = (struct login){ .rp = f.rp, .token = good, .now = NOW };
+	(void)login_run(&first);
+	if (first.rc != FB_OK)
+		fail_msg("first login: %s", first.err.msg);
+
+	/* An unknown kid, later: the keys are fetched again, and the IdP stalls. */
+	first = (struct login){ .rp = f.rp, .token = unknown, .now = NOW + LATER };
+	assert_int_equal(pthread_create(&first.thread, NULL, login_run, &first), 0);
+	while (atomic_load(&s.jwks_asked) < 2 && waited < FLIGHT_SEEN_MS) {
+		(void)poll(NULL, 0, STEP_MS);
+		waited += STEP_MS;
+	}
+	assert_int_equal(atomic_load(&s.jwks_asked), 2);
+
+	second = (struct login){ .rp = f.rp, .token = good, .now = NOW + LATER };
+	assert_int_equal(pthread_create(&second.thread, NULL, login_run, &second), 0);
+	assert_int_equal(pthread_join(second.thread, NULL), 0);
+	assert_int_equal(pthread_join(first.thread, NULL), 0);
+	printf("known kid: %lld ms (rc %s); unknown kid: %lld ms (rc %s: %s)\n",
+	    (long long)second.ms, fb_rc_name(second.rc), (long long)first.ms, fb_rc_name(first.rc),
+	    first.err.msg);
+	if (second.rc != FB_OK)
+		fail_msg("known kid: %s", second.err.msg);
+	assert_true(second.ms < KNOWN_WITHIN_MS);
+	assert_int_equal(first.rc, FB_ERR_IO);
+	assert_true(first.ms < STALL_MS + KNOWN_WITHIN_MS);
+
+	rp_stop(&f);
+	idp_stop(&s);
+	free(good);
+	free(unknown);
+	cjose_jwk_release(known);
+	cjose_jwk_release(rotated);
+}
+
+#define RETRY_S 10 /* oidc_rp.c's RP_RETRY_S: a failed discovery is tried again after it */
+
+/* The authorization URL's fate at now: its rc, with err's message in *msg. */
+static fb_rc
+auth_url(struct fb_oidc_rp *rp, int64_t now, char *msg, size_t size)
+{
+	struct fb_oidc_login l;
+	struct fb_err err = { 0 };
+	char *url = NULL;
+	fb_rc rc;
+
+	assert_int_equal(fb_oidc_login_new(&l, &err), FB_OK);
+	rc = fb_oidc_rp_auth_url(rp, &l, now, &url, &err);
+	free(url);
+	(void)snprintf(msg, size, "%s", err.msg);
+	return rc;
+}
+
+/* Discovery answering wrong is the provider's misconfiguration; not answering is an outage. */
+static void
+test_discovery_failure_classes(void **state)
+{
+	struct rp_fixture f;
+	static struct idp s; /* static: a failed assertion leaves its thread running */
+	char msg[FB_ERR_MSG_MAX], refused[IDP_URL_MAX];
+	unsigned short port;
+
+	(void)state;
+	idp_start(&s, "{\"keys\":[]}");
+
+	atomic_store(&s.discovery_status, HTTP_NOT_FOUND);
+	rp_start(&f, s.issuer);
+	assert_int_equal(auth_url(f.rp, NOW, msg, sizeof(msg)), FB_ERR_CONFIG);
+	assert_non_null(strstr(msg, "HTTP status 404"));
+	assert_non_null(strstr(msg, "provider corp is misconfigured"));
+	/* Still misconfigured until tried again, on the outage's spacing; then fixed. */
+	atomic_store(&s.discovery_status, HTTP_OK);
+	assert_int_equal(auth_url(f.rp, NOW + 1, msg, sizeof(msg)), FB_ERR_CONFIG);
+	assert_non_null(strstr(msg, "failed less than"));
+	assert_int_equal(auth_url(f.rp, NOW + RETRY_S, msg, sizeof(msg)), FB_OK);
+	rp_stop(&f);
+
+	atomic_store(&s.other_issuer, true);
+	rp_start(&f, s.issuer);
+	assert_int_equal(auth_url(f.rp, NOW, msg, sizeof(msg)), FB_ERR_CONFIG);
+	assert_non_null(strstr(msg, "discovery: issuer is"));
+	assert_non_null(strstr(msg, "provider corp is misconfigured"));
+	rp_stop(&f);
+	atomic_store(&s.other_issuer, false);
+
+	atomic_store(&s.discovery_status, HTTP_UNAVAILABLE);
+	rp_start(&f, s.issuer);
+	assert_int_equal(auth_url(f.rp, NOW, msg, sizeof(msg)), FB_ERR_IO);
+	assert_non_null(strstr(msg, "HTTP status 503"));
+	assert_null(strstr(msg, "misconfigured"));
+	rp_stop(&f);
+	idp_stop(&s);
+
+	/* Nothing listens there any more: connection refused. */
+	(void)close(listen_loopback(&port));
+	(void)snprintf(refused, sizeof(refused), "http://127.0.0.1:%u", port);
+	rp_start(&f, refused);
+	assert_int_equal(auth_url(f.rp, NOW, msg, sizeof(msg)), FB_ERR_IO);
+	assert_null(strstr(msg, "misconfigured"));
+	rp_stop(&f);
+}
+
 int
 main(void)
 {
@@ -170,6 +574,8 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_loopback_http),
 		cmocka_unit_test(test_issuer_own_host),
+		cmocka_unit_test(test_slow_keys_hold_up_only_their_login),
+		cmocka_unit_test(test_discovery_failure_classes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * Unit tests for the SAML service provider's IdP metadata (idp/saml_sp.c):
  * validUntil and cacheDuration at load, and the refresh that swaps in new
  * metadata only when it is due and passes every check, keeping the last
- * good one otherwise.
+ * good one otherwise; a metadata URL that answers wrong (misconfigured) told
+ * apart from one that does not answer (an outage).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +13,24 @@
 
 #include "../fuzz/saml_fixture.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
+
+#define ANSWERS_MAX 4
+#define ACCEPT_WAIT_MS 10000 /* longer than the client's own timeout */
+#define REQUEST_MAX 4096
+#define URL_MAX 64
+#define CACHE_S 7200 /* the metadata's cacheDuration, PT2H */
+#define LATER_S 3600 /* past any backoff after one failure */
+#define METADATA_MAX ((size_t)1 << 20)
+#define HTTP_OK 200
+#define HTTP_NOT_FOUND 404
+#define HTTP_UNAVAILABLE 503
 
 static struct saml_fixture fx;
 
@@ -153,6 +171,147 @@ test_unreachable(void **state)
 	fx.p.idp_metadata = saved;
 }
 
+/* A metadata URL on 127.0.0.1 answering one canned HTTP answer per connection, in order. */
+struct metadata_server {
+	char *answers[ANSWERS_MAX];
+	size_t n;
+	int listener;
+	unsigned short port;
+	pthread_t thread;
+	char url[URL_MAX];
+};
+
+static void *
+metadata_serve(void *arg)
+{
+	struct metadata_server *m = arg;
+
+	for (size_t i = 0; i < m->n; i++) {
+		struct pollfd p = { .fd = m->listener, .events = POLLIN };
+		char req[REQUEST_MAX];
+		size_t len = 0;
+		ssize_t got;
+		int conn;
+
+		if (poll(&p, 1, ACCEPT_WAIT_MS) != 1 ||
+		    (conn = accept(m->listener, NULL, NULL)) < 0)
+			return NULL;
+		req[0] = '\0';
+		while (strstr(req, "\r\n\r\n") == NULL && len < sizeof(req) - 1 &&
+		    (got = recv(conn, req + len, sizeof(req) - 1 - len, 0)) > 0) {
+			len += (size_t)got;
+			req[len] = '\0';
+		}
+		(void)send(conn, m->answers[i], strlen(m->answers[i]), MSG_NOSIGNAL);
+		(void)close(conn);
+	}
+	return NULL;
+}
+
+/* Adds an answer: status, and the body (NULL: the metadata file the fixture wrote last). */
+static void
+metadata_answer(struct metadata_server *m, int status, const char *body)
+{
+	char *file = NULL;
+	size_t len = 0;
+	struct fb_err err = { 0 };
+
+	assert_true(m->n < ANSWERS_MAX);
+	if (body == NULL) {
+		assert_int_equal(fb_file_read(fx.metadata, METADATA_MAX, &file, &len, &err), FB_OK);
+		body = file;
+	}
+	assert_true(asprintf(&m->answers[m->n++],
+	                "HTTP/1.1 %d X\r\nContent-Type: application/samlmetadata+xml\r\n"
+	                "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	                status, strlen(body), body) > 0);
+	free(file);
+}
+
+static void
+metadata_start(struct metadata_server *m)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	assert_true((m->listener = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(m->listener, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(m->listener, 1), 0);
+	assert_int_equal(getsockname(m->listener, (struct sockaddr *)&a, &len), 0);
+	m->port = ntohs(a.sin_port);
+	(void)snprintf(m->url, sizeof(m->url), "http://127.0.0.1:%u/metadata", m->port);
+	assert_int_equal(pthread_create(&m->thread, NULL, metadata_serve, m), 0);
+}
+
+static void
+metadata_stop(struct metadata_server *m)
+{
+	assert_int_equal(pthread_join(m->thread, NULL), 0);
+	(void)close(m->listener);
+	for (size_t i = 0; i < m->n; i++)
+		free(m->answers[i]);
+}
+
+/*
+ * A metadata URL answering 404 at start is misconfigured: the SP is not built
+ * (FB_ERR_CONFIG, not "unreachable"). Once built, a refresh answered 503 is an
+ * outage (FB_ERR_IO), one answered 404 or with what is not metadata is misconfigured.
+ */
+static void
+test_metadata_url_classes(void **state)
+{
+	struct metadata_server m = { 0 };
+	struct fb_saml_sp *sp = NULL;
+	struct fb_err err = { 0 };
+	bool unreachable = true, changed = true;
+	int64_t now = (int64_t)time(NULL);
+	const char *saved = fx.p.idp_metadata;
+
+	(void)state;
+	write_metadata("https://idp.example", "cacheDuration=\"PT2H\"");
+	metadata_answer(&m, HTTP_NOT_FOUND, "not here");
+	metadata_answer(&m, HTTP_OK, NULL);
+	metadata_answer(&m, HTTP_UNAVAILABLE, "busy");
+	metadata_answer(&m, HTTP_NOT_FOUND, "gone");
+	metadata_start(&m);
+	fx.p.idp_metadata = m.url;
+
+	assert_int_equal(
+	    fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, &err), FB_ERR_CONFIG);
+	assert_null(sp);
+	assert_false(unreachable);
+	assert_non_null(strstr(err.msg, "HTTP status 404"));
+	assert_non_null(strstr(err.msg, "misconfigured"));
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(
+	    fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, &err), FB_OK);
+	assert_false(unreachable);
+	assert_int_equal(fb_saml_sp_refresh(sp, now + CACHE_S, &changed, &err), FB_ERR_IO);
+	assert_non_null(strstr(err.msg, "HTTP status 503"));
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(
+	    fb_saml_sp_refresh(sp, now + CACHE_S + LATER_S, &changed, &err), FB_ERR_CONFIG);
+	assert_non_null(strstr(err.msg, "HTTP status 404"));
+	assert_false(changed);
+	assert_true(fb_saml_sp_ready(sp)); /* the last good metadata stays */
+	fb_saml_sp_free(sp);
+	metadata_stop(&m);
+
+	/* What answers 200 but is not metadata. */
+	memset(&m, 0, sizeof(m));
+	metadata_answer(&m, HTTP_OK, "<html>a login page</html>");
+	metadata_start(&m);
+	fx.p.idp_metadata = m.url;
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(
+	    fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, &err), FB_ERR_CONFIG);
+	assert_false(unreachable);
+	metadata_stop(&m);
+	fx.p.idp_metadata = saved;
+}
+
 static int
 setup(void **state)
 {
@@ -176,6 +335,7 @@ main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_refresh),
 		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_metadata_url_classes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
