@@ -299,6 +299,9 @@ refresher_main(void *arg)
 			login_refresh(rt);
 			next = due_min(rt ? fb_federation_next_refresh(rt->fed) : 0,
 			    building ? fb_federation_next_refresh(building->fed) : 0);
+			/* The IdPs' metadata and discovery too: one that comes back is used
+			 * within its retry, not at the next minute. */
+			next = due_min(next, rt ? fb_login_site_next_refresh(rt->login) : 0);
 			pthread_mutex_lock(&refresher.lock);
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec = next > 0 && next < (int64_t)until.tv_sec + KEYS_IDLE_S
@@ -417,9 +420,14 @@ handle_feed(struct MHD_Connection *conn)
 /* Ready when logins could work: the store answers. */
 static void ready_feeds(struct fb_buf *b);
 
-/* One party the bridge cannot reach now, as a JSON object in /readyz's "unavailable". */
+/*
+ * One party the bridge cannot use now, as a JSON object in /readyz's
+ * "unavailable"; misconfigured: what it serves is wrong (retrying will not
+ * help), not that it cannot be reached.
+ */
 static void
-ready_add(struct fb_buf *b, const char *kind, const char *name, const char *detail)
+ready_add(
+    struct fb_buf *b, const char *kind, const char *name, const char *detail, bool misconfigured)
 {
 	(void)fb_buf_printf(b, "%s{\"%s\":", b->data[b->len - 1] == '[' ? "" : ",", kind);
 	(void)fb_buf_append_json_string(b, name);
@@ -427,7 +435,7 @@ ready_add(struct fb_buf *b, const char *kind, const char *name, const char *deta
 		(void)fb_buf_printf(b, ",\"detail\":");
 		(void)fb_buf_append_json_string(b, detail);
 	}
-	(void)fb_buf_printf(b, "}");
+	(void)fb_buf_printf(b, "%s}", misconfigured ? ",\"misconfigured\":true" : "");
 }
 
 static void
@@ -438,13 +446,17 @@ ready_key_source(void *arg, const struct fb_key_source_info *s)
 	if (s->last_error == NULL)
 		return;
 	fb_excerpt(s->last_error, strlen(s->last_error), shown, sizeof(shown));
-	ready_add(arg, "trust_keys", s->remote, shown);
+	ready_add(arg, "trust_keys", s->remote, shown, s->last_rc != FB_ERR_IO);
 }
 
+/* An IdP whose logins cannot start: unreachable, or misconfigured (retrying will not help). */
 static void
-ready_provider(void *arg, const char *provider)
+ready_provider(void *arg, const struct fb_login_unready *u)
 {
-	ready_add(arg, "provider_metadata", provider, NULL);
+	char shown[FB_EXCERPT_MAX];
+
+	fb_excerpt(u->why, strlen(u->why), shown, sizeof(shown));
+	ready_add(arg, u->what, u->provider->name, shown, u->rc == FB_ERR_CONFIG);
 }
 
 /*
@@ -1572,7 +1584,7 @@ ready_feeds(struct fb_buf *b)
 	pthread_mutex_lock(&feeder.lock);
 	for (size_t i = 0; i < feeder.n_remotes; i++)
 		if (feeder.remotes[i].failing > 0)
-			ready_add(b, "feed", feeder.remotes[i].name, NULL);
+			ready_add(b, "feed", feeder.remotes[i].name, NULL, false);
 	pthread_mutex_unlock(&feeder.lock);
 }
 

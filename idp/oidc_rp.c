@@ -35,6 +35,7 @@
 #define RP_SECRET_MAX FB_SECRET_SHORT_MAX
 #define RP_KEY_MAX FB_SECRET_PEM_MAX
 #define RP_RETRY_S 10 /* least time between two failed discovery fetches */
+#define RP_REFRESH_RETRY_MAX 900 /* the background fetch's backoff tops out at 15 minutes */
 #define RP_KEYS_MAX_AGE 3600 /* keys are refetched this often */
 #define RP_ASSERTION_TTL 60
 #define ERROR_CODE_SHOWN 72 /* an RFC 6749 error code, bounded in messages */
@@ -74,6 +75,8 @@ struct fb_oidc_rp {
 	struct fb_oidc_keys *keys; /* replaced and freed only under lock */
 	bool keys_fetching; /* a keys fetch is in flight */
 	int64_t keys_fetched, keys_tried;
+	int64_t refresh_at; /* fb_oidc_rp_refresh: when next due (0: at once) */
+	unsigned refresh_failing; /* its failures in a row, for the backoff */
 	bool keys_stale; /* the last fetch failed */
 	fb_rc keys_failed_rc; /* the last failed fetch's, with why */
 	char keys_failed_msg[FB_ERR_MSG_MAX];
@@ -491,6 +494,56 @@ prepare(struct fb_oidc_rp *rp, int64_t now, int64_t deadline, struct fb_err *err
 			return rc;
 	}
 	return FB_OK;
+}
+
+/* ---- ahead of logins ---- */
+
+fb_rc
+fb_oidc_rp_refresh(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err)
+{
+	fb_rc rc = FB_OK;
+
+	pthread_mutex_lock(&rp->lock);
+	if (now >= rp->refresh_at) {
+		rc = prepare(rp, now, login_deadline(rp), err);
+		rp->refresh_failing = rc == FB_OK ? 0 : rp->refresh_failing + 1;
+		rp->refresh_at = rc == FB_OK ? rp->keys_fetched + RP_KEYS_MAX_AGE
+		                             : now +
+		        fb_backoff_delay(RP_RETRY_S, RP_REFRESH_RETRY_MAX, rp->refresh_failing - 1);
+	}
+	pthread_mutex_unlock(&rp->lock);
+	return rc;
+}
+
+int64_t
+fb_oidc_rp_next_refresh(struct fb_oidc_rp *rp)
+{
+	int64_t at;
+
+	pthread_mutex_lock(&rp->lock);
+	at = rp->refresh_at;
+	pthread_mutex_unlock(&rp->lock);
+	return at;
+}
+
+fb_rc
+fb_oidc_rp_status(struct fb_oidc_rp *rp, char *why, size_t size)
+{
+	fb_rc rc = FB_OK;
+	const char *msg = "";
+
+	pthread_mutex_lock(&rp->lock);
+	if (!rp->have_disc && rp->disc_failed != 0) {
+		rc = rp->disc_failed_rc;
+		msg = rp->disc_failed_msg;
+	} else if (rp->have_disc && rp->keys == NULL && rp->keys_stale) {
+		rc = rp->keys_failed_rc;
+		msg = rp->keys_failed_msg;
+	}
+	if (why != NULL && size > 0)
+		(void)snprintf(why, size, "%s", msg);
+	pthread_mutex_unlock(&rp->lock);
+	return rc;
 }
 
 /* ---- the authorization request ---- */

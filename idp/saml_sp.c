@@ -567,6 +567,10 @@ fb_saml_sp_refresh(struct fb_saml_sp *sp, int64_t now, bool *changed, struct fb_
 		rc = idp_build(sp, text, now, &fresh, &cache, err);
 	free(text);
 	pthread_mutex_lock(&sp->lock);
+	if (rc != FB_OK && sp->idp == NULL) {
+		sp->missing_rc = rc;
+		(void)snprintf(sp->missing_msg, sizeof(sp->missing_msg), "%s", err->msg);
+	}
 	if (rc != FB_OK) {
 		/* Keep the last good metadata; try again, later each time it fails. */
 		sp->refresh_at = now +
@@ -659,19 +663,24 @@ fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url, struct 
 			goto done;
 		}
 	}
-	if ((rc = idp_metadata(p, &idp, err)) == FB_ERR_IO && metadata_is_url(p)) {
-		/* An IdP that cannot be reached now must not keep the bridge from starting:
-		 * its logins answer "unavailable" until the metadata comes. A URL that answers
-		 * wrong (FB_ERR_CONFIG) fails here like wrong metadata in a file. */
+	if ((rc = idp_metadata(p, &idp, err)) == FB_OK)
+		rc = idp_build(sp, idp, now, &sp->idp, &cache, err);
+	if ((rc == FB_ERR_IO || rc == FB_ERR_CONFIG) && metadata_is_url(p)) {
+		/* What an IdP publishes, or that it cannot be reached now, must not keep the
+		 * bridge from starting: its logins answer "unavailable" (or "misconfigured")
+		 * until good metadata comes, tried again with backoff. Wrong metadata in a
+		 * file is the admin's: that fails here. */
 		sp->refresh_at = now +
 		    fb_backoff_delay(
 		        SAML_METADATA_RETRY_FIRST, SAML_METADATA_RETRY_MAX, sp->failing++);
 		*unreachable = true;
 		fb_err_prefix(err, "provider %s: IdP metadata", p->name);
+		sp->missing_rc = rc;
+		(void)snprintf(sp->missing_msg, sizeof(sp->missing_msg), "%s", err->msg);
 		rc = FB_OK;
 		goto done;
 	}
-	if (rc != FB_OK || (rc = idp_build(sp, idp, now, &sp->idp, &cache, err)) != FB_OK)
+	if (rc != FB_OK)
 		goto done;
 	/* Metadata is read again when its cacheDuration says (an hour by default): a URL's
 	 * publisher, or the admin who replaces the file, rotates keys without a reload. */
@@ -686,6 +695,43 @@ done:
 	}
 	*out = sp;
 	return FB_OK;
+}
+
+fb_rc
+fb_saml_sp_status(const struct fb_saml_sp *csp, char *why, size_t size)
+{
+	struct fb_saml_sp *sp = (struct fb_saml_sp *)csp; /* the lock is not part of its value */
+	fb_rc rc;
+
+	pthread_mutex_lock(&sp->lock);
+	rc = sp->idp != NULL ? FB_OK : sp->missing_rc;
+	if (why != NULL && size > 0)
+		(void)snprintf(why, size, "%s", rc != FB_OK ? sp->missing_msg : "");
+	pthread_mutex_unlock(&sp->lock);
+	return rc;
+}
+
+int64_t
+fb_saml_sp_next_refresh(const struct fb_saml_sp *csp)
+{
+	struct fb_saml_sp *sp = (struct fb_saml_sp *)csp;
+	int64_t at;
+
+	pthread_mutex_lock(&sp->lock);
+	at = sp->refresh_at;
+	pthread_mutex_unlock(&sp->lock);
+	return at;
+}
+
+/* The error of a request made while the IdP's metadata is missing: FB_ERR_IO or FB_ERR_CONFIG. */
+static fb_rc
+missing_metadata(const struct fb_saml_sp *sp, struct fb_err *err)
+{
+	char why[FB_ERR_MSG_MAX];
+	fb_rc rc = fb_saml_sp_status(sp, why, sizeof(why));
+
+	return FB_ERR_SET(err, rc == FB_ERR_CONFIG ? FB_ERR_CONFIG : FB_ERR_IO,
+	    "the IdP's metadata has not been fetched yet: %s", why);
 }
 
 bool
@@ -732,7 +778,7 @@ fb_saml_sp_authn_request(const struct fb_saml_sp *sp, const char *relay_state, c
 
 	*url = *request_id = NULL;
 	if (idp == NULL)
-		return FB_ERR_SET(err, FB_ERR_IO, "the IdP's metadata has not been fetched yet");
+		return missing_metadata(sp, err);
 	if ((login = lasso_login_new(idp->server)) == NULL) {
 		saml_idp_put(idp);
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
@@ -820,7 +866,7 @@ fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_
 
 	memset(out, 0, sizeof(*out));
 	if (idp == NULL)
-		return FB_ERR_SET(err, FB_ERR_IO, "the IdP's metadata has not been fetched yet");
+		return missing_metadata(sp, err);
 	if (query == NULL || strlen(query) > 65536) {
 		saml_idp_put(idp);
 		return FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: no or an oversized query");

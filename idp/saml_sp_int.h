@@ -42,6 +42,10 @@ struct fb_saml_sp {
 	struct saml_idp *idp; /* under lock; NULL until a URL's metadata is first fetched */
 	int64_t refresh_at; /* under lock; 0: never (a file) */
 	unsigned failing; /* under lock: refreshes failed in a row, for the backoff */
+	/* under lock, while idp is NULL: why (FB_ERR_IO unreachable, FB_ERR_CONFIG what the URL
+	 * serves is wrong), and what was said */
+	fb_rc missing_rc;
+	char missing_msg[FB_ERR_MSG_MAX];
 };
 
 /* The IdP's metadata now (a new reference; release with saml_idp_put), or NULL while

@@ -269,7 +269,7 @@ fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct
 					s->n_sps++;
 				if (rc == FB_OK && unreachable)
 					fb_log(FB_LOG_WARN,
-					    "%s; its logins answer 503 until it is fetched (tried "
+					    "%s; its logins answer 502 until it is fetched (tried "
 					    "again with backoff)",
 					    err->msg);
 				continue;
@@ -705,23 +705,69 @@ fb_login_site_refresh(struct fb_login_site *s, int64_t now)
 	for (size_t i = 0; s != NULL && i < s->n_sps; i++) {
 		struct fb_err err = { 0 };
 		bool changed = false;
-		if (fb_saml_sp_refresh(s->sps[i], now, &changed, &err) != FB_OK) {
-			fb_metric_count(FB_METRIC_IDP_REFRESH_FAILURE,
-			    fb_saml_sp_provider(s->sps[i])->name, NULL);
+		fb_rc rc = fb_saml_sp_refresh(s->sps[i], now, &changed, &err);
+		if (rc != FB_OK) {
+			(void)login_idp_failure(fb_saml_sp_provider(s->sps[i])->name, rc);
 			fb_log(FB_LOG_WARN, "%s", err.msg);
 		} else if (changed)
 			fb_log(FB_LOG_INFO, "provider %s: the IdP's metadata was fetched again",
 			    fb_saml_sp_provider(s->sps[i])->name);
 	}
+	for (size_t i = 0; s != NULL && i < s->n_rps; i++) {
+		struct fb_err err = { 0 };
+		const char *name = fb_oidc_rp_provider(s->rps[i])->name;
+		bool failing = fb_oidc_rp_status(s->rps[i], NULL, 0) != FB_OK;
+		fb_rc rc = fb_oidc_rp_next_refresh(s->rps[i]) <= now
+		    ? fb_oidc_rp_refresh(s->rps[i], now, &err)
+		    : FB_OK;
+		if (rc != FB_OK) {
+			(void)login_idp_failure(name, rc);
+			fb_log(FB_LOG_WARN,
+			    "provider %s: %s; its logins answer 502 until it is fetched (tried "
+			    "again "
+			    "with backoff)",
+			    name, err.msg);
+		} else if (failing && fb_oidc_rp_status(s->rps[i], NULL, 0) == FB_OK)
+			fb_log(FB_LOG_INFO,
+			    "provider %s: the IdP's discovery and keys were fetched", name);
+	}
+}
+
+int64_t
+fb_login_site_next_refresh(const struct fb_login_site *s)
+{
+	int64_t next = 0, at;
+
+	for (size_t i = 0; s != NULL && i < s->n_sps; i++)
+		if ((at = fb_saml_sp_next_refresh(s->sps[i])) != 0 && (next == 0 || at < next))
+			next = at;
+	for (size_t i = 0; s != NULL && i < s->n_rps; i++)
+		if ((at = fb_oidc_rp_next_refresh(s->rps[i])) != 0 && (next == 0 || at < next))
+			next = at;
+	return next;
 }
 
 void
-fb_login_site_unready(
-    const struct fb_login_site *s, void (*fn)(void *arg, const char *provider), void *arg)
+fb_login_site_unready(const struct fb_login_site *s,
+    void (*fn)(void *arg, const struct fb_login_unready *u), void *arg)
 {
-	for (size_t i = 0; s != NULL && i < s->n_sps; i++)
-		if (!fb_saml_sp_ready(s->sps[i]))
-			fn(arg, fb_saml_sp_provider(s->sps[i])->name);
+	char why[FB_ERR_MSG_MAX];
+	struct fb_login_unready u = { .why = why };
+
+	for (size_t i = 0; s != NULL && i < s->n_sps; i++) {
+		u.rc = fb_saml_sp_status(s->sps[i], why, sizeof(why));
+		u.provider = fb_saml_sp_provider(s->sps[i]);
+		u.what = "provider_metadata";
+		if (u.rc != FB_OK)
+			fn(arg, &u);
+	}
+	for (size_t i = 0; s != NULL && i < s->n_rps; i++) {
+		u.rc = fb_oidc_rp_status(s->rps[i], why, sizeof(why));
+		u.provider = fb_oidc_rp_provider(s->rps[i]);
+		u.what = "provider_discovery";
+		if (u.rc != FB_OK)
+			fn(arg, &u);
+	}
 }
 
 fb_rc

@@ -70,8 +70,13 @@ login_saml_start(const struct fb_login_env *env, const char *provider, const cha
 		return login_refuse_return_to(env, resp, t, provider, return_to, corr);
 	login_correlation_new(handle);
 	if (fb_saml_sp_authn_request(sp, handle, &url, &rid, &err) != FB_OK) {
+		/* Metadata not in force yet is the IdP's outage or misconfiguration. */
+		enum fb_login_failure f = err.rc == FB_ERR_IO || err.rc == FB_ERR_CONFIG
+		    ? login_idp_failure(provider, err.rc)
+		    : FB_LOGIN_INTERNAL;
+		r.reason = fb_login_failure_row(f)->code;
 		r.detail = err.msg;
-		return login_fail(env, resp, FB_LOGIN_INTERNAL, &r, NULL, NULL);
+		return login_fail(env, resp, f, &r, NULL, NULL);
 	}
 	st = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "p", provider, "t", t->id, "h", handle,
 	    "rid", rid, "r", return_to, "c", corr, "e", (json_int_t)now + LOGIN_TTL);
@@ -236,8 +241,9 @@ fb_login_saml_acs(const struct fb_login_env *env, const struct fb_login_request 
 		refusal.detail = err.msg;
 		refusal.anonymous = st == NULL; /* unsolicited, and the response did not hold */
 		ret = login_fail(env, resp,
-		    unavailable ? FB_LOGIN_IDP_UNAVAILABLE : FB_LOGIN_IDP_ANSWER, &refusal,
-		    unavailable ? NULL : refusal.reason, clear[0] ? clear : NULL);
+		    unavailable ? login_idp_failure(provider, fb_saml_sp_status(sp, NULL, 0))
+		                : FB_LOGIN_IDP_ANSWER,
+		    &refusal, unavailable ? NULL : refusal.reason, clear[0] ? clear : NULL);
 		goto done;
 	}
 	/* One-time use of the assertion and of the request, across nodes and restarts. */

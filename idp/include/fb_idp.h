@@ -179,19 +179,27 @@ struct fb_saml_sp;
  * PUBLIC_URL/saml/acs/NAME (HTTP-POST), SLO PUBLIC_URL/saml/slo/NAME, signed
  * with sp_key (0600) and sp_cert; the IdP's metadata (a file, or a URL
  * fetched now) must describe exactly one IdP with an SSO service. A metadata
- * URL that cannot be reached (an outage) does not fail it: *unreachable is
- * set, err says why, and the SP answers "unavailable" until
- * fb_saml_sp_refresh fetches it.
- *   FB_ERR_CONFIG: the provider is misconfigured, retrying will not help (the
- *     URL answers 404 or another 4xx but 408 and 429, or metadata that does
- *     not parse, lacks the IdP's entity or fails a check);
- *   FB_ERR_IO (only as *unreachable here): unreachable, try again (no
- *     connection, a timeout, 5xx, 408, 429).
+ * URL that fails does not fail the SP: *unreachable is set, err says why,
+ * and the SP answers "unavailable" (fb_saml_sp_status says which kind) until
+ * fb_saml_sp_refresh fetches good metadata. The kinds:
+ *   FB_ERR_CONFIG: misconfigured, retrying will not help until someone fixes
+ *     it (the URL answers 404 or another 4xx but 408 and 429, or metadata
+ *     that does not parse, lacks the IdP's entity or fails a check); returned
+ *     here for a metadata file (the admin's), kept as the SP's status for a URL;
+ *   FB_ERR_IO: unreachable, try again (no connection, a timeout, 5xx, 408, 429).
  */
 fb_rc fb_saml_sp_new(const struct fb_conf_provider *p, const char *public_url,
     struct fb_saml_sp **out, bool *unreachable, struct fb_err *err);
 /* Whether the IdP's metadata is in force (false until a URL's first fetch). */
 bool fb_saml_sp_ready(const struct fb_saml_sp *sp);
+/*
+ * FB_OK when the IdP's metadata is in force; else why not yet: FB_ERR_IO (its
+ * URL cannot be reached) or FB_ERR_CONFIG (it serves what is not good
+ * metadata), with the last failure's words in why (may be NULL).
+ */
+fb_rc fb_saml_sp_status(const struct fb_saml_sp *sp, char *why, size_t size);
+/* When the metadata is next due from its URL (0: never, a file). */
+int64_t fb_saml_sp_next_refresh(const struct fb_saml_sp *sp);
 void fb_saml_sp_free(struct fb_saml_sp *sp);
 const char *fb_saml_sp_metadata(const struct fb_saml_sp *sp); /* the SP's metadata XML */
 const char *fb_saml_sp_entity_id(const struct fb_saml_sp *sp);
@@ -333,6 +341,20 @@ struct fb_oidc_rp_opts {
 fb_rc fb_oidc_rp_new(const struct fb_oidc_rp_opts *o, struct fb_oidc_rp **out, struct fb_err *err);
 void fb_oidc_rp_free(struct fb_oidc_rp *rp);
 const struct fb_conf_provider *fb_oidc_rp_provider(const struct fb_oidc_rp *rp);
+/*
+ * Fetches the discovery document and keys ahead of logins when due: at once
+ * for a new rp, again with backoff and jitter while they fail, the keys
+ * again once old. Returns the fetch's result (FB_OK when nothing was due).
+ */
+fb_rc fb_oidc_rp_refresh(struct fb_oidc_rp *rp, int64_t now, struct fb_err *err);
+/* When fb_oidc_rp_refresh is next due. */
+int64_t fb_oidc_rp_next_refresh(struct fb_oidc_rp *rp);
+/*
+ * FB_OK when discovery and keys are in hand (or were not tried yet); else
+ * why logins cannot start: FB_ERR_IO (unreachable) or FB_ERR_CONFIG
+ * (misconfigured), with the last failure's words in why (may be NULL).
+ */
+fb_rc fb_oidc_rp_status(struct fb_oidc_rp *rp, char *why, size_t size);
 
 #define FB_OIDC_STATE_LEN 22 /* 128 random bits, base64url */
 #define FB_OIDC_VERIFIER_LEN 43 /* 256 random bits, base64url (RFC 7636) */

@@ -91,11 +91,24 @@ void fb_login_response_clear(struct fb_login_response *r);
 struct fb_login_site;
 fb_rc fb_login_site_new(const struct fb_conf *conf, struct fb_login_site **out, struct fb_err *err);
 void fb_login_site_free(struct fb_login_site *s);
-/* Fetches again the IdP metadata that is due (from URLs); what happened is logged. */
+/*
+ * Fetches what is due from the IdPs: SAML metadata from URLs, OpenID Connect
+ * discovery and keys (ahead of the first login, again with backoff while
+ * they fail). What happened is logged and counted.
+ */
 void fb_login_site_refresh(struct fb_login_site *s, int64_t now);
-/* Calls fn with the name of each provider whose IdP metadata is not in force yet. */
-void fb_login_site_unready(
-    const struct fb_login_site *s, void (*fn)(void *arg, const char *provider), void *arg);
+/* When fb_login_site_refresh is next due (0: nothing to fetch). */
+int64_t fb_login_site_next_refresh(const struct fb_login_site *s);
+/* A provider whose logins cannot start now (fb_login_site_unready). */
+struct fb_login_unready {
+	const struct fb_conf_provider *provider;
+	const char *what; /* provider_metadata (SAML) or provider_discovery (OpenID Connect) */
+	fb_rc rc; /* FB_ERR_IO: unreachable; FB_ERR_CONFIG: misconfigured */
+	const char *why; /* the last failure, in words */
+};
+/* Calls fn for each provider whose IdP's metadata, or discovery and keys, are missing. */
+void fb_login_site_unready(const struct fb_login_site *s,
+    void (*fn)(void *arg, const struct fb_login_unready *u), void *arg);
 
 /* What the endpoints borrow from one configuration, and the store. */
 struct fb_login_env {

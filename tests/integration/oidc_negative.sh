@@ -148,14 +148,18 @@ refused userinfo-bad-sub-claim userinfo "sub is not the ID token's"
 refused iss-mixup iss_mismatch "names another issuer"
 refused no-iss-param iss_mismatch "lacks iss"
 
-# Discovery for another issuer: refused before the browser leaves for the provider.
+# Discovery for another issuer: the provider is misconfigured, which retrying will not mend;
+# said so (not "try again"), before the browser leaves for the provider.
 st=$(start discovery-issuer-mismatch "$FB_TMP/d.jar")
-[ "${st%% *}" = 502 ] && grep -q '<code id="reason">unavailable</code>' "$FB_TMP/start.html" ||
-	fail "discovery issuer mismatch: $st"
-grep -q "provider discovery-issuer-mismatch: failed (unavailable): discovery: issuer" "$FB_TMP/a.log" ||
+[ "${st%% *}" = 502 ] && grep -q '<code id="reason">idp_misconfigured</code>' "$FB_TMP/start.html" &&
+	grep -q "Tell your administrator" "$FB_TMP/start.html" ||
+	fail "discovery issuer mismatch: $st $(cat "$FB_TMP/start.html")"
+grep -q "provider discovery-issuer-mismatch: failed (idp_misconfigured): .*discovery: issuer is" "$FB_TMP/a.log" ||
 	fail "the discovery mismatch is not logged: $(tail -3 "$FB_TMP/a.log")"
 trail "$FB_TMP/a.log" "$(sed -n 's/.*<code id="correlation">\([^<]*\)<.*/\1/p' "$FB_TMP/start.html")" none
-ok "discovery-issuer-mismatch: refused at /login (502 unavailable), the log names the issuer"
+[ "$(curl -s "$a/metrics" | sed -n 's/^fedbridge_idp_misconfigured_total{provider="discovery-issuer-mismatch"} //p')" -ge 1 ] ||
+	fail "the misconfigured provider is not counted: $(curl -s "$a/metrics" | grep idp_)"
+ok "discovery-issuer-mismatch: 502 idp_misconfigured at /login (not 'try again'), logged naming the issuer, counted in fedbridge_idp_misconfigured_total"
 
 # rp-key-rotation-op-sign-key: by now the provider signs with a key the bridge has
 # not seen; the unknown kid makes it refetch the keys once, and the login passes.

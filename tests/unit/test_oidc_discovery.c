@@ -566,6 +566,51 @@ test_discovery_failure_classes(void **state)
 	rp_stop(&f);
 }
 
+/*
+ * Ahead of logins: discovery and keys fetched by fb_oidc_rp_refresh, tried
+ * again with a growing backoff while they fail; the status says why logins
+ * cannot start (unreachable or misconfigured) until they come.
+ */
+static void
+test_refresh_ahead(void **state)
+{
+	struct rp_fixture f;
+	static struct idp s; /* static: a failed assertion leaves its thread running */
+	struct fb_err err = { 0 };
+	char why[FB_ERR_MSG_MAX];
+	int64_t first_retry, second_retry;
+
+	(void)state;
+	idp_start(&s, "{\"keys\":[]}");
+	atomic_store(&s.discovery_status, HTTP_UNAVAILABLE);
+	rp_start(&f, s.issuer);
+	assert_int_equal(fb_oidc_rp_status(f.rp, why, sizeof(why)), FB_OK); /* not tried yet */
+	assert_true(fb_oidc_rp_next_refresh(f.rp) <= NOW); /* due at once */
+	assert_int_equal(fb_oidc_rp_refresh(f.rp, NOW, &err), FB_ERR_IO);
+	assert_int_equal(fb_oidc_rp_status(f.rp, why, sizeof(why)), FB_ERR_IO);
+	assert_non_null(strstr(why, "HTTP status 503"));
+	first_retry = fb_oidc_rp_next_refresh(f.rp) - NOW;
+	assert_true(first_retry > 0 && first_retry <= RETRY_S);
+	/* Not due yet: nothing fetched, nothing changes. */
+	assert_int_equal(fb_oidc_rp_refresh(f.rp, NOW + 1, &err), FB_OK);
+	assert_int_equal(fb_oidc_rp_status(f.rp, NULL, 0), FB_ERR_IO);
+	/* Now answering wrong: misconfigured, and the next try later than the first. */
+	atomic_store(&s.discovery_status, HTTP_NOT_FOUND);
+	assert_int_equal(fb_oidc_rp_refresh(f.rp, NOW + RETRY_S, &err), FB_ERR_CONFIG);
+	assert_int_equal(fb_oidc_rp_status(f.rp, why, sizeof(why)), FB_ERR_CONFIG);
+	assert_non_null(strstr(why, "misconfigured"));
+	second_retry = fb_oidc_rp_next_refresh(f.rp) - (NOW + RETRY_S);
+	assert_true(second_retry > first_retry);
+	/* Fixed: discovery and keys in hand before any login; next due when the keys age. */
+	atomic_store(&s.discovery_status, HTTP_OK);
+	assert_int_equal(fb_oidc_rp_refresh(f.rp, NOW + 3 * RETRY_S, &err), FB_OK);
+	assert_int_equal(fb_oidc_rp_status(f.rp, NULL, 0), FB_OK);
+	assert_int_equal(atomic_load(&s.jwks_asked), 1);
+	assert_true(fb_oidc_rp_next_refresh(f.rp) > NOW + 3 * RETRY_S + second_retry);
+	rp_stop(&f);
+	idp_stop(&s);
+}
+
 int
 main(void)
 {
@@ -576,6 +621,7 @@ main(void)
 		cmocka_unit_test(test_issuer_own_host),
 		cmocka_unit_test(test_slow_keys_hold_up_only_their_login),
 		cmocka_unit_test(test_discovery_failure_classes),
+		cmocka_unit_test(test_refresh_ahead),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

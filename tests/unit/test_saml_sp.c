@@ -254,9 +254,11 @@ metadata_stop(struct metadata_server *m)
 }
 
 /*
- * A metadata URL answering 404 at start is misconfigured: the SP is not built
- * (FB_ERR_CONFIG, not "unreachable"). Once built, a refresh answered 503 is an
- * outage (FB_ERR_IO), one answered 404 or with what is not metadata is misconfigured.
+ * A metadata URL answering 404 at start is misconfigured: the SP is built
+ * without metadata (the bridge starts) and says so (FB_ERR_CONFIG), and its
+ * requests fail as misconfigured. Once it has metadata, a refresh answered 503
+ * is an outage (FB_ERR_IO), one answered 404 or with what is not metadata is
+ * misconfigured, and the last good metadata stays.
  */
 static void
 test_metadata_url_classes(void **state)
@@ -278,16 +280,28 @@ test_metadata_url_classes(void **state)
 	fx.p.idp_metadata = m.url;
 
 	assert_int_equal(
-	    fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, &err), FB_ERR_CONFIG);
-	assert_null(sp);
-	assert_false(unreachable);
-	assert_non_null(strstr(err.msg, "HTTP status 404"));
-	assert_non_null(strstr(err.msg, "misconfigured"));
+	    fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, &err), FB_OK);
+	assert_non_null(sp);
+	assert_true(unreachable);
+	assert_false(fb_saml_sp_ready(sp));
+	{
+		char why[FB_ERR_MSG_MAX], *url = NULL, *rid = NULL;
+		assert_int_equal(fb_saml_sp_status(sp, why, sizeof(why)), FB_ERR_CONFIG);
+		assert_non_null(strstr(why, "HTTP status 404"));
+		assert_non_null(strstr(why, "misconfigured"));
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(
+		    fb_saml_sp_authn_request(sp, "relay", &url, &rid, &err), FB_ERR_CONFIG);
+		assert_null(url);
+	}
+	fb_saml_sp_free(sp);
+	sp = NULL;
 
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(
 	    fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, &err), FB_OK);
 	assert_false(unreachable);
+	assert_int_equal(fb_saml_sp_status(sp, NULL, 0), FB_OK);
 	assert_int_equal(fb_saml_sp_refresh(sp, now + CACHE_S, &changed, &err), FB_ERR_IO);
 	assert_non_null(strstr(err.msg, "HTTP status 503"));
 	memset(&err, 0, sizeof(err));
@@ -306,8 +320,10 @@ test_metadata_url_classes(void **state)
 	fx.p.idp_metadata = m.url;
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(
-	    fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, &err), FB_ERR_CONFIG);
-	assert_false(unreachable);
+	    fb_saml_sp_new(&fx.p, "https://sp.example", &sp, &unreachable, &err), FB_OK);
+	assert_true(unreachable);
+	assert_int_equal(fb_saml_sp_status(sp, NULL, 0), FB_ERR_CONFIG);
+	fb_saml_sp_free(sp);
 	metadata_stop(&m);
 	fx.p.idp_metadata = saved;
 }
