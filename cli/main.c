@@ -1,5 +1,6 @@
 /* The fedbridge command: subcommands in the style of nginx -t and git. */
 #include "cli_int.h"
+#include "fb_login.h"
 
 #include <curl/curl.h>
 
@@ -117,6 +118,48 @@ check_unreached(void *arg, const struct fb_key_source_info *s)
 	    s->keys, s->last_error);
 }
 
+/* One warning per IdP whose metadata or discovery could not be had (check_idp's arg). */
+static void
+check_idp_unready(void *arg, const struct fb_login_unready *u)
+{
+	const struct unreached *un = arg;
+	const struct fb_conf_provider *p = u->provider;
+	const void *at =
+	    p->type == FB_PROVIDER_SAML ? (const void *)&p->idp_metadata : (const void *)&p->issuer;
+
+	fb_conf_diag_add(un->out, un->conf, fb_conf_pos_of(un->conf, at),
+	    "warning: provider %s: %s (%s); the bridge starts without it and keeps trying", p->name,
+	    u->rc == FB_ERR_CONFIG ? "its IdP serves what cannot be used (misconfigured)"
+	                           : "could not reach its IdP",
+	    u->why);
+}
+
+/*
+ * The logins as serve builds them, their IdPs asked now: what cannot be built
+ * is an error of the files (false, said on stderr); an IdP that cannot be
+ * reached or serves what cannot be used is a warning in out, as it is for the
+ * bridge, which starts without it.
+ */
+static bool
+check_idps(const char *path, const struct fb_conf *conf, struct fb_conf_diags *out)
+{
+	struct fb_login_site *site = NULL;
+	struct fb_err err = { 0 };
+	struct unreached u = { conf, out };
+
+	/* What the IdPs answered is reported below, once, not also as log lines. */
+	fb_log_setup(FB_LOG_ERROR, FB_LOG_TEXT);
+	if (fb_login_site_new(conf, &site, &err) != FB_OK) {
+		fprintf(stderr, "%s: %s\n%s: configuration is invalid (1 error)\n", path, err.msg,
+		    path);
+		return false;
+	}
+	fb_login_site_refresh(site, (int64_t)time(NULL));
+	fb_login_site_unready(site, check_idp_unready, &u);
+	fb_login_site_free(site);
+	return true;
+}
+
 bool
 fb_cli_open(const char *path, struct fb_conf **conf, struct fb_federation **fed,
     struct fb_verify_trusts **trusts, struct fb_rules **rules, struct fb_conf_diags *unreached)
@@ -220,6 +263,11 @@ cmd_check(int argc, char **argv)
 	}
 	fb_verify_trusts_free(table);
 	fb_federation_free(fed);
+	if (!check_idps(path, conf, &findings)) {
+		fb_conf_diags_free(&findings);
+		fb_conf_unref(conf);
+		return 1;
+	}
 	for (size_t i = 0; i < conf->n_tenants; i++) {
 		providers += conf->tenants[i].n_providers;
 		trusts += conf->tenants[i].n_trusts;
@@ -329,10 +377,14 @@ cmd_reload(int argc, char **argv)
 	if (optind != argc || path == NULL || pid_file == NULL)
 		return fb_cli_usage(
 		    NULL, usage_reload, "reload: -c FILE and --pid-file FILE are required");
-	if (!fb_cli_open(path, &conf, &fed, &table, NULL, &unreached)) {
+	if (!fb_cli_open(path, &conf, &fed, &table, NULL, &unreached) ||
+	    !check_idps(path, conf, &unreached)) {
 		fprintf(
 		    stderr, "fedbridge reload: nothing sent: the bridge keeps its configuration\n");
 		fb_conf_diags_free(&unreached);
+		fb_verify_trusts_free(table);
+		fb_federation_free(fed);
+		fb_conf_unref(conf);
 		return 1;
 	}
 	for (size_t i = 0; i < unreached.n; i++)

@@ -99,6 +99,8 @@ YAML
 }
 b_config true
 c_keys_line=$(grep -n "keys: http://127.0.0.1:$c_port/" "$B" | cut -d: -f1)
+md_line=$(grep -n "idp_metadata: http://127.0.0.1:$md_port/" "$B" | cut -d: -f1)
+op_line=$(grep -n "issuer: http://127.0.0.1:$op_port\$" "$B" | cut -d: -f1)
 
 # ---- fedbridge check, everything down ----
 "$FB_BINARY" check -c "$B" >"$FB_TMP/check.out" 2>"$FB_TMP/check.err" ||
@@ -110,8 +112,13 @@ warnings=$(grep -c ': warning: ' "$FB_TMP/check.err" || true)
 provider_warnings=$(grep -c ': warning: provider ' "$FB_TMP/check.err" || true)
 figure cold_check_exit 0 "fedbridge check, every IdP and partner down (exit status)"
 figure cold_check_warnings "$warnings" "warnings check printed (file:line)"
-figure cold_check_provider_warnings "$provider_warnings" "of them about the unreachable IdPs (check fetches no IdP metadata or discovery)"
-pass "check exits 0 and warns at $B:$c_keys_line about C's key set"
+figure cold_check_provider_warnings "$provider_warnings" "of them about the unreachable IdPs (metadata and discovery)"
+grep -Eq "^$B:$md_line:[0-9]+: warning: provider b-saml: could not reach its IdP \(.*metadata" "$FB_TMP/check.err" ||
+	fail "check did not name b-saml's unreachable metadata at $B:$md_line"
+grep -Eq "^$B:$op_line:[0-9]+: warning: provider b-oidc: could not reach its IdP \(.*\.well-known/openid-configuration" "$FB_TMP/check.err" ||
+	fail "check did not name b-oidc's unreachable discovery at $B:$op_line"
+grep -q ", 3 warnings\$" "$FB_TMP/check.out" || fail "check did not count 3 warnings: $(cat "$FB_TMP/check.out")"
+pass "check exits 0 and warns at $B:$c_keys_line about C's key set, at :$md_line about b-saml's metadata, at :$op_line about b-oidc's discovery"
 
 # ---- the systemd unit's commands, this test's paths put in ----
 # unit_cmd KEY: the unit's KEY= line with the binary's folder, the configuration
@@ -208,6 +215,7 @@ b_config "token.tid == 'HZnKEBoqDU'"
 "$FB_BINARY" reload -c "$B" --pid-file "$FB_TMP/run/fedbridge.pid" >"$FB_TMP/reload.out" 2>"$FB_TMP/reload.err" ||
 	fail "fedbridge reload exited $? with everything down: $(cat "$FB_TMP/reload.out" "$FB_TMP/reload.err")"
 grep -q "warning: trust installation_C: could not reach" "$FB_TMP/reload.err" || fail "reload did not warn about C: $(cat "$FB_TMP/reload.err")"
+grep -q "warning: provider b-oidc: could not reach its IdP" "$FB_TMP/reload.err" || fail "reload did not warn about b-oidc: $(cat "$FB_TMP/reload.err")"
 reloaded_to 2
 [ "$(validate)" = 200 ] || fail "/validate after the reload: $(cat "$FB_TMP/validate")"
 pass "fedbridge reload applies a changed file (generation 2) with everything down"
