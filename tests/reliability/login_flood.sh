@@ -77,11 +77,11 @@ YAML
 "$FB_BINARY" check -c "$PAIR/a.yaml" >"$FB_TMP/check.out" 2>&1 || fail "A's configuration: $(cat "$FB_TMP/check.out")"
 a_start "$FB_TMP/a.log"
 issue_tokens 16 "$FB_TMP/b-tokens" b a
-read -r n non2xx sock rate p50 p99 max <<<"$(a_checks 1)" # warm-up, not counted
+read -r n non2xx sock _ <<<"$(a_checks 1)" # warm-up, not counted
 [ "$n" -gt 0 ] && [ "$non2xx" = 0 ] && [ "$sock" = 0 ] || fail "relay checks at A (warm-up): $n $non2xx $sock"
 
 # ---- idle ----
-read -r idle_n idle_non2xx idle_sock idle_rate idle_p99 idle_p99_worst <<<"$(a_checks_sliced "$seconds")"
+read -r _ idle_non2xx idle_sock idle_rate idle_p99 idle_p99_worst <<<"$(a_checks_sliced "$seconds")"
 figure idle_checks_rate "${idle_rate%.*}" "relay checks/s at A, idle (${seconds} one-second wrk runs, 32 connections)"
 figure idle_p99_ms "$(ms "$idle_p99")" "p99 of /validate, idle: median of the seconds (ms)"
 figure idle_p99_worst_ms "$(ms "$idle_p99_worst")" "p99 of /validate, idle: worst second (ms)"
@@ -89,7 +89,7 @@ figure idle_p99_worst_ms "$(ms "$idle_p99_worst")" "p99 of /validate, idle: wors
 
 # ---- browsers: tenant 2's logins alone ----
 t2_logins "$FB_TMP/t2-alone"
-read -r b_n b_non2xx b_sock b_rate b_p99 b_p99_worst <<<"$(a_checks_sliced "$seconds")"
+read -r _ b_non2xx b_sock b_rate b_p99 _ <<<"$(a_checks_sliced "$seconds")"
 wait "$T2_PID" || fail "the login driver failed: $(cat "$FB_TMP/t2-alone")"
 t2_alone=$(cat "$FB_TMP/t2-alone")
 figure browsers_checks_rate "${b_rate%.*}" "relay checks/s at A while tenant 2's browsers log in ($browsers at a time)"
@@ -139,9 +139,9 @@ t2=$(cat "$FB_TMP/t2.out")
 wait $waiting
 
 # ---- the baselines again, the callbacks over ----
-read -r idle2_n idle2_non2xx idle2_sock idle2_rate idle2_p99 idle2_p99_worst <<<"$(a_checks_sliced "$seconds")"
+read -r _ idle2_non2xx idle2_sock _ idle2_p99 _ <<<"$(a_checks_sliced "$seconds")"
 t2_logins "$FB_TMP/t2-after"
-read -r b2_n b2_non2xx b2_sock b2_rate b2_p99 b2_p99_worst <<<"$(a_checks_sliced "$seconds")"
+read -r _ b2_non2xx b2_sock _ b2_p99 _ <<<"$(a_checks_sliced "$seconds")"
 wait "$T2_PID" || fail "the login driver failed: $(cat "$FB_TMP/t2-after")"
 t2_after=$(cat "$FB_TMP/t2-after")
 figure idle_after_p99_ms "$(ms "$idle2_p99")" "p99 of /validate, idle again once the callbacks ended (ms)"
