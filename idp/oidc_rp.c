@@ -323,14 +323,21 @@ flight_timed_out(const struct fb_oidc_rp *rp, const char *what, struct fb_err *e
 	    rp->p->name, what, (long long)rp->p->timeout);
 }
 
-/* Why a fetch failed, as logins are told: a misconfiguration names the provider so. */
+/*
+ * Why a fetch failed, as logins are told: a misconfiguration names the
+ * provider so. The reason is cut to leave room for that (the name is at most
+ * PROVIDER_SHOWN characters here).
+ */
+#define PROVIDER_SHOWN 64
+#define FAILURE_REASON_KEPT (FB_ERR_MSG_MAX - PROVIDER_SHOWN - 96)
 static void
 failure_msg(const struct fb_oidc_rp *rp, fb_rc rc, const struct fb_err *why, char *out, size_t size)
 {
 	if (rc == FB_ERR_CONFIG)
 		(void)snprintf(out, size,
-		    "%s (provider %s is misconfigured: retrying will not help until it is fixed)",
-		    why->msg, rp->p->name);
+		    "%.*s (provider %.*s is misconfigured: retrying will not help until it is "
+		    "fixed)",
+		    FAILURE_REASON_KEPT, why->msg, PROVIDER_SHOWN, rp->p->name);
 	else
 		(void)snprintf(out, size, "%s", why->msg);
 }
