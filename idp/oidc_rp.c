@@ -659,18 +659,28 @@ fb_oidc_rp_end_session_url(struct fb_oidc_rp *rp, const char *post_logout_redire
 
 /* ---- the token endpoint ---- */
 
-/* A client assertion (RFC 7523): iss = sub = client_id, aud = the token endpoint. */
+#define ES256_COORD_LEN 32 /* r and s of a P-256 signature, each */
+
+/*
+ * A client assertion (RFC 7523): iss = sub = client_id, aud = the token endpoint.
+ * The signature's buffers are sized from the key (an RSA signature is as long as
+ * its modulus, and any RSA key of 2048 bits or more is accepted at load).
+ */
 static fb_rc
 client_assertion(struct fb_oidc_rp *rp, int64_t now, struct fb_buf *out, struct fb_err *err)
 {
 	char jti[FB_OIDC_STATE_LEN + 1], *payload = NULL, *hdr_b64 = NULL, *pl_b64 = NULL;
-	unsigned char der[600], raw[64];
-	size_t der_len = sizeof(der), sig_len = 0, n;
-	char sig_b64[400], hdr[64];
+	unsigned char *der = NULL, raw[2 * ES256_COORD_LEN];
+	const unsigned char *sig;
+	size_t der_len = 0, sig_len = 0, n;
+	char *sig_b64 = NULL, hdr[64];
 	EVP_MD_CTX *md = NULL;
 	json_t *claims;
+	int key_size = EVP_PKEY_get_size(rp->key);
 	fb_rc rc = FB_ERR_CRYPTO;
 
+	if (key_size <= 0)
+		return FB_ERR_SET(err, FB_ERR_CRYPTO, "the client key has no signature size");
 	if (random_b64url(16, jti, sizeof(jti)) != FB_OK)
 		return FB_ERR_SET(err, FB_ERR_CRYPTO, "no random bytes");
 	claims = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "iss", rp->p->client_id, "sub",
@@ -683,7 +693,9 @@ client_assertion(struct fb_oidc_rp *rp, int64_t now, struct fb_buf *out, struct 
 	hdr_b64 = malloc(FB_B64URL_ENCODED_LEN(n) + 1);
 	if (payload != NULL)
 		pl_b64 = malloc(FB_B64URL_ENCODED_LEN(strlen(payload)) + 1);
-	if (hdr_b64 == NULL || pl_b64 == NULL) {
+	der_len = (size_t)key_size;
+	der = malloc(der_len);
+	if (hdr_b64 == NULL || pl_b64 == NULL || der == NULL) {
 		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 		goto done;
 	}
@@ -701,30 +713,36 @@ client_assertion(struct fb_oidc_rp *rp, int64_t now, struct fb_buf *out, struct 
 		rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "cannot sign the client assertion");
 		goto done;
 	}
+	sig = der;
+	sig_len = der_len;
 	if (strcmp(rp->key_alg, "ES256") == 0) {
 		/* JWS wants r || s, 32 bytes each (RFC 7518 3.4), not DER. */
 		const unsigned char *p = der;
 		ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
-		if (es == NULL || BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32) != 32 ||
-		    BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32) != 32) {
+		if (es == NULL ||
+		    BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, ES256_COORD_LEN) != ES256_COORD_LEN ||
+		    BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + ES256_COORD_LEN, ES256_COORD_LEN) !=
+		        ES256_COORD_LEN) {
 			ECDSA_SIG_free(es);
 			rc = FB_ERR_SET(err, FB_ERR_CRYPTO, "cannot sign the client assertion");
 			goto done;
 		}
 		ECDSA_SIG_free(es);
-		(void)fb_b64url_encode(raw, 64, sig_b64, sizeof(sig_b64));
-	} else {
-		sig_len = der_len;
-		if (fb_b64url_encode(der, sig_len, sig_b64, sizeof(sig_b64)) != FB_OK) {
-			rc = FB_ERR_SET(err, FB_ERR_LIMIT, "RSA key too large");
-			goto done;
-		}
+		sig = raw;
+		sig_len = sizeof(raw);
 	}
+	if ((sig_b64 = malloc(FB_B64URL_ENCODED_LEN(sig_len) + 1)) == NULL) {
+		rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	(void)fb_b64url_encode(sig, sig_len, sig_b64, FB_B64URL_ENCODED_LEN(sig_len) + 1);
 	rc = fb_buf_printf(out, ".%s", sig_b64) == FB_OK
 	    ? FB_OK
 	    : FB_ERR_SET(err, FB_ERR_LIMIT, "client assertion too long");
 done:
 	EVP_MD_CTX_free(md);
+	free(der);
+	free(sig_b64);
 	free(payload);
 	free(hdr_b64);
 	free(pl_b64);

@@ -4,7 +4,11 @@
  * is refused with the reason that names it. Then the relying party
  * (idp/oidc_rp.c) against a stand-in IdP on loopback, in a thread here: a
  * slow key set holds up only the logins that need it, and a discovery that
- * answers wrong is told apart from one that does not answer.
+ * answers wrong is told apart from one that does not answer. Its token
+ * endpoint checks what the code exchange posts: a private_key_jwt client
+ * assertion signed with RSA keys of 2048, 3072 and 4096 bits and with a
+ * P-256 key verifies with the client's public key, and an ID token whose
+ * at_hash is not its access token's refuses the login.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +19,10 @@
 #include <arpa/inet.h>
 #include <cjose/cjose.h>
 #include <netinet/in.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -178,7 +186,7 @@ test_issuer_own_host(void **state)
 /* ---- the relying party against a stand-in IdP ---- */
 
 #define IDP_POLL_MS 50 /* how often the stand-in looks whether it should stop */
-#define IDP_REQUEST_MAX 4096
+#define IDP_REQUEST_MAX 16384 /* a code exchange with a 4096-bit RSA client assertion fits */
 #define IDP_HEAD_MAX 256
 #define IDP_URL_MAX 64
 #define IDP_JWKS_MAX 4096
@@ -202,6 +210,12 @@ test_issuer_own_host(void **state)
 #define SECRET "s3cret"
 #define GET_DISCOVERY "GET /.well-known/openid-configuration "
 #define GET_JWKS "GET /jwks "
+#define POST_TOKEN "POST /token "
+#define CONTENT_LENGTH "\r\ncontent-length:"
+/* OpenID Connect Core 1.0, A.3 and A.4: an access token and its at_hash (SHA-256). */
+#define ACCESS_TOKEN "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+#define ACCESS_TOKEN_AT_HASH "77QmUPtjPfzWtF2AnpK9RQ"
+#define WRONG_AT_HASH "AAAAAAAAAAAAAAAAAAAAAA"
 
 /* A stand-in IdP on 127.0.0.1: discovery, and a key set answered once, then stalled. */
 struct idp {
@@ -212,8 +226,15 @@ struct idp {
 	atomic_int discovery_status; /* HTTP_OK: the document */
 	atomic_bool other_issuer; /* the document names another issuer */
 	atomic_int jwks_asked; /* the first request is answered, later ones stall */
+	atomic_bool jwks_always; /* unless this is set: then every one is answered */
 	char issuer[IDP_URL_MAX];
 	char jwks[IDP_JWKS_MAX];
+	/* The token endpoint: set before a login, read after it (under lock). */
+	pthread_mutex_t lock;
+	const cjose_jwk_t *signer; /* signs its ID tokens (ES256) */
+	char nonce[FB_OIDC_STATE_LEN + 1]; /* the login's, put in the ID token */
+	const char *at_hash; /* the ID token's at_hash; NULL: none */
+	char token_form[IDP_REQUEST_MAX]; /* what the last code exchange posted */
 };
 
 static int64_t
@@ -257,6 +278,48 @@ idp_discovery(struct idp *s, int conn)
 	idp_answer(conn, HTTP_OK, doc);
 }
 
+static char *id_token_with(
+    const cjose_jwk_t *key, const char *issuer, const char *nonce, const char *at_hash);
+
+/* The code exchange: what was posted is kept; the answer is an ID token and ACCESS_TOKEN. */
+static void
+idp_token(struct idp *s, int conn, const char *form)
+{
+	char body[IDP_REQUEST_MAX], *idt;
+
+	pthread_mutex_lock(&s->lock);
+	(void)snprintf(s->token_form, sizeof(s->token_form), "%s", form);
+	idt = id_token_with(s->signer, s->issuer, s->nonce, s->at_hash);
+	pthread_mutex_unlock(&s->lock);
+	(void)snprintf(body, sizeof(body),
+	    "{\"access_token\":\"" ACCESS_TOKEN "\",\"token_type\":\"Bearer\",\"id_token\":\"%s\"}",
+	    idt ? idt : "");
+	free(idt);
+	idp_answer(conn, HTTP_OK, body);
+}
+
+/* Reads one request, its body too when it has a Content-Length; NUL-terminated in req. */
+static void
+idp_read(int conn, char *req, size_t size)
+{
+	size_t len = 0, want = 0;
+	ssize_t got;
+	char *end = NULL, *cl;
+
+	req[0] = '\0';
+	while (len < size - 1 && (end == NULL || len < want) &&
+	    (got = recv(conn, req + len, size - 1 - len, 0)) > 0) {
+		len += (size_t)got;
+		req[len] = '\0';
+		if (end == NULL && (end = strstr(req, "\r\n\r\n")) != NULL) {
+			cl = strcasestr(req, CONTENT_LENGTH);
+			want = (size_t)(end + 4 - req) +
+			    (cl != NULL && cl < end ? strtoul(cl + strlen(CONTENT_LENGTH), NULL, 10)
+			                            : 0);
+		}
+	}
+}
+
 static void *
 idp_serve(void *arg)
 {
@@ -264,23 +327,19 @@ idp_serve(void *arg)
 
 	while (!atomic_load(&s->stop)) {
 		struct pollfd p = { .fd = s->listener, .events = POLLIN };
-		char req[IDP_REQUEST_MAX];
-		size_t len = 0;
-		ssize_t got;
+		char req[IDP_REQUEST_MAX], *form;
 		int conn;
 
 		if (poll(&p, 1, IDP_POLL_MS) != 1 || (conn = accept(s->listener, NULL, NULL)) < 0)
 			continue;
-		req[0] = '\0';
-		while (strstr(req, "\r\n\r\n") == NULL && len < sizeof(req) - 1 &&
-		    (got = recv(conn, req + len, sizeof(req) - 1 - len, 0)) > 0) {
-			len += (size_t)got;
-			req[len] = '\0';
-		}
-		if (strncmp(req, GET_DISCOVERY, strlen(GET_DISCOVERY)) == 0)
+		idp_read(conn, req, sizeof(req));
+		if (strncmp(req, POST_TOKEN, strlen(POST_TOKEN)) == 0 &&
+		    (form = strstr(req, "\r\n\r\n")) != NULL)
+			idp_token(s, conn, form + 4);
+		else if (strncmp(req, GET_DISCOVERY, strlen(GET_DISCOVERY)) == 0)
 			idp_discovery(s, conn);
 		else if (strncmp(req, GET_JWKS, strlen(GET_JWKS)) == 0 &&
-		    atomic_fetch_add(&s->jwks_asked, 1) == 0)
+		    (atomic_fetch_add(&s->jwks_asked, 1) == 0 || atomic_load(&s->jwks_always)))
 			idp_answer(conn, HTTP_OK, s->jwks);
 		else if (strncmp(req, GET_JWKS, strlen(GET_JWKS)) == 0)
 			(void)poll(NULL, 0, STALL_MS); /* taken, never answered */
@@ -316,6 +375,8 @@ idp_start(struct idp *s, const char *jwks)
 	atomic_init(&s->discovery_status, HTTP_OK);
 	atomic_init(&s->other_issuer, false);
 	atomic_init(&s->jwks_asked, 0);
+	atomic_init(&s->jwks_always, false);
+	pthread_mutex_init(&s->lock, NULL);
 	s->listener = listen_loopback(&s->port);
 	(void)snprintf(s->issuer, sizeof(s->issuer), "http://127.0.0.1:%u", s->port);
 	(void)snprintf(s->jwks, sizeof(s->jwks), "%s", jwks);
@@ -328,6 +389,7 @@ idp_stop(struct idp *s)
 	atomic_store(&s->stop, true);
 	assert_int_equal(pthread_join(s->thread, NULL), 0);
 	(void)close(s->listener);
+	pthread_mutex_destroy(&s->lock);
 }
 
 /* One provider of the stand-in IdP, and the client secret file it reads. */
@@ -339,8 +401,9 @@ struct rp_fixture {
 
 static const char *es256[] = { "ES256" };
 
+/* client_key: a PEM file for private_key_jwt; NULL: client_secret_basic. */
 static void
-rp_start(struct rp_fixture *f, const char *issuer)
+rp_start_as(struct rp_fixture *f, const char *issuer, const char *client_key)
 {
 	const char *tmp = getenv("TMPDIR");
 	struct fb_oidc_rp_opts o = { .provider = &f->p,
@@ -361,11 +424,21 @@ rp_start(struct rp_fixture *f, const char *issuer)
 	f->p.client_id = "fedbridge";
 	f->p.client_secret_file = f->secret;
 	f->p.client_auth = FB_CLIENT_AUTH_SECRET_BASIC;
+	if (client_key != NULL) {
+		f->p.client_auth = FB_CLIENT_AUTH_PRIVATE_KEY_JWT;
+		f->p.client_key = client_key;
+	}
 	f->p.allowed_algs.v = es256;
 	f->p.allowed_algs.n = 1;
 	f->p.timeout = RP_TIMEOUT_S;
 	if (fb_oidc_rp_new(&o, &f->rp, &err) != FB_OK)
 		fail_msg("fb_oidc_rp_new: %s", err.msg);
+}
+
+static void
+rp_start(struct rp_fixture *f, const char *issuer)
+{
+	rp_start_as(f, issuer, NULL);
 }
 
 static void
@@ -375,9 +448,12 @@ rp_stop(struct rp_fixture *f)
 	(void)unlink(f->secret);
 }
 
-/* An ES256 ID token for the stand-in IdP, signed by key (its kid in the header); malloc'd. */
+/*
+ * An ES256 ID token for the stand-in IdP, signed by key (its kid in the header),
+ * with a nonce and an at_hash when not NULL; malloc'd.
+ */
 static char *
-id_token(const cjose_jwk_t *key, const char *issuer)
+id_token_with(const cjose_jwk_t *key, const char *issuer, const char *nonce, const char *at_hash)
 {
 	cjose_err cerr;
 	cjose_header_t *h = cjose_header_new(&cerr);
@@ -386,8 +462,11 @@ id_token(const cjose_jwk_t *key, const char *issuer)
 	char payload[IDP_REQUEST_MAX], *out = NULL;
 
 	(void)snprintf(payload, sizeof(payload),
-	    "{\"iss\":\"%s\",\"sub\":\"f2c1\",\"aud\":\"fedbridge\",\"exp\":%lld,\"iat\":%lld}",
-	    issuer, (long long)NOW + TOKEN_LIFETIME, (long long)NOW - SKEW / 2);
+	    "{\"iss\":\"%s\",\"sub\":\"f2c1\",\"aud\":\"fedbridge\",\"exp\":%lld,\"iat\":%lld"
+	    "%s%s%s%s%s%s}",
+	    issuer, (long long)NOW + TOKEN_LIFETIME, (long long)NOW - SKEW / 2,
+	    nonce ? ",\"nonce\":\"" : "", nonce ? nonce : "", nonce ? "\"" : "",
+	    at_hash ? ",\"at_hash\":\"" : "", at_hash ? at_hash : "", at_hash ? "\"" : "");
 	if (h == NULL || !cjose_header_set(h, CJOSE_HDR_ALG, "ES256", &cerr) ||
 	    !cjose_header_set(h, CJOSE_HDR_KID, cjose_jwk_get_kid(key, &cerr), &cerr))
 		return NULL;
@@ -397,6 +476,12 @@ id_token(const cjose_jwk_t *key, const char *issuer)
 	cjose_jws_release(jws);
 	cjose_header_release(h);
 	return out;
+}
+
+static char *
+id_token(const cjose_jwk_t *key, const char *issuer)
+{
+	return id_token_with(key, issuer, NULL, NULL);
 }
 
 static cjose_jwk_t *
@@ -611,6 +696,155 @@ test_refresh_ahead(void **state)
 	idp_stop(&s);
 }
 
+/* ---- the code exchange, at the stand-in's token endpoint ---- */
+
+#define LOGIN_AGE 60 /* the browser left for the IdP this long before the callback */
+#define CLIENT_ID "fedbridge"
+#define BN_BYTES_MAX 512 /* an RSA modulus of 4096 bits */
+#define EC_COORD_BYTES 32 /* P-256 */
+#define PATH_MAX_TEST 256
+#define ASSERTION_PARAM "&client_assertion="
+
+/* A login ended at the stand-in (its ID token carrying at_hash when not NULL): the failure. */
+static enum fb_oidc_failure
+finish_login(
+    struct idp *s, struct fb_oidc_rp *rp, const char *at_hash, fb_rc *rc, struct fb_err *err)
+{
+	struct fb_oidc_login l;
+	struct fb_oidc_outcome out;
+	struct fb_oidc_response resp = { .code = "code-1" };
+	enum fb_oidc_failure failure;
+
+	assert_int_equal(fb_oidc_login_new(&l, err), FB_OK);
+	l.started = NOW - LOGIN_AGE;
+	resp.state = l.state;
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->nonce, l.nonce, sizeof(s->nonce));
+	s->at_hash = at_hash;
+	s->token_form[0] = '\0';
+	pthread_mutex_unlock(&s->lock);
+	*rc = fb_oidc_rp_finish(rp, &l, &resp, NOW, &out, err);
+	failure = out.failure;
+	fb_oidc_outcome_clear(&out);
+	return failure;
+}
+
+/* A public key parameter (a big number), base64url, left-padded to pad bytes when pad > 0. */
+static void
+b64_param(const EVP_PKEY *k, const char *name, int pad, char *out, size_t size)
+{
+	BIGNUM *bn = NULL;
+	unsigned char raw[BN_BYTES_MAX];
+	int n;
+
+	assert_int_equal(EVP_PKEY_get_bn_param(k, name, &bn), 1);
+	assert_true(BN_num_bytes(bn) <= (int)sizeof(raw));
+	n = pad > 0 ? BN_bn2binpad(bn, raw, pad) : BN_bn2bin(bn, raw);
+	BN_free(bn);
+	assert_true(n > 0);
+	assert_int_equal(fb_b64url_encode(raw, (size_t)n, out, size), FB_OK);
+}
+
+/*
+ * A client key (RSA of bits, or P-256 when bits is 0) in a PEM file, 0600 as
+ * private_key_jwt wants it, at path; its public half as a JWKS in jwks.
+ */
+static void
+client_key(size_t bits, char *path, size_t path_size, char *jwks, size_t jwks_size)
+{
+	const char *tmp = getenv("TMPDIR");
+	EVP_PKEY *k = bits ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", bits)
+	                   : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	char a[IDP_JWKS_MAX / 2], b[IDP_JWKS_MAX / 2];
+	FILE *fp;
+	int fd;
+
+	assert_non_null(k);
+	(void)snprintf(path, path_size, "%s/fb_rp_key_XXXXXX", tmp ? tmp : "/tmp");
+	assert_true((fd = mkstemp(path)) >= 0); /* 0600 */
+	assert_non_null(fp = fdopen(fd, "w"));
+	assert_int_equal(PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL), 1);
+	assert_int_equal(fclose(fp), 0);
+	if (bits) {
+		b64_param(k, OSSL_PKEY_PARAM_RSA_N, 0, a, sizeof(a));
+		b64_param(k, OSSL_PKEY_PARAM_RSA_E, 0, b, sizeof(b));
+		(void)snprintf(jwks, jwks_size,
+		    "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"%s\"}]}", a, b);
+	} else {
+		b64_param(k, OSSL_PKEY_PARAM_EC_PUB_X, EC_COORD_BYTES, a, sizeof(a));
+		b64_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, EC_COORD_BYTES, b, sizeof(b));
+		(void)snprintf(jwks, jwks_size,
+		    "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}", a,
+		    b);
+	}
+	EVP_PKEY_free(k);
+}
+
+/* A stand-in IdP whose token endpoint answers every login, signing with *signer. */
+static void
+token_idp_start(struct idp *s, cjose_jwk_t **signer)
+{
+	cjose_err cerr;
+	char jwks[IDP_JWKS_MAX], *pub;
+
+	*signer = ec_key("op-1");
+	assert_non_null(pub = cjose_jwk_to_json(*signer, false, &cerr));
+	(void)snprintf(jwks, sizeof(jwks), "{\"keys\":[%s]}", pub);
+	free(pub);
+	idp_start(s, jwks);
+	atomic_store(&s->jwks_always, true);
+	s->signer = *signer;
+}
+
+/*
+ * private_key_jwt with RSA keys of 2048, 3072 and 4096 bits and a P-256 key:
+ * the code exchange carries a client assertion that verifies with the
+ * client's public key (the signature sized from the key, not a fixed buffer).
+ */
+static void
+test_client_assertion_key_sizes(void **state)
+{
+	static const size_t sizes[] = { 2048, 3072, 4096, 0 /* P-256 */ };
+	static struct idp s; /* static: a failed assertion leaves its thread running */
+	cjose_jwk_t *signer;
+	char endpoint[IDP_URL_MAX + 8];
+
+	(void)state;
+	token_idp_start(&s, &signer);
+	(void)snprintf(endpoint, sizeof(endpoint), "%s/token", s.issuer);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char path[PATH_MAX_TEST], jwks[IDP_JWKS_MAX], assertion[IDP_REQUEST_MAX];
+		struct fb_err err = { 0 };
+		struct fb_oidc_keys *keys = NULL;
+		struct rp_fixture f;
+		json_t *claims = NULL;
+		const char *at;
+		fb_rc rc;
+
+		client_key(sizes[i], path, sizeof(path), jwks, sizeof(jwks));
+		rp_start_as(&f, s.issuer, path);
+		if (finish_login(&s, f.rp, NULL, &rc, &err) != FB_OIDC_OK || rc != FB_OK)
+			fail_msg("key %zu: %s", sizes[i], err.msg);
+		pthread_mutex_lock(&s.lock);
+		at = strstr(s.token_form, ASSERTION_PARAM);
+		assert_non_null(at);
+		/* base64url and dots: nothing in it is percent-encoded */
+		(void)snprintf(assertion, sizeof(assertion), "%.*s",
+		    (int)strcspn(at + strlen(ASSERTION_PARAM), "&"), at + strlen(ASSERTION_PARAM));
+		pthread_mutex_unlock(&s.lock);
+		assert_int_equal(fb_oidc_keys_parse(jwks, strlen(jwks), &keys, &err), FB_OK);
+		if (fb_oidc_client_assertion_validate(
+		        keys, assertion, CLIENT_ID, endpoint, NOW, SKEW, &claims, &err) != FB_OK)
+			fail_msg("key %zu: %s", sizes[i], err.msg);
+		json_decref(claims);
+		fb_oidc_keys_free(keys);
+		rp_stop(&f);
+		(void)unlink(path);
+	}
+	idp_stop(&s);
+	cjose_jwk_release(signer);
+}
+
 int
 main(void)
 {
@@ -622,6 +856,7 @@ main(void)
 		cmocka_unit_test(test_slow_keys_hold_up_only_their_login),
 		cmocka_unit_test(test_discovery_failure_classes),
 		cmocka_unit_test(test_refresh_ahead),
+		cmocka_unit_test(test_client_assertion_key_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
