@@ -244,26 +244,37 @@ sub_ok(json_t *sub)
 	    json_string_length(sub) <= OIDC_SUB_MAX;
 }
 
-/* Back-Channel Logout 1.0, 2.6: the event, a jti, sid or sub, and never a nonce. */
+#define LOGOUT_TOKEN "logout_token"
+
+/*
+ * Back-Channel Logout 1.0, 2.6: the event, a jti, sid or sub, and never a
+ * nonce. Without exp (no_exp), the claims get exp = iat + the window of
+ * FB_OIDC_LOGOUT_NO_EXP_MAX_AGE: the caller keeps the jti consumed by exp.
+ */
 static fb_rc
-check_logout(json_t *c, struct fb_err *err)
+check_logout(json_t *c, bool no_exp, struct fb_err *err)
 {
 	json_t *events = json_object_get(c, "events"), *sub = json_object_get(c, "sub");
 	json_t *sid = json_object_get(c, "sid"), *jti = json_object_get(c, "jti");
 
 	if (!json_is_object(json_object_get(events, FB_OIDC_LOGOUT_EVENT)))
-		return refuse(err, "logout token: no back-channel logout event");
+		return refuse_as(err, LOGOUT_TOKEN, "no back-channel logout event");
 	if (json_object_get(c, "nonce") != NULL)
-		return refuse(err, "logout token: a nonce is forbidden");
+		return refuse_as(err, LOGOUT_TOKEN, "a nonce is forbidden");
 	if (!json_is_string(jti) || json_string_length(jti) == 0 ||
 	    json_string_length(jti) > OIDC_SUB_MAX)
-		return refuse(err, "logout token: no jti");
+		return refuse_as(err, LOGOUT_TOKEN, "no jti");
 	if (sub != NULL && !sub_ok(sub))
-		return refuse(err, "logout token: sub must be 1 to %d characters", OIDC_SUB_MAX);
+		return refuse_as(err, LOGOUT_TOKEN, "sub must be 1 to %d characters", OIDC_SUB_MAX);
 	if (sid != NULL && !sub_ok(sid))
-		return refuse(err, "logout token: sid must be 1 to %d characters", OIDC_SUB_MAX);
+		return refuse_as(err, LOGOUT_TOKEN, "sid must be 1 to %d characters", OIDC_SUB_MAX);
 	if (sub == NULL && sid == NULL)
-		return refuse(err, "logout token: neither sid nor sub");
+		return refuse_as(err, LOGOUT_TOKEN, "neither sid nor sub");
+	if (no_exp &&
+	    json_object_set_new(c, "exp",
+	        json_integer((json_int_t)fb_time_add(
+	            json_int(json_object_get(c, "iat")), FB_OIDC_LOGOUT_NO_EXP_MAX_AGE))) != 0)
+		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 	return FB_OK;
 }
 
@@ -274,30 +285,39 @@ check_claims(json_t *c, const struct fb_oidc_expect *e, struct fb_err *err)
 	json_t *azp = json_object_get(c, "azp"), *exp = json_object_get(c, "exp");
 	json_t *iat = json_object_get(c, "iat"), *nbf = json_object_get(c, "nbf");
 	json_t *nonce = json_object_get(c, "nonce");
+	const char *what = e->logout_token ? LOGOUT_TOKEN : "id_token";
+	/* Logout tokens from before the 2023 errata of Back-Channel Logout 1.0 carry no exp. */
+	bool no_exp = e->logout_token && exp == NULL;
 	size_t n_aud;
 
 	if (!json_is_string(iss) || strcmp(json_string_value(iss), e->issuer) != 0)
-		return refuse(err, "iss is not %s", e->issuer);
+		return refuse_as(err, what, "iss is not %s", e->issuer);
 	if (!aud_ok(json_object_get(c, "aud"), e->client_id, &n_aud))
-		return refuse(err, "aud must be exactly this client (%s)", e->client_id);
+		return refuse_as(err, what, "aud must be exactly this client (%s)", e->client_id);
 	if (azp != NULL &&
 	    (!json_is_string(azp) || strcmp(json_string_value(azp), e->client_id) != 0))
-		return refuse(err, "azp is not this client");
+		return refuse_as(err, what, "azp is not this client");
 	if (n_aud > 1 && azp == NULL)
-		return refuse(err, "several audiences and no azp");
-	if (!json_is_integer(exp) || fb_time_add(json_int(exp), e->skew) <= e->now)
-		return refuse(err, "%s", json_is_integer(exp) ? "expired" : "no exp");
+		return refuse_as(err, what, "several audiences and no azp");
+	if (!no_exp && (!json_is_integer(exp) || fb_time_add(json_int(exp), e->skew) <= e->now))
+		return refuse_as(err, what, "%s", json_is_integer(exp) ? "expired" : "no exp");
 	if (!json_is_integer(iat) || fb_time_sub(json_int(iat), e->skew) > e->now)
-		return refuse(err, "%s", json_is_integer(iat) ? "iat is in the future" : "no iat");
+		return refuse_as(
+		    err, what, "%s", json_is_integer(iat) ? "iat is in the future" : "no iat");
+	/* Without exp only iat bounds a logout token's life: a short one, so that its jti
+	 * need not be remembered for ever. */
+	if (no_exp && fb_time_add(json_int(iat), FB_OIDC_LOGOUT_NO_EXP_MAX_AGE + e->skew) < e->now)
+		return refuse_as(err, what, "no exp, and iat is more than %d s old",
+		    FB_OIDC_LOGOUT_NO_EXP_MAX_AGE);
 	/* A token issued before this login began (or long before an exchange) was not issued
 	 * for it: a far exp does not make an old token fresh. */
 	if (fb_time_add(json_int(iat), e->skew) < e->iat_min)
-		return refuse(err, "iat is too old (%llds before the earliest accepted)",
+		return refuse_as(err, what, "iat is too old (%llds before the earliest accepted)",
 		    (long long)fb_time_sub(e->iat_min, json_int(iat)));
 	if (nbf != NULL && (!json_is_integer(nbf) || fb_time_sub(json_int(nbf), e->skew) > e->now))
-		return refuse(err, "not valid yet (nbf)");
+		return refuse_as(err, what, "not valid yet (nbf)");
 	if (e->logout_token)
-		return check_logout(c, err);
+		return check_logout(c, no_exp, err);
 	if (json_object_get(c, "events") != NULL)
 		return refuse(err, "a logout token is not an ID token");
 	if (e->nonce != NULL &&
@@ -424,7 +444,8 @@ fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, si
 	fb_rc rc;
 
 	*claims = NULL;
-	if ((rc = jws_open(keys, token, len, e->algs, e->n_algs, "id_token", &c, err)) != FB_OK)
+	if ((rc = jws_open(keys, token, len, e->algs, e->n_algs,
+	         e->logout_token ? LOGOUT_TOKEN : "id_token", &c, err)) != FB_OK)
 		return rc;
 	if ((rc = check_claims(c, e, err)) != FB_OK) {
 		json_decref(c);

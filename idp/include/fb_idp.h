@@ -106,14 +106,26 @@ struct fb_oidc_expect {
 };
 
 #define FB_OIDC_LOGOUT_EVENT "http://schemas.openid.net/event/backchannel-logout"
+/*
+ * exp became required in logout tokens only with Back-Channel Logout 1.0's
+ * errata (December 2023), and some IdPs still send none. Such a token is
+ * accepted while its iat is at most this many seconds (plus the skew) old,
+ * and *claims gets exp = iat + this: until then (plus the skew, as for any
+ * exp) the caller keeps its jti consumed, which covers every moment it is
+ * accepted.
+ */
+#define FB_OIDC_LOGOUT_NO_EXP_MAX_AGE 120
 
 /*
  * Validates an ID token as OpenID Connect Core 3.1.3.7 says: alg in the
  * allow-list (none and HS* never), a key of the issuer chosen by kid (no kid
  * with several fitting keys: refused), the signature, then iss, aud (only
  * this client), azp, exp, iat (not in the future, not before iat_min), nbf,
- * nonce and sub. *claims is a new object.
- * Errors are FB_ERR_INVALID with "id_token: <which check>", or FB_ERR_NOTFOUND
+ * nonce and sub. *claims is a new object. With e->logout_token, a logout
+ * token instead (the logout event, a jti, sid or sub, no nonce; exp optional as
+ * FB_OIDC_LOGOUT_NO_EXP_MAX_AGE says).
+ * Errors are FB_ERR_INVALID with "id_token: <which check>" ("logout_token:
+ * ..." for a logout token), or FB_ERR_NOTFOUND
  * when the token names a kid the keys lack (the issuer may have rotated).
  */
 fb_rc fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
@@ -425,7 +437,9 @@ fb_rc fb_oidc_rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l,
  * Validates a back-channel logout token (Back-Channel Logout 1.0, 2.6) of
  * this provider: signed like its ID tokens, iss, aud, iat and exp checked
  * the same way, the logout event present, a jti, sid or sub (or both), and
- * no nonce. *claims is a new object.
+ * no nonce. A token without exp is taken while fresh (see
+ * FB_OIDC_LOGOUT_NO_EXP_MAX_AGE); *claims then carries the exp its jti is
+ * kept by. *claims is a new object. Errors say "logout_token: <which check>".
  */
 fb_rc fb_oidc_rp_validate_logout(
     struct fb_oidc_rp *rp, const char *token, int64_t now, json_t **claims, struct fb_err *err);

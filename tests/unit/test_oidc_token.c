@@ -323,9 +323,9 @@ test_algs_and_keys(void **state)
 	expect("", "empty");
 }
 
-/* Validates a logout token; NULL on success or the error message. */
+/* Validates a logout token; NULL on success (its claims in *out when not NULL) or the error. */
 static const char *
-validate_logout(const char *payload)
+validate_logout_claims(const char *payload, json_t **out)
 {
 	static struct fb_err err;
 	struct fb_oidc_expect e = { .issuer = ISS,
@@ -342,14 +342,24 @@ validate_logout(const char *payload)
 	memset(&err, 0, sizeof(err));
 	assert_non_null(t);
 	rc = fb_oidc_id_token_validate(keys, t, strlen(t), &e, &claims, &err);
-	json_decref(claims);
+	if (out != NULL)
+		*out = claims;
+	else
+		json_decref(claims);
 	free(t);
 	return rc == FB_OK ? NULL : err.msg;
+}
+
+static const char *
+validate_logout(const char *payload)
+{
+	return validate_logout_claims(payload, NULL);
 }
 
 #define LOGOUT_HEAD                                                                                \
 	"{\"iss\":\"" ISS "\",\"aud\":\"" CLIENT "\",\"iat\":1799999990,\"exp\":1800000100,"
 #define LOGOUT_EVENT "\"events\":{\"" FB_OIDC_LOGOUT_EVENT "\":{}}"
+#define LOGOUT_NO_EXP(iat) "{\"iss\":\"" ISS "\",\"aud\":\"" CLIENT "\",\"iat\":" iat ","
 
 static void
 test_logout_tokens(void **state)
@@ -373,9 +383,27 @@ test_logout_tokens(void **state)
 		{ "{\"iss\":\"" ISS "\",\"aud\":\"other\",\"iat\":1799999990,\"exp\":1800000100,"
 		  "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
 		    "aud must be" },
-		{ "{\"iss\":\"" ISS "\",\"aud\":\"" CLIENT "\",\"iat\":1799999990,"
-		  "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
-		    "no exp" },
+		/* No exp (Back-Channel Logout 1.0 before its 2023 errata): taken while iat is at
+		 * most FB_OIDC_LOGOUT_NO_EXP_MAX_AGE plus the skew (30 s) old. */
+		{ LOGOUT_NO_EXP("1799999990") "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    NULL },
+		{ LOGOUT_NO_EXP("1799999850") "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    NULL },
+		{ LOGOUT_NO_EXP("1799999849") "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    "logout_token: no exp, and iat is more than 120 s old" },
+		{ LOGOUT_NO_EXP("1799395200") "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    "logout_token: no exp, and iat is more than 120 s old" },
+		{ LOGOUT_NO_EXP("1800000031") "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    "logout_token: iat is in the future" },
+		{ "{\"iss\":\"" ISS "\",\"aud\":\"" CLIENT
+		  "\",\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    "logout_token: no iat" },
+		{ LOGOUT_NO_EXP(
+		      "1799999990") "\"jti\":\"j1\",\"sid\":\"s1\",\"exp\":\"soon\"," LOGOUT_EVENT
+		                    "}",
+		    "logout_token: no exp" },
+		{ LOGOUT_NO_EXP("1799999990") "\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    "logout_token: no jti" },
 	};
 
 	(void)state;
@@ -386,6 +414,41 @@ test_logout_tokens(void **state)
 		if (cases[i].want != NULL && (got == NULL || strstr(got, cases[i].want) == NULL))
 			fail_msg("case %zu: expected \"%s\", got %s", i, cases[i].want,
 			    got ? got : "ok");
+	}
+	/* Refusals name the logout token, not an ID token. */
+	{
+		const char *got = validate_logout(LOGOUT_HEAD "\"jti\":\"j1\"," LOGOUT_EVENT "}");
+		assert_non_null(got);
+		assert_non_null(strstr(got, "logout_token: "));
+		assert_null(strstr(got, "id_token"));
+		got = validate_logout("{\"iss\":\"" ISS "\",\"aud\":\"other\",\"iat\":1799999990,"
+		                      "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}");
+		assert_non_null(got);
+		assert_non_null(strstr(got, "logout_token: aud must be"));
+	}
+	/* Without exp, the claims say until when its jti must stay consumed: iat + the window
+	 * (the caller adds the skew, as to any exp). A sent exp stays as it is. */
+	{
+		json_t *c = NULL;
+		assert_null(validate_logout_claims(
+		    LOGOUT_NO_EXP("1799999990") "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}",
+		    &c));
+		assert_int_equal(json_integer_value(json_object_get(c, "exp")),
+		    1799999990 + FB_OIDC_LOGOUT_NO_EXP_MAX_AGE);
+		json_decref(c);
+		assert_null(validate_logout_claims(
+		    LOGOUT_HEAD "\"jti\":\"j1\",\"sid\":\"s1\"," LOGOUT_EVENT "}", &c));
+		assert_int_equal(json_integer_value(json_object_get(c, "exp")), 1800000100);
+		json_decref(c);
+	}
+	/* An ID token still needs its exp. */
+	{
+		char *c = claims_with("\"exp\":1800000300,", ""), *t;
+		assert_non_null(c);
+		t = sign(rsa1, "RS256", c, false);
+		expect(t, "id_token: no exp");
+		free(t);
+		free(c);
 	}
 	/* A logout token is never taken for an ID token. */
 	{
