@@ -839,12 +839,15 @@ done:
 /* ---- ID token and userinfo ---- */
 
 /* Validates against the keys in force; called with the lock held, dropped while fetching. */
+/* access_token: the code exchange's (its at_hash checked), or NULL. */
 static fb_rc
 validate_locked(struct fb_oidc_rp *rp, const char *token, const char *nonce, bool logout,
-    int64_t now, int64_t iat_min, int64_t deadline, json_t **claims, struct fb_err *err)
+    const char *access_token, int64_t now, int64_t iat_min, int64_t deadline, json_t **claims,
+    struct fb_err *err)
 {
 	struct fb_oidc_expect e = {
 		.logout_token = logout,
+		.access_token = access_token,
 		.iat_min = iat_min,
 		.issuer = rp->p->issuer,
 		.client_id = rp->p->client_id,
@@ -905,8 +908,8 @@ rp_validate_id_token(struct fb_oidc_rp *rp, const char *token, const char *nonce
 	pthread_mutex_lock(&rp->lock);
 	rc = prepare(rp, now, deadline, err);
 	if (rc == FB_OK)
-		rc = validate_locked(
-		    rp, token, nonce, false, now, fb_time_sub(now, max_age), deadline, claims, err);
+		rc = validate_locked(rp, token, nonce, false, NULL, now, fb_time_sub(now, max_age),
+		    deadline, claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	return rc;
 }
@@ -923,7 +926,8 @@ rp_validate_logout(
 	rc = prepare(rp, now, deadline, err);
 	if (rc == FB_OK)
 		/* A logout token's replay is stopped by its jti, kept until its exp. */
-		rc = validate_locked(rp, token, NULL, true, now, INT64_MIN, deadline, claims, err);
+		rc = validate_locked(
+		    rp, token, NULL, true, NULL, now, INT64_MIN, deadline, claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	return rc;
 }
@@ -1063,9 +1067,12 @@ rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, const struct fb_
 		free(userinfo);
 		return fail(out, FB_OIDC_TOKEN_ENDPOINT, rc);
 	}
+	/* The access token, when the endpoint gave one, must be the one at_hash names. */
+	at = json_object_get(tokens, "access_token");
 	pthread_mutex_lock(&rp->lock);
 	rc = validate_locked(rp, json_string_value(json_object_get(tokens, "id_token")), l->nonce,
-	    false, now, l->started, deadline, &claims, err);
+	    false, json_is_string(at) ? json_string_value(at) : NULL, now, l->started, deadline,
+	    &claims, err);
 	pthread_mutex_unlock(&rp->lock);
 	if (rc != FB_OK) {
 		/* Keys that could not be had say nothing of the token. */
@@ -1075,7 +1082,6 @@ rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, const struct fb_
 		goto done;
 	}
 	if (rp->p->userinfo) {
-		at = json_object_get(tokens, "access_token");
 		if (userinfo == NULL || !json_is_string(at)) {
 			rc = fail(out, FB_OIDC_USERINFO,
 			    FB_ERR_SET(err, FB_ERR_INVALID, "userinfo: %s",

@@ -5,11 +5,13 @@
  * signature; every decision about what to accept is made in this file:
  * the alg against the provider's allow-list (never none, never HMAC), the
  * key by kid from the issuer's key set, the key type against the alg, then
- * iss, aud, azp, exp, iat, nbf, nonce and sub.
+ * iss, aud, azp, exp, iat, nbf, nonce and sub, and at_hash against the
+ * access token when both are there.
  */
 #include "fb_idp.h"
 
 #include <cjose/cjose.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #define OIDC_KEYS_MAX 64
 #define OIDC_TOKEN_MAX ((size_t)64 * 1024)
 #define OIDC_SUB_MAX 255
+#define JWS_ALG_MAX 8 /* "RS256" and the like, with the NUL */
 
 struct fb_oidc_keys {
 	cjose_jwk_t **keys;
@@ -372,7 +375,8 @@ header_alg_is_none(const char *t, size_t len)
 /* The signature part: shape, alg, key, signature; *payload is the JSON object signed. */
 static fb_rc
 jws_open(const struct fb_oidc_keys *keys, const char *token, size_t len, const char *const *algs,
-    size_t n_algs, const char *what, json_t **payload, struct fb_err *err)
+    size_t n_algs, const char *what, json_t **payload, char alg_out[JWS_ALG_MAX],
+    struct fb_err *err)
 {
 	cjose_jws_t *jws = NULL;
 	cjose_header_t *hdr;
@@ -429,6 +433,7 @@ jws_open(const struct fb_oidc_keys *keys, const char *token, size_t len, const c
 	}
 	*payload = c;
 	c = NULL;
+	(void)snprintf(alg_out, JWS_ALG_MAX, "%s", alg); /* one of alg_allowed's: it fits */
 	rc = FB_OK;
 done:
 	json_decref(c);
@@ -436,18 +441,49 @@ done:
 	return rc;
 }
 
+/*
+ * Core 3.1.3.6 and 3.3.2.11: at_hash, when the ID token has one and the token
+ * response an access token, is the base64url left half of the access token's
+ * hash under the hash of the token's alg (SHA-256 for RS256, PS256, ES256).
+ */
+static fb_rc
+check_at_hash(json_t *c, const char *alg, const char *access_token, struct fb_err *err)
+{
+	json_t *at_hash = json_object_get(c, "at_hash");
+	const char *bits = alg + 2; /* after RS, PS or ES */
+	const EVP_MD *md = strcmp(bits, "384") == 0 ? EVP_sha384()
+	    : strcmp(bits, "512") == 0              ? EVP_sha512()
+	                                            : EVP_sha256();
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char want[FB_B64URL_ENCODED_LEN(EVP_MAX_MD_SIZE / 2) + 1];
+
+	if (at_hash == NULL || access_token == NULL)
+		return FB_OK;
+	if (!json_is_string(at_hash))
+		return refuse(err, "at_hash is not a string");
+	if (!EVP_Digest(access_token, strlen(access_token), h, &n, md, NULL) ||
+	    fb_b64url_encode(h, n / 2, want, sizeof(want)) != FB_OK)
+		return FB_ERR_SET(err, FB_ERR_CRYPTO, "id_token: cannot hash the access token");
+	if (strcmp(json_string_value(at_hash), want) != 0)
+		return refuse(err, "at_hash is not the access token's");
+	return FB_OK;
+}
+
 fb_rc
 fb_oidc_id_token_validate(const struct fb_oidc_keys *keys, const char *token, size_t len,
     const struct fb_oidc_expect *e, json_t **claims, struct fb_err *err)
 {
 	json_t *c = NULL;
+	char alg[JWS_ALG_MAX];
 	fb_rc rc;
 
 	*claims = NULL;
 	if ((rc = jws_open(keys, token, len, e->algs, e->n_algs,
-	         e->logout_token ? LOGOUT_TOKEN : "id_token", &c, err)) != FB_OK)
+	         e->logout_token ? LOGOUT_TOKEN : "id_token", &c, alg, err)) != FB_OK)
 		return rc;
-	if ((rc = check_claims(c, e, err)) != FB_OK) {
+	if ((rc = check_claims(c, e, err)) != FB_OK ||
+	    (!e->logout_token && (rc = check_at_hash(c, alg, e->access_token, err)) != FB_OK)) {
 		json_decref(c);
 		return rc;
 	}
@@ -463,11 +499,12 @@ fb_oidc_client_assertion_validate(const struct fb_oidc_keys *keys, const char *t
 	static const char *const algs[] = { "RS256", "PS256", "ES256" };
 	static const char what[] = "client_assertion";
 	json_t *c = NULL, *exp, *iat, *nbf, *jti;
+	char alg[JWS_ALG_MAX];
 	size_t n_aud = 0;
 	fb_rc rc;
 
 	*claims = NULL;
-	if ((rc = jws_open(keys, token, strlen(token), algs, 3, what, &c, err)) != FB_OK)
+	if ((rc = jws_open(keys, token, strlen(token), algs, 3, what, &c, alg, err)) != FB_OK)
 		return rc == FB_ERR_NOTFOUND ? FB_ERR_INVALID : rc;
 	exp = json_object_get(c, "exp");
 	iat = json_object_get(c, "iat");

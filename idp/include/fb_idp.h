@@ -103,6 +103,7 @@ struct fb_oidc_expect {
 	int64_t iat_min; /* iat earlier than this (minus skew) is refused: when the login began,
 	                    or now less an exchange's maximum age; INT64_MIN: no floor */
 	bool logout_token; /* a back-channel logout token: see fb_oidc_rp_validate_logout */
+	const char *access_token; /* the code exchange's, or NULL: an at_hash present must be its */
 };
 
 #define FB_OIDC_LOGOUT_EVENT "http://schemas.openid.net/event/backchannel-logout"
@@ -121,7 +122,8 @@ struct fb_oidc_expect {
  * allow-list (none and HS* never), a key of the issuer chosen by kid (no kid
  * with several fitting keys: refused), the signature, then iss, aud (only
  * this client), azp, exp, iat (not in the future, not before iat_min), nbf,
- * nonce and sub. *claims is a new object. With e->logout_token, a logout
+ * nonce and sub; at_hash, when present and e->access_token is set, must be
+ * that token's (Core 3.1.3.6). *claims is a new object. With e->logout_token, a logout
  * token instead (the logout event, a jti, sid or sub, no nonce; exp optional as
  * FB_OIDC_LOGOUT_NO_EXP_MAX_AGE says).
  * Errors are FB_ERR_INVALID with "id_token: <which check>" ("logout_token:
@@ -424,7 +426,8 @@ void fb_oidc_outcome_clear(struct fb_oidc_outcome *o);
  * Ends a login: checks the response against l (state, RFC 9207 iss),
  * redeems the code (with the PKCE verifier and the client's credentials),
  * validates the ID token (nonce l->nonce, iat not before l->started less
- * the skew) and, when the provider is set to,
+ * the skew, its at_hash, when present, the access token's) and, when the
+ * provider is set to,
  * fetches userinfo, whose sub must be the ID token's. On failure
  * out->failure says which step and err why; userinfo is never called after
  * a bad ID token.

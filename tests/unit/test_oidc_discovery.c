@@ -845,6 +845,39 @@ test_client_assertion_key_sizes(void **state)
 	cjose_jwk_release(signer);
 }
 
+/*
+ * at_hash: an ID token from the code exchange whose at_hash is not the
+ * access token's refuses the login (id_token); the right one, or none, passes.
+ */
+static void
+test_at_hash_checked(void **state)
+{
+	static struct idp s; /* static: a failed assertion leaves its thread running */
+	cjose_jwk_t *signer;
+	struct rp_fixture f;
+	struct fb_err err = { 0 };
+	enum fb_oidc_failure failure;
+	fb_rc rc;
+
+	(void)state;
+	token_idp_start(&s, &signer);
+	rp_start(&f, s.issuer);
+	if (finish_login(&s, f.rp, ACCESS_TOKEN_AT_HASH, &rc, &err) != FB_OIDC_OK || rc != FB_OK)
+		fail_msg("the right at_hash: %s", err.msg);
+	if (finish_login(&s, f.rp, NULL, &rc, &err) != FB_OIDC_OK || rc != FB_OK)
+		fail_msg("no at_hash: %s", err.msg);
+	memset(&err, 0, sizeof(err));
+	failure = finish_login(&s, f.rp, WRONG_AT_HASH, &rc, &err);
+	printf("a wrong at_hash: %s (%s): %s\n", fb_oidc_failure_name(failure), fb_rc_name(rc),
+	    err.msg);
+	assert_int_equal(failure, FB_OIDC_ID_TOKEN);
+	assert_int_equal(rc, FB_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "at_hash"));
+	rp_stop(&f);
+	idp_stop(&s);
+	cjose_jwk_release(signer);
+}
+
 int
 main(void)
 {
@@ -857,6 +890,7 @@ main(void)
 		cmocka_unit_test(test_discovery_failure_classes),
 		cmocka_unit_test(test_refresh_ahead),
 		cmocka_unit_test(test_client_assertion_key_sizes),
+		cmocka_unit_test(test_at_hash_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

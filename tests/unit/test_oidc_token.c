@@ -461,6 +461,88 @@ test_logout_tokens(void **state)
 	}
 }
 
+/* OpenID Connect Core 1.0, A.3 and A.4: an access token and its at_hash (SHA-256). */
+#define ACCESS_TOKEN "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+#define AT_HASH_SHA256 "77QmUPtjPfzWtF2AnpK9RQ"
+#define AT_HASH_SHA384 "jtAeDp945y1dDqU3nkIVGNZP1HjH_MFs" /* the left 24 bytes of SHA-384 */
+
+/* Validates token with the token response's access token; NULL on success or the error. */
+static const char *
+validate_with_access_token(const char *token, const char *access_token)
+{
+	static const char *const algs[] = { "RS256", "RS384", "ES256" };
+	static struct fb_err err;
+	struct fb_oidc_expect e = { .issuer = ISS,
+		.client_id = CLIENT,
+		.nonce = "n-1",
+		.algs = algs,
+		.n_algs = 3,
+		.now = NOW,
+		.skew = 30,
+		.iat_min = LOGIN_START,
+		.access_token = access_token };
+	json_t *claims = NULL;
+	fb_rc rc;
+
+	memset(&err, 0, sizeof(err));
+	rc = fb_oidc_id_token_validate(keys, token, strlen(token), &e, &claims, &err);
+	json_decref(claims);
+	return rc == FB_OK ? NULL : err.msg;
+}
+
+/* at_hash (Core 3.1.3.6, 3.3.2.11): when present, the access token's, with the alg's hash. */
+static void
+test_at_hash(void **state)
+{
+	static const struct {
+		const cjose_jwk_t **key;
+		const char *alg, *at_hash, *access_token, *want; /* want NULL: accepted */
+	} cases[] = {
+		{ (const cjose_jwk_t **)&rsa1, "RS256", AT_HASH_SHA256, ACCESS_TOKEN, NULL },
+		{ (const cjose_jwk_t **)&ec1, "ES256", AT_HASH_SHA256, ACCESS_TOKEN, NULL },
+		{ (const cjose_jwk_t **)&rsa1, "RS384", AT_HASH_SHA384, ACCESS_TOKEN, NULL },
+		{ (const cjose_jwk_t **)&rsa1, "RS256", AT_HASH_SHA256, "another-access-token",
+		    "id_token: at_hash is not the access token's" },
+		{ (const cjose_jwk_t **)&rsa1, "RS256", "AAAAAAAAAAAAAAAAAAAAAA", ACCESS_TOKEN,
+		    "id_token: at_hash is not the access token's" },
+		/* SHA-256's half under RS384: the hash is the alg's */
+		{ (const cjose_jwk_t **)&rsa1, "RS384", AT_HASH_SHA256, ACCESS_TOKEN,
+		    "id_token: at_hash is not the access token's" },
+		{ (const cjose_jwk_t **)&rsa1, "RS256", NULL, ACCESS_TOKEN, NULL }, /* none sent */
+		{ (const cjose_jwk_t **)&rsa1, "RS256", AT_HASH_SHA256, NULL, NULL }, /* no token */
+	};
+	char claims[1024];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got;
+		char *t;
+		(void)snprintf(claims, sizeof(claims), "%.*s%s%s%s}", (int)strlen(good) - 1, good,
+		    cases[i].at_hash ? ",\"at_hash\":\"" : "",
+		    cases[i].at_hash ? cases[i].at_hash : "", cases[i].at_hash ? "\"" : "");
+		assert_non_null(t = sign(*cases[i].key, cases[i].alg, claims, false));
+		got = validate_with_access_token(t, cases[i].access_token);
+		free(t);
+		if (cases[i].want == NULL && got != NULL)
+			fail_msg("case %zu: expected ok, got %s", i, got);
+		if (cases[i].want != NULL && (got == NULL || strstr(got, cases[i].want) == NULL))
+			fail_msg("case %zu: expected \"%s\", got %s", i, cases[i].want,
+			    got ? got : "ok");
+	}
+	/* Not a string: refused. */
+	{
+		char *c = claims_with("\"email\"", "\"at_hash\":42,\"email\""), *t;
+		const char *got;
+		assert_non_null(c);
+		assert_non_null(t = sign(rsa1, "RS256", c, false));
+		got = validate_with_access_token(t, ACCESS_TOKEN);
+		assert_non_null(got);
+		assert_non_null(strstr(got, "at_hash"));
+		free(t);
+		free(c);
+	}
+}
+
 /*
  * Claims at the ends of int64: exp, iat or nbf plus or minus the skew must
  * not overflow (the sanitizer build aborts on it), and each lands on the
@@ -560,6 +642,7 @@ main(void)
 		cmocka_unit_test(test_logout_tokens),
 		cmocka_unit_test(test_claims_int64_edges),
 		cmocka_unit_test(test_client_assertion),
+		cmocka_unit_test(test_at_hash),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
