@@ -701,6 +701,7 @@ test_refresh_ahead(void **state)
 #define LOGIN_AGE 60 /* the browser left for the IdP this long before the callback */
 #define CLIENT_ID "fedbridge"
 #define BN_BYTES_MAX 512 /* an RSA modulus of 4096 bits */
+#define B64_PARAM_MAX (FB_B64URL_ENCODED_LEN(BN_BYTES_MAX) + 1)
 #define EC_COORD_BYTES 32 /* P-256 */
 #define PATH_MAX_TEST 256
 #define ASSERTION_PARAM "&client_assertion="
@@ -755,7 +756,7 @@ client_key(size_t bits, char *path, size_t path_size, char *jwks, size_t jwks_si
 	const char *tmp = getenv("TMPDIR");
 	EVP_PKEY *k = bits ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", bits)
 	                   : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	char a[IDP_JWKS_MAX / 2], b[IDP_JWKS_MAX / 2];
+	char a[B64_PARAM_MAX], b[B64_PARAM_MAX];
 	FILE *fp;
 	int fd;
 
