@@ -43,7 +43,8 @@ wait_for "$FB_TMP/op.log" "^ready "
 
 scenarios="good bad-sig-rs256 sig-none issuer-mismatch aud aud-extra iat sub kid-absent-single-jwks
 kid-absent-multiple-jwks nonce-invalid userinfo-bad-sub-claim key-rotation-op-sign-key
-discovery-issuer-mismatch expired no-exp iss-mixup no-iss-param hs256 iat-week-old old-far-exp"
+discovery-issuer-mismatch expired no-exp iss-mixup no-iss-param hs256 iat-week-old old-far-exp
+at-hash-wrong"
 {
 	cat <<YAML
 installation: {name: installation_A, domain: a.example, public_url: "$a", listen: "127.0.0.1:$pa"}
@@ -143,6 +144,7 @@ refused kid-absent-multiple-jwks id_token "no kid, and 2 keys"
 refused nonce-invalid id_token "nonce does not match"
 refused expired id_token "expired"
 refused no-exp id_token "no exp"
+refused at-hash-wrong id_token "at_hash is not the access token's"
 refused iat-week-old id_token "iat is too old"
 refused userinfo-bad-sub-claim userinfo "sub is not the ID token's"
 refused iss-mixup iss_mismatch "names another issuer"
@@ -167,7 +169,7 @@ allowed key-rotation-op-sign-key "after the provider rotated its key: refetched 
 
 # No userinfo call after a bad ID token; one per good login.
 stats=$(curl -s "$op/_stats")
-for s in bad-sig-rs256 sig-none hs256 issuer-mismatch aud aud-extra iat sub kid-absent-multiple-jwks nonce-invalid expired no-exp iss-mixup no-iss-param iat-week-old; do
+for s in bad-sig-rs256 sig-none hs256 issuer-mismatch aud aud-extra iat sub kid-absent-multiple-jwks nonce-invalid expired no-exp iss-mixup no-iss-param iat-week-old at-hash-wrong; do
 	case "$stats" in *"\"$s\""*) fail "userinfo of $s was called after its bad answer: $stats" ;; esac
 done
 case "$stats" in *'"good":1'*'"userinfo-bad-sub-claim":1'*) ;; *) fail "userinfo calls: $stats" ;; esac
