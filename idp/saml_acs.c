@@ -10,6 +10,8 @@
  *   - signatures: the Assertion's always, the Response's when present, each
  *     by a certificate of the IdP's metadata (a key in KeyInfo is never
  *     used), covering exactly its parent element, with SHA-256 or better;
+ *     an EncryptedAssertion is decrypted only after the Response's signature
+ *     has been checked over it;
  *   - Issuer, Status, Destination, InResponseTo, the bearer
  *     SubjectConfirmation (Recipient, NotOnOrAfter, InResponseTo),
  *     Conditions (times, Audience, nothing unknown), the AuthnStatement.
@@ -536,7 +538,44 @@ done:
 	return rc;
 }
 
-/* Lasso's view: it must accept the message too (signatures against the metadata, status). */
+/*
+ * A Response holding an EncryptedAssertion: its Signature, when there is
+ * one, was made over the EncryptedAssertion, so it is checked before
+ * decryption (SAML Core 6.2) and the same way as below: IDs unique, no
+ * Signature but the Response's, strong algorithms, a Reference to the root
+ * and a key of the IdP's metadata. Decryption then only replaces content
+ * that signature covered.
+ */
+static fb_rc
+encrypted_response_signature(const struct fb_saml_sp *sp, const struct saml_idp *idp, xmlDoc *doc,
+    xmlNode *root, struct fb_saml_outcome *out, struct fb_err *err)
+{
+	xmlNode *sig = child(root, NS_DSIG, "Signature");
+	char *dup = NULL;
+	const char *why, *bad;
+
+	if (!register_ids(doc, root, &dup)) {
+		fb_rc rc = refuse(
+		    out, FB_SAML_BAD_RESPONSE, err, "ID \"%s\" appears twice", dup ? dup : "?");
+		free(dup);
+		return rc;
+	}
+	if (count(root, NS_DSIG, "Signature") != (size_t)(sig != NULL))
+		return refuse(out, FB_SAML_SIGNATURE, err,
+		    "a Signature outside the Response and Assertion elements");
+	if ((bad = weak_alg(root, sp->p->allow_sha1)) != NULL)
+		return refuse(out, FB_SAML_ALGORITHM, err,
+		    "a %s weaker than SHA-256 (allow_sha1 is not set for this IdP)", bad);
+	if (sig != NULL && !signature_ok(sp, idp, root, sig, &why))
+		return refuse(out, FB_SAML_SIGNATURE, err, "the Response's signature: %s", why);
+	return FB_OK;
+}
+
+/*
+ * Lasso's view: it must accept the message too (signatures against the
+ * metadata, status). It is given the message as the IdP sent it: Lasso
+ * checks the Response's signature before it decrypts, as done here.
+ */
 static fb_rc
 lasso_opinion(
     const struct saml_idp *idp, const char *b64, struct fb_saml_outcome *out, struct fb_err *err)
@@ -594,9 +633,10 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 	xmlDoc *doc = NULL;
 	xmlNode *root, *assertion, *sig;
 	struct saml_idp *idp = NULL;
-	char *xml = NULL, *v = NULL, *dup = NULL, *decrypted = NULL;
+	char *xml = NULL, *v = NULL, *dup = NULL;
 	const char *why, *bad;
 	size_t len = 0;
+	bool response_verified = false;
 	fb_rc rc;
 
 	memset(out, 0, sizeof(*out));
@@ -628,40 +668,40 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 		rc = refuse(out, FB_SAML_BAD_RESPONSE, err, "the document is not a samlp:Response");
 		goto done;
 	}
-	/* One assertion, in clear or encrypted: decrypted in place, then checked the same way. */
+	/*
+	 * One assertion, in clear or encrypted. Encrypted: the Response's signature
+	 * first, then decryption, then the decrypted document is read again and
+	 * checked below like a clear one (the identity reader reads it too).
+	 */
 	if (count(root, FB_SAML_NS_PROTOCOL, "Response") == 1 &&
 	    count(root, FB_SAML_NS_ASSERTION, "Assertion") == 0 &&
 	    count(root, FB_SAML_NS_ASSERTION, "EncryptedAssertion") == 1 &&
 	    child(root, FB_SAML_NS_ASSERTION, "EncryptedAssertion") != NULL) {
-		if ((rc = decrypt_assertion(
-		         sp, child(root, FB_SAML_NS_ASSERTION, "EncryptedAssertion"), out, err)) !=
-		    FB_OK)
-			goto done;
-		/* The identity reader reads the decrypted document. */
 		xmlChar *dump = NULL;
 		int n = 0;
+
+		if ((rc = encrypted_response_signature(sp, idp, doc, root, out, err)) != FB_OK ||
+		    (rc = decrypt_assertion(
+		         sp, child(root, FB_SAML_NS_ASSERTION, "EncryptedAssertion"), out, err)) !=
+		        FB_OK)
+			goto done;
+		response_verified = child(root, NS_DSIG, "Signature") != NULL;
 		xmlDocDumpMemory(doc, &dump, &n);
-		if (dump == NULL || n <= 0) {
-			xmlFree(dump);
-			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-			goto done;
-		}
 		free(xml);
-		xml = strndup((const char *)dump, (size_t)n);
-		len = (size_t)n;
-		/* Lasso's opinion is asked of the decrypted response too (it keeps the signature).
-		 */
-		if ((decrypted = malloc((size_t)n / 3 * 4 + 8)) != NULL)
-			(void)EVP_EncodeBlock((unsigned char *)decrypted, dump, n);
+		xml = dump != NULL && n > 0 ? strndup((const char *)dump, (size_t)n) : NULL;
+		len = xml != NULL ? (size_t)n : 0;
 		xmlFree(dump);
-		if (decrypted == NULL) {
-			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
-			goto done;
-		}
+		xmlFreeDoc(doc);
+		doc = NULL;
 		if (xml == NULL) {
 			rc = FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
 			goto done;
 		}
+		if ((rc = fb_saml_xml_parse(xml, len, &doc, err)) != FB_OK) {
+			out->failure = FB_SAML_BAD_RESPONSE;
+			goto done;
+		}
+		root = xmlDocGetRootElement(doc);
 	}
 	if (count(root, FB_SAML_NS_PROTOCOL, "Response") != 1 ||
 	    count(root, FB_SAML_NS_ASSERTION, "Assertion") != 1 ||
@@ -706,7 +746,9 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 		rc = refuse(out, FB_SAML_SIGNATURE, err, "the Assertion's signature: %s", why);
 		goto done;
 	}
-	if ((sig = child(root, NS_DSIG, "Signature")) != NULL &&
+	/* An encrypted response's was verified before decryption: its digest is of the
+	 * EncryptedAssertion, which is no longer in this document. */
+	if ((sig = child(root, NS_DSIG, "Signature")) != NULL && !response_verified &&
 	    !signature_ok(sp, idp, root, sig, &why)) {
 		rc = refuse(out, FB_SAML_SIGNATURE, err, "the Response's signature: %s", why);
 		goto done;
@@ -753,7 +795,7 @@ fb_saml_sp_acs(const struct fb_saml_sp *sp, const char *saml_response, const cha
 	if ((rc = check_subject(sp, assertion, request_id, now, skew, out, err)) != FB_OK ||
 	    (rc = check_conditions(sp, assertion, now, skew, out, err)) != FB_OK ||
 	    (rc = check_authn(assertion, now, skew, out, err)) != FB_OK ||
-	    (rc = lasso_opinion(idp, decrypted ? decrypted : saml_response, out, err)) != FB_OK)
+	    (rc = lasso_opinion(idp, saml_response, out, err)) != FB_OK)
 		goto done;
 	if ((out->assertion_id = attr(assertion, "ID")) == NULL) {
 		rc = refuse(out, FB_SAML_BAD_RESPONSE, err, "the Assertion has no ID");
@@ -789,7 +831,6 @@ done:
 	}
 	xmlFreeDoc(doc);
 	free(xml);
-	free(decrypted);
 	saml_idp_put(idp);
 	return rc;
 }

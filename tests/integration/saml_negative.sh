@@ -172,6 +172,13 @@ login "$FB_TMP/je"
 out=$(post "$FB_TMP/je" "$(forge encrypted --sp-cert "$keys/sp.pem" --nameid encrypted-user)")
 case "$out" in "303 $app?code="*) ;; *) fail "an encrypted assertion: $out ($(tail -2 "$FB_TMP/a2.log"))" ;; esac
 ok "an assertion signed, then encrypted to the SP's certificate (AES-128, RSA-OAEP), logs in"
+# What AD FS, Keycloak and Entra send once encryption is on: the Response signed over the
+# EncryptedAssertion, the Assertion inside signed too. The Response's signature is checked first.
+login "$FB_TMP/jes"
+out=$(post "$FB_TMP/jes" "$(forge encrypted-signed-response --sp-cert "$keys/sp.pem" --nameid encrypted-signed-user)")
+case "$out" in "303 $app?code="*) ;; *) fail "a signed Response with a signed, encrypted assertion: $out ($(tail -2 "$FB_TMP/a2.log"))" ;; esac
+ok "a signed Response (RSA-SHA256) holding an assertion signed, then encrypted (AES-128, RSA-OAEP), logs in"
+refused encrypted-response-only signature "the Assertion is not signed" --sp-cert "$keys/sp.pem"
 refused encrypted-rsa15 algorithm "RSA-OAEP only" --sp-cert "$keys/sp.pem"
 refused encrypted bad_response "does not decrypt" --sp-cert "$keys/other.pem"
 
