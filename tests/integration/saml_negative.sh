@@ -156,6 +156,14 @@ refused wrong-destination destination "Destination is not this ACS"
 refused no-destination destination "Destination is not this ACS"
 refused wrong-recipient subject_confirmation "Recipient is not this ACS"
 refused not-bearer subject_confirmation "no SubjectConfirmation with Method bearer"
+# Two SubjectConfirmations (valid SAML): one bearer confirmation that passes every check is enough.
+for c in two-confirmations two-confirmations-recipient; do
+	login "$FB_TMP/j-$c"
+	out=$(post "$FB_TMP/j-$c" "$(forge "$c" --nameid "$c-user")")
+	case "$out" in "303 $app?code="*) ;; *) fail "$c: $out ($(tail -2 "$FB_TMP/a2.log"))" ;; esac
+done
+ok "two SubjectConfirmations (holder-of-key or another Recipient first, then a good bearer one) log in"
+refused two-confirmations-none-good subject_confirmation "Recipient is not this ACS"
 refused wrong-in-response-to in_response_to "InResponseTo is not this login's request"
 refused no-in-response-to in_response_to "no InResponseTo"
 refused wrong-audience audience "Audience is not $sp"
