@@ -922,6 +922,8 @@ fb_saml_sp_logout_soap(const struct fb_saml_sp *sp, const char *body, size_t len
 	    !signature_ok(sp, idp, req, sig, &why)) {
 		rc = FB_ERR_SET(err, FB_ERR_INVALID, "saml logout: the LogoutRequest %s",
 		    bad ? "uses an algorithm weaker than SHA-256"
+		        : count(env, NS_DSIG, "Signature") == 0
+		        ? "is not signed"
 		        : "is not signed by a key of the IdP's metadata");
 		goto done;
 	}

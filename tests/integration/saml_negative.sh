@@ -284,6 +284,8 @@ logout_q() { "$py" "$FB_SOURCE_DIR/tests/integration/fixtures/saml/logout.py" --
 st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --unsigned)")
 [ "$st" = 400 ] || fail "an unsigned LogoutRequest got $st"
 trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
+grep "saml logout \[$(corr_header "$FB_TMP/h")\]" "$FB_TMP/a3.log" | grep -q "refused (saml_logout): .*the LogoutRequest is not signed" ||
+	fail "the unsigned LogoutRequest's refusal does not say it is not signed: $(grep "saml logout" "$FB_TMP/a3.log" | tail -1)"
 st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/other.key" --nameid slo-user --session-index _slo-session-1)")
 [ "$st" = 400 ] || fail "a LogoutRequest signed by another key got $st"
 trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
@@ -331,6 +333,8 @@ soap() { # ARGS... -> "STATUS" of POST /saml/slo/corp, body in $FB_TMP/soap.out
 }
 [ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --unsigned)" = 400 ] || fail "an unsigned SOAP LogoutRequest was taken"
 trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
+grep "saml logout \[$(corr_header "$FB_TMP/h")\]" "$FB_TMP/a3.log" | grep "refused (saml_logout): .*the LogoutRequest is not signed" | grep -qv "not signed by" ||
+	fail "the unsigned SOAP LogoutRequest's refusal does not say it is not signed: $(grep "saml logout" "$FB_TMP/a3.log" | tail -1)"
 [ "$(soap --key "$keys/other.key" --cert "$keys/other.pem")" = 400 ] || fail "a SOAP LogoutRequest signed by another key was taken"
 trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
 [ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --issued -3110400 --no-expiry)" = 400 ] ||
