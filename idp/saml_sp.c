@@ -850,6 +850,20 @@ fb_saml_logout_clear(struct fb_saml_logout *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* The query has a parameter named name (an HTTP-Redirect query: name=value joined by '&'). */
+static bool
+query_has(const char *query, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = query;; p++) {
+		if (strncmp(p, name, n) == 0 && p[n] == '=')
+			return true;
+		if ((p = strchr(p, '&')) == NULL)
+			return false;
+	}
+}
+
 fb_rc
 fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_t now, int64_t skew,
     struct fb_saml_logout *out, struct fb_err *err)
@@ -874,6 +888,12 @@ fb_saml_sp_logout_request(const struct fb_saml_sp *sp, const char *query, int64_
 	if ((logout = lasso_logout_new(idp->server)) == NULL) {
 		saml_idp_put(idp);
 		return FB_ERR_SET(err, FB_ERR_NOMEM, "out of memory");
+	}
+	/* Lasso calls a query without a signature an "invalid signature algorithm". */
+	if (!query_has(query, "Signature")) {
+		frc = FB_ERR_SET(err, FB_ERR_INVALID,
+		    "saml logout: the LogoutRequest is not signed (no Signature in the query)");
+		goto done;
 	}
 	/* Signed by HTTP-Redirect rules (the query's SigAlg and Signature), by a metadata key. */
 	rc = lasso_logout_process_request_msg(logout, (gchar *)query);

@@ -156,6 +156,14 @@ refused wrong-destination destination "Destination is not this ACS"
 refused no-destination destination "Destination is not this ACS"
 refused wrong-recipient subject_confirmation "Recipient is not this ACS"
 refused not-bearer subject_confirmation "no SubjectConfirmation with Method bearer"
+# Two SubjectConfirmations (valid SAML): one bearer confirmation that passes every check is enough.
+for c in two-confirmations two-confirmations-recipient; do
+	login "$FB_TMP/j-$c"
+	out=$(post "$FB_TMP/j-$c" "$(forge "$c" --nameid "$c-user")")
+	case "$out" in "303 $app?code="*) ;; *) fail "$c: $out ($(tail -2 "$FB_TMP/a2.log"))" ;; esac
+done
+ok "two SubjectConfirmations (holder-of-key or another Recipient first, then a good bearer one) log in"
+refused two-confirmations-none-good subject_confirmation "Recipient is not this ACS"
 refused wrong-in-response-to in_response_to "InResponseTo is not this login's request"
 refused no-in-response-to in_response_to "no InResponseTo"
 refused wrong-audience audience "Audience is not $sp"
@@ -172,6 +180,13 @@ login "$FB_TMP/je"
 out=$(post "$FB_TMP/je" "$(forge encrypted --sp-cert "$keys/sp.pem" --nameid encrypted-user)")
 case "$out" in "303 $app?code="*) ;; *) fail "an encrypted assertion: $out ($(tail -2 "$FB_TMP/a2.log"))" ;; esac
 ok "an assertion signed, then encrypted to the SP's certificate (AES-128, RSA-OAEP), logs in"
+# What AD FS, Keycloak and Entra send once encryption is on: the Response signed over the
+# EncryptedAssertion, the Assertion inside signed too. The Response's signature is checked first.
+login "$FB_TMP/jes"
+out=$(post "$FB_TMP/jes" "$(forge encrypted-signed-response --sp-cert "$keys/sp.pem" --nameid encrypted-signed-user)")
+case "$out" in "303 $app?code="*) ;; *) fail "a signed Response with a signed, encrypted assertion: $out ($(tail -2 "$FB_TMP/a2.log"))" ;; esac
+ok "a signed Response (RSA-SHA256) holding an assertion signed, then encrypted (AES-128, RSA-OAEP), logs in"
+refused encrypted-response-only signature "the Assertion is not signed" --sp-cert "$keys/sp.pem"
 refused encrypted-rsa15 algorithm "RSA-OAEP only" --sp-cert "$keys/sp.pem"
 refused encrypted bad_response "does not decrypt" --sp-cert "$keys/other.pem"
 
@@ -269,6 +284,8 @@ logout_q() { "$py" "$FB_SOURCE_DIR/tests/integration/fixtures/saml/logout.py" --
 st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/idp.key" --nameid slo-user --session-index _slo-session-1 --unsigned)")
 [ "$st" = 400 ] || fail "an unsigned LogoutRequest got $st"
 trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
+grep "saml logout \[$(corr_header "$FB_TMP/h")\]" "$FB_TMP/a3.log" | grep -q "refused (saml_logout): .*the LogoutRequest is not signed" ||
+	fail "the unsigned LogoutRequest's refusal does not say it is not signed: $(grep "saml logout" "$FB_TMP/a3.log" | tail -1)"
 st=$(curl -s -D "$FB_TMP/h" -o /dev/null -w '%{http_code}' "$slo?$(logout_q --key "$keys/other.key" --nameid slo-user --session-index _slo-session-1)")
 [ "$st" = 400 ] || fail "a LogoutRequest signed by another key got $st"
 trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
@@ -316,6 +333,8 @@ soap() { # ARGS... -> "STATUS" of POST /saml/slo/corp, body in $FB_TMP/soap.out
 }
 [ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --unsigned)" = 400 ] || fail "an unsigned SOAP LogoutRequest was taken"
 trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
+grep "saml logout \[$(corr_header "$FB_TMP/h")\]" "$FB_TMP/a3.log" | grep "refused (saml_logout): .*the LogoutRequest is not signed" | grep -qv "not signed by" ||
+	fail "the unsigned SOAP LogoutRequest's refusal does not say it is not signed: $(grep "saml logout" "$FB_TMP/a3.log" | tail -1)"
 [ "$(soap --key "$keys/other.key" --cert "$keys/other.pem")" = 400 ] || fail "a SOAP LogoutRequest signed by another key was taken"
 trail "$FB_TMP/a3.log" "$(corr_header "$FB_TMP/h")" anonymous
 [ "$(soap --key "$keys/idp.key" --cert "$keys/idp.pem" --issued -3110400 --no-expiry)" = 400 ] ||

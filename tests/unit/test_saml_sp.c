@@ -328,6 +328,51 @@ test_metadata_url_classes(void **state)
 	fx.p.idp_metadata = saved;
 }
 
+/* A single-logout message without any signature is refused as "not signed", on both bindings. */
+static void
+test_logout_unsigned(void **state)
+{
+	static const char soap[] =
+	    "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>"
+	    "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" "
+	    "xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_l1\" Version=\"2.0\" "
+	    "IssueInstant=\"2026-01-01T00:00:00Z\"><saml:Issuer>https://idp.example</saml:Issuer>"
+	    "<saml:NameID>alice</saml:NameID></samlp:LogoutRequest></s:Body></s:Envelope>";
+	struct fb_saml_sp *sp;
+	struct fb_saml_logout out;
+	struct fb_err err;
+	char *response = NULL;
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	write_metadata("https://idp.example", "");
+	assert_null(load(&sp));
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(fb_saml_sp_logout_request(sp,
+	                     "SAMLRequest=fZBBa8MwDIX%2FivE9sZ&RelayState=x", now, 60, &out, &err),
+	    FB_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "the LogoutRequest is not signed"));
+	/* A signature that is there but wrong is Lasso's to judge, not "not signed". */
+	memset(&err, 0, sizeof(err));
+	assert_int_not_equal(
+	    fb_saml_sp_logout_request(sp,
+	        "SAMLRequest=fZBBa8MwDIX%2FivE9sZ&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%"
+	        "2F04%2Fxmldsig-more%23rsa-sha256&Signature=AAAA",
+	        now, 60, &out, &err),
+	    FB_OK);
+	assert_null(strstr(err.msg, "not signed"));
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(
+	    fb_saml_sp_logout_soap(sp, soap, sizeof(soap) - 1, now, 60, &out, &response, &err),
+	    FB_ERR_INVALID);
+	assert_null(response);
+	assert_non_null(strstr(err.msg, "the LogoutRequest is not signed"));
+	assert_null(strstr(err.msg, "by a key"));
+	fb_saml_sp_free(sp);
+}
+
 static int
 setup(void **state)
 {
@@ -352,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_refresh),
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_metadata_url_classes),
+		cmocka_unit_test(test_logout_unsigned),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
