@@ -6,6 +6,7 @@
  * pass the outbound URL policy for that issuer (fb_oidc_endpoint_rule).
  */
 #include "fb_idp.h"
+#include "oidc_int.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -134,9 +135,10 @@ fb_oidc_discovery_parse(const char *text, size_t len, const char *issuer,
 		if (json_is_string(iss))
 			fb_excerpt(
 			    json_string_value(iss), json_string_length(iss), shown, sizeof(shown));
-		rc = FB_ERR_SET(err, FB_ERR_INVALID, "discovery: issuer is %s%s%s, not %s",
+		rc = FB_ERR_SET(err, FB_ERR_INVALID, "discovery: issuer is %s%s%s, not %s%s",
 		    json_is_string(iss) ? "\"" : "", json_is_string(iss) ? shown : "absent",
-		    json_is_string(iss) ? "\"" : "", issuer);
+		    json_is_string(iss) ? "\"" : "", issuer,
+		    json_is_string(iss) ? ": " OIDC_ISSUER_HINT : "");
 		goto done;
 	}
 	if ((out->issuer = strdup(issuer)) == NULL) {

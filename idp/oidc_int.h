@@ -46,6 +46,14 @@ fb_rc oidc_status_class(long status);
 /* The class of rc from a fetch or from checking what it brought (FB_ERR_NOMEM stays). */
 fb_rc oidc_refusal_class(fb_rc rc);
 
+/*
+ * Said when discovery finds no document or another issuer's: the usual cause is an
+ * issuer configured without (or with a different) realm or tenant path.
+ */
+#define OIDC_ISSUER_HINT                                                                           \
+	"the configured issuer must be exactly the IdP's issuer, as its discovery document "       \
+	"names it"
+
 /* Appends s percent-encoded (everything but RFC 3986 unreserved characters). */
 fb_rc oidc_url_encode(struct fb_buf *b, const char *s);
 

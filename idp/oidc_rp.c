@@ -50,6 +50,9 @@
 #define HTTP_OK 200
 #define HTTP_SERVER_ERROR 500 /* and above */
 #define HTTP_TOO_MANY 429
+#define HTTP_NOT_FOUND 404
+#define NO_DISCOVERY_HINT " (no discovery document there: " OIDC_ISSUER_HINT ")"
+#define URL_SHOWN 160 /* of a URL in a message: room left for the reason and its hint */
 #define MS_PER_S 1000
 #define NS_PER_MS 1000000
 
@@ -367,13 +370,25 @@ fetch_discovery(
 	if ((rc = call_budget(rp, deadline, &ms, err)) == FB_OK &&
 	    (rc = oidc_http_get(url, &configured, NULL, ms, &r, err)) != FB_OK)
 		rc = oidc_refusal_class(rc);
-	if (rc == FB_OK && r.status != HTTP_OK)
-		rc = FB_ERR_SET(
-		    err, oidc_status_class(r.status), "%s: HTTP status %ld", url, r.status);
-	/* Unparseable, another issuer's, an endpoint (jwks_uri too) the URL policy refuses. */
-	if (rc == FB_OK)
-		rc = oidc_refusal_class(
-		    fb_oidc_discovery_parse(r.body, r.len, rp->p->issuer, d, err));
+	if (rc == FB_OK && r.status != HTTP_OK) {
+		/* No document there: most often an issuer without the realm's path. */
+		const char *hint = r.status == HTTP_NOT_FOUND ? NO_DISCOVERY_HINT : "";
+
+		rc = FB_ERR_SET(err, oidc_status_class(r.status), "%.*s: HTTP status %ld%s",
+		    URL_SHOWN, url, r.status, hint);
+	}
+	/*
+	 * Unparseable, another issuer's, an endpoint (jwks_uri too) the URL policy refuses:
+	 * said with the URL asked, so a longer or shorter issuer shows beside the document's.
+	 */
+	if (rc == FB_OK) {
+		struct fb_err perr = { 0 };
+
+		rc = fb_oidc_discovery_parse(r.body, r.len, rp->p->issuer, d, &perr);
+		if (rc != FB_OK)
+			rc = FB_ERR_SET(err, oidc_refusal_class(rc), "asked %.*s: %s", URL_SHOWN,
+			    url, perr.msg);
+	}
 	free(r.body);
 	return rc;
 }

@@ -76,7 +76,8 @@ test_refusals(void **state)
 	static const struct row rows[] = {
 		/* a document for another issuer: the mix-up Discovery 4.3 forbids */
 		{ "\"issuer\":\"" ISS "\"", "\"issuer\":\"https://evil.example\"", ISS,
-		    "issuer is \"https://evil.example\", not " ISS },
+		    "issuer is \"https://evil.example\", not " ISS
+		    ": the configured issuer must be exactly the IdP's issuer" },
 		{ "\"issuer\":\"" ISS "\"", "\"issuer\":\"" ISS "/\"", ISS, "not " ISS },
 		{ "\"issuer\":\"" ISS "\",", "", ISS, "issuer is absent" },
 		{ "", "", "https://kc.a.example/realms/other",
@@ -608,7 +609,7 @@ test_discovery_failure_classes(void **state)
 {
 	struct rp_fixture f;
 	static struct idp s; /* static: a failed assertion leaves its thread running */
-	char msg[FB_ERR_MSG_MAX], refused[IDP_URL_MAX];
+	char msg[FB_ERR_MSG_MAX], refused[IDP_URL_MAX], want[FB_ERR_MSG_MAX];
 	unsigned short port;
 
 	(void)state;
@@ -619,6 +620,9 @@ test_discovery_failure_classes(void **state)
 	assert_int_equal(auth_url(f.rp, NOW, msg, sizeof(msg)), FB_ERR_CONFIG);
 	assert_non_null(strstr(msg, "HTTP status 404"));
 	assert_non_null(strstr(msg, "provider corp is misconfigured"));
+	/* The likely cause named: an issuer without the realm's path finds no document. */
+	assert_non_null(strstr(msg, "/.well-known/openid-configuration: HTTP status 404"));
+	assert_non_null(strstr(msg, "must be exactly the IdP's issuer"));
 	/* Still misconfigured until tried again, on the outage's spacing; then fixed. */
 	atomic_store(&s.discovery_status, HTTP_OK);
 	assert_int_equal(auth_url(f.rp, NOW + 1, msg, sizeof(msg)), FB_ERR_CONFIG);
@@ -631,6 +635,13 @@ test_discovery_failure_classes(void **state)
 	assert_int_equal(auth_url(f.rp, NOW, msg, sizeof(msg)), FB_ERR_CONFIG);
 	assert_non_null(strstr(msg, "discovery: issuer is"));
 	assert_non_null(strstr(msg, "provider corp is misconfigured"));
+	/* The URL asked, the issuer the document names, and what to do about it. */
+	(void)snprintf(want, sizeof(want),
+	    "asked %s/.well-known/openid-configuration: discovery: issuer is \"%s/other\", not %s",
+	    s.issuer, s.issuer, s.issuer);
+	if (strstr(msg, want) == NULL)
+		fail_msg("want \"%s\" in: %s", want, msg);
+	assert_non_null(strstr(msg, "must be exactly the IdP's issuer"));
 	rp_stop(&f);
 	atomic_store(&s.other_issuer, false);
 
