@@ -39,6 +39,13 @@
 #define RP_KEYS_MAX_AGE 3600 /* keys are refetched this often */
 #define RP_ASSERTION_TTL 60
 #define ERROR_CODE_SHOWN 72 /* an RFC 6749 error code, bounded in messages */
+#define DESCRIPTION_SHOWN 120 /* an IdP's error_description, bounded in messages */
+/*
+ * Said when the IdP's refusal points at PKCE: the bridge always sends it, so an IdP
+ * client with PKCE turned off, or held to plain, refuses every login.
+ */
+#define PKCE_HINT                                                                                  \
+	"fedbridge always sends PKCE (code_challenge_method S256): the IdP's client must allow it"
 /*
  * Requests that may wait for this IdP at once (discovery, keys, the code
  * exchange, userinfo). Past it a request waits up to RP_SLOT_WAIT_MS for a
@@ -764,6 +771,18 @@ done:
 	return rc;
 }
 
+/* Whether an IdP's error_description (NULL: none) is about PKCE. */
+static bool
+mentions_pkce(const char *description)
+{
+	static const char *const words[] = { "pkce", "code_verifier", "code_challenge", NULL };
+
+	for (size_t i = 0; description != NULL && words[i] != NULL; i++)
+		if (strcasestr(description, words[i]) != NULL)
+			return true;
+	return false;
+}
+
 /* Redeems code; *tokens is the token endpoint's JSON answer. */
 static fb_rc
 redeem_code(struct fb_oidc_rp *rp, const char *code, const char *verifier, int64_t now,
@@ -814,18 +833,28 @@ redeem_code(struct fb_oidc_rp *rp, const char *code, const char *verifier, int64
 	if (r.status != 200) {
 		/* RFC 6749 5.2: error is an ASCII code; the endpoint's word, so bounded and
 		 * escaped before it reaches a log. */
-		char shown[ERROR_CODE_SHOWN];
+		char shown[ERROR_CODE_SHOWN], said[DESCRIPTION_SHOWN];
+		json_t *d = json_object_get(doc, "error_description");
+		bool pkce;
+
 		e = json_object_get(doc, "error");
-		shown[0] = '\0';
+		shown[0] = said[0] = '\0';
 		if (json_is_string(e))
 			fb_excerpt(
 			    json_string_value(e), json_string_length(e), shown, sizeof(shown));
+		/* PKCE refused shows as invalid_request or invalid_grant naming the verifier. */
+		pkce = (strcmp(shown, "invalid_request") == 0 ||
+		           strcmp(shown, "invalid_grant") == 0) &&
+		    json_is_string(d) && mentions_pkce(json_string_value(d));
+		if (pkce)
+			fb_excerpt(json_string_value(d), json_string_length(d), said, sizeof(said));
 		/* A 5xx (or 429) is the IdP's trouble, not a verdict on this login: try again. */
 		rc = FB_ERR_SET(err,
 		    r.status >= HTTP_SERVER_ERROR || r.status == HTTP_TOO_MANY ? FB_ERR_IO
 		                                                               : FB_ERR_INVALID,
-		    "token endpoint: HTTP status %ld%s%s", r.status,
-		    json_is_string(e) ? ", error " : "", shown);
+		    "token endpoint: HTTP status %ld%s%s%s%s%s", r.status,
+		    json_is_string(e) ? ", error " : "", shown, pkce ? " (" : "", said,
+		    pkce ? "): " PKCE_HINT : "");
 		goto done;
 	}
 	if (!json_is_object(doc) || !json_is_string(json_object_get(doc, "id_token"))) {
@@ -1044,11 +1073,18 @@ rp_finish(struct fb_oidc_rp *rp, const struct fb_oidc_login *l, const struct fb_
 	fb_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	if (resp->error != NULL)
+	if (resp->error != NULL) {
+		/* invalid_request there may be PKCE refused (some IdP clients turn it off). */
+		const char *hint = mentions_pkce(resp->error_description) ? "; " PKCE_HINT
+		    : strcmp(resp->error, "invalid_request") == 0
+		    ? "; if it refuses PKCE: " PKCE_HINT
+		    : "";
+
 		return fail(out, FB_OIDC_IDP_ERROR,
-		    FB_ERR_SET(err, FB_ERR_INVALID, "the IdP answered error=%.64s%s%.200s",
+		    FB_ERR_SET(err, FB_ERR_INVALID, "the IdP answered error=%.64s%s%.200s%s",
 		        resp->error, resp->error_description ? ": " : "",
-		        resp->error_description ? resp->error_description : ""));
+		        resp->error_description ? resp->error_description : "", hint));
+	}
 	if (resp->state == NULL || !same_secret(resp->state, l->state))
 		return fail(out, FB_OIDC_BAD_RESPONSE,
 		    FB_ERR_SET(err, FB_ERR_INVALID, "state is not this login's"));

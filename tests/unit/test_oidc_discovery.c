@@ -192,6 +192,7 @@ test_issuer_own_host(void **state)
 #define IDP_URL_MAX 64
 #define IDP_JWKS_MAX 4096
 #define HTTP_OK 200
+#define HTTP_BAD_REQUEST 400
 #define HTTP_NOT_FOUND 404
 #define HTTP_UNAVAILABLE 503
 #define STALL_MS 4000 /* the key set that does not come */
@@ -236,6 +237,7 @@ struct idp {
 	char nonce[FB_OIDC_STATE_LEN + 1]; /* the login's, put in the ID token */
 	const char *at_hash; /* the ID token's at_hash; NULL: none */
 	char token_form[IDP_REQUEST_MAX]; /* what the last code exchange posted */
+	const char *token_error; /* not NULL: the code exchange is refused (400) with this body */
 };
 
 static int64_t
@@ -290,6 +292,12 @@ idp_token(struct idp *s, int conn, const char *form)
 
 	pthread_mutex_lock(&s->lock);
 	(void)snprintf(s->token_form, sizeof(s->token_form), "%s", form);
+	if (s->token_error != NULL) {
+		(void)snprintf(body, sizeof(body), "%s", s->token_error);
+		pthread_mutex_unlock(&s->lock);
+		idp_answer(conn, HTTP_BAD_REQUEST, body);
+		return;
+	}
 	idt = id_token_with(s->signer, s->issuer, s->nonce, s->at_hash);
 	pthread_mutex_unlock(&s->lock);
 	(void)snprintf(body, sizeof(body),
@@ -716,6 +724,7 @@ test_refresh_ahead(void **state)
 #define EC_COORD_BYTES 32 /* P-256 */
 #define PATH_MAX_TEST 256
 #define ASSERTION_PARAM "&client_assertion="
+#define PKCE_HINT_SAID "fedbridge always sends PKCE (code_challenge_method S256)"
 
 /* A login ended at the stand-in (its ID token carrying at_hash when not NULL): the failure. */
 static enum fb_oidc_failure
@@ -890,6 +899,80 @@ test_at_hash_checked(void **state)
 	cjose_jwk_release(signer);
 }
 
+/* A refusal from the IdP (token endpoint: token_error; else the callback's error): the message. */
+static void
+refused_login(struct idp *s, struct fb_oidc_rp *rp, const char *token_error, const char *error,
+    const char *description, enum fb_oidc_failure want, char *msg, size_t size)
+{
+	struct fb_err err = { 0 };
+	struct fb_oidc_login l;
+	struct fb_oidc_outcome out;
+	struct fb_oidc_response resp = {
+		.code = "code-1", .error = error, .error_description = description
+	};
+
+	assert_int_equal(fb_oidc_login_new(&l, &err), FB_OK);
+	l.started = NOW - LOGIN_AGE;
+	resp.state = l.state;
+	pthread_mutex_lock(&s->lock);
+	s->token_error = token_error;
+	pthread_mutex_unlock(&s->lock);
+	assert_int_equal(fb_oidc_rp_finish(rp, &l, &resp, NOW, &out, &err), FB_ERR_INVALID);
+	assert_int_equal(out.failure, want);
+	fb_oidc_outcome_clear(&out);
+	pthread_mutex_lock(&s->lock);
+	s->token_error = NULL;
+	pthread_mutex_unlock(&s->lock);
+	printf("%s\n", err.msg);
+	(void)snprintf(msg, size, "%s", err.msg);
+}
+
+/*
+ * PKCE turned off or held to plain at the IdP's client: the refusal says the bridge
+ * always sends S256, at the token endpoint and at the callback; other refusals do not.
+ */
+static void
+test_pkce_refusal_hint(void **state)
+{
+	static struct idp s; /* static: a failed assertion leaves its thread running */
+	cjose_jwk_t *signer;
+	struct rp_fixture f;
+	char msg[FB_ERR_MSG_MAX];
+
+	(void)state;
+	token_idp_start(&s, &signer);
+	rp_start(&f, s.issuer);
+	refused_login(&s, f.rp,
+	    "{\"error\":\"invalid_grant\",\"error_description\":\"PKCE verification failed: "
+	    "Invalid code verifier\"}",
+	    NULL, NULL, FB_OIDC_TOKEN_ENDPOINT, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "error invalid_grant (PKCE verification failed"));
+	assert_non_null(strstr(msg, PKCE_HINT_SAID));
+	refused_login(&s, f.rp,
+	    "{\"error\":\"invalid_request\",\"error_description\":\"code_verifier not "
+	    "allowed\"}",
+	    NULL, NULL, FB_OIDC_TOKEN_ENDPOINT, msg, sizeof(msg));
+	assert_non_null(strstr(msg, PKCE_HINT_SAID));
+	/* An expired code is not about PKCE. */
+	refused_login(&s, f.rp,
+	    "{\"error\":\"invalid_grant\",\"error_description\":\"Code not valid\"}", NULL, NULL,
+	    FB_OIDC_TOKEN_ENDPOINT, msg, sizeof(msg));
+	assert_null(strstr(msg, "PKCE"));
+
+	refused_login(&s, f.rp, NULL, "invalid_request", "Invalid parameter: code_challenge_method",
+	    FB_OIDC_IDP_ERROR, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "error=invalid_request: Invalid parameter"));
+	assert_non_null(strstr(msg, PKCE_HINT_SAID));
+	refused_login(&s, f.rp, NULL, "invalid_request", NULL, FB_OIDC_IDP_ERROR, msg, sizeof(msg));
+	assert_non_null(strstr(msg, PKCE_HINT_SAID));
+	refused_login(
+	    &s, f.rp, NULL, "access_denied", "User cancelled", FB_OIDC_IDP_ERROR, msg, sizeof(msg));
+	assert_null(strstr(msg, "PKCE"));
+	rp_stop(&f);
+	idp_stop(&s);
+	cjose_jwk_release(signer);
+}
+
 int
 main(void)
 {
@@ -903,6 +986,7 @@ main(void)
 		cmocka_unit_test(test_refresh_ahead),
 		cmocka_unit_test(test_client_assertion_key_sizes),
 		cmocka_unit_test(test_at_hash_checked),
+		cmocka_unit_test(test_pkce_refusal_hint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
