@@ -431,11 +431,11 @@ check_secret_content(struct conf_ctx *c, const struct conf_field *f, const struc
 	}
 	short_ok = f->min_bytes <= 0 || len >= (size_t)f->min_bytes;
 	fb_secret_free(data);
+	/* The minimum first, beside the key: a secret cut short in copying is the usual cause. */
 	if (!short_ok) {
 		conf_diag(c, n->pos, path,
-		    "%s is too short: a secret of at least %lld bytes is "
-		    "needed",
-		    p, (long long)f->min_bytes);
+		    "a secret of at least %lld bytes is needed; %s is too short (%zu bytes)",
+		    (long long)f->min_bytes, p, len);
 		return NULL;
 	}
 	return p;
@@ -1386,6 +1386,14 @@ out:
 
 /* ---- the table ---- */
 
+/*
+ * Shortest secrets accepted: an IdP's client secret (IdPs generate longer ones, so
+ * shorter is most likely a typo or a secret cut short in copying), and the bridge's
+ * own shared secrets (its clients', the fid key), 256 bits.
+ */
+#define IDP_CLIENT_SECRET_MIN 16
+#define OWN_SECRET_MIN 32
+
 #define FIELD(st, k, t, member) .key = (k), .type = (t), .offset = offsetof(st, member)
 
 static const char *const provider_types[] = { "oidc", "saml", NULL };
@@ -1405,8 +1413,8 @@ static const struct conf_field provider_fields[] = {
 	{ FIELD(struct fb_conf_provider, "client_id", T_STR, client_id), .kind = &K_TEXT,
 	    .doc = "oidc: the client id registered at the IdP." },
 	{ FIELD(struct fb_conf_provider, "client_secret_file", T_STR, client_secret_file),
-	    .flags = F_SECRET, .min_bytes = 16, .max_bytes = FB_SECRET_SHORT_MAX, .kind = &K_SECRET,
-	    .doc = "oidc: file holding the client secret (mode 0600)." },
+	    .flags = F_SECRET, .min_bytes = IDP_CLIENT_SECRET_MIN, .max_bytes = FB_SECRET_SHORT_MAX,
+	    .kind = &K_SECRET, .doc = "oidc: file holding the client secret (mode 0600)." },
 	{ FIELD(struct fb_conf_provider, "client_key", T_STR, client_key), .flags = F_SECRET,
 	    .kind = &K_SECRET, .doc = "oidc: private key (PEM, mode 0600) for private_key_jwt." },
 	{ FIELD(struct fb_conf_provider, "client_auth", T_ENUM, client_auth),
@@ -1522,8 +1530,8 @@ static const struct conf_field client_fields[] = {
 	{ FIELD(struct fb_conf_client, "client_auth", T_ENUM, auth), .def = "client_secret_basic",
 	    .names = client_auths, .doc = "How the backend authenticates at /token." },
 	{ FIELD(struct fb_conf_client, "client_secret_file", T_STR, secret_file), .flags = F_SECRET,
-	    .min_bytes = 32, .max_bytes = FB_SECRET_SHORT_MAX, .kind = &K_SECRET,
-	    .doc = "File holding the client secret (mode 0600, at least 32 bytes)." },
+	    .min_bytes = OWN_SECRET_MIN, .max_bytes = FB_SECRET_SHORT_MAX, .kind = &K_SECRET,
+	    .doc = "File holding the client secret (mode 0600)." },
 	{ FIELD(struct fb_conf_client, "jwks", T_STR, jwks), .kind = &K_FILE,
 	    .doc = "private_key_jwt: the backend's public keys (a JWKS file)." },
 	{ 0 },
@@ -1652,8 +1660,8 @@ static const struct conf_field keys_fields[] = {
 	           "(discover) prompted by unknown kids: anyone can show a token with a kid "
 	           "we lack." },
 	{ FIELD(struct fb_conf, "fid_secret", T_STR, keys.fid_secret),
-	    .flags = F_REQUIRED | F_SECRET, .min_bytes = 32, .max_bytes = FB_SECRET_SHORT_MAX,
-	    .kind = &K_SECRET,
+	    .flags = F_REQUIRED | F_SECRET, .min_bytes = OWN_SECRET_MIN,
+	    .max_bytes = FB_SECRET_SHORT_MAX, .kind = &K_SECRET,
 	    .doc = "At least 32 random bytes (mode 0600) keying pairwise fids." },
 	{ 0 },
 };
@@ -1791,6 +1799,9 @@ reference_struct(struct fb_buf *out, const struct conf_struct *s, const char *pr
 		switch (f->type) {
 		case T_STR:
 			type = f->kind->expected;
+			if (f->min_bytes > 0)
+				(void)snprintf(bounds, sizeof(bounds), "at least %lld bytes",
+				    (long long)f->min_bytes);
 			break;
 		case T_INT:
 			type = "integer";

@@ -579,14 +579,16 @@ static const struct bad_row bad_rows[] = {
 	    15, 18, "/adir is not a regular file" },
 	{ "fid secret too short",
 	    INSTALLATION "keys:\n  signing: [signing.pem]\n  fid_secret: short.secret\n" TENANTS, 7,
-	    15, "short.secret is too short: a secret of at least 32 bytes is needed" },
+	    15, "keys.fid_secret: a secret of at least 32 bytes is needed; " },
 	{ "client secret too short",
 	    HEAD TENANT_HEAD "      - name: corp\n"
 	                     "        type: oidc\n"
 	                     "        issuer: https://kc.a.example/realms/corp\n"
 	                     "        client_id: fedbridge\n"
 	                     "        client_secret_file: short.secret\n" CORP_MAPPING,
-	    15, 29, "short.secret is too short: a secret of at least 16 bytes is needed" },
+	    15, 29,
+	    "tenants[0].providers[0].client_secret_file: a secret of at least 16 bytes is "
+	    "needed; " },
 
 	/* Provider rules. */
 	{ "oidc provider with a SAML key",
@@ -1484,6 +1486,26 @@ test_secret_link_and_size(void **state)
 		fail_msg("a linked signing key or an oversize fid secret was not refused");
 }
 
+#define REFERENCE_MAX (1 << 20)
+
+/* The shortest secret a key takes is in the reference, beside the key, not only in errors. */
+static void
+test_reference_secret_minimum(void **state)
+{
+	struct fb_buf ref = { 0 };
+
+	(void)state;
+	fb_buf_init(&ref, REFERENCE_MAX);
+	assert_int_equal(fb_conf_reference_markdown(&ref), FB_OK); /* NUL-terminated */
+	if (strstr(ref.data,
+	        "| `tenants[].providers[].client_secret_file` | secret file (mode "
+	        "0600) | at least 16 bytes |") == NULL ||
+	    strstr(ref.data,
+	        "| `keys.fid_secret` | secret file (mode 0600) | at least 32 bytes |") == NULL)
+		fail_msg("the reference lacks a secret's minimum:\n%s", ref.data);
+	fb_buf_free(&ref);
+}
+
 /* ---- limits ---- */
 
 static double
@@ -1722,6 +1744,7 @@ main(void)
 		cmocka_unit_test(test_secrets_not_shown),
 		cmocka_unit_test(test_secret_other_owner),
 		cmocka_unit_test(test_secret_link_and_size),
+		cmocka_unit_test(test_reference_secret_minimum),
 		cmocka_unit_test(test_limit_bytes),
 		cmocka_unit_test(test_limit_nodes),
 		cmocka_unit_test(test_limit_scalar),
