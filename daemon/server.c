@@ -1140,6 +1140,8 @@ login_run(const struct fb_login_request *lq, struct fb_login_response *lr)
 		rc = fb_login_logout(&env, lq, lr);
 	else if (strcmp(url, "/oidc/backchannel-logout") == 0)
 		rc = fb_login_backchannel_logout(&env, lq, lr);
+	else if (strcmp(url, "/oidc/frontchannel-logout") == 0)
+		rc = fb_login_frontchannel_logout(&env, lq, lr);
 	else if (strcmp(url, "/oidc/callback") == 0) {
 		int64_t t0 = mono_ns();
 		rc = fb_login_oidc_callback(&env, lq, lr);
@@ -1155,7 +1157,8 @@ static bool
 login_waits_for_idp(const char *url)
 {
 	return strncmp(url, "/login/", 7) == 0 || strcmp(url, "/oidc/callback") == 0 ||
-	    strcmp(url, "/oidc/backchannel-logout") == 0;
+	    strcmp(url, "/oidc/backchannel-logout") == 0 ||
+	    strcmp(url, "/oidc/frontchannel-logout") == 0; /* its revocation, like back-channel's */
 }
 
 static void
@@ -1399,7 +1402,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		return respond(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}\n", NULL);
 	if (strncmp(url, "/login/", 7) == 0 || strcmp(url, "/oidc/callback") == 0 ||
 	    strcmp(url, "/token") == 0 || strcmp(url, "/logout") == 0 ||
-	    strcmp(url, "/oidc/backchannel-logout") == 0 || strncmp(url, "/saml/acs/", 10) == 0 ||
+	    strcmp(url, "/oidc/backchannel-logout") == 0 ||
+	    strcmp(url, "/oidc/frontchannel-logout") == 0 || strncmp(url, "/saml/acs/", 10) == 0 ||
 	    strcmp(url, "/saml/metadata") == 0 || strncmp(url, "/saml/metadata/", 15) == 0 ||
 	    strncmp(url, "/saml/slo/", 10) == 0)
 		return login_route(conn, url, method, get, post, req);

@@ -2,7 +2,8 @@
  * What the login endpoints share (login.c: the site, sealing, requests and
  * responses, audit, GET /login and the OpenID Connect callback, and the
  * session a login opens; login_token.c: POST /token, /logout and
- * back-channel logout; login_saml.c: the SAML endpoints; login_fail.c: the
+ * back-channel logout; login_frontchannel.c: front-channel logout;
+ * login_saml.c: the SAML endpoints; login_fail.c: the
  * failure table and the answers it gives). Private to the login side: the
  * public header is fb_login.h.
  */

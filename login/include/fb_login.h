@@ -1,6 +1,7 @@
 /*
  * The login side of the bridge: GET /login, the OpenID Connect callback,
- * POST /token, POST /logout, back-channel logout and the SAML endpoints.
+ * POST /token, POST /logout, back-channel and front-channel logout and the
+ * SAML endpoints.
  * Each endpoint reads a neutral request and fills a neutral response, so
  * the HTTP server (one adapter in server.c) is the only code that knows the
  * HTTP library, and tests and fuzzers call the endpoints directly.
@@ -153,6 +154,9 @@ fb_rc fb_login_saml_slo_soap(const struct fb_login_env *env, const struct fb_log
     struct fb_login_response *resp);
 /* POST /oidc/backchannel-logout */
 fb_rc fb_login_backchannel_logout(const struct fb_login_env *env,
+    const struct fb_login_request *req, struct fb_login_response *resp);
+/* GET /oidc/frontchannel-logout?iss=...&sid=...: the IdP's iframe ends its session here */
+fb_rc fb_login_frontchannel_logout(const struct fb_login_env *env,
     const struct fb_login_request *req, struct fb_login_response *resp);
 
 /* ---- how a login fails (login_fail.c) ---- */

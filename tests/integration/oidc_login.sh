@@ -262,6 +262,28 @@ xtok=$(printf '%s' "$resp" | json access_token)
 [ "$(verify_at_b "$xtok")" = allow ] || fail "the exchanged token is not allowed at B"
 ok "RFC 8693: alice's ID token from the provider, exchanged at /token, gives the same fid and a token B allows"
 
+# ---- front-channel logout: iss and the IdP session id of that exchange's ID token ----
+# The IdP renders GET /oidc/frontchannel-logout?iss&sid in an iframe; nothing else vouches.
+idp_sid=$(token_claims "$idt" | json sid)
+[ -n "$idp_sid" ] || fail "the provider's ID token carries no sid: $(token_claims "$idt")"
+fcl() { curl -s -G -D "$FB_TMP/fcl.hdr" -o "$FB_TMP/fcl.body" -w '%{http_code}' "$@" "$a/oidc/frontchannel-logout"; }
+[ "$(fcl --data-urlencode "sid=$idp_sid")" = 400 ] &&
+	[ "$(fcl --data-urlencode "iss=$op")" = 400 ] &&
+	[ "$(fcl --data-urlencode "iss=https://other.example" --data-urlencode "sid=$idp_sid")" = 400 ] ||
+	fail "front-channel logout without iss, without sid, of another issuer: $(cat "$FB_TMP/fcl.hdr")"
+[ "$(verify_at_b "$xtok")" = allow ] || fail "a refused front-channel logout ended the session"
+st=$(fcl --data-urlencode "iss=$op" --data-urlencode "sid=$idp_sid")
+[ "$st" = 200 ] && grep -qi "^Content-Security-Policy: .*frame-ancestors $op\b" "$FB_TMP/fcl.hdr" &&
+	grep -qi '^Cache-Control: no-store' "$FB_TMP/fcl.hdr" && grep -qi '^X-Content-Type-Options: nosniff' "$FB_TMP/fcl.hdr" ||
+	fail "front-channel logout: $st $(cat "$FB_TMP/fcl.hdr")"
+grep -q "front-channel logout \[.*\]: provider corp: idp_session revoked" "$FB_TMP/a.log" || fail "A did not log the revocation"
+deadline=$(($(date +%s) + 10))
+until [ "$(reason_at_b "$xtok")" = revoked ]; do
+	[ "$(date +%s)" -lt "$deadline" ] || fail "B still allows the exchanged token 10 s after front-channel logout: $(reason_at_b "$xtok")"
+	sleep 0.2
+done
+ok "front-channel logout: no iss, no sid or another issuer is 400; iss $op with the ID token's sid is 200 (framed by $op only) and ends that IdP session's bridge session (B: revoked)"
+
 # ---- back-channel logout ----
 out=$(browser logout --jar "$jar" "$op/session/end?client_id=fedbridge") || fail "logout at the provider: $out"
 deadline=$(($(date +%s) + 10))

@@ -718,6 +718,68 @@ test_backchannel(void **state)
 	fb_login_response_clear(&r);
 }
 
+/* ---- GET /oidc/frontchannel-logout ---- */
+
+/* Front-channel logout: iss and sid both required, of one of our OpenID Connect providers;
+ * refusals are anonymous (counted, not audited); a good one revokes the IdP session. */
+static void
+test_frontchannel(void **state)
+{
+	static const char series[] = "fedbridge_anonymous_refusals_total{endpoint=\"front-channel "
+	                             "logout\",reason=\"frontchannel_logout\"} ";
+	struct fb_login_response r = { 0 };
+	struct fb_login_request q;
+	struct fb_err err = { 0 };
+	enum fb_revocation_kind kind = FB_REVOCATION_NONE;
+	char issuer[64], query[256], csp[128], missing_sid[96], unknown_iss[96], empty_sid[128];
+	struct fb_revocation_query rq = { .issuer = issuer, .idp_session = "idp-sid-1" };
+	int64_t now = (int64_t)time(NULL);
+	size_t audited = audit_count();
+	unsigned long long counted = metric_value(series);
+	const char *bad[4];
+
+	(void)state;
+	(void)snprintf(issuer, sizeof(issuer), "http://127.0.0.1:%u", fx.idp_port);
+	(void)snprintf(
+	    missing_sid, sizeof(missing_sid), "iss=http%%3A%%2F%%2F127.0.0.1%%3A%u", fx.idp_port);
+	(void)snprintf(empty_sid, sizeof(empty_sid), "%s&sid=", missing_sid);
+	(void)snprintf(
+	    unknown_iss, sizeof(unknown_iss), "iss=https%%3A%%2F%%2Fother.example&sid=idp-sid-1");
+	bad[0] = "sid=idp-sid-1"; /* no iss */
+	bad[1] = missing_sid;
+	bad[2] = empty_sid;
+	bad[3] = unknown_iss;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		q = get("/oidc/frontchannel-logout", bad[i], NULL);
+		assert_int_equal(fb_login_frontchannel_logout(&fx.env, &q, &r), FB_OK);
+		assert_page(&r, HTTP_BAD_REQUEST, "bad_logout_request");
+	}
+	q = get("/oidc/frontchannel-logout", NULL, NULL);
+	assert_int_equal(fb_login_frontchannel_logout(&fx.env, &q, &r), FB_OK);
+	assert_page(&r, HTTP_BAD_REQUEST, "bad_logout_request");
+	assert_int_equal(audit_count(), audited);
+	assert_int_equal(metric_value(series), counted + sizeof(bad) / sizeof(bad[0]) + 1);
+	assert_int_equal(fb_store_revoked(fx.store, &rq, now, &kind, &err), FB_OK);
+	assert_int_equal(kind, FB_REVOCATION_NONE);
+
+	/* The IdP's iframe: 200, framed by the issuer's origin only, the IdP session revoked
+	 * and one audit record of it. */
+	(void)snprintf(query, sizeof(query), "%s&sid=idp-sid-1", missing_sid);
+	q = get("/oidc/frontchannel-logout", query, NULL);
+	assert_int_equal(fb_login_frontchannel_logout(&fx.env, &q, &r), FB_OK);
+	assert_int_equal(r.status, HTTP_OK);
+	assert_non_null(strstr(r.content_type, "text/html"));
+	assert_string_equal(fb_login_response_get(&r, "Cache-Control"), "no-store");
+	assert_string_equal(fb_login_response_get(&r, "X-Content-Type-Options"), "nosniff");
+	(void)snprintf(csp, sizeof(csp), "default-src 'none'; frame-ancestors %s", issuer);
+	assert_string_equal(fb_login_response_get(&r, "Content-Security-Policy"), csp);
+	assert_null(strstr(r.body, "<script"));
+	assert_int_equal(fb_store_revoked(fx.store, &rq, now, &kind, &err), FB_OK);
+	assert_int_equal(kind, FB_REVOCATION_IDP_SESSION);
+	assert_int_equal(audit_count(), audited + 1);
+	fb_login_response_clear(&r);
+}
+
 /* ---- SAML ---- */
 
 static void
@@ -896,6 +958,7 @@ main(void)
 		cmocka_unit_test(test_anonymous),
 		cmocka_unit_test(test_token),
 		cmocka_unit_test(test_backchannel),
+		cmocka_unit_test(test_frontchannel),
 		cmocka_unit_test(test_saml),
 	};
 
