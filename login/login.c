@@ -544,22 +544,21 @@ login_refuse(struct fb_store *store, enum login_end end, const struct login_refu
 		.actor = r->client,
 		.rule = r->reason,
 		.detail = r->detail };
+	bool anonymous = end == LOGIN_REFUSED && r->anonymous;
 
-	if (end == LOGIN_REFUSED && r->anonymous) {
+	if (anonymous) {
 		/* Counted by endpoint and reason (both ours: a bounded set of series). */
 		fb_metric_count(FB_METRIC_ANONYMOUS_REFUSAL, r->area, r->reason);
 		if (!anonymous_sampled(rec.time))
 			return;
-		fb_log(FB_LOG_WARN, "%s [%s]: %s%s%srefused (%s): %s (anonymous: not audited)",
-		    r->area, r->corr, r->provider ? "provider " : "",
-		    r->provider ? r->provider : "", r->provider ? ": " : "", r->reason,
-		    r->detail ? r->detail : "-");
-		return;
 	}
 	/* One line naming the refusal: fb_log escapes what came from outside. */
-	fb_log(login_ends[end].level, "%s [%s]: %s%s%s%s (%s): %s", r->area, r->corr,
+	fb_log(login_ends[end].level, "%s [%s]: %s%s%s%s (%s): %s%s", r->area, r->corr,
 	    r->provider ? "provider " : "", r->provider ? r->provider : "", r->provider ? ": " : "",
-	    login_ends[end].word, r->reason, r->detail ? r->detail : "-");
+	    login_ends[end].word, r->reason, r->detail ? r->detail : "-",
+	    anonymous ? " (anonymous: not audited)" : "");
+	if (anonymous)
+		return;
 	if (r->kind == FB_AUDIT_LOGIN_REFUSED) {
 		fb_metric_count(
 		    FB_METRIC_LOGIN, r->provider ? r->provider : "-", login_ends[end].outcome);

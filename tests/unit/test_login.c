@@ -480,12 +480,16 @@ test_anonymous(void **state)
 	    "fedbridge_anonymous_refusals_total{endpoint=\"login\",reason=\"bad_state\"} ";
 	struct fb_login_response r = { 0 };
 	struct fb_login_request q;
-	char log_path[] = "/tmp/test_login_log.XXXXXX";
-	int log_fd = mkstemp(log_path), saved = dup(STDERR_FILENO);
+	const char *tmp = getenv("TMPDIR");
+	char log_path[PATH_MAX_LEN];
+	int log_fd, saved = dup(STDERR_FILENO);
 	size_t audited = audit_count();
 	unsigned long long counted = metric_value(series);
 
 	(void)state;
+	(void)snprintf(log_path, sizeof(log_path), "%s/test_login_log.XXXXXX",
+	    tmp != NULL && *tmp ? tmp : "/tmp");
+	log_fd = mkstemp(log_path);
 	assert_true(log_fd >= 0 && saved >= 0);
 	(void)unlink(log_path);
 	/* The log goes to a file while the flood runs. */
